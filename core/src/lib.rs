@@ -1,0 +1,13 @@
+//! zip-oss-core: everything zip-oss decides, with no I/O.
+//!
+//! - [`zip`]: ZIP records and the streaming encoder.
+//! - [`store`]: object-store requests, one file per operation, and their signing.
+//! - [`plan`]: the pack request, listing → entries, naming rules, part sizing.
+//! - [`pack`]: the pieces of the pack pipeline that hold state: cutting the
+//!   archive into parts, retry timing.
+//!
+//! The component (wasm) and the host (native) drive these; they only move bytes.
+
+pub mod pack;
+pub mod plan;
+pub mod zip;
