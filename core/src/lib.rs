@@ -11,3 +11,4 @@
 pub mod pack;
 pub mod plan;
 pub mod zip;
+pub mod store;

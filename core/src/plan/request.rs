@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 
+use crate::store::Bucket;
+
 /// Default lifetime of the presigned link, as the original (300 s).
 pub const DEFAULT_URL_EXPIRES: u32 = 300;
 /// The longest a SigV4 presigned URL may live (7 days).
@@ -47,8 +49,8 @@ impl PackRequest {
     /// request reach outside its bucket.
     pub fn validate(&self) -> Result<(), RequestError> {
         let invalid = |m: &str| Err(RequestError::Invalid(m.to_string()));
-        if !valid_bucket(&self.bucket) {
-            return invalid("`bucket` must be 1-255 characters of letters, digits, `.`, `-` and `_`");
+        if let Err(e) = Bucket::new(self.bucket.as_str()) {
+            return Err(RequestError::Invalid(format!("`bucket`: {e}")));
         }
         let dir_empty = self.source_dir.as_deref().is_none_or(str::is_empty);
         if dir_empty && self.source_files.is_empty() {
@@ -78,10 +80,6 @@ impl PackRequest {
     pub fn url_expires(&self) -> u32 {
         self.url_expires.unwrap_or(DEFAULT_URL_EXPIRES)
     }
-}
-
-fn valid_bucket(b: &str) -> bool {
-    (1..=255).contains(&b.len()) && b.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))
 }
 
 fn valid_key(k: &str) -> bool {

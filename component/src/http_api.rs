@@ -1,0 +1,83 @@
+//! The HTTP API: `POST` (any path, as the original) with the pack JSON.
+//!
+//! Answers `302` to the presigned link by default, `200` with a JSON summary when the
+//! client accepts JSON, and `{"error":{"code","message"}}` with a fitting status on failure.
+
+use wstd::http::{Body, Method, Request, Response, StatusCode};
+use zip_oss_core::plan::PackRequest;
+
+use crate::error::PackError;
+use crate::{config, pack};
+
+/// Request bodies are small JSON documents; anything larger is refused unread.
+const MAX_BODY: usize = 1 << 20;
+
+pub async fn handle(request: Request<Body>) -> Response<Body> {
+    if request.uri().path() == "/healthz" && request.method() == Method::GET {
+        return text(StatusCode::OK, "ok\n");
+    }
+    if request.method() != Method::POST {
+        let e = PackError::new(405, "MethodNotAllowed", "send the pack request as POST with a JSON body");
+        return error_response(&e);
+    }
+    let wants_json = request
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    let request_id = pack::request_id(header(&request, "x-fc-request-id").or(header(&request, "x-request-id")).as_deref());
+    match run(request, &request_id).await {
+        Ok(summary) if wants_json => {
+            let body = serde_json::to_string(&summary).unwrap_or_default();
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "response error\n"))
+        }
+        Ok(summary) => Response::builder()
+            .status(StatusCode::FOUND)
+            .header("location", summary.url.as_str())
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::json!({ "url": summary.url, "key": summary.key }).to_string()))
+            .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "response error\n")),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn run(request: Request<Body>, request_id: &str) -> Result<pack::Summary, PackError> {
+    if request
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_BODY)
+    {
+        return Err(PackError::new(413, "RequestTooLarge", "the request body is over 1 MiB"));
+    }
+    let mut body = request.into_body();
+    let bytes = body.contents().await.map_err(|_| PackError::bad_request("the request body could not be read"))?;
+    if bytes.len() > MAX_BODY {
+        return Err(PackError::new(413, "RequestTooLarge", "the request body is over 1 MiB"));
+    }
+    let req = PackRequest::from_json(bytes).map_err(|e| PackError::bad_request(e.to_string()))?;
+    let cfg = config::from_wasi_config()?;
+    pack::run(&cfg, &req, request_id).await
+}
+
+fn header(request: &Request<Body>, name: &str) -> Option<String> {
+    request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn error_response(e: &PackError) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY))
+        .header("content-type", "application/json")
+        .body(Body::from(e.to_json()))
+        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "response error\n"))
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r
+}

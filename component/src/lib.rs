@@ -1,0 +1,51 @@
+//! The zip-oss component: a thin I/O driver around `zip-oss-core`.
+//!
+//! It exports `zip-oss:pack/zip-pack` (for hosts that embed it) and
+//! `wasi:http/incoming-handler` (for Spin, `wasmtime serve` and our host), and does
+//! every store request through the host's `wasi:http` outgoing handler.
+//!
+//! - [`http_api`]: the HTTP API (routes, JSON in, `302`/JSON/errors out).
+//! - [`config`]: store configuration from `wasi:config/store`.
+//! - [`pack`]: one pack: list, plan, stream objects through the encoder, upload parts.
+//! - [`fetch`]: object reads with resume and read-ahead of small objects.
+//! - [`upload`]: the multipart upload with several parts in flight.
+//! - [`store_client`]: signed store requests, retries, error mapping.
+
+mod config;
+mod error;
+mod fetch;
+mod http_api;
+mod pack;
+mod store_client;
+mod upload;
+
+wit_bindgen::generate!({
+    world: "component",
+    path: "../wit",
+    generate_all,
+});
+
+use exports::zip_oss::pack::zip_pack;
+
+struct Component;
+
+impl zip_pack::Guest for Component {
+    fn pack(store: zip_pack::StoreConfig, request: zip_pack::PackRequest) -> Result<zip_pack::PackSummary, zip_pack::PackError> {
+        let run = async move {
+            let cfg = config::from_wit(store)?;
+            let req = pack::request_from_wit(request)?;
+            pack::run(&cfg, &req, &pack::request_id(None)).await
+        };
+        match wstd::runtime::block_on(run) {
+            Ok(s) => Ok(s.into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+export!(Component);
+
+#[wstd::http_server]
+async fn main(request: wstd::http::Request<wstd::http::Body>) -> wstd::http::Result<wstd::http::Response<wstd::http::Body>> {
+    Ok(http_api::handle(request).await)
+}

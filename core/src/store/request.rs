@@ -1,0 +1,85 @@
+//! The signed request handed to a driver, and the one place actions sign.
+
+use super::config::{ResourceUrl, StoreConfig};
+use super::signing::sigv4::{self, UNSIGNED_PAYLOAD};
+use super::uri::canonical_query;
+
+/// A request ready to send. The driver supplies the body (if any) and must
+/// not add a `Host` other than the URL's authority, which is what was signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: &'static str,
+    pub url: String,
+    /// Lower-case names; never `host`.
+    pub headers: Vec<(String, String)>,
+}
+
+impl HttpRequest {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What an action contributes; [`RequestSpec::sign`] does the rest.
+pub(crate) struct RequestSpec {
+    pub method: &'static str,
+    pub target: ResourceUrl,
+    pub query: Vec<(String, String)>,
+    /// Headers that are signed.
+    pub headers: Vec<(String, String)>,
+    /// `content-length`, which is sent but not signed, so a client that
+    /// rewrites it cannot break the signature.
+    pub content_length: Option<u64>,
+}
+
+impl RequestSpec {
+    pub fn new(method: &'static str, target: ResourceUrl) -> Self {
+        Self {
+            method,
+            target,
+            query: Vec::new(),
+            headers: Vec::new(),
+            content_length: None,
+        }
+    }
+
+    pub fn query(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.query.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn content_length(mut self, len: u64) -> Self {
+        self.content_length = Some(len);
+        self
+    }
+
+    /// Header-signs with `UNSIGNED-PAYLOAD`.
+    pub fn sign(self, cfg: &StoreConfig, now_unix: u64) -> HttpRequest {
+        let req = sigv4::Request {
+            method: self.method,
+            authority: &self.target.authority,
+            canonical_uri: &self.target.path,
+            query: &self.query,
+            headers: &self.headers,
+            payload_hash: UNSIGNED_PAYLOAD,
+        };
+        let mut headers = sigv4::sign_headers(&cfg.credentials, &cfg.region, &req, now_unix);
+        if let Some(len) = self.content_length {
+            headers.push(("content-length".into(), len.to_string()));
+        }
+        HttpRequest {
+            method: self.method,
+            url: self.target.url(&canonical_query(&self.query)),
+            headers,
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Request signing, one file per scheme. Only AWS SigV4 so far; OSS's S3
+//! endpoint accepts it too.
+
+pub mod sigv4;
