@@ -1,0 +1,239 @@
+//! The `zip-oss` command line.
+
+use crate::component_wasm::ComponentSource;
+use crate::engine::{Runtime, RuntimeOptions};
+use crate::outgoing::OutgoingOptions;
+use crate::settings::StoreSettings;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "zip-oss",
+    version,
+    about = "Pack objects from S3-compatible stores into a ZIP"
+)]
+pub struct Cli {
+    /// Run this component instead of the one built into the binary.
+    #[arg(long, global = true, env = "ZIP_OSS_COMPONENT")]
+    pub component: Option<PathBuf>,
+    /// Skip wasmtime's on-disk compilation cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the component's HTTP API.
+    Serve(ServeArgs),
+    /// Run one pack through the component's zip-pack export and print its summary as JSON.
+    Pack(PackArgs),
+    /// Run the embedded S3-compatible store (s3s-fs) over a folder.
+    Store(StoreArgs),
+    /// Start the embedded store with sample files, pack them and download the zip.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080, or 0.0.0.0:$FC_CUSTOM_LISTEN_PORT
+    /// (or $FC_SERVER_PORT) inside Function Compute].
+    #[arg(long, env = "ZIP_OSS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub store: StoreSettings,
+    #[command(flatten)]
+    pub outgoing: OutgoingArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PackArgs {
+    /// Bucket holding the sources and receiving the archive.
+    #[arg(long)]
+    pub bucket: String,
+    /// Pack every object under this prefix.
+    #[arg(long, required_unless_present = "source_file")]
+    pub source_dir: Option<String>,
+    /// Pack this key (repeatable).
+    #[arg(long = "source-file")]
+    pub source_file: Vec<String>,
+    /// Key of the archive [default: output/<request-id>.zip].
+    #[arg(long)]
+    pub dest_file: Option<String>,
+    /// Lifetime of the presigned link in seconds [default: 300].
+    #[arg(long)]
+    pub expires: Option<u32>,
+    /// Download the archive to this file.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreSettings,
+    #[command(flatten)]
+    pub outgoing: OutgoingArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct StoreArgs {
+    /// Folder holding the buckets (one subfolder each).
+    #[arg(long)]
+    pub root: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: SocketAddr,
+    #[arg(long, env = "ZIP_OSS_ACCESS_KEY_ID")]
+    pub access_key_id: String,
+    #[arg(long, env = "ZIP_OSS_ACCESS_KEY_SECRET", hide_env_values = true)]
+    pub access_key_secret: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Folder for the store and the resulting demo.zip.
+    #[arg(long, default_value = "./zip-oss-demo")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub outgoing: OutgoingArgs,
+}
+
+/// Limits of the pooled outgoing HTTP client.
+#[derive(Args, Debug, Clone)]
+pub struct OutgoingArgs {
+    /// Outgoing requests in flight at once (connect, upload, wait for the head).
+    #[arg(long, env = "ZIP_OSS_MAX_OUTGOING", default_value_t = 32)]
+    pub max_outgoing: usize,
+    /// Connect (TCP + TLS) timeout in seconds, unless the component sets one.
+    #[arg(long, env = "ZIP_OSS_CONNECT_TIMEOUT", default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// Seconds from a connection being ready to the response head (upload included), unless
+    /// the component sets one.
+    #[arg(long, env = "ZIP_OSS_FIRST_BYTE_TIMEOUT", default_value_t = 300)]
+    pub first_byte_timeout: u64,
+    /// Seconds allowed between response body chunks, unless the component sets one.
+    #[arg(long, env = "ZIP_OSS_BETWEEN_BYTES_TIMEOUT", default_value_t = 120)]
+    pub between_bytes_timeout: u64,
+}
+
+impl OutgoingArgs {
+    pub fn options(&self) -> OutgoingOptions {
+        OutgoingOptions {
+            max_concurrency: self.max_outgoing,
+            connect_timeout: Duration::from_secs(self.connect_timeout),
+            first_byte_timeout: Duration::from_secs(self.first_byte_timeout),
+            between_bytes_timeout: Duration::from_secs(self.between_bytes_timeout),
+            ..OutgoingOptions::default()
+        }
+    }
+}
+
+impl Cli {
+    fn runtime_options(&self, outgoing: &OutgoingArgs) -> RuntimeOptions {
+        RuntimeOptions {
+            component: match &self.component {
+                Some(path) => ComponentSource::Path(path.clone()),
+                None => ComponentSource::Default,
+            },
+            outgoing: outgoing.options(),
+            compilation_cache: !self.no_cache,
+            ..RuntimeOptions::default()
+        }
+    }
+}
+
+/// Parses the command line, runs the command, maps failure to a message and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Serve(_) | Command::Store(_) => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: starting tokio: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Serve(args) => {
+            tracing::debug!(store = ?args.store, "serve settings");
+            let mut options = cli.runtime_options(&args.outgoing);
+            options.config = args.store.config_values();
+            let listen = args.listen.unwrap_or_else(default_listen);
+            crate::serve::run(Runtime::new(options)?, listen).await
+        }
+        Command::Pack(args) => {
+            let store = args.store.store_config()?;
+            let runtime = Runtime::new(RuntimeOptions {
+                config: args.store.config_values(),
+                ..cli.runtime_options(&args.outgoing)
+            })?;
+            let mut request = crate::pack::request(&args.bucket);
+            request.source_dir = args.source_dir.clone();
+            request.source_files = args.source_file.clone();
+            request.dest_file = args.dest_file.clone();
+            request.url_expires = args.expires;
+            let packed =
+                crate::pack::pack_and_fetch(&runtime, &store, &request, args.output.as_deref())
+                    .await?;
+            println!("{}", crate::pack::summary_json(&packed.summary));
+            if let Some((path, size)) = packed.downloaded {
+                eprintln!("downloaded {size} bytes to {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Store(args) => {
+            let (addr, handle) = crate::embedded_store::start(
+                &args.root,
+                args.listen,
+                &args.access_key_id,
+                &args.access_key_secret,
+            )
+            .await?;
+            tracing::info!(
+                "S3 store on http://{addr} over {} (path-style)",
+                args.root.display()
+            );
+            crate::serve::shutdown_signal().await;
+            handle.shutdown().await;
+            Ok(())
+        }
+        Command::Demo(args) => {
+            crate::demo::run(&args.dir, cli.runtime_options(&args.outgoing)).await
+        }
+    }
+}
+
+/// 127.0.0.1:8080, or all interfaces on Function Compute's custom-container port.
+fn default_listen() -> SocketAddr {
+    let fc_port = ["FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok()?.parse::<u16>().ok());
+    match fc_port {
+        Some(port) => SocketAddr::from(([0, 0, 0, 0], port)),
+        None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+    }
+}

@@ -1,0 +1,47 @@
+//! Which component the host runs: the one embedded at build time (see `build.rs`), unless
+//! `ZIP_OSS_COMPONENT` (or `--component`) names another `.wasm` file.
+
+use anyhow::Context as _;
+use std::borrow::Cow;
+use std::path::PathBuf;
+
+/// The `zip_oss_component.wasm` this binary was built with (empty when the build was told
+/// `ZIP_OSS_SKIP_COMPONENT_BUILD`).
+pub static EMBEDDED: &[u8] = include_bytes!(env!("ZIP_OSS_COMPONENT_WASM"));
+
+/// Run-time override of the embedded component.
+pub const ENV_OVERRIDE: &str = "ZIP_OSS_COMPONENT";
+
+#[derive(Clone, Debug, Default)]
+pub enum ComponentSource {
+    /// `ZIP_OSS_COMPONENT` if set, else the embedded component.
+    #[default]
+    Default,
+    /// A component file.
+    Path(PathBuf),
+    /// Component bytes (or WAT text) already in memory.
+    Bytes(Vec<u8>),
+}
+
+impl ComponentSource {
+    /// The component's bytes and a short description of where they came from.
+    pub fn load(&self) -> anyhow::Result<(Cow<'static, [u8]>, String)> {
+        match self {
+            ComponentSource::Path(path) => read(path.clone()),
+            ComponentSource::Bytes(bytes) => Ok((Cow::Owned(bytes.clone()), "bytes".into())),
+            ComponentSource::Default => match std::env::var_os(ENV_OVERRIDE) {
+                Some(path) if !path.is_empty() => read(path.into()),
+                _ if EMBEDDED.is_empty() => anyhow::bail!(
+                    "this build embeds no component (ZIP_OSS_SKIP_COMPONENT_BUILD); set {ENV_OVERRIDE}"
+                ),
+                _ => Ok((Cow::Borrowed(EMBEDDED), "embedded".into())),
+            },
+        }
+    }
+}
+
+fn read(path: PathBuf) -> anyhow::Result<(Cow<'static, [u8]>, String)> {
+    let bytes =
+        std::fs::read(&path).with_context(|| format!("reading component {}", path.display()))?;
+    Ok((Cow::Owned(bytes), path.display().to_string()))
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    zip_oss::cli::main()
+}

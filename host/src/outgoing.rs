@@ -1,0 +1,383 @@
+//! Outgoing HTTP for the component: one shared, pooled client instead of wasmtime-wasi-http's
+//! default sender, which opens a new TCP (and TLS) connection for every request.
+//!
+//! wasmtime-wasi-http 48 already runs each `outgoing-handler.handle` future as its own tokio
+//! task (`p2/http_impl.rs`), so the component's concurrent requests (part uploads, prefetches)
+//! run in parallel; this module adds keep-alive reuse, a concurrency limit and timeouts.
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming};
+use hyper::{Request, Response, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Longest timeout honoured; longer ones (or `u64::MAX` from a guest) mean "no timeout".
+const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Limits and timeouts of the shared client. Per-request `request-options` set by the guest
+/// override the three timeouts.
+#[derive(Clone, Debug)]
+pub struct OutgoingOptions {
+    /// Requests allowed between start and response head at once (connect + upload + wait).
+    pub max_concurrency: usize,
+    /// TCP connect plus TLS handshake.
+    pub connect_timeout: Duration,
+    /// From a connection being ready (pooled or new) to the response head, body upload included.
+    pub first_byte_timeout: Duration,
+    /// Between two frames of the response body.
+    pub between_bytes_timeout: Duration,
+    /// Idle pooled connections are closed after this; keep it under the servers' keep-alive.
+    pub pool_idle_timeout: Duration,
+    /// Idle connections kept per host.
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for OutgoingOptions {
+    fn default() -> Self {
+        OutgoingOptions {
+            max_concurrency: 32,
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(300),
+            between_bytes_timeout: Duration::from_secs(120),
+            pool_idle_timeout: Duration::from_secs(15),
+            pool_max_idle_per_host: 64,
+        }
+    }
+}
+
+/// The connector stack: TCP, then TLS for `https` URLs (webpki roots), under a connect timeout.
+pub type Connector = TimeoutConnector<HttpsConnector<HttpConnector>>;
+
+/// Builds the http + https connector shared by the pooled client and the downloader.
+pub fn connector(connect_timeout: Duration) -> Connector {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false); // https URLs pass through to the TLS layer
+    http.set_nodelay(true);
+    http.set_keepalive(Some(Duration::from_secs(30)));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .expect("ring provider supports the default TLS versions")
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    TimeoutConnector {
+        inner: https,
+        default: connect_timeout,
+    }
+}
+
+/// The pooled client every instance's `wasi:http/outgoing-handler` goes through.
+pub struct OutgoingClient {
+    client: Client<Connector, WasiBody>,
+    limit: Arc<Semaphore>,
+    options: OutgoingOptions,
+}
+
+impl OutgoingClient {
+    /// Sending needs a tokio runtime (the pool spawns its connection tasks there).
+    pub fn new(options: OutgoingOptions) -> Arc<Self> {
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new()) // without a timer the idle timeout is never enforced
+            .pool_idle_timeout(options.pool_idle_timeout)
+            .pool_max_idle_per_host(options.pool_max_idle_per_host)
+            .build(connector(options.connect_timeout));
+        Arc::new(OutgoingClient {
+            client,
+            limit: Arc::new(Semaphore::new(options.max_concurrency.max(1))),
+            options,
+        })
+    }
+
+    pub fn options(&self) -> &OutgoingOptions {
+        &self.options
+    }
+
+    /// Sends one request; the response body enforces the between-bytes timeout.
+    pub async fn send(
+        &self,
+        request: Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<Response<WasiBody>, Error> {
+        // Capped so that adding them to an `Instant` cannot overflow.
+        let pick = |f: fn(&RequestOptions) -> Option<Duration>, default: Duration| {
+            options
+                .as_ref()
+                .and_then(f)
+                .unwrap_or(default)
+                .min(MAX_TIMEOUT)
+        };
+        let connect = pick(|o| o.connect_timeout, self.options.connect_timeout);
+        let first_byte = pick(|o| o.first_byte_timeout, self.options.first_byte_timeout);
+        let between = pick(
+            |o| o.between_bytes_timeout,
+            self.options.between_bytes_timeout,
+        );
+
+        // The permit is held only until the response head: a guest that keeps many response
+        // bodies open (prefetch) must still be able to start its next request.
+        let _permit = self
+            .limit
+            .acquire()
+            .await
+            .map_err(|_| Error::ConnectionLimitReached)?;
+        let clock = Arc::new(Mutex::new(ConnectClock::default()));
+        let started = Instant::now();
+        let sent = CONNECT.scope((connect, clock.clone()), self.client.request(request));
+        let mut sent = std::pin::pin!(sent);
+        let response = loop {
+            // The first-byte clock starts once a connection exists: at once for a pooled one,
+            // after the connect when this request opened one.
+            let deadline = {
+                let clock = clock.lock().unwrap();
+                match (clock.started, clock.finished) {
+                    (_, Some(connected)) => connected + first_byte,
+                    (Some(connecting), None) => connecting + connect + first_byte,
+                    (None, None) => started + first_byte,
+                }
+            };
+            if Instant::now() >= deadline {
+                return Err(Error::ConnectionReadTimeout);
+            }
+            tokio::select! {
+                result = &mut sent => break result.map_err(|err| map_client_error(&err))?,
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        };
+        Ok(response.map(|body| TimedBody::new(body, between).boxed_unsync()))
+    }
+}
+
+/// The `WasiHttpHooks` of every instance: routes `send_request` to the shared client.
+#[derive(Clone)]
+pub struct PooledHooks {
+    pub client: Arc<OutgoingClient>,
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
+
+impl WasiHttpHooks for PooledHooks {
+    fn send_request(
+        &mut self,
+        request: Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: IoFuture,
+    ) -> Box<dyn Future<Output = Result<(Response<WasiBody>, IoFuture), Error>> + Send> {
+        let client = self.client.clone();
+        Box::new(async move {
+            let response = client.send(request, options).await?;
+            // The pool drives connection I/O itself; there is no per-request I/O future.
+            let io: IoFuture = Box::new(async { Ok(()) });
+            Ok((response, io))
+        })
+    }
+}
+
+tokio::task_local! {
+    /// Connect timeout of the request being sent, and where its connector notes when it
+    /// connected: the pool's connector has no per-request argument, so the request's future
+    /// carries them in a task-local.
+    static CONNECT: (Duration, Arc<Mutex<ConnectClock>>);
+}
+
+/// When the connect made for a request started and finished (if one was made).
+#[derive(Default)]
+struct ConnectClock {
+    started: Option<Instant>,
+    finished: Option<Instant>,
+}
+
+/// Puts a timeout around another connector (TCP connect plus TLS handshake).
+#[derive(Clone)]
+pub struct TimeoutConnector<C> {
+    inner: C,
+    default: Duration,
+}
+
+#[derive(Debug)]
+struct ConnectTimedOut;
+
+impl std::fmt::Display for ConnectTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connect timed out")
+    }
+}
+impl std::error::Error for ConnectTimedOut {}
+
+impl<C> tower_service::Service<Uri> for TimeoutConnector<C>
+where
+    C: tower_service::Service<Uri> + Send,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        // Read now: the future may later be polled from a pool task without the task-local.
+        let (timeout, clock) = CONNECT
+            .try_with(|(timeout, clock)| (*timeout, Some(clock.clone())))
+            .unwrap_or((self.default, None));
+        if let Some(clock) = &clock {
+            clock.lock().unwrap().started = Some(Instant::now());
+        }
+        let connecting = self.inner.call(uri);
+        Box::pin(async move {
+            let result = tokio::time::timeout(timeout, connecting).await;
+            if let Some(clock) = clock {
+                clock.lock().unwrap().finished = Some(Instant::now());
+            }
+            match result {
+                Ok(result) => result.map_err(Into::into),
+                Err(_) => Err(Box::new(ConnectTimedOut) as BoxError),
+            }
+        })
+    }
+}
+
+/// Maps the pooled client's error onto the `wasi:http` error codes the guest sees.
+fn map_client_error(err: &hyper_util::client::legacy::Error) -> Error {
+    tracing::debug!("outgoing request failed: {err:?}");
+    let chain = error_chain(err);
+    if chain.iter().any(|e| e.is::<ConnectTimedOut>()) {
+        return Error::ConnectionTimeout;
+    }
+    if let Some(tls) = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
+        return match tls {
+            rustls::Error::InvalidCertificate(_) => Error::TlsCertificateError,
+            _ => Error::TlsProtocolError,
+        };
+    }
+    if let Some(io) = chain
+        .iter()
+        .rev()
+        .find_map(|e| e.downcast_ref::<std::io::Error>())
+    {
+        if err.is_connect() {
+            // wasmtime maps this to connection-refused, or to a DNS error for lookup failures.
+            return Error::Connect(std::io::Error::new(io.kind(), io.to_string()));
+        }
+        return match io.kind() {
+            std::io::ErrorKind::TimedOut => Error::ConnectionReadTimeout,
+            _ => Error::ConnectionTerminated,
+        };
+    }
+    if let Some(h) = chain.iter().find_map(|e| e.downcast_ref::<hyper::Error>()) {
+        if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
+            return Error::ConnectionTerminated;
+        }
+        if h.is_timeout() {
+            return Error::ConnectionReadTimeout;
+        }
+        if h.is_parse() {
+            return Error::HttpProtocolError;
+        }
+    }
+    if err.is_connect() {
+        return Error::ConnectionRefused;
+    }
+    Error::InternalError(Some(err.to_string()))
+}
+
+/// The causes of `err`, outermost first. `io::Error::source` skips the error an `io::Error`
+/// wraps (it returns that error's source), so wrapped errors are visited explicitly.
+fn error_chain<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut chain = Vec::new();
+    let mut next = err.source();
+    while let Some(e) = next {
+        chain.push(e);
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    chain
+}
+
+/// A response body that fails when a frame is awaited for longer than `between`.
+///
+/// The clock runs only while the reader waits on us (from a `Pending` to the next frame), so
+/// a body the guest leaves unread for a while (a prefetch) does not time out.
+struct TimedBody {
+    inner: Incoming,
+    between: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    armed: bool,
+}
+
+impl TimedBody {
+    fn new(inner: Incoming, between: Duration) -> Self {
+        let deadline = Box::pin(tokio::time::sleep(between));
+        TimedBody {
+            inner,
+            between,
+            deadline,
+            armed: false,
+        }
+    }
+}
+
+impl Body for TimedBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.armed = false;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(err))) if err.is_timeout() => {
+                Poll::Ready(Some(Err(Error::HttpResponseTimeout)))
+            }
+            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(Error::Hyper(err)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                if !this.armed {
+                    this.armed = true;
+                    let at = tokio::time::Instant::now() + this.between;
+                    this.deadline.as_mut().reset(at);
+                }
+                match this.deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Error::ConnectionReadTimeout))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,89 @@
+//! One-shot packs: call the component's `zip-pack.pack` export and, if asked, download the
+//! archive through its presigned URL. Used by `zip-oss pack`, `zip-oss demo` and tests.
+
+use crate::bindings::{PackError, PackRequest, PackSummary, StoreConfig};
+use crate::engine::Runtime;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The component refused or failed the pack (its own answer, not a host failure).
+#[derive(Debug)]
+pub struct PackFailed(pub PackError);
+
+impl fmt::Display for PackFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.0;
+        write!(
+            f,
+            "pack failed: {} (HTTP {}): {}",
+            e.code, e.status, e.message
+        )
+    }
+}
+
+impl std::error::Error for PackFailed {}
+
+/// A pack request for `bucket` with everything else unset.
+pub fn request(bucket: impl Into<String>) -> PackRequest {
+    PackRequest {
+        bucket: bucket.into(),
+        source_dir: None,
+        source_files: Vec::new(),
+        dest_file: None,
+        request_id: None,
+        url_expires: None,
+    }
+}
+
+/// The result of [`pack_and_fetch`].
+#[derive(Debug)]
+pub struct Packed {
+    pub summary: PackSummary,
+    /// Where the archive was downloaded and its size, when an output path was given.
+    pub downloaded: Option<(PathBuf, u64)>,
+}
+
+/// Runs one pack; a component error comes back as a [`PackFailed`] inside the `anyhow::Error`.
+pub async fn pack_and_fetch(
+    runtime: &Runtime,
+    store: &StoreConfig,
+    request: &PackRequest,
+    output: Option<&Path>,
+) -> anyhow::Result<Packed> {
+    let summary = runtime.pack(store, request).await?.map_err(PackFailed)?;
+    let downloaded = match output {
+        Some(path) => Some((
+            path.to_path_buf(),
+            crate::download::download(&summary.url, path).await?,
+        )),
+        None => None,
+    };
+    Ok(Packed {
+        summary,
+        downloaded,
+    })
+}
+
+/// The summary as printed on stdout (pretty JSON): the WIT fields in order, in snake_case.
+pub fn summary_json(summary: &PackSummary) -> String {
+    #[derive(serde::Serialize)]
+    struct Json<'a> {
+        url: &'a str,
+        key: &'a str,
+        entries: u64,
+        bytes_read: u64,
+        archive_bytes: u64,
+        parts: u32,
+        duration_ms: u64,
+    }
+    serde_json::to_string_pretty(&Json {
+        url: &summary.url,
+        key: &summary.key,
+        entries: summary.entries,
+        bytes_read: summary.bytes_read,
+        archive_bytes: summary.archive_bytes,
+        parts: summary.parts,
+        duration_ms: summary.duration_ms,
+    })
+    .expect("plain struct serializes")
+}

@@ -1,0 +1,196 @@
+//! `zip-oss serve`: an HTTP/1.1 server handing each request to a fresh instance's
+//! `wasi:http/incoming-handler`, the way `wasmtime serve` does.
+
+use crate::engine::Runtime;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::WasiHttpView;
+
+/// A running server; dropping it stops accepting (open connections finish on their own).
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections and waits for the accept loop to end.
+    pub async fn shutdown(mut self) {
+        self.stop.take();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Binds `addr` (port 0 picks one) and serves in the background.
+pub async fn start(
+    runtime: Runtime,
+    addr: SocketAddr,
+) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+    runtime.proxy_pre()?; // fail now, not at the first request
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        loop {
+            let (socket, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        tracing::warn!("accept failed: {err}");
+                        continue;
+                    }
+                },
+                _ = &mut stopped => break,
+            };
+            let runtime = runtime.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| handle(runtime.clone(), req));
+                if let Err(err) = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(socket), service)
+                    .await
+                {
+                    tracing::debug!(%peer, "connection ended: {err}");
+                }
+            });
+        }
+    });
+    Ok((
+        addr,
+        ServerHandle {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        },
+    ))
+}
+
+/// Serves until Ctrl-C or SIGTERM (how containers, Function Compute included, are stopped).
+pub async fn run(runtime: Runtime, addr: SocketAddr) -> anyhow::Result<()> {
+    let (addr, server) = start(runtime, addr).await?;
+    tracing::info!("zip-oss listening on http://{addr}");
+    shutdown_signal().await;
+    server.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C, or on SIGTERM on Unix.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(err) => tracing::warn!("cannot watch SIGTERM: {err}"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// One request: log line with method, path, status and time to the response head.
+async fn handle(
+    runtime: Runtime,
+    req: Request<Incoming>,
+) -> Result<Response<HyperOutgoingBody>, std::convert::Infallible> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string(); // no query: it may carry signatures
+    let response = match call_guest(runtime, req).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::error!(%method, %path, "component failed: {err:#}");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "the component failed",
+            )
+        }
+    };
+    tracing::info!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    Ok(response)
+}
+
+async fn call_guest(
+    runtime: Runtime,
+    req: Request<Incoming>,
+) -> anyhow::Result<Response<HyperOutgoingBody>> {
+    let pre = runtime.proxy_pre()?.clone();
+    let mut store = runtime.new_store();
+    let (sender, receiver) = oneshot::channel();
+    let req = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, req)?;
+    let out = store.data_mut().http().new_response_outparam(sender)?;
+
+    // The guest keeps running after it sets the response head (it streams the body), so it
+    // runs in its own task.
+    let task = tokio::spawn(async move {
+        let proxy = pre.instantiate_async(&mut store).await?;
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, req, out)
+            .await
+    });
+
+    match receiver.await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(code)) => anyhow::bail!("guest answered with error code {code:?}"),
+        Err(_) => match task.await {
+            Ok(Ok(())) => anyhow::bail!("guest never set a response"),
+            Ok(Err(err)) => {
+                Err(anyhow::Error::from(err).context("guest trapped before setting a response"))
+            }
+            Err(err) => Err(anyhow::Error::new(err).context("guest task failed")),
+        },
+    }
+}
+
+/// A JSON error as the HTTP API shapes them: `{"error": {"code", "message"}}`.
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response<HyperOutgoingBody> {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
+    let body = Full::new(Bytes::from(body))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body)
+        .expect("static response parts are valid")
+}

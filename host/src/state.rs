@@ -1,0 +1,52 @@
+//! The data of one instance's `Store`: WASI, wasi:http (with the pooled sender) and config.
+
+use crate::outgoing::PooledHooks;
+use crate::settings::ConfigValues;
+use std::sync::Arc;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: PooledHooks,
+    pub(crate) config: Arc<ConfigValues>,
+}
+
+impl HostState {
+    pub fn new(hooks: PooledHooks, config: Arc<ConfigValues>) -> Self {
+        let wasi = WasiCtx::builder()
+            // Guest stdout goes to our stderr: our stdout carries `pack`'s JSON summary.
+            .stdout(wasmtime_wasi::cli::stderr())
+            .stderr(wasmtime_wasi::cli::stderr())
+            .build();
+        HostState {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks,
+            config,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
