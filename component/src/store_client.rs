@@ -169,6 +169,12 @@ fn to_wstd(req: HttpRequest, body: Option<Bytes>) -> Result<Request<Body>, PackE
     for (name, value) in &req.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
+    // wstd sends no Content-Length of its own, and without one hyper would send a
+    // chunked body, which S3 refuses (`MissingContentLength`), even an empty one.
+    let len = body.as_ref().map_or(0, |b| b.len());
+    if req.header("content-length").is_none() && !matches!(req.method, "GET" | "HEAD") {
+        builder = builder.header("content-length", len);
+    }
     let body = body.map(Body::from).unwrap_or_else(Body::empty);
     builder.body(body).map_err(|e| PackError::new(500, "InternalError", format!("building a store request: {e}")))
 }
