@@ -2,7 +2,7 @@
 
 use super::request::{HttpRequest, RequestSpec};
 use super::xml::escape_text;
-use super::{parse_root, Bucket, ObjectKey, StoreConfig, StoreError};
+use super::{Bucket, ObjectKey, StoreConfig, StoreError};
 
 /// Completes an upload from its parts, which the body lists in ascending part
 /// order ([`CompleteMultipartUpload::body`] sorts them). S3 may answer 200 and
@@ -76,12 +76,12 @@ impl<'a> CompleteMultipartUpload<'a> {
     /// Parses the response of any status, catching a 200 that carries `<Error>`.
     pub fn parse(status: u16, body: &[u8]) -> Result<CompletedUpload, StoreError> {
         StoreError::check(status, body)?;
-        let root = parse_root(body, "CompleteMultipartUploadResult").map_err(|mut e| {
-            if e.code != StoreError::INVALID_RESPONSE {
-                e.status = status;
-            }
-            e
-        })?;
+        // Any root but `<Error>` is success: S3 says `<CompleteMultipartUploadResult>`,
+        // moto `<CompleteMultipartUploadResponse>`.
+        let root = crate::store::xml::parse(body).map_err(StoreError::invalid_response)?;
+        if root.name == "Error" {
+            return Err(StoreError::from_element(status, &root));
+        }
         let text = |n: &str| {
             root.child_text(n)
                 .filter(|s| !s.is_empty())
@@ -152,6 +152,8 @@ mod tests {
             done.etag.as_deref(),
             Some("\"3858f62230ac3c915f300c664312c11f-9\"")
         );
+        let moto = br#"<CompleteMultipartUploadResponse><ETag>"e"</ETag></CompleteMultipartUploadResponse>"#;
+        assert_eq!(CompleteMultipartUpload::parse(200, moto).unwrap().etag.as_deref(), Some("\"e\""));
         assert_eq!(
             done.location.as_deref(),
             Some("http://Example-Bucket.s3.amazonaws.com/Example-Object")

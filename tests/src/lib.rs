@@ -1,0 +1,191 @@
+//! The test bench: the embedded S3 store (s3s-fs, signatures checked) on loopback, a
+//! fault-injecting proxy in front of it, our wasmtime host serving the component, and the
+//! zip readers (Python's `zipfile`, Info-ZIP `unzip`) that judge the archives.
+
+pub mod fault_proxy;
+pub mod moto;
+pub mod readers;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use fault_proxy::FaultProxy;
+use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
+use zip_oss::embedded_store::{self, StoreHandle};
+use zip_oss::serve::ServerHandle;
+use zip_oss::{Runtime, RuntimeOptions, StoreSettings};
+use zip_oss_core::store::{Bucket, Credentials, Endpoint, HttpRequest, ListMultipartUploads, StoreConfig};
+
+pub const BUCKET: &str = "bkt";
+
+/// One isolated world per test: its own store folder, proxy, runtime and server.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub rt: tokio::runtime::Runtime,
+    pub store: StoreHandle,
+    pub proxy: FaultProxy,
+    pub runtime: Runtime,
+    pub server: Option<ServerHandle>,
+    pub server_addr: std::net::SocketAddr,
+    /// What the component is configured with (pointing at the proxy).
+    pub settings: StoreSettings,
+}
+
+impl Env {
+    /// The store, the proxy, and the server configured with the right credentials.
+    pub fn new() -> Env {
+        Self::with_secret(ACCESS_KEY_SECRET)
+    }
+
+    /// As [`Env::new`], but the component signs with `secret`.
+    pub fn with_secret(secret: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let root = dir.path().join("store");
+        std::fs::create_dir_all(root.join(BUCKET)).unwrap();
+        let (store, proxy, runtime, server, server_addr, settings) = rt.block_on(async {
+            let loopback = "127.0.0.1:0".parse().unwrap();
+            let (store_addr, store) = embedded_store::start(&root, loopback, ACCESS_KEY_ID, ACCESS_KEY_SECRET).await.unwrap();
+            let proxy = FaultProxy::start(store_addr).await.unwrap();
+            let settings = StoreSettings::s3_path_style(format!("http://{}", proxy.addr), ACCESS_KEY_ID, secret);
+            let runtime = Runtime::new(RuntimeOptions { config: settings.config_values(), ..RuntimeOptions::default() }).unwrap();
+            let (server_addr, server) = zip_oss::serve::start(runtime.clone(), loopback).await.unwrap();
+            (store, proxy, runtime, server, server_addr, settings)
+        });
+        Env { dir, rt, store, proxy, runtime, server: Some(server), server_addr, settings }
+    }
+
+    /// The store's folder; `<root>/<bucket>/<key>` is an object.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    /// Writes objects straight into the store's folder; returns their paths by key.
+    pub fn put_files(&self, files: &[(String, Vec<u8>)]) -> BTreeMap<String, PathBuf> {
+        let mut paths = BTreeMap::new();
+        for (key, data) in files {
+            let path = self.root().join(BUCKET).join(key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, data).unwrap();
+            paths.insert(key.clone(), path);
+        }
+        paths
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.server_addr)
+    }
+
+    /// POSTs `body` to the server without following redirects.
+    pub fn post(&self, body: &str, accept_json: bool) -> Answer {
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let mut req = agent.post(&self.url());
+        if accept_json {
+            req = req.set("accept", "application/json");
+        }
+        answer(req.send_string(body))
+    }
+
+    /// A signed request straight to the store (not through the proxy), with the right credentials.
+    pub fn store_request(&self, req: HttpRequest) -> Answer {
+        let mut r = ureq::request(req.method, &req.url);
+        for (k, v) in &req.headers {
+            r = r.set(k, v);
+        }
+        answer(r.call())
+    }
+
+    /// The signing configuration of the store itself (right credentials, no proxy).
+    pub fn direct_config(&self) -> StoreConfig {
+        let mut cfg = StoreConfig::new(
+            Endpoint::parse(&self.store.endpoint()).unwrap(),
+            "us-east-1",
+            Credentials::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET),
+        );
+        cfg.path_style = true;
+        cfg
+    }
+
+    /// Keys of the multipart uploads still open in the bucket (ListMultipartUploads).
+    pub fn open_uploads(&self) -> Vec<String> {
+        let bucket = Bucket::new(BUCKET).unwrap();
+        let req = ListMultipartUploads::new(&bucket).sign(&self.direct_config(), now());
+        let a = self.store_request(req);
+        assert_eq!(a.status, 200, "ListMultipartUploads: {}", a.text());
+        let page = ListMultipartUploads::parse(&a.body).unwrap();
+        page.uploads.into_iter().map(|u| u.key).collect()
+    }
+
+    /// Whether `key` exists in the bucket (its file in the store folder).
+    pub fn object_exists(&self, key: &str) -> bool {
+        self.root().join(BUCKET).join(key).exists()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.rt.block_on(server.shutdown());
+        }
+    }
+}
+
+/// A plain HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+fn answer(result: Result<ureq::Response, ureq::Error>) -> Answer {
+    let resp = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("request failed: {e}"),
+    };
+    let status = resp.status();
+    let headers = resp.headers_names().into_iter().filter_map(|n| resp.header(&n).map(|v| (n.to_lowercase(), v.to_string()))).collect();
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut resp.into_reader(), &mut body).unwrap();
+    Answer { status, headers, body }
+}
+
+/// GETs a URL with a plain client (a presigned link).
+pub fn get(url: &str) -> Answer {
+    answer(ureq::get(url).call())
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Deterministic incompressible bytes.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// Writes `bytes` to a file in `dir` and returns its path.
+pub fn save(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}

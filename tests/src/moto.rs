@@ -1,0 +1,67 @@
+//! moto's S3 server (`python3 -m moto.server`) on loopback: a second, independent S3
+//! implementation, used where s3s-fs cannot represent something (folder-marker keys).
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zip_oss_core::store::{Bucket, Credentials, Endpoint, ObjectKey, PutObject, StoreConfig};
+
+pub struct Moto {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Moto {
+    /// Starts moto on a free loopback port and waits until it accepts connections.
+    pub fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m moto.server (scripts/setup installs moto[server])");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, addr }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn config(&self) -> StoreConfig {
+        let mut cfg = StoreConfig::new(Endpoint::parse(&self.endpoint()).unwrap(), "us-east-1", Credentials::new("AK", "SK"));
+        cfg.path_style = true;
+        cfg
+    }
+
+    pub fn create_bucket(&self, bucket: &str) {
+        let r = ureq::put(&format!("{}/{bucket}", self.endpoint())).call();
+        assert!(r.is_ok(), "create bucket: {r:?}");
+    }
+
+    /// PUTs an object through the S3 API (signed with our signer).
+    pub fn put(&self, bucket: &str, key: &str, data: &[u8]) {
+        let (b, k) = (Bucket::new(bucket).unwrap(), ObjectKey::new(key).unwrap());
+        let req = PutObject::new(&b, &k, data.len() as u64).sign(&self.config(), crate::now());
+        let mut r = ureq::request(req.method, &req.url);
+        for (n, v) in &req.headers {
+            r = r.set(n, v);
+        }
+        let res = r.send_bytes(data);
+        assert!(res.is_ok(), "put {key}: {res:?}");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
