@@ -37,6 +37,19 @@ pub enum Command {
     Store(StoreArgs),
     /// Start the embedded store with sample files, pack them and download the zip.
     Demo(DemoArgs),
+    /// Baseline figures: packs 57 objects (~1 GiB) and 10,000 objects of 4 KiB from the
+    /// embedded store and prints MB/s, objects/s and the host's peak RSS.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Folder for the store (default: a temporary folder, removed afterwards).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// `big`, `small` or `all`.
+    #[arg(long, default_value = "all")]
+    pub scenario: String,
 }
 
 #[derive(Args, Debug)]
@@ -224,6 +237,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => {
             crate::demo::run(&args.dir, cli.runtime_options(&args.outgoing)).await
         }
+        Command::Bench(args) => crate::bench::run(args.dir.as_deref(), &args.scenario).await,
     }
 }
 

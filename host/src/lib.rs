@@ -8,6 +8,7 @@
 //! - [`demo::DemoStore`] and [`demo::sample_files`]: the demo's store and data;
 //! - [`download::download`]: fetch a presigned URL to a file.
 
+pub mod bench;
 pub mod bindings;
 pub mod cli;
 pub mod component_wasm;

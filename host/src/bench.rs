@@ -1,0 +1,195 @@
+//! `zip-oss bench`: the baseline figures in BENCHMARKS.md.
+//!
+//! The embedded store runs as a child process and is seeded through the S3 API (so it
+//! serves stored ETags instead of hashing every object on each read); each pack runs as
+//! `zip-oss pack`, a child process of its own, so its peak RSS is the host's alone
+//! (its `VmHWM`, sampled every 20 ms while it runs). Scenarios: 57 objects totalling about 1 GiB, and 10,000 objects of
+//! 4 KiB (a folder of many small files).
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use zip_oss_core::store::{Bucket, Credentials, Endpoint, ObjectKey, PutObject, StoreConfig};
+
+use crate::demo::{pseudo_random, ACCESS_KEY_ID, ACCESS_KEY_SECRET};
+
+const BUCKET: &str = "bench";
+
+/// One workload: objects under `prefix`.
+struct Scenario {
+    name: &'static str,
+    prefix: &'static str,
+    sizes: Vec<usize>,
+}
+
+fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
+    // 57 objects averaging 18.8 MB (1 GiB in all), sizes spread ±50% as real folders are.
+    let big: Vec<usize> = (0..57).map(|i| (1usize << 30) / 57 / 2 + ((1usize << 30) / 57) * (i % 7) / 6).collect();
+    let all = vec![
+        Scenario { name: "57 objects, ~1 GiB", prefix: "big/", sizes: big },
+        Scenario { name: "10,000 objects of 4 KiB", prefix: "small/", sizes: vec![4096; 10_000] },
+    ];
+    Ok(match which {
+        "all" => all,
+        "big" => all.into_iter().take(1).collect(),
+        "small" => all.into_iter().skip(1).collect(),
+        other => bail!("unknown scenario `{other}` (big, small, all)"),
+    })
+}
+
+pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
+    let scenarios = scenarios(which)?;
+    let owned_dir = dir.is_none();
+    let dir: PathBuf = dir.map(Path::to_path_buf).unwrap_or_else(|| std::env::temp_dir().join(format!("zip-oss-bench-{}", std::process::id())));
+    std::fs::create_dir_all(dir.join(BUCKET))?;
+    let exe = std::env::current_exe()?;
+
+    let addr = free_loopback_addr()?;
+    let mut store = Command::new(&exe)
+        .args(["store", "--root"])
+        .arg(&dir)
+        .args(["--listen", &addr.to_string()])
+        .env("ZIP_OSS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting the store")?;
+    let result = async {
+        wait_for(addr)?;
+        let endpoint = format!("http://{addr}");
+        println!("| scenario | objects | MiB read | archive MiB | parts | pack s | MB/s | objects/s | process wall s | host peak RSS MiB |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for s in &scenarios {
+            seed(&endpoint, s).await?;
+            let row = pack(&exe, &endpoint, s)?;
+            println!("{row}");
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = store.kill();
+    let _ = store.wait();
+    if owned_dir {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+fn wait_for(addr: SocketAddr) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            bail!("the store did not start on {addr}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// PUTs the scenario's objects, 16 at a time.
+async fn seed(endpoint: &str, s: &Scenario) -> anyhow::Result<()> {
+    let mut cfg = StoreConfig::new(Endpoint::parse(endpoint)?, "us-east-1", Credentials::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET));
+    cfg.path_style = true;
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let bucket = Bucket::new(BUCKET)?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, &size) in s.sizes.iter().enumerate() {
+        if tasks.len() >= 16 {
+            tasks.join_next().await.expect("non-empty")??;
+        }
+        let (cfg, client, bucket) = (cfg.clone(), client.clone(), bucket.clone());
+        let key = ObjectKey::new(format!("{}{i:05}.bin", s.prefix))?;
+        tasks.spawn(async move {
+            let data = Bytes::from(pseudo_random(size));
+            let req = PutObject::new(&bucket, &key, size as u64).sign(&cfg, now_unix());
+            let mut builder = hyper::Request::builder().method(req.method).uri(&req.url);
+            for (k, v) in &req.headers {
+                builder = builder.header(k, v);
+            }
+            let resp = client.request(builder.body(Full::new(data))?).await?;
+            if !resp.status().is_success() {
+                bail!("seeding {}: {}", key.as_str(), resp.status());
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    Ok(())
+}
+
+/// Runs `zip-oss pack` for the scenario; returns its table row.
+fn pack(exe: &Path, endpoint: &str, s: &Scenario) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let mut child = Command::new(exe)
+        .args(["pack", "--bucket", BUCKET, "--source-dir", s.prefix, "--dest-file"])
+        .arg(format!("out/{}.zip", s.prefix.trim_end_matches('/')))
+        .args(["--endpoint", endpoint, "--path-style", "--access-key-id", ACCESS_KEY_ID])
+        .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting zip-oss pack")?;
+    let pid = child.id();
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut out).map(|_| out)
+    });
+    let mut max_rss_kib = 0;
+    while let Some(hwm) = peak_rss_kib(pid) {
+        max_rss_kib = max_rss_kib.max(hwm);
+        std::thread::sleep(Duration::from_millis(20));
+        if child.try_wait()?.is_some() {
+            break;
+        }
+    }
+    let status = child.wait()?;
+    let out = reader.join().expect("reader thread")?;
+    if !status.success() {
+        bail!("zip-oss pack failed ({status}) for {}", s.name);
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let summary: serde_json::Value = serde_json::from_str(&out).context("reading the pack summary")?;
+    let secs = summary["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+    let read = summary["bytes_read"].as_f64().unwrap_or(0.0);
+    let entries = summary["entries"].as_f64().unwrap_or(0.0);
+    const MIB: f64 = (1 << 20) as f64;
+    Ok(format!(
+        "| {} | {} | {:.0} | {:.0} | {} | {:.2} | {:.0} | {:.0} | {:.2} | {:.0} |",
+        s.name,
+        entries,
+        read / MIB,
+        summary["archive_bytes"].as_f64().unwrap_or(0.0) / MIB,
+        summary["parts"],
+        secs,
+        read / 1e6 / secs,
+        entries / secs,
+        wall,
+        max_rss_kib as f64 / 1024.0,
+    ))
+}
+
+/// A process's peak RSS so far (`VmHWM`), while it runs. (Not `wait4`'s `ru_maxrss`: a
+/// child spawned with vfork-style `posix_spawn` inherits its parent's high-water mark.)
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
