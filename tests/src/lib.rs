@@ -113,7 +113,14 @@ impl Env {
         let a = self.store_request(req);
         assert_eq!(a.status, 200, "ListMultipartUploads: {}", a.text());
         let page = ListMultipartUploads::parse(&a.body).unwrap();
-        page.uploads.into_iter().map(|u| u.key).collect()
+        let keys: Vec<String> = page.uploads.into_iter().map(|u| u.key).collect();
+        // s3s-fs's own record of open uploads agrees: one `.upload-<id>.json` per open upload.
+        let records = std::fs::read_dir(self.root())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".upload-"))
+            .count();
+        assert_eq!(records, keys.len(), "s3s-fs upload records vs ListMultipartUploads");
+        keys
     }
 
     /// Whether `key` exists in the bucket (its file in the store folder).
