@@ -175,7 +175,13 @@ fn to_wstd(req: HttpRequest, body: Option<Bytes>) -> Result<Request<Body>, PackE
     if req.header("content-length").is_none() && !matches!(req.method, "GET" | "HEAD") {
         builder = builder.header("content-length", len);
     }
-    let body = body.map(Body::from).unwrap_or_else(Body::empty);
+    let body = match body {
+        Some(bytes) if !bytes.is_empty() => Body::from(bytes),
+        // Not `Body::empty()`: wstd writes even an empty body, and once the host has sent a
+        // bodiless request it may already have closed the stream, so that write fails
+        // ("connection reset"). A streamed body with no frames writes nothing.
+        _ => Body::from_http_body(wstd::http::body::util::Empty::<Bytes>::new()),
+    };
     builder.body(body).map_err(|e| PackError::new(500, "InternalError", format!("building a store request: {e}")))
 }
 

@@ -47,7 +47,9 @@ fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
 pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
     let scenarios = scenarios(which)?;
     let owned_dir = dir.is_none();
-    let dir: PathBuf = dir.map(Path::to_path_buf).unwrap_or_else(|| std::env::temp_dir().join(format!("zip-oss-bench-{}", std::process::id())));
+    // In memory when the machine has /dev/shm: the store's disk is not what is measured.
+    let scratch = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
+    let dir: PathBuf = dir.map(Path::to_path_buf).unwrap_or_else(|| scratch.join(format!("zip-oss-bench-{}", std::process::id())));
     std::fs::create_dir_all(dir.join(BUCKET))?;
     let exe = std::env::current_exe()?;
 

@@ -44,7 +44,7 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Folder for the store (default: a temporary folder, removed afterwards).
+    /// Folder for the store (default: a temporary folder in /dev/shm, removed afterwards).
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// `big`, `small` or `all`.

@@ -58,7 +58,10 @@ pub async fn start(
         loop {
             let (socket, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok(conn) => conn,
+                    Ok((socket, peer)) => {
+                        let _ = socket.set_nodelay(true);
+                        (socket, peer)
+                    }
                     Err(err) => {
                         tracing::warn!("accept failed: {err}");
                         continue;

@@ -57,11 +57,14 @@ impl FaultProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
-        let client: Client<_, Incoming> = Client::builder(TokioExecutor::new()).build_http();
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        let client: Client<_, Incoming> = Client::builder(TokioExecutor::new()).build(connector);
         let st = state.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else { break };
+                let _ = tcp.set_nodelay(true);
                 let (client, st) = (client.clone(), st.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| handle(req, upstream, client.clone(), st.clone()));

@@ -78,7 +78,11 @@ pub async fn start(
         loop {
             let socket = tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((socket, _)) => socket,
+                    Ok((socket, _)) => {
+                        // Small responses must not wait out delayed ACKs (40 ms each).
+                        let _ = socket.set_nodelay(true);
+                        socket
+                    }
                     Err(err) => {
                         tracing::warn!("store accept failed: {err}");
                         continue;
