@@ -14,13 +14,20 @@ pub fn from_wasi_config() -> Result<StoreConfig, PackError> {
     let get = |key: &str| -> Result<Option<String>, PackError> {
         store::get(key)
             .map(|v| v.filter(|s| !s.trim().is_empty()))
-            .map_err(|_| PackError::misconfigured(format!("configuration value `{key}` could not be read")))
+            .map_err(|_| {
+                PackError::misconfigured(format!("configuration value `{key}` could not be read"))
+            })
     };
-    let required = |key: &str| get(key)?.ok_or_else(|| PackError::misconfigured(format!("configuration value `{key}` is not set")));
+    let required = |key: &str| {
+        get(key)?.ok_or_else(|| {
+            PackError::misconfigured(format!("configuration value `{key}` is not set"))
+        })
+    };
     let provider = get("provider")?.unwrap_or_else(|| "s3".into());
     let path_style = match get("path_style")?.as_deref() {
         None => false,
-        Some(v) => parse_bool(v).ok_or_else(|| PackError::misconfigured("`path_style` must be true or false"))?,
+        Some(v) => parse_bool(v)
+            .ok_or_else(|| PackError::misconfigured("`path_style` must be true or false"))?,
     };
     build(
         &provider,
@@ -60,9 +67,12 @@ fn build(
     security_token: Option<String>,
 ) -> Result<StoreConfig, PackError> {
     if provider != "s3" {
-        return Err(PackError::misconfigured(format!("provider `{provider}` is not supported yet; use `s3`")));
+        return Err(PackError::misconfigured(format!(
+            "provider `{provider}` is not supported yet; use `s3`"
+        )));
     }
-    let endpoint = Endpoint::parse(endpoint).map_err(|e| PackError::misconfigured(format!("endpoint: {e}")))?;
+    let endpoint = Endpoint::parse(endpoint)
+        .map_err(|e| PackError::misconfigured(format!("endpoint: {e}")))?;
     let credentials = match security_token {
         Some(t) if !t.is_empty() => credentials.with_security_token(t),
         _ => credentials,
@@ -70,7 +80,10 @@ fn build(
     let mut cfg = StoreConfig::new(endpoint, region, credentials);
     cfg.path_style = path_style;
     if let Some(p) = public_endpoint.filter(|s| !s.is_empty()) {
-        cfg.public_endpoint = Some(Endpoint::parse(p).map_err(|e| PackError::misconfigured(format!("public endpoint: {e}")))?);
+        cfg.public_endpoint = Some(
+            Endpoint::parse(p)
+                .map_err(|e| PackError::misconfigured(format!("public endpoint: {e}")))?,
+        );
     }
     Ok(cfg)
 }

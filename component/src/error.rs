@@ -14,7 +14,11 @@ pub struct PackError {
 
 impl PackError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        PackError { status, code: code.to_string(), message: message.into() }
+        PackError {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -47,6 +51,10 @@ impl PackError {
 
 impl From<PackError> for zip_pack::PackError {
     fn from(e: PackError) -> Self {
-        zip_pack::PackError { status: e.status, code: e.code, message: e.message }
+        zip_pack::PackError {
+            status: e.status,
+            code: e.code,
+            message: e.message,
+        }
     }
 }

@@ -14,7 +14,7 @@ use wstd::runtime::{spawn, Task};
 use zip_oss_core::plan::PlannedEntry;
 
 use crate::error::PackError;
-use crate::store_client::{Stream, StoreClient};
+use crate::store_client::{StoreClient, Stream};
 
 /// Objects up to this size are read ahead whole.
 pub const READ_AHEAD_MAX_OBJECT: u64 = 1 << 20;
@@ -62,7 +62,12 @@ impl ReadAhead {
             }
         }
         let (key, size) = &self.entries[index];
-        Source::Streamed(ObjectStream::new(self.client.clone(), &self.bucket, key, *size))
+        Source::Streamed(ObjectStream::new(
+            self.client.clone(),
+            &self.bucket,
+            key,
+            *size,
+        ))
     }
 
     /// Schedules reads of small objects from `from` on until the window is full.
@@ -74,7 +79,8 @@ impl ReadAhead {
             // The window scans past large objects so that small ones after them start early.
             if *size > 0 && *size <= READ_AHEAD_MAX_OBJECT {
                 let mut stream = ObjectStream::new(self.client.clone(), &self.bucket, key, *size);
-                self.ready.push_back((i, spawn(async move { stream.read_all().await })));
+                self.ready
+                    .push_back((i, spawn(async move { stream.read_all().await })));
             }
             self.next_to_schedule += 1;
         }
@@ -95,7 +101,16 @@ pub struct ObjectStream {
 
 impl ObjectStream {
     pub fn new(client: Rc<StoreClient>, bucket: &Rc<str>, key: &str, size: u64) -> Self {
-        ObjectStream { client, bucket: bucket.clone(), key: key.to_string(), size, pos: 0, etag: None, body: None, resumes: 0 }
+        ObjectStream {
+            client,
+            bucket: bucket.clone(),
+            key: key.to_string(),
+            size,
+            pos: 0,
+            etag: None,
+            body: None,
+            resumes: 0,
+        }
     }
 
     /// The next chunk, or `None` once `size` bytes were delivered.
@@ -105,7 +120,10 @@ impl ObjectStream {
                 return Ok(None);
             }
             if self.body.is_none() {
-                let (body, etag) = self.client.get_object(&self.bucket, &self.key, self.pos, self.etag.as_deref()).await?;
+                let (body, etag) = self
+                    .client
+                    .get_object(&self.bucket, &self.key, self.pos, self.etag.as_deref())
+                    .await?;
                 if self.etag.is_none() {
                     self.etag = etag;
                 }
@@ -130,7 +148,10 @@ impl ObjectStream {
                         return Err(PackError::new(
                             502,
                             "StoreReadInterrupted",
-                            format!("reading `{}` broke off {} times at byte {}", self.key, self.resumes, self.pos),
+                            format!(
+                                "reading `{}` broke off {} times at byte {}",
+                                self.key, self.resumes, self.pos
+                            ),
                         ));
                     }
                     self.client.pause_before_retry(self.resumes).await;

@@ -17,7 +17,11 @@ pub async fn handle(request: Request<Body>) -> Response<Body> {
         return text(StatusCode::OK, "ok\n");
     }
     if request.method() != Method::POST {
-        let e = PackError::new(405, "MethodNotAllowed", "send the pack request as POST with a JSON body");
+        let e = PackError::new(
+            405,
+            "MethodNotAllowed",
+            "send the pack request as POST with a JSON body",
+        );
         return error_response(&e);
     }
     let wants_json = request
@@ -25,7 +29,11 @@ pub async fn handle(request: Request<Body>) -> Response<Body> {
         .get("accept")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
-    let request_id = pack::request_id(header(&request, "x-fc-request-id").or(header(&request, "x-request-id")).as_deref());
+    let request_id = pack::request_id(
+        header(&request, "x-fc-request-id")
+            .or(header(&request, "x-request-id"))
+            .as_deref(),
+    );
     match run(request, &request_id).await {
         Ok(summary) if wants_json => {
             let body = serde_json::to_string(&summary).unwrap_or_default();
@@ -39,7 +47,9 @@ pub async fn handle(request: Request<Body>) -> Response<Body> {
             .status(StatusCode::FOUND)
             .header("location", summary.url.as_str())
             .header("content-type", "application/json")
-            .body(Body::from(serde_json::json!({ "url": summary.url, "key": summary.key }).to_string()))
+            .body(Body::from(
+                serde_json::json!({ "url": summary.url, "key": summary.key }).to_string(),
+            ))
             .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "response error\n")),
         Err(e) => error_response(&e),
     }
@@ -52,12 +62,23 @@ async fn run(request: Request<Body>, request_id: &str) -> Result<pack::Summary, 
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .is_some_and(|n| n > MAX_BODY)
     {
-        return Err(PackError::new(413, "RequestTooLarge", "the request body is over 1 MiB"));
+        return Err(PackError::new(
+            413,
+            "RequestTooLarge",
+            "the request body is over 1 MiB",
+        ));
     }
     let mut body = request.into_body();
-    let bytes = body.contents().await.map_err(|_| PackError::bad_request("the request body could not be read"))?;
+    let bytes = body
+        .contents()
+        .await
+        .map_err(|_| PackError::bad_request("the request body could not be read"))?;
     if bytes.len() > MAX_BODY {
-        return Err(PackError::new(413, "RequestTooLarge", "the request body is over 1 MiB"));
+        return Err(PackError::new(
+            413,
+            "RequestTooLarge",
+            "the request body is over 1 MiB",
+        ));
     }
     let req = PackRequest::from_json(bytes).map_err(|e| PackError::bad_request(e.to_string()))?;
     let cfg = config::from_wasi_config()?;
@@ -65,7 +86,11 @@ async fn run(request: Request<Body>, request_id: &str) -> Result<pack::Summary, 
 }
 
 fn header(request: &Request<Body>, name: &str) -> Option<String> {
-    request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    request
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn error_response(e: &PackError) -> Response<Body> {

@@ -30,7 +30,10 @@ use exports::zip_oss::pack::zip_pack;
 struct Component;
 
 impl zip_pack::Guest for Component {
-    fn pack(store: zip_pack::StoreConfig, request: zip_pack::PackRequest) -> Result<zip_pack::PackSummary, zip_pack::PackError> {
+    fn pack(
+        store: zip_pack::StoreConfig,
+        request: zip_pack::PackRequest,
+    ) -> Result<zip_pack::PackSummary, zip_pack::PackError> {
         let run = async move {
             let cfg = config::from_wit(store)?;
             let request_id = pack::request_id(request.request_id.as_deref());
@@ -47,6 +50,8 @@ impl zip_pack::Guest for Component {
 export!(Component);
 
 #[wstd::http_server]
-async fn main(request: wstd::http::Request<wstd::http::Body>) -> wstd::http::Result<wstd::http::Response<wstd::http::Body>> {
+async fn main(
+    request: wstd::http::Request<wstd::http::Body>,
+) -> wstd::http::Result<wstd::http::Response<wstd::http::Body>> {
     Ok(http_api::handle(request).await)
 }

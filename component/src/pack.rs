@@ -62,13 +62,20 @@ pub fn request_from_wit(r: zip_pack::PackRequest) -> Result<PackRequest, PackErr
         dest_file: r.dest_file,
         url_expires: r.url_expires,
     };
-    req.validate().map_err(|e| PackError::bad_request(e.to_string()))?;
+    req.validate()
+        .map_err(|e| PackError::bad_request(e.to_string()))?;
     Ok(req)
 }
 
 /// The id naming the default destination: the caller's, or 16 random bytes in hex.
 pub fn request_id(given: Option<&str>) -> String {
-    match given.filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
+    match given.filter(|id| {
+        !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }) {
         Some(id) => id.to_string(),
         None => {
             let mut bytes = [0u8; 16];
@@ -79,10 +86,17 @@ pub fn request_id(given: Option<&str>) -> String {
 }
 
 pub fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
-pub async fn run(cfg: &StoreConfig, req: &PackRequest, request_id: &str) -> Result<Summary, PackError> {
+pub async fn run(
+    cfg: &StoreConfig,
+    req: &PackRequest,
+    request_id: &str,
+) -> Result<Summary, PackError> {
     let started = Instant::now();
     let client = Rc::new(StoreClient::new(cfg.clone()));
     let bucket = req.bucket.as_str();
@@ -91,26 +105,46 @@ pub async fn run(cfg: &StoreConfig, req: &PackRequest, request_id: &str) -> Resu
     let sources = collect_sources(&client, req).await?;
     let plan = Plan::build(sources, req.source_dir.as_deref());
     if plan.entries.is_empty() {
-        return Err(PackError::new(404, "NoObjects", "no objects to pack: the source is empty or every key was skipped"));
+        return Err(PackError::new(
+            404,
+            "NoObjects",
+            "no objects to pack: the source is empty or every key was skipped",
+        ));
     }
     if plan.entries.iter().any(|e| e.key == dest) {
-        return Err(PackError::bad_request("`dest-file` is one of the objects being packed"));
+        return Err(PackError::bad_request(
+            "`dest-file` is one of the objects being packed",
+        ));
     }
-    let archive_bytes = plan.archive_size().map_err(|e| PackError::bad_request(e.to_string()))?;
-    let part_size = part_size(archive_bytes)
-        .ok_or_else(|| PackError::new(413, "ArchiveTooLarge", "the archive would exceed 10,000 parts of 5 GiB"))?;
+    let archive_bytes = plan
+        .archive_size()
+        .map_err(|e| PackError::bad_request(e.to_string()))?;
+    let part_size = part_size(archive_bytes).ok_or_else(|| {
+        PackError::new(
+            413,
+            "ArchiveTooLarge",
+            "the archive would exceed 10,000 parts of 5 GiB",
+        )
+    })?;
 
     let upload_id = client.create_multipart_upload(bucket, &dest).await?;
     let uploaded = write_archive(&client, bucket, &dest, &upload_id, &plan, part_size).await;
     let parts = match uploaded {
         Ok(parts) => parts,
         Err(e) => {
-            client.abort_multipart_upload(bucket, &dest, &upload_id).await;
+            client
+                .abort_multipart_upload(bucket, &dest, &upload_id)
+                .await;
             return Err(e);
         }
     };
-    if let Err(e) = client.complete_multipart_upload(bucket, &dest, &upload_id, &parts).await {
-        client.abort_multipart_upload(bucket, &dest, &upload_id).await;
+    if let Err(e) = client
+        .complete_multipart_upload(bucket, &dest, &upload_id, &parts)
+        .await
+    {
+        client
+            .abort_multipart_upload(bucket, &dest, &upload_id)
+            .await;
         return Err(e);
     }
 
@@ -128,7 +162,10 @@ pub async fn run(cfg: &StoreConfig, req: &PackRequest, request_id: &str) -> Resu
 }
 
 /// Every object to pack, with its size: the listing of `source-dir`, or `source-files` looked up one by one.
-async fn collect_sources(client: &Rc<StoreClient>, req: &PackRequest) -> Result<Vec<PlanSource>, PackError> {
+async fn collect_sources(
+    client: &Rc<StoreClient>,
+    req: &PackRequest,
+) -> Result<Vec<PlanSource>, PackError> {
     if req.source_files.is_empty() {
         let prefix = req.source_dir.as_deref().unwrap_or("");
         return client.list_all(&req.bucket, prefix).await;
@@ -165,8 +202,10 @@ async fn write_archive(
     let mut read_ahead = ReadAhead::new(client.clone(), bucket, &plan.entries);
     let mut full = Vec::new();
 
-    let zip_err = |e: zip_oss_core::zip::EncodeError| PackError::new(502, "ObjectChanged", e.to_string());
-    let part_err = |e: zip_oss_core::pack::TooManyParts| PackError::new(413, "ArchiveTooLarge", e.to_string());
+    let zip_err =
+        |e: zip_oss_core::zip::EncodeError| PackError::new(502, "ObjectChanged", e.to_string());
+    let part_err =
+        |e: zip_oss_core::pack::TooManyParts| PackError::new(413, "ArchiveTooLarge", e.to_string());
 
     for (index, entry) in plan.entries.iter().enumerate() {
         let header = encoder.start_entry(entry.meta()).map_err(zip_err)?;
@@ -193,7 +232,9 @@ async fn write_archive(
             }
         }
         let descriptor = encoder.finish_entry().map_err(zip_err)?;
-        splitter.push(&descriptor, |p| full.push(p)).map_err(part_err)?;
+        splitter
+            .push(&descriptor, |p| full.push(p))
+            .map_err(part_err)?;
         flush(&mut uploader, &mut full).await?;
     }
     let tail = encoder.finish().map_err(zip_err)?;
@@ -203,7 +244,10 @@ async fn write_archive(
     uploader.finish().await
 }
 
-async fn flush(uploader: &mut Uploader, full: &mut Vec<zip_oss_core::pack::Part>) -> Result<(), PackError> {
+async fn flush(
+    uploader: &mut Uploader,
+    full: &mut Vec<zip_oss_core::pack::Part>,
+) -> Result<(), PackError> {
     for part in full.drain(..) {
         uploader.submit(part).await?;
     }

@@ -11,8 +11,9 @@ use wstd::http::{Client, Method, Request, Response};
 use zip_oss_core::pack::Backoff;
 use zip_oss_core::plan::Source;
 use zip_oss_core::store::{
-    AbortMultipartUpload, Bucket, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload, ErrorKind, GetObject,
-    HeadObject, HttpRequest, ListObjectsV2, ObjectKey, PresignedGet, StoreConfig, StoreError, UploadPart,
+    AbortMultipartUpload, Bucket, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
+    ErrorKind, GetObject, HeadObject, HttpRequest, ListObjectsV2, ObjectKey, PresignedGet,
+    StoreConfig, StoreError, UploadPart,
 };
 
 use crate::error::PackError;
@@ -36,7 +37,11 @@ impl StoreClient {
         // A stalled store must not hang a pack forever; a retry or resume follows.
         http.set_first_byte_timeout(std::time::Duration::from_secs(60));
         http.set_between_bytes_timeout(std::time::Duration::from_secs(60));
-        StoreClient { cfg, http, backoff: Backoff::default() }
+        StoreClient {
+            cfg,
+            http,
+            backoff: Backoff::default(),
+        }
     }
 
     /// All objects under `prefix`, every page.
@@ -46,9 +51,16 @@ impl StoreClient {
         let mut token: Option<String> = None;
         loop {
             let list = ListObjectsV2::new(&bucket, prefix).continuation_token(token.as_deref());
-            let body = self.send_read("list objects", |now| list.sign(&self.cfg, now), None).await?;
-            let page = ListObjectsV2::parse(&body).map_err(|e| PackError::store("list objects", &e))?;
-            sources.extend(page.objects.into_iter().map(|o| Source { key: o.key, size: o.size, mtime_unix: o.last_modified_unix }));
+            let body = self
+                .send_read("list objects", |now| list.sign(&self.cfg, now), None)
+                .await?;
+            let page =
+                ListObjectsV2::parse(&body).map_err(|e| PackError::store("list objects", &e))?;
+            sources.extend(page.objects.into_iter().map(|o| Source {
+                key: o.key,
+                size: o.size,
+                mtime_unix: o.last_modified_unix,
+            }));
             match page.next_continuation_token {
                 Some(next) if page.is_truncated => token = Some(next),
                 _ => return Ok(sources),
@@ -61,14 +73,28 @@ impl StoreClient {
         let (bucket, okey) = (bucket_name(bucket)?, object_key(key)?);
         let what = format!("look up `{key}`");
         let head = HeadObject::new(&bucket, &okey);
-        let resp = self.send(&what, |now| head.sign(&self.cfg, now), None).await?;
+        let resp = self
+            .send(&what, |now| head.sign(&self.cfg, now), None)
+            .await?;
         let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok());
-        let h = HeadObject::parse(header).ok_or_else(|| PackError::new(502, "InvalidResponse", format!("{what}: no Content-Length")))?;
-        Ok(Source { key: key.to_string(), size: h.size, mtime_unix: h.last_modified_unix })
+        let h = HeadObject::parse(header).ok_or_else(|| {
+            PackError::new(502, "InvalidResponse", format!("{what}: no Content-Length"))
+        })?;
+        Ok(Source {
+            key: key.to_string(),
+            size: h.size,
+            mtime_unix: h.last_modified_unix,
+        })
     }
 
     /// Opens an object's body from byte `from`; returns it with the object's ETag.
-    pub async fn get_object(&self, bucket: &str, key: &str, from: u64, if_match: Option<&str>) -> Result<(Stream, Option<String>), PackError> {
+    pub async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        from: u64,
+        if_match: Option<&str>,
+    ) -> Result<(Stream, Option<String>), PackError> {
         let (bucket, okey) = (bucket_name(bucket)?, object_key(key)?);
         let mut get = GetObject::new(&bucket, &okey);
         if from > 0 {
@@ -77,76 +103,157 @@ impl StoreClient {
         if let Some(etag) = if_match {
             get = get.if_match(etag);
         }
-        let resp = self.send(&format!("read `{key}`"), |now| get.sign(&self.cfg, now), None).await?;
-        let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let resp = self
+            .send(
+                &format!("read `{key}`"),
+                |now| get.sign(&self.cfg, now),
+                None,
+            )
+            .await?;
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         Ok((resp.into_body().into_boxed_body(), etag))
     }
 
-    pub async fn create_multipart_upload(&self, bucket: &str, key: &str) -> Result<String, PackError> {
+    pub async fn create_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<String, PackError> {
         let (bucket, okey) = (bucket_name(bucket)?, object_key(key)?);
         let create = CreateMultipartUpload::new(&bucket, &okey).content_type("application/zip");
-        let body = self.send_read("start the upload", |now| create.sign(&self.cfg, now), None).await?;
+        let body = self
+            .send_read("start the upload", |now| create.sign(&self.cfg, now), None)
+            .await?;
         CreateMultipartUpload::parse(&body).map_err(|e| PackError::store("start the upload", &e))
     }
 
     /// Uploads one part; returns its ETag.
-    pub async fn upload_part(&self, bucket: &str, key: &str, upload_id: &str, number: u32, data: Bytes) -> Result<String, PackError> {
+    pub async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        data: Bytes,
+    ) -> Result<String, PackError> {
         let (bucket, okey) = (bucket_name(bucket)?, object_key(key)?);
         let what = format!("upload part {number}");
         let part = UploadPart::new(&bucket, &okey, upload_id, number, data.len() as u64);
-        let resp = self.send(&what, |now| part.sign(&self.cfg, now), Some(data)).await?;
+        let resp = self
+            .send(&what, |now| part.sign(&self.cfg, now), Some(data))
+            .await?;
         resp.headers()
             .get("etag")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
-            .ok_or_else(|| PackError::new(502, "InvalidResponse", format!("{what}: no ETag in the answer")))
+            .ok_or_else(|| {
+                PackError::new(
+                    502,
+                    "InvalidResponse",
+                    format!("{what}: no ETag in the answer"),
+                )
+            })
     }
 
-    pub async fn complete_multipart_upload(&self, bucket: &str, key: &str, upload_id: &str, parts: &[(u32, String)]) -> Result<(), PackError> {
+    pub async fn complete_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<(), PackError> {
         let (bucket, okey) = (bucket_name(bucket)?, object_key(key)?);
-        let parts: Vec<CompletedPart> = parts.iter().map(|(n, etag)| CompletedPart { part_number: *n, etag: etag.clone() }).collect();
+        let parts: Vec<CompletedPart> = parts
+            .iter()
+            .map(|(n, etag)| CompletedPart {
+                part_number: *n,
+                etag: etag.clone(),
+            })
+            .collect();
         let complete = CompleteMultipartUpload::new(&bucket, &okey, upload_id, &parts);
         let xml = Bytes::from(complete.body());
-        let body = self.send_read("complete the upload", |now| complete.sign(&self.cfg, now), Some(xml)).await?;
-        CompleteMultipartUpload::parse(200, &body).map(|_| ()).map_err(|e| PackError::store("complete the upload", &e))
+        let body = self
+            .send_read(
+                "complete the upload",
+                |now| complete.sign(&self.cfg, now),
+                Some(xml),
+            )
+            .await?;
+        CompleteMultipartUpload::parse(200, &body)
+            .map(|_| ())
+            .map_err(|e| PackError::store("complete the upload", &e))
     }
 
     /// Best effort: a failed abort is retried, then given up on (the pack's own error matters more).
     pub async fn abort_multipart_upload(&self, bucket: &str, key: &str, upload_id: &str) {
-        let (Ok(bucket), Ok(okey)) = (bucket_name(bucket), object_key(key)) else { return };
+        let (Ok(bucket), Ok(okey)) = (bucket_name(bucket), object_key(key)) else {
+            return;
+        };
         let abort = AbortMultipartUpload::new(&bucket, &okey, upload_id);
-        let _ = self.send("abort the upload", |now| abort.sign(&self.cfg, now), None).await;
+        let _ = self
+            .send("abort the upload", |now| abort.sign(&self.cfg, now), None)
+            .await;
     }
 
     pub fn presign_get(&self, bucket: &str, key: &str, expires: u32) -> Result<String, PackError> {
         let (bucket, okey) = (bucket_name(bucket)?, object_key(key)?);
-        let presign = PresignedGet::new(&bucket, &okey, u64::from(expires)).map_err(|e| PackError::bad_request(e.to_string()))?;
+        let presign = PresignedGet::new(&bucket, &okey, u64::from(expires))
+            .map_err(|e| PackError::bad_request(e.to_string()))?;
         Ok(presign.url(&self.cfg, now_unix()))
     }
 
     /// Waits before retry number `retry`.
     pub async fn pause_before_retry(&self, retry: u32) {
-        let delay = self.backoff.delay(retry.min(self.backoff.max_attempts - 1), random_u32()).unwrap_or_default();
+        let delay = self
+            .backoff
+            .delay(retry.min(self.backoff.max_attempts - 1), random_u32())
+            .unwrap_or_default();
         wstd::task::sleep(wstd::time::Duration::from_micros(delay.as_micros() as u64)).await;
     }
 
     /// Sends and reads the whole (small, XML) answer body.
-    async fn send_read(&self, what: &str, sign: impl Fn(u64) -> HttpRequest, body: Option<Bytes>) -> Result<Bytes, PackError> {
+    async fn send_read(
+        &self,
+        what: &str,
+        sign: impl Fn(u64) -> HttpRequest,
+        body: Option<Bytes>,
+    ) -> Result<Bytes, PackError> {
         let resp = self.send(what, sign, body).await?;
-        resp.into_body().bytes_contents().await.map_err(|e| PackError::network(what, e))
+        resp.into_body()
+            .bytes_contents()
+            .await
+            .map_err(|e| PackError::network(what, e))
     }
 
     /// Sends with retries; `Ok` only for a 2xx answer.
-    async fn send(&self, what: &str, sign: impl Fn(u64) -> HttpRequest, body: Option<Bytes>) -> Result<Response<Body>, PackError> {
+    async fn send(
+        &self,
+        what: &str,
+        sign: impl Fn(u64) -> HttpRequest,
+        body: Option<Bytes>,
+    ) -> Result<Response<Body>, PackError> {
         let mut retry = 0;
         loop {
-            let failure = match self.http.send(to_wstd(sign(now_unix()), body.clone())?).await {
+            let failure = match self
+                .http
+                .send(to_wstd(sign(now_unix()), body.clone())?)
+                .await
+            {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let request_id = resp.headers().get("x-amz-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let request_id = resp
+                        .headers()
+                        .get("x-amz-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
                     let body = read_limited(resp.into_body()).await;
-                    let err = StoreError::from_response(status, &body).with_request_id(request_id.as_deref());
+                    let err = StoreError::from_response(status, &body)
+                        .with_request_id(request_id.as_deref());
                     if err.kind() != ErrorKind::Transient {
                         return Err(PackError::store(what, &err));
                     }
@@ -164,7 +271,8 @@ impl StoreClient {
 }
 
 fn to_wstd(req: HttpRequest, body: Option<Bytes>) -> Result<Request<Body>, PackError> {
-    let method = Method::from_bytes(req.method.as_bytes()).map_err(|e| PackError::new(500, "InternalError", e.to_string()))?;
+    let method = Method::from_bytes(req.method.as_bytes())
+        .map_err(|e| PackError::new(500, "InternalError", e.to_string()))?;
     let mut builder = Request::builder().method(method).uri(req.url.as_str());
     for (name, value) in &req.headers {
         builder = builder.header(name.as_str(), value.as_str());
@@ -182,7 +290,13 @@ fn to_wstd(req: HttpRequest, body: Option<Bytes>) -> Result<Request<Body>, PackE
         // ("connection reset"). A streamed body with no frames writes nothing.
         _ => Body::from_http_body(wstd::http::body::util::Empty::<Bytes>::new()),
     };
-    builder.body(body).map_err(|e| PackError::new(500, "InternalError", format!("building a store request: {e}")))
+    builder.body(body).map_err(|e| {
+        PackError::new(
+            500,
+            "InternalError",
+            format!("building a store request: {e}"),
+        )
+    })
 }
 
 async fn read_limited(body: Body) -> Vec<u8> {

@@ -25,7 +25,13 @@ pub struct Uploader {
 }
 
 impl Uploader {
-    pub fn new(client: Rc<StoreClient>, bucket: &str, key: &str, upload_id: &str, max_in_flight: usize) -> Self {
+    pub fn new(
+        client: Rc<StoreClient>,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        max_in_flight: usize,
+    ) -> Self {
         Uploader {
             client,
             bucket: bucket.into(),
@@ -42,11 +48,18 @@ impl Uploader {
         while self.in_flight.len() >= self.max_in_flight {
             self.wait_oldest().await?;
         }
-        let (client, bucket, key, upload_id) = (self.client.clone(), self.bucket.clone(), self.key.clone(), self.upload_id.clone());
+        let (client, bucket, key, upload_id) = (
+            self.client.clone(),
+            self.bucket.clone(),
+            self.key.clone(),
+            self.upload_id.clone(),
+        );
         let data = Bytes::from(part.data);
         let number = part.number;
         self.in_flight.push_back(spawn(async move {
-            let etag = client.upload_part(&bucket, &key, &upload_id, number, data).await?;
+            let etag = client
+                .upload_part(&bucket, &key, &upload_id, number, data)
+                .await?;
             Ok((number, etag))
         }));
         Ok(())

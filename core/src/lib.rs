@@ -10,5 +10,5 @@
 
 pub mod pack;
 pub mod plan;
-pub mod zip;
 pub mod store;
+pub mod zip;

@@ -12,7 +12,9 @@ fn encode(entries: &[(&str, Option<&[u8]>)]) -> (Vec<u8>, Vec<EntryMeta>) {
     let mut metas = Vec::new();
     for (i, (name, data)) in entries.iter().enumerate() {
         let kind = match data {
-            Some(d) => EntryKind::File { size: d.len() as u64 },
+            Some(d) => EntryKind::File {
+                size: d.len() as u64,
+            },
             None => EntryKind::Directory,
         };
         let meta = EntryMeta::new(name, kind, Some(1_700_000_000 + i as i64 * 7));
@@ -63,7 +65,10 @@ fn a_reader_sees_every_entry_with_its_bytes() {
 #[test]
 fn more_than_65535_entries_use_zip64_end_records() {
     let names: Vec<String> = (0..70_000).map(|i| format!("d/{i}.txt")).collect();
-    let entries: Vec<(&str, Option<&[u8]>)> = names.iter().map(|n| (n.as_str(), Some(&b"x"[..]))).collect();
+    let entries: Vec<(&str, Option<&[u8]>)> = names
+        .iter()
+        .map(|n| (n.as_str(), Some(&b"x"[..])))
+        .collect();
     let (bytes, metas) = encode(&entries);
     assert_eq!(archive_size(&metas).unwrap(), bytes.len() as u64);
     // the ZIP64 end-of-central-directory record is present
@@ -76,10 +81,12 @@ fn more_than_65535_entries_use_zip64_end_records() {
 #[test]
 fn a_size_that_changed_is_an_error_not_a_corrupt_archive() {
     let mut enc = ZipEncoder::new();
-    enc.start_entry(EntryMeta::new("a", EntryKind::File { size: 2 }, None)).unwrap();
+    enc.start_entry(EntryMeta::new("a", EntryKind::File { size: 2 }, None))
+        .unwrap();
     enc.write_data(b"x").unwrap();
     assert!(enc.finish_entry().is_err());
     let mut enc = ZipEncoder::new();
-    enc.start_entry(EntryMeta::new("a", EntryKind::File { size: 1 }, None)).unwrap();
+    enc.start_entry(EntryMeta::new("a", EntryKind::File { size: 1 }, None))
+        .unwrap();
     assert!(enc.write_data(b"xy").is_err());
 }

@@ -31,10 +31,20 @@ struct Scenario {
 
 fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
     // 57 objects averaging 18.8 MB (1 GiB in all), sizes spread ±50% as real folders are.
-    let big: Vec<usize> = (0..57).map(|i| (1usize << 30) / 57 / 2 + ((1usize << 30) / 57) * (i % 7) / 6).collect();
+    let big: Vec<usize> = (0..57)
+        .map(|i| (1usize << 30) / 57 / 2 + ((1usize << 30) / 57) * (i % 7) / 6)
+        .collect();
     let all = vec![
-        Scenario { name: "57 objects, ~1 GiB", prefix: "big/", sizes: big },
-        Scenario { name: "10,000 objects of 4 KiB", prefix: "small/", sizes: vec![4096; 10_000] },
+        Scenario {
+            name: "57 objects, ~1 GiB",
+            prefix: "big/",
+            sizes: big,
+        },
+        Scenario {
+            name: "10,000 objects of 4 KiB",
+            prefix: "small/",
+            sizes: vec![4096; 10_000],
+        },
     ];
     Ok(match which {
         "all" => all,
@@ -48,8 +58,14 @@ pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
     let scenarios = scenarios(which)?;
     let owned_dir = dir.is_none();
     // In memory when the machine has /dev/shm: the store's disk is not what is measured.
-    let scratch = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
-    let dir: PathBuf = dir.map(Path::to_path_buf).unwrap_or_else(|| scratch.join(format!("zip-oss-bench-{}", std::process::id())));
+    let scratch = if Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    let dir: PathBuf = dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| scratch.join(format!("zip-oss-bench-{}", std::process::id())));
     std::fs::create_dir_all(dir.join(BUCKET))?;
     let exe = std::env::current_exe()?;
 
@@ -102,7 +118,11 @@ fn wait_for(addr: SocketAddr) -> anyhow::Result<()> {
 
 /// PUTs the scenario's objects, 16 at a time.
 async fn seed(endpoint: &str, s: &Scenario) -> anyhow::Result<()> {
-    let mut cfg = StoreConfig::new(Endpoint::parse(endpoint)?, "us-east-1", Credentials::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET));
+    let mut cfg = StoreConfig::new(
+        Endpoint::parse(endpoint)?,
+        "us-east-1",
+        Credentials::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET),
+    );
     cfg.path_style = true;
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let bucket = Bucket::new(BUCKET)?;
@@ -137,9 +157,22 @@ async fn seed(endpoint: &str, s: &Scenario) -> anyhow::Result<()> {
 fn pack(exe: &Path, endpoint: &str, s: &Scenario) -> anyhow::Result<String> {
     let started = Instant::now();
     let mut child = Command::new(exe)
-        .args(["pack", "--bucket", BUCKET, "--source-dir", s.prefix, "--dest-file"])
+        .args([
+            "pack",
+            "--bucket",
+            BUCKET,
+            "--source-dir",
+            s.prefix,
+            "--dest-file",
+        ])
         .arg(format!("out/{}.zip", s.prefix.trim_end_matches('/')))
-        .args(["--endpoint", endpoint, "--path-style", "--access-key-id", ACCESS_KEY_ID])
+        .args([
+            "--endpoint",
+            endpoint,
+            "--path-style",
+            "--access-key-id",
+            ACCESS_KEY_ID,
+        ])
         .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
         .stdout(Stdio::piped())
         .spawn()
@@ -164,7 +197,8 @@ fn pack(exe: &Path, endpoint: &str, s: &Scenario) -> anyhow::Result<String> {
         bail!("zip-oss pack failed ({status}) for {}", s.name);
     }
     let wall = started.elapsed().as_secs_f64();
-    let summary: serde_json::Value = serde_json::from_str(&out).context("reading the pack summary")?;
+    let summary: serde_json::Value =
+        serde_json::from_str(&out).context("reading the pack summary")?;
     let secs = summary["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0;
     let read = summary["bytes_read"].as_f64().unwrap_or(0.0);
     let entries = summary["entries"].as_f64().unwrap_or(0.0);
@@ -193,5 +227,7 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 }
 
 fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -17,6 +17,7 @@ pub mod demo;
 pub mod download;
 pub mod embedded_store;
 pub mod engine;
+pub mod listener;
 pub mod outgoing;
 pub mod pack;
 pub mod serve;

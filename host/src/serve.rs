@@ -6,44 +6,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::time::Instant;
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
-/// A running server; dropping it stops accepting (open connections finish on their own).
-pub struct ServerHandle {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl ServerHandle {
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Stops accepting connections and waits for the accept loop to end.
-    pub async fn shutdown(mut self) {
-        self.stop.take();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for ServerHandle {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
+pub use crate::listener::ServerHandle;
 
 /// Binds `addr` (port 0 picks one) and serves in the background.
 pub async fn start(
@@ -51,45 +21,9 @@ pub async fn start(
     addr: SocketAddr,
 ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
     runtime.proxy_pre()?; // fail now, not at the first request
-    let listener = TcpListener::bind(addr).await?;
-    let addr = listener.local_addr()?;
-    let (stop, mut stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        loop {
-            let (socket, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((socket, peer)) => {
-                        let _ = socket.set_nodelay(true);
-                        (socket, peer)
-                    }
-                    Err(err) => {
-                        tracing::warn!("accept failed: {err}");
-                        continue;
-                    }
-                },
-                _ = &mut stopped => break,
-            };
-            let runtime = runtime.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| handle(runtime.clone(), req));
-                if let Err(err) = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(socket), service)
-                    .await
-                {
-                    tracing::debug!(%peer, "connection ended: {err}");
-                }
-            });
-        }
-    });
-    Ok((
-        addr,
-        ServerHandle {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        },
-    ))
+    let service = hyper::service::service_fn(move |req| handle(runtime.clone(), req));
+    let handle = crate::listener::serve(addr, service).await?;
+    Ok((handle.addr(), handle))
 }
 
 /// Serves until Ctrl-C or SIGTERM (how containers, Function Compute included, are stopped).

@@ -63,12 +63,18 @@ impl FaultProxy {
         let st = state.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { break };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    break;
+                };
                 let _ = tcp.set_nodelay(true);
                 let (client, st) = (client.clone(), st.clone());
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| handle(req, upstream, client.clone(), st.clone()));
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
+                    let svc = hyper::service::service_fn(move |req| {
+                        handle(req, upstream, client.clone(), st.clone())
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .await;
                 });
             }
         });
@@ -81,12 +87,24 @@ impl FaultProxy {
 
     /// How many requests were faulted so far.
     pub fn faulted(&self) -> usize {
-        self.state.lock().unwrap().log.iter().filter(|(_, _, f)| *f).count()
+        self.state
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|(_, _, f)| *f)
+            .count()
     }
 
     /// Every request seen, as `METHOD path?query`.
     pub fn log(&self) -> Vec<String> {
-        self.state.lock().unwrap().log.iter().map(|(m, p, _)| format!("{m} {p}")).collect()
+        self.state
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .map(|(m, p, _)| format!("{m} {p}"))
+            .collect()
     }
 }
 
@@ -96,11 +114,17 @@ async fn handle(
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Incoming>,
     state: Arc<Mutex<State>>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
     let method = req.method().as_str().to_string();
     let fault = {
         let mut st = state.lock().unwrap();
-        let hit = st.rules.iter_mut().find(|r| r.times > 0 && r.method == method && r.contains.iter().all(|c| pq.contains(c.as_str())));
+        let hit = st.rules.iter_mut().find(|r| {
+            r.times > 0 && r.method == method && r.contains.iter().all(|c| pq.contains(c.as_str()))
+        });
         let fault = hit.map(|r| {
             r.times -= 1;
             r.fault.clone()
@@ -110,22 +134,37 @@ async fn handle(
     };
     if let Some(Fault::Status(code, s3_code)) = fault {
         let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{s3_code}</Code><Message>injected by the test proxy</Message></Error>");
-        let resp = Response::builder().status(code).header("content-type", "application/xml").body(full(body)).unwrap();
+        let resp = Response::builder()
+            .status(code)
+            .header("content-type", "application/xml")
+            .body(full(body))
+            .unwrap();
         return Ok(resp);
     }
     let (mut parts, body) = req.into_parts();
     parts.uri = format!("http://{upstream}{pq}").parse().unwrap();
     let upstream_resp = match client.request(Request::from_parts(parts, body)).await {
         Ok(r) => r,
-        Err(e) => return Ok(Response::builder().status(502).body(full(format!("proxy: {e}"))).unwrap()),
+        Err(e) => {
+            return Ok(Response::builder()
+                .status(502)
+                .body(full(format!("proxy: {e}")))
+                .unwrap())
+        }
     };
     let (parts, body) = upstream_resp.into_parts();
     let body: ProxyBody = match fault {
         Some(Fault::CutBodyAfter(n)) => {
-            let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            let bytes = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
             let head = bytes.slice(..n.min(bytes.len()));
-            let frames: Vec<Result<Frame<Bytes>, std::io::Error>> =
-                vec![Ok(Frame::data(head)), Err(std::io::Error::other("cut off by the test proxy"))];
+            let frames: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
+                Ok(Frame::data(head)),
+                Err(std::io::Error::other("cut off by the test proxy")),
+            ];
             BodyExt::boxed(StreamBody::new(stream::iter(frames)))
         }
         _ => body.map_err(std::io::Error::other).boxed(),
@@ -134,5 +173,7 @@ async fn handle(
 }
 
 fn full(s: String) -> ProxyBody {
-    Full::new(Bytes::from(s)).map_err(|never| match never {}).boxed()
+    Full::new(Bytes::from(s))
+        .map_err(|never| match never {})
+        .boxed()
 }

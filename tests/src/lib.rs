@@ -14,7 +14,9 @@ use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 use zip_oss::embedded_store::{self, StoreHandle};
 use zip_oss::serve::ServerHandle;
 use zip_oss::{Runtime, RuntimeOptions, StoreSettings};
-use zip_oss_core::store::{Bucket, Credentials, Endpoint, HttpRequest, ListMultipartUploads, StoreConfig};
+use zip_oss_core::store::{
+    Bucket, Credentials, Endpoint, HttpRequest, ListMultipartUploads, StoreConfig,
+};
 
 pub const BUCKET: &str = "bkt";
 
@@ -31,6 +33,12 @@ pub struct Env {
     pub settings: StoreSettings,
 }
 
+impl Default for Env {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Env {
     /// The store, the proxy, and the server configured with the right credentials.
     pub fn new() -> Env {
@@ -40,19 +48,45 @@ impl Env {
     /// As [`Env::new`], but the component signs with `secret`.
     pub fn with_secret(secret: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let root = dir.path().join("store");
         std::fs::create_dir_all(root.join(BUCKET)).unwrap();
         let (store, proxy, runtime, server, server_addr, settings) = rt.block_on(async {
             let loopback = "127.0.0.1:0".parse().unwrap();
-            let (store_addr, store) = embedded_store::start(&root, loopback, ACCESS_KEY_ID, ACCESS_KEY_SECRET).await.unwrap();
+            let (store_addr, store) =
+                embedded_store::start(&root, loopback, ACCESS_KEY_ID, ACCESS_KEY_SECRET)
+                    .await
+                    .unwrap();
             let proxy = FaultProxy::start(store_addr).await.unwrap();
-            let settings = StoreSettings::s3_path_style(format!("http://{}", proxy.addr), ACCESS_KEY_ID, secret);
-            let runtime = Runtime::new(RuntimeOptions { config: settings.config_values(), ..RuntimeOptions::default() }).unwrap();
-            let (server_addr, server) = zip_oss::serve::start(runtime.clone(), loopback).await.unwrap();
+            let settings = StoreSettings::s3_path_style(
+                format!("http://{}", proxy.addr),
+                ACCESS_KEY_ID,
+                secret,
+            );
+            let runtime = Runtime::new(RuntimeOptions {
+                config: settings.config_values(),
+                ..RuntimeOptions::default()
+            })
+            .unwrap();
+            let (server_addr, server) = zip_oss::serve::start(runtime.clone(), loopback)
+                .await
+                .unwrap();
             (store, proxy, runtime, server, server_addr, settings)
         });
-        Env { dir, rt, store, proxy, runtime, server: Some(server), server_addr, settings }
+        Env {
+            dir,
+            rt,
+            store,
+            proxy,
+            runtime,
+            server: Some(server),
+            server_addr,
+            settings,
+        }
     }
 
     /// The store's folder; `<root>/<bucket>/<key>` is an object.
@@ -117,9 +151,19 @@ impl Env {
         // s3s-fs's own record of open uploads agrees: one `.upload-<id>.json` per open upload.
         let records = std::fs::read_dir(self.root())
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".upload-"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".upload-")
+            })
             .count();
-        assert_eq!(records, keys.len(), "s3s-fs upload records vs ListMultipartUploads");
+        assert_eq!(
+            records,
+            keys.len(),
+            "s3s-fs upload records vs ListMultipartUploads"
+        );
         keys
     }
 
@@ -151,7 +195,8 @@ impl Answer {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 }
 
@@ -162,10 +207,18 @@ fn answer(result: Result<ureq::Response, ureq::Error>) -> Answer {
         Err(e) => panic!("request failed: {e}"),
     };
     let status = resp.status();
-    let headers = resp.headers_names().into_iter().filter_map(|n| resp.header(&n).map(|v| (n.to_lowercase(), v.to_string()))).collect();
+    let headers = resp
+        .headers_names()
+        .into_iter()
+        .filter_map(|n| resp.header(&n).map(|v| (n.to_lowercase(), v.to_string())))
+        .collect();
     let mut body = Vec::new();
     std::io::Read::read_to_end(&mut resp.into_reader(), &mut body).unwrap();
-    Answer { status, headers, body }
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// GETs a URL with a plain client (a presigned link).
@@ -174,7 +227,10 @@ pub fn get(url: &str) -> Answer {
 }
 
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// Deterministic incompressible bytes.

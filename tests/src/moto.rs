@@ -15,9 +15,20 @@ pub struct Moto {
 impl Moto {
     /// Starts moto on a free loopback port and waits until it accepts connections.
     pub fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -36,7 +47,11 @@ impl Moto {
     }
 
     pub fn config(&self) -> StoreConfig {
-        let mut cfg = StoreConfig::new(Endpoint::parse(&self.endpoint()).unwrap(), "us-east-1", Credentials::new("AK", "SK"));
+        let mut cfg = StoreConfig::new(
+            Endpoint::parse(&self.endpoint()).unwrap(),
+            "us-east-1",
+            Credentials::new("AK", "SK"),
+        );
         cfg.path_style = true;
         cfg
     }

@@ -23,19 +23,41 @@ fn imports_only_what_spin_4_provides_and_exports_both_apis() {
     let allowed = |name: &str| {
         let (iface, version) = name.split_once('@').unwrap_or((name, ""));
         match iface.split('/').next().unwrap() {
-            "wasi:http" | "wasi:cli" | "wasi:clocks" | "wasi:random" | "wasi:io" | "wasi:filesystem" | "wasi:sockets" => {
-                version.starts_with("0.2.")
-            }
+            "wasi:http" | "wasi:cli" | "wasi:clocks" | "wasi:random" | "wasi:io"
+            | "wasi:filesystem" | "wasi:sockets" => version.starts_with("0.2."),
             "wasi:config" => iface == "wasi:config/store" && version == "0.2.0-draft-2024-09-27",
             _ => false,
         }
     };
     let foreign: Vec<&String> = imports.iter().filter(|n| !allowed(n)).collect();
-    assert!(foreign.is_empty(), "imports a host may not provide: {foreign:?}");
-    assert!(imports.iter().any(|n| n.starts_with("wasi:http/outgoing-handler@0.2.")), "{imports:?}");
-    assert!(imports.iter().any(|n| n == "wasi:config/store@0.2.0-draft-2024-09-27"), "{imports:?}");
+    assert!(
+        foreign.is_empty(),
+        "imports a host may not provide: {foreign:?}"
+    );
+    assert!(
+        imports
+            .iter()
+            .any(|n| n.starts_with("wasi:http/outgoing-handler@0.2.")),
+        "{imports:?}"
+    );
+    assert!(
+        imports
+            .iter()
+            .any(|n| n == "wasi:config/store@0.2.0-draft-2024-09-27"),
+        "{imports:?}"
+    );
 
-    let handlers: Vec<&String> = exports.iter().filter(|n| n.starts_with("wasi:http/incoming-handler@0.2.")).collect();
-    assert_eq!(handlers.len(), 1, "exactly one HTTP handler export: {exports:?}");
-    assert!(exports.iter().any(|n| n == "zip-oss:pack/zip-pack@0.1.0"), "{exports:?}");
+    let handlers: Vec<&String> = exports
+        .iter()
+        .filter(|n| n.starts_with("wasi:http/incoming-handler@0.2."))
+        .collect();
+    assert_eq!(
+        handlers.len(),
+        1,
+        "exactly one HTTP handler export: {exports:?}"
+    );
+    assert!(
+        exports.iter().any(|n| n == "zip-oss:pack/zip-pack@0.1.0"),
+        "{exports:?}"
+    );
 }

@@ -8,8 +8,16 @@ use zip_oss_tests::{get, noise, save, Env, BUCKET};
 fn assert_error(answer: &zip_oss_tests::Answer, status: u16) -> String {
     assert_eq!(answer.status, status, "{}", answer.text());
     let json = answer.json();
-    let code = json["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code: {json}")).to_string();
-    assert!(json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{json}");
+    let code = json["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code: {json}"))
+        .to_string();
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{json}"
+    );
     code
 }
 
@@ -28,16 +36,32 @@ fn malformed_and_invalid_requests_are_400() {
         let code = assert_error(&env.post(body, false), 400);
         assert_eq!(code, "InvalidRequest", "{body}");
     }
-    assert!(env.proxy.log().is_empty(), "bad requests reached the store: {:?}", env.proxy.log());
+    assert!(
+        env.proxy.log().is_empty(),
+        "bad requests reached the store: {:?}",
+        env.proxy.log()
+    );
 }
 
 #[test]
 fn missing_bucket_key_or_source_is_404() {
     let env = Env::new();
     env.put_files(&[("d/a.txt".into(), b"a".to_vec())]);
-    assert_error(&env.post(r#"{"bucket":"no-such-bucket","source-dir":"d/"}"#, false), 404);
-    assert_error(&env.post(r#"{"bucket":"bkt","source-files":["d/a.txt","d/missing.txt"]}"#, false), 404);
-    assert_error(&env.post(r#"{"bucket":"bkt","source-dir":"empty/"}"#, false), 404);
+    assert_error(
+        &env.post(r#"{"bucket":"no-such-bucket","source-dir":"d/"}"#, false),
+        404,
+    );
+    assert_error(
+        &env.post(
+            r#"{"bucket":"bkt","source-files":["d/a.txt","d/missing.txt"]}"#,
+            false,
+        ),
+        404,
+    );
+    assert_error(
+        &env.post(r#"{"bucket":"bkt","source-dir":"empty/"}"#, false),
+        404,
+    );
     assert!(env.open_uploads().is_empty());
 }
 
@@ -56,32 +80,88 @@ fn refused_credentials_are_403_and_the_secret_never_shows() {
 fn transient_failures_are_retried_and_broken_reads_resume() {
     let env = Env::new();
     let big = noise(12 << 20, 3);
-    let paths = env.put_files(&[("d/big.bin".into(), big), ("d/small.txt".into(), b"small".to_vec())]);
-    let rule = |method, contains: &[&str], fault, times| Rule { method, contains: contains.iter().map(|s| s.to_string()).collect(), fault, times };
-    env.proxy.add(rule("GET", &["list-type=2"], Fault::Status(503, "SlowDown"), 1));
-    env.proxy.add(rule("GET", &["/bkt/d/big.bin"], Fault::CutBodyAfter(3 << 20), 2));
-    env.proxy.add(rule("PUT", &["partNumber=1&"], Fault::Status(500, "InternalError"), 1));
-    env.proxy.add(rule("POST", &["uploads"], Fault::Status(503, "ServiceUnavailable"), 1));
+    let paths = env.put_files(&[
+        ("d/big.bin".into(), big),
+        ("d/small.txt".into(), b"small".to_vec()),
+    ]);
+    let rule = |method, contains: &[&str], fault, times| Rule {
+        method,
+        contains: contains.iter().map(|s| s.to_string()).collect(),
+        fault,
+        times,
+    };
+    env.proxy.add(rule(
+        "GET",
+        &["list-type=2"],
+        Fault::Status(503, "SlowDown"),
+        1,
+    ));
+    env.proxy.add(rule(
+        "GET",
+        &["/bkt/d/big.bin"],
+        Fault::CutBodyAfter(3 << 20),
+        2,
+    ));
+    env.proxy.add(rule(
+        "PUT",
+        &["partNumber=1&"],
+        Fault::Status(500, "InternalError"),
+        1,
+    ));
+    env.proxy.add(rule(
+        "POST",
+        &["uploads"],
+        Fault::Status(503, "ServiceUnavailable"),
+        1,
+    ));
 
     let answer = env.post(r#"{"bucket":"bkt","source-dir":"d/"}"#, true);
     assert_eq!(answer.status, 200, "{}", answer.text());
-    assert_eq!(env.proxy.faulted(), 5, "every injected fault was hit: {:#?}", env.proxy.log());
+    assert_eq!(
+        env.proxy.faulted(),
+        5,
+        "every injected fault was hit: {:#?}",
+        env.proxy.log()
+    );
     let zip = get(answer.json()["url"].as_str().unwrap());
     let zip_path = save(env.dir.path(), "r.zip", &zip.body);
-    let manifest: Manifest = paths.iter().map(|(k, p)| (k.strip_prefix("d/").unwrap().to_string(), Some(p.clone()))).collect();
+    let manifest: Manifest = paths
+        .iter()
+        .map(|(k, p)| (k.strip_prefix("d/").unwrap().to_string(), Some(p.clone())))
+        .collect();
     check_archive(&zip_path, &manifest);
 }
 
 #[test]
 fn a_failure_after_the_upload_began_aborts_it() {
     let env = Env::new();
-    env.put_files(&[("d/a.bin".into(), noise(9 << 20, 1)), ("d/b.txt".into(), b"b".to_vec())]);
+    env.put_files(&[
+        ("d/a.bin".into(), noise(9 << 20, 1)),
+        ("d/b.txt".into(), b"b".to_vec()),
+    ]);
     // Every read of b.txt fails: the pack must give up after its retries.
-    env.proxy.add(Rule { method: "GET", contains: vec!["/bkt/d/b.txt".into()], fault: Fault::Status(500, "InternalError"), times: 100 });
-    let answer = env.post(r#"{"bucket":"bkt","source-dir":"d/","dest-file":"out/x.zip"}"#, false);
+    env.proxy.add(Rule {
+        method: "GET",
+        contains: vec!["/bkt/d/b.txt".into()],
+        fault: Fault::Status(500, "InternalError"),
+        times: 100,
+    });
+    let answer = env.post(
+        r#"{"bucket":"bkt","source-dir":"d/","dest-file":"out/x.zip"}"#,
+        false,
+    );
     assert_error(&answer, 502);
-    assert!(env.proxy.log().iter().any(|l| l.starts_with("DELETE ") && l.contains("uploadId=")), "no abort sent");
-    assert!(!env.object_exists("out/x.zip"), "a half-written archive is visible");
+    assert!(
+        env.proxy
+            .log()
+            .iter()
+            .any(|l| l.starts_with("DELETE ") && l.contains("uploadId=")),
+        "no abort sent"
+    );
+    assert!(
+        !env.object_exists("out/x.zip"),
+        "a half-written archive is visible"
+    );
     assert_eq!(env.open_uploads(), Vec::<String>::new());
 }
 
@@ -89,8 +169,16 @@ fn a_failure_after_the_upload_began_aborts_it() {
 fn a_refused_completion_aborts_the_upload() {
     let env = Env::new();
     env.put_files(&[("d/a.txt".into(), b"a".to_vec())]);
-    env.proxy.add(Rule { method: "POST", contains: vec!["uploadId=".into()], fault: Fault::Status(400, "InvalidPart"), times: 1 });
-    let answer = env.post(r#"{"bucket":"bkt","source-dir":"d/","dest-file":"out/y.zip"}"#, false);
+    env.proxy.add(Rule {
+        method: "POST",
+        contains: vec!["uploadId=".into()],
+        fault: Fault::Status(400, "InvalidPart"),
+        times: 1,
+    });
+    let answer = env.post(
+        r#"{"bucket":"bkt","source-dir":"d/","dest-file":"out/y.zip"}"#,
+        false,
+    );
     assert_error(&answer, 502);
     assert!(!env.object_exists("out/y.zip"));
     assert_eq!(env.open_uploads(), Vec::<String>::new());

@@ -15,13 +15,22 @@ fn folder_markers_become_folders_through_the_export() {
     moto.put("moto-bkt", "p/docs/a.txt", b"alpha");
     moto.put("moto-bkt", "p/中文 +%.txt", "内容".as_bytes());
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let runtime = rt.block_on(async { zip_oss::Runtime::new(zip_oss::RuntimeOptions::default()) }).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let runtime = rt
+        .block_on(async { zip_oss::Runtime::new(zip_oss::RuntimeOptions::default()) })
+        .unwrap();
     let settings = zip_oss::StoreSettings::s3_path_style(moto.endpoint(), "AK", "SK");
     let mut request = zip_oss::pack::request("moto-bkt");
     request.source_dir = Some("p/".into());
     request.dest_file = Some("zips/p.zip".into());
-    let summary = rt.block_on(runtime.pack(&settings.store_config().unwrap(), &request)).unwrap().unwrap_or_else(|e| panic!("{e:?}"));
+    let summary = rt
+        .block_on(runtime.pack(&settings.store_config().unwrap(), &request))
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(summary.entries, 4);
     assert_eq!(summary.key, "zips/p.zip");
 

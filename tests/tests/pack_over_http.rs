@@ -13,7 +13,10 @@ fn awkward_files() -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = vec![
         ("src/readme.txt".into(), b"hello\n".to_vec()),
         ("src/a/b/c/deep.txt".into(), b"nested folders\n".to_vec()),
-        ("src/报告/2024年度总结.txt".into(), "中文内容".as_bytes().to_vec()),
+        (
+            "src/报告/2024年度总结.txt".into(),
+            "中文内容".as_bytes().to_vec(),
+        ),
         ("src/photos/🎉 party.txt".into(), b"emoji".to_vec()),
         ("src/with space.txt".into(), b"space".to_vec()),
         ("src/plus+sign.txt".into(), b"plus".to_vec()),
@@ -24,29 +27,46 @@ fn awkward_files() -> Vec<(String, Vec<u8>)> {
     ];
     // Over 1,000 keys: the listing has more than one page.
     for i in 0..1100 {
-        files.push((format!("src/many/f{i:04}.txt"), format!("small file {i}\n").into_bytes()));
+        files.push((
+            format!("src/many/f{i:04}.txt"),
+            format!("small file {i}\n").into_bytes(),
+        ));
     }
     files
 }
 
 fn manifest(paths: &BTreeMap<String, std::path::PathBuf>, prefix: &str) -> Manifest {
-    paths.iter().map(|(k, p)| (k.strip_prefix(prefix).unwrap().to_string(), Some(p.clone()))).collect()
+    paths
+        .iter()
+        .map(|(k, p)| (k.strip_prefix(prefix).unwrap().to_string(), Some(p.clone())))
+        .collect()
 }
 
 #[test]
 fn packs_a_folder_and_redirects_to_the_archive() {
     let env = Env::new();
     let paths = env.put_files(&awkward_files());
-    let body = format!(r#"{{"region":"cn-shanghai","bucket":"{}","source-dir":"src/"}}"#, zip_oss_tests::BUCKET);
+    let body = format!(
+        r#"{{"region":"cn-shanghai","bucket":"{}","source-dir":"src/"}}"#,
+        zip_oss_tests::BUCKET
+    );
 
     let answer = env.post(&body, false);
     assert_eq!(answer.status, 302, "{}", answer.text());
-    let location = answer.headers.get("location").expect("Location header").clone();
+    let location = answer
+        .headers
+        .get("location")
+        .expect("Location header")
+        .clone();
     let zip = get(&location);
     assert_eq!(zip.status, 200);
     let zip_path = save(env.dir.path(), "out.zip", &zip.body);
     check_archive(&zip_path, &manifest(&paths, "src/"));
-    assert!(env.open_uploads().is_empty(), "uploads left open: {:?}", env.open_uploads());
+    assert!(
+        env.open_uploads().is_empty(),
+        "uploads left open: {:?}",
+        env.open_uploads()
+    );
 }
 
 #[test]
@@ -55,7 +75,10 @@ fn json_summary_matches_the_archive() {
     let files = awkward_files();
     let source_bytes: usize = files.iter().map(|(_, d)| d.len()).sum();
     env.put_files(&files);
-    let body = format!(r#"{{"bucket":"{}","source-dir":"src/","dest-file":"out/all.zip","url-expires":60}}"#, zip_oss_tests::BUCKET);
+    let body = format!(
+        r#"{{"bucket":"{}","source-dir":"src/","dest-file":"out/all.zip","url-expires":60}}"#,
+        zip_oss_tests::BUCKET
+    );
 
     let answer = env.post(&body, true);
     assert_eq!(answer.status, 200, "{}", answer.text());
@@ -66,8 +89,17 @@ fn json_summary_matches_the_archive() {
     assert!(s["parts"].as_u64().unwrap() >= 3, "{s}");
     assert!(s["url"].as_str().unwrap().contains("X-Amz-Expires=60"));
     let zip = get(s["url"].as_str().unwrap());
-    assert_eq!(zip.body.len() as u64, s["archive_bytes"].as_u64().unwrap(), "predicted size is the real size");
-    assert_eq!(std::fs::metadata(env.root().join("bkt/out/all.zip")).unwrap().len(), zip.body.len() as u64);
+    assert_eq!(
+        zip.body.len() as u64,
+        s["archive_bytes"].as_u64().unwrap(),
+        "predicted size is the real size"
+    );
+    assert_eq!(
+        std::fs::metadata(env.root().join("bkt/out/all.zip"))
+            .unwrap()
+            .len(),
+        zip.body.len() as u64
+    );
 }
 
 #[test]
@@ -86,8 +118,14 @@ fn source_files_pick_keys_and_names_stay_relative() {
     let zip_path = save(env.dir.path(), "picked.zip", &zip.body);
     let manifest: Manifest = [
         ("a.txt".to_string(), Some(paths["docs/a.txt"].clone())),
-        ("sub/b.txt".to_string(), Some(paths["docs/sub/b.txt"].clone())),
-        ("elsewhere/c.txt".to_string(), Some(paths["elsewhere/c.txt"].clone())),
+        (
+            "sub/b.txt".to_string(),
+            Some(paths["docs/sub/b.txt"].clone()),
+        ),
+        (
+            "elsewhere/c.txt".to_string(),
+            Some(paths["elsewhere/c.txt"].clone()),
+        ),
     ]
     .into_iter()
     .collect();

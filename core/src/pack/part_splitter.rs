@@ -25,11 +25,19 @@ pub struct PartSplitter {
 impl PartSplitter {
     pub fn new(part_size: u64) -> Self {
         let part_size = usize::try_from(part_size).unwrap_or(usize::MAX).max(1);
-        PartSplitter { part_size, buf: Vec::new(), next_number: 1 }
+        PartSplitter {
+            part_size,
+            buf: Vec::new(),
+            next_number: 1,
+        }
     }
 
     /// Appends bytes; calls `emit` with every part this completes.
-    pub fn push(&mut self, mut data: &[u8], mut emit: impl FnMut(Part)) -> Result<(), TooManyParts> {
+    pub fn push(
+        &mut self,
+        mut data: &[u8],
+        mut emit: impl FnMut(Part),
+    ) -> Result<(), TooManyParts> {
         while !data.is_empty() {
             if self.buf.capacity() == 0 {
                 self.buf.reserve_exact(self.part_size);
@@ -59,9 +67,14 @@ impl PartSplitter {
 
     fn take_part(&mut self) -> Result<Part, TooManyParts> {
         if u64::from(self.next_number) > MAX_PARTS {
-            return Err(TooManyParts { part_size: self.part_size as u64 });
+            return Err(TooManyParts {
+                part_size: self.part_size as u64,
+            });
         }
-        let part = Part { number: self.next_number, data: std::mem::take(&mut self.buf) };
+        let part = Part {
+            number: self.next_number,
+            data: std::mem::take(&mut self.buf),
+        };
         self.next_number += 1;
         Ok(part)
     }
@@ -78,7 +91,10 @@ mod tests {
         s.push(b"abcdefghij", |p| parts.push(p)).unwrap();
         s.push(b"k", |p| parts.push(p)).unwrap();
         parts.extend(s.finish().unwrap());
-        let got: Vec<(u32, &[u8])> = parts.iter().map(|p| (p.number, p.data.as_slice())).collect();
+        let got: Vec<(u32, &[u8])> = parts
+            .iter()
+            .map(|p| (p.number, p.data.as_slice()))
+            .collect();
         assert_eq!(got, [(1, &b"abcd"[..]), (2, b"efgh"), (3, b"ijk")]);
     }
 

@@ -14,7 +14,11 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff { max_attempts: 5, base: Duration::from_millis(100), cap: Duration::from_secs(5) }
+        Backoff {
+            max_attempts: 5,
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(5),
+        }
     }
 }
 
@@ -25,7 +29,10 @@ impl Backoff {
         if retry == 0 || retry >= self.max_attempts {
             return None;
         }
-        let ceiling = self.base.saturating_mul(1u32 << retry.min(16)).min(self.cap);
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.cap);
         let nanos = ceiling.as_nanos() * u128::from(random) / (u128::from(u32::MAX) + 1);
         Some(Duration::from_nanos(nanos as u64))
     }
@@ -43,7 +50,10 @@ mod tests {
         assert!(b.delay(4, u32::MAX).unwrap() < Duration::from_millis(1600));
         assert!(b.delay(4, u32::MAX).unwrap() > Duration::from_millis(1500));
         assert_eq!(b.delay(5, 7), None);
-        let long = Backoff { max_attempts: 40, ..b };
+        let long = Backoff {
+            max_attempts: 40,
+            ..b
+        };
         assert!(long.delay(30, u32::MAX).unwrap() <= Duration::from_secs(5));
     }
 }

@@ -66,8 +66,17 @@ impl Plan {
             if name != natural {
                 plan.renamed.push((src.key.clone(), name.clone()));
             }
-            let kind = if is_dir { EntryKind::Directory } else { EntryKind::File { size: src.size } };
-            plan.entries.push(PlannedEntry { key: src.key, name, kind, mtime_unix: src.mtime_unix });
+            let kind = if is_dir {
+                EntryKind::Directory
+            } else {
+                EntryKind::File { size: src.size }
+            };
+            plan.entries.push(PlannedEntry {
+                key: src.key,
+                name,
+                kind,
+                mtime_unix: src.mtime_unix,
+            });
         }
         plan
     }
@@ -89,20 +98,35 @@ mod tests {
     use super::*;
 
     fn src(key: &str, size: u64) -> Source {
-        Source { key: key.into(), size, mtime_unix: Some(1_700_000_000) }
+        Source {
+            key: key.into(),
+            size,
+            mtime_unix: Some(1_700_000_000),
+        }
     }
 
     #[test]
     fn builds_entries_in_listing_order() {
         let plan = Plan::build(
-            [src("f/", 0), src("f/a.txt", 3), src("f/sub/", 0), src("f/sub/b", 5), src("f/../", 0), src("f/A.txt", 1), src("f//a.txt", 2)],
+            [
+                src("f/", 0),
+                src("f/a.txt", 3),
+                src("f/sub/", 0),
+                src("f/sub/b", 5),
+                src("f/../", 0),
+                src("f/A.txt", 1),
+                src("f//a.txt", 2),
+            ],
             Some("f/"),
         );
         let names: Vec<&str> = plan.entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["a.txt", "sub/", "sub/b", "A.txt", "a (2).txt"]);
         assert_eq!(plan.entries[1].kind, EntryKind::Directory);
         assert_eq!(plan.skipped, ["f/../"]);
-        assert_eq!(plan.renamed, [("f//a.txt".to_string(), "a (2).txt".to_string())]);
+        assert_eq!(
+            plan.renamed,
+            [("f//a.txt".to_string(), "a (2).txt".to_string())]
+        );
         assert_eq!(plan.source_bytes(), 11);
     }
 }

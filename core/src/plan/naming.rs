@@ -26,7 +26,16 @@ pub fn entry_name(key: &str, source_dir: Option<&str>) -> Option<String> {
         if seg.is_empty() || seg == "." || seg == ".." {
             continue;
         }
-        let mut clean: String = seg.chars().map(|c| if c.is_control() && (c as u32) < 0x80 { '_' } else { c }).collect();
+        let mut clean: String = seg
+            .chars()
+            .map(|c| {
+                if c.is_control() && (c as u32) < 0x80 {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
         if segments.is_empty() && is_drive_letter(&clean) {
             clean.replace_range(1..2, "_");
         }
@@ -73,17 +82,32 @@ mod tests {
 
     #[test]
     fn strips_the_source_dir() {
-        assert_eq!(entry_name("files/a/b.txt", Some("files/")).as_deref(), Some("a/b.txt"));
-        assert_eq!(entry_name("other/b.txt", Some("files/")).as_deref(), Some("other/b.txt"));
-        assert_eq!(entry_name("files/sub/", Some("files/")).as_deref(), Some("sub/"));
+        assert_eq!(
+            entry_name("files/a/b.txt", Some("files/")).as_deref(),
+            Some("a/b.txt")
+        );
+        assert_eq!(
+            entry_name("other/b.txt", Some("files/")).as_deref(),
+            Some("other/b.txt")
+        );
+        assert_eq!(
+            entry_name("files/sub/", Some("files/")).as_deref(),
+            Some("sub/")
+        );
         assert_eq!(entry_name("files/", Some("files/")), None);
     }
 
     #[test]
     fn nothing_escapes_the_extraction_folder() {
-        assert_eq!(entry_name("/etc/passwd", None).as_deref(), Some("etc/passwd"));
+        assert_eq!(
+            entry_name("/etc/passwd", None).as_deref(),
+            Some("etc/passwd")
+        );
         assert_eq!(entry_name("a/../../b", None).as_deref(), Some("a/b"));
-        assert_eq!(entry_name("..\\..\\win.ini", None).as_deref(), Some("win.ini"));
+        assert_eq!(
+            entry_name("..\\..\\win.ini", None).as_deref(),
+            Some("win.ini")
+        );
         assert_eq!(entry_name("C:\\x.txt", None).as_deref(), Some("C_/x.txt"));
         assert_eq!(entry_name("a\u{0}b\n", None).as_deref(), Some("a_b_"));
         assert_eq!(entry_name("./../", None), None);
@@ -91,7 +115,10 @@ mod tests {
 
     #[test]
     fn keeps_unicode_spaces_and_symbols() {
-        assert_eq!(entry_name("d/中文 a+b%20.txt", Some("d/")).as_deref(), Some("中文 a+b%20.txt"));
+        assert_eq!(
+            entry_name("d/中文 a+b%20.txt", Some("d/")).as_deref(),
+            Some("中文 a+b%20.txt")
+        );
         assert_eq!(entry_name("😀.png", None).as_deref(), Some("😀.png"));
     }
 

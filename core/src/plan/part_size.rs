@@ -15,7 +15,10 @@ pub const MAX_PARTS: u64 = 10_000;
 pub fn part_size(archive_bound: u64) -> Option<u64> {
     const MIB: u64 = 1 << 20;
     let per_part = archive_bound.div_ceil(MAX_PARTS);
-    let size = per_part.div_ceil(MIB).saturating_mul(MIB).max(MIN_PART_SIZE);
+    let size = per_part
+        .div_ceil(MIB)
+        .saturating_mul(MIB)
+        .max(MIN_PART_SIZE);
     (size <= MAX_PART_SIZE).then_some(size)
 }
 
@@ -35,7 +38,10 @@ mod tests {
         let size = part_size(tib).unwrap();
         assert_eq!(size, 105 << 20);
         assert!(tib.div_ceil(size) <= MAX_PARTS);
-        assert!(tib.div_ceil(size - (1 << 20)) > MAX_PARTS, "not the smallest");
+        assert!(
+            tib.div_ceil(size - (1 << 20)) > MAX_PARTS,
+            "not the smallest"
+        );
     }
 
     #[test]

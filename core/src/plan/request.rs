@@ -40,7 +40,8 @@ pub enum RequestError {
 impl PackRequest {
     /// Parses and validates a JSON body.
     pub fn from_json(body: &[u8]) -> Result<Self, RequestError> {
-        let req: PackRequest = serde_json::from_slice(body).map_err(|e| RequestError::Malformed(e.to_string()))?;
+        let req: PackRequest =
+            serde_json::from_slice(body).map_err(|e| RequestError::Malformed(e.to_string()))?;
         req.validate()?;
         Ok(req)
     }
@@ -56,12 +57,20 @@ impl PackRequest {
         if dir_empty && self.source_files.is_empty() {
             return invalid("give `source-dir` (a prefix) or `source-files` (a list of keys)");
         }
-        if self.source_files.iter().any(|k| !valid_key(k) || k.ends_with('/')) {
-            return invalid("every `source-files` item must be an object key (1-1024 bytes, not ending in `/`)");
+        if self
+            .source_files
+            .iter()
+            .any(|k| !valid_key(k) || k.ends_with('/'))
+        {
+            return invalid(
+                "every `source-files` item must be an object key (1-1024 bytes, not ending in `/`)",
+            );
         }
         if let Some(dest) = &self.dest_file {
             if !valid_key(dest) || dest.ends_with('/') {
-                return invalid("`dest-file` must be an object key (1-1024 bytes, not ending in `/`)");
+                return invalid(
+                    "`dest-file` must be an object key (1-1024 bytes, not ending in `/`)",
+                );
             }
         }
         if let Some(secs) = self.url_expires {
@@ -74,7 +83,9 @@ impl PackRequest {
 
     /// The archive's key: `dest-file`, else `output/<request-id>.zip` as the original.
     pub fn dest_key(&self, request_id: &str) -> String {
-        self.dest_file.clone().unwrap_or_else(|| format!("output/{request_id}.zip"))
+        self.dest_file
+            .clone()
+            .unwrap_or_else(|| format!("output/{request_id}.zip"))
     }
 
     pub fn url_expires(&self) -> u32 {
@@ -92,7 +103,10 @@ mod tests {
 
     #[test]
     fn accepts_the_originals_event_json() {
-        let r = PackRequest::from_json(br#"{"region":"cn-shanghai","bucket":"fc-test","source-dir":"files/"}"#).unwrap();
+        let r = PackRequest::from_json(
+            br#"{"region":"cn-shanghai","bucket":"fc-test","source-dir":"files/"}"#,
+        )
+        .unwrap();
         assert_eq!(r.bucket, "fc-test");
         assert_eq!(r.source_dir.as_deref(), Some("files/"));
         assert_eq!(r.dest_key("abc"), "output/abc.zip");
@@ -111,7 +125,11 @@ mod tests {
             br#"{"bucket":"b","source-dir":"x/","url-expires":0}"#,
             br#"{"bucket":"b","source-dir":"x/","source-files":"a"}"#,
         ] {
-            assert!(PackRequest::from_json(body).is_err(), "{}", String::from_utf8_lossy(body));
+            assert!(
+                PackRequest::from_json(body).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

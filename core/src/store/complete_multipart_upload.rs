@@ -153,7 +153,13 @@ mod tests {
             Some("\"3858f62230ac3c915f300c664312c11f-9\"")
         );
         let moto = br#"<CompleteMultipartUploadResponse><ETag>"e"</ETag></CompleteMultipartUploadResponse>"#;
-        assert_eq!(CompleteMultipartUpload::parse(200, moto).unwrap().etag.as_deref(), Some("\"e\""));
+        assert_eq!(
+            CompleteMultipartUpload::parse(200, moto)
+                .unwrap()
+                .etag
+                .as_deref(),
+            Some("\"e\"")
+        );
         assert_eq!(
             done.location.as_deref(),
             Some("http://Example-Bucket.s3.amazonaws.com/Example-Object")

@@ -46,7 +46,9 @@ fn parse_http_date(s: &str) -> Option<i64> {
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
-    time::PrimitiveDateTime::parse(s.trim(), format).ok().map(|t| t.assume_utc().unix_timestamp())
+    time::PrimitiveDateTime::parse(s.trim(), format)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
 }
 
 #[cfg(test)]
@@ -58,15 +60,34 @@ mod tests {
     fn signs_a_head() {
         let (b, k) = (bucket(), key("a b"));
         let req = HeadObject::new(&b, &k).sign(&cfg(true), NOW);
-        assert_eq!((req.method, req.url.as_str()), ("HEAD", "http://127.0.0.1:9000/bkt/a%20b"));
+        assert_eq!(
+            (req.method, req.url.as_str()),
+            ("HEAD", "http://127.0.0.1:9000/bkt/a%20b")
+        );
     }
 
     #[test]
     fn reads_size_date_and_etag() {
-        let headers = [("Content-Length", "42"), ("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT"), ("ETag", "\"abc\"")];
-        let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| *v);
+        let headers = [
+            ("Content-Length", "42"),
+            ("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
+            ("ETag", "\"abc\""),
+        ];
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| *v)
+        };
         let head = HeadObject::parse(get).unwrap();
-        assert_eq!(head, ObjectHead { size: 42, last_modified_unix: Some(1_445_412_480), etag: Some("\"abc\"".into()) });
+        assert_eq!(
+            head,
+            ObjectHead {
+                size: 42,
+                last_modified_unix: Some(1_445_412_480),
+                etag: Some("\"abc\"".into())
+            }
+        );
         assert_eq!(HeadObject::parse(|_| None), None);
     }
 }

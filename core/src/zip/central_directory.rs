@@ -1,6 +1,9 @@
 //! Central directory file header (APPNOTE 4.3.12), one per entry, after all data.
 
-use super::{clamp32, encoder::EntryMeta, extra_fields, PutLe, FLAG_DATA_DESCRIPTOR, VERSION_MADE_BY, ZIP64_THRESHOLD};
+use super::{
+    clamp32, encoder::EntryMeta, extra_fields, PutLe, FLAG_DATA_DESCRIPTOR, VERSION_MADE_BY,
+    ZIP64_THRESHOLD,
+};
 
 /// Unix mode in the high 16 bits of the external attributes; MS-DOS directory bit for folders.
 const FILE_ATTRS: u32 = 0o100644 << 16;
@@ -30,7 +33,14 @@ pub(crate) fn central_header(meta: &EntryMeta, w: &Written) -> Vec<u8> {
     out.put_u32(0x0201_4b50);
     out.put_u16(VERSION_MADE_BY);
     out.put_u16(w.version_needed);
-    out.put_u16(meta.flags() | if meta.is_file() { FLAG_DATA_DESCRIPTOR } else { 0 });
+    out.put_u16(
+        meta.flags()
+            | if meta.is_file() {
+                FLAG_DATA_DESCRIPTOR
+            } else {
+                0
+            },
+    );
     out.put_u16(0); // method: stored
     out.put_u16(meta.mtime.time);
     out.put_u16(meta.mtime.date);
@@ -42,7 +52,11 @@ pub(crate) fn central_header(meta: &EntryMeta, w: &Written) -> Vec<u8> {
     out.put_u16(0); // comment length
     out.put_u16(0); // disk number start
     out.put_u16(0); // internal attributes
-    out.put_u32(if meta.is_file() { FILE_ATTRS } else { DIR_ATTRS });
+    out.put_u32(if meta.is_file() {
+        FILE_ATTRS
+    } else {
+        DIR_ATTRS
+    });
     out.put_u32(clamp32(w.local_offset, offset64));
     out.extend_from_slice(&meta.name);
     out.extend_from_slice(&extra);

@@ -11,7 +11,10 @@ pub struct DosDateTime {
 
 impl DosDateTime {
     /// 1980-01-01 00:00, DOS time's epoch, used when an object has no usable date.
-    pub const EPOCH: DosDateTime = DosDateTime { date: (1 << 5) | 1, time: 0 };
+    pub const EPOCH: DosDateTime = DosDateTime {
+        date: (1 << 5) | 1,
+        time: 0,
+    };
 
     /// Converts unix seconds; dates outside DOS's 1980–2107 range clamp to its ends.
     pub fn from_unix(secs: i64) -> Self {
@@ -23,9 +26,13 @@ impl DosDateTime {
             return Self::EPOCH;
         }
         if year > 2107 {
-            return DosDateTime { date: (127 << 9) | (12 << 5) | 31, time: (23 << 11) | (59 << 5) | 29 };
+            return DosDateTime {
+                date: (127 << 9) | (12 << 5) | 31,
+                time: (23 << 11) | (59 << 5) | 29,
+            };
         }
-        let date = (((year - 1980) as u16) << 9) | ((u8::from(t.month()) as u16) << 5) | t.day() as u16;
+        let date =
+            (((year - 1980) as u16) << 9) | ((u8::from(t.month()) as u16) << 5) | t.day() as u16;
         let time = ((t.hour() as u16) << 11) | ((t.minute() as u16) << 5) | (t.second() as u16 / 2);
         DosDateTime { date, time }
     }

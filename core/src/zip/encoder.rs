@@ -120,14 +120,29 @@ impl ZipEncoder {
             return Err(EncodeError::BadName);
         }
         let local_offset = self.offset;
-        let version_needed = if meta.zip64_sizes() || local_offset >= ZIP64_THRESHOLD { VERSION_ZIP64 } else { VERSION_DEFAULT };
+        let version_needed = if meta.zip64_sizes() || local_offset >= ZIP64_THRESHOLD {
+            VERSION_ZIP64
+        } else {
+            VERSION_DEFAULT
+        };
         let header = local_header(&meta, meta.zip64_sizes(), version_needed);
         self.offset += header.len() as u64;
         self.entries += 1;
         if meta.is_file() {
-            self.open = Some(Open { meta, local_offset, version_needed, crc: crc32fast::Hasher::new(), written: 0 });
+            self.open = Some(Open {
+                meta,
+                local_offset,
+                version_needed,
+                crc: crc32fast::Hasher::new(),
+                written: 0,
+            });
         } else {
-            let w = Written { crc32: 0, size: 0, local_offset, version_needed };
+            let w = Written {
+                crc32: 0,
+                size: 0,
+                local_offset,
+                version_needed,
+            };
             self.central.extend_from_slice(&central_header(&meta, &w));
         }
         Ok(header)
@@ -160,13 +175,23 @@ impl ZipEncoder {
         let open = self.open.take().ok_or(EncodeError::NoEntryOpen)?;
         let declared = open.meta.declared_size();
         if open.written != declared {
-            return Err(EncodeError::SizeMismatch { declared, actual: open.written });
+            return Err(EncodeError::SizeMismatch {
+                declared,
+                actual: open.written,
+            });
         }
         let crc32 = open.crc.finalize();
-        let descriptor = data_descriptor(crc32, open.written, open.written, open.meta.zip64_sizes());
+        let descriptor =
+            data_descriptor(crc32, open.written, open.written, open.meta.zip64_sizes());
         self.offset += descriptor.len() as u64;
-        let w = Written { crc32, size: open.written, local_offset: open.local_offset, version_needed: open.version_needed };
-        self.central.extend_from_slice(&central_header(&open.meta, &w));
+        let w = Written {
+            crc32,
+            size: open.written,
+            local_offset: open.local_offset,
+            version_needed: open.version_needed,
+        };
+        self.central
+            .extend_from_slice(&central_header(&open.meta, &w));
         Ok(descriptor)
     }
 

@@ -13,8 +13,16 @@ pub(crate) fn zip64_local(out: &mut Vec<u8>) {
 
 /// ZIP64 extended information, central-directory form: only the fields whose 32-bit
 /// slots hold the 0xFFFFFFFF marker, in the order the spec fixes.
-pub(crate) fn zip64_central(out: &mut Vec<u8>, uncompressed: Option<u64>, compressed: Option<u64>, offset: Option<u64>) {
-    let fields: Vec<u64> = [uncompressed, compressed, offset].into_iter().flatten().collect();
+pub(crate) fn zip64_central(
+    out: &mut Vec<u8>,
+    uncompressed: Option<u64>,
+    compressed: Option<u64>,
+    offset: Option<u64>,
+) {
+    let fields: Vec<u64> = [uncompressed, compressed, offset]
+        .into_iter()
+        .flatten()
+        .collect();
     if fields.is_empty() {
         return;
     }

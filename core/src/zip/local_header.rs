@@ -14,7 +14,14 @@ pub(crate) fn local_header(meta: &EntryMeta, zip64: bool, version_needed: u16) -
     let mut out = Vec::with_capacity(30 + meta.name.len() + extra.len());
     out.put_u32(0x0403_4b50);
     out.put_u16(version_needed);
-    out.put_u16(meta.flags() | if meta.is_file() { FLAG_DATA_DESCRIPTOR } else { 0 });
+    out.put_u16(
+        meta.flags()
+            | if meta.is_file() {
+                FLAG_DATA_DESCRIPTOR
+            } else {
+                0
+            },
+    );
     out.put_u16(0); // method: stored
     out.put_u16(meta.mtime.time);
     out.put_u16(meta.mtime.date);

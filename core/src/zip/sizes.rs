@@ -6,7 +6,9 @@
 use super::{EntryKind, EntryMeta, ZipEncoder};
 
 /// Exact size of the archive the encoder writes for these entries.
-pub fn archive_size<'a>(entries: impl IntoIterator<Item = &'a EntryMeta>) -> Result<u64, super::EncodeError> {
+pub fn archive_size<'a>(
+    entries: impl IntoIterator<Item = &'a EntryMeta>,
+) -> Result<u64, super::EncodeError> {
     let mut enc = SizeOnly::default();
     for meta in entries {
         enc.add(meta)?;
