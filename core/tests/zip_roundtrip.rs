@@ -3,10 +3,14 @@
 
 use std::io::{Cursor, Read};
 
-use zip_oss_core::zip::{archive_size, EntryKind, EntryMeta, ZipEncoder};
+use zip_oss_core::zip::{archive_size, EntryKind, EntryMeta, Method, NameEncoding, ZipEncoder};
 
 /// Encodes `(name, Some(data) | None for a folder)` and returns the archive.
 fn encode(entries: &[(&str, Option<&[u8]>)]) -> (Vec<u8>, Vec<EntryMeta>) {
+    encode_with(entries, |m| m)
+}
+
+fn encode_with(entries: &[(&str, Option<&[u8]>)], shape: impl Fn(EntryMeta) -> EntryMeta) -> (Vec<u8>, Vec<EntryMeta>) {
     let mut enc = ZipEncoder::new();
     let mut out = Vec::new();
     let mut metas = Vec::new();
@@ -17,13 +21,12 @@ fn encode(entries: &[(&str, Option<&[u8]>)]) -> (Vec<u8>, Vec<EntryMeta>) {
             },
             None => EntryKind::Directory,
         };
-        let meta = EntryMeta::new(name, kind, Some(1_700_000_000 + i as i64 * 7));
+        let meta = shape(EntryMeta::new(name, kind, Some(1_700_000_000 + i as i64 * 7)));
         metas.push(meta.clone());
         out.extend(enc.start_entry(meta).unwrap());
         if let Some(d) = data {
             for chunk in d.chunks(3) {
-                enc.write_data(chunk).unwrap();
-                out.extend_from_slice(chunk);
+                out.extend_from_slice(&enc.write_data(chunk).unwrap());
             }
             out.extend(enc.finish_entry().unwrap());
         }
@@ -43,7 +46,7 @@ fn a_reader_sees_every_entry_with_its_bytes() {
         ("😀.txt", Some(b"emoji")),
     ];
     let (bytes, metas) = encode(entries);
-    assert_eq!(archive_size(&metas).unwrap(), bytes.len() as u64);
+    assert_eq!(archive_size(&metas).unwrap(), Some(bytes.len() as u64));
 
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
     assert_eq!(archive.len(), entries.len());
@@ -70,7 +73,7 @@ fn more_than_65535_entries_use_zip64_end_records() {
         .map(|n| (n.as_str(), Some(&b"x"[..])))
         .collect();
     let (bytes, metas) = encode(&entries);
-    assert_eq!(archive_size(&metas).unwrap(), bytes.len() as u64);
+    assert_eq!(archive_size(&metas).unwrap(), Some(bytes.len() as u64));
     // the ZIP64 end-of-central-directory record is present
     assert!(bytes.windows(4).any(|w| w == [0x50, 0x4b, 0x06, 0x06]));
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
@@ -89,4 +92,107 @@ fn a_size_that_changed_is_an_error_not_a_corrupt_archive() {
     enc.start_entry(EntryMeta::new("a", EntryKind::File { size: 1 }, None))
         .unwrap();
     assert!(enc.write_data(b"xy").is_err());
+}
+
+#[test]
+fn deflated_entries_read_back_and_shrink() {
+    let text = "the quick brown fox jumps over the lazy dog\n".repeat(2000);
+    let noise: Vec<u8> = (0..50_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let entries: &[(&str, Option<&[u8]>)] = &[("text.txt", Some(text.as_bytes())), ("empty", Some(b"")), ("noise.bin", Some(&noise)), ("d/", None)];
+    let (bytes, _) = encode_with(entries, |m| m.with_method(Method::Deflate { level: 6 }));
+    assert!(bytes.len() < text.len() / 10 + noise.len() + 1000, "text did not shrink: {}", bytes.len());
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+    for (name, data) in entries {
+        let mut f = archive.by_name(name).unwrap();
+        if let Some(d) = data {
+            assert_eq!(f.compression(), zip::CompressionMethod::Deflated);
+            let mut got = Vec::new();
+            f.read_to_end(&mut got).unwrap();
+            assert_eq!(&got, d, "{name}");
+        }
+    }
+}
+
+#[test]
+fn gbk_names_carry_the_unicode_path() {
+    let (bytes, metas) = encode_with(&[("报告/总结.txt", Some(b"x"))], |m| m.with_name_encoding("报告/总结.txt", NameEncoding::Gbk));
+    assert!(!metas[0].name.utf8_flag);
+    // The GBK bytes are in the name field, the UTF-8 name in the 0x7075 extra field.
+    let gbk = encoding_rs::GBK.encode("报告/总结.txt").0.into_owned();
+    assert!(bytes.windows(gbk.len()).any(|w| w == gbk.as_slice()));
+    assert!(bytes.windows(2).any(|w| w == [0x75, 0x70]));
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+    assert_eq!(archive.by_index(0).unwrap().name(), "报告/总结.txt", "a Unicode-aware reader sees the real name");
+}
+
+/// A small deterministic PRNG (xorshift64*), so failures reproduce.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Over random plans (names of every kind, sizes, counts, folders, both name encodings,
+/// sizes and offsets past the ZIP64 thresholds), the size predicted before writing is
+/// exactly the number of bytes written.
+#[test]
+fn predicted_size_is_the_real_size_over_random_plans() {
+    const ALPHABET: &[&str] = &["a", "B", "0", " ", "+", "%", ".", "中", "文", "😀", "é", "/"];
+    let zeros = vec![0u8; 1 << 20];
+    let mut rng = Rng(0x5EED);
+    let mut big_cases = 0;
+    for case in 0..300 {
+        let count = match rng.below(10) {
+            0 => 0,
+            1 => 66_000 + rng.below(500), // past the 65,535-entry limit
+            _ => 1 + rng.below(40),
+        };
+        let gbk = rng.below(2) == 0;
+        let mut metas = Vec::new();
+        for i in 0..count {
+            let mut name: String = (0..1 + rng.below(12)).map(|_| ALPHABET[rng.below(ALPHABET.len() as u64) as usize]).collect();
+            name = format!("{name}{i}");
+            let kind = if rng.below(6) == 0 {
+                name.push('/');
+                EntryKind::Directory
+            } else if count < 100 && big_cases < 3 && rng.below(40) == 0 {
+                big_cases += 1;
+                EntryKind::File { size: (1 << 32) + rng.below(1 << 20) } // a ZIP64 entry
+            } else {
+                EntryKind::File { size: rng.below(3000) }
+            };
+            let mtime = if rng.below(5) == 0 { None } else { Some(rng.below(5_000_000_000) as i64 - 100_000_000) };
+            let mut meta = EntryMeta::new(&name, kind, mtime);
+            if gbk {
+                meta = meta.with_name_encoding(&name, NameEncoding::Gbk);
+            }
+            metas.push(meta);
+        }
+        let predicted = archive_size(&metas).unwrap().unwrap();
+        let mut enc = ZipEncoder::new();
+        let mut written = 0u64;
+        for meta in &metas {
+            let kind = meta.kind;
+            written += enc.start_entry(meta.clone()).unwrap().len() as u64;
+            if let EntryKind::File { size } = kind {
+                let mut left = size;
+                while left > 0 {
+                    let n = left.min(zeros.len() as u64) as usize;
+                    written += enc.write_data(&zeros[..n]).unwrap().len() as u64;
+                    left -= n as u64;
+                }
+                written += enc.finish_entry().unwrap().len() as u64;
+            }
+        }
+        written += enc.finish().unwrap().len() as u64;
+        assert_eq!(predicted, written, "case {case}: {count} entries");
+    }
+    assert!(big_cases > 0, "no case crossed the 4 GiB entry size");
 }

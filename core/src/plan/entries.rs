@@ -1,30 +1,43 @@
-//! Listing → entries: which objects become which entries, in which order.
+//! Listing → entries: which objects become which entries, under which names, stored how.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use super::compressibility::compressed_by_extension;
 use super::naming::{entry_name, unique_name};
-use crate::zip::{archive_size, EncodeError, EntryKind, EntryMeta};
+use super::request::{Compression, Folders, PackRequest};
+use crate::zip::{archive_size, entry_overhead, EncodeError, EntryKind, EntryMeta, Method, NameEncoding};
 
-/// One object as the listing describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One object as the listing (or a lookup) describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Source {
     pub key: String,
     pub size: u64,
     pub mtime_unix: Option<i64>,
+    /// The prefix the name is relative to (the `source-dir` it was listed under).
+    pub base: String,
+    /// A name chosen by the request (`source-files` item with `name`).
+    pub name: Option<String>,
 }
 
 /// One entry of the archive and the object it comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedEntry {
+    /// The object's key; empty for a folder entry no object stands for.
     pub key: String,
     pub name: String,
     pub kind: EntryKind,
     pub mtime_unix: Option<i64>,
+    pub method: Method,
+    /// `auto` compression: store instead if the leading bytes show compressed data.
+    pub sniff: bool,
+    pub name_encoding: NameEncoding,
 }
 
 impl PlannedEntry {
     pub fn meta(&self) -> EntryMeta {
-        EntryMeta::new(&self.name, self.kind, self.mtime_unix)
+        EntryMeta::new(&self.name, self.kind, self.mtime_unix).with_name_encoding(&self.name, self.name_encoding).with_method(self.method)
     }
 
     pub fn size(&self) -> u64 {
@@ -33,6 +46,65 @@ impl PlannedEntry {
             EntryKind::Directory => 0,
         }
     }
+
+    /// Whether the entry's data must be read from the store.
+    pub fn has_data(&self) -> bool {
+        self.size() > 0
+    }
+}
+
+/// How the request shapes the plan.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    pub compression: Compression,
+    pub deflate_level: u32,
+    pub name_encoding: NameEncoding,
+    pub folders: Folders,
+    include: Option<GlobSet>,
+    exclude: Option<GlobSet>,
+}
+
+impl PlanOptions {
+    /// The options a request asks for; its patterns were checked by `validate`.
+    pub fn from_request(req: &PackRequest) -> Result<Self, globset::Error> {
+        Ok(PlanOptions {
+            compression: req.compression,
+            deflate_level: req.deflate_level(),
+            name_encoding: req.name_encoding,
+            folders: req.folders,
+            include: glob_set(&req.include)?,
+            exclude: glob_set(&req.exclude)?,
+        })
+    }
+
+    fn keeps(&self, name: &str, is_dir: bool) -> bool {
+        let path = name.trim_end_matches('/');
+        if self.exclude.as_ref().is_some_and(|g| g.is_match(path)) {
+            return false;
+        }
+        is_dir || self.include.as_ref().is_none_or(|g| g.is_match(path))
+    }
+
+    fn method_for(&self, name: &str) -> (Method, bool) {
+        let deflate = Method::Deflate { level: self.deflate_level };
+        match self.compression {
+            Compression::Stored => (Method::Stored, false),
+            Compression::Deflate => (deflate, false),
+            Compression::Auto if compressed_by_extension(name) => (Method::Stored, false),
+            Compression::Auto => (deflate, true),
+        }
+    }
+}
+
+fn glob_set(patterns: &[String]) -> Result<Option<GlobSet>, globset::Error> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        b.add(Glob::new(p)?);
+    }
+    b.build().map(Some)
 }
 
 /// The entries of one archive, in listing order, plus what was skipped or renamed.
@@ -41,41 +113,82 @@ pub struct Plan {
     pub entries: Vec<PlannedEntry>,
     /// Keys whose name came out empty (e.g. `../`).
     pub skipped: Vec<String>,
-    /// `(key, name)` of keys whose natural name was taken by an earlier key.
+    /// `(key, name)` of keys whose natural name was taken by an earlier key or a folder.
     pub renamed: Vec<(String, String)>,
 }
 
 impl Plan {
-    /// Keys ending in `/` become folder entries (so empty folders survive); the
+    /// Keys ending in `/` become folder entries (so empty folders survive); a
     /// `source-dir` marker itself is the archive's root and is left out silently.
-    pub fn build(sources: impl IntoIterator<Item = Source>, source_dir: Option<&str>) -> Plan {
+    /// Filters leave entries out quietly; they are the request's own choice.
+    pub fn build(sources: impl IntoIterator<Item = Source>, opts: &PlanOptions) -> Plan {
         let mut plan = Plan::default();
         let mut taken = HashSet::new();
+        let mut named: Vec<(Source, String)> = Vec::new();
         for src in sources {
-            let is_dir = src.key.ends_with('/');
-            let Some(natural) = entry_name(&src.key, source_dir) else {
-                if source_dir != Some(src.key.as_str()) {
+            let natural = match &src.name {
+                Some(n) => entry_name(n, None),
+                None => entry_name(&src.key, Some(src.base.as_str())),
+            };
+            let Some(natural) = natural else {
+                if src.key != src.base {
                     plan.skipped.push(src.key);
                 }
                 continue;
             };
-            if is_dir && taken.contains(&natural) {
-                continue; // the same folder twice is one folder
+            let is_dir = src.key.ends_with('/') && src.name.is_none();
+            if !opts.keeps(&natural, is_dir) || (is_dir && !taken.insert(natural.clone())) {
+                continue; // filtered out, or the same folder twice
             }
-            let name = unique_name(&natural, &mut taken);
+            named.push((src, natural));
+        }
+        // A file may not take a name that is also a folder of the archive.
+        let mut folders: BTreeSet<String> = BTreeSet::new();
+        for (src, name) in &named {
+            folders.extend(parents(name));
+            if src.key.ends_with('/') && src.name.is_none() {
+                folders.insert(name.clone());
+            }
+        }
+        taken.extend(folders.iter().cloned());
+        let mut emitted_folders: HashSet<String> = HashSet::new();
+        for (src, natural) in named {
+            let is_dir = src.key.ends_with('/') && src.name.is_none();
+            let name = if is_dir {
+                natural.clone()
+            } else if folders.contains(&format!("{natural}/")) {
+                taken.insert(natural.clone()); // the folder holds it: count it as taken
+                unique_name(&natural, &mut taken)
+            } else if taken.insert(natural.clone()) {
+                natural.clone()
+            } else {
+                unique_name(&natural, &mut taken)
+            };
             if name != natural {
                 plan.renamed.push((src.key.clone(), name.clone()));
             }
-            let kind = if is_dir {
-                EntryKind::Directory
-            } else {
-                EntryKind::File { size: src.size }
-            };
+            if opts.folders == Folders::All {
+                for parent in parents(&name) {
+                    if emitted_folders.insert(parent.clone()) {
+                        plan.entries.push(folder(parent, String::new(), None, opts.name_encoding));
+                    }
+                }
+            }
+            if is_dir {
+                if emitted_folders.insert(name.clone()) {
+                    plan.entries.push(folder(name, src.key, src.mtime_unix, opts.name_encoding));
+                }
+                continue;
+            }
+            let (method, sniff) = opts.method_for(&name);
             plan.entries.push(PlannedEntry {
                 key: src.key,
                 name,
-                kind,
+                kind: EntryKind::File { size: src.size },
                 mtime_unix: src.mtime_unix,
+                method,
+                sniff,
+                name_encoding: opts.name_encoding,
             });
         }
         plan
@@ -86,11 +199,35 @@ impl Plan {
         self.entries.iter().map(PlannedEntry::size).sum()
     }
 
-    /// Exact size of the archive this plan produces.
-    pub fn archive_size(&self) -> Result<u64, EncodeError> {
+    /// Exact size of the archive this plan produces, when it is known in advance (all stored).
+    pub fn archive_size(&self) -> Result<Option<u64>, EncodeError> {
         let metas: Vec<EntryMeta> = self.entries.iter().map(PlannedEntry::meta).collect();
         archive_size(&metas)
     }
+
+    /// An upper bound of the archive's size whatever the compression does.
+    pub fn archive_bound(&self) -> u64 {
+        let worst = |e: &PlannedEntry| match e.method {
+            Method::Stored => e.size(),
+            Method::Deflate { .. } => e.size() + e.size() / 1024 + 64,
+        };
+        self.entries.iter().map(|e| worst(e) + entry_overhead(e.name.len())).sum::<u64>() + 98
+    }
+
+    /// Names stored as UTF-8 although GBK was asked for (GBK cannot represent them).
+    pub fn utf8_fallbacks(&self) -> Vec<String> {
+        self.entries.iter().filter(|e| e.meta().name.fell_back_to_utf8).map(|e| e.name.clone()).collect()
+    }
+}
+
+fn folder(name: String, key: String, mtime_unix: Option<i64>, name_encoding: NameEncoding) -> PlannedEntry {
+    PlannedEntry { key, name, kind: EntryKind::Directory, mtime_unix, method: Method::Stored, sniff: false, name_encoding }
+}
+
+/// `a/b/c` → `a/`, `a/b/`.
+fn parents(name: &str) -> Vec<String> {
+    let trimmed = name.trim_end_matches('/');
+    trimmed.match_indices('/').map(|(i, _)| trimmed[..=i].to_string()).collect()
 }
 
 #[cfg(test)]
@@ -98,35 +235,56 @@ mod tests {
     use super::*;
 
     fn src(key: &str, size: u64) -> Source {
-        Source {
-            key: key.into(),
-            size,
-            mtime_unix: Some(1_700_000_000),
-        }
+        Source { key: key.into(), size, mtime_unix: Some(1_700_000_000), base: "f/".into(), name: None }
+    }
+
+    fn names(plan: &Plan) -> Vec<&str> {
+        plan.entries.iter().map(|e| e.name.as_str()).collect()
     }
 
     #[test]
     fn builds_entries_in_listing_order() {
         let plan = Plan::build(
-            [
-                src("f/", 0),
-                src("f/a.txt", 3),
-                src("f/sub/", 0),
-                src("f/sub/b", 5),
-                src("f/../", 0),
-                src("f/A.txt", 1),
-                src("f//a.txt", 2),
-            ],
-            Some("f/"),
+            [src("f/", 0), src("f/a.txt", 3), src("f/sub/", 0), src("f/sub/b", 5), src("f/../", 0), src("f/A.txt", 1), src("f//a.txt", 2)],
+            &PlanOptions::default(),
         );
-        let names: Vec<&str> = plan.entries.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["a.txt", "sub/", "sub/b", "A.txt", "a (2).txt"]);
+        assert_eq!(names(&plan), ["a.txt", "sub/", "sub/b", "A.txt", "a (2).txt"]);
         assert_eq!(plan.entries[1].kind, EntryKind::Directory);
         assert_eq!(plan.skipped, ["f/../"]);
-        assert_eq!(
-            plan.renamed,
-            [("f//a.txt".to_string(), "a (2).txt".to_string())]
-        );
+        assert_eq!(plan.renamed, [("f//a.txt".to_string(), "a (2).txt".to_string())]);
         assert_eq!(plan.source_bytes(), 11);
+    }
+
+    #[test]
+    fn a_file_never_takes_a_folders_name() {
+        let plan = Plan::build([src("f/x", 1), src("f/x/y", 1)], &PlanOptions::default());
+        assert_eq!(names(&plan), ["x (2)", "x/y"]);
+    }
+
+    #[test]
+    fn all_folders_get_entries_before_their_contents() {
+        let opts = PlanOptions { folders: Folders::All, ..PlanOptions::default() };
+        let plan = Plan::build([src("f/a/b/c.txt", 1), src("f/a/d.txt", 1), src("f/a/b/", 0)], &opts);
+        assert_eq!(names(&plan), ["a/", "a/b/", "a/b/c.txt", "a/d.txt"]);
+    }
+
+    #[test]
+    fn filters_and_compression_choices() {
+        let req: PackRequest =
+            serde_json::from_str(r#"{"bucket":"b","source-dir":"f/","include":["**/*.txt","*.jpg"],"exclude":["tmp/**"],"compression":"auto"}"#).unwrap();
+        let opts = PlanOptions::from_request(&req).unwrap();
+        let plan = Plan::build([src("f/a.txt", 1), src("f/b.bin", 1), src("f/tmp/c.txt", 1), src("f/d/e.txt", 1), src("f/p.jpg", 1)], &opts);
+        assert_eq!(names(&plan), ["a.txt", "d/e.txt", "p.jpg"]);
+        assert_eq!((plan.entries[0].method, plan.entries[0].sniff), (Method::Deflate { level: 6 }, true));
+        assert_eq!((plan.entries[2].method, plan.entries[2].sniff), (Method::Stored, false));
+        assert_eq!(plan.archive_size().unwrap(), None);
+        assert!(plan.archive_bound() > 3);
+    }
+
+    #[test]
+    fn chosen_names_are_sanitised_too() {
+        let s = Source { key: "k".into(), size: 1, name: Some("../../evil.txt".into()), ..Source::default() };
+        let plan = Plan::build([s], &PlanOptions::default());
+        assert_eq!(names(&plan), ["evil.txt"]);
     }
 }

@@ -1,12 +1,14 @@
 //! The pack plan: what the request asks for, which entries the archive gets and
 //! under which names, and how the upload is cut into parts.
 
+mod compressibility;
 mod entries;
 mod naming;
 mod part_size;
 mod request;
 
-pub use entries::{Plan, PlannedEntry, Source};
+pub use compressibility::{compressed_by_content, compressed_by_extension};
+pub use entries::{Plan, PlanOptions, PlannedEntry, Source};
 pub use naming::{entry_name, unique_name};
 pub use part_size::{part_size, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
-pub use request::{PackRequest, RequestError, DEFAULT_URL_EXPIRES};
+pub use request::{Compression, Folders, PackRequest, RequestError, SourceFile, DEFAULT_DEFLATE_LEVEL, DEFAULT_URL_EXPIRES};

@@ -1,12 +1,18 @@
 //! The streaming encoder: entries in, archive bytes out, no I/O.
 //!
-//! The driver asks for each record's bytes and passes entry data through itself
-//! (the encoder only hashes it), so no data is copied on the way to the upload.
+//! The driver asks for each record's bytes and hands each chunk of entry data through
+//! [`ZipEncoder::write_data`]: stored data comes back borrowed (no copy on the way to
+//! the upload), deflated data comes back compressed.
+
+use std::borrow::Cow;
+
+use flate2::{Compress, Compression, FlushCompress};
 
 use super::central_directory::{central_header, Written};
 use super::data_descriptor::data_descriptor;
 use super::end_of_central_directory::end_records;
 use super::local_header::local_header;
+use super::name_encoding::{EncodedName, NameEncoding};
 use super::{DosDateTime, FLAG_UTF8, VERSION_DEFAULT, VERSION_ZIP64, ZIP64_THRESHOLD};
 
 /// What an entry is; a file's size is known in advance from the listing.
@@ -16,29 +22,60 @@ pub enum EntryKind {
     Directory,
 }
 
+/// How an entry's data is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Stored,
+    /// Raw deflate at a level from 0 (fastest) to 9 (smallest).
+    Deflate { level: u32 },
+}
+
+impl Method {
+    pub(crate) fn code(self) -> u16 {
+        match self {
+            Method::Stored => 0,
+            Method::Deflate { .. } => 8,
+        }
+    }
+}
+
 /// Everything the headers say about one entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryMeta {
-    /// The name's bytes as stored (folders end in `/`).
-    pub name: Vec<u8>,
-    /// Whether `name` is UTF-8 and not plain ASCII (sets flag bit 11).
-    pub utf8: bool,
+    /// The name as stored (folders end in `/`).
+    pub name: EncodedName,
     pub kind: EntryKind,
+    /// Folders are always stored.
+    pub method: Method,
     pub mtime: DosDateTime,
     /// Modification time as unix seconds, for the extended-timestamp field.
     pub mtime_unix: Option<i64>,
 }
 
 impl EntryMeta {
-    /// A file or folder named by a UTF-8 string; the UTF-8 flag is set only when needed.
+    /// A stored file or folder with a UTF-8 name.
     pub fn new(name: &str, kind: EntryKind, mtime_unix: Option<i64>) -> Self {
         EntryMeta {
-            name: name.as_bytes().to_vec(),
-            utf8: !name.is_ascii(),
+            name: EncodedName::new(name, NameEncoding::Utf8),
             kind,
+            method: Method::Stored,
             mtime: mtime_unix.map_or(DosDateTime::EPOCH, DosDateTime::from_unix),
             mtime_unix,
         }
+    }
+
+    /// Stores the name in `encoding` (see [`EncodedName`]).
+    pub fn with_name_encoding(mut self, name: &str, encoding: NameEncoding) -> Self {
+        self.name = EncodedName::new(name, encoding);
+        self
+    }
+
+    /// Compresses a file's data with `method`; folders stay stored.
+    pub fn with_method(mut self, method: Method) -> Self {
+        if self.is_file() {
+            self.method = method;
+        }
+        self
     }
 
     pub(crate) fn is_file(&self) -> bool {
@@ -53,16 +90,22 @@ impl EntryMeta {
     }
 
     pub(crate) fn flags(&self) -> u16 {
-        if self.utf8 {
+        if self.name.utf8_flag {
             FLAG_UTF8
         } else {
             0
         }
     }
 
-    /// A file needs ZIP64 sizes when its size does not fit 32 bits.
+    /// Whether the sizes may not fit 32 bits: decided from the listed size before any data,
+    /// with room for deflate's worst-case growth (5 bytes per 64 KiB stored block).
     pub(crate) fn zip64_sizes(&self) -> bool {
-        self.declared_size() >= ZIP64_THRESHOLD
+        let size = self.declared_size();
+        let worst = match self.method {
+            Method::Stored => size,
+            Method::Deflate { .. } => size + size / 1024 + 64,
+        };
+        worst >= ZIP64_THRESHOLD
     }
 }
 
@@ -76,6 +119,8 @@ pub enum EncodeError {
     NoEntryOpen,
     #[error("object size changed while packing: listed {declared} bytes, read {actual}")]
     SizeMismatch { declared: u64, actual: u64 },
+    #[error("compression failed: {0}")]
+    Compression(String),
 }
 
 struct Open {
@@ -83,7 +128,11 @@ struct Open {
     local_offset: u64,
     version_needed: u16,
     crc: crc32fast::Hasher,
+    /// Uncompressed bytes taken so far.
     written: u64,
+    /// Bytes emitted as the entry's data so far.
+    compressed: u64,
+    deflate: Option<Compress>,
 }
 
 /// Produces a ZIP archive one record at a time.
@@ -116,7 +165,7 @@ impl ZipEncoder {
         if self.open.is_some() {
             return Err(EncodeError::EntryOpen);
         }
-        if meta.name.is_empty() || meta.name.len() > u16::MAX as usize {
+        if meta.name.bytes.is_empty() || meta.name.bytes.len() > usize::from(u16::MAX) - 1024 {
             return Err(EncodeError::BadName);
         }
         let local_offset = self.offset;
@@ -129,17 +178,24 @@ impl ZipEncoder {
         self.offset += header.len() as u64;
         self.entries += 1;
         if meta.is_file() {
+            let deflate = match meta.method {
+                Method::Stored => None,
+                Method::Deflate { level } => Some(Compress::new(Compression::new(level.min(9)), false)),
+            };
             self.open = Some(Open {
                 meta,
                 local_offset,
                 version_needed,
                 crc: crc32fast::Hasher::new(),
                 written: 0,
+                compressed: 0,
+                deflate,
             });
         } else {
             let w = Written {
                 crc32: 0,
                 size: 0,
+                compressed: 0,
                 local_offset,
                 version_needed,
             };
@@ -148,8 +204,9 @@ impl ZipEncoder {
         Ok(header)
     }
 
-    /// Accounts for a chunk of the open file's data; the caller emits the chunk itself.
-    pub fn write_data(&mut self, data: &[u8]) -> Result<(), EncodeError> {
+    /// Takes a chunk of the open file's data; returns the bytes to emit for it: the chunk
+    /// itself when stored, its compressed form (possibly empty) when deflated.
+    pub fn write_data<'a>(&mut self, data: &'a [u8]) -> Result<Cow<'a, [u8]>, EncodeError> {
         let open = self.open.as_mut().ok_or(EncodeError::NoEntryOpen)?;
         let declared = open.meta.declared_size();
         let actual = open.written + data.len() as u64;
@@ -158,41 +215,47 @@ impl ZipEncoder {
         }
         open.crc.update(data);
         open.written = actual;
-        self.offset += data.len() as u64;
-        Ok(())
+        let out = match open.deflate.as_mut() {
+            None => Cow::Borrowed(data),
+            Some(z) => Cow::Owned(deflate(z, data, FlushCompress::None)?),
+        };
+        open.compressed += out.len() as u64;
+        self.offset += out.len() as u64;
+        Ok(out)
     }
 
     /// Size-only counterpart of [`Self::write_data`], for computing sizes without data.
     pub(crate) fn skip_data(&mut self, len: u64) {
         if let Some(open) = self.open.as_mut() {
             open.written += len;
+            open.compressed += len;
         }
         self.offset += len;
     }
 
-    /// Ends the open file and returns its data descriptor.
+    /// Ends the open file; returns what is left of its compressed data (if deflated) and
+    /// its data descriptor.
     pub fn finish_entry(&mut self) -> Result<Vec<u8>, EncodeError> {
-        let open = self.open.take().ok_or(EncodeError::NoEntryOpen)?;
+        let mut open = self.open.take().ok_or(EncodeError::NoEntryOpen)?;
         let declared = open.meta.declared_size();
         if open.written != declared {
-            return Err(EncodeError::SizeMismatch {
-                declared,
-                actual: open.written,
-            });
+            return Err(EncodeError::SizeMismatch { declared, actual: open.written });
+        }
+        let mut out = match open.deflate.as_mut() {
+            Some(z) => deflate(z, &[], FlushCompress::Finish)?,
+            None => Vec::new(),
+        };
+        open.compressed += out.len() as u64;
+        let zip64 = open.meta.zip64_sizes();
+        if !zip64 && open.compressed >= ZIP64_THRESHOLD {
+            return Err(EncodeError::Compression("compressed data outgrew 4 GiB".into()));
         }
         let crc32 = open.crc.finalize();
-        let descriptor =
-            data_descriptor(crc32, open.written, open.written, open.meta.zip64_sizes());
-        self.offset += descriptor.len() as u64;
-        let w = Written {
-            crc32,
-            size: open.written,
-            local_offset: open.local_offset,
-            version_needed: open.version_needed,
-        };
-        self.central
-            .extend_from_slice(&central_header(&open.meta, &w));
-        Ok(descriptor)
+        out.extend(data_descriptor(crc32, open.compressed, open.written, zip64));
+        self.offset += out.len() as u64;
+        let w = Written { crc32, size: open.written, compressed: open.compressed, local_offset: open.local_offset, version_needed: open.version_needed };
+        self.central.extend_from_slice(&central_header(&open.meta, &w));
+        Ok(out)
     }
 
     /// Ends the archive: central directory and end records.
@@ -206,5 +269,26 @@ impl ZipEncoder {
         self.central.extend_from_slice(&end);
         self.offset += self.central.len() as u64;
         Ok(self.central)
+    }
+}
+
+/// Runs `input` through the compressor until all of it is taken (and, when finishing,
+/// until the stream is complete); returns the compressed bytes produced.
+fn deflate(z: &mut Compress, input: &[u8], flush: FlushCompress) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::with_capacity(input.len() / 2 + 64);
+    let start = z.total_in();
+    loop {
+        let taken = (z.total_in() - start) as usize;
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity().max(1024));
+        }
+        let status = z.compress_vec(&input[taken..], &mut out, flush).map_err(|e| EncodeError::Compression(e.to_string()))?;
+        let done_in = (z.total_in() - start) as usize == input.len();
+        match flush {
+            FlushCompress::Finish if status == flate2::Status::StreamEnd => return Ok(out),
+            FlushCompress::Finish => {}
+            _ if done_in && out.len() < out.capacity() => return Ok(out),
+            _ => {}
+        }
     }
 }

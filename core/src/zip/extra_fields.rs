@@ -1,4 +1,5 @@
-//! Extra fields we write: ZIP64 (0x0001) and extended timestamp (0x5455).
+//! Extra fields we write: ZIP64 (0x0001), extended timestamp (0x5455) and Info-ZIP
+//! Unicode Path (0x7075).
 
 use super::PutLe;
 
@@ -43,4 +44,17 @@ pub(crate) fn extended_timestamp(out: &mut Vec<u8>, mtime_unix: Option<i64>) {
     out.put_u16(5);
     out.push(1); // flags: modification time present
     out.put_u32(t);
+}
+
+/// Info-ZIP Unicode Path: the UTF-8 name, tied by CRC-32 to the name field's bytes so a
+/// reader can tell it still belongs to them. Same body in both headers.
+pub(crate) fn unicode_path(out: &mut Vec<u8>, name_field: &[u8], utf8_name: Option<&str>) {
+    let Some(utf8) = utf8_name else {
+        return;
+    };
+    out.put_u16(0x7075);
+    out.put_u16((1 + 4 + utf8.len()) as u16);
+    out.push(1); // version
+    out.put_u32(crc32fast::hash(name_field));
+    out.extend_from_slice(utf8.as_bytes());
 }

@@ -12,10 +12,12 @@ mod encoder;
 mod end_of_central_directory;
 mod extra_fields;
 mod local_header;
+mod name_encoding;
 mod sizes;
 
 pub use dos_time::DosDateTime;
-pub use encoder::{EncodeError, EntryKind, EntryMeta, ZipEncoder};
+pub use encoder::{EncodeError, EntryKind, EntryMeta, Method, ZipEncoder};
+pub use name_encoding::{EncodedName, NameEncoding};
 pub use sizes::{archive_size, entry_overhead};
 
 /// Sizes and counts at or above this need ZIP64 fields.

@@ -5,22 +5,27 @@
 
 use super::{EntryKind, EntryMeta, ZipEncoder};
 
-/// Exact size of the archive the encoder writes for these entries.
+/// Exact size of the archive the encoder writes for these entries, when it can be known in
+/// advance: every file stored (`None` if any is deflated).
 pub fn archive_size<'a>(
     entries: impl IntoIterator<Item = &'a EntryMeta>,
-) -> Result<u64, super::EncodeError> {
+) -> Result<Option<u64>, super::EncodeError> {
     let mut enc = SizeOnly::default();
     for meta in entries {
+        if meta.method != super::Method::Stored {
+            return Ok(None);
+        }
         enc.add(meta)?;
     }
-    enc.finish()
+    enc.finish().map(Some)
 }
 
 /// Bytes an entry adds beyond its data, at the worst case (ZIP64 everywhere): used to
 /// bound an archive's size where only an upper bound is needed.
 pub fn entry_overhead(name_len: usize) -> u64 {
-    // local 30 + zip64 20 + UT 9; descriptor 24; central 46 + zip64 28 + UT 9; names twice.
-    (30 + 20 + 9 + 24 + 46 + 28 + 9 + 2 * name_len) as u64
+    // local 30 + zip64 20 + UT 9; descriptor 24; central 46 + zip64 28 + UT 9;
+    // names twice, and the Unicode Path field (9 + name) twice.
+    (30 + 20 + 9 + 24 + 46 + 28 + 9 + 2 * 9 + 4 * name_len) as u64
 }
 
 /// An encoder that skips the data: it advances offsets by the declared sizes.
