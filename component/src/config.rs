@@ -4,13 +4,21 @@
 
 use zip_oss_core::store::{Credentials, Endpoint, StoreConfig};
 
+/// Operator limits, checked against the plan before anything is uploaded.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    pub max_entries: Option<u64>,
+    pub max_bytes: Option<u64>,
+}
+
 use crate::error::PackError;
 use crate::exports::zip_oss::pack::zip_pack;
 use crate::wasi::config::store;
 
 /// Reads the keys Spin variables are named by: `provider`, `endpoint`, `public_endpoint`,
 /// `region`, `path_style`, `access_key_id`, `access_key_secret`, `security_token`.
-pub fn from_wasi_config() -> Result<StoreConfig, PackError> {
+/// Also `max_entries` and `max_bytes`, the limits.
+pub fn from_wasi_config() -> Result<(StoreConfig, Limits), PackError> {
     let get = |key: &str| -> Result<Option<String>, PackError> {
         store::get(key)
             .map(|v| v.filter(|s| !s.trim().is_empty()))
@@ -29,7 +37,13 @@ pub fn from_wasi_config() -> Result<StoreConfig, PackError> {
         Some(v) => parse_bool(v)
             .ok_or_else(|| PackError::misconfigured("`path_style` must be true or false"))?,
     };
-    build(
+    let number = |key: &str| -> Result<Option<u64>, PackError> {
+        get(key)?
+            .map(|v| v.trim().parse::<u64>().map_err(|_| PackError::misconfigured(format!("`{key}` must be a whole number"))))
+            .transpose()
+    };
+    let limits = Limits { max_entries: number("max_entries")?, max_bytes: number("max_bytes")? };
+    let cfg = build(
         &provider,
         &required("endpoint")?,
         get("public_endpoint")?.as_deref(),
@@ -37,16 +51,18 @@ pub fn from_wasi_config() -> Result<StoreConfig, PackError> {
         path_style,
         Credentials::new(required("access_key_id")?, required("access_key_secret")?),
         get("security_token")?,
-    )
+    )?;
+    Ok((cfg, limits))
 }
 
 /// The `zip-pack` export's configuration argument.
-pub fn from_wit(c: zip_pack::StoreConfig) -> Result<StoreConfig, PackError> {
+pub fn from_wit(c: zip_pack::StoreConfig) -> Result<(StoreConfig, Limits), PackError> {
+    let limits = Limits { max_entries: c.max_entries, max_bytes: c.max_bytes };
     let provider = match c.provider {
         zip_pack::Provider::S3 => "s3",
         zip_pack::Provider::Oss => "oss",
     };
-    build(
+    let cfg = build(
         provider,
         &c.endpoint,
         c.public_endpoint.as_deref(),
@@ -54,7 +70,8 @@ pub fn from_wit(c: zip_pack::StoreConfig) -> Result<StoreConfig, PackError> {
         c.path_style,
         Credentials::new(c.access_key_id, c.access_key_secret),
         c.security_token,
-    )
+    )?;
+    Ok((cfg, limits))
 }
 
 fn build(

@@ -25,10 +25,23 @@ const MAX_RESUMES: u32 = 5;
 
 /// Where an entry's bytes come from.
 pub enum Source {
-    /// Read ahead, already in memory.
-    Whole(Task<Result<Bytes, PackError>>),
+    /// Read ahead whole (taken once).
+    Whole(Option<Task<Result<Bytes, PackError>>>),
     /// Read on demand.
     Streamed(ObjectStream),
+}
+
+impl Source {
+    /// The next chunk of the entry's data; `None` at its end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, PackError> {
+        match self {
+            Source::Whole(task) => match task.take() {
+                Some(t) => t.await.map(Some),
+                None => Ok(None),
+            },
+            Source::Streamed(stream) => stream.next_chunk().await,
+        }
+    }
 }
 
 /// Hands out each entry's data source in plan order, keeping small objects read ahead.
@@ -58,7 +71,7 @@ impl ReadAhead {
             if *i == index {
                 let (_, task) = self.ready.pop_front().expect("front exists");
                 self.fill(index + 1);
-                return Source::Whole(task);
+                return Source::Whole(Some(task));
             }
         }
         let (key, size) = &self.entries[index];

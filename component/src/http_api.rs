@@ -81,8 +81,8 @@ async fn run(request: Request<Body>, request_id: &str) -> Result<pack::Summary, 
         ));
     }
     let req = PackRequest::from_json(bytes).map_err(|e| PackError::bad_request(e.to_string()))?;
-    let cfg = config::from_wasi_config()?;
-    pack::run(&cfg, &req, request_id).await
+    let (cfg, limits) = config::from_wasi_config()?;
+    pack::run(&cfg, limits, &req, request_id).await
 }
 
 fn header(request: &Request<Body>, name: &str) -> Option<String> {

@@ -35,10 +35,10 @@ impl zip_pack::Guest for Component {
         request: zip_pack::PackRequest,
     ) -> Result<zip_pack::PackSummary, zip_pack::PackError> {
         let run = async move {
-            let cfg = config::from_wit(store)?;
+            let (cfg, limits) = config::from_wit(store)?;
             let request_id = pack::request_id(request.request_id.as_deref());
             let req = pack::request_from_wit(request)?;
-            pack::run(&cfg, &req, &request_id).await
+            pack::run(&cfg, limits, &req, &request_id).await
         };
         match wstd::runtime::block_on(run) {
             Ok(s) => Ok(s.into()),

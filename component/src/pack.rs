@@ -4,17 +4,21 @@
 //! Once the upload has begun, any failure aborts it, so nothing appears at the
 //! destination and no upload is left open to cost money.
 
+use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use zip_oss_core::pack::PartSplitter;
-use zip_oss_core::plan::{part_size, PackRequest, Plan, Source as PlanSource};
+use zip_oss_core::pack::{Part, PartSplitter, TooManyParts};
+use zip_oss_core::plan::{
+    compressed_by_content, part_size, Compression, Folders, PackRequest, Plan, PlanOptions, Source as PlanSource, SourceFile,
+};
 use zip_oss_core::store::StoreConfig;
-use zip_oss_core::zip::{EntryKind, ZipEncoder};
+use zip_oss_core::zip::{EncodeError, EntryKind, Method, NameEncoding, ZipEncoder};
 
+use crate::config::Limits;
 use crate::error::PackError;
 use crate::exports::zip_oss::pack::zip_pack;
-use crate::fetch::{ReadAhead, Source};
+use crate::fetch::ReadAhead;
 use crate::store_client::StoreClient;
 use crate::upload::Uploader;
 
@@ -34,9 +38,12 @@ pub struct Summary {
     /// Keys left out because their name came out empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
-    /// Keys whose name was taken by an earlier key, with the name they got.
+    /// Keys whose name was taken by an earlier key or a folder, with the name they got.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub renamed: Vec<(String, String)>,
+    /// Names kept in UTF-8 although GBK was asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub utf8_fallbacks: Vec<String>,
 }
 
 impl From<Summary> for zip_pack::PackSummary {
@@ -49,6 +56,9 @@ impl From<Summary> for zip_pack::PackSummary {
             archive_bytes: s.archive_bytes,
             parts: s.parts,
             duration_ms: s.duration_ms,
+            skipped: s.skipped,
+            renamed: s.renamed,
+            utf8_fallbacks: s.utf8_fallbacks,
         }
     }
 }
@@ -57,25 +67,31 @@ pub fn request_from_wit(r: zip_pack::PackRequest) -> Result<PackRequest, PackErr
     let req = PackRequest {
         region: None,
         bucket: r.bucket,
-        source_dir: r.source_dir,
-        source_files: r.source_files,
+        source_dir: r.source_dirs,
+        source_files: r.source_files.into_iter().map(|f| SourceFile::Named { key: f.key, name: f.name }).collect(),
         dest_file: r.dest_file,
         url_expires: r.url_expires,
+        compression: match r.compression {
+            zip_pack::Compression::Stored => Compression::Stored,
+            zip_pack::Compression::Deflate => Compression::Deflate,
+            zip_pack::Compression::Auto => Compression::Auto,
+        },
+        compression_level: r.compression_level.map(u32::from),
+        name_encoding: match r.name_encoding {
+            zip_pack::NameEncoding::Utf8 => NameEncoding::Utf8,
+            zip_pack::NameEncoding::Gbk => NameEncoding::Gbk,
+        },
+        include: r.include,
+        exclude: r.exclude,
+        folders: if r.all_folders { Folders::All } else { Folders::Markers },
     };
-    req.validate()
-        .map_err(|e| PackError::bad_request(e.to_string()))?;
+    req.validate().map_err(|e| PackError::bad_request(e.to_string()))?;
     Ok(req)
 }
 
 /// The id naming the default destination: the caller's, or 16 random bytes in hex.
 pub fn request_id(given: Option<&str>) -> String {
-    match given.filter(|id| {
-        !id.is_empty()
-            && id.len() <= 128
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    }) {
+    match given.filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
         Some(id) => id.to_string(),
         None => {
             let mut bytes = [0u8; 16];
@@ -86,65 +102,44 @@ pub fn request_id(given: Option<&str>) -> String {
 }
 
 pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-pub async fn run(
-    cfg: &StoreConfig,
-    req: &PackRequest,
-    request_id: &str,
-) -> Result<Summary, PackError> {
+pub async fn run(cfg: &StoreConfig, limits: Limits, req: &PackRequest, request_id: &str) -> Result<Summary, PackError> {
     let started = Instant::now();
     let client = Rc::new(StoreClient::new(cfg.clone()));
     let bucket = req.bucket.as_str();
     let dest = req.dest_key(request_id);
 
     let sources = collect_sources(&client, req).await?;
-    let plan = Plan::build(sources, req.source_dir.as_deref());
+    let options = PlanOptions::from_request(req).map_err(|e| PackError::bad_request(e.to_string()))?;
+    let plan = Plan::build(sources, &options);
     if plan.entries.is_empty() {
-        return Err(PackError::new(
-            404,
-            "NoObjects",
-            "no objects to pack: the source is empty or every key was skipped",
-        ));
+        return Err(PackError::new(404, "NoObjects", "no objects to pack: the source is empty or every key was skipped"));
     }
     if plan.entries.iter().any(|e| e.key == dest) {
-        return Err(PackError::bad_request(
-            "`dest-file` is one of the objects being packed",
-        ));
+        return Err(PackError::bad_request("`dest-file` is one of the objects being packed"));
     }
-    let archive_bytes = plan
-        .archive_size()
-        .map_err(|e| PackError::bad_request(e.to_string()))?;
-    let part_size = part_size(archive_bytes).ok_or_else(|| {
-        PackError::new(
-            413,
-            "ArchiveTooLarge",
-            "the archive would exceed 10,000 parts of 5 GiB",
-        )
-    })?;
+    check_limits(&plan, limits)?;
+    let predicted = plan.archive_size().map_err(|e| PackError::bad_request(e.to_string()))?;
+    let part_size = part_size(predicted.unwrap_or_else(|| plan.archive_bound()))
+        .ok_or_else(|| PackError::new(413, "ArchiveTooLarge", "the archive would exceed 10,000 parts of 5 GiB"))?;
 
     let upload_id = client.create_multipart_upload(bucket, &dest).await?;
-    let uploaded = write_archive(&client, bucket, &dest, &upload_id, &plan, part_size).await;
-    let parts = match uploaded {
-        Ok(parts) => parts,
+    let written = write_archive(&client, bucket, &dest, &upload_id, &plan, part_size).await;
+    let (parts, archive_bytes) = match written {
+        Ok(done) => done,
         Err(e) => {
-            client
-                .abort_multipart_upload(bucket, &dest, &upload_id)
-                .await;
+            client.abort_multipart_upload(bucket, &dest, &upload_id).await;
             return Err(e);
         }
     };
-    if let Err(e) = client
-        .complete_multipart_upload(bucket, &dest, &upload_id, &parts)
-        .await
-    {
-        client
-            .abort_multipart_upload(bucket, &dest, &upload_id)
-            .await;
+    if predicted.is_some_and(|p| p != archive_bytes) {
+        client.abort_multipart_upload(bucket, &dest, &upload_id).await;
+        return Err(PackError::new(500, "InternalError", "the archive's size differs from the prediction"));
+    }
+    if let Err(e) = client.complete_multipart_upload(bucket, &dest, &upload_id, &parts).await {
+        client.abort_multipart_upload(bucket, &dest, &upload_id).await;
         return Err(e);
     }
 
@@ -156,38 +151,103 @@ pub async fn run(
         archive_bytes,
         parts: parts.len() as u32,
         duration_ms: started.elapsed().as_millis() as u64,
+        utf8_fallbacks: plan.utf8_fallbacks(),
         skipped: plan.skipped,
         renamed: plan.renamed,
     })
 }
 
-/// Every object to pack, with its size: the listing of `source-dir`, or `source-files` looked up one by one.
-async fn collect_sources(
-    client: &Rc<StoreClient>,
-    req: &PackRequest,
-) -> Result<Vec<PlanSource>, PackError> {
+/// Refuses, before anything is uploaded, what the operator does not allow.
+fn check_limits(plan: &Plan, limits: Limits) -> Result<(), PackError> {
+    let entries = plan.entries.len() as u64;
+    if let Some(max) = limits.max_entries.filter(|max| entries > *max) {
+        return Err(PackError::new(413, "TooManyEntries", format!("{entries} entries; this service packs at most {max}")));
+    }
+    let bytes = plan.source_bytes();
+    if let Some(max) = limits.max_bytes.filter(|max| bytes > *max) {
+        return Err(PackError::new(413, "TooManyBytes", format!("{bytes} bytes to read; this service packs at most {max}")));
+    }
+    Ok(())
+}
+
+/// Every object to pack, with its size: the listing of each `source-dir` prefix, then the
+/// `source-files` looked up one by one. A key met twice is packed once.
+async fn collect_sources(client: &Rc<StoreClient>, req: &PackRequest) -> Result<Vec<PlanSource>, PackError> {
+    let mut sources = Vec::new();
+    let mut seen = HashSet::new();
     if req.source_files.is_empty() {
-        let prefix = req.source_dir.as_deref().unwrap_or("");
-        return client.list_all(&req.bucket, prefix).await;
+        for prefix in &req.source_dir {
+            for mut s in client.list_all(&req.bucket, prefix).await? {
+                if seen.insert(s.key.clone()) {
+                    s.base = prefix.clone();
+                    sources.push(s);
+                }
+            }
+        }
+        return Ok(sources);
     }
     // Several lookups in flight at once: a long key list is latency-bound.
-    let mut sources = Vec::with_capacity(req.source_files.len());
     for chunk in req.source_files.chunks(16) {
         let tasks: Vec<_> = chunk
             .iter()
-            .map(|key| {
-                let (client, bucket, key) = (client.clone(), req.bucket.clone(), key.clone());
+            .map(|file| {
+                let (client, bucket, key) = (client.clone(), req.bucket.clone(), file.key().to_string());
                 wstd::runtime::spawn(async move { client.head_object(&bucket, &key).await })
             })
             .collect();
-        for t in tasks {
-            sources.push(t.await?);
+        for (task, file) in tasks.into_iter().zip(chunk) {
+            let mut s = task.await?;
+            if seen.insert(s.key.clone()) {
+                s.base = req.source_dir.iter().find(|d| s.key.starts_with(d.as_str())).cloned().unwrap_or_default();
+                s.name = file.name().map(str::to_string);
+                sources.push(s);
+            }
         }
     }
     Ok(sources)
 }
 
-/// Streams every entry through the encoder into parts; returns the uploaded parts.
+/// Archive bytes on their way out: cut into parts, each uploaded as soon as it fills.
+struct Output {
+    splitter: PartSplitter,
+    uploader: Uploader,
+    full: Vec<Part>,
+    bytes: u64,
+}
+
+impl Output {
+    async fn emit(&mut self, data: &[u8]) -> Result<(), PackError> {
+        self.bytes += data.len() as u64;
+        let full = &mut self.full;
+        self.splitter.push(data, |p| full.push(p)).map_err(too_many_parts)?;
+        for part in self.full.drain(..) {
+            self.uploader.submit(part).await?;
+        }
+        Ok(())
+    }
+
+    /// Uploads the last part; returns every part's `(number, ETag)` and the archive's size.
+    async fn finish(self) -> Result<(Vec<(u32, String)>, u64), PackError> {
+        let mut uploader = self.uploader;
+        if let Some(last) = self.splitter.finish().map_err(too_many_parts)? {
+            uploader.submit(last).await?;
+        }
+        Ok((uploader.finish().await?, self.bytes))
+    }
+}
+
+fn too_many_parts(e: TooManyParts) -> PackError {
+    PackError::new(413, "ArchiveTooLarge", e.to_string())
+}
+
+fn encode_error(e: EncodeError) -> PackError {
+    match e {
+        EncodeError::SizeMismatch { .. } => PackError::new(502, "ObjectChanged", e.to_string()),
+        _ => PackError::new(500, "InternalError", e.to_string()),
+    }
+}
+
+/// Streams every entry through the encoder into the upload.
 async fn write_archive(
     client: &Rc<StoreClient>,
     bucket: &str,
@@ -195,61 +255,37 @@ async fn write_archive(
     upload_id: &str,
     plan: &Plan,
     part_size: u64,
-) -> Result<Vec<(u32, String)>, PackError> {
+) -> Result<(Vec<(u32, String)>, u64), PackError> {
     let mut encoder = ZipEncoder::new();
-    let mut splitter = PartSplitter::new(part_size);
-    let mut uploader = Uploader::new(client.clone(), bucket, dest, upload_id, PARTS_IN_FLIGHT);
+    let mut out = Output {
+        splitter: PartSplitter::new(part_size),
+        uploader: Uploader::new(client.clone(), bucket, dest, upload_id, PARTS_IN_FLIGHT),
+        full: Vec::new(),
+        bytes: 0,
+    };
     let mut read_ahead = ReadAhead::new(client.clone(), bucket, &plan.entries);
-    let mut full = Vec::new();
-
-    let zip_err =
-        |e: zip_oss_core::zip::EncodeError| PackError::new(502, "ObjectChanged", e.to_string());
-    let part_err =
-        |e: zip_oss_core::pack::TooManyParts| PackError::new(413, "ArchiveTooLarge", e.to_string());
 
     for (index, entry) in plan.entries.iter().enumerate() {
-        let header = encoder.start_entry(entry.meta()).map_err(zip_err)?;
-        splitter.push(&header, |p| full.push(p)).map_err(part_err)?;
-        if entry.kind == EntryKind::Directory {
-            flush(&mut uploader, &mut full).await?;
+        if !entry.has_data() {
+            out.emit(&encoder.start_entry(entry.meta()).map_err(encode_error)?).await?;
+            if entry.kind != EntryKind::Directory {
+                out.emit(&encoder.finish_entry().map_err(encode_error)?).await?;
+            }
             continue;
         }
-        if entry.size() > 0 {
-            match read_ahead.source(index) {
-                Source::Whole(task) => {
-                    let data = task.await?;
-                    encoder.write_data(&data).map_err(zip_err)?;
-                    splitter.push(&data, |p| full.push(p)).map_err(part_err)?;
-                    flush(&mut uploader, &mut full).await?;
-                }
-                Source::Streamed(mut stream) => {
-                    while let Some(chunk) = stream.next_chunk().await? {
-                        encoder.write_data(&chunk).map_err(zip_err)?;
-                        splitter.push(&chunk, |p| full.push(p)).map_err(part_err)?;
-                        flush(&mut uploader, &mut full).await?;
-                    }
-                }
-            }
+        let mut source = read_ahead.source(index);
+        let first = source.next_chunk().await?.unwrap_or_default();
+        let mut meta = entry.meta();
+        if entry.sniff && compressed_by_content(&first) {
+            meta = meta.with_method(Method::Stored);
         }
-        let descriptor = encoder.finish_entry().map_err(zip_err)?;
-        splitter
-            .push(&descriptor, |p| full.push(p))
-            .map_err(part_err)?;
-        flush(&mut uploader, &mut full).await?;
+        out.emit(&encoder.start_entry(meta).map_err(encode_error)?).await?;
+        out.emit(&encoder.write_data(&first).map_err(encode_error)?).await?;
+        while let Some(chunk) = source.next_chunk().await? {
+            out.emit(&encoder.write_data(&chunk).map_err(encode_error)?).await?;
+        }
+        out.emit(&encoder.finish_entry().map_err(encode_error)?).await?;
     }
-    let tail = encoder.finish().map_err(zip_err)?;
-    splitter.push(&tail, |p| full.push(p)).map_err(part_err)?;
-    full.extend(splitter.finish().map_err(part_err)?);
-    flush(&mut uploader, &mut full).await?;
-    uploader.finish().await
-}
-
-async fn flush(
-    uploader: &mut Uploader,
-    full: &mut Vec<zip_oss_core::pack::Part>,
-) -> Result<(), PackError> {
-    for part in full.drain(..) {
-        uploader.submit(part).await?;
-    }
-    Ok(())
+    out.emit(&encoder.finish().map_err(encode_error)?).await?;
+    out.finish().await
 }

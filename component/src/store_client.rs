@@ -60,6 +60,7 @@ impl StoreClient {
                 key: o.key,
                 size: o.size,
                 mtime_unix: o.last_modified_unix,
+                ..Source::default()
             }));
             match page.next_continuation_token {
                 Some(next) if page.is_truncated => token = Some(next),
@@ -84,6 +85,7 @@ impl StoreClient {
             key: key.to_string(),
             size: h.size,
             mtime_unix: h.last_modified_unix,
+            ..Source::default()
         })
     }
 

@@ -11,5 +11,6 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::zip_oss::pack::zip_pack::{
-    PackError, PackRequest, PackSummary, Provider, StoreConfig,
+    Compression, NameEncoding, PackError, PackRequest, PackSummary, Provider, SourceFile,
+    StoreConfig,
 };

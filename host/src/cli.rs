@@ -69,18 +69,36 @@ pub struct PackArgs {
     /// Bucket holding the sources and receiving the archive.
     #[arg(long)]
     pub bucket: String,
-    /// Pack every object under this prefix.
-    #[arg(long, required_unless_present = "source_file")]
-    pub source_dir: Option<String>,
-    /// Pack this key (repeatable).
+    /// Pack every object under this prefix (repeat for several).
+    #[arg(long = "source-dir", required_unless_present = "source_file")]
+    pub source_dir: Vec<String>,
+    /// Pack this key (repeat for several); `KEY=NAME` chooses its name in the archive.
     #[arg(long = "source-file")]
     pub source_file: Vec<String>,
-    /// Key of the archive [default: output/<request-id>.zip].
+    /// Key of the archive (default `output/<request-id>.zip`).
     #[arg(long)]
     pub dest_file: Option<String>,
-    /// Lifetime of the presigned link in seconds [default: 300].
+    /// Lifetime of the presigned link in seconds (default 300).
     #[arg(long)]
     pub expires: Option<u32>,
+    /// `stored`, `deflate` or `auto`.
+    #[arg(long, default_value = "stored", value_parser = ["stored", "deflate", "auto"])]
+    pub compression: String,
+    /// Deflate level 0-9.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
+    pub compression_level: Option<u8>,
+    /// `utf-8` or `gbk`.
+    #[arg(long, default_value = "utf-8", value_parser = ["utf-8", "gbk"])]
+    pub name_encoding: String,
+    /// Only pack files whose names match this glob (repeatable).
+    #[arg(long)]
+    pub include: Vec<String>,
+    /// Leave out entries whose names match this glob (repeatable).
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// Give every folder its own entry, not only folder-marker keys.
+    #[arg(long)]
+    pub all_folders: bool,
     /// Download the archive to this file.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -88,6 +106,36 @@ pub struct PackArgs {
     pub store: StoreSettings,
     #[command(flatten)]
     pub outgoing: OutgoingArgs,
+}
+
+impl PackArgs {
+    /// The `zip-pack` request these flags describe.
+    pub fn request(&self) -> crate::bindings::PackRequest {
+        use crate::bindings::{Compression, NameEncoding, SourceFile};
+        let mut request = crate::pack::request(&self.bucket);
+        request.source_dirs = self.source_dir.clone();
+        request.source_files = self
+            .source_file
+            .iter()
+            .map(|f| match f.split_once('=') {
+                Some((key, name)) => SourceFile { key: key.into(), name: Some(name.into()) },
+                None => SourceFile { key: f.clone(), name: None },
+            })
+            .collect();
+        request.dest_file = self.dest_file.clone();
+        request.url_expires = self.expires;
+        request.compression = match self.compression.as_str() {
+            "deflate" => Compression::Deflate,
+            "auto" => Compression::Auto,
+            _ => Compression::Stored,
+        };
+        request.compression_level = self.compression_level;
+        request.name_encoding = if self.name_encoding == "gbk" { NameEncoding::Gbk } else { NameEncoding::Utf8 };
+        request.include = self.include.clone();
+        request.exclude = self.exclude.clone();
+        request.all_folders = self.all_folders;
+        request
+    }
 }
 
 #[derive(Args, Debug)]
@@ -204,11 +252,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config: args.store.config_values(),
                 ..cli.runtime_options(&args.outgoing)
             })?;
-            let mut request = crate::pack::request(&args.bucket);
-            request.source_dir = args.source_dir.clone();
-            request.source_files = args.source_file.clone();
-            request.dest_file = args.dest_file.clone();
-            request.url_expires = args.expires;
+            let request = args.request();
             let packed =
                 crate::pack::pack_and_fetch(&runtime, &store, &request, args.output.as_deref())
                     .await?;

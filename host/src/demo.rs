@@ -131,7 +131,7 @@ pub async fn run(dir: &Path, options: RuntimeOptions) -> anyhow::Result<()> {
 
     let runtime = store.runtime(options)?;
     let mut request = crate::pack::request(BUCKET);
-    request.source_dir = Some(PREFIX.into());
+    request.source_dirs = vec![PREFIX.into()];
     let output = store.root.join("demo.zip");
     let packed = crate::pack::pack_and_fetch(
         &runtime,

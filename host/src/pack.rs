@@ -1,7 +1,7 @@
 //! One-shot packs: call the component's `zip-pack.pack` export and, if asked, download the
 //! archive through its presigned URL. Used by `zip-oss pack`, `zip-oss demo` and tests.
 
-use crate::bindings::{PackError, PackRequest, PackSummary, StoreConfig};
+use crate::bindings::{Compression, NameEncoding, PackError, PackRequest, PackSummary, StoreConfig};
 use crate::engine::Runtime;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -27,11 +27,17 @@ impl std::error::Error for PackFailed {}
 pub fn request(bucket: impl Into<String>) -> PackRequest {
     PackRequest {
         bucket: bucket.into(),
-        source_dir: None,
+        source_dirs: Vec::new(),
         source_files: Vec::new(),
         dest_file: None,
         request_id: None,
         url_expires: None,
+        compression: Compression::Stored,
+        compression_level: None,
+        name_encoding: NameEncoding::Utf8,
+        include: Vec::new(),
+        exclude: Vec::new(),
+        all_folders: false,
     }
 }
 
@@ -64,26 +70,27 @@ pub async fn pack_and_fetch(
     })
 }
 
-/// The summary as printed on stdout (pretty JSON): the WIT fields in order, in snake_case.
+/// The summary as printed on stdout (pretty JSON): the WIT fields in order, in snake_case;
+/// the lists only when not empty.
 pub fn summary_json(summary: &PackSummary) -> String {
-    #[derive(serde::Serialize)]
-    struct Json<'a> {
-        url: &'a str,
-        key: &'a str,
-        entries: u64,
-        bytes_read: u64,
-        archive_bytes: u64,
-        parts: u32,
-        duration_ms: u64,
+    let mut json = serde_json::json!({
+        "url": summary.url,
+        "key": summary.key,
+        "entries": summary.entries,
+        "bytes_read": summary.bytes_read,
+        "archive_bytes": summary.archive_bytes,
+        "parts": summary.parts,
+        "duration_ms": summary.duration_ms,
+    });
+    let lists = [
+        ("skipped", serde_json::json!(summary.skipped)),
+        ("renamed", serde_json::json!(summary.renamed)),
+        ("utf8_fallbacks", serde_json::json!(summary.utf8_fallbacks)),
+    ];
+    for (name, value) in lists {
+        if value.as_array().is_some_and(|a| !a.is_empty()) {
+            json[name] = value;
+        }
     }
-    serde_json::to_string_pretty(&Json {
-        url: &summary.url,
-        key: &summary.key,
-        entries: summary.entries,
-        bytes_read: summary.bytes_read,
-        archive_bytes: summary.archive_bytes,
-        parts: summary.parts,
-        duration_ms: summary.duration_ms,
-    })
-    .expect("plain struct serializes")
+    serde_json::to_string_pretty(&json).expect("JSON values serialize")
 }

@@ -18,6 +18,8 @@ pub mod keys {
     pub const ACCESS_KEY_ID: &str = "access_key_id";
     pub const ACCESS_KEY_SECRET: &str = "access_key_secret";
     pub const SECURITY_TOKEN: &str = "security_token";
+    pub const MAX_ENTRIES: &str = "max_entries";
+    pub const MAX_BYTES: &str = "max_bytes";
 }
 
 /// The object-store protocol.
@@ -65,6 +67,12 @@ pub struct StoreSettings {
     /// Temporary (STS) session token.
     #[arg(long, env = "ZIP_OSS_SECURITY_TOKEN", hide_env_values = true)]
     pub security_token: Option<String>,
+    /// Refuse (413) packs of more entries than this.
+    #[arg(long, env = "ZIP_OSS_MAX_ENTRIES")]
+    pub max_entries: Option<u64>,
+    /// Refuse (413) packs reading more object bytes than this.
+    #[arg(long, env = "ZIP_OSS_MAX_BYTES")]
+    pub max_bytes: Option<u64>,
 }
 
 impl StoreSettings {
@@ -100,6 +108,8 @@ impl StoreSettings {
         put(keys::ACCESS_KEY_ID, self.access_key_id.as_deref());
         put(keys::ACCESS_KEY_SECRET, self.access_key_secret.as_deref());
         put(keys::SECURITY_TOKEN, self.security_token.as_deref());
+        put(keys::MAX_ENTRIES, self.max_entries.map(|n| n.to_string()).as_deref());
+        put(keys::MAX_BYTES, self.max_bytes.map(|n| n.to_string()).as_deref());
         ConfigValues(map)
     }
 
@@ -120,6 +130,8 @@ impl StoreSettings {
             access_key_id: self.access_key_id.clone().unwrap_or_default(),
             access_key_secret: self.access_key_secret.clone().unwrap_or_default(),
             security_token: self.security_token.clone(),
+            max_entries: self.max_entries,
+            max_bytes: self.max_bytes,
         })
     }
 }

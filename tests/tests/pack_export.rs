@@ -25,7 +25,7 @@ fn folder_markers_become_folders_through_the_export() {
         .unwrap();
     let settings = zip_oss::StoreSettings::s3_path_style(moto.endpoint(), "AK", "SK");
     let mut request = zip_oss::pack::request("moto-bkt");
-    request.source_dir = Some("p/".into());
+    request.source_dirs = vec!["p/".into()];
     request.dest_file = Some("zips/p.zip".into());
     let summary = rt
         .block_on(runtime.pack(&settings.store_config().unwrap(), &request))
