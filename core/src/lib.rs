@@ -8,6 +8,8 @@
 //!
 //! The component (wasm) and the host (native) drive these; they only move bytes.
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod pack;
 pub mod plan;
 pub mod store;
