@@ -47,7 +47,17 @@ impl Env {
 
     /// As [`Env::new`], but the component signs with `secret`.
     pub fn with_secret(secret: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
+        Self::build(secret, tempfile::tempdir().unwrap())
+    }
+
+    /// As [`Env::new`], with the store's folder in memory (`/dev/shm`) when the machine has
+    /// one: for the multi-gigabyte archives, which would otherwise be written to disk twice.
+    pub fn in_memory() -> Env {
+        let dir = if Path::new("/dev/shm").is_dir() { tempfile::tempdir_in("/dev/shm") } else { tempfile::tempdir() };
+        Self::build(ACCESS_KEY_SECRET, dir.unwrap())
+    }
+
+    fn build(secret: &str, dir: tempfile::TempDir) -> Env {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
