@@ -47,17 +47,22 @@ impl Env {
 
     /// As [`Env::new`], but the component signs with `secret`.
     pub fn with_secret(secret: &str) -> Env {
-        Self::build(secret, tempfile::tempdir().unwrap())
+        Self::build(secret, tempfile::tempdir().unwrap(), |_| {})
+    }
+
+    /// As [`Env::new`], with the component's settings adjusted (limits, say).
+    pub fn with_settings(adjust: impl FnOnce(&mut StoreSettings)) -> Env {
+        Self::build(ACCESS_KEY_SECRET, tempfile::tempdir().unwrap(), adjust)
     }
 
     /// As [`Env::new`], with the store's folder in memory (`/dev/shm`) when the machine has
     /// one: for the multi-gigabyte archives, which would otherwise be written to disk twice.
     pub fn in_memory() -> Env {
         let dir = if Path::new("/dev/shm").is_dir() { tempfile::tempdir_in("/dev/shm") } else { tempfile::tempdir() };
-        Self::build(ACCESS_KEY_SECRET, dir.unwrap())
+        Self::build(ACCESS_KEY_SECRET, dir.unwrap(), |_| {})
     }
 
-    fn build(secret: &str, dir: tempfile::TempDir) -> Env {
+    fn build(secret: &str, dir: tempfile::TempDir, adjust: impl FnOnce(&mut StoreSettings)) -> Env {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -72,11 +77,12 @@ impl Env {
                     .await
                     .unwrap();
             let proxy = FaultProxy::start(store_addr).await.unwrap();
-            let settings = StoreSettings::s3_path_style(
+            let mut settings = StoreSettings::s3_path_style(
                 format!("http://{}", proxy.addr),
                 ACCESS_KEY_ID,
                 secret,
             );
+            adjust(&mut settings);
             let runtime = Runtime::new(RuntimeOptions {
                 config: settings.config_values(),
                 ..RuntimeOptions::default()
