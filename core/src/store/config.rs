@@ -19,12 +19,24 @@ pub enum ConfigError {
     InvalidExpiry(u64),
 }
 
+/// Which protocol the store speaks: how requests are signed and addressed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Provider {
+    /// S3 API, AWS Signature V4.
+    #[default]
+    S3,
+    /// Aliyun OSS native API, OSS V4 signatures (`OSS4-HMAC-SHA256`).
+    Oss,
+}
+
 /// Everything needed to address and sign requests to one store.
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
+    pub provider: Provider,
     /// Where requests go (on Aliyun, often the `-internal` endpoint).
     pub endpoint: Endpoint,
-    /// Where presigned URLs handed to users point, when that differs.
+    /// Where presigned URLs handed to users point, when that differs. For OSS it is a
+    /// custom domain bound to the bucket: links are `https://domain/key`.
     pub public_endpoint: Option<Endpoint>,
     /// Signing region, e.g. `us-east-1` or `cn-hangzhou`.
     pub region: String,
@@ -42,6 +54,9 @@ pub struct ResourceUrl {
     pub authority: String,
     /// The encoded path, which is also the SigV4 canonical URI.
     pub path: String,
+    /// The bucket and key, unencoded (OSS V4 signs `/bucket/key` whatever the addressing).
+    pub bucket: String,
+    pub key: Option<String>,
 }
 
 impl ResourceUrl {
@@ -59,6 +74,7 @@ impl ResourceUrl {
 impl StoreConfig {
     pub fn new(endpoint: Endpoint, region: impl Into<String>, credentials: Credentials) -> Self {
         Self {
+            provider: Provider::S3,
             endpoint,
             public_endpoint: None,
             region: region.into(),
@@ -86,8 +102,12 @@ impl StoreConfig {
 
     fn resource(&self, bucket: &Bucket, key: Option<&ObjectKey>, public: bool) -> ResourceUrl {
         let ep = self.endpoint_for(public);
+        let raw_key = key.map(|k| k.as_str().to_string());
         let key = key.map(|k| encode_path(k.as_str()));
-        let (authority, path) = if self.path_style {
+        let bucket_bound_domain = public && self.provider == Provider::Oss && self.public_endpoint.is_some();
+        let (authority, path) = if bucket_bound_domain {
+            (ep.authority(), format!("/{}", key.unwrap_or_default()))
+        } else if self.path_style {
             let b = encode_path(bucket.as_str());
             let path = match key {
                 Some(k) => format!("/{b}/{k}"),
@@ -102,6 +122,8 @@ impl StoreConfig {
             scheme: ep.scheme(),
             authority,
             path,
+            bucket: bucket.as_str().to_string(),
+            key: raw_key,
         }
     }
 }

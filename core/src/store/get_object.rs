@@ -84,4 +84,18 @@ mod tests {
             "host;if-match;range;x-amz-content-sha256;x-amz-date"
         );
     }
+
+    #[test]
+    fn oss_requests_are_oss_v4_signed() {
+        let mut c = cfg(false);
+        c.provider = crate::store::Provider::Oss;
+        c.region = "cn-hangzhou".into();
+        let (b, k) = (bucket(), key("a+b"));
+        let req = GetObject::new(&b, &k).sign(&c, NOW);
+        assert_eq!(req.url, "http://bkt.127.0.0.1:9000/a%2Bb");
+        let auth = req.header("authorization").unwrap();
+        assert!(auth.starts_with("OSS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/cn-hangzhou/oss/aliyun_v4_request,"), "{auth}");
+        assert_eq!(req.header("x-oss-content-sha256"), Some("UNSIGNED-PAYLOAD"));
+        assert!(req.header("x-amz-date").is_none());
+    }
 }

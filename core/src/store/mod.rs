@@ -27,7 +27,7 @@ mod presigned_get;
 mod put_object;
 mod upload_part;
 
-pub use config::{ConfigError, ResourceUrl, StoreConfig};
+pub use config::{ConfigError, Provider, ResourceUrl, StoreConfig};
 pub use credentials::Credentials;
 pub use endpoint::{Endpoint, Scheme};
 pub use error::{ErrorKind, StoreError};

@@ -1,5 +1,7 @@
 //! A presigned GET URL: lets anyone holding it download one object.
 
+use super::config::Provider;
+use super::signing::oss_v4;
 use super::signing::sigv4::{self, UNSIGNED_PAYLOAD};
 use super::{Bucket, ConfigError, ObjectKey, StoreConfig};
 
@@ -50,21 +52,30 @@ impl<'a> PresignedGet<'a> {
             .map(|v| ("response-content-disposition".to_string(), v.to_string()))
             .into_iter()
             .collect();
-        let req = sigv4::Request {
-            method: "GET",
-            authority: &target.authority,
-            canonical_uri: &target.path,
-            query: &query,
-            headers: &[],
-            payload_hash: UNSIGNED_PAYLOAD,
+        let signed = match cfg.provider {
+            Provider::S3 => {
+                let req = sigv4::Request {
+                    method: "GET",
+                    authority: &target.authority,
+                    canonical_uri: &target.path,
+                    query: &query,
+                    headers: &[],
+                    payload_hash: UNSIGNED_PAYLOAD,
+                };
+                sigv4::presign(&cfg.credentials, &cfg.region, &req, self.expires_secs, now_unix)
+            }
+            Provider::Oss => {
+                let req = oss_v4::Request {
+                    method: "GET",
+                    bucket: Some(&target.bucket),
+                    key: target.key.as_deref(),
+                    query: &query,
+                    headers: &[],
+                    additional_headers: &[],
+                };
+                oss_v4::presign(&cfg.credentials, &cfg.region, &req, self.expires_secs, now_unix)
+            }
         };
-        let signed = sigv4::presign(
-            &cfg.credentials,
-            &cfg.region,
-            &req,
-            self.expires_secs,
-            now_unix,
-        );
         target.url(&signed)
     }
 }
@@ -125,5 +136,24 @@ mod tests {
         assert!(PresignedGet::new(&b, &k, 0).is_err());
         assert!(PresignedGet::new(&b, &k, 604_801).is_err());
         assert!(PresignedGet::new(&b, &k, 604_800).is_ok());
+    }
+
+    #[test]
+    fn oss_links_use_oss_v4_and_a_bucket_bound_domain() {
+        let mut cfg = StoreConfig::new(
+            Endpoint::parse("https://oss-cn-shanghai-internal.aliyuncs.com").unwrap(),
+            "cn-shanghai",
+            Credentials::new("ak", "sk"),
+        );
+        cfg.provider = crate::store::Provider::Oss;
+        let (b, k) = (Bucket::new("my-bucket").unwrap(), ObjectKey::new("output/a b.zip").unwrap());
+        let url = PresignedGet::new(&b, &k, 300).unwrap().url(&cfg, NOW);
+        assert!(url.starts_with("https://my-bucket.oss-cn-shanghai-internal.aliyuncs.com/output/a%20b.zip?"), "{url}");
+        assert!(url.contains("x-oss-signature-version=OSS4-HMAC-SHA256") && url.contains("x-oss-signature="), "{url}");
+        assert!(url.contains("x-oss-credential=ak%2F20130524%2Fcn-shanghai%2Foss%2Faliyun_v4_request"), "{url}");
+
+        cfg.public_endpoint = Some(Endpoint::parse("https://dl.example.com").unwrap());
+        let url = PresignedGet::new(&b, &k, 300).unwrap().url(&cfg, NOW);
+        assert!(url.starts_with("https://dl.example.com/output/a%20b.zip?"), "{url}");
     }
 }

@@ -1,6 +1,8 @@
 //! The signed request handed to a driver, and the one place actions sign.
 
 use super::config::{ResourceUrl, StoreConfig};
+use super::config::Provider;
+use super::signing::oss_v4;
 use super::signing::sigv4::{self, UNSIGNED_PAYLOAD};
 use super::uri::canonical_query;
 
@@ -62,17 +64,22 @@ impl RequestSpec {
         self
     }
 
-    /// Header-signs with `UNSIGNED-PAYLOAD`.
+    /// Header-signs with `UNSIGNED-PAYLOAD`, by the store's scheme.
     pub fn sign(self, cfg: &StoreConfig, now_unix: u64) -> HttpRequest {
-        let req = sigv4::Request {
-            method: self.method,
-            authority: &self.target.authority,
-            canonical_uri: &self.target.path,
-            query: &self.query,
-            headers: &self.headers,
-            payload_hash: UNSIGNED_PAYLOAD,
+        let mut headers = match cfg.provider {
+            Provider::S3 => {
+                let req = sigv4::Request {
+                    method: self.method,
+                    authority: &self.target.authority,
+                    canonical_uri: &self.target.path,
+                    query: &self.query,
+                    headers: &self.headers,
+                    payload_hash: UNSIGNED_PAYLOAD,
+                };
+                sigv4::sign_headers(&cfg.credentials, &cfg.region, &req, now_unix)
+            }
+            Provider::Oss => oss_v4::sign_headers(&cfg.credentials, &cfg.region, &self.oss_request(), now_unix),
         };
-        let mut headers = sigv4::sign_headers(&cfg.credentials, &cfg.region, &req, now_unix);
         if let Some(len) = self.content_length {
             headers.push(("content-length".into(), len.to_string()));
         }
@@ -80,6 +87,18 @@ impl RequestSpec {
             method: self.method,
             url: self.target.url(&canonical_query(&self.query)),
             headers,
+        }
+    }
+
+    /// The request as OSS V4 signs it: `/bucket/key`, whatever the addressing.
+    pub(crate) fn oss_request(&self) -> oss_v4::Request<'_> {
+        oss_v4::Request {
+            method: self.method,
+            bucket: Some(&self.target.bucket),
+            key: self.target.key.as_deref(),
+            query: &self.query,
+            headers: &self.headers,
+            additional_headers: &[],
         }
     }
 }
