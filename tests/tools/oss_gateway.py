@@ -1,0 +1,448 @@
+#!/usr/bin/env python3
+"""OSS-protocol test gateway: Aliyun OSS native API in front of an S3 test store.
+
+TEST TOOL ONLY. No OSS server can be installed from a package registry, so the
+end-to-end tests of zip-oss's OSS native path (DESIGN.md §4) talk to this
+gateway on loopback. It:
+
+* accepts path-style (`/bucket/key`) and virtual-hosted (`Host: bucket.name`)
+  requests; a Host that is an IP literal, `localhost` or has no dot is path-style;
+* verifies every request's OSS V4 signature (header-signed `OSS4-HMAC-SHA256`
+  or presigned query) by re-signing it with the official Aliyun SDK's own
+  signer (`alibabacloud_oss_v2.signer.SignerV4`, pip `alibabacloud-oss-v2==1.4.1`)
+  and comparing; the algorithm is not reimplemented here. The received query is
+  canonicalised first (percent-decoded, `+` kept literal, re-encoded RFC 3986
+  as the SDK does), the key is the percent-decoded path. Header-signed requests
+  need `x-oss-content-sha256: UNSIGNED-PAYLOAD` and a clock within 15 minutes;
+  presigned URLs expire after `x-oss-expires` (≤ 7 days) seconds;
+* forwards valid requests as path-style S3 to the backend (moto:
+  `python3 -m moto.server -H 127.0.0.1 -p PORT`; it checks no signature but
+  refuses anonymous reads, so a dummy SigV4 Authorization is sent). Start moto
+  with `S3_UPLOAD_PART_MIN_SIZE=102400` for OSS's 100 KB minimum part size;
+* answers in OSS's shapes: no S3 XML namespace, upper-case hex ETags,
+  `x-oss-request-id` on every answer, errors as OSS error XML with `<EC>`.
+  EC values other than SignatureDoesNotMatch's and NoSuchKey's are placeholders.
+
+Usage (prints `ready <port>` once listening; IPv4 only):
+  python3 tests/tools/oss_gateway.py --listen 127.0.0.1:0 --backend http://127.0.0.1:MOTOPORT \
+      --access-key-id AK --access-key-secret SK [--security-token TOKEN] --region cn-shanghai
+"""
+import argparse
+import base64
+import datetime
+import hmac
+import http.client
+import re
+import secrets
+import sys
+import xml.etree.ElementTree as ET
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote, unquote, urlsplit
+
+from alibabacloud_oss_v2.signer import SignerV4
+from alibabacloud_oss_v2.types import Credentials, HttpRequest, SigningContext
+
+ALGORITHM = 'OSS4-HMAC-SHA256'
+MAX_SKEW = datetime.timedelta(minutes=15)
+MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
+PRESIGN_PARAMS = {'x-oss-signature-version', 'x-oss-date', 'x-oss-expires', 'x-oss-credential',
+                  'x-oss-security-token', 'x-oss-additional-headers', 'x-oss-signature'}
+# The backend reads an empty `continuation-token=` (sent on a first page) as a bad token.
+DROP_IF_EMPTY = {'continuation-token', 'start-after', 'delimiter', 'marker', 'key-marker',
+                 'upload-id-marker', 'part-number-marker'}
+EC_CODES = {'SignatureDoesNotMatch': '0002-00000040', 'NoSuchKey': '0026-00000001'}
+REQUEST_HEADERS = {'content-type', 'content-md5', 'range', 'if-match', 'if-none-match',
+                   'if-modified-since', 'if-unmodified-since', 'cache-control',
+                   'content-disposition', 'content-encoding', 'expires'}
+RESPONSE_HEADERS = {'content-type', 'content-length', 'content-range', 'etag', 'last-modified',
+                    'accept-ranges', 'cache-control', 'content-disposition', 'content-encoding',
+                    'expires'}
+# moto accepts any SigV4-looking credentials but denies anonymous reads of private buckets.
+BACKEND_AUTH = ('AWS4-HMAC-SHA256 Credential=test/20000101/us-east-1/s3/aws4_request, '
+                'SignedHeaders=host, Signature=0')
+S3_NAMESPACE = re.compile(rb'\s+xmlns="http://s3\.amazonaws\.com/doc/2006-03-01/"')
+ETAG_ELEMENT = re.compile(rb'<ETag>(.*?)</ETag>', re.S)
+
+
+class OssError(Exception):
+    """An error to answer with OSS's error XML."""
+
+    def __init__(self, status, code, message, extra=None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.extra = extra or {}
+
+
+def denied(code, message, **extra):
+    """A 403 authentication failure (SignatureDoesNotMatch, InvalidAccessKeyId, AccessDenied…)."""
+    return OssError(403, code, message, extra)
+
+
+# ---------------------------------------------------------------- OSS answers
+
+def error_xml(err, request_id, host_id):
+    """OSS's error body: Code, Message, RequestId, HostId, extras, EC."""
+    root = ET.Element('Error')
+    fields = [('Code', err.code), ('Message', err.message), ('RequestId', request_id),
+              ('HostId', host_id)] + list(err.extra.items())
+    fields.append(('EC', EC_CODES.get(err.code, '0000-00000000')))
+    for name, value in fields:
+        ET.SubElement(root, name).text = str(value)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding='utf-8')
+
+
+def upper_hex(data):
+    """Upper-case the hex digits of an ETag (quotes and `-N` suffix kept)."""
+    return re.sub(rb'[0-9a-f]{8,}', lambda m: m.group(0).upper(), data)
+
+
+def to_oss_xml(body):
+    """Strip the S3 namespace and upper-case every <ETag>."""
+    body = S3_NAMESPACE.sub(b'', body)
+    return ETAG_ELEMENT.sub(lambda m: b'<ETag>' + upper_hex(m.group(1)) + b'</ETag>', body)
+
+
+def backend_error(status, body, key):
+    """Turn a backend (S3) error answer into an OssError with the same status."""
+    try:
+        root = ET.fromstring(S3_NAMESPACE.sub(b'', body))
+    except ET.ParseError:
+        root = None
+    if root is None or root.tag != 'Error':
+        code = {404: 'NoSuchKey' if key is not None else 'NoSuchBucket', 403: 'AccessDenied',
+                412: 'PreconditionFailed', 416: 'InvalidRange'}.get(status, 'InternalError')
+        return OssError(status, code, http.client.responses.get(status, 'error'))
+    extra = {c.tag: c.text or '' for c in root
+             if c.tag not in ('Code', 'Message', 'RequestID', 'RequestId', 'HostId')}
+    return OssError(status, root.findtext('Code', 'InternalError'),
+                    root.findtext('Message', ''), extra)
+
+
+# ---------------------------------------------------------------- request parsing
+
+def split_host(host):
+    """Host header → host name without port."""
+    if host.startswith('['):
+        return host[1:host.find(']')]
+    return host.rsplit(':', 1)[0] if host.count(':') == 1 else host
+
+
+def bucket_from_host(host):
+    """Virtual-hosted bucket name, or None for path-style hosts (IP, localhost, no dot)."""
+    name = split_host(host)
+    if '.' not in name or ':' in name or re.fullmatch(r'[0-9.]+', name):
+        return None
+    return name.split('.', 1)[0]
+
+
+def split_target(host, path):
+    """(bucket, key) from Host and the raw path; key None for bucket-level requests."""
+    bucket = bucket_from_host(host)
+    if bucket is None:
+        first, _, rest = path[1:].partition('/')
+        bucket, path = unquote(first) or None, '/' + rest
+    key = unquote(path[1:], errors='strict')
+    return bucket, (key if key else None)
+
+
+def parse_query(raw):
+    """Raw query string → list of (name, value), percent-decoded, `+` kept literal."""
+    return [(unquote(p.partition('=')[0]), unquote(p.partition('=')[2]))
+            for p in raw.split('&') if p]
+
+
+def encode_query(pairs):
+    """(name, value) list → RFC 3986 query, empty values as bare names (as the SDK signs)."""
+    return '&'.join(quote(n, safe='') + ('=' + quote(v, safe='') if v else '') for n, v in pairs)
+
+
+def parse_oss_date(value):
+    try:
+        return datetime.datetime.strptime(value or '', '%Y%m%dT%H%M%SZ').replace(
+            tzinfo=datetime.timezone.utc)
+    except ValueError:
+        raise denied('AccessDenied', f'Invalid x-oss-date {value!r}.') from None
+
+
+# ---------------------------------------------------------------- signature check
+
+def check_credential(cfg, credential, date):
+    """`AK/yyyymmdd/region/oss/aliyun_v4_request` must match ours and the request date."""
+    parts = credential.split('/')
+    if len(parts) != 5:
+        raise denied('AccessDenied', f'Malformed credential {credential!r}.')
+    if parts[0] != cfg.access_key_id:
+        raise denied('InvalidAccessKeyId',
+                     'The OSS Access Key Id you provided does not exist in our records.',
+                     OSSAccessKeyId=parts[0])
+    want = [date.strftime('%Y%m%d'), cfg.region, 'oss', 'aliyun_v4_request']
+    if parts[1:] != want:
+        raise denied('SignatureDoesNotMatch',
+                     f'Invalid credential scope {"/".join(parts[1:])!r}, want {"/".join(want)!r}.')
+
+
+def check_token(cfg, header_token, query_token):
+    """The STS token must be present (header or query, not both) iff we were given one."""
+    if header_token is not None and query_token is not None:
+        raise denied('AccessDenied', 'Security token given both as header and query.')
+    token = header_token if header_token is not None else query_token
+    if cfg.security_token is None and token is not None:
+        raise denied('InvalidAccessKeyId', 'The security token you provided is not expected.')
+    if cfg.security_token is not None and token != cfg.security_token:
+        raise denied('InvalidAccessKeyId' if token else 'AccessDenied',
+                     'The security token you provided is invalid or missing.')
+    return token
+
+
+def sdk_sign(cfg, req, query, signing_time, token, additional, expires=None):
+    """Re-sign the request with the SDK's SignerV4; returns (signature, SigningContext)."""
+    url = 'http://gateway/' + ('?' + encode_query(query) if query else '')
+    request = HttpRequest(method=req.method, url=url, headers=dict(req.headers))
+    request.headers.pop('Authorization', None)
+    ctx = SigningContext(product='oss', region=cfg.region, bucket=req.bucket, key=req.key,
+                         request=request, signing_time=signing_time,
+                         credentials=Credentials(cfg.access_key_id, cfg.access_key_secret, token),
+                         additional_headers=set(additional))
+    if expires is not None:
+        ctx.auth_method_query = True
+        ctx.expiration_time = signing_time + datetime.timedelta(seconds=expires)
+    SignerV4().sign(ctx)
+    if expires is not None:  # keep the URL as signed, for compare()'s diagnostics
+        request.url, signature = request.url.rsplit('&x-oss-signature=', 1)
+        return signature, ctx
+    return request.headers['Authorization'].rsplit('Signature=', 1)[1], ctx
+
+
+def compare(cfg, got, want, ctx):
+    """Raise SignatureDoesNotMatch (with the SDK's canonical request) unless equal."""
+    if hmac.compare_digest(got.encode(), want.encode()):
+        return
+    signer = SignerV4()  # private helpers, used for the error's diagnostics only
+    signed = signer._common_additional_headers(ctx.request, ctx.additional_headers)
+    canonical = signer._calc_canonical_request(ctx, signed)
+    raise denied('SignatureDoesNotMatch',
+                 'The request signature we calculated does not match the signature you provided.'
+                 ' Check your key and signing method.',
+                 CanonicalRequest=canonical, StringToSign=ctx.string_to_sign,
+                 OSSAccessKeyId=cfg.access_key_id)
+
+
+def parse_authorization(value):
+    """`OSS4-HMAC-SHA256 Credential=…[,AdditionalHeaders=…],Signature=…` → dict."""
+    if not value.startswith(ALGORITHM + ' '):
+        raise denied('AccessDenied', f'Authorization must use {ALGORITHM}.')
+    fields = dict(p.strip().partition('=')[::2] for p in value[len(ALGORITHM):].split(','))
+    if not fields.get('Credential') or not fields.get('Signature'):
+        raise denied('AccessDenied', 'Authorization lacks Credential or Signature.')
+    return fields
+
+
+def verify_header_signed(cfg, req, query):
+    fields = parse_authorization(req.headers['Authorization'])
+    date = parse_oss_date(req.headers.get('x-oss-date'))
+    check_credential(cfg, fields['Credential'], date)
+    if abs(datetime.datetime.now(datetime.timezone.utc) - date) > MAX_SKEW:
+        raise denied('RequestTimeTooSkewed', 'The difference between the request time and the'
+                     ' current time is too large.')
+    if req.headers.get('x-oss-content-sha256') != 'UNSIGNED-PAYLOAD':
+        raise denied('SignatureDoesNotMatch', 'x-oss-content-sha256 must be UNSIGNED-PAYLOAD.')
+    token = check_token(cfg, req.headers.get('x-oss-security-token'), None)
+    additional = [h for h in fields.get('AdditionalHeaders', '').lower().split(';') if h]
+    want, ctx = sdk_sign(cfg, req, query, date, token, additional)
+    compare(cfg, fields['Signature'], want, ctx)
+
+
+def verify_presigned(cfg, req, query):
+    params = dict(query)
+    if params.get('x-oss-signature-version') != ALGORITHM:
+        raise denied('AccessDenied', f'x-oss-signature-version must be {ALGORITHM}.')
+    date = parse_oss_date(params.get('x-oss-date'))
+    check_credential(cfg, params.get('x-oss-credential', ''), date)
+    try:
+        expires = int(params.get('x-oss-expires', ''))
+    except ValueError:
+        raise denied('AccessDenied', 'Invalid x-oss-expires.') from None
+    if not 0 < expires <= MAX_PRESIGN_EXPIRES:
+        raise denied('AccessDenied', f'x-oss-expires must be in 1..{MAX_PRESIGN_EXPIRES}.')
+    if datetime.datetime.now(datetime.timezone.utc) > date + datetime.timedelta(seconds=expires):
+        raise denied('AccessDenied', 'Request has expired.')
+    token = check_token(cfg, req.headers.get('x-oss-security-token'),
+                        params.get('x-oss-security-token'))
+    additional = [h for h in params.get('x-oss-additional-headers', '').lower().split(';') if h]
+    unsigned = [(n, v) for n, v in query if n != 'x-oss-signature']
+    want, ctx = sdk_sign(cfg, req, unsigned, date, token, additional, expires)
+    compare(cfg, params.get('x-oss-signature', ''), want, ctx)
+
+
+def verify(cfg, req, query):
+    if 'Authorization' in req.headers:
+        return verify_header_signed(cfg, req, query)
+    if any(n == 'x-oss-signature' for n, _ in query):
+        return verify_presigned(cfg, req, query)
+    raise denied('AccessDenied', 'Anonymous access is forbidden for this operation.')
+
+
+# ---------------------------------------------------------------- backend (S3)
+
+def backend_headers(req, body):
+    """The headers the S3 backend needs (dummy auth; ETags lower-cased, metadata renamed)."""
+    out = {'Content-Length': str(len(body)), 'Authorization': BACKEND_AUTH}
+    for name, value in req.headers.items():
+        low = name.lower()
+        if low in REQUEST_HEADERS:
+            out[name] = value.lower() if low.startswith('if-') and 'match' in low else value
+        elif low.startswith('x-oss-meta-'):
+            out['x-amz-meta-' + low[len('x-oss-meta-'):]] = value
+    return out
+
+
+def backend_body(req, query, body):
+    """CompleteMultipartUpload: the backend compares part ETags case-sensitively."""
+    if req.method == 'POST' and any(n == 'uploadId' for n, _ in query):
+        return ETAG_ELEMENT.sub(lambda m: b'<ETag>' + m.group(1).lower() + b'</ETag>', body)
+    if req.method == 'PUT' and req.key is None:
+        return b''  # CreateBucket: OSS's configuration XML means nothing to S3
+    return body
+
+
+def forward(cfg, req, query, body):
+    """Send the request to the backend; returns (status, [(header, value)], body)."""
+    path = '/' + quote(req.bucket or '', safe='')
+    if req.bucket is not None and req.key is not None:
+        path += '/' + quote(req.key, safe='/')
+    s3_query = [(n, v) for n, v in query
+                if n not in PRESIGN_PARAMS and (v or n not in DROP_IF_EMPTY)]
+    path += '?' + encode_query(s3_query) if s3_query else ''
+    body = backend_body(req, query, body)
+    conn = http.client.HTTPConnection(cfg.backend_host, cfg.backend_port, timeout=120)
+    try:
+        conn.request(req.method, path, body=body, headers=backend_headers(req, body))
+        resp = conn.getresponse()
+        return resp.status, resp.getheaders(), resp.read()
+    finally:
+        conn.close()
+
+
+def oss_headers(s3_headers):
+    """Backend response headers → OSS ones (ETag upper-cased, metadata renamed)."""
+    out = []
+    for name, value in s3_headers:
+        low = name.lower()
+        if low == 'etag':
+            out.append(('ETag', upper_hex(value.encode()).decode()))
+        elif low in RESPONSE_HEADERS:
+            out.append((name, value))
+        elif low.startswith('x-amz-meta-'):
+            out.append(('x-oss-meta-' + low[len('x-amz-meta-'):], value))
+    return out
+
+
+def is_xml_answer(req, query):
+    """Bucket-level and multipart answers are XML; object data is passed through."""
+    names = {n for n, _ in query}
+    return req.key is None or req.method == 'POST' or bool(names & {'uploads', 'uploadId'})
+
+
+# ---------------------------------------------------------------- HTTP server
+
+class GatewayHandler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def version_string(self):
+        return 'AliyunOSS'
+
+    def do_ANY(self):
+        request_id = secrets.token_hex(12).upper()
+        try:
+            body, query = self.read_request()
+            verify(self.server.cfg, self, query)
+            status, headers, answer = forward(self.server.cfg, self, query, body)
+            if status >= 400:
+                raise backend_error(status, answer, self.key)
+            if status < 300 and is_xml_answer(self, query):
+                answer = to_oss_xml(answer)
+            self.answer(status, oss_headers(headers), answer, request_id)
+        except OssError as err:
+            self.answer_error(err, request_id)
+        except (OSError, http.client.HTTPException) as exc:  # backend unreachable or broken
+            self.answer_error(OssError(500, 'InternalError', f'Backend failed: {exc!r}'), request_id)
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_ANY
+
+    def read_request(self):
+        """Read the body, split bucket/key, and parse the query; sets self.bucket/key."""
+        if 'Transfer-Encoding' in self.headers:
+            self.close_connection = True
+            raise OssError(411, 'MissingContentLength', 'Chunked request bodies are unsupported.')
+        length = self.headers.get('Content-Length') or '0'
+        if not length.isdigit():
+            self.close_connection = True
+            raise OssError(400, 'InvalidArgument', f'Bad Content-Length {length!r}.')
+        body = self.rfile.read(int(length))
+        target, self.method = urlsplit(self.path), self.command
+        try:
+            self.bucket, self.key = split_target(self.headers.get('Host', ''), target.path)
+        except UnicodeDecodeError:
+            self.bucket, self.key = None, None
+            raise OssError(400, 'InvalidObjectName', 'The key is not valid UTF-8.') from None
+        return body, parse_query(target.query)
+
+    def answer_error(self, err, request_id):
+        """OSS error XML; HEAD answers carry it base64-encoded in `x-oss-err` instead."""
+        body = error_xml(err, request_id, split_host(self.headers.get('Host', '')))
+        headers = [('Content-Type', 'application/xml'),
+                   ('x-oss-ec', EC_CODES.get(err.code, '0000-00000000'))]
+        if self.command == 'HEAD':
+            headers.append(('x-oss-err', base64.b64encode(body).decode()))
+        self.answer(err.status, headers, body, request_id)
+
+    def answer(self, status, headers, body, request_id):
+        """Send status, headers, body; Content-Length exact (HEAD: the GET's, no body)."""
+        self.send_response(status)
+        self.send_header('x-oss-request-id', request_id)
+        for name, value in headers:
+            if name.lower() not in ('content-length', 'transfer-encoding', 'connection'):
+                self.send_header(name, value)
+        if self.command == 'HEAD':
+            length = dict((k.lower(), v) for k, v in headers).get('content-length', '0')
+            self.send_header('Content-Length', length if status < 300 else '0')
+            self.end_headers()
+            return
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt, *args):
+        if self.server.cfg.verbose:
+            super().log_message(fmt, *args)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--listen', default='127.0.0.1:0', help='HOST:PORT (port 0: any free)')
+    parser.add_argument('--backend', required=True, help='S3 test store, e.g. http://127.0.0.1:5000')
+    parser.add_argument('--access-key-id', required=True)
+    parser.add_argument('--access-key-secret', required=True)
+    parser.add_argument('--security-token', default=None)
+    parser.add_argument('--region', default='cn-shanghai', help='e.g. cn-shanghai (no oss- prefix)')
+    parser.add_argument('--verbose', action='store_true', help='log every request to stderr')
+    cfg = parser.parse_args(argv)
+    backend = urlsplit(cfg.backend)
+    cfg.backend_host, cfg.backend_port = backend.hostname, backend.port or 80
+    return cfg
+
+
+def main(argv=None):
+    cfg = parse_args(argv)
+    host, _, port = cfg.listen.rpartition(':')
+    server = ThreadingHTTPServer((host.strip('[]') or '127.0.0.1', int(port)), GatewayHandler)
+    server.cfg = cfg
+    print(f'ready {server.server_address[1]}', flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
