@@ -114,15 +114,17 @@ fn deflated_entries_read_back_and_shrink() {
 }
 
 #[test]
-fn gbk_names_carry_the_unicode_path() {
-    let (bytes, metas) = encode_with(&[("报告/总结.txt", Some(b"x"))], |m| m.with_name_encoding("报告/总结.txt", NameEncoding::Gbk));
+fn gbk_names_are_gbk_bytes_without_the_utf8_flag() {
+    let (bytes, metas) = encode_with(&[("报告/总结.txt", Some(b"x")), ("😀.txt", Some(b"y"))], |m| {
+        let name = String::from_utf8(m.name.bytes.clone()).unwrap();
+        m.with_name_encoding(&name, NameEncoding::Gbk)
+    });
     assert!(!metas[0].name.utf8_flag);
-    // The GBK bytes are in the name field, the UTF-8 name in the 0x7075 extra field.
-    let gbk = encoding_rs::GBK.encode("报告/总结.txt").0.into_owned();
-    assert!(bytes.windows(gbk.len()).any(|w| w == gbk.as_slice()));
-    assert!(bytes.windows(2).any(|w| w == [0x75, 0x70]));
+    assert!(metas[1].name.utf8_flag && metas[1].name.fell_back_to_utf8, "emoji stays UTF-8");
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
-    assert_eq!(archive.by_index(0).unwrap().name(), "报告/总结.txt", "a Unicode-aware reader sees the real name");
+    let raw = archive.by_index(0).unwrap().name_raw().to_vec();
+    assert_eq!(encoding_rs::GBK.decode(&raw).0, "报告/总结.txt");
+    assert_eq!(archive.by_index(1).unwrap().name(), "😀.txt");
 }
 
 /// A small deterministic PRNG (xorshift64*), so failures reproduce.

@@ -1,6 +1,6 @@
 //! The test bench: the embedded S3 store (s3s-fs, signatures checked) on loopback, a
 //! fault-injecting proxy in front of it, our wasmtime host serving the component, and the
-//! zip readers (Python's `zipfile`, Info-ZIP `unzip`) that judge the archives.
+//! five zip readers (`readers.rs`) that judge the archives.
 
 pub mod fault_proxy;
 pub mod moto;

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use zip_oss::bindings::{Compression, NameEncoding, PackRequest, PackSummary};
 use zip_oss_tests::moto::Moto;
-use zip_oss_tests::readers::{check_archive, Manifest};
+use zip_oss_tests::readers::{check_archive, check_gbk_archive, Manifest};
 use zip_oss_tests::{get, noise, save};
 
 const BUCKET: &str = "compat-bkt";
@@ -181,5 +181,14 @@ fn every_mode_opens_everywhere() {
     }
     check_archive(&folders_zip, &manifest);
 
-    let _ = NameEncoding::Gbk;
+    // GBK names: the name field is GBK (what Chinese Windows tools read), the Unicode Path
+    // field keeps UTF-8; names GBK cannot hold (emoji) stay UTF-8 and are reported.
+    let mut gbk = suite.request("gbk.zip");
+    gbk.name_encoding = NameEncoding::Gbk;
+    let (g, gbk_zip) = suite.pack(&gbk);
+    check_gbk_archive(&gbk_zip, &suite.manifest);
+    assert_eq!(g.utf8_fallbacks, ["emoji 😀/🎉.txt"], "{:?}", g.utf8_fallbacks);
+    let bytes = std::fs::read(&gbk_zip).unwrap();
+    let gbk_name = encoding_rs::GBK.encode("中文目录/报告 2024.txt").0.into_owned();
+    assert!(bytes.windows(gbk_name.len()).any(|w| w == gbk_name.as_slice()), "no GBK name bytes in the archive");
 }

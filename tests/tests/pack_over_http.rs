@@ -1,7 +1,7 @@
 //! The whole product through real parts: `POST /` to our host serving the component, the
 //! component reading and writing a real S3 server (s3s-fs, signatures checked) through the
 //! host's outgoing HTTP, a real multipart upload, the `302` link fetched with a plain client,
-//! and the archive judged by Python's `zipfile` and Info-ZIP `unzip`.
+//! and the archive judged by five independent readers (`readers.rs`).
 
 use std::collections::BTreeMap;
 

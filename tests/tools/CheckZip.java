@@ -39,7 +39,10 @@ public class CheckZip {
                 new Json(Files.readString(Path.of(args[1]), StandardCharsets.UTF_8)).manifest();
         List<String> problems = new ArrayList<>();
         int entries = 0;
-        try (ZipFile zip = new ZipFile(args[0], StandardCharsets.UTF_8)) {
+        // ZIP_NAME_ENCODING=gbk reads names without the UTF-8 flag as a GBK reader would.
+        String encoding = System.getenv("ZIP_NAME_ENCODING");
+        java.nio.charset.Charset nameCharset = encoding == null ? StandardCharsets.UTF_8 : java.nio.charset.Charset.forName(encoding);
+        try (ZipFile zip = new ZipFile(args[0], nameCharset)) {
             Set<String> names = new HashSet<>();
             for (Enumeration<? extends ZipEntry> e = zip.entries(); e.hasMoreElements(); ) {
                 ZipEntry entry = e.nextElement();

@@ -38,7 +38,9 @@ def main() -> int:
         manifest = json.load(f)
     problems = []
     try:
-        z = zipfile.ZipFile(archive)
+        # ZIP_NAME_ENCODING=gbk reads names without the UTF-8 flag as a GBK reader would.
+        encoding = os.environ.get("ZIP_NAME_ENCODING")
+        z = zipfile.ZipFile(archive, metadata_encoding=encoding) if encoding else zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as e:
         print(f"cannot read the archive: {e}")
         return 1

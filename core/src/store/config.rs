@@ -35,9 +35,11 @@ pub struct StoreConfig {
     pub provider: Provider,
     /// Where requests go (on Aliyun, often the `-internal` endpoint).
     pub endpoint: Endpoint,
-    /// Where presigned URLs handed to users point, when that differs. For OSS it is a
-    /// custom domain bound to the bucket: links are `https://domain/key`.
+    /// Where presigned URLs handed to users point, when that differs.
     pub public_endpoint: Option<Endpoint>,
+    /// `public_endpoint` is a domain bound to the bucket (an OSS custom domain): links are
+    /// `https://domain/key`, with no bucket in host or path.
+    pub public_bucket_bound: bool,
     /// Signing region, e.g. `us-east-1` or `cn-hangzhou`.
     pub region: String,
     /// `host/bucket/key` instead of `bucket.host/key`; most local servers need
@@ -77,6 +79,7 @@ impl StoreConfig {
             provider: Provider::S3,
             endpoint,
             public_endpoint: None,
+            public_bucket_bound: false,
             region: region.into(),
             path_style: false,
             credentials,
@@ -104,7 +107,7 @@ impl StoreConfig {
         let ep = self.endpoint_for(public);
         let raw_key = key.map(|k| k.as_str().to_string());
         let key = key.map(|k| encode_path(k.as_str()));
-        let bucket_bound_domain = public && self.provider == Provider::Oss && self.public_endpoint.is_some();
+        let bucket_bound_domain = public && self.public_bucket_bound && self.public_endpoint.is_some();
         let (authority, path) = if bucket_bound_domain {
             (ep.authority(), format!("/{}", key.unwrap_or_default()))
         } else if self.path_style {

@@ -153,6 +153,7 @@ mod tests {
         assert!(url.contains("x-oss-credential=ak%2F20130524%2Fcn-shanghai%2Foss%2Faliyun_v4_request"), "{url}");
 
         cfg.public_endpoint = Some(Endpoint::parse("https://dl.example.com").unwrap());
+        cfg.public_bucket_bound = true;
         let url = PresignedGet::new(&b, &k, 300).unwrap().url(&cfg, NOW);
         assert!(url.starts_with("https://dl.example.com/output/a%20b.zip?"), "{url}");
     }

@@ -1,6 +1,12 @@
-//! How an entry name is stored: UTF-8 (flag bit 11) or GBK for readers that assume the
-//! Windows Chinese code page, with the Info-ZIP Unicode Path extra field (0x7075) carrying
-//! the UTF-8 name either way, so UTF-8-aware readers always get the real name.
+//! How an entry name is stored: UTF-8 (flag bit 11, plus the Info-ZIP Unicode Path extra
+//! field 0x7075 with the same name), or GBK for readers that assume the Windows Chinese
+//! code page.
+//!
+//! GBK names carry no Unicode Path field: Info-ZIP UnZip 6.0 (Debian's, with the zip-bomb
+//! check) refuses an archive whose streamed entries (data descriptors) have a Unicode Path
+//! name of another byte length than the name field — "invalid zip file with overlapped
+//! components" — which is every GBK name. An archive that opens everywhere with names in
+//! the code page its users asked for beats one that some readers refuse.
 
 /// The encoding asked for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,7 +47,7 @@ impl EncodedName {
                 if unmappable {
                     utf8(true)
                 } else {
-                    EncodedName { bytes: bytes.into_owned(), utf8_flag: false, unicode_path: Some(name.to_string()), fell_back_to_utf8: false }
+                    EncodedName { bytes: bytes.into_owned(), utf8_flag: false, unicode_path: None, fell_back_to_utf8: false }
                 }
             }
         }
@@ -59,11 +65,11 @@ mod tests {
     }
 
     #[test]
-    fn chinese_in_gbk_keeps_a_unicode_path() {
+    fn chinese_in_gbk() {
         let n = EncodedName::new("报告.txt", NameEncoding::Gbk);
         assert_eq!(n.bytes, [0xB1, 0xA8, 0xB8, 0xE6, b'.', b't', b'x', b't']);
         assert!(!n.utf8_flag && !n.fell_back_to_utf8);
-        assert_eq!(n.unicode_path.as_deref(), Some("报告.txt"));
+        assert_eq!(n.unicode_path, None);
     }
 
     #[test]
