@@ -1,8 +1,13 @@
-//! Store configuration. Under every host it comes one way: `wasi:config/store`
-//! (Spin variables, or what our host hands over); the `zip-pack` export takes it
-//! in its arguments instead. The endpoint is never taken from a request.
+//! Service configuration. Under every host it comes one way: `wasi:config/store` (Spin
+//! variables, or what our host hands over); the `zip-pack` export takes it in its arguments
+//! instead. The endpoint is never taken from a request: a request may only name a region
+//! and a bucket, and only those the allow-lists name.
 
-use zip_oss_core::store::{Credentials, Endpoint, StoreConfig};
+use zip_oss_core::store::{Credentials, Endpoint, Provider, StoreConfig};
+
+use crate::error::PackError;
+use crate::exports::zip_oss::pack::zip_pack;
+use crate::wasi::config::store;
 
 /// Operator limits, checked against the plan before anything is uploaded.
 #[derive(Clone, Copy, Debug, Default)]
@@ -11,98 +16,161 @@ pub struct Limits {
     pub max_bytes: Option<u64>,
 }
 
-use crate::error::PackError;
-use crate::exports::zip_oss::pack::zip_pack;
-use crate::wasi::config::store;
-
-/// Reads the keys Spin variables are named by: `provider`, `endpoint`, `public_endpoint`,
-/// `region`, `path_style`, `access_key_id`, `access_key_secret`, `security_token`.
-/// Also `max_entries` and `max_bytes`, the limits.
-pub fn from_wasi_config() -> Result<(StoreConfig, Limits), PackError> {
-    let get = |key: &str| -> Result<Option<String>, PackError> {
-        store::get(key)
-            .map(|v| v.filter(|s| !s.trim().is_empty()))
-            .map_err(|_| {
-                PackError::misconfigured(format!("configuration value `{key}` could not be read"))
-            })
-    };
-    let required = |key: &str| {
-        get(key)?.ok_or_else(|| {
-            PackError::misconfigured(format!("configuration value `{key}` is not set"))
-        })
-    };
-    let provider = get("provider")?.unwrap_or_else(|| "s3".into());
-    let path_style = match get("path_style")?.as_deref() {
-        None => false,
-        Some(v) => parse_bool(v)
-            .ok_or_else(|| PackError::misconfigured("`path_style` must be true or false"))?,
-    };
-    let number = |key: &str| -> Result<Option<u64>, PackError> {
-        get(key)?
-            .map(|v| v.trim().parse::<u64>().map_err(|_| PackError::misconfigured(format!("`{key}` must be a whole number"))))
-            .transpose()
-    };
-    let limits = Limits { max_entries: number("max_entries")?, max_bytes: number("max_bytes")? };
-    let cfg = build(
-        &provider,
-        &required("endpoint")?,
-        get("public_endpoint")?.as_deref(),
-        &get("region")?.unwrap_or_else(|| "us-east-1".into()),
-        path_style,
-        Credentials::new(required("access_key_id")?, required("access_key_secret")?),
-        get("security_token")?,
-    )?;
-    Ok((cfg, limits))
-}
-
-/// The `zip-pack` export's configuration argument.
-pub fn from_wit(c: zip_pack::StoreConfig) -> Result<(StoreConfig, Limits), PackError> {
-    let limits = Limits { max_entries: c.max_entries, max_bytes: c.max_bytes };
-    let provider = match c.provider {
-        zip_pack::Provider::S3 => "s3",
-        zip_pack::Provider::Oss => "oss",
-    };
-    let cfg = build(
-        provider,
-        &c.endpoint,
-        c.public_endpoint.as_deref(),
-        &c.region,
-        c.path_style,
-        Credentials::new(c.access_key_id, c.access_key_secret),
-        c.security_token,
-    )?;
-    Ok((cfg, limits))
-}
-
-fn build(
-    provider: &str,
-    endpoint: &str,
-    public_endpoint: Option<&str>,
-    region: &str,
+/// What the operator configured; [`Service::store_for`] turns it into one request's store.
+#[derive(Clone, Debug)]
+pub struct Service {
+    provider: Provider,
+    /// Fixed API endpoint; for OSS without one, `oss-<region>[-internal].aliyuncs.com`.
+    endpoint: Option<String>,
+    /// For S3: the host in links. For OSS: a custom domain bound to the bucket.
+    public_endpoint: Option<String>,
+    region: String,
     path_style: bool,
-    credentials: Credentials,
-    security_token: Option<String>,
-) -> Result<StoreConfig, PackError> {
-    if provider != "s3" {
-        return Err(PackError::misconfigured(format!(
-            "provider `{provider}` is not supported yet; use `s3`"
-        )));
+    /// `None` when each request brings its own (Function Compute).
+    credentials: Option<Credentials>,
+    /// OSS: reach the store through the `-internal` endpoint (inside Aliyun).
+    oss_internal: bool,
+    /// Regions a request may name (OSS); empty: only `region`.
+    allowed_regions: Vec<String>,
+    /// Buckets a request may name; empty: any.
+    allowed_buckets: Vec<String>,
+    /// Take each request's credentials from Function Compute's `x-fc-*` headers.
+    pub fc_credentials: bool,
+    pub limits: Limits,
+}
+
+impl Service {
+    /// Reads the keys Spin variables are named by: `provider`, `endpoint`, `public_endpoint`,
+    /// `region`, `path_style`, `access_key_id`, `access_key_secret`, `security_token`,
+    /// `oss_internal`, `allowed_regions`, `allowed_buckets`, `fc_credentials`,
+    /// `max_entries`, `max_bytes`.
+    pub fn from_wasi_config() -> Result<Service, PackError> {
+        let get = |key: &str| -> Result<Option<String>, PackError> {
+            store::get(key)
+                .map(|v| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+                .map_err(|_| PackError::misconfigured(format!("configuration value `{key}` could not be read")))
+        };
+        let flag = |key: &str| -> Result<bool, PackError> {
+            match get(key)?.as_deref() {
+                None => Ok(false),
+                Some(v) => parse_bool(v).ok_or_else(|| PackError::misconfigured(format!("`{key}` must be true or false"))),
+            }
+        };
+        let number = |key: &str| -> Result<Option<u64>, PackError> {
+            get(key)?.map(|v| v.parse::<u64>().map_err(|_| PackError::misconfigured(format!("`{key}` must be a whole number")))).transpose()
+        };
+        let list = |key: &str| -> Result<Vec<String>, PackError> {
+            Ok(get(key)?.map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default())
+        };
+        let fc_credentials = flag("fc_credentials")?;
+        let credentials = match (get("access_key_id")?, get("access_key_secret")?) {
+            (Some(id), Some(secret)) => Some(with_token(Credentials::new(id, secret), get("security_token")?)),
+            _ if fc_credentials => None,
+            _ => return Err(PackError::misconfigured("configuration values `access_key_id` and `access_key_secret` are not set")),
+        };
+        Ok(Service {
+            provider: parse_provider(&get("provider")?.unwrap_or_else(|| "s3".into()))?,
+            endpoint: get("endpoint")?,
+            public_endpoint: get("public_endpoint")?,
+            region: get("region")?.unwrap_or_else(|| "us-east-1".into()),
+            path_style: flag("path_style")?,
+            credentials,
+            oss_internal: flag("oss_internal")?,
+            allowed_regions: list("allowed_regions")?,
+            allowed_buckets: list("allowed_buckets")?,
+            fc_credentials,
+            limits: Limits { max_entries: number("max_entries")?, max_bytes: number("max_bytes")? },
+        })
     }
-    let endpoint = Endpoint::parse(endpoint)
-        .map_err(|e| PackError::misconfigured(format!("endpoint: {e}")))?;
-    let credentials = match security_token {
-        Some(t) if !t.is_empty() => credentials.with_security_token(t),
-        _ => credentials,
-    };
-    let mut cfg = StoreConfig::new(endpoint, region, credentials);
-    cfg.path_style = path_style;
-    if let Some(p) = public_endpoint.filter(|s| !s.is_empty()) {
-        cfg.public_endpoint = Some(
-            Endpoint::parse(p)
-                .map_err(|e| PackError::misconfigured(format!("public endpoint: {e}")))?,
-        );
+
+    /// The `zip-pack` export's configuration argument (an embedder is trusted: no allow-lists).
+    pub fn from_wit(c: zip_pack::StoreConfig) -> Service {
+        Service {
+            provider: match c.provider {
+                zip_pack::Provider::S3 => Provider::S3,
+                zip_pack::Provider::Oss => Provider::Oss,
+            },
+            endpoint: Some(c.endpoint).filter(|e| !e.is_empty()),
+            public_endpoint: c.public_endpoint.filter(|e| !e.is_empty()),
+            region: c.region,
+            path_style: c.path_style,
+            credentials: Some(with_token(Credentials::new(c.access_key_id, c.access_key_secret), c.security_token)),
+            oss_internal: false,
+            allowed_regions: Vec::new(),
+            allowed_buckets: Vec::new(),
+            fc_credentials: false,
+            limits: Limits { max_entries: c.max_entries, max_bytes: c.max_bytes },
+        }
     }
-    Ok(cfg)
+
+    /// The store for one request: checks the bucket and region against the allow-lists
+    /// (403 before any store request), picks the endpoint, and uses `credentials` when the
+    /// request brought them (Function Compute).
+    pub fn store_for(&self, bucket: &str, region: Option<&str>, credentials: Option<Credentials>) -> Result<StoreConfig, PackError> {
+        if !self.allowed_buckets.is_empty() && !self.allowed_buckets.iter().any(|b| b == bucket) {
+            return Err(PackError::new(403, "AccessDenied", format!("bucket `{bucket}` is not one this service packs")));
+        }
+        let region = match (self.provider, region.filter(|r| !r.is_empty())) {
+            (Provider::Oss, Some(r)) => {
+                let r = r.strip_prefix("oss-").unwrap_or(r);
+                let allowed = if self.allowed_regions.is_empty() { r == self.region } else { self.allowed_regions.iter().any(|a| a == r) };
+                if !allowed {
+                    return Err(PackError::new(403, "AccessDenied", format!("region `{r}` is not one this service packs")));
+                }
+                r.to_string()
+            }
+            // An S3 store's region is its endpoint's; the original's `region` is informational.
+            _ => self.region.clone(),
+        };
+        let credentials = credentials
+            .or_else(|| self.credentials.clone())
+            .ok_or_else(|| PackError::new(403, "MissingCredentials", "this service takes credentials from Function Compute, and the request has none"))?;
+        let endpoint = match (&self.endpoint, self.provider) {
+            (Some(e), _) => e.clone(),
+            (None, Provider::Oss) => oss_endpoint(&region, self.oss_internal)?,
+            (None, Provider::S3) => return Err(PackError::misconfigured("configuration value `endpoint` is not set")),
+        };
+        let parse = |what: &str, e: &str| Endpoint::parse(e).map_err(|err| PackError::misconfigured(format!("{what}: {err}")));
+        let mut cfg = StoreConfig::new(parse("endpoint", &endpoint)?, &region, credentials);
+        cfg.provider = self.provider;
+        cfg.path_style = self.path_style;
+        match (&self.public_endpoint, self.provider) {
+            (Some(p), Provider::Oss) => {
+                cfg.public_endpoint = Some(parse("public endpoint", p)?);
+                cfg.public_bucket_bound = true;
+            }
+            (Some(p), Provider::S3) => cfg.public_endpoint = Some(parse("public endpoint", p)?),
+            // Links must work outside Aliyun: the public endpoint, not the internal one.
+            (None, Provider::Oss) if self.endpoint.is_none() && self.oss_internal => {
+                cfg.public_endpoint = Some(parse("public endpoint", &oss_endpoint(&region, false)?)?);
+            }
+            (None, _) => {}
+        }
+        Ok(cfg)
+    }
+}
+
+/// `https://oss-<region>[-internal].aliyuncs.com`; the region must look like one.
+fn oss_endpoint(region: &str, internal: bool) -> Result<String, PackError> {
+    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err(PackError::bad_request(format!("`{region}` is not an OSS region")));
+    }
+    Ok(format!("https://oss-{region}{}.aliyuncs.com", if internal { "-internal" } else { "" }))
+}
+
+fn parse_provider(p: &str) -> Result<Provider, PackError> {
+    match p.to_ascii_lowercase().as_str() {
+        "s3" => Ok(Provider::S3),
+        "oss" => Ok(Provider::Oss),
+        other => Err(PackError::misconfigured(format!("provider `{other}`: use `s3` or `oss`"))),
+    }
+}
+
+fn with_token(c: Credentials, token: Option<String>) -> Credentials {
+    match token {
+        Some(t) if !t.is_empty() => c.with_security_token(t),
+        _ => c,
+    }
 }
 
 fn parse_bool(v: &str) -> Option<bool> {

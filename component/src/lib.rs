@@ -35,10 +35,11 @@ impl zip_pack::Guest for Component {
         request: zip_pack::PackRequest,
     ) -> Result<zip_pack::PackSummary, zip_pack::PackError> {
         let run = async move {
-            let (cfg, limits) = config::from_wit(store)?;
+            let service = config::Service::from_wit(store);
             let request_id = pack::request_id(request.request_id.as_deref());
             let req = pack::request_from_wit(request)?;
-            pack::run(&cfg, limits, &req, &request_id).await
+            let cfg = service.store_for(&req.bucket, None, None)?;
+            pack::run(&cfg, service.limits, &req, &request_id).await
         };
         match wstd::runtime::block_on(run) {
             Ok(s) => Ok(s.into()),

@@ -20,6 +20,10 @@ pub mod keys {
     pub const SECURITY_TOKEN: &str = "security_token";
     pub const MAX_ENTRIES: &str = "max_entries";
     pub const MAX_BYTES: &str = "max_bytes";
+    pub const OSS_INTERNAL: &str = "oss_internal";
+    pub const ALLOWED_REGIONS: &str = "allowed_regions";
+    pub const ALLOWED_BUCKETS: &str = "allowed_buckets";
+    pub const FC_CREDENTIALS: &str = "fc_credentials";
 }
 
 /// The object-store protocol.
@@ -73,6 +77,21 @@ pub struct StoreSettings {
     /// Refuse (413) packs reading more object bytes than this.
     #[arg(long, env = "ZIP_OSS_MAX_BYTES")]
     pub max_bytes: Option<u64>,
+    /// OSS without `--endpoint`: reach `oss-<region>-internal.aliyuncs.com` (inside Aliyun);
+    /// links still use the public endpoint.
+    #[arg(long, env = "ZIP_OSS_OSS_INTERNAL", num_args = 0..=1, default_value_t = false,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub oss_internal: bool,
+    /// Regions a request may name (OSS), comma-separated; default: only `--region`.
+    #[arg(long, env = "ZIP_OSS_ALLOWED_REGIONS")]
+    pub allowed_regions: Option<String>,
+    /// Buckets a request may name, comma-separated; default: any the credentials reach.
+    #[arg(long, env = "ZIP_OSS_ALLOWED_BUCKETS")]
+    pub allowed_buckets: Option<String>,
+    /// Take each request's credentials from Function Compute's `x-fc-*` headers.
+    #[arg(long, env = "ZIP_OSS_FC_CREDENTIALS", num_args = 0..=1, default_value_t = false,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub fc_credentials: bool,
 }
 
 impl StoreSettings {
@@ -110,14 +129,23 @@ impl StoreSettings {
         put(keys::SECURITY_TOKEN, self.security_token.as_deref());
         put(keys::MAX_ENTRIES, self.max_entries.map(|n| n.to_string()).as_deref());
         put(keys::MAX_BYTES, self.max_bytes.map(|n| n.to_string()).as_deref());
+        put(keys::OSS_INTERNAL, Some(if self.oss_internal { "true" } else { "false" }));
+        put(keys::ALLOWED_REGIONS, self.allowed_regions.as_deref());
+        put(keys::ALLOWED_BUCKETS, self.allowed_buckets.as_deref());
+        put(keys::FC_CREDENTIALS, Some(if self.fc_credentials { "true" } else { "false" }));
         ConfigValues(map)
     }
 
     /// The `store-config` argument of `zip-pack.pack`; the endpoint is required there.
     pub fn store_config(&self) -> anyhow::Result<StoreConfig> {
-        let endpoint = self.endpoint.clone().ok_or_else(|| {
-            anyhow::anyhow!("no store endpoint: pass --endpoint or set ZIP_OSS_ENDPOINT")
-        })?;
+        // OSS derives the endpoint from the region when none is given.
+        let endpoint = match (&self.endpoint, self.provider) {
+            (Some(e), _) => e.clone(),
+            (None, ProviderKind::Oss) => String::new(),
+            (None, ProviderKind::S3) => {
+                anyhow::bail!("no store endpoint: pass --endpoint or set ZIP_OSS_ENDPOINT")
+            }
+        };
         Ok(StoreConfig {
             provider: match self.provider {
                 ProviderKind::S3 => Provider::S3,
