@@ -4,6 +4,7 @@
 
 pub mod fault_proxy;
 pub mod moto;
+pub mod oss_gateway;
 pub mod readers;
 
 use std::collections::BTreeMap;
