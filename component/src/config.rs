@@ -48,25 +48,51 @@ impl Service {
         let get = |key: &str| -> Result<Option<String>, PackError> {
             store::get(key)
                 .map(|v| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
-                .map_err(|_| PackError::misconfigured(format!("configuration value `{key}` could not be read")))
+                .map_err(|_| {
+                    PackError::misconfigured(format!(
+                        "configuration value `{key}` could not be read"
+                    ))
+                })
         };
         let flag = |key: &str| -> Result<bool, PackError> {
             match get(key)?.as_deref() {
                 None => Ok(false),
-                Some(v) => parse_bool(v).ok_or_else(|| PackError::misconfigured(format!("`{key}` must be true or false"))),
+                Some(v) => parse_bool(v).ok_or_else(|| {
+                    PackError::misconfigured(format!("`{key}` must be true or false"))
+                }),
             }
         };
         let number = |key: &str| -> Result<Option<u64>, PackError> {
-            get(key)?.map(|v| v.parse::<u64>().map_err(|_| PackError::misconfigured(format!("`{key}` must be a whole number")))).transpose()
+            get(key)?
+                .map(|v| {
+                    v.parse::<u64>().map_err(|_| {
+                        PackError::misconfigured(format!("`{key}` must be a whole number"))
+                    })
+                })
+                .transpose()
         };
         let list = |key: &str| -> Result<Vec<String>, PackError> {
-            Ok(get(key)?.map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default())
+            Ok(get(key)?
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default())
         };
         let fc_credentials = flag("fc_credentials")?;
         let credentials = match (get("access_key_id")?, get("access_key_secret")?) {
-            (Some(id), Some(secret)) => Some(with_token(Credentials::new(id, secret), get("security_token")?)),
+            (Some(id), Some(secret)) => Some(with_token(
+                Credentials::new(id, secret),
+                get("security_token")?,
+            )),
             _ if fc_credentials => None,
-            _ => return Err(PackError::misconfigured("configuration values `access_key_id` and `access_key_secret` are not set")),
+            _ => {
+                return Err(PackError::misconfigured(
+                    "configuration values `access_key_id` and `access_key_secret` are not set",
+                ))
+            }
         };
         Ok(Service {
             provider: parse_provider(&get("provider")?.unwrap_or_else(|| "s3".into()))?,
@@ -79,7 +105,10 @@ impl Service {
             allowed_regions: list("allowed_regions")?,
             allowed_buckets: list("allowed_buckets")?,
             fc_credentials,
-            limits: Limits { max_entries: number("max_entries")?, max_bytes: number("max_bytes")? },
+            limits: Limits {
+                max_entries: number("max_entries")?,
+                max_bytes: number("max_bytes")?,
+            },
         })
     }
 
@@ -94,28 +123,51 @@ impl Service {
             public_endpoint: c.public_endpoint.filter(|e| !e.is_empty()),
             region: c.region,
             path_style: c.path_style,
-            credentials: Some(with_token(Credentials::new(c.access_key_id, c.access_key_secret), c.security_token)),
+            credentials: Some(with_token(
+                Credentials::new(c.access_key_id, c.access_key_secret),
+                c.security_token,
+            )),
             oss_internal: false,
             allowed_regions: Vec::new(),
             allowed_buckets: Vec::new(),
             fc_credentials: false,
-            limits: Limits { max_entries: c.max_entries, max_bytes: c.max_bytes },
+            limits: Limits {
+                max_entries: c.max_entries,
+                max_bytes: c.max_bytes,
+            },
         }
     }
 
     /// The store for one request: checks the bucket and region against the allow-lists
     /// (403 before any store request), picks the endpoint, and uses `credentials` when the
     /// request brought them (Function Compute).
-    pub fn store_for(&self, bucket: &str, region: Option<&str>, credentials: Option<Credentials>) -> Result<StoreConfig, PackError> {
+    pub fn store_for(
+        &self,
+        bucket: &str,
+        region: Option<&str>,
+        credentials: Option<Credentials>,
+    ) -> Result<StoreConfig, PackError> {
         if !self.allowed_buckets.is_empty() && !self.allowed_buckets.iter().any(|b| b == bucket) {
-            return Err(PackError::new(403, "AccessDenied", format!("bucket `{bucket}` is not one this service packs")));
+            return Err(PackError::new(
+                403,
+                "AccessDenied",
+                format!("bucket `{bucket}` is not one this service packs"),
+            ));
         }
         let region = match (self.provider, region.filter(|r| !r.is_empty())) {
             (Provider::Oss, Some(r)) => {
                 let r = r.strip_prefix("oss-").unwrap_or(r);
-                let allowed = if self.allowed_regions.is_empty() { r == self.region } else { self.allowed_regions.iter().any(|a| a == r) };
+                let allowed = if self.allowed_regions.is_empty() {
+                    r == self.region
+                } else {
+                    self.allowed_regions.iter().any(|a| a == r)
+                };
                 if !allowed {
-                    return Err(PackError::new(403, "AccessDenied", format!("region `{r}` is not one this service packs")));
+                    return Err(PackError::new(
+                        403,
+                        "AccessDenied",
+                        format!("region `{r}` is not one this service packs"),
+                    ));
                 }
                 r.to_string()
             }
@@ -128,9 +180,15 @@ impl Service {
         let endpoint = match (&self.endpoint, self.provider) {
             (Some(e), _) => e.clone(),
             (None, Provider::Oss) => oss_endpoint(&region, self.oss_internal)?,
-            (None, Provider::S3) => return Err(PackError::misconfigured("configuration value `endpoint` is not set")),
+            (None, Provider::S3) => {
+                return Err(PackError::misconfigured(
+                    "configuration value `endpoint` is not set",
+                ))
+            }
         };
-        let parse = |what: &str, e: &str| Endpoint::parse(e).map_err(|err| PackError::misconfigured(format!("{what}: {err}")));
+        let parse = |what: &str, e: &str| {
+            Endpoint::parse(e).map_err(|err| PackError::misconfigured(format!("{what}: {err}")))
+        };
         let mut cfg = StoreConfig::new(parse("endpoint", &endpoint)?, &region, credentials);
         cfg.provider = self.provider;
         cfg.path_style = self.path_style;
@@ -142,7 +200,8 @@ impl Service {
             (Some(p), Provider::S3) => cfg.public_endpoint = Some(parse("public endpoint", p)?),
             // Links must work outside Aliyun: the public endpoint, not the internal one.
             (None, Provider::Oss) if self.endpoint.is_none() && self.oss_internal => {
-                cfg.public_endpoint = Some(parse("public endpoint", &oss_endpoint(&region, false)?)?);
+                cfg.public_endpoint =
+                    Some(parse("public endpoint", &oss_endpoint(&region, false)?)?);
             }
             (None, _) => {}
         }
@@ -152,17 +211,28 @@ impl Service {
 
 /// `https://oss-<region>[-internal].aliyuncs.com`; the region must look like one.
 fn oss_endpoint(region: &str, internal: bool) -> Result<String, PackError> {
-    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        return Err(PackError::bad_request(format!("`{region}` is not an OSS region")));
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(PackError::bad_request(format!(
+            "`{region}` is not an OSS region"
+        )));
     }
-    Ok(format!("https://oss-{region}{}.aliyuncs.com", if internal { "-internal" } else { "" }))
+    Ok(format!(
+        "https://oss-{region}{}.aliyuncs.com",
+        if internal { "-internal" } else { "" }
+    ))
 }
 
 fn parse_provider(p: &str) -> Result<Provider, PackError> {
     match p.to_ascii_lowercase().as_str() {
         "s3" => Ok(Provider::S3),
         "oss" => Ok(Provider::Oss),
-        other => Err(PackError::misconfigured(format!("provider `{other}`: use `s3` or `oss`"))),
+        other => Err(PackError::misconfigured(format!(
+            "provider `{other}`: use `s3` or `oss`"
+        ))),
     }
 }
 

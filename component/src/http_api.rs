@@ -84,14 +84,24 @@ async fn run(request: Request<Body>, request_id: &str) -> Result<pack::Summary, 
     }
     let req = PackRequest::from_json(bytes).map_err(|e| PackError::bad_request(e.to_string()))?;
     let service = config::Service::from_wasi_config()?;
-    let credentials = if service.fc_credentials { fc_credentials(&headers) } else { None };
+    let credentials = if service.fc_credentials {
+        fc_credentials(&headers)
+    } else {
+        None
+    };
     let cfg = service.store_for(&req.bucket, req.region.as_deref(), credentials)?;
     pack::run(&cfg, service.limits, &req, request_id).await
 }
 
 /// Function Compute hands each invocation temporary credentials in these headers.
 fn fc_credentials(headers: &wstd::http::HeaderMap) -> Option<Credentials> {
-    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()).map(str::to_string);
+    let get = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     let creds = Credentials::new(get("x-fc-access-key-id")?, get("x-fc-access-key-secret")?);
     Some(match get("x-fc-security-token") {
         Some(token) => creds.with_security_token(token),

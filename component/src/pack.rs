@@ -10,7 +10,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use zip_oss_core::pack::{Part, PartSplitter, TooManyParts};
 use zip_oss_core::plan::{
-    compressed_by_content, part_size, Compression, Folders, PackRequest, Plan, PlanOptions, Source as PlanSource, SourceFile,
+    compressed_by_content, part_size, Compression, Folders, PackRequest, Plan, PlanOptions,
+    Source as PlanSource, SourceFile,
 };
 use zip_oss_core::store::StoreConfig;
 use zip_oss_core::zip::{EncodeError, EntryKind, Method, NameEncoding, ZipEncoder};
@@ -68,7 +69,14 @@ pub fn request_from_wit(r: zip_pack::PackRequest) -> Result<PackRequest, PackErr
         region: None,
         bucket: r.bucket,
         source_dir: r.source_dirs,
-        source_files: r.source_files.into_iter().map(|f| SourceFile::Named { key: f.key, name: f.name }).collect(),
+        source_files: r
+            .source_files
+            .into_iter()
+            .map(|f| SourceFile::Named {
+                key: f.key,
+                name: f.name,
+            })
+            .collect(),
         dest_file: r.dest_file,
         url_expires: r.url_expires,
         compression: match r.compression {
@@ -83,15 +91,26 @@ pub fn request_from_wit(r: zip_pack::PackRequest) -> Result<PackRequest, PackErr
         },
         include: r.include,
         exclude: r.exclude,
-        folders: if r.all_folders { Folders::All } else { Folders::Markers },
+        folders: if r.all_folders {
+            Folders::All
+        } else {
+            Folders::Markers
+        },
     };
-    req.validate().map_err(|e| PackError::bad_request(e.to_string()))?;
+    req.validate()
+        .map_err(|e| PackError::bad_request(e.to_string()))?;
     Ok(req)
 }
 
 /// The id naming the default destination: the caller's, or 16 random bytes in hex.
 pub fn request_id(given: Option<&str>) -> String {
-    match given.filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
+    match given.filter(|id| {
+        !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }) {
         Some(id) => id.to_string(),
         None => {
             let mut bytes = [0u8; 16];
@@ -102,44 +121,80 @@ pub fn request_id(given: Option<&str>) -> String {
 }
 
 pub fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
-pub async fn run(cfg: &StoreConfig, limits: Limits, req: &PackRequest, request_id: &str) -> Result<Summary, PackError> {
+pub async fn run(
+    cfg: &StoreConfig,
+    limits: Limits,
+    req: &PackRequest,
+    request_id: &str,
+) -> Result<Summary, PackError> {
     let started = Instant::now();
     let client = Rc::new(StoreClient::new(cfg.clone()));
     let bucket = req.bucket.as_str();
     let dest = req.dest_key(request_id);
 
     let sources = collect_sources(&client, req).await?;
-    let options = PlanOptions::from_request(req).map_err(|e| PackError::bad_request(e.to_string()))?;
+    let options =
+        PlanOptions::from_request(req).map_err(|e| PackError::bad_request(e.to_string()))?;
     let plan = Plan::build(sources, &options);
     if plan.entries.is_empty() {
-        return Err(PackError::new(404, "NoObjects", "no objects to pack: the source is empty or every key was skipped"));
+        return Err(PackError::new(
+            404,
+            "NoObjects",
+            "no objects to pack: the source is empty or every key was skipped",
+        ));
     }
     if plan.entries.iter().any(|e| e.key == dest) {
-        return Err(PackError::bad_request("`dest-file` is one of the objects being packed"));
+        return Err(PackError::bad_request(
+            "`dest-file` is one of the objects being packed",
+        ));
     }
     check_limits(&plan, limits)?;
-    let predicted = plan.archive_size().map_err(|e| PackError::bad_request(e.to_string()))?;
-    let part_size = part_size(predicted.unwrap_or_else(|| plan.archive_bound()))
-        .ok_or_else(|| PackError::new(413, "ArchiveTooLarge", "the archive would exceed 10,000 parts of 5 GiB"))?;
+    let predicted = plan
+        .archive_size()
+        .map_err(|e| PackError::bad_request(e.to_string()))?;
+    let part_size =
+        part_size(predicted.unwrap_or_else(|| plan.archive_bound())).ok_or_else(|| {
+            PackError::new(
+                413,
+                "ArchiveTooLarge",
+                "the archive would exceed 10,000 parts of 5 GiB",
+            )
+        })?;
 
     let upload_id = client.create_multipart_upload(bucket, &dest).await?;
     let written = write_archive(&client, bucket, &dest, &upload_id, &plan, part_size).await;
     let (parts, archive_bytes) = match written {
         Ok(done) => done,
         Err(e) => {
-            client.abort_multipart_upload(bucket, &dest, &upload_id).await;
+            client
+                .abort_multipart_upload(bucket, &dest, &upload_id)
+                .await;
             return Err(e);
         }
     };
     if predicted.is_some_and(|p| p != archive_bytes) {
-        client.abort_multipart_upload(bucket, &dest, &upload_id).await;
-        return Err(PackError::new(500, "InternalError", "the archive's size differs from the prediction"));
+        client
+            .abort_multipart_upload(bucket, &dest, &upload_id)
+            .await;
+        return Err(PackError::new(
+            500,
+            "InternalError",
+            "the archive's size differs from the prediction",
+        ));
     }
-    if let Err(e) = client.complete_multipart_upload(bucket, &dest, &upload_id, &parts).await {
-        client.abort_multipart_upload(bucket, &dest, &upload_id).await;
+    if let Err(e) = client
+        .complete_multipart_upload(bucket, &dest, &upload_id, &parts)
+        .await
+    {
+        client
+            .abort_multipart_upload(bucket, &dest, &upload_id)
+            .await;
         return Err(e);
     }
 
@@ -161,18 +216,29 @@ pub async fn run(cfg: &StoreConfig, limits: Limits, req: &PackRequest, request_i
 fn check_limits(plan: &Plan, limits: Limits) -> Result<(), PackError> {
     let entries = plan.entries.len() as u64;
     if let Some(max) = limits.max_entries.filter(|max| entries > *max) {
-        return Err(PackError::new(413, "TooManyEntries", format!("{entries} entries; this service packs at most {max}")));
+        return Err(PackError::new(
+            413,
+            "TooManyEntries",
+            format!("{entries} entries; this service packs at most {max}"),
+        ));
     }
     let bytes = plan.source_bytes();
     if let Some(max) = limits.max_bytes.filter(|max| bytes > *max) {
-        return Err(PackError::new(413, "TooManyBytes", format!("{bytes} bytes to read; this service packs at most {max}")));
+        return Err(PackError::new(
+            413,
+            "TooManyBytes",
+            format!("{bytes} bytes to read; this service packs at most {max}"),
+        ));
     }
     Ok(())
 }
 
 /// Every object to pack, with its size: the listing of each `source-dir` prefix, then the
 /// `source-files` looked up one by one. A key met twice is packed once.
-async fn collect_sources(client: &Rc<StoreClient>, req: &PackRequest) -> Result<Vec<PlanSource>, PackError> {
+async fn collect_sources(
+    client: &Rc<StoreClient>,
+    req: &PackRequest,
+) -> Result<Vec<PlanSource>, PackError> {
     let mut sources = Vec::new();
     let mut seen = HashSet::new();
     if req.source_files.is_empty() {
@@ -191,14 +257,20 @@ async fn collect_sources(client: &Rc<StoreClient>, req: &PackRequest) -> Result<
         let tasks: Vec<_> = chunk
             .iter()
             .map(|file| {
-                let (client, bucket, key) = (client.clone(), req.bucket.clone(), file.key().to_string());
+                let (client, bucket, key) =
+                    (client.clone(), req.bucket.clone(), file.key().to_string());
                 wstd::runtime::spawn(async move { client.head_object(&bucket, &key).await })
             })
             .collect();
         for (task, file) in tasks.into_iter().zip(chunk) {
             let mut s = task.await?;
             if seen.insert(s.key.clone()) {
-                s.base = req.source_dir.iter().find(|d| s.key.starts_with(d.as_str())).cloned().unwrap_or_default();
+                s.base = req
+                    .source_dir
+                    .iter()
+                    .find(|d| s.key.starts_with(d.as_str()))
+                    .cloned()
+                    .unwrap_or_default();
                 s.name = file.name().map(str::to_string);
                 sources.push(s);
             }
@@ -219,7 +291,9 @@ impl Output {
     async fn emit(&mut self, data: &[u8]) -> Result<(), PackError> {
         self.bytes += data.len() as u64;
         let full = &mut self.full;
-        self.splitter.push(data, |p| full.push(p)).map_err(too_many_parts)?;
+        self.splitter
+            .push(data, |p| full.push(p))
+            .map_err(too_many_parts)?;
         for part in self.full.drain(..) {
             self.uploader.submit(part).await?;
         }
@@ -267,9 +341,11 @@ async fn write_archive(
 
     for (index, entry) in plan.entries.iter().enumerate() {
         if !entry.has_data() {
-            out.emit(&encoder.start_entry(entry.meta()).map_err(encode_error)?).await?;
+            out.emit(&encoder.start_entry(entry.meta()).map_err(encode_error)?)
+                .await?;
             if entry.kind != EntryKind::Directory {
-                out.emit(&encoder.finish_entry().map_err(encode_error)?).await?;
+                out.emit(&encoder.finish_entry().map_err(encode_error)?)
+                    .await?;
             }
             continue;
         }
@@ -279,12 +355,16 @@ async fn write_archive(
         if entry.sniff && compressed_by_content(&first) {
             meta = meta.with_method(Method::Stored);
         }
-        out.emit(&encoder.start_entry(meta).map_err(encode_error)?).await?;
-        out.emit(&encoder.write_data(&first).map_err(encode_error)?).await?;
+        out.emit(&encoder.start_entry(meta).map_err(encode_error)?)
+            .await?;
+        out.emit(&encoder.write_data(&first).map_err(encode_error)?)
+            .await?;
         while let Some(chunk) = source.next_chunk().await? {
-            out.emit(&encoder.write_data(&chunk).map_err(encode_error)?).await?;
+            out.emit(&encoder.write_data(&chunk).map_err(encode_error)?)
+                .await?;
         }
-        out.emit(&encoder.finish_entry().map_err(encode_error)?).await?;
+        out.emit(&encoder.finish_entry().map_err(encode_error)?)
+            .await?;
     }
     out.emit(&encoder.finish().map_err(encode_error)?).await?;
     out.finish().await

@@ -34,7 +34,13 @@ pub fn plan(data: &[u8]) {
     let sources: Vec<Source> = lines
         .take(300)
         .enumerate()
-        .map(|(i, key)| Source { key: key.to_string(), size: (i % 7) as u64, mtime_unix: Some(i as i64 * 1000), base: base.clone(), name: None })
+        .map(|(i, key)| Source {
+            key: key.to_string(),
+            size: (i % 7) as u64,
+            mtime_unix: Some(i as i64 * 1000),
+            base: base.clone(),
+            name: None,
+        })
         .collect();
     let plan = Plan::build(sources, &opts);
 
@@ -43,11 +49,25 @@ pub fn plan(data: &[u8]) {
         assert_safe(&e.name);
         assert!(names.insert(e.name.clone()), "duplicate name {:?}", e.name);
     }
-    for e in plan.entries.iter().filter(|e| e.kind != EntryKind::Directory) {
-        assert!(!names.contains(&format!("{}/", e.name)), "{:?} is a file and a folder", e.name);
+    for e in plan
+        .entries
+        .iter()
+        .filter(|e| e.kind != EntryKind::Directory)
+    {
+        assert!(
+            !names.contains(&format!("{}/", e.name)),
+            "{:?} is a file and a folder",
+            e.name
+        );
         let mut parent = e.name.as_str();
         while let Some((p, _)) = parent.rsplit_once('/') {
-            assert!(!plan.entries.iter().any(|f| f.kind != EntryKind::Directory && f.name == p), "{p:?} is a file and a folder");
+            assert!(
+                !plan
+                    .entries
+                    .iter()
+                    .any(|f| f.kind != EntryKind::Directory && f.name == p),
+                "{p:?} is a file and a folder"
+            );
             parent = p;
         }
     }
@@ -58,7 +78,10 @@ pub fn plan(data: &[u8]) {
     for e in &plan.entries {
         written += enc.start_entry(e.meta()).expect("start").len() as u64;
         if let EntryKind::File { size } = e.kind {
-            written += enc.write_data(&vec![b'x'; size as usize]).expect("data").len() as u64;
+            written += enc
+                .write_data(&vec![b'x'; size as usize])
+                .expect("data")
+                .len() as u64;
             written += enc.finish_entry().expect("finish").len() as u64;
         }
     }
@@ -71,10 +94,21 @@ fn assert_safe(name: &str) {
     assert!(!path.is_empty(), "empty name");
     assert!(!name.starts_with('/'), "absolute: {name:?}");
     assert!(!name.contains('\\'), "backslash: {name:?}");
-    assert!(!name.chars().any(|c| c.is_ascii_control()), "control character: {name:?}");
+    assert!(
+        !name.chars().any(|c| c.is_ascii_control()),
+        "control character: {name:?}"
+    );
     for seg in path.split('/') {
-        assert!(!seg.is_empty() && seg != "." && seg != "..", "bad segment in {name:?}");
+        assert!(
+            !seg.is_empty() && seg != "." && seg != "..",
+            "bad segment in {name:?}"
+        );
     }
     let first = path.split('/').next().unwrap_or("");
-    assert!(!(first.len() >= 2 && first.as_bytes()[1] == b':' && first.as_bytes()[0].is_ascii_alphabetic()), "drive letter: {name:?}");
+    assert!(
+        !(first.len() >= 2
+            && first.as_bytes()[1] == b':'
+            && first.as_bytes()[0].is_ascii_alphabetic()),
+        "drive letter: {name:?}"
+    );
 }

@@ -10,7 +10,10 @@ fn encode(entries: &[(&str, Option<&[u8]>)]) -> (Vec<u8>, Vec<EntryMeta>) {
     encode_with(entries, |m| m)
 }
 
-fn encode_with(entries: &[(&str, Option<&[u8]>)], shape: impl Fn(EntryMeta) -> EntryMeta) -> (Vec<u8>, Vec<EntryMeta>) {
+fn encode_with(
+    entries: &[(&str, Option<&[u8]>)],
+    shape: impl Fn(EntryMeta) -> EntryMeta,
+) -> (Vec<u8>, Vec<EntryMeta>) {
     let mut enc = ZipEncoder::new();
     let mut out = Vec::new();
     let mut metas = Vec::new();
@@ -21,7 +24,11 @@ fn encode_with(entries: &[(&str, Option<&[u8]>)], shape: impl Fn(EntryMeta) -> E
             },
             None => EntryKind::Directory,
         };
-        let meta = shape(EntryMeta::new(name, kind, Some(1_700_000_000 + i as i64 * 7)));
+        let meta = shape(EntryMeta::new(
+            name,
+            kind,
+            Some(1_700_000_000 + i as i64 * 7),
+        ));
         metas.push(meta.clone());
         out.extend(enc.start_entry(meta).unwrap());
         if let Some(d) = data {
@@ -97,10 +104,21 @@ fn a_size_that_changed_is_an_error_not_a_corrupt_archive() {
 #[test]
 fn deflated_entries_read_back_and_shrink() {
     let text = "the quick brown fox jumps over the lazy dog\n".repeat(2000);
-    let noise: Vec<u8> = (0..50_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    let entries: &[(&str, Option<&[u8]>)] = &[("text.txt", Some(text.as_bytes())), ("empty", Some(b"")), ("noise.bin", Some(&noise)), ("d/", None)];
+    let noise: Vec<u8> = (0..50_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let entries: &[(&str, Option<&[u8]>)] = &[
+        ("text.txt", Some(text.as_bytes())),
+        ("empty", Some(b"")),
+        ("noise.bin", Some(&noise)),
+        ("d/", None),
+    ];
     let (bytes, _) = encode_with(entries, |m| m.with_method(Method::Deflate { level: 6 }));
-    assert!(bytes.len() < text.len() / 10 + noise.len() + 1000, "text did not shrink: {}", bytes.len());
+    assert!(
+        bytes.len() < text.len() / 10 + noise.len() + 1000,
+        "text did not shrink: {}",
+        bytes.len()
+    );
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
     for (name, data) in entries {
         let mut f = archive.by_name(name).unwrap();
@@ -115,12 +133,18 @@ fn deflated_entries_read_back_and_shrink() {
 
 #[test]
 fn gbk_names_are_gbk_bytes_without_the_utf8_flag() {
-    let (bytes, metas) = encode_with(&[("报告/总结.txt", Some(b"x")), ("😀.txt", Some(b"y"))], |m| {
-        let name = String::from_utf8(m.name.bytes.clone()).unwrap();
-        m.with_name_encoding(&name, NameEncoding::Gbk)
-    });
+    let (bytes, metas) = encode_with(
+        &[("报告/总结.txt", Some(b"x")), ("😀.txt", Some(b"y"))],
+        |m| {
+            let name = String::from_utf8(m.name.bytes.clone()).unwrap();
+            m.with_name_encoding(&name, NameEncoding::Gbk)
+        },
+    );
     assert!(!metas[0].name.utf8_flag);
-    assert!(metas[1].name.utf8_flag && metas[1].name.fell_back_to_utf8, "emoji stays UTF-8");
+    assert!(
+        metas[1].name.utf8_flag && metas[1].name.fell_back_to_utf8,
+        "emoji stays UTF-8"
+    );
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
     let raw = archive.by_index(0).unwrap().name_raw().to_vec();
     assert_eq!(encoding_rs::GBK.decode(&raw).0, "报告/总结.txt");
@@ -146,7 +170,9 @@ impl Rng {
 /// exactly the number of bytes written.
 #[test]
 fn predicted_size_is_the_real_size_over_random_plans() {
-    const ALPHABET: &[&str] = &["a", "B", "0", " ", "+", "%", ".", "中", "文", "😀", "é", "/"];
+    const ALPHABET: &[&str] = &[
+        "a", "B", "0", " ", "+", "%", ".", "中", "文", "😀", "é", "/",
+    ];
     let zeros = vec![0u8; 1 << 20];
     let mut rng = Rng(0x5EED);
     let mut big_cases = 0;
@@ -159,18 +185,28 @@ fn predicted_size_is_the_real_size_over_random_plans() {
         let gbk = rng.below(2) == 0;
         let mut metas = Vec::new();
         for i in 0..count {
-            let mut name: String = (0..1 + rng.below(12)).map(|_| ALPHABET[rng.below(ALPHABET.len() as u64) as usize]).collect();
+            let mut name: String = (0..1 + rng.below(12))
+                .map(|_| ALPHABET[rng.below(ALPHABET.len() as u64) as usize])
+                .collect();
             name = format!("{name}{i}");
             let kind = if rng.below(6) == 0 {
                 name.push('/');
                 EntryKind::Directory
             } else if count < 100 && big_cases < 3 && rng.below(40) == 0 {
                 big_cases += 1;
-                EntryKind::File { size: (1 << 32) + rng.below(1 << 20) } // a ZIP64 entry
+                EntryKind::File {
+                    size: (1 << 32) + rng.below(1 << 20),
+                } // a ZIP64 entry
             } else {
-                EntryKind::File { size: rng.below(3000) }
+                EntryKind::File {
+                    size: rng.below(3000),
+                }
             };
-            let mtime = if rng.below(5) == 0 { None } else { Some(rng.below(5_000_000_000) as i64 - 100_000_000) };
+            let mtime = if rng.below(5) == 0 {
+                None
+            } else {
+                Some(rng.below(5_000_000_000) as i64 - 100_000_000)
+            };
             let mut meta = EntryMeta::new(&name, kind, mtime);
             if gbk {
                 meta = meta.with_name_encoding(&name, NameEncoding::Gbk);

@@ -118,8 +118,14 @@ impl PackArgs {
             .source_file
             .iter()
             .map(|f| match f.split_once('=') {
-                Some((key, name)) => SourceFile { key: key.into(), name: Some(name.into()) },
-                None => SourceFile { key: f.clone(), name: None },
+                Some((key, name)) => SourceFile {
+                    key: key.into(),
+                    name: Some(name.into()),
+                },
+                None => SourceFile {
+                    key: f.clone(),
+                    name: None,
+                },
             })
             .collect();
         request.dest_file = self.dest_file.clone();
@@ -130,7 +136,11 @@ impl PackArgs {
             _ => Compression::Stored,
         };
         request.compression_level = self.compression_level;
-        request.name_encoding = if self.name_encoding == "gbk" { NameEncoding::Gbk } else { NameEncoding::Utf8 };
+        request.name_encoding = if self.name_encoding == "gbk" {
+            NameEncoding::Gbk
+        } else {
+            NameEncoding::Utf8
+        };
         request.include = self.include.clone();
         request.exclude = self.exclude.clone();
         request.all_folders = self.all_folders;

@@ -1,7 +1,9 @@
 //! One-shot packs: call the component's `zip-pack.pack` export and, if asked, download the
 //! archive through its presigned URL. Used by `zip-oss pack`, `zip-oss demo` and tests.
 
-use crate::bindings::{Compression, NameEncoding, PackError, PackRequest, PackSummary, StoreConfig};
+use crate::bindings::{
+    Compression, NameEncoding, PackError, PackRequest, PackSummary, StoreConfig,
+};
 use crate::engine::Runtime;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -127,12 +127,24 @@ impl StoreSettings {
         put(keys::ACCESS_KEY_ID, self.access_key_id.as_deref());
         put(keys::ACCESS_KEY_SECRET, self.access_key_secret.as_deref());
         put(keys::SECURITY_TOKEN, self.security_token.as_deref());
-        put(keys::MAX_ENTRIES, self.max_entries.map(|n| n.to_string()).as_deref());
-        put(keys::MAX_BYTES, self.max_bytes.map(|n| n.to_string()).as_deref());
-        put(keys::OSS_INTERNAL, Some(if self.oss_internal { "true" } else { "false" }));
+        put(
+            keys::MAX_ENTRIES,
+            self.max_entries.map(|n| n.to_string()).as_deref(),
+        );
+        put(
+            keys::MAX_BYTES,
+            self.max_bytes.map(|n| n.to_string()).as_deref(),
+        );
+        put(
+            keys::OSS_INTERNAL,
+            Some(if self.oss_internal { "true" } else { "false" }),
+        );
         put(keys::ALLOWED_REGIONS, self.allowed_regions.as_deref());
         put(keys::ALLOWED_BUCKETS, self.allowed_buckets.as_deref());
-        put(keys::FC_CREDENTIALS, Some(if self.fc_credentials { "true" } else { "false" }));
+        put(
+            keys::FC_CREDENTIALS,
+            Some(if self.fc_credentials { "true" } else { "false" }),
+        );
         ConfigValues(map)
     }
 

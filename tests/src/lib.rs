@@ -59,7 +59,11 @@ impl Env {
     /// As [`Env::new`], with the store's folder in memory (`/dev/shm`) when the machine has
     /// one: for the multi-gigabyte archives, which would otherwise be written to disk twice.
     pub fn in_memory() -> Env {
-        let dir = if Path::new("/dev/shm").is_dir() { tempfile::tempdir_in("/dev/shm") } else { tempfile::tempdir() };
+        let dir = if Path::new("/dev/shm").is_dir() {
+            tempfile::tempdir_in("/dev/shm")
+        } else {
+            tempfile::tempdir()
+        };
         Self::build(ACCESS_KEY_SECRET, dir.unwrap(), |_| {})
     }
 

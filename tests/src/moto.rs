@@ -69,7 +69,10 @@ impl Moto {
         let req = PutObject::new(&b, &k, data.len() as u64).sign(&self.config(), crate::now());
         let path = &req.url[req.url.find("://").map(|i| i + 3).unwrap()..];
         let path = &path[path.find('/').unwrap()..];
-        let mut head = format!("PUT {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n", self.addr);
+        let mut head = format!(
+            "PUT {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n",
+            self.addr
+        );
         for (n, v) in &req.headers {
             head.push_str(&format!("{n}: {v}\r\n"));
         }
@@ -79,7 +82,11 @@ impl Moto {
         tcp.write_all(data).unwrap();
         let mut answer = String::new();
         tcp.read_to_string(&mut answer).unwrap();
-        assert!(answer.starts_with("HTTP/1.1 200"), "put {key:?}: {}", answer.lines().next().unwrap_or(""));
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "put {key:?}: {}",
+            answer.lines().next().unwrap_or("")
+        );
     }
 }
 

@@ -17,17 +17,39 @@ impl OssGateway {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/oss_gateway.py");
         let mut cmd = Command::new("python3");
         cmd.arg(script)
-            .args(["--listen", "127.0.0.1:0", "--backend", backend, "--access-key-id", ak, "--access-key-secret", sk, "--region", "cn-shanghai"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--backend",
+                backend,
+                "--access-key-id",
+                ak,
+                "--access-key-secret",
+                sk,
+                "--region",
+                "cn-shanghai",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(t) = token {
             cmd.args(["--security-token", t]);
         }
-        let mut child = cmd.spawn().expect("python3 tools/oss_gateway.py (scripts/setup installs alibabacloud-oss-v2)");
+        let mut child = cmd
+            .spawn()
+            .expect("python3 tools/oss_gateway.py (scripts/setup installs alibabacloud-oss-v2)");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port: u16 = line.trim().strip_prefix("ready ").and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("gateway said {line:?}"));
-        OssGateway { child, addr: format!("127.0.0.1:{port}").parse().unwrap() }
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line
+            .trim()
+            .strip_prefix("ready ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("gateway said {line:?}"));
+        OssGateway {
+            child,
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        }
     }
 
     pub fn endpoint(&self) -> String {

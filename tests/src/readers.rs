@@ -157,13 +157,23 @@ pub fn check_gbk_archive(zip: &Path, manifest: &Manifest) {
     no_seven_zip_warnings("7zz t", zip, &out);
     let out = extract_and_compare("bsdtar -x (GBK)", manifest, |dest| {
         let mut cmd = tool("bsdtar");
-        cmd.args(["--options", "hdrcharset=GBK", "-xf"]).arg(zip).arg("-C").arg(dest);
+        cmd.args(["--options", "hdrcharset=GBK", "-xf"])
+            .arg(zip)
+            .arg("-C")
+            .arg(dest);
         cmd
     });
     bsdtar_silent("bsdtar -x (GBK)", &out);
     let manifest_file = write_manifest(manifest);
     let checker = tools_dir().join("check_zip.py");
-    run("python zipfile (gbk)", Command::new("python3").env("ZIP_NAME_ENCODING", "gbk").arg(checker).arg(zip).arg(manifest_file.path()));
+    run(
+        "python zipfile (gbk)",
+        Command::new("python3")
+            .env("ZIP_NAME_ENCODING", "gbk")
+            .arg(checker)
+            .arg(zip)
+            .arg(manifest_file.path()),
+    );
     run(
         "java ZipFile (gbk)",
         tool("java")

@@ -44,7 +44,10 @@ fn fixture() -> Vec<(String, Vec<u8>)> {
         ("c/text.txt", text),
         ("c/image.png", png),
         ("c/photo.jpg", noise(30_000, 2)),
-        ("c/looks-like.bin", [b"PK\x03\x04".as_slice(), &noise(20_000, 3)].concat()),
+        (
+            "c/looks-like.bin",
+            [b"PK\x03\x04".as_slice(), &noise(20_000, 3)].concat(),
+        ),
     ];
     items.into_iter().map(|(k, d)| (k.to_string(), d)).collect()
 }
@@ -97,13 +100,29 @@ impl Suite {
         for (key, data) in fixture() {
             moto.put(BUCKET, &key, &data);
             if let Some(name) = expected_name(&key) {
-                let source = if name.ends_with('/') { None } else { Some(save(dir.path(), &format!("src-{}", manifest.len()), &data)) };
+                let source = if name.ends_with('/') {
+                    None
+                } else {
+                    Some(save(dir.path(), &format!("src-{}", manifest.len()), &data))
+                };
                 manifest.insert(name.to_string(), source);
             }
         }
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let runtime = rt.block_on(async { zip_oss::Runtime::new(zip_oss::RuntimeOptions::default()) }).unwrap();
-        Suite { moto, rt, runtime, dir, manifest }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let runtime = rt
+            .block_on(async { zip_oss::Runtime::new(zip_oss::RuntimeOptions::default()) })
+            .unwrap();
+        Suite {
+            moto,
+            rt,
+            runtime,
+            dir,
+            manifest,
+        }
     }
 
     fn request(&self, dest: &str) -> PackRequest {
@@ -117,13 +136,20 @@ impl Suite {
         let settings = zip_oss::StoreSettings::s3_path_style(self.moto.endpoint(), "AK", "SK");
         let summary = self
             .rt
-            .block_on(self.runtime.pack(&settings.store_config().unwrap(), request))
+            .block_on(
+                self.runtime
+                    .pack(&settings.store_config().unwrap(), request),
+            )
             .unwrap()
             .unwrap_or_else(|e| panic!("{e:?}"));
         let zip = get(&summary.url);
         assert_eq!(zip.status, 200);
         assert_eq!(zip.body.len() as u64, summary.archive_bytes);
-        let path = save(self.dir.path(), request.dest_file.as_deref().unwrap(), &zip.body);
+        let path = save(
+            self.dir.path(),
+            request.dest_file.as_deref().unwrap(),
+            &zip.body,
+        );
         (summary, path)
     }
 }
@@ -135,7 +161,11 @@ fn methods(zip: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
         .arg(zip)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -147,10 +177,20 @@ fn every_mode_opens_everywhere() {
     let (stored, stored_zip) = suite.pack(&suite.request("stored.zip"));
     check_archive(&stored_zip, &suite.manifest);
     let renamed: Vec<(String, String)> = stored.renamed.clone();
-    assert!(renamed.contains(&("c/dup/a.txt".into(), "dup/a (2).txt".into())), "{renamed:?}");
-    assert!(renamed.contains(&("c/clash".into(), "clash (2)".into())), "{renamed:?}");
+    assert!(
+        renamed.contains(&("c/dup/a.txt".into(), "dup/a (2).txt".into())),
+        "{renamed:?}"
+    );
+    assert!(
+        renamed.contains(&("c/clash".into(), "clash (2)".into())),
+        "{renamed:?}"
+    );
     let (_, again) = suite.pack(&suite.request("stored-again.zip"));
-    assert_eq!(std::fs::read(&stored_zip).unwrap(), std::fs::read(&again).unwrap(), "same objects, same bytes");
+    assert_eq!(
+        std::fs::read(&stored_zip).unwrap(),
+        std::fs::read(&again).unwrap(),
+        "same objects, same bytes"
+    );
     assert!(methods(&stored_zip).values().all(|m| *m == 0));
 
     // Deflate: everything compressed, the text to a fraction.
@@ -159,7 +199,12 @@ fn every_mode_opens_everywhere() {
     deflate.compression_level = Some(9);
     let (d, deflate_zip) = suite.pack(&deflate);
     check_archive(&deflate_zip, &suite.manifest);
-    assert!(d.archive_bytes < stored.archive_bytes - 100_000, "{} vs {}", d.archive_bytes, stored.archive_bytes);
+    assert!(
+        d.archive_bytes < stored.archive_bytes - 100_000,
+        "{} vs {}",
+        d.archive_bytes,
+        stored.archive_bytes
+    );
     assert_eq!(methods(&deflate_zip)["image.png"], 8);
 
     // Auto: compressed formats stored (by extension, and by leading bytes), the rest deflated.
@@ -169,14 +214,26 @@ fn every_mode_opens_everywhere() {
     check_archive(&auto_zip, &suite.manifest);
     let m = methods(&auto_zip);
     assert_eq!((m["text.txt"], m["readme.txt"]), (8, 8), "{m:?}");
-    assert_eq!((m["image.png"], m["photo.jpg"], m["looks-like.bin"]), (0, 0, 0), "{m:?}");
+    assert_eq!(
+        (m["image.png"], m["photo.jpg"], m["looks-like.bin"]),
+        (0, 0, 0),
+        "{m:?}"
+    );
 
     // Every folder as an entry.
     let mut all = suite.request("folders.zip");
     all.all_folders = true;
     let (_, folders_zip) = suite.pack(&all);
     let mut manifest = suite.manifest.clone();
-    for name in ["中文目录/", "日本語/", "emoji 😀/", "dup/", "clash/", "a/", "C_/"] {
+    for name in [
+        "中文目录/",
+        "日本語/",
+        "emoji 😀/",
+        "dup/",
+        "clash/",
+        "a/",
+        "C_/",
+    ] {
         manifest.insert(name.into(), None);
     }
     check_archive(&folders_zip, &manifest);
@@ -187,8 +244,21 @@ fn every_mode_opens_everywhere() {
     gbk.name_encoding = NameEncoding::Gbk;
     let (g, gbk_zip) = suite.pack(&gbk);
     check_gbk_archive(&gbk_zip, &suite.manifest);
-    assert_eq!(g.utf8_fallbacks, ["emoji 😀/🎉.txt"], "{:?}", g.utf8_fallbacks);
+    assert_eq!(
+        g.utf8_fallbacks,
+        ["emoji 😀/🎉.txt"],
+        "{:?}",
+        g.utf8_fallbacks
+    );
     let bytes = std::fs::read(&gbk_zip).unwrap();
-    let gbk_name = encoding_rs::GBK.encode("中文目录/报告 2024.txt").0.into_owned();
-    assert!(bytes.windows(gbk_name.len()).any(|w| w == gbk_name.as_slice()), "no GBK name bytes in the archive");
+    let gbk_name = encoding_rs::GBK
+        .encode("中文目录/报告 2024.txt")
+        .0
+        .into_owned();
+    assert!(
+        bytes
+            .windows(gbk_name.len())
+            .any(|w| w == gbk_name.as_slice()),
+        "no GBK name bytes in the archive"
+    );
 }

@@ -191,12 +191,35 @@ fn limits_refuse_with_413_before_any_upload() {
         s.max_entries = Some(2);
         s.max_bytes = Some(10);
     });
-    env.put_files(&[("d/a.txt".into(), b"a".to_vec()), ("d/b.txt".into(), b"b".to_vec()), ("d/c.txt".into(), b"c".to_vec())]);
-    assert_eq!(assert_error(&env.post(r#"{"bucket":"bkt","source-dir":"d/"}"#, false), 413), "TooManyEntries");
+    env.put_files(&[
+        ("d/a.txt".into(), b"a".to_vec()),
+        ("d/b.txt".into(), b"b".to_vec()),
+        ("d/c.txt".into(), b"c".to_vec()),
+    ]);
+    assert_eq!(
+        assert_error(
+            &env.post(r#"{"bucket":"bkt","source-dir":"d/"}"#, false),
+            413
+        ),
+        "TooManyEntries"
+    );
     env.put_files(&[("e/big.bin".into(), vec![7; 11])]);
-    assert_eq!(assert_error(&env.post(r#"{"bucket":"bkt","source-dir":"e/"}"#, false), 413), "TooManyBytes");
-    assert!(!env.proxy.log().iter().any(|l| l.contains("uploads")), "an upload was started: {:?}", env.proxy.log());
+    assert_eq!(
+        assert_error(
+            &env.post(r#"{"bucket":"bkt","source-dir":"e/"}"#, false),
+            413
+        ),
+        "TooManyBytes"
+    );
+    assert!(
+        !env.proxy.log().iter().any(|l| l.contains("uploads")),
+        "an upload was started: {:?}",
+        env.proxy.log()
+    );
     // Within the limits, the same service packs.
-    let ok = env.post(r#"{"bucket":"bkt","source-files":["d/a.txt","d/b.txt"]}"#, true);
+    let ok = env.post(
+        r#"{"bucket":"bkt","source-files":["d/a.txt","d/b.txt"]}"#,
+        true,
+    );
     assert_eq!(ok.status, 200, "{}", ok.text());
 }

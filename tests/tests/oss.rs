@@ -14,7 +14,8 @@ use zip_oss_tests::readers::{check_archive, Manifest};
 use zip_oss_tests::{save, Answer};
 
 const BUCKET: &str = "fc-test-bucket";
-const EVENT: &str = r#"{"region": "cn-shanghai", "bucket": "fc-test-bucket", "source-dir": "files/"}"#;
+const EVENT: &str =
+    r#"{"region": "cn-shanghai", "bucket": "fc-test-bucket", "source-dir": "files/"}"#;
 
 fn files() -> Vec<(&'static str, Vec<u8>)> {
     vec![
@@ -41,11 +42,24 @@ impl Oss {
         let mut manifest = Manifest::new();
         for (i, (key, data)) in files().into_iter().enumerate() {
             moto.put(BUCKET, key, &data);
-            manifest.insert(key.strip_prefix("files/").unwrap().to_string(), Some(save(dir.path(), &format!("src{i}"), &data)));
+            manifest.insert(
+                key.strip_prefix("files/").unwrap().to_string(),
+                Some(save(dir.path(), &format!("src{i}"), &data)),
+            );
         }
         let gateway = OssGateway::start(&moto.endpoint(), "AK", "SK", token);
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        Oss { _moto: moto, gateway, rt, dir, manifest }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        Oss {
+            _moto: moto,
+            gateway,
+            rt,
+            dir,
+            manifest,
+        }
     }
 
     fn settings(&self, secret: Option<&str>) -> StoreSettings {
@@ -63,10 +77,19 @@ impl Oss {
     /// Serves with `settings`, POSTs `body` with `headers`; returns the answer.
     fn post(&self, settings: StoreSettings, body: &str, headers: &[(&str, &str)]) -> Answer {
         let (addr, server) = self.rt.block_on(async {
-            let runtime = Runtime::new(RuntimeOptions { config: settings.config_values(), ..RuntimeOptions::default() }).unwrap();
-            zip_oss::serve::start(runtime, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+            let runtime = Runtime::new(RuntimeOptions {
+                config: settings.config_values(),
+                ..RuntimeOptions::default()
+            })
+            .unwrap();
+            zip_oss::serve::start(runtime, "127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap()
         });
-        let mut req = ureq::AgentBuilder::new().redirects(0).build().post(&format!("http://{addr}/"));
+        let mut req = ureq::AgentBuilder::new()
+            .redirects(0)
+            .build()
+            .post(&format!("http://{addr}/"));
         for (k, v) in headers {
             req = req.set(k, v);
         }
@@ -75,21 +98,36 @@ impl Oss {
             Err(e) => panic!("{e}"),
         };
         let status = answer.status();
-        let headers: BTreeMap<String, String> =
-            answer.headers_names().into_iter().filter_map(|n| answer.header(&n).map(|v| (n.to_lowercase(), v.to_string()))).collect();
+        let headers: BTreeMap<String, String> = answer
+            .headers_names()
+            .into_iter()
+            .filter_map(|n| answer.header(&n).map(|v| (n.to_lowercase(), v.to_string())))
+            .collect();
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut answer.into_reader(), &mut bytes).unwrap();
         self.rt.block_on(server.shutdown());
-        Answer { status, headers, body: bytes }
+        Answer {
+            status,
+            headers,
+            body: bytes,
+        }
     }
 
     /// Follows a `302` with a plain client and judges the zip.
     fn check_redirect(&self, answer: &Answer) {
         assert_eq!(answer.status, 302, "{}", answer.text());
         let location = &answer.headers["location"];
-        assert!(location.contains("x-oss-signature-version=OSS4-HMAC-SHA256"), "{location}");
+        assert!(
+            location.contains("x-oss-signature-version=OSS4-HMAC-SHA256"),
+            "{location}"
+        );
         let zip = zip_oss_tests::get(location);
-        assert_eq!(zip.status, 200, "the gateway refused the link: {}", zip.text());
+        assert_eq!(
+            zip.status,
+            200,
+            "the gateway refused the link: {}",
+            zip.text()
+        );
         let path = save(self.dir.path(), "oss.zip", &zip.body);
         check_archive(&path, &self.manifest);
     }
@@ -108,7 +146,11 @@ fn the_originals_event_json_packs_over_oss_v4() {
 
     // A region or bucket outside the allow-lists is refused before any store request.
     let other_region = EVENT.replace("cn-shanghai", "cn-beijing");
-    assert_eq!(oss.post(oss.settings(Some("SK")), &other_region, &[]).status, 403);
+    assert_eq!(
+        oss.post(oss.settings(Some("SK")), &other_region, &[])
+            .status,
+        403
+    );
     let mut only_one = oss.settings(Some("SK"));
     only_one.allowed_buckets = Some("another-bucket".into());
     assert_eq!(oss.post(only_one, EVENT, &[]).status, 403);
@@ -127,7 +169,11 @@ fn function_compute_credentials_and_request_id() {
         ("x-fc-request-id", "req-1234"),
     ];
     let answer = oss.post(settings.clone(), EVENT, &headers);
-    assert!(answer.headers["location"].contains("/output/req-1234.zip?"), "{:?}", answer.headers);
+    assert!(
+        answer.headers["location"].contains("/output/req-1234.zip?"),
+        "{:?}",
+        answer.headers
+    );
     oss.check_redirect(&answer);
     // Without the token the gateway refuses.
     assert_eq!(oss.post(settings, EVENT, &headers[..2]).status, 403);

@@ -11,8 +11,15 @@ use zip_oss_tests::Env;
 const GIB: u64 = 1 << 30;
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.env("LC_ALL", "C.UTF-8").output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{cmd:?} failed:\n{text}");
     text
 }
@@ -35,11 +42,17 @@ fn an_object_over_4_gib_and_offsets_past_4_gib() {
     let total = huge_len + 28;
     std::fs::write(dir.join("zz-after.txt"), b"this entry starts past 4 GiB").unwrap();
 
-    let answer = env.post(r#"{"bucket":"bkt","source-dir":"big/","dest-file":"z64.zip"}"#, true);
+    let answer = env.post(
+        r#"{"bucket":"bkt","source-dir":"big/","dest-file":"z64.zip"}"#,
+        true,
+    );
     assert_eq!(answer.status, 200, "{}", answer.text());
     let summary = answer.json();
     let zip = env.root().join("bkt/z64.zip");
-    assert_eq!(std::fs::metadata(&zip).unwrap().len(), summary["archive_bytes"].as_u64().unwrap());
+    assert_eq!(
+        std::fs::metadata(&zip).unwrap().len(),
+        summary["archive_bytes"].as_u64().unwrap()
+    );
     assert!(summary["archive_bytes"].as_u64().unwrap() > 4 * GIB);
 
     // Python: sizes and CRC-32s against the source files, computed independently.
@@ -57,13 +70,26 @@ assert z.read("zz-after.txt") == open(sys.argv[3], "rb").read()
 assert z.getinfo("zz-after.txt").header_offset > 4 << 30
 print("ok")
 "#;
-    run(Command::new("python3").args(["-c", script]).arg(&zip).arg(&huge).arg(dir.join("zz-after.txt")));
+    run(Command::new("python3")
+        .args(["-c", script])
+        .arg(&zip)
+        .arg(&huge)
+        .arg(dir.join("zz-after.txt")));
     // Every reader reads all data and checks every CRC.
     run(Command::new("unzip").arg("-tq").arg(&zip));
     run(Command::new("7zz").arg("t").arg(&zip));
-    let out = Command::new("sh").arg("-c").arg("bsdtar -xOf \"$0\" | wc -c").arg(&zip).output().unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("bsdtar -xOf \"$0\" | wc -c")
+        .arg(&zip)
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), total.to_string(), "bsdtar streamed every byte");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        total.to_string(),
+        "bsdtar streamed every byte"
+    );
     let java = r#"
 import java.util.zip.*; import java.io.*;
 public class Z64 { public static void main(String[] a) throws Exception {
@@ -86,13 +112,27 @@ fn seventy_thousand_objects() {
     let env = Env::in_memory();
     let mut files = Vec::with_capacity(70_000);
     for i in 0..70_000 {
-        files.push((format!("many/d{:02}/f{i:05}.txt", i % 50), format!("{i}\n").into_bytes()));
+        files.push((
+            format!("many/d{:02}/f{i:05}.txt", i % 50),
+            format!("{i}\n").into_bytes(),
+        ));
     }
     let paths = env.put_files(&files);
-    let answer = env.post(r#"{"bucket":"bkt","source-dir":"many/","dest-file":"many.zip"}"#, true);
+    let answer = env.post(
+        r#"{"bucket":"bkt","source-dir":"many/","dest-file":"many.zip"}"#,
+        true,
+    );
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(answer.json()["entries"], 70_000);
     let zip = env.root().join("bkt/many.zip");
-    let manifest: Manifest = paths.iter().map(|(k, p)| (k.strip_prefix("many/").unwrap().to_string(), Some(p.clone()))).collect();
+    let manifest: Manifest = paths
+        .iter()
+        .map(|(k, p)| {
+            (
+                k.strip_prefix("many/").unwrap().to_string(),
+                Some(p.clone()),
+            )
+        })
+        .collect();
     check_archive(&zip, &manifest);
 }

@@ -7,10 +7,10 @@ const COMPRESSED_EXTENSIONS: &[&str] = &[
     // images
     "jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "avif", "jxl",
     // video and audio
-    "mp4", "m4v", "mov", "mkv", "webm", "avi", "wmv", "flv", "mp3", "m4a", "aac", "ogg", "oga", "opus", "flac", "wma",
-    // archives and compressed streams
-    "zip", "gz", "tgz", "bz2", "tbz2", "xz", "txz", "zst", "7z", "rar", "lz4", "br", "cab", "jar", "apk", "war",
-    // office documents (zip containers) and other packed formats
+    "mp4", "m4v", "mov", "mkv", "webm", "avi", "wmv", "flv", "mp3", "m4a", "aac", "ogg", "oga",
+    "opus", "flac", "wma", // archives and compressed streams
+    "zip", "gz", "tgz", "bz2", "tbz2", "xz", "txz", "zst", "7z", "rar", "lz4", "br", "cab", "jar",
+    "apk", "war", // office documents (zip containers) and other packed formats
     "docx", "xlsx", "pptx", "odt", "ods", "odp", "epub", "woff", "woff2", "pdf",
 ];
 
@@ -18,7 +18,9 @@ const COMPRESSED_EXTENSIONS: &[&str] = &[
 pub fn compressed_by_extension(name: &str) -> bool {
     let file = name.rsplit('/').next().unwrap_or(name);
     match file.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => COMPRESSED_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)),
+        Some((stem, ext)) if !stem.is_empty() => COMPRESSED_EXTENSIONS
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(ext)),
         _ => false,
     }
 }
@@ -27,27 +29,28 @@ pub fn compressed_by_extension(name: &str) -> bool {
 pub fn compressed_by_content(head: &[u8]) -> bool {
     const MAGIC: &[&[u8]] = &[
         b"\x89PNG",
-        b"\xFF\xD8\xFF",           // JPEG
+        b"\xFF\xD8\xFF", // JPEG
         b"GIF8",
-        b"PK\x03\x04",             // zip and everything built on it
-        b"\x1F\x8B",               // gzip
+        b"PK\x03\x04", // zip and everything built on it
+        b"\x1F\x8B",   // gzip
         b"BZh",
-        b"\xFD7zXZ\x00",           // xz
+        b"\xFD7zXZ\x00", // xz
         b"7z\xBC\xAF\x27\x1C",
         b"Rar!\x1A\x07",
-        b"\x28\xB5\x2F\xFD",       // zstd
+        b"\x28\xB5\x2F\xFD", // zstd
         b"%PDF",
         b"OggS",
         b"fLaC",
-        b"ID3",                    // mp3
-        b"\x1A\x45\xDF\xA3",       // matroska / webm
+        b"ID3",              // mp3
+        b"\x1A\x45\xDF\xA3", // matroska / webm
         b"wOF2",
     ];
     if MAGIC.iter().any(|m| head.starts_with(m)) {
         return true;
     }
     // RIFF....WEBP, ISO base media (mp4, mov, heic): "ftyp" at offset 4
-    (head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP") || (head.len() >= 8 && &head[4..8] == b"ftyp")
+    (head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP")
+        || (head.len() >= 8 && &head[4..8] == b"ftyp")
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use super::compressibility::compressed_by_extension;
 use super::naming::{entry_name, unique_name};
 use super::request::{Compression, Folders, PackRequest};
-use crate::zip::{archive_size, entry_overhead, EncodeError, EntryKind, EntryMeta, Method, NameEncoding};
+use crate::zip::{
+    archive_size, entry_overhead, EncodeError, EntryKind, EntryMeta, Method, NameEncoding,
+};
 
 /// One object as the listing (or a lookup) describes it.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -37,7 +39,9 @@ pub struct PlannedEntry {
 
 impl PlannedEntry {
     pub fn meta(&self) -> EntryMeta {
-        EntryMeta::new(&self.name, self.kind, self.mtime_unix).with_name_encoding(&self.name, self.name_encoding).with_method(self.method)
+        EntryMeta::new(&self.name, self.kind, self.mtime_unix)
+            .with_name_encoding(&self.name, self.name_encoding)
+            .with_method(self.method)
     }
 
     pub fn size(&self) -> u64 {
@@ -86,7 +90,9 @@ impl PlanOptions {
     }
 
     fn method_for(&self, name: &str) -> (Method, bool) {
-        let deflate = Method::Deflate { level: self.deflate_level };
+        let deflate = Method::Deflate {
+            level: self.deflate_level,
+        };
         match self.compression {
             Compression::Stored => (Method::Stored, false),
             Compression::Deflate => (deflate, false),
@@ -170,13 +176,15 @@ impl Plan {
             if opts.folders == Folders::All {
                 for parent in parents(&name) {
                     if emitted_folders.insert(parent.clone()) {
-                        plan.entries.push(folder(parent, String::new(), None, opts.name_encoding));
+                        plan.entries
+                            .push(folder(parent, String::new(), None, opts.name_encoding));
                     }
                 }
             }
             if is_dir {
                 if emitted_folders.insert(name.clone()) {
-                    plan.entries.push(folder(name, src.key, src.mtime_unix, opts.name_encoding));
+                    plan.entries
+                        .push(folder(name, src.key, src.mtime_unix, opts.name_encoding));
                 }
                 continue;
             }
@@ -211,23 +219,47 @@ impl Plan {
             Method::Stored => e.size(),
             Method::Deflate { .. } => e.size() + e.size() / 1024 + 64,
         };
-        self.entries.iter().map(|e| worst(e) + entry_overhead(e.name.len())).sum::<u64>() + 98
+        self.entries
+            .iter()
+            .map(|e| worst(e) + entry_overhead(e.name.len()))
+            .sum::<u64>()
+            + 98
     }
 
     /// Names stored as UTF-8 although GBK was asked for (GBK cannot represent them).
     pub fn utf8_fallbacks(&self) -> Vec<String> {
-        self.entries.iter().filter(|e| e.meta().name.fell_back_to_utf8).map(|e| e.name.clone()).collect()
+        self.entries
+            .iter()
+            .filter(|e| e.meta().name.fell_back_to_utf8)
+            .map(|e| e.name.clone())
+            .collect()
     }
 }
 
-fn folder(name: String, key: String, mtime_unix: Option<i64>, name_encoding: NameEncoding) -> PlannedEntry {
-    PlannedEntry { key, name, kind: EntryKind::Directory, mtime_unix, method: Method::Stored, sniff: false, name_encoding }
+fn folder(
+    name: String,
+    key: String,
+    mtime_unix: Option<i64>,
+    name_encoding: NameEncoding,
+) -> PlannedEntry {
+    PlannedEntry {
+        key,
+        name,
+        kind: EntryKind::Directory,
+        mtime_unix,
+        method: Method::Stored,
+        sniff: false,
+        name_encoding,
+    }
 }
 
 /// `a/b/c` → `a/`, `a/b/`.
 fn parents(name: &str) -> Vec<String> {
     let trimmed = name.trim_end_matches('/');
-    trimmed.match_indices('/').map(|(i, _)| trimmed[..=i].to_string()).collect()
+    trimmed
+        .match_indices('/')
+        .map(|(i, _)| trimmed[..=i].to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -235,7 +267,13 @@ mod tests {
     use super::*;
 
     fn src(key: &str, size: u64) -> Source {
-        Source { key: key.into(), size, mtime_unix: Some(1_700_000_000), base: "f/".into(), name: None }
+        Source {
+            key: key.into(),
+            size,
+            mtime_unix: Some(1_700_000_000),
+            base: "f/".into(),
+            name: None,
+        }
     }
 
     fn names(plan: &Plan) -> Vec<&str> {
@@ -245,13 +283,27 @@ mod tests {
     #[test]
     fn builds_entries_in_listing_order() {
         let plan = Plan::build(
-            [src("f/", 0), src("f/a.txt", 3), src("f/sub/", 0), src("f/sub/b", 5), src("f/../", 0), src("f/A.txt", 1), src("f//a.txt", 2)],
+            [
+                src("f/", 0),
+                src("f/a.txt", 3),
+                src("f/sub/", 0),
+                src("f/sub/b", 5),
+                src("f/../", 0),
+                src("f/A.txt", 1),
+                src("f//a.txt", 2),
+            ],
             &PlanOptions::default(),
         );
-        assert_eq!(names(&plan), ["a.txt", "sub/", "sub/b", "A.txt", "a (2).txt"]);
+        assert_eq!(
+            names(&plan),
+            ["a.txt", "sub/", "sub/b", "A.txt", "a (2).txt"]
+        );
         assert_eq!(plan.entries[1].kind, EntryKind::Directory);
         assert_eq!(plan.skipped, ["f/../"]);
-        assert_eq!(plan.renamed, [("f//a.txt".to_string(), "a (2).txt".to_string())]);
+        assert_eq!(
+            plan.renamed,
+            [("f//a.txt".to_string(), "a (2).txt".to_string())]
+        );
         assert_eq!(plan.source_bytes(), 11);
     }
 
@@ -263,8 +315,14 @@ mod tests {
 
     #[test]
     fn all_folders_get_entries_before_their_contents() {
-        let opts = PlanOptions { folders: Folders::All, ..PlanOptions::default() };
-        let plan = Plan::build([src("f/a/b/c.txt", 1), src("f/a/d.txt", 1), src("f/a/b/", 0)], &opts);
+        let opts = PlanOptions {
+            folders: Folders::All,
+            ..PlanOptions::default()
+        };
+        let plan = Plan::build(
+            [src("f/a/b/c.txt", 1), src("f/a/d.txt", 1), src("f/a/b/", 0)],
+            &opts,
+        );
         assert_eq!(names(&plan), ["a/", "a/b/", "a/b/c.txt", "a/d.txt"]);
     }
 
@@ -273,17 +331,37 @@ mod tests {
         let req: PackRequest =
             serde_json::from_str(r#"{"bucket":"b","source-dir":"f/","include":["**/*.txt","*.jpg"],"exclude":["tmp/**"],"compression":"auto"}"#).unwrap();
         let opts = PlanOptions::from_request(&req).unwrap();
-        let plan = Plan::build([src("f/a.txt", 1), src("f/b.bin", 1), src("f/tmp/c.txt", 1), src("f/d/e.txt", 1), src("f/p.jpg", 1)], &opts);
+        let plan = Plan::build(
+            [
+                src("f/a.txt", 1),
+                src("f/b.bin", 1),
+                src("f/tmp/c.txt", 1),
+                src("f/d/e.txt", 1),
+                src("f/p.jpg", 1),
+            ],
+            &opts,
+        );
         assert_eq!(names(&plan), ["a.txt", "d/e.txt", "p.jpg"]);
-        assert_eq!((plan.entries[0].method, plan.entries[0].sniff), (Method::Deflate { level: 6 }, true));
-        assert_eq!((plan.entries[2].method, plan.entries[2].sniff), (Method::Stored, false));
+        assert_eq!(
+            (plan.entries[0].method, plan.entries[0].sniff),
+            (Method::Deflate { level: 6 }, true)
+        );
+        assert_eq!(
+            (plan.entries[2].method, plan.entries[2].sniff),
+            (Method::Stored, false)
+        );
         assert_eq!(plan.archive_size().unwrap(), None);
         assert!(plan.archive_bound() > 3);
     }
 
     #[test]
     fn chosen_names_are_sanitised_too() {
-        let s = Source { key: "k".into(), size: 1, name: Some("../../evil.txt".into()), ..Source::default() };
+        let s = Source {
+            key: "k".into(),
+            size: 1,
+            name: Some("../../evil.txt".into()),
+            ..Source::default()
+        };
         let plan = Plan::build([s], &PlanOptions::default());
         assert_eq!(names(&plan), ["evil.txt"]);
     }

@@ -113,7 +113,9 @@ fn name_encoding<'de, D: Deserializer<'de>>(d: D) -> Result<NameEncoding, D::Err
     match s.to_ascii_lowercase().replace('_', "-").as_str() {
         "utf-8" | "utf8" => Ok(NameEncoding::Utf8),
         "gbk" | "gb2312" | "cp936" => Ok(NameEncoding::Gbk),
-        other => Err(serde::de::Error::custom(format!("unknown name-encoding `{other}` (utf-8 or gbk)"))),
+        other => Err(serde::de::Error::custom(format!(
+            "unknown name-encoding `{other}` (utf-8 or gbk)"
+        ))),
     }
 }
 
@@ -128,7 +130,8 @@ pub enum RequestError {
 impl PackRequest {
     /// Parses and validates a JSON body.
     pub fn from_json(body: &[u8]) -> Result<Self, RequestError> {
-        let req: PackRequest = serde_json::from_slice(body).map_err(|e| RequestError::Malformed(e.to_string()))?;
+        let req: PackRequest =
+            serde_json::from_slice(body).map_err(|e| RequestError::Malformed(e.to_string()))?;
         req.validate()?;
         Ok(req)
     }
@@ -141,20 +144,34 @@ impl PackRequest {
             return Err(RequestError::Invalid(format!("`bucket`: {e}")));
         }
         if self.source_dir.is_empty() && self.source_files.is_empty() {
-            return invalid("give `source-dir` (a prefix or a list of them) or `source-files` (a list of keys)");
+            return invalid(
+                "give `source-dir` (a prefix or a list of them) or `source-files` (a list of keys)",
+            );
         }
         if self.source_dir.iter().any(|d| d.len() > 1024) {
             return invalid("a `source-dir` prefix is longer than 1024 bytes");
         }
-        if self.source_files.iter().any(|f| !valid_key(f.key()) || f.key().ends_with('/')) {
-            return invalid("every `source-files` key must be an object key (1-1024 bytes, not ending in `/`)");
+        if self
+            .source_files
+            .iter()
+            .any(|f| !valid_key(f.key()) || f.key().ends_with('/'))
+        {
+            return invalid(
+                "every `source-files` key must be an object key (1-1024 bytes, not ending in `/`)",
+            );
         }
-        if self.source_files.iter().any(|f| f.name().is_some_and(|n| n.is_empty() || n.len() > 1024)) {
+        if self
+            .source_files
+            .iter()
+            .any(|f| f.name().is_some_and(|n| n.is_empty() || n.len() > 1024))
+        {
             return invalid("a `source-files` name must be 1-1024 bytes");
         }
         if let Some(dest) = &self.dest_file {
             if !valid_key(dest) || dest.ends_with('/') {
-                return invalid("`dest-file` must be an object key (1-1024 bytes, not ending in `/`)");
+                return invalid(
+                    "`dest-file` must be an object key (1-1024 bytes, not ending in `/`)",
+                );
             }
         }
         if let Some(secs) = self.url_expires {
@@ -175,7 +192,9 @@ impl PackRequest {
 
     /// The archive's key: `dest-file`, else `output/<request-id>.zip` as the original.
     pub fn dest_key(&self, request_id: &str) -> String {
-        self.dest_file.clone().unwrap_or_else(|| format!("output/{request_id}.zip"))
+        self.dest_file
+            .clone()
+            .unwrap_or_else(|| format!("output/{request_id}.zip"))
     }
 
     pub fn url_expires(&self) -> u32 {
@@ -197,7 +216,10 @@ mod tests {
 
     #[test]
     fn accepts_the_originals_event_json() {
-        let r = PackRequest::from_json(br#"{"region":"cn-shanghai","bucket":"fc-test","source-dir":"files/"}"#).unwrap();
+        let r = PackRequest::from_json(
+            br#"{"region":"cn-shanghai","bucket":"fc-test","source-dir":"files/"}"#,
+        )
+        .unwrap();
         assert_eq!(r.bucket, "fc-test");
         assert_eq!(r.source_dir, ["files/"]);
         assert_eq!(r.dest_key("abc"), "output/abc.zip");
@@ -214,8 +236,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.source_dir, ["a/", "b/"]);
-        assert_eq!(r.source_files[1], SourceFile::Named { key: "k2".into(), name: Some("n2.txt".into()) });
-        assert_eq!((r.compression, r.deflate_level(), r.name_encoding, r.folders), (Compression::Auto, 9, NameEncoding::Gbk, Folders::All));
+        assert_eq!(
+            r.source_files[1],
+            SourceFile::Named {
+                key: "k2".into(),
+                name: Some("n2.txt".into())
+            }
+        );
+        assert_eq!(
+            (r.compression, r.deflate_level(), r.name_encoding, r.folders),
+            (Compression::Auto, 9, NameEncoding::Gbk, Folders::All)
+        );
     }
 
     #[test]
@@ -235,7 +266,11 @@ mod tests {
             br#"{"bucket":"b","source-dir":"x/","name-encoding":"latin1"}"#,
             br#"{"bucket":"b","source-dir":"x/","include":["a[b"]}"#,
         ] {
-            assert!(PackRequest::from_json(body).is_err(), "{}", String::from_utf8_lossy(body));
+            assert!(
+                PackRequest::from_json(body).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

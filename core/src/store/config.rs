@@ -107,7 +107,8 @@ impl StoreConfig {
         let ep = self.endpoint_for(public);
         let raw_key = key.map(|k| k.as_str().to_string());
         let key = key.map(|k| encode_path(k.as_str()));
-        let bucket_bound_domain = public && self.public_bucket_bound && self.public_endpoint.is_some();
+        let bucket_bound_domain =
+            public && self.public_bucket_bound && self.public_endpoint.is_some();
         let (authority, path) = if bucket_bound_domain {
             (ep.authority(), format!("/{}", key.unwrap_or_default()))
         } else if self.path_style {

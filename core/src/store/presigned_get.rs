@@ -62,7 +62,13 @@ impl<'a> PresignedGet<'a> {
                     headers: &[],
                     payload_hash: UNSIGNED_PAYLOAD,
                 };
-                sigv4::presign(&cfg.credentials, &cfg.region, &req, self.expires_secs, now_unix)
+                sigv4::presign(
+                    &cfg.credentials,
+                    &cfg.region,
+                    &req,
+                    self.expires_secs,
+                    now_unix,
+                )
             }
             Provider::Oss => {
                 let req = oss_v4::Request {
@@ -73,7 +79,13 @@ impl<'a> PresignedGet<'a> {
                     headers: &[],
                     additional_headers: &[],
                 };
-                oss_v4::presign(&cfg.credentials, &cfg.region, &req, self.expires_secs, now_unix)
+                oss_v4::presign(
+                    &cfg.credentials,
+                    &cfg.region,
+                    &req,
+                    self.expires_secs,
+                    now_unix,
+                )
             }
         };
         target.url(&signed)
@@ -146,15 +158,33 @@ mod tests {
             Credentials::new("ak", "sk"),
         );
         cfg.provider = crate::store::Provider::Oss;
-        let (b, k) = (Bucket::new("my-bucket").unwrap(), ObjectKey::new("output/a b.zip").unwrap());
+        let (b, k) = (
+            Bucket::new("my-bucket").unwrap(),
+            ObjectKey::new("output/a b.zip").unwrap(),
+        );
         let url = PresignedGet::new(&b, &k, 300).unwrap().url(&cfg, NOW);
-        assert!(url.starts_with("https://my-bucket.oss-cn-shanghai-internal.aliyuncs.com/output/a%20b.zip?"), "{url}");
-        assert!(url.contains("x-oss-signature-version=OSS4-HMAC-SHA256") && url.contains("x-oss-signature="), "{url}");
-        assert!(url.contains("x-oss-credential=ak%2F20130524%2Fcn-shanghai%2Foss%2Faliyun_v4_request"), "{url}");
+        assert!(
+            url.starts_with(
+                "https://my-bucket.oss-cn-shanghai-internal.aliyuncs.com/output/a%20b.zip?"
+            ),
+            "{url}"
+        );
+        assert!(
+            url.contains("x-oss-signature-version=OSS4-HMAC-SHA256")
+                && url.contains("x-oss-signature="),
+            "{url}"
+        );
+        assert!(
+            url.contains("x-oss-credential=ak%2F20130524%2Fcn-shanghai%2Foss%2Faliyun_v4_request"),
+            "{url}"
+        );
 
         cfg.public_endpoint = Some(Endpoint::parse("https://dl.example.com").unwrap());
         cfg.public_bucket_bound = true;
         let url = PresignedGet::new(&b, &k, 300).unwrap().url(&cfg, NOW);
-        assert!(url.starts_with("https://dl.example.com/output/a%20b.zip?"), "{url}");
+        assert!(
+            url.starts_with("https://dl.example.com/output/a%20b.zip?"),
+            "{url}"
+        );
     }
 }

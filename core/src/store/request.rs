@@ -1,7 +1,7 @@
 //! The signed request handed to a driver, and the one place actions sign.
 
-use super::config::{ResourceUrl, StoreConfig};
 use super::config::Provider;
+use super::config::{ResourceUrl, StoreConfig};
 use super::signing::oss_v4;
 use super::signing::sigv4::{self, UNSIGNED_PAYLOAD};
 use super::uri::canonical_query;
@@ -78,7 +78,9 @@ impl RequestSpec {
                 };
                 sigv4::sign_headers(&cfg.credentials, &cfg.region, &req, now_unix)
             }
-            Provider::Oss => oss_v4::sign_headers(&cfg.credentials, &cfg.region, &self.oss_request(), now_unix),
+            Provider::Oss => {
+                oss_v4::sign_headers(&cfg.credentials, &cfg.region, &self.oss_request(), now_unix)
+            }
         };
         if let Some(len) = self.content_length {
             headers.push(("content-length".into(), len.to_string()));

@@ -22,7 +22,8 @@ pub(crate) struct Written {
 
 pub(crate) fn central_header(meta: &EntryMeta, w: &Written) -> Vec<u8> {
     // Both sizes move to the ZIP64 field together whenever the local header had one.
-    let sizes64 = meta.zip64_sizes() || w.size >= ZIP64_THRESHOLD || w.compressed >= ZIP64_THRESHOLD;
+    let sizes64 =
+        meta.zip64_sizes() || w.size >= ZIP64_THRESHOLD || w.compressed >= ZIP64_THRESHOLD;
     let offset64 = w.local_offset >= ZIP64_THRESHOLD;
     let mut extra = Vec::new();
     extra_fields::zip64_central(
@@ -32,7 +33,11 @@ pub(crate) fn central_header(meta: &EntryMeta, w: &Written) -> Vec<u8> {
         offset64.then_some(w.local_offset),
     );
     extra_fields::extended_timestamp(&mut extra, meta.mtime_unix);
-    extra_fields::unicode_path(&mut extra, &meta.name.bytes, meta.name.unicode_path.as_deref());
+    extra_fields::unicode_path(
+        &mut extra,
+        &meta.name.bytes,
+        meta.name.unicode_path.as_deref(),
+    );
 
     let mut out = Vec::with_capacity(46 + meta.name.bytes.len() + extra.len());
     out.put_u32(0x0201_4b50);

@@ -27,7 +27,9 @@ pub enum EntryKind {
 pub enum Method {
     Stored,
     /// Raw deflate at a level from 0 (fastest) to 9 (smallest).
-    Deflate { level: u32 },
+    Deflate {
+        level: u32,
+    },
 }
 
 impl Method {
@@ -180,7 +182,9 @@ impl ZipEncoder {
         if meta.is_file() {
             let deflate = match meta.method {
                 Method::Stored => None,
-                Method::Deflate { level } => Some(Compress::new(Compression::new(level.min(9)), false)),
+                Method::Deflate { level } => {
+                    Some(Compress::new(Compression::new(level.min(9)), false))
+                }
             };
             self.open = Some(Open {
                 meta,
@@ -239,7 +243,10 @@ impl ZipEncoder {
         let mut open = self.open.take().ok_or(EncodeError::NoEntryOpen)?;
         let declared = open.meta.declared_size();
         if open.written != declared {
-            return Err(EncodeError::SizeMismatch { declared, actual: open.written });
+            return Err(EncodeError::SizeMismatch {
+                declared,
+                actual: open.written,
+            });
         }
         let mut out = match open.deflate.as_mut() {
             Some(z) => deflate(z, &[], FlushCompress::Finish)?,
@@ -248,13 +255,22 @@ impl ZipEncoder {
         open.compressed += out.len() as u64;
         let zip64 = open.meta.zip64_sizes();
         if !zip64 && open.compressed >= ZIP64_THRESHOLD {
-            return Err(EncodeError::Compression("compressed data outgrew 4 GiB".into()));
+            return Err(EncodeError::Compression(
+                "compressed data outgrew 4 GiB".into(),
+            ));
         }
         let crc32 = open.crc.finalize();
         out.extend(data_descriptor(crc32, open.compressed, open.written, zip64));
         self.offset += out.len() as u64;
-        let w = Written { crc32, size: open.written, compressed: open.compressed, local_offset: open.local_offset, version_needed: open.version_needed };
-        self.central.extend_from_slice(&central_header(&open.meta, &w));
+        let w = Written {
+            crc32,
+            size: open.written,
+            compressed: open.compressed,
+            local_offset: open.local_offset,
+            version_needed: open.version_needed,
+        };
+        self.central
+            .extend_from_slice(&central_header(&open.meta, &w));
         Ok(out)
     }
 
@@ -282,7 +298,9 @@ fn deflate(z: &mut Compress, input: &[u8], flush: FlushCompress) -> Result<Vec<u
         if out.capacity() - out.len() < 64 {
             out.reserve(out.capacity().max(1024));
         }
-        let status = z.compress_vec(&input[taken..], &mut out, flush).map_err(|e| EncodeError::Compression(e.to_string()))?;
+        let status = z
+            .compress_vec(&input[taken..], &mut out, flush)
+            .map_err(|e| EncodeError::Compression(e.to_string()))?;
         let done_in = (z.total_in() - start) as usize == input.len();
         match flush {
             FlushCompress::Finish if status == flate2::Status::StreamEnd => return Ok(out),

@@ -10,7 +10,11 @@ pub(crate) fn local_header(meta: &EntryMeta, zip64: bool, version_needed: u16) -
         extra_fields::zip64_local(&mut extra);
     }
     extra_fields::extended_timestamp(&mut extra, meta.mtime_unix);
-    extra_fields::unicode_path(&mut extra, &meta.name.bytes, meta.name.unicode_path.as_deref());
+    extra_fields::unicode_path(
+        &mut extra,
+        &meta.name.bytes,
+        meta.name.unicode_path.as_deref(),
+    );
 
     let mut out = Vec::with_capacity(30 + meta.name.bytes.len() + extra.len());
     out.put_u32(0x0403_4b50);

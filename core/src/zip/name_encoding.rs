@@ -32,7 +32,12 @@ pub struct EncodedName {
 impl EncodedName {
     pub fn new(name: &str, encoding: NameEncoding) -> Self {
         if name.is_ascii() {
-            return EncodedName { bytes: name.as_bytes().to_vec(), utf8_flag: false, unicode_path: None, fell_back_to_utf8: false };
+            return EncodedName {
+                bytes: name.as_bytes().to_vec(),
+                utf8_flag: false,
+                unicode_path: None,
+                fell_back_to_utf8: false,
+            };
         }
         let utf8 = |fell_back| EncodedName {
             bytes: name.as_bytes().to_vec(),
@@ -47,7 +52,12 @@ impl EncodedName {
                 if unmappable {
                     utf8(true)
                 } else {
-                    EncodedName { bytes: bytes.into_owned(), utf8_flag: false, unicode_path: None, fell_back_to_utf8: false }
+                    EncodedName {
+                        bytes: bytes.into_owned(),
+                        utf8_flag: false,
+                        unicode_path: None,
+                        fell_back_to_utf8: false,
+                    }
                 }
             }
         }
@@ -61,7 +71,10 @@ mod tests {
     #[test]
     fn ascii_needs_nothing() {
         let n = EncodedName::new("a/b.txt", NameEncoding::Gbk);
-        assert_eq!((n.bytes.as_slice(), n.utf8_flag, n.unicode_path), (&b"a/b.txt"[..], false, None));
+        assert_eq!(
+            (n.bytes.as_slice(), n.utf8_flag, n.unicode_path),
+            (&b"a/b.txt"[..], false, None)
+        );
     }
 
     #[test]
