@@ -8,8 +8,7 @@
 //! Skipped (passing, with a note) when `python3` or the package is missing;
 //! set `ZIP_OSS_REQUIRE_OSS_SDK=1` to make that a failure instead.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod oracle;
 
 use serde_json::{json, Value};
 use zip_oss_core::store::decode_form;
@@ -322,27 +321,7 @@ fn build_cases() -> Vec<Case> {
 
 /// Runs the oracle; `None` when python3 or the SDK is unavailable.
 fn run_oracle(input: &Value) -> Option<Vec<Value>> {
-    let probe = Command::new("python3")
-        .args(["-c", "import alibabacloud_oss_v2.signer.v4"])
-        .output();
-    if !probe.map(|o| o.status.success()).unwrap_or(false) {
-        return None;
-    }
-    let mut child = Command::new("python3")
-        .args(["-c", ORACLE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "oracle failed");
-    Some(serde_json::from_slice(&out.stdout).expect("oracle prints JSON"))
+    oracle::run_python("alibabacloud_oss_v2.signer.v4", ORACLE, input)
 }
 
 #[test]

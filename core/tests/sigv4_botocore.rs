@@ -4,8 +4,7 @@
 //! Skipped (passing, with a note) when `python3` or `botocore` is missing;
 //! set `ZIP_OSS_REQUIRE_BOTOCORE=1` to make that a failure instead.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod oracle;
 
 use serde_json::{json, Value};
 use zip_oss_core::store::{
@@ -245,29 +244,9 @@ fn build_cases() -> Vec<Case> {
     cases
 }
 
-/// Runs the oracle; `None` when python3 or botocore is unavailable.
+/// Runs the oracle; `None` when python3 or the SDK is unavailable.
 fn run_oracle(input: &Value) -> Option<Vec<Value>> {
-    let probe = Command::new("python3")
-        .args(["-c", "import botocore"])
-        .output();
-    if !probe.map(|o| o.status.success()).unwrap_or(false) {
-        return None;
-    }
-    let mut child = Command::new("python3")
-        .args(["-c", ORACLE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "oracle failed");
-    Some(serde_json::from_slice(&out.stdout).expect("oracle prints JSON"))
+    oracle::run_python("botocore", ORACLE, input)
 }
 
 #[test]

@@ -27,6 +27,12 @@ pub fn encode_path(s: &str) -> String {
 /// The SigV4 canonical query string, which is also the query we send:
 /// names and values encoded, sorted by name then value, `name=` when empty.
 pub fn canonical_query(params: &[(String, String)]) -> String {
+    sorted_query(params, true)
+}
+
+/// Names and values RFC 3986-encoded, sorted by name then value; an empty value is written
+/// `name=` when `equals_when_empty` (SigV4), else as the bare name (OSS V4).
+pub(crate) fn sorted_query(params: &[(String, String)], equals_when_empty: bool) -> String {
     let mut encoded: Vec<(String, String)> = params
         .iter()
         .map(|(n, v)| (encode_component(n), encode_component(v)))
@@ -38,8 +44,10 @@ pub fn canonical_query(params: &[(String, String)]) -> String {
             out.push('&');
         }
         out.push_str(n);
-        out.push('=');
-        out.push_str(v);
+        if equals_when_empty || !v.is_empty() {
+            out.push('=');
+            out.push_str(v);
+        }
     }
     out
 }

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::sigv4::Timestamp;
 use crate::store::credentials::Credentials;
-use crate::store::uri::{encode_component, encode_path};
+use crate::store::uri::encode_path;
 
 pub const ALGORITHM: &str = "OSS4-HMAC-SHA256";
 /// The only payload hash OSS takes for now: the body is not hashed.
@@ -82,23 +82,7 @@ pub fn canonical_uri(bucket: Option<&str>, key: Option<&str>) -> String {
 /// values RFC 3986-encoded, sorted by name then value, and an empty value
 /// written as the bare name.
 pub fn canonical_query(params: &[(String, String)]) -> String {
-    let mut encoded: Vec<(String, String)> = params
-        .iter()
-        .map(|(n, v)| (encode_component(n), encode_component(v)))
-        .collect();
-    encoded.sort();
-    let mut out = String::new();
-    for (n, v) in &encoded {
-        if !out.is_empty() {
-            out.push('&');
-        }
-        out.push_str(n);
-        if !v.is_empty() {
-            out.push('=');
-            out.push_str(v);
-        }
-    }
-    out
+    crate::store::uri::sorted_query(params, false)
 }
 
 /// Step 1c: the additional headers actually signed: the listed names
