@@ -58,6 +58,9 @@ pub struct ServeArgs {
     /// (or $FC_SERVER_PORT) inside Function Compute].
     #[arg(long, env = "ZIP_OSS_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Requests handled at once; more are answered 503 with Retry-After.
+    #[arg(long, env = "ZIP_OSS_MAX_CONCURRENT", default_value_t = 16)]
+    pub max_concurrent: usize,
     #[command(flatten)]
     pub store: StoreSettings,
     #[command(flatten)]
@@ -226,6 +229,8 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Plain `key=value` lines when logs go to a file or a platform (Function Compute), not a terminal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -254,7 +259,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut options = cli.runtime_options(&args.outgoing);
             options.config = args.store.config_values();
             let listen = args.listen.unwrap_or_else(default_listen);
-            crate::serve::run(Runtime::new(options)?, listen).await
+            let serve = crate::serve::ServeOptions {
+                max_concurrent: args.max_concurrent,
+            };
+            crate::serve::run(Runtime::new(options)?, listen, serve).await
         }
         Command::Pack(args) => {
             let store = args.store.store_config()?;
@@ -295,13 +303,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// 127.0.0.1:8080, or all interfaces on Function Compute's custom-container port.
+/// 127.0.0.1:8080, or inside Function Compute all interfaces on its custom-container port:
+/// `FC_CUSTOM_LISTEN_PORT`, else `FC_SERVER_PORT`, else 9000.
 fn default_listen() -> SocketAddr {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let fc_port = ["FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT"]
         .iter()
-        .find_map(|var| std::env::var(var).ok()?.parse::<u16>().ok());
-    match fc_port {
-        Some(port) => SocketAddr::from(([0, 0, 0, 0], port)),
-        None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        .find_map(|v| var(v)?.parse::<u16>().ok());
+    let in_fc =
+        fc_port.is_some() || var("FC_FUNCTION_NAME").is_some() || var("FC_REGION").is_some();
+    if in_fc {
+        SocketAddr::from(([0, 0, 0, 0], fc_port.unwrap_or(9000)))
+    } else {
+        SocketAddr::from(([127, 0, 0, 1], 8080))
     }
 }

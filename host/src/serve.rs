@@ -15,20 +15,44 @@ use wasmtime_wasi_http::WasiHttpView;
 
 pub use crate::listener::ServerHandle;
 
+/// How the server treats load.
+#[derive(Clone, Copy, Debug)]
+pub struct ServeOptions {
+    /// Requests handled at once; more are answered `503` with `Retry-After`.
+    pub max_concurrent: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions { max_concurrent: 16 }
+    }
+}
+
 /// Binds `addr` (port 0 picks one) and serves in the background.
 pub async fn start(
     runtime: Runtime,
     addr: SocketAddr,
 ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+    start_with(runtime, addr, ServeOptions::default()).await
+}
+
+/// As [`start`], with options.
+pub async fn start_with(
+    runtime: Runtime,
+    addr: SocketAddr,
+    options: ServeOptions,
+) -> anyhow::Result<(SocketAddr, ServerHandle)> {
     runtime.proxy_pre()?; // fail now, not at the first request
-    let service = hyper::service::service_fn(move |req| handle(runtime.clone(), req));
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(options.max_concurrent.max(1)));
+    let service =
+        hyper::service::service_fn(move |req| handle(runtime.clone(), slots.clone(), req));
     let handle = crate::listener::serve(addr, service).await?;
     Ok((handle.addr(), handle))
 }
 
 /// Serves until Ctrl-C or SIGTERM (how containers, Function Compute included, are stopped).
-pub async fn run(runtime: Runtime, addr: SocketAddr) -> anyhow::Result<()> {
-    let (addr, server) = start(runtime, addr).await?;
+pub async fn run(runtime: Runtime, addr: SocketAddr, options: ServeOptions) -> anyhow::Result<()> {
+    let (addr, server) = start_with(runtime, addr, options).await?;
     tracing::info!("zip-oss listening on http://{addr}");
     shutdown_signal().await;
     server.shutdown().await;
@@ -54,28 +78,55 @@ pub async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// One request: log line with method, path, status and time to the response head.
+/// One request: `GET /healthz` answered here (no instance, no store); others wait for no
+/// slot — a full server answers `503` with `Retry-After` — and go to a fresh instance. One
+/// log line each: method, path, status, time to the response head, and Function
+/// Compute's request id when there is one.
 async fn handle(
     runtime: Runtime,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
     req: Request<Incoming>,
 ) -> Result<Response<HyperOutgoingBody>, std::convert::Infallible> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string(); // no query: it may carry signatures
-    let response = match call_guest(runtime, req).await {
-        Ok(response) => response,
-        Err(err) => {
-            tracing::error!(%method, %path, "component failed: {err:#}");
-            error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                "the component failed",
-            )
+    let request_id = req
+        .headers()
+        .get("x-fc-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let response = if method == hyper::Method::GET && path == "/healthz" {
+        text_response(StatusCode::OK, "ok\n")
+    } else {
+        match slots.try_acquire_owned() {
+            Err(_) => {
+                let mut r = error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Busy",
+                    "the server is packing as many archives as it is configured to; retry shortly",
+                );
+                r.headers_mut()
+                    .insert("retry-after", hyper::header::HeaderValue::from_static("5"));
+                r
+            }
+            Ok(slot) => match call_guest(runtime, req, slot).await {
+                Ok(response) => response,
+                Err(err) => {
+                    tracing::error!(%method, %path, request_id, "component failed: {err:#}");
+                    error_response(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalError",
+                        "the component failed",
+                    )
+                }
+            },
         }
     };
     tracing::info!(
         %method,
         %path,
+        request_id,
         status = response.status().as_u16(),
         ms = started.elapsed().as_millis() as u64,
         "request"
@@ -83,9 +134,11 @@ async fn handle(
     Ok(response)
 }
 
+/// Runs the guest; `slot` is held until the guest is done, body streaming included.
 async fn call_guest(
     runtime: Runtime,
     req: Request<Incoming>,
+    slot: tokio::sync::OwnedSemaphorePermit,
 ) -> anyhow::Result<Response<HyperOutgoingBody>> {
     let pre = runtime.proxy_pre()?.clone();
     let mut store = runtime.new_store();
@@ -99,6 +152,7 @@ async fn call_guest(
     // The guest keeps running after it sets the response head (it streams the body), so it
     // runs in its own task.
     let task = tokio::spawn(async move {
+        let _slot = slot;
         let proxy = pre.instantiate_async(&mut store).await?;
         proxy
             .wasi_http_incoming_handler()
@@ -128,6 +182,17 @@ fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Hyp
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
+        .body(body)
+        .expect("static response parts are valid")
+}
+
+fn text_response(status: StatusCode, text: &'static str) -> Response<HyperOutgoingBody> {
+    let body = Full::new(Bytes::from_static(text.as_bytes()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
         .body(body)
         .expect("static response parts are valid")
 }

@@ -25,6 +25,8 @@ pub enum Fault {
     Status(u16, &'static str),
     /// Forward, then cut the response body off after this many bytes.
     CutBodyAfter(usize),
+    /// Forward after waiting this many milliseconds (a slow store).
+    Delay(u64),
 }
 
 /// A fault applied to the next `times` requests whose method matches and whose
@@ -140,6 +142,9 @@ async fn handle(
             .body(full(body))
             .unwrap();
         return Ok(resp);
+    }
+    if let Some(Fault::Delay(ms)) = fault {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
     let (mut parts, body) = req.into_parts();
     parts.uri = format!("http://{upstream}{pq}").parse().unwrap();

@@ -1,0 +1,196 @@
+//! The Function Compute custom container, as its image starts it: the built `zip-oss`
+//! binary run as `zip-oss serve` with Function Compute's environment (it listens on
+//! `FC_CUSTOM_LISTEN_PORT`), each request's temporary credentials in `x-fc-*` headers and
+//! its id in `x-fc-request-id` (the default destination, and the log line).
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
+use zip_oss_tests::fault_proxy::{Fault, Rule};
+use zip_oss_tests::readers::{check_archive, Manifest};
+use zip_oss_tests::{get, save, Env};
+
+/// `target/release/zip-oss`, built beside this test.
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("zip-oss");
+    assert!(
+        bin.exists(),
+        "{} is not built (cargo test builds it with the workspace)",
+        bin.display()
+    );
+    bin
+}
+
+struct Container {
+    child: Child,
+    port: u16,
+}
+
+impl Container {
+    /// `zip-oss serve` with Function Compute's variables and the store settings.
+    fn start(env: &Env, extra: &[(&str, &str)]) -> Container {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .env_clear()
+            .env("FC_CUSTOM_LISTEN_PORT", port.to_string())
+            .env("FC_REGION", "cn-shanghai")
+            .env("FC_FUNCTION_NAME", "zip-oss")
+            .env("ZIP_OSS_ENDPOINT", format!("http://{}", env.proxy.addr))
+            .env("ZIP_OSS_PATH_STYLE", "true")
+            .env("ZIP_OSS_FC_CREDENTIALS", "true")
+            .env("HOME", env.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "zip-oss serve did not listen on FC_CUSTOM_LISTEN_PORT"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Container { child, port }
+    }
+
+    fn post(&self, body: &str, request_id: &str) -> zip_oss_tests::Answer {
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let r = agent
+            .post(&format!("http://127.0.0.1:{}/invoke", self.port))
+            .set("x-fc-access-key-id", ACCESS_KEY_ID)
+            .set("x-fc-access-key-secret", ACCESS_KEY_SECRET)
+            .set("x-fc-request-id", request_id)
+            .send_string(body);
+        let resp = match r {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .filter_map(|n| resp.header(&n).map(|v| (n.to_lowercase(), v.to_string())))
+            .collect();
+        let mut body = Vec::new();
+        resp.into_reader().read_to_end(&mut body).unwrap();
+        zip_oss_tests::Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Stops it (SIGTERM, as the platform does) and returns what it logged.
+    fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let out = self.child.wait_with_output_stderr();
+        out
+    }
+}
+
+trait StderrOutput {
+    fn wait_with_output_stderr(&mut self) -> String;
+}
+
+impl StderrOutput for Child {
+    fn wait_with_output_stderr(&mut self) -> String {
+        let mut err = String::new();
+        if let Some(mut s) = self.stderr.take() {
+            let _ = s.read_to_string(&mut err);
+        }
+        let _ = self.wait();
+        err
+    }
+}
+
+#[test]
+fn packs_with_function_compute_credentials_and_logs_the_request_id() {
+    let env = Env::new();
+    let paths = env.put_files(&[
+        ("files/a.txt".into(), b"alpha".to_vec()),
+        ("files/中文.txt".into(), "内容".as_bytes().to_vec()),
+    ]);
+    let c = Container::start(&env, &[]);
+
+    let health = get(&format!("http://127.0.0.1:{}/healthz", c.port));
+    assert_eq!((health.status, health.text().as_str()), (200, "ok\n"));
+    assert!(env.proxy.log().is_empty(), "/healthz touched the store");
+
+    let answer = c.post(
+        r#"{"region":"cn-shanghai","bucket":"bkt","source-dir":"files/"}"#,
+        "fc-req-42",
+    );
+    assert_eq!(answer.status, 302, "{}", answer.text());
+    let location = &answer.headers["location"];
+    assert!(
+        location.contains("/bkt/output/fc-req-42.zip?"),
+        "{location}"
+    );
+    let zip = get(location);
+    let zip_path = save(env.dir.path(), "fc.zip", &zip.body);
+    let manifest: Manifest = paths
+        .iter()
+        .map(|(k, p)| {
+            (
+                k.strip_prefix("files/").unwrap().to_string(),
+                Some(p.clone()),
+            )
+        })
+        .collect();
+    check_archive(&zip_path, &manifest);
+
+    let log = c.stop();
+    let line = log
+        .lines()
+        .find(|l| l.contains("fc-req-42"))
+        .unwrap_or_else(|| panic!("no log line with the request id:\n{log}"));
+    assert!(
+        line.contains("status=302") && line.contains("/invoke"),
+        "{line}"
+    );
+    assert!(!log.contains(ACCESS_KEY_SECRET), "the secret was logged");
+}
+
+#[test]
+fn a_full_server_answers_503_with_retry_after() {
+    let env = Env::new();
+    env.put_files(&[("files/a.txt".into(), b"alpha".to_vec())]);
+    // The first pack's listing takes 3 s, holding the only slot.
+    env.proxy.add(Rule {
+        method: "GET",
+        contains: vec!["list-type=2".into()],
+        fault: Fault::Delay(3000),
+        times: 1,
+    });
+    let c = Container::start(&env, &[("ZIP_OSS_MAX_CONCURRENT", "1")]);
+    let body = r#"{"bucket":"bkt","source-dir":"files/"}"#;
+    std::thread::scope(|s| {
+        let first = s.spawn(|| c.post(body, "slow"));
+        std::thread::sleep(Duration::from_millis(800));
+        let second = c.post(body, "turned-away");
+        assert_eq!(second.status, 503, "{}", second.text());
+        assert!(
+            second.headers.contains_key("retry-after"),
+            "{:?}",
+            second.headers
+        );
+        assert_eq!(first.join().unwrap().status, 302);
+    });
+    c.stop();
+}
