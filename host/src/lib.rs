@@ -7,6 +7,31 @@
 //! - [`embedded_store::start`]: an s3s-fs store with checked signatures;
 //! - [`demo::DemoStore`] and [`demo::sample_files`]: the demo's store and data;
 //! - [`download::download`]: fetch a presigned URL to a file.
+//!
+//! Embedding the component in a Rust program, without the server: one pack from a store
+//! (here the embedded one, over a temporary folder) into an archive on disk.
+//!
+//! ```
+//! # async fn run() -> anyhow::Result<()> {
+//! use zip_oss::{demo::DemoStore, pack, RuntimeOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = DemoStore::start(dir.path()).await?; // S3 on 127.0.0.1, bucket `demo`
+//! std::fs::create_dir_all(dir.path().join("demo/docs"))?;
+//! std::fs::write(dir.path().join("demo/docs/hello.txt"), "hello")?;
+//!
+//! let runtime = store.runtime(RuntimeOptions::default())?; // compiles the component once
+//! let mut request = pack::request("demo");
+//! request.source_dirs = vec!["docs/".into()];
+//! let output = dir.path().join("docs.zip");
+//! let packed = pack::pack_and_fetch(&runtime, &store.settings.store_config()?, &request, Some(&output)).await?;
+//!
+//! assert_eq!(packed.summary.entries, 1);
+//! assert_eq!(std::fs::metadata(&output)?.len(), packed.summary.archive_bytes);
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+//! ```
 
 pub mod bench;
 pub mod bindings;
