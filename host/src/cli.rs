@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// Requests handled at once; more are answered 503 with Retry-After.
     #[arg(long, env = "ZIP_OSS_MAX_CONCURRENT", default_value_t = 16)]
     pub max_concurrent: usize,
+    /// On SIGTERM, seconds running packs may take to finish after accepting stops.
+    #[arg(long, env = "ZIP_OSS_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace: u64,
     #[command(flatten)]
     pub store: StoreSettings,
     #[command(flatten)]
@@ -261,6 +264,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let listen = args.listen.unwrap_or_else(default_listen);
             let serve = crate::serve::ServeOptions {
                 max_concurrent: args.max_concurrent,
+                shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
             };
             crate::serve::run(Runtime::new(options)?, listen, serve).await
         }

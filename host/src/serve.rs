@@ -20,11 +20,16 @@ pub use crate::listener::ServerHandle;
 pub struct ServeOptions {
     /// Requests handled at once; more are answered `503` with `Retry-After`.
     pub max_concurrent: usize,
+    /// On SIGTERM, how long running packs may take to finish after accepting stops.
+    pub shutdown_grace: std::time::Duration,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { max_concurrent: 16 }
+        ServeOptions {
+            max_concurrent: 16,
+            shutdown_grace: std::time::Duration::from_secs(30),
+        }
     }
 }
 
@@ -42,20 +47,49 @@ pub async fn start_with(
     addr: SocketAddr,
     options: ServeOptions,
 ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
-    runtime.proxy_pre()?; // fail now, not at the first request
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(options.max_concurrent.max(1)));
+    start_with_slots(runtime, addr, slots).await
+}
+
+/// As [`start_with`], counting requests in flight with `slots`.
+async fn start_with_slots(
+    runtime: Runtime,
+    addr: SocketAddr,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+    runtime.proxy_pre()?; // fail now, not at the first request
     let service =
         hyper::service::service_fn(move |req| handle(runtime.clone(), slots.clone(), req));
     let handle = crate::listener::serve(addr, service).await?;
     Ok((handle.addr(), handle))
 }
 
-/// Serves until Ctrl-C or SIGTERM (how containers, Function Compute included, are stopped).
+/// Serves until Ctrl-C or SIGTERM (how containers, Function Compute included, are stopped),
+/// then stops accepting and lets running packs finish within the grace period.
 pub async fn run(runtime: Runtime, addr: SocketAddr, options: ServeOptions) -> anyhow::Result<()> {
-    let (addr, server) = start_with(runtime, addr, options).await?;
+    let slots_total = options.max_concurrent.max(1);
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(slots_total));
+    let (addr, server) = start_with_slots(runtime, addr, slots.clone()).await?;
     tracing::info!("zip-oss listening on http://{addr}");
     shutdown_signal().await;
     server.shutdown().await;
+    let running = slots_total - slots.available_permits();
+    if running > 0 {
+        tracing::info!(
+            running,
+            grace_s = options.shutdown_grace.as_secs(),
+            "stopped accepting; letting running packs finish"
+        );
+        // Every slot free again means every request (its guest, body included) is done.
+        let all = u32::try_from(slots_total).unwrap_or(u32::MAX);
+        if tokio::time::timeout(options.shutdown_grace, slots.acquire_many(all))
+            .await
+            .is_err()
+        {
+            let cut = slots_total - slots.available_permits();
+            tracing::warn!(cut, "grace period over; cutting running packs off");
+        }
+    }
     Ok(())
 }
 

@@ -194,3 +194,54 @@ fn a_full_server_answers_503_with_retry_after() {
     });
     c.stop();
 }
+
+#[test]
+fn sigterm_lets_a_running_pack_finish_then_exits() {
+    let env = Env::new();
+    let paths = env.put_files(&[("files/a.txt".into(), b"alpha".to_vec())]);
+    env.proxy.add(Rule {
+        method: "GET",
+        contains: vec!["list-type=2".into()],
+        fault: Fault::Delay(2000),
+        times: 1,
+    });
+    let mut c = Container::start(&env, &[]);
+    let port = c.port;
+    std::thread::scope(|s| {
+        let running = s.spawn(|| {
+            c.post(
+                r#"{"bucket":"bkt","source-dir":"files/","dest-file":"late.zip"}"#,
+                "late",
+            )
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.child.id().to_string())
+            .status();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "still accepting after SIGTERM"
+        );
+        let answer = running.join().unwrap();
+        assert_eq!(answer.status, 302, "{}", answer.text());
+        let zip = save(
+            env.dir.path(),
+            "late.zip",
+            &get(&answer.headers["location"]).body,
+        );
+        let manifest: Manifest = paths
+            .iter()
+            .map(|(k, p)| {
+                (
+                    k.strip_prefix("files/").unwrap().to_string(),
+                    Some(p.clone()),
+                )
+            })
+            .collect();
+        check_archive(&zip, &manifest);
+    });
+    let status = c.child.wait().unwrap();
+    assert!(status.success(), "exit after the pack: {status}");
+}
