@@ -185,8 +185,12 @@ async fn call_guest(
 
     // The guest keeps running after it sets the response head (it streams the body), so it
     // runs in its own task.
+    // The slot is free only when both the guest and the response body are done, so a
+    // graceful shutdown never cuts off an answer still being written.
+    let slot = std::sync::Arc::new(slot);
+    let guest_slot = slot.clone();
     let task = tokio::spawn(async move {
-        let _slot = slot;
+        let _slot = guest_slot;
         let proxy = pre.instantiate_async(&mut store).await?;
         proxy
             .wasi_http_incoming_handler()
@@ -195,7 +199,7 @@ async fn call_guest(
     });
 
     match receiver.await {
-        Ok(Ok(response)) => Ok(response),
+        Ok(Ok(response)) => Ok(response.map(|body| SlotBody { body, _slot: slot }.boxed_unsync())),
         Ok(Err(code)) => anyhow::bail!("guest answered with error code {code:?}"),
         Err(_) => match task.await {
             Ok(Ok(())) => anyhow::bail!("guest never set a response"),
@@ -229,4 +233,30 @@ fn text_response(status: StatusCode, text: &'static str) -> Response<HyperOutgoi
         .header("content-type", "text/plain")
         .body(body)
         .expect("static response parts are valid")
+}
+
+/// A response body that holds its request's slot until the body has been sent.
+struct SlotBody {
+    body: HyperOutgoingBody,
+    _slot: std::sync::Arc<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl hyper::body::Body for SlotBody {
+    type Data = Bytes;
+    type Error = <HyperOutgoingBody as hyper::body::Body>::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
 }

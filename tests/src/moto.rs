@@ -1,8 +1,8 @@
 //! moto's S3 server (`python3 -m moto.server`) on loopback: a second, independent S3
 //! implementation, used where s3s-fs cannot represent something (folder-marker keys).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,27 +14,31 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts moto on a free loopback port and waits until it accepts connections.
+    /// Starts moto on a port the system picks (`-p 0`; it prints which), so tests running
+    /// at once never race for one.
     pub fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
+        let mut child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("python3 -m moto.server (scripts/setup installs moto[server])");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut port = None;
+        let mut line = String::new();
+        while port.is_none() {
+            line.clear();
+            if stderr.read_line(&mut line).unwrap() == 0 {
+                panic!("moto exited before listening");
+            }
+            port = line
+                .split("Running on http://127.0.0.1:")
+                .nth(1)
+                .and_then(|p| p.trim().parse::<u16>().ok());
+        }
+        // Keep draining its log so moto never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let addr: SocketAddr = format!("127.0.0.1:{}", port.unwrap()).parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(addr).is_err() {
             assert!(Instant::now() < deadline, "moto did not start");

@@ -32,38 +32,48 @@ struct Container {
 }
 
 impl Container {
-    /// `zip-oss serve` with Function Compute's variables and the store settings.
+    /// `zip-oss serve` with Function Compute's variables and the store settings. The port is
+    /// picked free and handed over in `FC_CUSTOM_LISTEN_PORT`; should another test take it
+    /// first, our server exits at once and we try another.
     fn start(env: &Env, extra: &[(&str, &str)]) -> Container {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut cmd = Command::new(binary());
-        cmd.arg("serve")
-            .env_clear()
-            .env("FC_CUSTOM_LISTEN_PORT", port.to_string())
-            .env("FC_REGION", "cn-shanghai")
-            .env("FC_FUNCTION_NAME", "zip-oss")
-            .env("ZIP_OSS_ENDPOINT", format!("http://{}", env.proxy.addr))
-            .env("ZIP_OSS_PATH_STYLE", "true")
-            .env("ZIP_OSS_FC_CREDENTIALS", "true")
-            .env("HOME", env.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in extra {
-            cmd.env(k, v);
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut cmd = Command::new(binary());
+            cmd.arg("serve")
+                .env_clear()
+                .env("FC_CUSTOM_LISTEN_PORT", port.to_string())
+                .env("FC_REGION", "cn-shanghai")
+                .env("FC_FUNCTION_NAME", "zip-oss")
+                .env("ZIP_OSS_ENDPOINT", format!("http://{}", env.proxy.addr))
+                .env("ZIP_OSS_PATH_STYLE", "true")
+                .env("ZIP_OSS_FC_CREDENTIALS", "true")
+                .env("HOME", env.dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            for (k, v) in extra {
+                cmd.env(k, v);
+            }
+            let mut child = cmd.spawn().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while TcpStream::connect(("127.0.0.1", port)).is_err()
+                && child.try_wait().unwrap().is_none()
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "zip-oss serve did not listen on FC_CUSTOM_LISTEN_PORT"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            if child.try_wait().unwrap().is_none() {
+                return Container { child, port };
+            }
         }
-        let child = cmd.spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "zip-oss serve did not listen on FC_CUSTOM_LISTEN_PORT"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Container { child, port }
+        panic!("zip-oss serve could not listen on any port tried");
     }
 
     fn post(&self, body: &str, request_id: &str) -> zip_oss_tests::Answer {
