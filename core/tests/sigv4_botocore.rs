@@ -244,21 +244,12 @@ fn build_cases() -> Vec<Case> {
     cases
 }
 
-/// Runs the oracle; `None` when python3 or the SDK is unavailable.
-fn run_oracle(input: &Value) -> Option<Vec<Value>> {
-    oracle::run_python("botocore", ORACLE, input)
-}
-
 #[test]
 fn signatures_match_botocore() {
     let cases = build_cases();
     let input = Value::Array(cases.iter().map(|c| c.input.clone()).collect());
-    let Some(results) = run_oracle(&input) else {
-        assert!(
-            std::env::var_os("ZIP_OSS_REQUIRE_BOTOCORE").is_none(),
-            "python3 with botocore is required but missing"
-        );
-        eprintln!("skipped: python3 with botocore not available");
+    let Some(results) = oracle::run_or_skip("botocore", ORACLE, &input, "ZIP_OSS_REQUIRE_BOTOCORE")
+    else {
         return;
     };
     assert_eq!(results.len(), cases.len());

@@ -221,7 +221,8 @@ impl Answer {
     }
 }
 
-fn answer(result: Result<ureq::Response, ureq::Error>) -> Answer {
+/// Reads a ureq result (error statuses included) into an [`Answer`].
+pub fn answer(result: Result<ureq::Response, ureq::Error>) -> Answer {
     let resp = match result {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,

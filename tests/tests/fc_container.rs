@@ -84,23 +84,7 @@ impl Container {
             .set("x-fc-access-key-secret", ACCESS_KEY_SECRET)
             .set("x-fc-request-id", request_id)
             .send_string(body);
-        let resp = match r {
-            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{e}"),
-        };
-        let status = resp.status();
-        let headers = resp
-            .headers_names()
-            .into_iter()
-            .filter_map(|n| resp.header(&n).map(|v| (n.to_lowercase(), v.to_string())))
-            .collect();
-        let mut body = Vec::new();
-        resp.into_reader().read_to_end(&mut body).unwrap();
-        zip_oss_tests::Answer {
-            status,
-            headers,
-            body,
-        }
+        zip_oss_tests::answer(r)
     }
 
     /// Stops it (SIGTERM, as the platform does) and returns what it logged.
@@ -109,23 +93,12 @@ impl Container {
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
-        let out = self.child.wait_with_output_stderr();
-        out
-    }
-}
-
-trait StderrOutput {
-    fn wait_with_output_stderr(&mut self) -> String;
-}
-
-impl StderrOutput for Child {
-    fn wait_with_output_stderr(&mut self) -> String {
-        let mut err = String::new();
-        if let Some(mut s) = self.stderr.take() {
-            let _ = s.read_to_string(&mut err);
+        let mut log = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut log);
         }
-        let _ = self.wait();
-        err
+        let _ = self.child.wait();
+        log
     }
 }
 

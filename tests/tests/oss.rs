@@ -4,8 +4,6 @@
 //! The original's `event.json` packs unchanged and its `302` link (also checked by the
 //! gateway) downloads a valid zip.
 
-use std::collections::BTreeMap;
-
 use zip_oss::settings::ProviderKind;
 use zip_oss::{Runtime, RuntimeOptions, StoreSettings};
 use zip_oss_tests::moto::Moto;
@@ -93,24 +91,9 @@ impl Oss {
         for (k, v) in headers {
             req = req.set(k, v);
         }
-        let answer = match req.send_string(body) {
-            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{e}"),
-        };
-        let status = answer.status();
-        let headers: BTreeMap<String, String> = answer
-            .headers_names()
-            .into_iter()
-            .filter_map(|n| answer.header(&n).map(|v| (n.to_lowercase(), v.to_string())))
-            .collect();
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut answer.into_reader(), &mut bytes).unwrap();
+        let answer = zip_oss_tests::answer(req.send_string(body));
         self.rt.block_on(server.shutdown());
-        Answer {
-            status,
-            headers,
-            body: bytes,
-        }
+        answer
     }
 
     /// Follows a `302` with a plain client and judges the zip.
