@@ -19,7 +19,7 @@ use zip_oss_core::zip::{EncodeError, EntryKind, Method, NameEncoding, ZipEncoder
 use crate::config::Limits;
 use crate::error::PackError;
 use crate::exports::zip_oss::pack::zip_pack;
-use crate::fetch::ReadAhead;
+use crate::fetch::{ReadAhead, READ_AHEAD_MAX_OBJECT, READ_AHEAD_WINDOW};
 use crate::store_client::StoreClient;
 use crate::upload::Uploader;
 
@@ -167,6 +167,7 @@ pub async fn run(
             )
         })?;
 
+    reserve_memory(part_size)?;
     let upload_id = client.create_multipart_upload(bucket, &dest).await?;
     let written = write_archive(&client, bucket, &dest, &upload_id, &plan, part_size).await;
     let (parts, archive_bytes) = match written {
@@ -210,6 +211,32 @@ pub async fn run(
         skipped: plan.skipped,
         renamed: plan.renamed,
     })
+}
+
+/// Memory a pack uses besides its parts: the read-ahead window, plus room for the
+/// encoder, the plan and the HTTP buffers.
+const WORKING_MEMORY: u64 = READ_AHEAD_WINDOW as u64 * READ_AHEAD_MAX_OBJECT + (4 << 20);
+
+/// Grows the instance's memory to what the pack will hold at its peak, before the upload
+/// starts: under a host memory limit a pack that cannot fit is refused now, cleanly, rather
+/// than trapped halfway. The memory, freed, is what the parts are then allocated from.
+fn reserve_memory(part_size: u64) -> Result<(), PackError> {
+    let need = (PARTS_IN_FLIGHT as u64 + 1) * part_size + WORKING_MEMORY;
+    let mut probe: Vec<u8> = Vec::new();
+    usize::try_from(need)
+        .ok()
+        .and_then(|need| probe.try_reserve_exact(need).ok())
+        .ok_or_else(|| {
+            PackError::new(
+                503,
+                "InsufficientMemory",
+                format!(
+                    "this pack needs about {} MiB of memory ({} MiB parts); the host allows less",
+                    need >> 20,
+                    part_size >> 20
+                ),
+            )
+        })
 }
 
 /// Refuses, before anything is uploaded, what the operator does not allow.

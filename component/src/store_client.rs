@@ -6,6 +6,7 @@
 //! becomes a [`PackError`] that names the operation but no credential.
 
 use wstd::http::body::{Body, Bytes};
+use wstd::http::error::ErrorCode;
 use wstd::http::BodyExt;
 use wstd::http::{Client, Method, Request, Response};
 use zip_oss_core::pack::Backoff;
@@ -261,6 +262,15 @@ impl StoreClient {
                     }
                     PackError::store(what, &err)
                 }
+                // The host stopped this pack (time limit, shutdown): no retry, so the
+                // upload is aborted while there is time.
+                Err(e) if denied(&e) => {
+                    return Err(PackError::new(
+                        503,
+                        "Stopped",
+                        format!("{what}: the host stopped this pack"),
+                    ))
+                }
                 Err(e) => PackError::network(what, e),
             };
             retry += 1;
@@ -313,6 +323,16 @@ async fn read_limited(body: Body) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Whether the host refused the request (`HTTP-request-denied`).
+fn denied(e: &wstd::http::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<ErrorCode>(),
+            Some(ErrorCode::HttpRequestDenied)
+        )
+    })
 }
 
 fn bucket_name(b: &str) -> Result<Bucket, PackError> {

@@ -2,6 +2,7 @@
 
 use crate::component_wasm::ComponentSource;
 use crate::engine::{Runtime, RuntimeOptions};
+use crate::limits::InstanceLimits;
 use crate::outgoing::OutgoingOptions;
 use crate::settings::StoreSettings;
 use clap::{Args, Parser, Subcommand};
@@ -64,10 +65,16 @@ pub struct ServeArgs {
     /// On SIGTERM, seconds running packs may take to finish after accepting stops.
     #[arg(long, env = "ZIP_OSS_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
+    /// Keep instance slots for --max-concurrent requests in wasmtime's pooling allocator
+    /// (faster instantiation, memory reserved up front); `false` maps memory per request.
+    #[arg(long, env = "ZIP_OSS_POOLING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub pooling: bool,
     #[command(flatten)]
     pub store: StoreSettings,
     #[command(flatten)]
     pub outgoing: OutgoingArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Args, Debug)]
@@ -112,6 +119,8 @@ pub struct PackArgs {
     pub store: StoreSettings,
     #[command(flatten)]
     pub outgoing: OutgoingArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 impl PackArgs {
@@ -194,6 +203,31 @@ pub struct OutgoingArgs {
     pub between_bytes_timeout: u64,
 }
 
+/// What one request (one instance) may use.
+#[derive(Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// Memory one request may use, in MiB. A pack needs about five parts (8 MiB each up to
+    /// an 80 GB archive) plus 20 MiB; one that needs more is refused with 503 before it starts.
+    #[arg(long, env = "ZIP_OSS_MAX_MEMORY_MIB", default_value_t = 512)]
+    pub max_memory_mib: usize,
+    /// Seconds one request may take; then its upload is aborted and it is answered 504.
+    #[arg(long, env = "ZIP_OSS_REQUEST_TIMEOUT", default_value_t = 3600)]
+    pub request_timeout: u64,
+    /// Seconds a request stopped by the timeout or by shutdown has to abort its upload.
+    #[arg(long, env = "ZIP_OSS_ABORT_GRACE", default_value_t = 15)]
+    pub abort_grace: u64,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> InstanceLimits {
+        InstanceLimits {
+            max_memory: self.max_memory_mib.saturating_mul(1 << 20),
+            timeout: Duration::from_secs(self.request_timeout),
+            abort_grace: Duration::from_secs(self.abort_grace),
+        }
+    }
+}
+
 impl OutgoingArgs {
     pub fn options(&self) -> OutgoingOptions {
         OutgoingOptions {
@@ -261,6 +295,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::debug!(store = ?args.store, "serve settings");
             let mut options = cli.runtime_options(&args.outgoing);
             options.config = args.store.config_values();
+            options.limits = args.limits.limits();
+            // One slot per request allowed at once.
+            options.pooling = args
+                .pooling
+                .then(|| u32::try_from(args.max_concurrent).unwrap_or(u32::MAX));
             let listen = args.listen.unwrap_or_else(default_listen);
             let serve = crate::serve::ServeOptions {
                 max_concurrent: args.max_concurrent,
@@ -272,6 +311,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = args.store.store_config()?;
             let runtime = Runtime::new(RuntimeOptions {
                 config: args.store.config_values(),
+                limits: args.limits.limits(),
                 ..cli.runtime_options(&args.outgoing)
             })?;
             let request = args.request();

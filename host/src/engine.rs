@@ -1,8 +1,9 @@
 //! The wasmtime side: one `Engine` and compiled `Component` per process, pre-linked once;
-//! a fresh instance (and `Store`) per HTTP request or pack.
+//! a fresh instance (and `Store`) per HTTP request or pack, bounded by [`InstanceLimits`].
 
 use crate::bindings::{self, PackError, PackRequest, PackSummary, StoreConfig};
 use crate::component_wasm::ComponentSource;
+use crate::limits::{run_bounded, Bounds, InstanceLimits, Stopped, EPOCH_TICK};
 use crate::outgoing::{OutgoingClient, OutgoingOptions, PooledHooks};
 use crate::settings::ConfigValues;
 use crate::state::HostState;
@@ -10,7 +11,11 @@ use anyhow::Context as _;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Cache, CacheConfig, Config, Engine, Store};
+use tokio_util::sync::CancellationToken;
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+    Store, UpdateDeadline,
+};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// How to build a [`Runtime`].
@@ -22,6 +27,12 @@ pub struct RuntimeOptions {
     pub config: ConfigValues,
     /// Use wasmtime's on-disk compilation cache (`~/.cache/wasmtime`): restarts skip compiling.
     pub compilation_cache: bool,
+    /// Memory and time each instance may use.
+    pub limits: InstanceLimits,
+    /// Keep this many instance slots (memories, tables, stacks) ready in wasmtime's pooling
+    /// allocator instead of mapping them per instance; `None` allocates on demand. More
+    /// instances than slots at once fail to instantiate.
+    pub pooling: Option<u32>,
 }
 
 impl Default for RuntimeOptions {
@@ -31,6 +42,8 @@ impl Default for RuntimeOptions {
             outgoing: OutgoingOptions::default(),
             config: ConfigValues::default(),
             compilation_cache: true,
+            limits: InstanceLimits::default(),
+            pooling: None,
         }
     }
 }
@@ -49,6 +62,9 @@ struct Inner {
     pack: Option<bindings::ComponentPre<HostState>>,
     client: Arc<OutgoingClient>,
     config: Arc<ConfigValues>,
+    limits: InstanceLimits,
+    /// Cancelled when the server gives up on its running instances (see [`crate::limits`]).
+    shutdown: CancellationToken,
 }
 
 impl Runtime {
@@ -64,7 +80,16 @@ impl Runtime {
                 Err(err) => tracing::warn!("compilation cache disabled: {err:#}"),
             }
         }
+        // Lets a guest that computes without pause be stopped: it yields every tick.
+        config.epoch_interruption(true);
+        if let Some(slots) = options.pooling {
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(
+                slots,
+                options.limits.max_memory,
+            )));
+        }
         let engine = Engine::new(&config)?;
+        start_epoch_ticker(&engine);
 
         let (bytes, origin) = options.component.load()?;
         let started = Instant::now();
@@ -99,6 +124,8 @@ impl Runtime {
                 pack,
                 client: OutgoingClient::new(options.outgoing),
                 config: Arc::new(options.config),
+                limits: options.limits,
+                shutdown: CancellationToken::new(),
             }),
         })
     }
@@ -112,15 +139,35 @@ impl Runtime {
         &self.inner.client
     }
 
-    /// A fresh `Store` for one instance.
-    pub fn new_store(&self) -> Store<HostState> {
+    pub fn limits(&self) -> &InstanceLimits {
+        &self.inner.limits
+    }
+
+    /// Stop signals for one new instance.
+    pub fn bounds(&self) -> Bounds {
+        Bounds::new(&self.inner.shutdown)
+    }
+
+    /// Cancels every running instance (their uploads are aborted); for shutdown.
+    pub fn stop_all(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    /// A fresh `Store` for one instance, under `bounds`.
+    pub fn new_store(&self, bounds: &Bounds) -> Store<HostState> {
         let hooks = PooledHooks {
             client: self.inner.client.clone(),
+            cancel: Some(bounds.cancel.clone()),
         };
-        Store::new(
+        let limiter = bounds.limiter(&self.inner.limits);
+        let mut store = Store::new(
             &self.inner.engine,
-            HostState::new(hooks, self.inner.config.clone()),
-        )
+            HostState::new(hooks, self.inner.config.clone(), limiter),
+        );
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        store
     }
 
     /// The pre-instance serving `wasi:http/incoming-handler`.
@@ -132,7 +179,8 @@ impl Runtime {
     }
 
     /// Runs one `zip-pack.pack` in a fresh instance. The outer error is a host or trap
-    /// failure; the inner one is the component's answer.
+    /// failure; the inner one is the component's answer, or the limit that stopped it
+    /// (`504 Timeout`, `503 MemoryLimit`, `503 ShuttingDown`).
     ///
     /// Note: the generated `StoreConfig` `Debug` shows the secret; never log it.
     pub async fn pack(
@@ -145,13 +193,69 @@ impl Runtime {
             .pack
             .as_ref()
             .context("the component does not export zip-oss:pack/zip-pack@0.1.0")?;
-        let mut store = self.new_store();
-        let instance = pre.instantiate_async(&mut store).await?;
-        instance
-            .zip_oss_pack_zip_pack()
-            .call_pack(&mut store, store_config, request)
-            .await
-            .map_err(anyhow::Error::from)
-            .context("zip-pack.pack trapped")
+        let bounds = self.bounds();
+        let mut store = self.new_store(&bounds);
+        let run = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .zip_oss_pack_zip_pack()
+                .call_pack(&mut store, store_config, request)
+                .await
+        };
+        let ended = run_bounded(run, &bounds, &self.inner.limits).await;
+        match (ended, bounds.stopped()) {
+            (_, Some(stopped)) => Ok(Err(self.stopped_error(stopped))),
+            (Some(Ok(answer)), None) => Ok(answer),
+            (Some(Err(trap)), None) => match bounds.trap_cause() {
+                Some(stopped) => Ok(Err(self.stopped_error(stopped))),
+                None => Err(anyhow::Error::from(trap).context("zip-pack.pack trapped")),
+            },
+            (None, None) => unreachable!("an instance is only dropped after it was cancelled"),
+        }
+    }
+
+    /// The error a pack stopped by a limit ends with, as the HTTP API shapes it.
+    pub fn stopped_error(&self, stopped: Stopped) -> PackError {
+        let (status, code, message) = stopped.answer(&self.inner.limits);
+        PackError {
+            status,
+            code: code.to_string(),
+            message,
+        }
+    }
+}
+
+/// Pooling-allocator slots for `instances` instances of the zip-oss component (one
+/// component instance of a few core instances, one memory and one table each, as
+/// `wasm-component-ld` lays it out), memories capped at `max_memory`.
+fn pooling(instances: u32, max_memory: usize) -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    let instances = instances.max(1);
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * 8)
+        .max_core_instances_per_component(8)
+        .total_memories(instances * 2)
+        .max_memories_per_component(2)
+        .total_tables(instances * 2)
+        .max_tables_per_component(2)
+        .total_stacks(instances)
+        .max_memory_size(max_memory);
+    pool
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] while the engine lives.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("zip-oss-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!("no epoch ticker ({err}); a guest that never pauses cannot be stopped");
     }
 }

@@ -42,6 +42,7 @@ pub mod demo;
 pub mod download;
 pub mod embedded_store;
 pub mod engine;
+pub mod limits;
 pub mod listener;
 pub mod outgoing;
 pub mod pack;

@@ -13,6 +13,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use crate::limits::allowed_after_cancel;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -112,6 +114,35 @@ impl OutgoingClient {
         request: Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<Response<WasiBody>, Error> {
+        self.send_until(request, options, None).await
+    }
+
+    /// As [`send`](Self::send), but once `cancel` fires the request (or its response body)
+    /// fails with `HTTP-request-denied`.
+    pub async fn send_until(
+        &self,
+        request: Request<WasiBody>,
+        options: Option<RequestOptions>,
+        cancel: Option<CancellationToken>,
+    ) -> Result<Response<WasiBody>, Error> {
+        let Some(cancel) = cancel else {
+            return self.send_timed(request, options, None).await;
+        };
+        if cancel.is_cancelled() {
+            return Err(Error::HttpRequestDenied);
+        }
+        tokio::select! {
+            sent = self.send_timed(request, options, Some(cancel.clone())) => sent,
+            _ = cancel.cancelled() => Err(Error::HttpRequestDenied),
+        }
+    }
+
+    async fn send_timed(
+        &self,
+        request: Request<WasiBody>,
+        options: Option<RequestOptions>,
+        cancel: Option<CancellationToken>,
+    ) -> Result<Response<WasiBody>, Error> {
         // Capped so that adding them to an `Instant` cannot overflow.
         let pick = |f: fn(&RequestOptions) -> Option<Duration>, default: Duration| {
             options
@@ -157,7 +188,7 @@ impl OutgoingClient {
                 _ = tokio::time::sleep_until(deadline) => {}
             }
         };
-        Ok(response.map(|body| TimedBody::new(body, between).boxed_unsync()))
+        Ok(response.map(|body| TimedBody::new(body, between, cancel).boxed_unsync()))
     }
 }
 
@@ -165,6 +196,8 @@ impl OutgoingClient {
 #[derive(Clone)]
 pub struct PooledHooks {
     pub client: Arc<OutgoingClient>,
+    /// Once cancelled, only `AbortMultipartUpload` requests go out (see [`crate::limits`]).
+    pub cancel: Option<CancellationToken>,
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -177,8 +210,12 @@ impl WasiHttpHooks for PooledHooks {
         _fut: IoFuture,
     ) -> Box<dyn Future<Output = Result<(Response<WasiBody>, IoFuture), Error>> + Send> {
         let client = self.client.clone();
+        let cancel = self
+            .cancel
+            .clone()
+            .filter(|_| !allowed_after_cancel(request.method(), request.uri()));
         Box::new(async move {
-            let response = client.send(request, options).await?;
+            let response = client.send_until(request, options, cancel).await?;
             // The pool drives connection I/O itself; there is no per-request I/O future.
             let io: IoFuture = Box::new(async { Ok(()) });
             Ok((response, io))
@@ -321,21 +358,25 @@ fn error_chain<'a>(
 ///
 /// The clock runs only while the reader waits on us (from a `Pending` to the next frame), so
 /// a body the guest leaves unread for a while (a prefetch) does not time out.
+///
+/// It also fails once `cancel` fires, so a cancelled instance's reads stop at once.
 struct TimedBody {
     inner: Incoming,
     between: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
     armed: bool,
+    cancel: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
 
 impl TimedBody {
-    fn new(inner: Incoming, between: Duration) -> Self {
+    fn new(inner: Incoming, between: Duration, cancel: Option<CancellationToken>) -> Self {
         let deadline = Box::pin(tokio::time::sleep(between));
         TimedBody {
             inner,
             between,
             deadline,
             armed: false,
+            cancel: cancel.map(|c| Box::pin(c.cancelled_owned())),
         }
     }
 }
@@ -349,6 +390,11 @@ impl Body for TimedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = &mut *self;
+        if let Some(cancel) = &mut this.cancel {
+            if cancel.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Some(Err(Error::HttpRequestDenied)));
+            }
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.armed = false;

@@ -2,6 +2,7 @@
 //! `wasi:http/incoming-handler`, the way `wasmtime serve` does.
 
 use crate::engine::Runtime;
+use crate::limits::{run_bounded, Stopped};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -69,7 +70,7 @@ async fn start_with_slots(
 pub async fn run(runtime: Runtime, addr: SocketAddr, options: ServeOptions) -> anyhow::Result<()> {
     let slots_total = options.max_concurrent.max(1);
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(slots_total));
-    let (addr, server) = start_with_slots(runtime, addr, slots.clone()).await?;
+    let (addr, server) = start_with_slots(runtime.clone(), addr, slots.clone()).await?;
     tracing::info!("zip-oss listening on http://{addr}");
     shutdown_signal().await;
     server.shutdown().await;
@@ -87,7 +88,13 @@ pub async fn run(runtime: Runtime, addr: SocketAddr, options: ServeOptions) -> a
             .is_err()
         {
             let cut = slots_total - slots.available_permits();
-            tracing::warn!(cut, "grace period over; cutting running packs off");
+            tracing::warn!(cut, "grace period over; stopping running packs and aborting their uploads");
+            runtime.stop_all();
+            // Each stopped instance gets the abort grace to clean up, then is dropped.
+            let wait = runtime.limits().abort_grace + std::time::Duration::from_secs(1);
+            if tokio::time::timeout(wait, slots.acquire_many(all)).await.is_err() {
+                tracing::warn!("some packs did not stop in time; their uploads may remain open");
+            }
         }
     }
     Ok(())
@@ -168,14 +175,17 @@ async fn handle(
     Ok(response)
 }
 
-/// Runs the guest; `slot` is held until the guest is done, body streaming included.
+/// Runs the guest within the runtime's limits; `slot` is held until the guest is done,
+/// body streaming included. A guest stopped by a limit is answered for: `504` on timeout,
+/// `503` on shutdown or when it ran out of memory.
 async fn call_guest(
     runtime: Runtime,
     req: Request<Incoming>,
     slot: tokio::sync::OwnedSemaphorePermit,
 ) -> anyhow::Result<Response<HyperOutgoingBody>> {
     let pre = runtime.proxy_pre()?.clone();
-    let mut store = runtime.new_store();
+    let bounds = runtime.bounds();
+    let mut store = runtime.new_store(&bounds);
     let (sender, receiver) = oneshot::channel();
     let req = store
         .data_mut()
@@ -189,23 +199,49 @@ async fn call_guest(
     // graceful shutdown never cuts off an answer still being written.
     let slot = std::sync::Arc::new(slot);
     let guest_slot = slot.clone();
+    let (guest_bounds, limits) = (bounds.clone(), *runtime.limits());
     let task = tokio::spawn(async move {
         let _slot = guest_slot;
-        let proxy = pre.instantiate_async(&mut store).await?;
-        proxy
-            .wasi_http_incoming_handler()
-            .call_handle(&mut store, req, out)
-            .await
+        // Declared after the slot, so dropped before it: a pooled instance slot is free
+        // again before the next request can take this request's slot.
+        let mut store = store;
+        let run = async {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
+        };
+        run_bounded(run, &guest_bounds, &limits).await
     });
 
+    let stopped = |stopped: Stopped| {
+        let (status, code, message) = stopped.answer(runtime.limits());
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let mut response = error_response(status, code, &message);
+        if stopped == Stopped::Shutdown {
+            response
+                .headers_mut()
+                .insert("retry-after", hyper::header::HeaderValue::from_static("5"));
+        }
+        response
+    };
     match receiver.await {
-        Ok(Ok(response)) => Ok(response.map(|body| SlotBody { body, _slot: slot }.boxed_unsync())),
+        // A failure answered after the guest was stopped is the stop's doing; a success
+        // stands (the archive is complete).
+        Ok(Ok(response)) => match bounds.stopped() {
+            Some(why) if response.status().as_u16() >= 400 => Ok(stopped(why)),
+            _ => Ok(response.map(|body| SlotBody { body, _slot: slot }.boxed_unsync())),
+        },
         Ok(Err(code)) => anyhow::bail!("guest answered with error code {code:?}"),
         Err(_) => match task.await {
-            Ok(Ok(())) => anyhow::bail!("guest never set a response"),
-            Ok(Err(err)) => {
-                Err(anyhow::Error::from(err).context("guest trapped before setting a response"))
-            }
+            Ok(ended) => match (ended, bounds.trap_cause()) {
+                (_, Some(why)) => Ok(stopped(why)),
+                (Some(Ok(())), None) => anyhow::bail!("guest never set a response"),
+                (Some(Err(err)), None) => Err(anyhow::Error::from(err)
+                    .context("guest trapped before setting a response")),
+                (None, None) => anyhow::bail!("guest dropped without a cause"),
+            },
             Err(err) => Err(anyhow::Error::new(err).context("guest task failed")),
         },
     }

@@ -1,5 +1,6 @@
 //! The data of one instance's `Store`: WASI, wasi:http (with the pooled sender) and config.
 
+use crate::limits::MemoryLimiter;
 use crate::outgoing::PooledHooks;
 use crate::settings::ConfigValues;
 use std::sync::Arc;
@@ -13,10 +14,11 @@ pub struct HostState {
     table: ResourceTable,
     hooks: PooledHooks,
     pub(crate) config: Arc<ConfigValues>,
+    pub(crate) limiter: MemoryLimiter,
 }
 
 impl HostState {
-    pub fn new(hooks: PooledHooks, config: Arc<ConfigValues>) -> Self {
+    pub fn new(hooks: PooledHooks, config: Arc<ConfigValues>, limiter: MemoryLimiter) -> Self {
         let wasi = WasiCtx::builder()
             // Guest stdout goes to our stderr: our stdout carries `pack`'s JSON summary.
             .stdout(wasmtime_wasi::cli::stderr())
@@ -28,6 +30,7 @@ impl HostState {
             table: ResourceTable::new(),
             hooks,
             config,
+            limiter,
         }
     }
 }

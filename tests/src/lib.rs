@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use fault_proxy::FaultProxy;
 use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 use zip_oss::embedded_store::{self, StoreHandle};
+use zip_oss::limits::InstanceLimits;
 use zip_oss::serve::ServerHandle;
 use zip_oss::{Runtime, RuntimeOptions, StoreSettings};
 use zip_oss_core::store::{
@@ -48,12 +49,17 @@ impl Env {
 
     /// As [`Env::new`], but the component signs with `secret`.
     pub fn with_secret(secret: &str) -> Env {
-        Self::build(secret, tempfile::tempdir().unwrap(), |_| {})
+        Self::build(secret, tempfile::tempdir().unwrap(), |_| {}, Default::default())
     }
 
     /// As [`Env::new`], with the component's settings adjusted (limits, say).
     pub fn with_settings(adjust: impl FnOnce(&mut StoreSettings)) -> Env {
-        Self::build(ACCESS_KEY_SECRET, tempfile::tempdir().unwrap(), adjust)
+        Self::build(ACCESS_KEY_SECRET, tempfile::tempdir().unwrap(), adjust, Default::default())
+    }
+
+    /// As [`Env::new`], with every instance (server request or `pack` call) under `limits`.
+    pub fn with_limits(limits: InstanceLimits) -> Env {
+        Self::build(ACCESS_KEY_SECRET, tempfile::tempdir().unwrap(), |_| {}, limits)
     }
 
     /// As [`Env::new`], with the store's folder in memory (`/dev/shm`) when the machine has
@@ -64,10 +70,15 @@ impl Env {
         } else {
             tempfile::tempdir()
         };
-        Self::build(ACCESS_KEY_SECRET, dir.unwrap(), |_| {})
+        Self::build(ACCESS_KEY_SECRET, dir.unwrap(), |_| {}, Default::default())
     }
 
-    fn build(secret: &str, dir: tempfile::TempDir, adjust: impl FnOnce(&mut StoreSettings)) -> Env {
+    fn build(
+        secret: &str,
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut StoreSettings),
+        limits: InstanceLimits,
+    ) -> Env {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -90,6 +101,7 @@ impl Env {
             adjust(&mut settings);
             let runtime = Runtime::new(RuntimeOptions {
                 config: settings.config_values(),
+                limits,
                 ..RuntimeOptions::default()
             })
             .unwrap();

@@ -1,0 +1,244 @@
+//! What one instance may use: linear memory, wall-clock time, and a way to stop it that still
+//! lets it clean up.
+//!
+//! Stopping is cooperative first: the instance's [`CancellationToken`] makes the outgoing
+//! client refuse every new store request except `AbortMultipartUpload` (and cut off the ones
+//! in flight), so the component's own failure path runs and aborts its upload. Only if it has
+//! not finished `abort_grace` later is the instance dropped. Epoch interruption makes a guest
+//! that computes without pause yield to the executor, so dropping it always takes effect.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Bounds applied to every instance (one HTTP request or one `zip-pack.pack` call).
+#[derive(Clone, Copy, Debug)]
+pub struct InstanceLimits {
+    /// Largest linear memory, in bytes. The component reserves what a pack needs before it
+    /// starts the upload (about five parts plus 20 MiB), so a pack that cannot fit is refused
+    /// up front.
+    pub max_memory: usize,
+    /// Wall-clock time one request may take, from instantiation to its last byte.
+    pub timeout: Duration,
+    /// After a timeout or shutdown, how long the component has to abort its upload.
+    pub abort_grace: Duration,
+}
+
+impl Default for InstanceLimits {
+    fn default() -> Self {
+        InstanceLimits {
+            max_memory: 512 << 20,
+            timeout: Duration::from_secs(3600),
+            abort_grace: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Why an instance was stopped, or what stopped it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// It ran past [`InstanceLimits::timeout`].
+    Timeout,
+    /// The server is shutting down and the grace period is over.
+    Shutdown,
+    /// It tried to grow its memory past [`InstanceLimits::max_memory`].
+    Memory,
+}
+
+impl Stopped {
+    /// The HTTP status, error code and message the HTTP API answers with.
+    pub fn answer(self, limits: &InstanceLimits) -> (u16, &'static str, String) {
+        match self {
+            Stopped::Timeout => (
+                504,
+                "Timeout",
+                format!(
+                    "the pack took longer than the {} s allowed; its upload was aborted",
+                    limits.timeout.as_secs()
+                ),
+            ),
+            Stopped::Shutdown => (
+                503,
+                "ShuttingDown",
+                "the server stopped before the pack finished; its upload was aborted. Retry"
+                    .to_string(),
+            ),
+            Stopped::Memory => (
+                503,
+                "MemoryLimit",
+                format!(
+                    "the pack needed more than the {} MiB of memory allowed per request",
+                    limits.max_memory >> 20
+                ),
+            ),
+        }
+    }
+}
+
+/// One instance's stop signals, shared between the host and the instance's `Store`.
+#[derive(Clone)]
+pub struct Bounds {
+    /// Cancelled on timeout, or through its parent on shutdown.
+    pub cancel: CancellationToken,
+    shutdown: CancellationToken,
+    memory_exceeded: Arc<AtomicBool>,
+}
+
+impl Bounds {
+    /// Bounds for an instance that is stopped when `shutdown` is cancelled.
+    pub fn new(shutdown: &CancellationToken) -> Self {
+        Bounds {
+            cancel: shutdown.child_token(),
+            shutdown: shutdown.clone(),
+            memory_exceeded: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether the instance was cancelled, and why.
+    pub fn stopped(&self) -> Option<Stopped> {
+        if self.shutdown.is_cancelled() {
+            Some(Stopped::Shutdown)
+        } else if self.cancel.is_cancelled() {
+            Some(Stopped::Timeout)
+        } else {
+            None
+        }
+    }
+
+    /// What a trap means: a memory refusal before it is the likely cause (a failed
+    /// allocation aborts a Rust guest).
+    pub fn trap_cause(&self) -> Option<Stopped> {
+        self.stopped().or_else(|| {
+            self.memory_exceeded
+                .load(Ordering::Relaxed)
+                .then_some(Stopped::Memory)
+        })
+    }
+
+    /// The limiter for the instance's `Store`.
+    pub fn limiter(&self, limits: &InstanceLimits) -> MemoryLimiter {
+        MemoryLimiter {
+            max_memory: limits.max_memory,
+            exceeded: self.memory_exceeded.clone(),
+        }
+    }
+}
+
+/// Refuses memory growth past the limit and notes that it did, so the trap that usually
+/// follows (Rust aborts on a failed allocation) is reported as the memory limit.
+pub struct MemoryLimiter {
+    max_memory: usize,
+    exceeded: Arc<AtomicBool>,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.exceeded.store(true, Ordering::Relaxed);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// Function-table entries; the component needs a few thousand.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// Runs an instance's whole life, `run`, within the time limit: at `timeout` (or when
+/// `bounds` is cancelled from outside) its store work is cancelled, and if it has not ended
+/// `abort_grace` later it is dropped. `None` means it was dropped.
+pub async fn run_bounded<T>(
+    run: impl Future<Output = T>,
+    bounds: &Bounds,
+    limits: &InstanceLimits,
+) -> Option<T> {
+    let mut run = std::pin::pin!(run);
+    tokio::select! {
+        done = &mut run => return Some(done),
+        _ = tokio::time::sleep(limits.timeout) => bounds.cancel.cancel(),
+        _ = bounds.cancel.cancelled() => {}
+    }
+    tokio::time::timeout(limits.abort_grace, run).await.ok()
+}
+
+/// Whether a store request may go out after its instance was cancelled: only an
+/// `AbortMultipartUpload` (`DELETE ...?uploadId=...`), which cleans up.
+pub fn allowed_after_cancel(method: &hyper::Method, uri: &hyper::Uri) -> bool {
+    method == hyper::Method::DELETE
+        && uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p.starts_with("uploadId=")))
+}
+
+/// How often the epoch advances; a guest computing without pause yields this often.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_aborts_pass_after_cancel() {
+        let abort: hyper::Uri = "http://s/b/k.zip?uploadId=abc".parse().unwrap();
+        let part: hyper::Uri = "http://s/b/k.zip?partNumber=1&uploadId=abc".parse().unwrap();
+        let delete: hyper::Uri = "http://s/b/k.zip".parse().unwrap();
+        assert!(allowed_after_cancel(&hyper::Method::DELETE, &abort));
+        assert!(!allowed_after_cancel(&hyper::Method::PUT, &part));
+        assert!(!allowed_after_cancel(&hyper::Method::DELETE, &delete));
+        assert!(!allowed_after_cancel(&hyper::Method::GET, &abort));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_past_its_time_is_cancelled_then_dropped() {
+        let shutdown = CancellationToken::new();
+        let limits = InstanceLimits {
+            timeout: Duration::from_secs(5),
+            abort_grace: Duration::from_secs(2),
+            ..InstanceLimits::default()
+        };
+        // Finishes in time.
+        let bounds = Bounds::new(&shutdown);
+        assert_eq!(run_bounded(async { 7 }, &bounds, &limits).await, Some(7));
+        assert_eq!(bounds.stopped(), None);
+
+        // Cleans up within the grace after its cancel.
+        let bounds = Bounds::new(&shutdown);
+        let cancel = bounds.cancel.clone();
+        let cleans_up = async move {
+            cancel.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            "aborted"
+        };
+        assert_eq!(run_bounded(cleans_up, &bounds, &limits).await, Some("aborted"));
+        assert_eq!(bounds.stopped(), Some(Stopped::Timeout));
+
+        // Never ends: dropped after the grace.
+        let bounds = Bounds::new(&shutdown);
+        let started = tokio::time::Instant::now();
+        let never = std::future::pending::<()>();
+        assert_eq!(run_bounded(never, &bounds, &limits).await, None);
+        assert_eq!(started.elapsed(), Duration::from_secs(7));
+
+        // Shutdown stops every instance, with its own reason.
+        let bounds = Bounds::new(&shutdown);
+        shutdown.cancel();
+        assert!(bounds.cancel.is_cancelled());
+        assert_eq!(bounds.stopped(), Some(Stopped::Shutdown));
+    }
+}

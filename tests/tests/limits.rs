@@ -1,0 +1,126 @@
+//! Per-request bounds of the host: a pack past its time limit is answered `504` and its
+//! upload aborted; a pack that cannot fit in its memory limit is answered `503` before it
+//! uploads anything; the server keeps serving after both.
+
+use std::time::{Duration, Instant};
+
+use zip_oss::limits::InstanceLimits;
+use zip_oss_tests::fault_proxy::{Fault, Rule};
+use zip_oss_tests::{noise, Env};
+
+/// Two objects: the first fills a part (so an upload is under way), the second is slow.
+fn two_objects(env: &Env) {
+    env.put_files(&[
+        ("files/a.bin".into(), noise(9 << 20, 1)),
+        ("files/b.bin".into(), noise(1 << 20, 2)),
+    ]);
+}
+
+fn slow_read_of_b(env: &Env, ms: u64) {
+    env.proxy.add(Rule {
+        method: "GET",
+        contains: vec!["files/b.bin".into()],
+        fault: Fault::Delay(ms),
+        times: 1,
+    });
+}
+
+fn started_an_upload(env: &Env) -> bool {
+    env.proxy
+        .log()
+        .iter()
+        .any(|l| l.starts_with("POST") && l.contains("uploads"))
+}
+
+fn aborted_an_upload(env: &Env) -> bool {
+    env.proxy
+        .log()
+        .iter()
+        .any(|l| l.starts_with("DELETE") && l.contains("uploadId="))
+}
+
+#[test]
+fn a_pack_past_its_time_limit_is_answered_504_and_its_upload_aborted() {
+    let env = Env::with_limits(InstanceLimits {
+        timeout: Duration::from_secs(2),
+        abort_grace: Duration::from_secs(10),
+        ..InstanceLimits::default()
+    });
+    two_objects(&env);
+    slow_read_of_b(&env, 8000);
+
+    let started = Instant::now();
+    let answer = env.post(
+        r#"{"bucket":"bkt","source-dir":"files/","dest-file":"late.zip"}"#,
+        true,
+    );
+    let took = started.elapsed();
+    assert_eq!(answer.status, 504, "{}", answer.text());
+    assert_eq!(answer.json()["error"]["code"], "Timeout", "{}", answer.text());
+    // Stopped at the limit, not when the slow read would have ended.
+    assert!(took < Duration::from_secs(7), "answered after {took:?}");
+    assert!(started_an_upload(&env), "{:#?}", env.proxy.log());
+    assert!(aborted_an_upload(&env), "{:#?}", env.proxy.log());
+    assert_eq!(env.open_uploads(), Vec::<String>::new());
+    assert!(!env.object_exists("late.zip"));
+
+    // The server is unharmed: the same pack, now fast, succeeds.
+    let answer = env.post(
+        r#"{"bucket":"bkt","source-dir":"files/","dest-file":"on-time.zip"}"#,
+        true,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(env.object_exists("on-time.zip"));
+
+    // The `zip-pack` export is bounded the same way.
+    slow_read_of_b(&env, 8000);
+    let mut request = zip_oss::pack::request("bkt");
+    request.source_dirs = vec!["files/".into()];
+    request.dest_file = Some("late-export.zip".into());
+    let config = env.settings.store_config().unwrap();
+    let answer = env.rt.block_on(env.runtime.pack(&config, &request)).unwrap();
+    let err = answer.expect_err("a pack past its time limit");
+    assert_eq!((err.status, err.code.as_str()), (504, "Timeout"), "{err:?}");
+    assert_eq!(env.open_uploads(), Vec::<String>::new());
+    assert!(!env.object_exists("late-export.zip"));
+}
+
+#[test]
+fn a_pack_that_cannot_fit_in_memory_is_refused_before_it_uploads() {
+    // 40 MiB cannot hold five 8 MiB parts plus the read-ahead window.
+    let env = Env::with_limits(InstanceLimits {
+        max_memory: 40 << 20,
+        ..InstanceLimits::default()
+    });
+    two_objects(&env);
+    let answer = env.post(r#"{"bucket":"bkt","source-dir":"files/"}"#, true);
+    assert_eq!(answer.status, 503, "{}", answer.text());
+    assert_eq!(
+        answer.json()["error"]["code"],
+        "InsufficientMemory",
+        "{}",
+        answer.text()
+    );
+    assert!(!started_an_upload(&env), "{:#?}", env.proxy.log());
+    assert_eq!(env.open_uploads(), Vec::<String>::new());
+    // Still serving.
+    assert_eq!(zip_oss_tests::get(&format!("{}healthz", env.url())).status, 200);
+}
+
+#[test]
+fn an_instance_refused_memory_is_answered_503_and_the_server_survives() {
+    // Less than the component's own initial memory: the limiter refuses the instance itself,
+    // which the host must report as the memory limit (and not crash on).
+    let env = Env::with_limits(InstanceLimits {
+        max_memory: 256 << 10,
+        ..InstanceLimits::default()
+    });
+    two_objects(&env);
+    for _ in 0..2 {
+        let answer = env.post(r#"{"bucket":"bkt","source-dir":"files/"}"#, true);
+        assert_eq!(answer.status, 503, "{}", answer.text());
+        assert_eq!(answer.json()["error"]["code"], "MemoryLimit", "{}", answer.text());
+    }
+    assert!(env.proxy.log().is_empty(), "{:#?}", env.proxy.log());
+    assert_eq!(zip_oss_tests::get(&format!("{}healthz", env.url())).status, 200);
+}
