@@ -228,3 +228,51 @@ fn sigterm_lets_a_running_pack_finish_then_exits() {
     let status = c.child.wait().unwrap();
     assert!(status.success(), "exit after the pack: {status}");
 }
+
+#[test]
+fn sigterm_past_the_grace_aborts_the_running_pack_then_exits() {
+    let env = Env::new();
+    env.put_files(&[
+        ("files/a.bin".into(), zip_oss_tests::noise(9 << 20, 1)),
+        ("files/b.bin".into(), zip_oss_tests::noise(1 << 20, 2)),
+    ]);
+    // The upload is under way (a.bin fills a part) when the read of b.bin stalls for 30 s.
+    env.proxy.add(Rule {
+        method: "GET",
+        contains: vec!["files/b.bin".into()],
+        fault: Fault::Delay(30_000),
+        times: 1,
+    });
+    let mut c = Container::start(&env, &[("ZIP_OSS_SHUTDOWN_GRACE", "1")]);
+    let stopping = Instant::now();
+    std::thread::scope(|s| {
+        let running = s.spawn(|| {
+            c.post(
+                r#"{"bucket":"bkt","source-dir":"files/","dest-file":"cut.zip"}"#,
+                "cut",
+            )
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !env.proxy.log().iter().any(|l| l.contains("files/b.bin")) {
+            assert!(Instant::now() < deadline, "{:#?}", env.proxy.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.child.id().to_string())
+            .status();
+        let answer = running.join().unwrap();
+        assert_eq!(answer.status, 503, "{}", answer.text());
+        assert_eq!(answer.json()["error"]["code"], "ShuttingDown", "{}", answer.text());
+        assert!(answer.headers.contains_key("retry-after"), "{:?}", answer.headers);
+    });
+    // Well before the stalled read would have ended.
+    let status = c.child.wait().unwrap();
+    assert!(status.success(), "exit after the cut-off: {status}");
+    assert!(stopping.elapsed() < Duration::from_secs(20), "took {:?}", stopping.elapsed());
+    let log = env.proxy.log();
+    assert!(log.iter().any(|l| l.starts_with("POST") && l.contains("uploads")), "{log:#?}");
+    assert!(log.iter().any(|l| l.starts_with("DELETE") && l.contains("uploadId=")), "{log:#?}");
+    assert_eq!(env.open_uploads(), Vec::<String>::new());
+    assert!(!env.object_exists("cut.zip"));
+}
