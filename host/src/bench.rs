@@ -5,6 +5,10 @@
 //! `zip-oss pack`, a child process of its own, so its peak RSS is the host's alone
 //! (its `VmHWM`, sampled every 20 ms while it runs). Scenarios: 57 objects totalling about 1 GiB, and 10,000 objects of
 //! 4 KiB (a folder of many small files).
+//!
+//! `--scenario instantiate` measures what a request costs before any packing: a fresh
+//! instance of the component, on demand and from the pooling allocator, and a whole HTTP
+//! request that the component refuses without touching a store.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -50,11 +54,14 @@ fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
         "all" => all,
         "big" => all.into_iter().take(1).collect(),
         "small" => all.into_iter().skip(1).collect(),
-        other => bail!("unknown scenario `{other}` (big, small, all)"),
+        other => bail!("unknown scenario `{other}` (big, small, all, instantiate)"),
     })
 }
 
 pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
+    if which == "instantiate" {
+        return instantiation().await;
+    }
     let scenarios = scenarios(which)?;
     let owned_dir = dir.is_none();
     // In memory when the machine has /dev/shm: the store's disk is not what is measured.
@@ -230,4 +237,74 @@ fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Instances (and requests) per allocator and round; rounds alternate the allocators so
+/// both see the same machine noise.
+const INSTANCES_PER_ROUND: usize = 100;
+const ROUNDS: usize = 5;
+
+/// Instantiation cost, on demand vs pooled, as a table.
+async fn instantiation() -> anyhow::Result<()> {
+    use crate::engine::{Runtime, RuntimeOptions};
+    let allocators = [("on demand", None), ("pooling, 16 slots", Some(16))];
+    let mut runtimes = Vec::new();
+    for (name, pooling) in allocators {
+        let runtime = Runtime::new(RuntimeOptions {
+            pooling,
+            ..RuntimeOptions::default()
+        })?;
+        let (addr, server) =
+            crate::serve::start(runtime.clone(), "127.0.0.1:0".parse()?).await?;
+        runtimes.push((name, runtime, addr, server, Vec::new(), Vec::new()));
+    }
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    for _ in 0..ROUNDS {
+        for (_, runtime, addr, _, instances, requests) in runtimes.iter_mut() {
+            let pre = runtime.proxy_pre()?;
+            for _ in 0..INSTANCES_PER_ROUND {
+                let started = Instant::now();
+                let bounds = runtime.bounds();
+                let mut store = runtime.new_store(&bounds);
+                pre.instantiate_async(&mut store).await?;
+                drop(store);
+                instances.push(started.elapsed());
+            }
+            for _ in 0..INSTANCES_PER_ROUND {
+                let started = Instant::now();
+                let req = hyper::Request::post(format!("http://{addr}/"))
+                    .body(Full::new(Bytes::from_static(b"not json")))?;
+                let resp = client.request(req).await?;
+                let status = resp.status();
+                http_body_util::BodyExt::collect(resp.into_body()).await?;
+                if status != hyper::StatusCode::BAD_REQUEST {
+                    bail!("expected 400 for a malformed request, got {status}");
+                }
+                requests.push(started.elapsed());
+            }
+        }
+    }
+    println!("| allocator | instantiate mean µs | p50 µs | p99 µs | refused request p50 µs | p99 µs |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, _, _, server, mut instances, mut requests) in runtimes {
+        server.shutdown().await;
+        let mean = instances.iter().sum::<Duration>() / instances.len() as u32;
+        let (i50, i99) = percentiles(&mut instances);
+        let (r50, r99) = percentiles(&mut requests);
+        println!(
+            "| {name} | {} | {} | {} | {} | {} |",
+            mean.as_micros(),
+            i50.as_micros(),
+            i99.as_micros(),
+            r50.as_micros(),
+            r99.as_micros()
+        );
+    }
+    Ok(())
+}
+
+fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99))
 }

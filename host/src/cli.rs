@@ -48,7 +48,7 @@ pub struct BenchArgs {
     /// Folder for the store (default: a temporary folder in /dev/shm, removed afterwards).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// `big`, `small` or `all`.
+    /// `big`, `small`, `all` (both), or `instantiate` (the cost of a fresh instance).
     #[arg(long, default_value = "all")]
     pub scenario: String,
 }
@@ -65,9 +65,11 @@ pub struct ServeArgs {
     /// On SIGTERM, seconds running packs may take to finish after accepting stops.
     #[arg(long, env = "ZIP_OSS_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
-    /// Keep instance slots for --max-concurrent requests in wasmtime's pooling allocator
-    /// (faster instantiation, memory reserved up front); `false` maps memory per request.
-    #[arg(long, env = "ZIP_OSS_POOLING", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Keep instance slots for --max-concurrent requests in wasmtime's pooling allocator.
+    /// Off by default: it saves about 5 µs of a ~20 µs instantiation (BENCHMARKS.md) but
+    /// reserves ~8 GiB of address space per slot, which sandboxes with an address-space
+    /// limit refuse.
+    #[arg(long, env = "ZIP_OSS_POOLING")]
     pub pooling: bool,
     #[command(flatten)]
     pub store: StoreSettings,

@@ -161,7 +161,11 @@ fn a_full_server_answers_503_with_retry_after() {
         fault: Fault::Delay(3000),
         times: 1,
     });
-    let c = Container::start(&env, &[("ZIP_OSS_MAX_CONCURRENT", "1")]);
+    // With the pooling allocator: one slot, which the third pack must find free again.
+    let c = Container::start(
+        &env,
+        &[("ZIP_OSS_MAX_CONCURRENT", "1"), ("ZIP_OSS_POOLING", "true")],
+    );
     let body = r#"{"bucket":"bkt","source-dir":"files/"}"#;
     std::thread::scope(|s| {
         let first = s.spawn(|| c.post(body, "slow"));
@@ -174,6 +178,8 @@ fn a_full_server_answers_503_with_retry_after() {
             second.headers
         );
         assert_eq!(first.join().unwrap().status, 302);
+        let third = c.post(body, "after");
+        assert_eq!(third.status, 302, "{}", third.text());
     });
     c.stop();
 }
