@@ -1,14 +1,17 @@
 //! The HTTP API: `POST` (any path, as the original) with the pack JSON.
 //!
 //! Answers `302` to the presigned link by default, `200` with a JSON summary when the
-//! client accepts JSON, and `{"error":{"code","message"}}` with a fitting status on failure.
+//! client accepts JSON, the archive itself (`200 application/zip`, nothing uploaded) when
+//! it accepts `application/zip`, and `{"error":{"code","message"}}` with a fitting status
+//! on failure.
 
 use wstd::http::{Body, Method, Request, Response, StatusCode};
 use zip_oss_core::plan::PackRequest;
-use zip_oss_core::store::Credentials;
+use zip_oss_core::store::{Credentials, StoreConfig};
 
+use crate::config::Limits;
 use crate::error::PackError;
-use crate::{config, pack};
+use crate::{config, pack, stream};
 
 /// Request bodies are small JSON documents; anything larger is refused unread.
 const MAX_BODY: usize = 1 << 20;
@@ -25,17 +28,24 @@ pub async fn handle(request: Request<Body>) -> Response<Body> {
         );
         return error_response(&e);
     }
-    let wants_json = request
-        .headers()
-        .get("accept")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json"));
+    let accept = header(&request, "accept").unwrap_or_default();
+    let wants_json = accept.contains("application/json");
+    let wants_zip = accept.contains("application/zip");
     let request_id = pack::request_id(
         header(&request, "x-fc-request-id")
             .or(header(&request, "x-request-id"))
             .as_deref(),
     );
-    match run(request, &request_id).await {
+    let (cfg, limits, req) = match parse(request).await {
+        Ok(parsed) => parsed,
+        Err(e) => return error_response(&e),
+    };
+    if wants_zip {
+        return stream::respond(&cfg, limits, &req)
+            .await
+            .unwrap_or_else(|e| error_response(&e));
+    }
+    match pack::run(&cfg, limits, &req, &request_id).await {
         Ok(summary) if wants_json => {
             let body = serde_json::to_string(&summary).unwrap_or_default();
             Response::builder()
@@ -56,7 +66,8 @@ pub async fn handle(request: Request<Body>) -> Response<Body> {
     }
 }
 
-async fn run(request: Request<Body>, request_id: &str) -> Result<pack::Summary, PackError> {
+/// The pack request, and the store settings it is run with.
+async fn parse(request: Request<Body>) -> Result<(StoreConfig, Limits, PackRequest), PackError> {
     if request
         .headers()
         .get("content-length")
@@ -90,7 +101,7 @@ async fn run(request: Request<Body>, request_id: &str) -> Result<pack::Summary, 
         None
     };
     let cfg = service.store_for(&req.bucket, req.region.as_deref(), credentials)?;
-    pack::run(&cfg, service.limits, &req, request_id).await
+    Ok((cfg, service.limits, req))
 }
 
 /// Function Compute hands each invocation temporary credentials in these headers.

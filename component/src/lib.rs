@@ -9,6 +9,7 @@
 //! - [`pack`]: one pack: list, plan, stream objects through the encoder, upload parts.
 //! - [`fetch`]: object reads with resume and read-ahead of small objects.
 //! - [`upload`]: the multipart upload with several parts in flight.
+//! - [`stream`]: the archive streamed as the response body instead.
 //! - [`store_client`]: signed store requests, retries, error mapping.
 
 mod config;
@@ -17,6 +18,7 @@ mod fetch;
 mod http_api;
 mod pack;
 mod store_client;
+mod stream;
 mod upload;
 
 wit_bindgen::generate!({
@@ -50,9 +52,29 @@ impl zip_pack::Guest for Component {
 
 export!(Component);
 
-#[wstd::http_server]
-async fn main(
-    request: wstd::http::Request<wstd::http::Body>,
-) -> wstd::http::Result<wstd::http::Response<wstd::http::Body>> {
-    Ok(http_api::handle(request).await)
+/// `wasi:http/incoming-handler`, as `#[wstd::http_server]` would export it, except that a
+/// response body that fails midway (a streamed archive whose read failed) is logged, not
+/// a panic: the head is already sent, and the aborted body tells the client.
+struct HttpHandler;
+
+impl wstd::__internal::wasip2::exports::http::incoming_handler::Guest for HttpHandler {
+    fn handle(
+        request: wstd::__internal::wasip2::http::types::IncomingRequest,
+        response_out: wstd::__internal::wasip2::http::types::ResponseOutparam,
+    ) {
+        let responder = wstd::http::server::Responder::new(response_out);
+        wstd::runtime::block_on(async move {
+            match wstd::http::request::try_from_incoming(request) {
+                Ok(request) => {
+                    let response = http_api::handle(request).await;
+                    if let Err(e) = responder.respond(response).await {
+                        eprintln!("zip-oss: response body failed: {e:#}");
+                    }
+                }
+                Err(e) => responder.fail(e),
+            }
+        })
+    }
 }
+
+wstd::__internal::wasip2::http::proxy::export!(HttpHandler with_types_in wstd::__internal::wasip2);

@@ -138,26 +138,12 @@ pub async fn run(
     let bucket = req.bucket.as_str();
     let dest = req.dest_key(request_id);
 
-    let sources = collect_sources(&client, req).await?;
-    let options =
-        PlanOptions::from_request(req).map_err(|e| PackError::bad_request(e.to_string()))?;
-    let plan = Plan::build(sources, &options);
-    if plan.entries.is_empty() {
-        return Err(PackError::new(
-            404,
-            "NoObjects",
-            "no objects to pack: the source is empty or every key was skipped",
-        ));
-    }
+    let (plan, predicted) = make_plan(&client, limits, req).await?;
     if plan.entries.iter().any(|e| e.key == dest) {
         return Err(PackError::bad_request(
             "`dest-file` is one of the objects being packed",
         ));
     }
-    check_limits(&plan, limits)?;
-    let predicted = plan
-        .archive_size()
-        .map_err(|e| PackError::bad_request(e.to_string()))?;
     let part_size =
         part_size(predicted.unwrap_or_else(|| plan.archive_bound())).ok_or_else(|| {
             PackError::new(
@@ -239,6 +225,31 @@ fn reserve_memory(part_size: u64) -> Result<(), PackError> {
         })
 }
 
+/// Lists the sources and plans the archive within the operator's limits; returns the
+/// plan and the archive's exact size when it is known in advance (no deflated entry).
+pub(crate) async fn make_plan(
+    client: &Rc<StoreClient>,
+    limits: Limits,
+    req: &PackRequest,
+) -> Result<(Plan, Option<u64>), PackError> {
+    let sources = collect_sources(client, req).await?;
+    let options =
+        PlanOptions::from_request(req).map_err(|e| PackError::bad_request(e.to_string()))?;
+    let plan = Plan::build(sources, &options);
+    if plan.entries.is_empty() {
+        return Err(PackError::new(
+            404,
+            "NoObjects",
+            "no objects to pack: the source is empty or every key was skipped",
+        ));
+    }
+    check_limits(&plan, limits)?;
+    let size = plan
+        .archive_size()
+        .map_err(|e| PackError::bad_request(e.to_string()))?;
+    Ok((plan, size))
+}
+
 /// Refuses, before anything is uploaded, what the operator does not allow.
 fn check_limits(plan: &Plan, limits: Limits) -> Result<(), PackError> {
     let entries = plan.entries.len() as u64;
@@ -306,6 +317,12 @@ async fn collect_sources(
     Ok(sources)
 }
 
+/// Where the archive's bytes go, in order: the parts of an upload ([`Output`]) or a
+/// response body (`stream::BodySink`).
+pub(crate) trait ArchiveSink {
+    async fn emit(&mut self, data: &[u8]) -> Result<(), PackError>;
+}
+
 /// Archive bytes on their way out: cut into parts, each uploaded as soon as it fills.
 struct Output {
     splitter: PartSplitter,
@@ -314,7 +331,7 @@ struct Output {
     bytes: u64,
 }
 
-impl Output {
+impl ArchiveSink for Output {
     async fn emit(&mut self, data: &[u8]) -> Result<(), PackError> {
         self.bytes += data.len() as u64;
         let full = &mut self.full;
@@ -326,7 +343,9 @@ impl Output {
         }
         Ok(())
     }
+}
 
+impl Output {
     /// Uploads the last part; returns every part's `(number, ETag)` and the archive's size.
     async fn finish(self) -> Result<(Vec<(u32, String)>, u64), PackError> {
         let mut uploader = self.uploader;
@@ -357,13 +376,25 @@ async fn write_archive(
     plan: &Plan,
     part_size: u64,
 ) -> Result<(Vec<(u32, String)>, u64), PackError> {
-    let mut encoder = ZipEncoder::new();
     let mut out = Output {
         splitter: PartSplitter::new(part_size),
         uploader: Uploader::new(client.clone(), bucket, dest, upload_id, PARTS_IN_FLIGHT),
         full: Vec::new(),
         bytes: 0,
     };
+    encode_archive(client, bucket, plan, &mut out).await?;
+    out.finish().await
+}
+
+/// Streams every entry of `plan`, read from `bucket`, through the encoder into `out`,
+/// central directory and end records included.
+pub(crate) async fn encode_archive(
+    client: &Rc<StoreClient>,
+    bucket: &str,
+    plan: &Plan,
+    out: &mut impl ArchiveSink,
+) -> Result<(), PackError> {
+    let mut encoder = ZipEncoder::new();
     let mut read_ahead = ReadAhead::new(client.clone(), bucket, &plan.entries);
 
     for (index, entry) in plan.entries.iter().enumerate() {
@@ -393,6 +424,5 @@ async fn write_archive(
         out.emit(&encoder.finish_entry().map_err(encode_error)?)
             .await?;
     }
-    out.emit(&encoder.finish().map_err(encode_error)?).await?;
-    out.finish().await
+    out.emit(&encoder.finish().map_err(encode_error)?).await
 }

@@ -13,7 +13,7 @@ mod error;
 mod names;
 mod request;
 pub mod signing;
-mod uri;
+pub(crate) mod uri;
 mod xml;
 
 mod abort_multipart_upload;

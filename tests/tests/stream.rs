@@ -1,0 +1,147 @@
+//! `Accept: application/zip`: the archive streamed as the response, nothing uploaded. The
+//! head carries the exact `Content-Length` for stored archives; a read that fails after the
+//! head was sent breaks the transfer instead of ending a short archive cleanly.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use zip_oss_tests::fault_proxy::{Fault, Rule};
+use zip_oss_tests::readers::{check_archive, Manifest};
+use zip_oss_tests::{answer, noise, save, Answer, Env};
+
+fn post_for_zip(env: &Env, body: &str) -> Answer {
+    answer(
+        ureq::post(&env.url())
+            .set("accept", "application/zip")
+            .send_string(body),
+    )
+}
+
+fn files(env: &Env) -> Manifest {
+    let paths = env.put_files(&[
+        ("报告/2024/年度总结.txt".into(), "中文内容".as_bytes().to_vec()),
+        ("报告/2024/big.bin".into(), noise(9 << 20, 3)),
+        ("报告/2024/a/b/deep.txt".into(), b"deep".to_vec()),
+        ("报告/2024/empty.dat".into(), Vec::new()),
+    ]);
+    paths
+        .iter()
+        .map(|(k, p)| (k.strip_prefix("报告/2024/").unwrap().to_string(), Some(p.clone())))
+        .collect()
+}
+
+fn nothing_uploaded(env: &Env) {
+    let log = env.proxy.log();
+    assert!(
+        log.iter().all(|l| l.starts_with("GET")),
+        "only reads expected: {log:#?}"
+    );
+    assert_eq!(env.open_uploads(), Vec::<String>::new());
+    assert!(!env.root().join("bkt/output").exists());
+}
+
+#[test]
+fn a_stored_archive_streams_with_its_exact_length() {
+    let env = Env::new();
+    let manifest = files(&env);
+    let a = post_for_zip(&env, r#"{"bucket":"bkt","source-dir":"报告/2024/"}"#);
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.headers["content-type"], "application/zip");
+    assert_eq!(a.headers["content-length"], a.body.len().to_string());
+    assert_eq!(
+        a.headers["content-disposition"],
+        "attachment; filename=\"2024.zip\"; filename*=UTF-8''2024.zip"
+    );
+    check_archive(&save(env.dir.path(), "streamed.zip", &a.body), &manifest);
+    nothing_uploaded(&env);
+}
+
+#[test]
+fn a_deflated_archive_streams_chunked() {
+    let env = Env::new();
+    let manifest = files(&env);
+    let a = post_for_zip(
+        &env,
+        r#"{"bucket":"bkt","source-dir":"报告/2024/","compression":"deflate","dest-file":"out/全部.zip"}"#,
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    // Deflated sizes are unknown until written.
+    assert!(!a.headers.contains_key("content-length"), "{:?}", a.headers);
+    assert!(
+        a.headers["content-disposition"].ends_with("filename*=UTF-8''%E5%85%A8%E9%83%A8.zip"),
+        "{:?}",
+        a.headers
+    );
+    check_archive(&save(env.dir.path(), "deflated.zip", &a.body), &manifest);
+    nothing_uploaded(&env);
+}
+
+#[test]
+fn errors_before_the_head_are_json() {
+    let env = Env::new();
+    let a = post_for_zip(&env, r#"{"bucket":"bkt","source-dir":"missing/"}"#);
+    assert_eq!(a.status, 404, "{}", a.text());
+    assert_eq!(a.headers["content-type"], "application/json");
+    assert_eq!(a.json()["error"]["code"], "NoObjects");
+}
+
+/// A raw HTTP/1.1 exchange read to the end of the connection: the head's fields and the
+/// body bytes that arrived, and whether a chunked body was properly terminated.
+fn raw_post(env: &Env, body: &str) -> (String, Vec<u8>) {
+    let mut s = TcpStream::connect(env.server_addr).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nhost: zip\r\naccept: application/zip\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    // A reset connection is one way the cut shows; what arrived before it is what counts.
+    let _ = s.read_to_end(&mut all);
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+    (
+        String::from_utf8_lossy(&all[..split]).to_lowercase(),
+        all[split + 4..].to_vec(),
+    )
+}
+
+#[test]
+fn a_read_failing_midway_breaks_the_stream() {
+    let env = Env::new();
+    env.put_files(&[
+        ("files/a.bin".into(), noise(3 << 20, 1)),
+        ("files/b.bin".into(), noise(1 << 20, 2)),
+    ]);
+    let refuse_b = || Rule {
+        method: "GET",
+        contains: vec!["files/b.bin".into()],
+        fault: Fault::Status(403, "AccessDenied"),
+        times: 10,
+    };
+
+    // Stored: fewer bytes than the announced length.
+    env.proxy.add(refuse_b());
+    let (head, body) = raw_post(&env, r#"{"bucket":"bkt","source-dir":"files/"}"#);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let announced: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .expect("content-length")
+        .trim()
+        .parse()
+        .unwrap();
+    // Entries had begun to stream (how much arrived before the cut depends on buffering).
+    assert!(body.starts_with(b"PK\x03\x04"), "{} bytes", body.len());
+    assert!(body.len() < announced, "{} of {announced} bytes", body.len());
+
+    // Deflated (chunked): the last-chunk marker never comes.
+    env.proxy.add(refuse_b());
+    let (head, body) = raw_post(
+        &env,
+        r#"{"bucket":"bkt","source-dir":"files/","compression":"deflate"}"#,
+    );
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!body.ends_with(b"0\r\n\r\n"), "the chunked body ended cleanly");
+    nothing_uploaded(&env);
+}
