@@ -153,7 +153,7 @@ pub async fn run(
             )
         })?;
 
-    reserve_memory(part_size)?;
+    reserve_memory(&plan, part_size * (PARTS_IN_FLIGHT as u64 + 1))?;
     let upload_id = client.create_multipart_upload(bucket, &dest).await?;
     let written = write_archive(&client, bucket, &dest, &upload_id, &plan, part_size).await;
     let (parts, archive_bytes) = match written {
@@ -203,11 +203,19 @@ pub async fn run(
 /// encoder, the plan and the HTTP buffers.
 const WORKING_MEMORY: u64 = READ_AHEAD_WINDOW as u64 * READ_AHEAD_MAX_OBJECT + (4 << 20);
 
-/// Grows the instance's memory to what the pack will hold at its peak, before the upload
-/// starts: under a host memory limit a pack that cannot fit is refused now, cleanly, rather
-/// than trapped halfway. The memory, freed, is what the parts are then allocated from.
-fn reserve_memory(part_size: u64) -> Result<(), PackError> {
-    let need = (PARTS_IN_FLIGHT as u64 + 1) * part_size + WORKING_MEMORY;
+/// Grows the instance's memory to what the pack will hold at its peak besides the plan —
+/// `buffers` (the parts in flight), the working memory, and the central directory the
+/// encoder keeps until the end — before anything is written: under a host memory limit a
+/// pack that cannot fit is refused now, cleanly, rather than trapped halfway (with an
+/// upload open). The memory, freed, is what those are then allocated from.
+pub(crate) fn reserve_memory(plan: &Plan, buffers: u64) -> Result<(), PackError> {
+    // Per entry: 46 bytes of header, the name (twice with a Unicode Path), ≤ 50 of extras.
+    let central: u64 = plan
+        .entries
+        .iter()
+        .map(|e| 96 + 2 * e.name.len() as u64)
+        .sum();
+    let need = buffers + WORKING_MEMORY + central;
     let mut probe: Vec<u8> = Vec::new();
     usize::try_from(need)
         .ok()
@@ -217,9 +225,8 @@ fn reserve_memory(part_size: u64) -> Result<(), PackError> {
                 503,
                 "InsufficientMemory",
                 format!(
-                    "this pack needs about {} MiB of memory ({} MiB parts); the host allows less",
-                    need >> 20,
-                    part_size >> 20
+                    "this pack needs about {} MiB of memory; the host allows less",
+                    need.div_ceil(1 << 20)
                 ),
             )
         })

@@ -30,6 +30,9 @@ pub struct StoreClient {
     cfg: StoreConfig,
     http: Client,
     backoff: Backoff,
+    /// The host refused one of our requests: it is stopping this pack, so failures are
+    /// no longer retried (an upload's refusal can surface as a failed body write instead).
+    stopped: std::cell::Cell<bool>,
 }
 
 impl StoreClient {
@@ -42,6 +45,7 @@ impl StoreClient {
             cfg,
             http,
             backoff: Backoff::default(),
+            stopped: std::cell::Cell::new(false),
         }
     }
 
@@ -264,12 +268,13 @@ impl StoreClient {
                 }
                 // The host stopped this pack (time limit, shutdown): no retry, so the
                 // upload is aborted while there is time.
-                Err(e) if denied(&e) => {
+                Err(e) if denied(&e) || self.stopped.get() => {
+                    self.stopped.set(true);
                     return Err(PackError::new(
                         503,
                         "Stopped",
                         format!("{what}: the host stopped this pack"),
-                    ))
+                    ));
                 }
                 Err(e) => PackError::network(what, e),
             };

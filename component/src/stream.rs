@@ -16,7 +16,7 @@ use zip_oss_core::store::StoreConfig;
 
 use crate::config::Limits;
 use crate::error::PackError;
-use crate::pack::{encode_archive, make_plan, ArchiveSink};
+use crate::pack::{encode_archive, make_plan, reserve_memory, ArchiveSink};
 use crate::store_client::StoreClient;
 
 /// Chunks buffered between the encoder and the response body; the client's pace sets ours.
@@ -30,6 +30,7 @@ pub async fn respond(
 ) -> Result<Response<Body>, PackError> {
     let client = Rc::new(StoreClient::new(cfg.clone()));
     let (plan, size) = make_plan(&client, limits, req).await?;
+    reserve_memory(&plan, 0)?;
     let name = archive_file_name(req.dest_file.as_deref(), &req.source_dir);
 
     let (sender, receiver) = mpsc::channel(BUFFERED_CHUNKS);

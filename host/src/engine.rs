@@ -204,10 +204,15 @@ impl Runtime {
         };
         let ended = run_bounded(run, &bounds, &self.inner.limits).await;
         match (ended, bounds.stopped()) {
+            // Finished as the limit struck: the archive is complete, so it stands.
+            (Some(Ok(Ok(summary))), _) => Ok(Ok(summary)),
             (_, Some(stopped)) => Ok(Err(self.stopped_error(stopped))),
             (Some(Ok(answer)), None) => Ok(answer),
             (Some(Err(trap)), None) => match bounds.trap_cause() {
-                Some(stopped) => Ok(Err(self.stopped_error(stopped))),
+                Some(stopped) => {
+                    tracing::debug!("zip-pack.pack stopped ({stopped:?}): {trap:#}");
+                    Ok(Err(self.stopped_error(stopped)))
+                }
                 None => Err(anyhow::Error::from(trap).context("zip-pack.pack trapped")),
             },
             (None, None) => unreachable!("an instance is only dropped after it was cancelled"),

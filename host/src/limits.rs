@@ -55,14 +55,14 @@ impl Stopped {
                 504,
                 "Timeout",
                 format!(
-                    "the pack took longer than the {} s allowed; its upload was aborted",
+                    "the pack took longer than the {} s allowed and was stopped",
                     limits.timeout.as_secs()
                 ),
             ),
             Stopped::Shutdown => (
                 503,
                 "ShuttingDown",
-                "the server stopped before the pack finished; its upload was aborted. Retry"
+                "the server was stopping and stopped the pack before it finished; retry"
                     .to_string(),
             ),
             Stopped::Memory => (
@@ -186,6 +186,19 @@ pub fn allowed_after_cancel(method: &hyper::Method, uri: &hyper::Uri) -> bool {
             .is_some_and(|q| q.split('&').any(|p| p.starts_with("uploadId=")))
 }
 
+/// Whether a store request, once sent, must be let finish even if its instance is
+/// cancelled meanwhile: `CreateMultipartUpload` (cut off after the store acted, it would
+/// leave an upload whose id the component never learns, so cannot abort) and
+/// `CompleteMultipartUpload` (cut off after the store acted, the archive would exist while
+/// the client is told it was aborted). Both are short.
+pub fn finish_once_sent(method: &hyper::Method, uri: &hyper::Uri) -> bool {
+    method == hyper::Method::POST
+        && uri.query().is_some_and(|q| {
+            q.split('&')
+                .any(|p| p == "uploads" || p.starts_with("uploads=") || p.starts_with("uploadId="))
+        })
+}
+
 /// How often the epoch advances; a guest computing without pause yields this often.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -202,6 +215,14 @@ mod tests {
         assert!(!allowed_after_cancel(&hyper::Method::PUT, &part));
         assert!(!allowed_after_cancel(&hyper::Method::DELETE, &delete));
         assert!(!allowed_after_cancel(&hyper::Method::GET, &abort));
+
+        let create: hyper::Uri = "http://s/b/k.zip?uploads".parse().unwrap();
+        let create_oss: hyper::Uri = "http://s/b/k.zip?uploads=".parse().unwrap();
+        assert!(finish_once_sent(&hyper::Method::POST, &create));
+        assert!(finish_once_sent(&hyper::Method::POST, &create_oss));
+        assert!(finish_once_sent(&hyper::Method::POST, &abort)); // Complete
+        assert!(!finish_once_sent(&hyper::Method::PUT, &part));
+        assert!(!finish_once_sent(&hyper::Method::GET, &delete));
     }
 
     #[tokio::test(start_paused = true)]

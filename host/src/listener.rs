@@ -11,7 +11,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// A running server; dropping it stops accepting (open connections finish on their own).
+/// A running server; dropping it stops accepting at once (open connections finish on
+/// their own), [`ServerHandle::shutdown`] also waits for them.
 pub struct ServerHandle {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -28,12 +29,15 @@ impl ServerHandle {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting connections and waits for the accept loop to end.
+    /// Stops accepting connections, then waits until every open connection has finished
+    /// the request it is serving and closed (idle ones close at once), so no answer is cut
+    /// off by the process exiting.
     pub async fn shutdown(mut self) {
         self.stop.take();
-        if let Some(task) = self.task.take() {
+        if let Some(task) = self.task.as_mut() {
             let _ = task.await;
         }
+        self.task = None;
     }
 }
 
@@ -59,6 +63,7 @@ where
     let addr = listener.local_addr()?;
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         loop {
             let (socket, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -73,16 +78,18 @@ where
             // Small answers must not wait out delayed ACKs (40 ms each).
             let _ = socket.set_nodelay(true);
             let service = service.clone();
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(socket), service);
+            let conn = graceful.watch(conn);
             tokio::spawn(async move {
-                if let Err(err) = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(socket), service)
-                    .await
-                {
+                if let Err(err) = conn.await {
                     tracing::debug!(%peer, "connection ended: {err}");
                 }
             });
         }
+        drop(listener); // refuse new connections while the open ones finish
+        graceful.shutdown().await;
     });
     Ok(ServerHandle {
         addr,

@@ -13,7 +13,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use crate::limits::allowed_after_cancel;
+use crate::limits::{allowed_after_cancel, finish_once_sent};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -210,11 +210,20 @@ impl WasiHttpHooks for PooledHooks {
         _fut: IoFuture,
     ) -> Box<dyn Future<Output = Result<(Response<WasiBody>, IoFuture), Error>> + Send> {
         let client = self.client.clone();
+        let (method, uri) = (request.method(), request.uri());
         let cancel = self
             .cancel
             .clone()
-            .filter(|_| !allowed_after_cancel(request.method(), request.uri()));
+            .filter(|_| !allowed_after_cancel(method, uri));
+        // Refused if cancelled before it is sent, but not cut off once sent.
+        let (refuse, cancel) = match cancel {
+            Some(c) if finish_once_sent(method, uri) => (c.is_cancelled(), None),
+            other => (false, other),
+        };
         Box::new(async move {
+            if refuse {
+                return Err(Error::HttpRequestDenied);
+            }
             let response = client.send_until(request, options, cancel).await?;
             // The pool drives connection I/O itself; there is no per-request I/O future.
             let io: IoFuture = Box::new(async { Ok(()) });

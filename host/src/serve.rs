@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::net::SocketAddr;
+use std::future::Future as _;
 use std::time::Instant;
 use tokio::sync::oneshot;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -66,35 +67,37 @@ async fn start_with_slots(
 }
 
 /// Serves until Ctrl-C or SIGTERM (how containers, Function Compute included, are stopped),
-/// then stops accepting and lets running packs finish within the grace period.
+/// then stops accepting and lets running packs finish within the grace period; packs still
+/// running then are stopped (their uploads aborted) and answered `503`.
 pub async fn run(runtime: Runtime, addr: SocketAddr, options: ServeOptions) -> anyhow::Result<()> {
     let slots_total = options.max_concurrent.max(1);
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(slots_total));
     let (addr, server) = start_with_slots(runtime.clone(), addr, slots.clone()).await?;
     tracing::info!("zip-oss listening on http://{addr}");
     shutdown_signal().await;
-    server.shutdown().await;
     let running = slots_total - slots.available_permits();
-    if running > 0 {
-        tracing::info!(
-            running,
-            grace_s = options.shutdown_grace.as_secs(),
-            "stopped accepting; letting running packs finish"
-        );
-        // Every slot free again means every request (its guest, body included) is done.
-        let all = u32::try_from(slots_total).unwrap_or(u32::MAX);
-        if tokio::time::timeout(options.shutdown_grace, slots.acquire_many(all))
-            .await
-            .is_err()
-        {
-            let cut = slots_total - slots.available_permits();
-            tracing::warn!(cut, "grace period over; stopping running packs and aborting their uploads");
-            runtime.stop_all();
-            // Each stopped instance gets the abort grace to clean up, then is dropped.
-            let wait = runtime.limits().abort_grace + std::time::Duration::from_secs(1);
-            if tokio::time::timeout(wait, slots.acquire_many(all)).await.is_err() {
-                tracing::warn!("some packs did not stop in time; their uploads may remain open");
-            }
+    tracing::info!(
+        running,
+        grace_s = options.shutdown_grace.as_secs(),
+        "stopped accepting; letting running packs finish"
+    );
+    // Done when every connection has sent its last answer and closed.
+    let drained = server.shutdown();
+    let mut drained = std::pin::pin!(drained);
+    if tokio::time::timeout(options.shutdown_grace, &mut drained)
+        .await
+        .is_err()
+    {
+        let cut = slots_total - slots.available_permits();
+        tracing::warn!(cut, "grace period over; stopping running packs and aborting their uploads");
+        runtime.stop_all();
+        // Each stopped instance gets the abort grace to clean up, then is dropped.
+        let wait = runtime
+            .limits()
+            .abort_grace
+            .saturating_add(std::time::Duration::from_secs(2));
+        if tokio::time::timeout(wait, drained).await.is_err() {
+            tracing::warn!("some packs did not stop in time; their uploads may remain open");
         }
     }
     Ok(())
@@ -200,6 +203,8 @@ async fn call_guest(
     let slot = std::sync::Arc::new(slot);
     let guest_slot = slot.clone();
     let (guest_bounds, limits) = (bounds.clone(), *runtime.limits());
+    // Whether the guest ended cleanly, for the response body to know how it ends.
+    let (ended_tx, ended_rx) = oneshot::channel();
     let task = tokio::spawn(async move {
         let _slot = guest_slot;
         // Declared after the slot, so dropped before it: a pooled instance slot is free
@@ -212,7 +217,9 @@ async fn call_guest(
                 .call_handle(&mut store, req, out)
                 .await
         };
-        run_bounded(run, &guest_bounds, &limits).await
+        let ended = run_bounded(run, &guest_bounds, &limits).await;
+        let _ = ended_tx.send(matches!(ended, Some(Ok(()))));
+        ended
     });
 
     let stopped = |stopped: Stopped| {
@@ -231,12 +238,24 @@ async fn call_guest(
         // stands (the archive is complete).
         Ok(Ok(response)) => match bounds.stopped() {
             Some(why) if response.status().as_u16() >= 400 => Ok(stopped(why)),
-            _ => Ok(response.map(|body| SlotBody { body, _slot: slot }.boxed_unsync())),
+            _ => Ok(response.map(|body| {
+                SlotBody {
+                    body,
+                    guest_ended: Some(ended_rx),
+                    _slot: slot,
+                }
+                .boxed_unsync()
+            })),
         },
         Ok(Err(code)) => anyhow::bail!("guest answered with error code {code:?}"),
         Err(_) => match task.await {
             Ok(ended) => match (ended, bounds.trap_cause()) {
-                (_, Some(why)) => Ok(stopped(why)),
+                (ended, Some(why)) => {
+                    if let Some(Err(trap)) = ended {
+                        tracing::debug!("guest stopped ({why:?}): {trap:#}");
+                    }
+                    Ok(stopped(why))
+                }
                 (Some(Ok(())), None) => anyhow::bail!("guest never set a response"),
                 (Some(Err(err)), None) => Err(anyhow::Error::from(err)
                     .context("guest trapped before setting a response")),
@@ -271,9 +290,16 @@ fn text_response(status: StatusCode, text: &'static str) -> Response<HyperOutgoi
         .expect("static response parts are valid")
 }
 
-/// A response body that holds its request's slot until the body has been sent.
+/// The guest's response body, holding its request's slot until it has been sent.
+///
+/// It ends cleanly only if the guest did: when the host drops an instance (a time limit
+/// past its abort grace, a trap), wasmtime ends the body as if it were complete, and a
+/// chunked body would then look whole to the client. Here it fails instead, so the
+/// connection is broken off.
 struct SlotBody {
     body: HyperOutgoingBody,
+    /// Resolves to whether the guest ended cleanly; `None` once consulted.
+    guest_ended: Option<oneshot::Receiver<bool>>,
     _slot: std::sync::Arc<tokio::sync::OwnedSemaphorePermit>,
 }
 
@@ -285,11 +311,31 @@ impl hyper::body::Body for SlotBody {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+        use std::task::Poll;
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(None) => {}
+            other => return other,
+        }
+        let Some(ended) = this.guest_ended.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let clean = match std::pin::Pin::new(ended).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(result) => result.unwrap_or(false),
+        };
+        this.guest_ended = None;
+        if clean {
+            Poll::Ready(None)
+        } else {
+            Poll::Ready(Some(Err(wasmtime_wasi_http::p2::bindings::http::types::ErrorCode::InternalError(
+                Some("the component stopped before finishing its answer".into()),
+            ).into())))
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.guest_ended.is_none() && self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> hyper::body::SizeHint {

@@ -178,7 +178,15 @@ fn a_full_server_answers_503_with_retry_after() {
             second.headers
         );
         assert_eq!(first.join().unwrap().status, 302);
-        let third = c.post(body, "after");
+        // The slot frees once the first guest has ended, just after its answer.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let third = loop {
+            let a = c.post(body, "after");
+            if a.status != 503 || Instant::now() > deadline {
+                break a;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         assert_eq!(third.status, 302, "{}", third.text());
     });
     c.stop();
@@ -242,7 +250,8 @@ fn sigterm_past_the_grace_aborts_the_running_pack_then_exits() {
         ("files/a.bin".into(), zip_oss_tests::noise(9 << 20, 1)),
         ("files/b.bin".into(), zip_oss_tests::noise(1 << 20, 2)),
     ]);
-    // The upload is under way (a.bin fills a part) when the read of b.bin stalls for 30 s.
+    // The upload is under way (its CreateMultipartUpload sent) when the read of b.bin,
+    // read ahead, stalls for 30 s.
     env.proxy.add(Rule {
         method: "GET",
         contains: vec!["files/b.bin".into()],

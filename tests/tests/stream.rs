@@ -145,3 +145,34 @@ fn a_read_failing_midway_breaks_the_stream() {
     assert!(!body.ends_with(b"0\r\n\r\n"), "the chunked body ended cleanly");
     nothing_uploaded(&env);
 }
+
+#[test]
+fn a_stream_stopped_by_the_time_limit_never_ends_cleanly() {
+    // The client stops reading, so the component waits on the full body until the host
+    // drops it; the chunked body must then break off rather than end with its last chunk.
+    let env = Env::with_limits(zip_oss::limits::InstanceLimits {
+        timeout: std::time::Duration::from_secs(2),
+        abort_grace: std::time::Duration::from_secs(1),
+        ..Default::default()
+    });
+    env.put_files(&[("files/big.bin".into(), noise(40 << 20, 5))]);
+    let mut s = TcpStream::connect(env.server_addr).unwrap();
+    let body = r#"{"bucket":"bkt","source-dir":"files/","compression":"deflate"}"#;
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nhost: zip\r\naccept: application/zip\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut first = [0u8; 1024];
+    let n = s.read(&mut first).unwrap();
+    assert!(
+        String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&first[..n])
+    );
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(!rest.ends_with(b"0\r\n\r\n"), "the stopped stream ended cleanly");
+}

@@ -24,6 +24,9 @@ use zip_oss_core::store::{Bucket, Credentials, Endpoint, ObjectKey, PutObject, S
 
 use crate::demo::{pseudo_random, ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 
+mod instantiate;
+mod null_store;
+
 const BUCKET: &str = "bench";
 
 /// One workload: objects under `prefix`.
@@ -54,13 +57,16 @@ fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
         "all" => all,
         "big" => all.into_iter().take(1).collect(),
         "small" => all.into_iter().skip(1).collect(),
-        other => bail!("unknown scenario `{other}` (big, small, all, instantiate)"),
+        other => bail!("unknown scenario `{other}` (big, small, all, ceiling, instantiate)"),
     })
 }
 
 pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
     if which == "instantiate" {
-        return instantiation().await;
+        return instantiate::run().await;
+    }
+    if which == "ceiling" {
+        return ceiling().await;
     }
     let scenarios = scenarios(which)?;
     let owned_dir = dir.is_none();
@@ -90,11 +96,10 @@ pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
     let result = async {
         wait_for(addr)?;
         let endpoint = format!("http://{addr}");
-        println!("| scenario | objects | MiB read | archive MiB | parts | pack s | MB/s | objects/s | process wall s | host peak RSS MiB |");
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("{HEADER}");
         for s in &scenarios {
             seed(&endpoint, s).await?;
-            let row = pack(&exe, &endpoint, s)?;
+            let row = pack(&exe, &endpoint, s, &[])?;
             println!("{row}");
         }
         anyhow::Ok(())
@@ -106,6 +111,33 @@ pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     result
+}
+
+const HEADER: &str = "| scenario | objects | MiB read | archive MiB | parts | pack s | MB/s | objects/s | process wall s | host peak RSS MiB | host CPU s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+/// The packer's own limit: the 1 GiB scenario against a store that costs nothing
+/// ([`null_store`]), stored and deflated. "host CPU s" is what the pack costs in compute.
+async fn ceiling() -> anyhow::Result<()> {
+    let big = scenarios("big")?.remove(0);
+    let objects = big
+        .sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| (format!("{}{i:05}.bin", big.prefix), size as u64))
+        .collect();
+    let store = null_store::start(objects).await?;
+    let endpoint = store.handle.endpoint();
+    let exe = std::env::current_exe()?;
+    println!("{HEADER}");
+    for (name, compression) in [("null store, stored", "stored"), ("null store, deflate", "deflate")] {
+        let s = Scenario { name, ..scenarios("big")?.remove(0) };
+        let before = store.uploaded.load(std::sync::atomic::Ordering::Relaxed);
+        let row = pack(&exe, &endpoint, &s, &["--compression", compression])?;
+        let sent = store.uploaded.load(std::sync::atomic::Ordering::Relaxed) - before;
+        println!("{row} <!-- parts received: {:.0} MiB -->", sent as f64 / (1u64 << 20) as f64);
+    }
+    store.handle.shutdown().await;
+    Ok(())
 }
 
 fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
@@ -161,7 +193,7 @@ async fn seed(endpoint: &str, s: &Scenario) -> anyhow::Result<()> {
 }
 
 /// Runs `zip-oss pack` for the scenario; returns its table row.
-fn pack(exe: &Path, endpoint: &str, s: &Scenario) -> anyhow::Result<String> {
+fn pack(exe: &Path, endpoint: &str, s: &Scenario, extra: &[&str]) -> anyhow::Result<String> {
     let started = Instant::now();
     let mut child = Command::new(exe)
         .args([
@@ -180,6 +212,7 @@ fn pack(exe: &Path, endpoint: &str, s: &Scenario) -> anyhow::Result<String> {
             "--access-key-id",
             ACCESS_KEY_ID,
         ])
+        .args(extra)
         .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
         .stdout(Stdio::piped())
         .spawn()
@@ -191,8 +224,10 @@ fn pack(exe: &Path, endpoint: &str, s: &Scenario) -> anyhow::Result<String> {
         std::io::Read::read_to_string(&mut stdout, &mut out).map(|_| out)
     });
     let mut max_rss_kib = 0;
+    let mut cpu_ticks = 0;
     while let Some(hwm) = peak_rss_kib(pid) {
         max_rss_kib = max_rss_kib.max(hwm);
+        cpu_ticks = cpu_ticks.max(cpu_ticks_of(pid).unwrap_or(0));
         std::thread::sleep(Duration::from_millis(20));
         if child.try_wait()?.is_some() {
             break;
@@ -211,7 +246,7 @@ fn pack(exe: &Path, endpoint: &str, s: &Scenario) -> anyhow::Result<String> {
     let entries = summary["entries"].as_f64().unwrap_or(0.0);
     const MIB: f64 = (1 << 20) as f64;
     Ok(format!(
-        "| {} | {} | {:.0} | {:.0} | {} | {:.2} | {:.0} | {:.0} | {:.2} | {:.0} |",
+        "| {} | {} | {:.0} | {:.0} | {} | {:.2} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} |",
         s.name,
         entries,
         read / MIB,
@@ -222,7 +257,22 @@ fn pack(exe: &Path, endpoint: &str, s: &Scenario) -> anyhow::Result<String> {
         entries / secs,
         wall,
         max_rss_kib as f64 / 1024.0,
+        cpu_ticks as f64 / CLOCK_TICKS_PER_S,
     ))
+}
+
+/// `USER_HZ`, the unit of `/proc/<pid>/stat` times; 100 on every Linux we run on.
+const CLOCK_TICKS_PER_S: f64 = 100.0;
+
+/// A process's user + system CPU time so far, in clock ticks (sampled like the RSS, so
+/// the last 20 ms may be missed).
+fn cpu_ticks_of(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// A process's peak RSS so far (`VmHWM`), while it runs. (Not `wait4`'s `ru_maxrss`: a
@@ -239,72 +289,3 @@ fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Instances (and requests) per allocator and round; rounds alternate the allocators so
-/// both see the same machine noise.
-const INSTANCES_PER_ROUND: usize = 100;
-const ROUNDS: usize = 5;
-
-/// Instantiation cost, on demand vs pooled, as a table.
-async fn instantiation() -> anyhow::Result<()> {
-    use crate::engine::{Runtime, RuntimeOptions};
-    let allocators = [("on demand", None), ("pooling, 16 slots", Some(16))];
-    let mut runtimes = Vec::new();
-    for (name, pooling) in allocators {
-        let runtime = Runtime::new(RuntimeOptions {
-            pooling,
-            ..RuntimeOptions::default()
-        })?;
-        let (addr, server) =
-            crate::serve::start(runtime.clone(), "127.0.0.1:0".parse()?).await?;
-        runtimes.push((name, runtime, addr, server, Vec::new(), Vec::new()));
-    }
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    for _ in 0..ROUNDS {
-        for (_, runtime, addr, _, instances, requests) in runtimes.iter_mut() {
-            let pre = runtime.proxy_pre()?;
-            for _ in 0..INSTANCES_PER_ROUND {
-                let started = Instant::now();
-                let bounds = runtime.bounds();
-                let mut store = runtime.new_store(&bounds);
-                pre.instantiate_async(&mut store).await?;
-                drop(store);
-                instances.push(started.elapsed());
-            }
-            for _ in 0..INSTANCES_PER_ROUND {
-                let started = Instant::now();
-                let req = hyper::Request::post(format!("http://{addr}/"))
-                    .body(Full::new(Bytes::from_static(b"not json")))?;
-                let resp = client.request(req).await?;
-                let status = resp.status();
-                http_body_util::BodyExt::collect(resp.into_body()).await?;
-                if status != hyper::StatusCode::BAD_REQUEST {
-                    bail!("expected 400 for a malformed request, got {status}");
-                }
-                requests.push(started.elapsed());
-            }
-        }
-    }
-    println!("| allocator | instantiate mean µs | p50 µs | p99 µs | refused request p50 µs | p99 µs |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (name, _, _, server, mut instances, mut requests) in runtimes {
-        server.shutdown().await;
-        let mean = instances.iter().sum::<Duration>() / instances.len() as u32;
-        let (i50, i99) = percentiles(&mut instances);
-        let (r50, r99) = percentiles(&mut requests);
-        println!(
-            "| {name} | {} | {} | {} | {} | {} |",
-            mean.as_micros(),
-            i50.as_micros(),
-            i99.as_micros(),
-            r50.as_micros(),
-            r99.as_micros()
-        );
-    }
-    Ok(())
-}
-
-fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99))
-}
