@@ -10,8 +10,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use zip_oss_core::pack::{Part, PartSplitter, TooManyParts};
 use zip_oss_core::plan::{
-    compressed_by_content, part_size, Compression, Folders, PackRequest, Plan, PlanOptions,
-    Source as PlanSource, SourceFile,
+    compressed_by_content, incompressible, part_size, Compression, Folders, PackRequest, Plan,
+    PlanOptions, Source as PlanSource, SourceFile,
 };
 use zip_oss_core::store::StoreConfig;
 use zip_oss_core::zip::{EncodeError, EntryKind, Method, NameEncoding, ZipEncoder};
@@ -417,7 +417,7 @@ pub(crate) async fn encode_archive(
         let mut source = read_ahead.source(index);
         let first = source.next_chunk().await?.unwrap_or_default();
         let mut meta = entry.meta();
-        if entry.sniff && compressed_by_content(&first) {
+        if entry.sniff && (compressed_by_content(&first) || incompressible(&first)) {
             meta = meta.with_method(Method::Stored);
         }
         out.emit(&encoder.start_entry(meta).map_err(encode_error)?)

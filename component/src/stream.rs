@@ -63,7 +63,11 @@ pub struct StreamFailed(PackError);
 
 impl std::fmt::Display for StreamFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "archive stream cut off: {} ({})", self.0.message, self.0.code)
+        write!(
+            f,
+            "archive stream cut off: {} ({})",
+            self.0.message, self.0.code
+        )
     }
 }
 

@@ -48,7 +48,8 @@ pub struct BenchArgs {
     /// Folder for the store (default: a temporary folder in /dev/shm, removed afterwards).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// `big`, `small`, `all` (both), or `instantiate` (the cost of a fresh instance).
+    /// `big`, `small`, `all` (both), `ceiling` (the packer alone, against a store that
+    /// costs nothing) or `instantiate` (the cost of a fresh instance).
     #[arg(long, default_value = "all")]
     pub scenario: String,
 }

@@ -10,11 +10,11 @@ use crate::state::HostState;
 use anyhow::Context as _;
 use std::sync::Arc;
 use std::time::Instant;
-use wasmtime::component::{Component, HasSelf, Linker};
 use tokio_util::sync::CancellationToken;
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
-    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
-    Store, UpdateDeadline,
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+    UpdateDeadline,
 };
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 

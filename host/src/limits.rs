@@ -209,7 +209,9 @@ mod tests {
     #[test]
     fn only_aborts_pass_after_cancel() {
         let abort: hyper::Uri = "http://s/b/k.zip?uploadId=abc".parse().unwrap();
-        let part: hyper::Uri = "http://s/b/k.zip?partNumber=1&uploadId=abc".parse().unwrap();
+        let part: hyper::Uri = "http://s/b/k.zip?partNumber=1&uploadId=abc"
+            .parse()
+            .unwrap();
         let delete: hyper::Uri = "http://s/b/k.zip".parse().unwrap();
         assert!(allowed_after_cancel(&hyper::Method::DELETE, &abort));
         assert!(!allowed_after_cancel(&hyper::Method::PUT, &part));
@@ -246,7 +248,10 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(1)).await;
             "aborted"
         };
-        assert_eq!(run_bounded(cleans_up, &bounds, &limits).await, Some("aborted"));
+        assert_eq!(
+            run_bounded(cleans_up, &bounds, &limits).await,
+            Some("aborted")
+        );
         assert_eq!(bounds.stopped(), Some(Stopped::Timeout));
 
         // Never ends: dropped after the grace.

@@ -5,6 +5,7 @@
 //! task (`p2/http_impl.rs`), so the component's concurrent requests (part uploads, prefetches)
 //! run in parallel; this module adds keep-alive reuse, a concurrency limit and timeouts.
 
+use crate::limits::{allowed_after_cancel, finish_once_sent};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming};
@@ -13,7 +14,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use crate::limits::{allowed_after_cancel, finish_once_sent};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use std::net::SocketAddr;
 use std::future::Future as _;
+use std::net::SocketAddr;
 use std::time::Instant;
 use tokio::sync::oneshot;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -89,7 +89,10 @@ pub async fn run(runtime: Runtime, addr: SocketAddr, options: ServeOptions) -> a
         .is_err()
     {
         let cut = slots_total - slots.available_permits();
-        tracing::warn!(cut, "grace period over; stopping running packs and aborting their uploads");
+        tracing::warn!(
+            cut,
+            "grace period over; stopping running packs and aborting their uploads"
+        );
         runtime.stop_all();
         // Each stopped instance gets the abort grace to clean up, then is dropped.
         let wait = runtime
@@ -257,8 +260,9 @@ async fn call_guest(
                     Ok(stopped(why))
                 }
                 (Some(Ok(())), None) => anyhow::bail!("guest never set a response"),
-                (Some(Err(err)), None) => Err(anyhow::Error::from(err)
-                    .context("guest trapped before setting a response")),
+                (Some(Err(err)), None) => {
+                    Err(anyhow::Error::from(err).context("guest trapped before setting a response"))
+                }
                 (None, None) => anyhow::bail!("guest dropped without a cause"),
             },
             Err(err) => Err(anyhow::Error::new(err).context("guest task failed")),
@@ -328,9 +332,12 @@ impl hyper::body::Body for SlotBody {
         if clean {
             Poll::Ready(None)
         } else {
-            Poll::Ready(Some(Err(wasmtime_wasi_http::p2::bindings::http::types::ErrorCode::InternalError(
-                Some("the component stopped before finishing its answer".into()),
-            ).into())))
+            Poll::Ready(Some(Err(
+                wasmtime_wasi_http::p2::bindings::http::types::ErrorCode::InternalError(Some(
+                    "the component stopped before finishing its answer".into(),
+                ))
+                .into(),
+            )))
         }
     }
 

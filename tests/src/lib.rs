@@ -49,17 +49,32 @@ impl Env {
 
     /// As [`Env::new`], but the component signs with `secret`.
     pub fn with_secret(secret: &str) -> Env {
-        Self::build(secret, tempfile::tempdir().unwrap(), |_| {}, Default::default())
+        Self::build(
+            secret,
+            tempfile::tempdir().unwrap(),
+            |_| {},
+            Default::default(),
+        )
     }
 
     /// As [`Env::new`], with the component's settings adjusted (limits, say).
     pub fn with_settings(adjust: impl FnOnce(&mut StoreSettings)) -> Env {
-        Self::build(ACCESS_KEY_SECRET, tempfile::tempdir().unwrap(), adjust, Default::default())
+        Self::build(
+            ACCESS_KEY_SECRET,
+            tempfile::tempdir().unwrap(),
+            adjust,
+            Default::default(),
+        )
     }
 
     /// As [`Env::new`], with every instance (server request or `pack` call) under `limits`.
     pub fn with_limits(limits: InstanceLimits) -> Env {
-        Self::build(ACCESS_KEY_SECRET, tempfile::tempdir().unwrap(), |_| {}, limits)
+        Self::build(
+            ACCESS_KEY_SECRET,
+            tempfile::tempdir().unwrap(),
+            |_| {},
+            limits,
+        )
     }
 
     /// As [`Env::new`], with the store's folder in memory (`/dev/shm`) when the machine has

@@ -278,16 +278,37 @@ fn sigterm_past_the_grace_aborts_the_running_pack_then_exits() {
             .status();
         let answer = running.join().unwrap();
         assert_eq!(answer.status, 503, "{}", answer.text());
-        assert_eq!(answer.json()["error"]["code"], "ShuttingDown", "{}", answer.text());
-        assert!(answer.headers.contains_key("retry-after"), "{:?}", answer.headers);
+        assert_eq!(
+            answer.json()["error"]["code"],
+            "ShuttingDown",
+            "{}",
+            answer.text()
+        );
+        assert!(
+            answer.headers.contains_key("retry-after"),
+            "{:?}",
+            answer.headers
+        );
     });
     // Well before the stalled read would have ended.
     let status = c.child.wait().unwrap();
     assert!(status.success(), "exit after the cut-off: {status}");
-    assert!(stopping.elapsed() < Duration::from_secs(20), "took {:?}", stopping.elapsed());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        stopping.elapsed()
+    );
     let log = env.proxy.log();
-    assert!(log.iter().any(|l| l.starts_with("POST") && l.contains("uploads")), "{log:#?}");
-    assert!(log.iter().any(|l| l.starts_with("DELETE") && l.contains("uploadId=")), "{log:#?}");
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("POST") && l.contains("uploads")),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("DELETE") && l.contains("uploadId=")),
+        "{log:#?}"
+    );
     assert_eq!(env.open_uploads(), Vec::<String>::new());
     assert!(!env.object_exists("cut.zip"));
 }

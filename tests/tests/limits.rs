@@ -56,7 +56,12 @@ fn a_pack_past_its_time_limit_is_answered_504_and_its_upload_aborted() {
     );
     let took = started.elapsed();
     assert_eq!(answer.status, 504, "{}", answer.text());
-    assert_eq!(answer.json()["error"]["code"], "Timeout", "{}", answer.text());
+    assert_eq!(
+        answer.json()["error"]["code"],
+        "Timeout",
+        "{}",
+        answer.text()
+    );
     // Stopped at the limit, not when the slow read would have ended.
     assert!(took < Duration::from_secs(7), "answered after {took:?}");
     assert!(started_an_upload(&env), "{:#?}", env.proxy.log());
@@ -78,7 +83,10 @@ fn a_pack_past_its_time_limit_is_answered_504_and_its_upload_aborted() {
     request.source_dirs = vec!["files/".into()];
     request.dest_file = Some("late-export.zip".into());
     let config = env.settings.store_config().unwrap();
-    let answer = env.rt.block_on(env.runtime.pack(&config, &request)).unwrap();
+    let answer = env
+        .rt
+        .block_on(env.runtime.pack(&config, &request))
+        .unwrap();
     let err = answer.expect_err("a pack past its time limit");
     assert_eq!((err.status, err.code.as_str()), (504, "Timeout"), "{err:?}");
     assert_eq!(env.open_uploads(), Vec::<String>::new());
@@ -104,7 +112,10 @@ fn a_pack_that_cannot_fit_in_memory_is_refused_before_it_uploads() {
     assert!(!started_an_upload(&env), "{:#?}", env.proxy.log());
     assert_eq!(env.open_uploads(), Vec::<String>::new());
     // Still serving.
-    assert_eq!(zip_oss_tests::get(&format!("{}healthz", env.url())).status, 200);
+    assert_eq!(
+        zip_oss_tests::get(&format!("{}healthz", env.url())).status,
+        200
+    );
 }
 
 #[test]
@@ -119,8 +130,16 @@ fn an_instance_refused_memory_is_answered_503_and_the_server_survives() {
     for _ in 0..2 {
         let answer = env.post(r#"{"bucket":"bkt","source-dir":"files/"}"#, true);
         assert_eq!(answer.status, 503, "{}", answer.text());
-        assert_eq!(answer.json()["error"]["code"], "MemoryLimit", "{}", answer.text());
+        assert_eq!(
+            answer.json()["error"]["code"],
+            "MemoryLimit",
+            "{}",
+            answer.text()
+        );
     }
     assert!(env.proxy.log().is_empty(), "{:#?}", env.proxy.log());
-    assert_eq!(zip_oss_tests::get(&format!("{}healthz", env.url())).status, 200);
+    assert_eq!(
+        zip_oss_tests::get(&format!("{}healthz", env.url())).status,
+        200
+    );
 }

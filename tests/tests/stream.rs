@@ -19,14 +19,22 @@ fn post_for_zip(env: &Env, body: &str) -> Answer {
 
 fn files(env: &Env) -> Manifest {
     let paths = env.put_files(&[
-        ("报告/2024/年度总结.txt".into(), "中文内容".as_bytes().to_vec()),
+        (
+            "报告/2024/年度总结.txt".into(),
+            "中文内容".as_bytes().to_vec(),
+        ),
         ("报告/2024/big.bin".into(), noise(9 << 20, 3)),
         ("报告/2024/a/b/deep.txt".into(), b"deep".to_vec()),
         ("报告/2024/empty.dat".into(), Vec::new()),
     ]);
     paths
         .iter()
-        .map(|(k, p)| (k.strip_prefix("报告/2024/").unwrap().to_string(), Some(p.clone())))
+        .map(|(k, p)| {
+            (
+                k.strip_prefix("报告/2024/").unwrap().to_string(),
+                Some(p.clone()),
+            )
+        })
         .collect()
 }
 
@@ -98,7 +106,10 @@ fn raw_post(env: &Env, body: &str) -> (String, Vec<u8>) {
     let mut all = Vec::new();
     // A reset connection is one way the cut shows; what arrived before it is what counts.
     let _ = s.read_to_end(&mut all);
-    let split = all.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+    let split = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
     (
         String::from_utf8_lossy(&all[..split]).to_lowercase(),
         all[split + 4..].to_vec(),
@@ -132,7 +143,11 @@ fn a_read_failing_midway_breaks_the_stream() {
         .unwrap();
     // Entries had begun to stream (how much arrived before the cut depends on buffering).
     assert!(body.starts_with(b"PK\x03\x04"), "{} bytes", body.len());
-    assert!(body.len() < announced, "{} of {announced} bytes", body.len());
+    assert!(
+        body.len() < announced,
+        "{} of {announced} bytes",
+        body.len()
+    );
 
     // Deflated (chunked): the last-chunk marker never comes.
     env.proxy.add(refuse_b());
@@ -142,7 +157,10 @@ fn a_read_failing_midway_breaks_the_stream() {
     );
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(head.contains("transfer-encoding: chunked"), "{head}");
-    assert!(!body.ends_with(b"0\r\n\r\n"), "the chunked body ended cleanly");
+    assert!(
+        !body.ends_with(b"0\r\n\r\n"),
+        "the chunked body ended cleanly"
+    );
     nothing_uploaded(&env);
 }
 
@@ -174,5 +192,8 @@ fn a_stream_stopped_by_the_time_limit_never_ends_cleanly() {
     std::thread::sleep(std::time::Duration::from_secs(5));
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
-    assert!(!rest.ends_with(b"0\r\n\r\n"), "the stopped stream ended cleanly");
+    assert!(
+        !rest.ends_with(b"0\r\n\r\n"),
+        "the stopped stream ended cleanly"
+    );
 }

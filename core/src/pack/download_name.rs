@@ -59,7 +59,10 @@ mod tests {
     fn names_come_from_the_destination_or_the_one_folder() {
         assert_eq!(archive_file_name(Some("out/all.zip"), &[]), "all.zip");
         assert_eq!(archive_file_name(Some("out/all"), &[]), "all.zip");
-        assert_eq!(archive_file_name(None, &dirs(&["photos/2024/"])), "2024.zip");
+        assert_eq!(
+            archive_file_name(None, &dirs(&["photos/2024/"])),
+            "2024.zip"
+        );
         assert_eq!(archive_file_name(None, &dirs(&["报告"])), "报告.zip");
         assert_eq!(archive_file_name(None, &dirs(&["a/", "b/"])), "archive.zip");
         assert_eq!(archive_file_name(None, &dirs(&[""])), "archive.zip");

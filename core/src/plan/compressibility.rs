@@ -1,6 +1,6 @@
 //! Which data is already compressed, so `"compression": "auto"` stores it instead of
 //! spending CPU to make it slightly larger: decided first by extension, then by the
-//! object's leading bytes once they arrive.
+//! object's leading bytes once they arrive (magic numbers, then a trial compression).
 
 /// Extensions of formats that are compressed already (lower case, without the dot).
 const COMPRESSED_EXTENSIONS: &[&str] = &[
@@ -53,6 +53,27 @@ pub fn compressed_by_content(head: &[u8]) -> bool {
         || (head.len() >= 8 && &head[4..8] == b"ftyp")
 }
 
+/// How much of an object's start the trial compression looks at.
+const TRIAL_BYTES: usize = 64 << 10;
+/// Samples shorter than this are not judged: deflating them costs nothing anyway.
+const TRIAL_MIN: usize = 1 << 10;
+
+/// Whether the data's start shrinks by less than 3% under the fastest deflate level: data
+/// no magic number gives away (encrypted, random, unlisted formats). Deflate would spend
+/// ~25× the CPU of storing it (BENCHMARKS.md) for nothing.
+pub fn incompressible(head: &[u8]) -> bool {
+    let sample = &head[..head.len().min(TRIAL_BYTES)];
+    if sample.len() < TRIAL_MIN {
+        return false;
+    }
+    let mut z = flate2::Compress::new(flate2::Compression::fast(), false);
+    let mut out = Vec::with_capacity(sample.len() + sample.len() / 16 + 64);
+    match z.compress_vec(sample, &mut out, flate2::FlushCompress::Finish) {
+        Ok(_) => out.len() * 100 >= sample.len() * 97,
+        Err(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +94,23 @@ mod tests {
         assert!(compressed_by_content(b"PK\x03\x04\x14\0"));
         assert!(!compressed_by_content(b"hello world"));
         assert!(!compressed_by_content(b""));
+    }
+
+    #[test]
+    fn by_trial() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let random: Vec<u8> = (0..100_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        assert!(incompressible(&random));
+        let text = "the quick brown fox jumps over the lazy dog\n".repeat(2000);
+        assert!(!incompressible(text.as_bytes()));
+        // Too short to judge.
+        assert!(!incompressible(&random[..500]));
     }
 }

@@ -7,7 +7,7 @@ mod naming;
 mod part_size;
 mod request;
 
-pub use compressibility::{compressed_by_content, compressed_by_extension};
+pub use compressibility::{compressed_by_content, compressed_by_extension, incompressible};
 pub use entries::{Plan, PlanOptions, PlannedEntry, Source};
 pub use naming::{entry_name, unique_name};
 pub use part_size::{part_size, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};

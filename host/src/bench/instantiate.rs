@@ -23,8 +23,7 @@ pub async fn run() -> anyhow::Result<()> {
             pooling,
             ..RuntimeOptions::default()
         })?;
-        let (addr, server) =
-            crate::serve::start(runtime.clone(), "127.0.0.1:0".parse()?).await?;
+        let (addr, server) = crate::serve::start(runtime.clone(), "127.0.0.1:0".parse()?).await?;
         runtimes.push((name, runtime, addr, server, Vec::new(), Vec::new()));
     }
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
@@ -53,7 +52,9 @@ pub async fn run() -> anyhow::Result<()> {
             }
         }
     }
-    println!("| allocator | instantiate mean µs | p50 µs | p99 µs | refused request p50 µs | p99 µs |");
+    println!(
+        "| allocator | instantiate mean µs | p50 µs | p99 µs | refused request p50 µs | p99 µs |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
     for (name, _, _, server, mut instances, mut requests) in runtimes {
         server.shutdown().await;

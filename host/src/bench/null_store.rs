@@ -33,11 +33,13 @@ struct Objects {
     data: Bytes,
 }
 
-/// Starts the store on loopback; every bucket holds `objects`.
-pub async fn start(objects: Vec<(String, u64)>) -> anyhow::Result<NullStore> {
+/// Starts the store on loopback; every bucket holds `objects`, whose bytes are slices of
+/// `data` (at least 1 MiB).
+pub async fn start(objects: Vec<(String, u64)>, data: Vec<u8>) -> anyhow::Result<NullStore> {
+    anyhow::ensure!(data.len() >= 1 << 20, "null store data under 1 MiB");
     let objects = Arc::new(Objects {
         list: objects,
-        data: Bytes::from(crate::demo::pseudo_random(4 << 20)),
+        data: Bytes::from(data),
     });
     let uploaded = Arc::new(AtomicU64::new(0));
     let counter = uploaded.clone();
