@@ -128,24 +128,34 @@ async fn ceiling() -> anyhow::Result<()> {
         .collect();
     let exe = std::env::current_exe()?;
     println!("{HEADER}");
-    let data_kinds = [
+    type Run = (&'static str, &'static [&'static str]);
+    let deflate_6: Run = ("deflate (level 6)", &["--compression", "deflate"]);
+    let deflate_1: Run = (
+        "deflate level 1",
+        &["--compression", "deflate", "--compression-level", "1"],
+    );
+    let data_kinds: [(&str, Vec<u8>, Vec<Run>); 2] = [
         (
             "random",
             pseudo_random(4 << 20),
-            &["stored", "deflate", "auto"][..],
+            vec![
+                ("stored", &["--compression", "stored"]),
+                deflate_6,
+                ("auto", &["--compression", "auto"]),
+            ],
         ),
-        ("text-like", text_like(4 << 20), &["deflate"][..]),
+        ("text-like", text_like(4 << 20), vec![deflate_6, deflate_1]),
     ];
-    for (kind, data, compressions) in data_kinds {
+    for (kind, data, runs) in data_kinds {
         let store = null_store::start(objects.clone(), data).await?;
         let endpoint = store.handle.endpoint();
-        for compression in compressions {
+        for (compression, args) in runs {
             let s = Scenario {
                 name: format!("null store, {kind} bytes, {compression}"),
                 ..scenarios("big")?.remove(0)
             };
             let before = store.uploaded.load(std::sync::atomic::Ordering::Relaxed);
-            let row = pack(&exe, &endpoint, &s, &["--compression", compression])?;
+            let row = pack(&exe, &endpoint, &s, args)?;
             let sent = store.uploaded.load(std::sync::atomic::Ordering::Relaxed) - before;
             println!(
                 "{row} <!-- parts received: {:.0} MiB -->",
