@@ -9,12 +9,31 @@ use crate::error::PackError;
 use crate::exports::zip_oss::pack::zip_pack;
 use crate::wasi::config::store;
 
-/// Operator limits, checked against the plan before anything is uploaded.
-#[derive(Clone, Copy, Debug, Default)]
+/// Operator limits: the first two are checked against the plan before anything is
+/// uploaded.
+#[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_entries: Option<u64>,
     pub max_bytes: Option<u64>,
+    /// Ranges of one large object read at once (`read_ranges`; 1 reads it as one stream).
+    pub read_ranges: usize,
 }
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_entries: None,
+            max_bytes: None,
+            read_ranges: DEFAULT_READ_RANGES,
+        }
+    }
+}
+
+/// A store serves one connection at a pace of its own; four ranges at once is what the
+/// stores' own download tools use by default.
+pub const DEFAULT_READ_RANGES: usize = 4;
+/// More ranges than this buy nothing and cost memory (each is held whole).
+const MAX_READ_RANGES: usize = 16;
 
 /// What the operator configured; [`Service::store_for`] turns it into one request's store.
 #[derive(Clone, Debug)]
@@ -43,7 +62,7 @@ impl Service {
     /// Reads the keys Spin variables are named by: `provider`, `endpoint`, `public_endpoint`,
     /// `region`, `path_style`, `access_key_id`, `access_key_secret`, `security_token`,
     /// `oss_internal`, `allowed_regions`, `allowed_buckets`, `fc_credentials`,
-    /// `max_entries`, `max_bytes`.
+    /// `max_entries`, `max_bytes`, `read_ranges`.
     pub fn from_wasi_config() -> Result<Service, PackError> {
         let get = |key: &str| -> Result<Option<String>, PackError> {
             store::get(key)
@@ -108,6 +127,9 @@ impl Service {
             limits: Limits {
                 max_entries: number("max_entries")?,
                 max_bytes: number("max_bytes")?,
+                read_ranges: number("read_ranges")?.map_or(DEFAULT_READ_RANGES, |n| {
+                    n.clamp(1, MAX_READ_RANGES as u64) as usize
+                }),
             },
         })
     }
@@ -134,6 +156,7 @@ impl Service {
             limits: Limits {
                 max_entries: c.max_entries,
                 max_bytes: c.max_bytes,
+                read_ranges: DEFAULT_READ_RANGES,
             },
         }
     }

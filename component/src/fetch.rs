@@ -1,9 +1,12 @@
 //! Object reads.
 //!
-//! Large objects stream: an interrupted body is resumed with `Range` from the byte
-//! it reached (and `If-Match` on the ETag, so a changed object fails rather than
-//! splices). Small objects are read ahead whole by background tasks, so a folder
-//! of thousands of small files is not one round trip per file.
+//! Large objects are read as consecutive ranges, several at once ([`RangedObject`]): a
+//! store serves one connection at a pace of its own, so parallel ranges are how one large
+//! object reads at the network's pace. An interrupted body is resumed with `Range` from the
+//! byte it reached (and `If-Match` on the ETag, so a changed object fails rather than
+//! splices), and every range must carry the same ETag. Small objects are read ahead whole
+//! by background tasks, so a folder of thousands of small files is not one round trip per
+//! file.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -22,13 +25,17 @@ pub const READ_AHEAD_MAX_OBJECT: u64 = 1 << 20;
 pub const READ_AHEAD_WINDOW: usize = 16;
 /// How many times one object's body may be resumed after an interruption.
 const MAX_RESUMES: u32 = 5;
+/// The size of one ranged read of a large object; each is held whole until its turn.
+pub const RANGE_BYTES: u64 = 4 << 20;
 
 /// Where an entry's bytes come from.
 pub enum Source {
     /// Read ahead whole (taken once).
     Whole(Option<Task<Result<Bytes, PackError>>>),
-    /// Read on demand.
+    /// Read on demand, as one stream.
     Streamed(ObjectStream),
+    /// Read on demand, several ranges at once.
+    Ranged(RangedObject),
 }
 
 impl Source {
@@ -40,6 +47,7 @@ impl Source {
                 None => Ok(None),
             },
             Source::Streamed(stream) => stream.next_chunk().await,
+            Source::Ranged(ranges) => ranges.next_chunk().await,
         }
     }
 }
@@ -51,16 +59,24 @@ pub struct ReadAhead {
     entries: Vec<(String, u64)>,
     next_to_schedule: usize,
     ready: VecDeque<(usize, Task<Result<Bytes, PackError>>)>,
+    /// Ranges of one large object read at once; 1 streams it.
+    ranges: usize,
 }
 
 impl ReadAhead {
-    pub fn new(client: Rc<StoreClient>, bucket: &str, entries: &[PlannedEntry]) -> Self {
+    pub fn new(
+        client: Rc<StoreClient>,
+        bucket: &str,
+        entries: &[PlannedEntry],
+        ranges: usize,
+    ) -> Self {
         ReadAhead {
             client,
             bucket: bucket.into(),
             entries: entries.iter().map(|e| (e.key.clone(), e.size())).collect(),
             next_to_schedule: 0,
             ready: VecDeque::new(),
+            ranges: ranges.max(1),
         }
     }
 
@@ -75,7 +91,16 @@ impl ReadAhead {
             }
         }
         let (key, size) = &self.entries[index];
-        Source::Streamed(ObjectStream::new(
+        if self.ranges > 1 && *size > RANGE_BYTES {
+            return Source::Ranged(RangedObject::new(
+                self.client.clone(),
+                &self.bucket,
+                key,
+                *size,
+                self.ranges,
+            ));
+        }
+        Source::Streamed(ObjectStream::whole(
             self.client.clone(),
             &self.bucket,
             key,
@@ -91,21 +116,89 @@ impl ReadAhead {
             let (key, size) = &self.entries[i];
             // The window scans past large objects so that small ones after them start early.
             if *size > 0 && *size <= READ_AHEAD_MAX_OBJECT {
-                let mut stream = ObjectStream::new(self.client.clone(), &self.bucket, key, *size);
-                self.ready
-                    .push_back((i, spawn(async move { stream.read_all().await })));
+                let mut stream = ObjectStream::whole(self.client.clone(), &self.bucket, key, *size);
+                self.ready.push_back((
+                    i,
+                    spawn(async move { stream.read_all().await.map(|(data, _)| data) }),
+                ));
             }
             self.next_to_schedule += 1;
         }
     }
 }
 
-/// One object's body, resumed after interruptions.
-pub struct ObjectStream {
+/// A large object as consecutive ranges of [`RANGE_BYTES`], up to `window` read at once
+/// and handed out in order.
+pub struct RangedObject {
     client: Rc<StoreClient>,
     bucket: Rc<str>,
     key: String,
     size: u64,
+    next_start: u64,
+    window: usize,
+    in_flight: VecDeque<Task<Result<(Bytes, Option<String>), PackError>>>,
+    /// The first range's ETag, which every other range must carry.
+    etag: Option<String>,
+}
+
+impl RangedObject {
+    pub fn new(
+        client: Rc<StoreClient>,
+        bucket: &Rc<str>,
+        key: &str,
+        size: u64,
+        window: usize,
+    ) -> Self {
+        RangedObject {
+            client,
+            bucket: bucket.clone(),
+            key: key.to_string(),
+            size,
+            next_start: 0,
+            window: window.max(1),
+            in_flight: VecDeque::new(),
+            etag: None,
+        }
+    }
+
+    /// The next range's bytes, or `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, PackError> {
+        while self.in_flight.len() < self.window && self.next_start < self.size {
+            let range = self.next_start..(self.next_start + RANGE_BYTES).min(self.size);
+            self.next_start = range.end;
+            let mut stream =
+                ObjectStream::range(self.client.clone(), &self.bucket, &self.key, range);
+            self.in_flight
+                .push_back(spawn(async move { stream.read_all().await }));
+        }
+        let Some(task) = self.in_flight.pop_front() else {
+            return Ok(None);
+        };
+        let (data, etag) = task.await?;
+        match (&self.etag, etag) {
+            (None, etag) => self.etag = etag,
+            (Some(first), Some(etag)) if *first != etag => {
+                return Err(PackError::new(
+                    502,
+                    "ObjectChanged",
+                    format!("`{}` changed while it was being read", self.key),
+                ))
+            }
+            _ => {}
+        }
+        Ok(Some(data))
+    }
+}
+
+/// One object's body, or a range of it, resumed after interruptions.
+pub struct ObjectStream {
+    client: Rc<StoreClient>,
+    bucket: Rc<str>,
+    key: String,
+    /// Where the bytes to read end (exclusive), and whether that is the object's end (no
+    /// end is then sent: a plain GET or `bytes=N-`).
+    end: u64,
+    ranged: bool,
     pos: u64,
     etag: Option<String>,
     body: Option<Stream>,
@@ -113,29 +206,52 @@ pub struct ObjectStream {
 }
 
 impl ObjectStream {
-    pub fn new(client: Rc<StoreClient>, bucket: &Rc<str>, key: &str, size: u64) -> Self {
+    /// The whole object, `size` bytes as listed (a plain GET).
+    pub fn whole(client: Rc<StoreClient>, bucket: &Rc<str>, key: &str, size: u64) -> Self {
+        Self::new(client, bucket, key, 0..size, false)
+    }
+
+    /// Bytes `range` of the object (`Range: bytes=start-(end-1)`).
+    pub fn range(
+        client: Rc<StoreClient>,
+        bucket: &Rc<str>,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Self {
+        Self::new(client, bucket, key, range, true)
+    }
+
+    fn new(
+        client: Rc<StoreClient>,
+        bucket: &Rc<str>,
+        key: &str,
+        range: std::ops::Range<u64>,
+        ranged: bool,
+    ) -> Self {
         ObjectStream {
             client,
             bucket: bucket.clone(),
             key: key.to_string(),
-            size,
-            pos: 0,
+            ranged,
+            end: range.end,
+            pos: range.start,
             etag: None,
             body: None,
             resumes: 0,
         }
     }
 
-    /// The next chunk, or `None` once `size` bytes were delivered.
+    /// The next chunk, or `None` once the range was delivered.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, PackError> {
         loop {
-            if self.pos >= self.size {
+            if self.pos >= self.end {
                 return Ok(None);
             }
             if self.body.is_none() {
+                let to = self.ranged.then_some(self.end);
                 let (body, etag) = self
                     .client
-                    .get_object(&self.bucket, &self.key, self.pos, self.etag.as_deref())
+                    .get_object(&self.bucket, &self.key, self.pos, to, self.etag.as_deref())
                     .await?;
                 if self.etag.is_none() {
                     self.etag = etag;
@@ -149,6 +265,8 @@ impl ObjectStream {
                         if data.is_empty() {
                             continue;
                         }
+                        // Never past the end asked for, whatever the store sends.
+                        let data = data.slice(..data.len().min((self.end - self.pos) as usize));
                         self.pos += data.len() as u64;
                         return Ok(Some(data));
                     }
@@ -173,11 +291,13 @@ impl ObjectStream {
         }
     }
 
-    async fn read_all(&mut self) -> Result<Bytes, PackError> {
-        let mut all = Vec::with_capacity(self.size as usize);
+    /// The whole range in one buffer, with the object's ETag.
+    async fn read_all(&mut self) -> Result<(Bytes, Option<String>), PackError> {
+        let len = self.end.saturating_sub(self.pos);
+        let mut all = Vec::with_capacity(len as usize);
         while let Some(chunk) = self.next_chunk().await? {
             all.extend_from_slice(&chunk);
         }
-        Ok(Bytes::from(all))
+        Ok((Bytes::from(all), self.etag.take()))
     }
 }

@@ -19,7 +19,7 @@ use zip_oss_core::zip::{EncodeError, EntryKind, Method, NameEncoding, ZipEncoder
 use crate::config::Limits;
 use crate::error::PackError;
 use crate::exports::zip_oss::pack::zip_pack;
-use crate::fetch::{ReadAhead, READ_AHEAD_MAX_OBJECT, READ_AHEAD_WINDOW};
+use crate::fetch::{ReadAhead, RANGE_BYTES, READ_AHEAD_MAX_OBJECT, READ_AHEAD_WINDOW};
 use crate::store_client::StoreClient;
 use crate::upload::Uploader;
 
@@ -153,9 +153,22 @@ pub async fn run(
             )
         })?;
 
-    reserve_memory(&plan, part_size * (PARTS_IN_FLIGHT as u64 + 1))?;
+    reserve_memory(
+        &plan,
+        part_size * (PARTS_IN_FLIGHT as u64 + 1),
+        limits.read_ranges,
+    )?;
     let upload_id = client.create_multipart_upload(bucket, &dest).await?;
-    let written = write_archive(&client, bucket, &dest, &upload_id, &plan, part_size).await;
+    let written = write_archive(
+        &client,
+        bucket,
+        &dest,
+        &upload_id,
+        &plan,
+        part_size,
+        limits.read_ranges,
+    )
+    .await;
     let (parts, archive_bytes) = match written {
         Ok(done) => done,
         Err(e) => {
@@ -199,23 +212,29 @@ pub async fn run(
     })
 }
 
-/// Memory a pack uses besides its parts: the read-ahead window, plus room for the
-/// encoder, the plan and the HTTP buffers.
-const WORKING_MEMORY: u64 = READ_AHEAD_WINDOW as u64 * READ_AHEAD_MAX_OBJECT + (4 << 20);
+/// Room for the encoder (deflate state), the HTTP buffers and the rest.
+const WORKING_MEMORY: u64 = 4 << 20;
 
 /// Grows the instance's memory to what the pack will hold at its peak besides the plan —
-/// `buffers` (the parts in flight), the working memory, and the central directory the
-/// encoder keeps until the end — before anything is written: under a host memory limit a
-/// pack that cannot fit is refused now, cleanly, rather than trapped halfway (with an
-/// upload open). The memory, freed, is what those are then allocated from.
-pub(crate) fn reserve_memory(plan: &Plan, buffers: u64) -> Result<(), PackError> {
+/// `buffers` (the parts in flight), the reads in flight (small objects read ahead, ranges
+/// of a large one), the encoder's working memory, and the central directory it keeps until
+/// the end — before anything is written: under a host memory limit a pack that cannot fit
+/// is refused now, cleanly, rather than trapped halfway (with an upload open). The memory,
+/// freed, is what those are then allocated from.
+pub(crate) fn reserve_memory(
+    plan: &Plan,
+    buffers: u64,
+    read_ranges: usize,
+) -> Result<(), PackError> {
+    // Both at once: small objects are read ahead while a large one is read in ranges.
+    let reads = READ_AHEAD_WINDOW as u64 * READ_AHEAD_MAX_OBJECT + read_ranges as u64 * RANGE_BYTES;
     // Per entry: 46 bytes of header, the name (twice with a Unicode Path), ≤ 50 of extras.
     let central: u64 = plan
         .entries
         .iter()
         .map(|e| 96 + 2 * e.name.len() as u64)
         .sum();
-    let need = buffers + WORKING_MEMORY + central;
+    let need = buffers + reads + WORKING_MEMORY + central;
     let mut probe: Vec<u8> = Vec::new();
     usize::try_from(need)
         .ok()
@@ -382,6 +401,7 @@ async fn write_archive(
     upload_id: &str,
     plan: &Plan,
     part_size: u64,
+    read_ranges: usize,
 ) -> Result<(Vec<(u32, String)>, u64), PackError> {
     let mut out = Output {
         splitter: PartSplitter::new(part_size),
@@ -389,20 +409,21 @@ async fn write_archive(
         full: Vec::new(),
         bytes: 0,
     };
-    encode_archive(client, bucket, plan, &mut out).await?;
+    encode_archive(client, bucket, plan, read_ranges, &mut out).await?;
     out.finish().await
 }
 
-/// Streams every entry of `plan`, read from `bucket`, through the encoder into `out`,
-/// central directory and end records included.
+/// Streams every entry of `plan`, read from `bucket` (large objects `read_ranges` ranges at
+/// a time), through the encoder into `out`, central directory and end records included.
 pub(crate) async fn encode_archive(
     client: &Rc<StoreClient>,
     bucket: &str,
     plan: &Plan,
+    read_ranges: usize,
     out: &mut impl ArchiveSink,
 ) -> Result<(), PackError> {
     let mut encoder = ZipEncoder::new();
-    let mut read_ahead = ReadAhead::new(client.clone(), bucket, &plan.entries);
+    let mut read_ahead = ReadAhead::new(client.clone(), bucket, &plan.entries, read_ranges);
 
     for (index, entry) in plan.entries.iter().enumerate() {
         if !entry.has_data() {

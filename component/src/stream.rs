@@ -30,7 +30,7 @@ pub async fn respond(
 ) -> Result<Response<Body>, PackError> {
     let client = Rc::new(StoreClient::new(cfg.clone()));
     let (plan, size) = make_plan(&client, limits, req).await?;
-    reserve_memory(&plan, 0)?;
+    reserve_memory(&plan, 0, limits.read_ranges)?;
     let name = archive_file_name(req.dest_file.as_deref(), &req.source_dir);
 
     let (sender, receiver) = mpsc::channel(BUFFERED_CHUNKS);
@@ -38,7 +38,8 @@ pub async fn respond(
     // The task outlives this function: the body is sent after the head is returned.
     wstd::runtime::spawn(async move {
         let mut sink = BodySink { sender };
-        if let Err(e) = encode_archive(&client, &bucket, &plan, &mut sink).await {
+        if let Err(e) = encode_archive(&client, &bucket, &plan, limits.read_ranges, &mut sink).await
+        {
             sink.fail(e).await;
         }
     })

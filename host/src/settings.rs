@@ -20,6 +20,7 @@ pub mod keys {
     pub const SECURITY_TOKEN: &str = "security_token";
     pub const MAX_ENTRIES: &str = "max_entries";
     pub const MAX_BYTES: &str = "max_bytes";
+    pub const READ_RANGES: &str = "read_ranges";
     pub const OSS_INTERNAL: &str = "oss_internal";
     pub const ALLOWED_REGIONS: &str = "allowed_regions";
     pub const ALLOWED_BUCKETS: &str = "allowed_buckets";
@@ -77,6 +78,10 @@ pub struct StoreSettings {
     /// Refuse (413) packs reading more object bytes than this.
     #[arg(long, env = "ZIP_OSS_MAX_BYTES")]
     pub max_bytes: Option<u64>,
+    /// Ranges of one large object read at once, 4 MiB each (1 reads it as one stream;
+    /// default 4, at most 16).
+    #[arg(long, env = "ZIP_OSS_READ_RANGES")]
+    pub read_ranges: Option<u64>,
     /// OSS without `--endpoint`: reach `oss-<region>-internal.aliyuncs.com` (inside Aliyun);
     /// links still use the public endpoint.
     #[arg(long, env = "ZIP_OSS_OSS_INTERNAL", num_args = 0..=1, default_value_t = false,
@@ -134,6 +139,10 @@ impl StoreSettings {
         put(
             keys::MAX_BYTES,
             self.max_bytes.map(|n| n.to_string()).as_deref(),
+        );
+        put(
+            keys::READ_RANGES,
+            self.read_ranges.map(|n| n.to_string()).as_deref(),
         );
         put(
             keys::OSS_INTERNAL,

@@ -1,4 +1,4 @@
-//! GetObject: an object's bytes, optionally from an offset.
+//! GetObject: an object's bytes, optionally a range of them.
 
 use super::request::{HttpRequest, RequestSpec};
 use super::{Bucket, ObjectKey, StoreConfig};
@@ -14,6 +14,8 @@ pub struct GetObject<'a> {
     bucket: &'a Bucket,
     key: &'a ObjectKey,
     range_start: Option<u64>,
+    /// Exclusive; only with a start.
+    range_end: Option<u64>,
     if_match: Option<&'a str>,
 }
 
@@ -23,8 +25,16 @@ impl<'a> GetObject<'a> {
             bucket,
             key,
             range_start: None,
+            range_end: None,
             if_match: None,
         }
+    }
+
+    /// Only bytes `start..end` (`Range: bytes=start-(end-1)`, answered with 206).
+    pub fn range(mut self, start: u64, end: u64) -> Self {
+        self.range_start = Some(start);
+        self.range_end = Some(end.max(start + 1));
+        self
     }
 
     /// Starts at byte `start` (0-based) instead of the beginning.
@@ -41,8 +51,12 @@ impl<'a> GetObject<'a> {
 
     pub fn sign(&self, cfg: &StoreConfig, now_unix: u64) -> HttpRequest {
         let mut spec = RequestSpec::new("GET", cfg.object_url(self.bucket, self.key, false));
-        if let Some(start) = self.range_start {
-            spec = spec.header("range", format!("bytes={start}-"));
+        match (self.range_start, self.range_end) {
+            (Some(start), Some(end)) => {
+                spec = spec.header("range", format!("bytes={start}-{}", end - 1));
+            }
+            (Some(start), None) => spec = spec.header("range", format!("bytes={start}-")),
+            _ => {}
         }
         if let Some(etag) = self.if_match {
             spec = spec.header("if-match", etag);
@@ -78,6 +92,8 @@ mod tests {
             .sign(&cfg(false), NOW);
         assert_eq!(req.url, "http://bkt.127.0.0.1:9000/k");
         assert_eq!(req.header("range"), Some("bytes=1024-"));
+        let ranged = GetObject::new(&b, &k).range(8, 16).sign(&cfg(false), NOW);
+        assert_eq!(ranged.header("range"), Some("bytes=8-15"));
         assert_eq!(req.header("if-match"), Some("\"abc\""));
         assert_eq!(
             signed_headers(&req),

@@ -147,7 +147,7 @@ async fn ceiling() -> anyhow::Result<()> {
         ("text-like", text_like(4 << 20), vec![deflate_6, deflate_1]),
     ];
     for (kind, data, runs) in data_kinds {
-        let store = null_store::start(objects.clone(), data).await?;
+        let store = null_store::start(objects.clone(), data, None).await?;
         let endpoint = store.handle.endpoint();
         for (compression, args) in runs {
             let s = Scenario {
@@ -164,6 +164,21 @@ async fn ceiling() -> anyhow::Result<()> {
         }
         store.handle.shutdown().await;
     }
+
+    // A store that serves each connection at 25 MB/s, as real stores pace one stream:
+    // one stream per large object against four ranges at once.
+    let store =
+        null_store::start(objects.clone(), pseudo_random(4 << 20), Some(25_000_000)).await?;
+    let endpoint = store.handle.endpoint();
+    for ranges in ["1", "4"] {
+        let s = Scenario {
+            name: format!("null store at 25 MB/s a connection, stored, read-ranges {ranges}"),
+            ..scenarios("big")?.remove(0)
+        };
+        let row = pack(&exe, &endpoint, &s, &["--read-ranges", ranges])?;
+        println!("{row}");
+    }
+    store.handle.shutdown().await;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! never used to judge correctness (the tests use s3s-fs and moto for that).
 
 use std::convert::Infallible;
+use std::future::Future as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,15 +32,23 @@ struct Objects {
     list: Vec<(String, u64)>,
     /// Object bytes are slices of this.
     data: Bytes,
+    /// Bytes per second one body is sent at, if paced.
+    per_connection: Option<u64>,
 }
 
 /// Starts the store on loopback; every bucket holds `objects`, whose bytes are slices of
-/// `data` (at least 1 MiB).
-pub async fn start(objects: Vec<(String, u64)>, data: Vec<u8>) -> anyhow::Result<NullStore> {
+/// `data` (at least 1 MiB). With `per_connection`, each object body is sent at most that
+/// many bytes per second, as a real store paces one connection.
+pub async fn start(
+    objects: Vec<(String, u64)>,
+    data: Vec<u8>,
+    per_connection: Option<u64>,
+) -> anyhow::Result<NullStore> {
     anyhow::ensure!(data.len() >= 1 << 20, "null store data under 1 MiB");
     let objects = Arc::new(Objects {
         list: objects,
         data: Bytes::from(data),
+        per_connection,
     });
     let uploaded = Arc::new(AtomicU64::new(0));
     let counter = uploaded.clone();
@@ -62,23 +71,46 @@ async fn answer(req: Request<Incoming>, objects: &Objects, uploaded: &AtomicU64)
     let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
     let (bucket, key) = (bucket.to_string(), key.to_string());
     let size_of = |key: &str| objects.list.iter().find(|(k, _)| k == key).map(|(_, s)| *s);
+    // `bytes=a-b` or `bytes=a-`: the part of the object asked for.
+    let range = req
+        .headers()
+        .get("range")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.split_once('-'))
+        .map(|(a, b)| (a.parse::<u64>().ok(), b.parse::<u64>().ok()));
 
     match (req.method().clone(), key.is_empty()) {
         (Method::GET, true) if has("list-type") => xml(list_xml(&bucket, objects)),
         (Method::GET, false) | (Method::HEAD, false) => match size_of(&key) {
             None => status(StatusCode::NOT_FOUND),
             Some(size) => {
+                let (status, start, end) = match range {
+                    Some((Some(a), b)) if a < size => (
+                        StatusCode::PARTIAL_CONTENT,
+                        a,
+                        b.map_or(size, |b| (b + 1).min(size)),
+                    ),
+                    _ => (StatusCode::OK, 0, size),
+                };
                 let body = if req.method() == Method::HEAD {
                     Full::new(Bytes::new()).boxed()
                 } else {
                     Generated {
                         data: objects.data.clone(),
-                        left: size,
+                        left: end - start,
+                        pace: objects.per_connection.map(|rate| Pace {
+                            rate,
+                            started: tokio::time::Instant::now(),
+                            sent: 0,
+                            sleep: None,
+                        }),
                     }
                     .boxed()
                 };
                 Response::builder()
-                    .header("content-length", size)
+                    .status(status)
+                    .header("content-length", end - start)
                     .header("etag", "\"0123456789abcdef0123456789abcdef\"")
                     .header("last-modified", "Thu, 01 Jan 2026 00:00:00 GMT")
                     .body(body)
@@ -142,10 +174,19 @@ fn status(status: StatusCode) -> Response<Body> {
         .expect("valid head")
 }
 
-/// `left` bytes, as slices of `data` (no copying).
+/// `left` bytes, as slices of `data` (no copying), optionally paced.
 struct Generated {
     data: Bytes,
     left: u64,
+    pace: Option<Pace>,
+}
+
+struct Pace {
+    /// Bytes per second.
+    rate: u64,
+    started: tokio::time::Instant,
+    sent: u64,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl hyper::body::Body for Generated {
@@ -154,12 +195,27 @@ impl hyper::body::Body for Generated {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if self.left == 0 {
             return Poll::Ready(None);
         }
         let n = (self.left.min(FRAME as u64)) as usize;
+        if let Some(pace) = &mut self.pace {
+            // The next frame may go once the bytes sent so far have had their time.
+            let due = pace.started
+                + std::time::Duration::from_secs_f64(pace.sent as f64 / pace.rate as f64);
+            if tokio::time::Instant::now() < due {
+                let sleep = pace
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+                sleep.as_mut().reset(due);
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+            }
+            pace.sent += n as u64;
+        }
         let start = (self.left as usize) % (self.data.len() - FRAME);
         self.left -= n as u64;
         Poll::Ready(Some(Ok(Frame::data(self.data.slice(start..start + n)))))
