@@ -34,6 +34,15 @@ impl PackError {
         Self::new(502, "StoreUnreachable", format!("{what}: {err}"))
     }
 
+    /// An object is not what the listing said, or changed while it was read.
+    pub fn object_changed(key: &str) -> Self {
+        Self::new(
+            502,
+            "ObjectChanged",
+            format!("`{key}` changed while it was being packed; try again"),
+        )
+    }
+
     /// The store answered with an error: 404 and 403 pass through, the rest is a bad gateway.
     pub fn store(what: &str, e: &StoreError) -> Self {
         let status = match e.kind() {

@@ -128,7 +128,8 @@ impl ReadAhead {
 }
 
 /// A large object as consecutive ranges of [`RANGE_BYTES`], up to `window` read at once
-/// and handed out in order.
+/// and handed out in order, in slices of at most [`SLICE_BYTES`] (no copying), so the
+/// encoder never holds a whole range.
 pub struct RangedObject {
     client: Rc<StoreClient>,
     bucket: Rc<str>,
@@ -137,9 +138,15 @@ pub struct RangedObject {
     next_start: u64,
     window: usize,
     in_flight: VecDeque<Task<Result<(Bytes, Option<String>), PackError>>>,
-    /// The first range's ETag, which every other range must carry.
+    /// What is left of the range being handed out.
+    current: Bytes,
+    /// The first range's ETag, which every other range must carry (and is asked for with
+    /// `If-Match` once known).
     etag: Option<String>,
 }
+
+/// The largest piece a range is handed out in.
+const SLICE_BYTES: usize = 256 << 10;
 
 impl RangedObject {
     pub fn new(
@@ -157,36 +164,44 @@ impl RangedObject {
             next_start: 0,
             window: window.max(1),
             in_flight: VecDeque::new(),
+            current: Bytes::new(),
             etag: None,
         }
     }
 
-    /// The next range's bytes, or `None` at the end.
+    /// The next piece of the object, or `None` at the end.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, PackError> {
+        if self.current.is_empty() {
+            self.fill();
+            let Some(task) = self.in_flight.pop_front() else {
+                return Ok(None);
+            };
+            let (data, etag) = task.await?;
+            match (&self.etag, etag) {
+                (None, etag) => self.etag = etag,
+                (Some(first), Some(etag)) if *first != etag => {
+                    return Err(PackError::object_changed(&self.key));
+                }
+                _ => {}
+            }
+            self.current = data;
+            self.fill();
+        }
+        let n = self.current.len().min(SLICE_BYTES);
+        Ok(Some(self.current.split_to(n)))
+    }
+
+    /// Starts reading ranges until `window` are in flight.
+    fn fill(&mut self) {
         while self.in_flight.len() < self.window && self.next_start < self.size {
             let range = self.next_start..(self.next_start + RANGE_BYTES).min(self.size);
             self.next_start = range.end;
             let mut stream =
                 ObjectStream::range(self.client.clone(), &self.bucket, &self.key, range);
+            stream.etag = self.etag.clone();
             self.in_flight
                 .push_back(spawn(async move { stream.read_all().await }));
         }
-        let Some(task) = self.in_flight.pop_front() else {
-            return Ok(None);
-        };
-        let (data, etag) = task.await?;
-        match (&self.etag, etag) {
-            (None, etag) => self.etag = etag,
-            (Some(first), Some(etag)) if *first != etag => {
-                return Err(PackError::new(
-                    502,
-                    "ObjectChanged",
-                    format!("`{}` changed while it was being read", self.key),
-                ))
-            }
-            _ => {}
-        }
-        Ok(Some(data))
     }
 }
 
@@ -265,8 +280,10 @@ impl ObjectStream {
                         if data.is_empty() {
                             continue;
                         }
-                        // Never past the end asked for, whatever the store sends.
-                        let data = data.slice(..data.len().min((self.end - self.pos) as usize));
+                        // More than asked for: the object grew since it was listed.
+                        if data.len() as u64 > self.end - self.pos {
+                            return Err(PackError::object_changed(&self.key));
+                        }
                         self.pos += data.len() as u64;
                         return Ok(Some(data));
                     }

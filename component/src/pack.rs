@@ -226,8 +226,11 @@ pub(crate) fn reserve_memory(
     buffers: u64,
     read_ranges: usize,
 ) -> Result<(), PackError> {
-    // Both at once: small objects are read ahead while a large one is read in ranges.
-    let reads = READ_AHEAD_WINDOW as u64 * READ_AHEAD_MAX_OBJECT + read_ranges as u64 * RANGE_BYTES;
+    // Both at once: small objects are read ahead while a large one is read in ranges
+    // (those in flight, and the one being handed out).
+    let ranged = read_ranges > 1 && plan.entries.iter().any(|e| e.size() > RANGE_BYTES);
+    let ranges = if ranged { read_ranges as u64 + 1 } else { 0 };
+    let reads = READ_AHEAD_WINDOW as u64 * READ_AHEAD_MAX_OBJECT + ranges * RANGE_BYTES;
     // Per entry: 46 bytes of header, the name (twice with a Unicode Path), ≤ 50 of extras.
     let central: u64 = plan
         .entries
@@ -445,6 +448,7 @@ pub(crate) async fn encode_archive(
             .await?;
         out.emit(&encoder.write_data(&first).map_err(encode_error)?)
             .await?;
+        drop(first); // not held while the rest of the entry streams
         while let Some(chunk) = source.next_chunk().await? {
             out.emit(&encoder.write_data(&chunk).map_err(encode_error)?)
                 .await?;

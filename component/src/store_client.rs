@@ -123,11 +123,15 @@ impl StoreClient {
             .await?;
         // A store that ignores `Range` answers 200 with the whole object: taking those
         // bytes for the range would splice the archive.
+        // (OSS also answers so a range past the object's end: it shrank.)
         if (from > 0 || to.is_some()) && resp.status().as_u16() != 206 {
             return Err(PackError::new(
                 502,
                 "RangeNotHonoured",
-                format!("read `{key}`: the store answered a ranged read with the whole object"),
+                format!(
+                    "read `{key}`: the store answered a ranged read with the whole object \
+                     (did the object change while it was being packed?)"
+                ),
             ));
         }
         let etag = resp

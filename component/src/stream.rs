@@ -30,7 +30,9 @@ pub async fn respond(
 ) -> Result<Response<Body>, PackError> {
     let client = Rc::new(StoreClient::new(cfg.clone()));
     let (plan, size) = make_plan(&client, limits, req).await?;
-    reserve_memory(&plan, 0, limits.read_ranges)?;
+    // The chunks buffered for the body: each at most a small object read whole.
+    let buffered = (BUFFERED_CHUNKS as u64 + 1) * crate::fetch::READ_AHEAD_MAX_OBJECT;
+    reserve_memory(&plan, buffered, limits.read_ranges)?;
     let name = archive_file_name(req.dest_file.as_deref(), &req.source_dir);
 
     let (sender, receiver) = mpsc::channel(BUFFERED_CHUNKS);

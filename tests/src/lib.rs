@@ -80,12 +80,17 @@ impl Env {
     /// As [`Env::new`], with the store's folder in memory (`/dev/shm`) when the machine has
     /// one: for the multi-gigabyte archives, which would otherwise be written to disk twice.
     pub fn in_memory() -> Env {
+        Self::in_memory_with_settings(|_| {})
+    }
+
+    /// As [`Env::in_memory`], with the component's settings adjusted.
+    pub fn in_memory_with_settings(adjust: impl FnOnce(&mut StoreSettings)) -> Env {
         let dir = if Path::new("/dev/shm").is_dir() {
             tempfile::tempdir_in("/dev/shm")
         } else {
             tempfile::tempdir()
         };
-        Self::build(ACCESS_KEY_SECRET, dir.unwrap(), |_| {}, Default::default())
+        Self::build(ACCESS_KEY_SECRET, dir.unwrap(), adjust, Default::default())
     }
 
     fn build(

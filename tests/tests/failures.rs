@@ -223,3 +223,72 @@ fn limits_refuse_with_413_before_any_upload() {
     );
     assert_eq!(ok.status, 200, "{}", ok.text());
 }
+
+#[test]
+fn a_broken_read_resumes_as_one_stream_too() {
+    // `read_ranges = 1`: a large object is one GET, resumed with `Range: bytes=N-`.
+    let env = Env::with_settings(|s| s.read_ranges = Some(1));
+    let paths = env.put_files(&[("d/big.bin".into(), noise(12 << 20, 4))]);
+    env.proxy.add(Rule {
+        method: "GET",
+        contains: vec!["/bkt/d/big.bin".into()],
+        fault: Fault::CutBodyAfter(5 << 20),
+        times: 2,
+    });
+    let answer = env.post(r#"{"bucket":"bkt","source-dir":"d/"}"#, true);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(env.proxy.faulted(), 2, "{:#?}", env.proxy.log());
+    let reads = env
+        .proxy
+        .log()
+        .iter()
+        .filter(|l| l.contains("big.bin"))
+        .count();
+    assert_eq!(reads, 3, "one GET and two resumes: {:#?}", env.proxy.log());
+    let zip = get(answer.json()["url"].as_str().unwrap());
+    let manifest: Manifest = paths
+        .iter()
+        .map(|(k, p)| (k.strip_prefix("d/").unwrap().to_string(), Some(p.clone())))
+        .collect();
+    check_archive(
+        &save(env.dir.path(), "one-stream.zip", &zip.body),
+        &manifest,
+    );
+}
+
+#[test]
+fn an_object_changing_while_it_is_packed_fails_and_leaves_nothing() {
+    let env = Env::new();
+    // Streamed whole (over 1 MiB, up to 4 MiB), then read in ranges (over 4 MiB).
+    for (key, size, changed) in [
+        ("d/grows.bin", 2 << 20, 3 << 20),
+        ("d/ranged.bin", 9 << 20, 9 << 20),
+    ] {
+        let paths = env.put_files(&[(key.into(), noise(size, 1))]);
+        // The first read of the object waits while the object is replaced.
+        env.proxy.add(Rule {
+            method: "GET",
+            contains: vec![format!("/bkt/{key}")],
+            fault: Fault::Delay(1500),
+            times: 1,
+        });
+        let path = paths[key].clone();
+        let answer = std::thread::scope(|s| {
+            s.spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(700));
+                std::fs::write(&path, noise(changed, 2)).unwrap();
+            });
+            env.post(
+                &format!(
+                    r#"{{"bucket":"bkt","source-files":["{key}"],"dest-file":"changed.zip"}}"#
+                ),
+                true,
+            )
+        });
+        let code = assert_error(&answer, 502);
+        assert_eq!(code, "ObjectChanged", "{key}: {}", answer.text());
+        assert_eq!(env.open_uploads(), Vec::<String>::new(), "{key}");
+        assert!(!env.object_exists("changed.zip"), "{key}");
+        std::fs::remove_file(&paths[key]).unwrap();
+    }
+}

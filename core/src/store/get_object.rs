@@ -32,6 +32,7 @@ impl<'a> GetObject<'a> {
 
     /// Only bytes `start..end` (`Range: bytes=start-(end-1)`, answered with 206).
     pub fn range(mut self, start: u64, end: u64) -> Self {
+        debug_assert!(end > start, "empty range {start}..{end}");
         self.range_start = Some(start);
         self.range_end = Some(end.max(start + 1));
         self
