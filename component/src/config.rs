@@ -134,7 +134,8 @@ impl Service {
         })
     }
 
-    /// The `zip-pack` export's configuration argument (an embedder is trusted: no allow-lists).
+    /// The `zip-pack` export's configuration argument (an embedder is trusted: no
+    /// allow-lists); `read_ranges` still comes from `wasi:config/store` when the host sets it.
     pub fn from_wit(c: zip_pack::StoreConfig) -> Service {
         Service {
             provider: match c.provider {
@@ -156,7 +157,14 @@ impl Service {
             limits: Limits {
                 max_entries: c.max_entries,
                 max_bytes: c.max_bytes,
-                read_ranges: DEFAULT_READ_RANGES,
+                // Tuning is not part of the store: the host's configuration, if it sets it.
+                read_ranges: store::get("read_ranges")
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map_or(DEFAULT_READ_RANGES, |n| {
+                        n.clamp(1, MAX_READ_RANGES as u64) as usize
+                    }),
             },
         }
     }
