@@ -8,6 +8,7 @@
 //! by background tasks, so a folder of thousands of small files is not one round trip per
 //! file.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -59,8 +60,8 @@ pub struct ReadAhead {
     entries: Vec<(String, u64)>,
     next_to_schedule: usize,
     ready: VecDeque<(usize, Task<Result<Bytes, PackError>>)>,
-    /// Ranges of one large object read at once; 1 streams it.
-    ranges: usize,
+    /// The ranged reads of every large object; `None` when large objects stream.
+    ranges: Option<Rc<RefCell<RangeQueue>>>,
 }
 
 impl ReadAhead {
@@ -70,13 +71,32 @@ impl ReadAhead {
         entries: &[PlannedEntry],
         ranges: usize,
     ) -> Self {
+        let bucket: Rc<str> = bucket.into();
+        let entries: Vec<(String, u64)> =
+            entries.iter().map(|e| (e.key.clone(), e.size())).collect();
+        let ranges = (ranges > 1).then(|| {
+            Rc::new(RefCell::new(RangeQueue {
+                client: client.clone(),
+                bucket: bucket.clone(),
+                objects: entries
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, size))| *size > RANGE_BYTES)
+                    .map(|(i, (key, size))| (i, key.clone(), *size))
+                    .collect(),
+                next_start: 0,
+                window: ranges,
+                in_flight: VecDeque::new(),
+                etag: None,
+            }))
+        });
         ReadAhead {
             client,
-            bucket: bucket.into(),
-            entries: entries.iter().map(|e| (e.key.clone(), e.size())).collect(),
+            bucket,
+            entries,
             next_to_schedule: 0,
             ready: VecDeque::new(),
-            ranges: ranges.max(1),
+            ranges,
         }
     }
 
@@ -91,14 +111,15 @@ impl ReadAhead {
             }
         }
         let (key, size) = &self.entries[index];
-        if self.ranges > 1 && *size > RANGE_BYTES {
-            return Source::Ranged(RangedObject::new(
-                self.client.clone(),
-                &self.bucket,
-                key,
-                *size,
-                self.ranges,
-            ));
+        if let Some(queue) = self.ranges.as_ref().filter(|_| *size > RANGE_BYTES) {
+            return Source::Ranged(RangedObject {
+                queue: queue.clone(),
+                index,
+                key: key.clone(),
+                ranges_left: size.div_ceil(RANGE_BYTES),
+                current: Bytes::new(),
+                etag: None,
+            });
         }
         Source::Streamed(ObjectStream::whole(
             self.client.clone(),
@@ -127,21 +148,77 @@ impl ReadAhead {
     }
 }
 
-/// A large object as consecutive ranges of [`RANGE_BYTES`], up to `window` read at once
-/// and handed out in order, in slices of at most [`SLICE_BYTES`] (no copying), so the
-/// encoder never holds a whole range.
-pub struct RangedObject {
+/// One range read in the background: the bytes and the ETag they came with.
+type RangeRead = Task<Result<(Bytes, Option<String>), PackError>>;
+
+/// Every ranged read of the pack, in plan order, up to `window` in flight at once across
+/// objects: the next object's first ranges are read while the current one's last are
+/// handed out, so the window does not drain at each object's end.
+pub struct RangeQueue {
     client: Rc<StoreClient>,
     bucket: Rc<str>,
-    key: String,
-    size: u64,
+    /// The large objects not yet fully scheduled, `(entry index, key, size)`, in plan
+    /// order; the first one's next range starts at `next_start`.
+    objects: VecDeque<(usize, String, u64)>,
     next_start: u64,
     window: usize,
-    in_flight: VecDeque<Task<Result<(Bytes, Option<String>), PackError>>>,
+    in_flight: VecDeque<(usize, RangeRead)>,
+    /// An object's ETag once its first range came back, for `If-Match` on its later ones.
+    etag: Option<(usize, String)>,
+}
+
+impl RangeQueue {
+    /// Starts ranged reads until `window` are in flight.
+    fn fill(&mut self) {
+        while self.in_flight.len() < self.window {
+            let Some((index, key, size)) = self.objects.front() else {
+                return;
+            };
+            let (index, size) = (*index, *size);
+            let range = self.next_start..(self.next_start + RANGE_BYTES).min(size);
+            let mut stream =
+                ObjectStream::range(self.client.clone(), &self.bucket, key, range.clone());
+            stream.etag = self
+                .etag
+                .as_ref()
+                .filter(|(i, _)| *i == index)
+                .map(|(_, etag)| etag.clone());
+            self.in_flight
+                .push_back((index, spawn(async move { stream.read_all().await })));
+            if range.end >= size {
+                self.objects.pop_front();
+                self.next_start = 0;
+            } else {
+                self.next_start = range.end;
+            }
+        }
+    }
+
+    /// The next range's read, which must belong to entry `index` (objects are consumed
+    /// in plan order, each to its end).
+    fn take(&mut self, index: usize) -> Option<RangeRead> {
+        self.fill();
+        match self.in_flight.front() {
+            Some((i, _)) if *i == index => {
+                let (_, read) = self.in_flight.pop_front()?;
+                self.fill();
+                Some(read)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A large object's bytes from the [`RangeQueue`], range after range, handed out in
+/// slices of at most [`SLICE_BYTES`] (no copying), so the encoder never holds a whole range.
+pub struct RangedObject {
+    queue: Rc<RefCell<RangeQueue>>,
+    index: usize,
+    key: String,
+    ranges_left: u64,
     /// What is left of the range being handed out.
     current: Bytes,
-    /// The first range's ETag, which every other range must carry (and is asked for with
-    /// `If-Match` once known).
+    /// The first range's ETag, which every other range must carry.
     etag: Option<String>,
 }
 
@@ -149,59 +226,32 @@ pub struct RangedObject {
 const SLICE_BYTES: usize = 256 << 10;
 
 impl RangedObject {
-    pub fn new(
-        client: Rc<StoreClient>,
-        bucket: &Rc<str>,
-        key: &str,
-        size: u64,
-        window: usize,
-    ) -> Self {
-        RangedObject {
-            client,
-            bucket: bucket.clone(),
-            key: key.to_string(),
-            size,
-            next_start: 0,
-            window: window.max(1),
-            in_flight: VecDeque::new(),
-            current: Bytes::new(),
-            etag: None,
-        }
-    }
-
     /// The next piece of the object, or `None` at the end.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, PackError> {
         if self.current.is_empty() {
-            self.fill();
-            let Some(task) = self.in_flight.pop_front() else {
+            if self.ranges_left == 0 {
                 return Ok(None);
-            };
-            let (data, etag) = task.await?;
+            }
+            // Not borrowed across the await: other objects' reads go on meanwhile.
+            let read = self.queue.borrow_mut().take(self.index);
+            let read = read
+                .ok_or_else(|| PackError::new(500, "InternalError", "ranged reads out of order"))?;
+            self.ranges_left -= 1;
+            let (data, etag) = read.await?;
             match (&self.etag, etag) {
-                (None, etag) => self.etag = etag,
+                (None, Some(etag)) => {
+                    self.queue.borrow_mut().etag = Some((self.index, etag.clone()));
+                    self.etag = Some(etag);
+                }
                 (Some(first), Some(etag)) if *first != etag => {
                     return Err(PackError::object_changed(&self.key));
                 }
                 _ => {}
             }
             self.current = data;
-            self.fill();
         }
         let n = self.current.len().min(SLICE_BYTES);
         Ok(Some(self.current.split_to(n)))
-    }
-
-    /// Starts reading ranges until `window` are in flight.
-    fn fill(&mut self) {
-        while self.in_flight.len() < self.window && self.next_start < self.size {
-            let range = self.next_start..(self.next_start + RANGE_BYTES).min(self.size);
-            self.next_start = range.end;
-            let mut stream =
-                ObjectStream::range(self.client.clone(), &self.bucket, &self.key, range);
-            stream.etag = self.etag.clone();
-            self.in_flight
-                .push_back(spawn(async move { stream.read_all().await }));
-        }
     }
 }
 
@@ -264,10 +314,15 @@ impl ObjectStream {
             }
             if self.body.is_none() {
                 let to = self.ranged.then_some(self.end);
-                let (body, etag) = self
+                let (body, etag, length) = self
                     .client
                     .get_object(&self.bucket, &self.key, self.pos, to, self.etag.as_deref())
                     .await?;
+                // Another length than asked for: the object is not the size it was listed
+                // at (a body that only breaks off is resumed instead).
+                if length.is_some_and(|n| n != self.end - self.pos) {
+                    return Err(PackError::object_changed(&self.key));
+                }
                 if self.etag.is_none() {
                     self.etag = etag;
                 }

@@ -95,7 +95,7 @@ impl StoreClient {
     }
 
     /// Opens an object's body from byte `from` (to `to`, exclusive, when given); returns it
-    /// with the object's ETag.
+    /// with the object's ETag and the body's announced length.
     pub async fn get_object(
         &self,
         bucket: &str,
@@ -103,7 +103,7 @@ impl StoreClient {
         from: u64,
         to: Option<u64>,
         if_match: Option<&str>,
-    ) -> Result<(Stream, Option<String>), PackError> {
+    ) -> Result<(Stream, Option<String>, Option<u64>), PackError> {
         let (bucket, okey) = (bucket_name(bucket)?, object_key(key)?);
         let mut get = GetObject::new(&bucket, &okey);
         match to {
@@ -134,12 +134,15 @@ impl StoreClient {
                 ),
             ));
         }
-        let etag = resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        Ok((resp.into_body().into_boxed_body(), etag))
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let etag = header("etag");
+        let length = header("content-length").and_then(|v| v.parse().ok());
+        Ok((resp.into_body().into_boxed_body(), etag, length))
     }
 
     pub async fn create_multipart_upload(

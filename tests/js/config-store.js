@@ -1,6 +1,6 @@
 // wasi:config/store@0.2.0-draft-2024-09-27 for the transpiled component (jco `--map`).
-// The zip-pack export takes all of its configuration in its arguments, so this store is
-// empty: no key has a value.
+// The zip-pack export takes its store in its arguments and reads only optional tuning
+// (`read_ranges`) from here, so this store is empty: no key has a value.
 
 /** @param {string} _key */
 export function get(_key) {
