@@ -151,9 +151,9 @@ impl ReadAhead {
 /// One range read in the background: the bytes and the ETag they came with.
 type RangeRead = Task<Result<(Bytes, Option<String>), PackError>>;
 
-/// Every ranged read of the pack, in plan order, up to `window` in flight at once across
-/// objects: the next object's first ranges are read while the current one's last are
-/// handed out, so the window does not drain at each object's end.
+/// Every ranged read of the pack, in plan order, `window` at once across objects (the one
+/// being waited for included): the next object's first ranges are read while the current
+/// one's last are handed out, so the window does not drain at each object's end.
 pub struct RangeQueue {
     client: Rc<StoreClient>,
     bucket: Rc<str>,
@@ -168,9 +168,9 @@ pub struct RangeQueue {
 }
 
 impl RangeQueue {
-    /// Starts ranged reads until `window` are in flight.
+    /// Starts ranged reads until `window - 1` wait here: with the one taken, `window`.
     fn fill(&mut self) {
-        while self.in_flight.len() < self.window {
+        while self.in_flight.len() + 1 < self.window {
             let Some((index, key, size)) = self.objects.front() else {
                 return;
             };
