@@ -251,6 +251,23 @@ impl Answer {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
+
+    /// Asserts a JSON error answer of `status` with a message; returns its code.
+    pub fn error_code(&self, status: u16) -> String {
+        assert_eq!(self.status, status, "{}", self.text());
+        let json = self.json();
+        let code = json["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code: {json}"))
+            .to_string();
+        assert!(
+            json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{json}"
+        );
+        code
+    }
 }
 
 /// Reads a ureq result (error statuses included) into an [`Answer`].

@@ -20,6 +20,15 @@ use std::time::{Duration, Instant};
 /// Entry name → source file (`None` for a folder, whose name ends in `/`).
 pub type Manifest = BTreeMap<String, Option<PathBuf>>;
 
+/// The manifest of files put under `prefix` (`key → file`, as `Env::put_files` returns
+/// them), named as a pack of that prefix names them: the key without the prefix.
+pub fn manifest_under(paths: &BTreeMap<String, PathBuf>, prefix: &str) -> Manifest {
+    paths
+        .iter()
+        .map(|(k, p)| (k.strip_prefix(prefix).unwrap().to_string(), Some(p.clone())))
+        .collect()
+}
+
 /// One independent zip reader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reader {

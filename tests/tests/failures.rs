@@ -2,24 +2,8 @@
 //! real failure nothing at the destination and no multipart upload left open.
 
 use zip_oss_tests::fault_proxy::{Fault, Rule};
-use zip_oss_tests::readers::{check_archive, Manifest};
-use zip_oss_tests::{get, noise, save, Env, BUCKET};
-
-fn assert_error(answer: &zip_oss_tests::Answer, status: u16) -> String {
-    assert_eq!(answer.status, status, "{}", answer.text());
-    let json = answer.json();
-    let code = json["error"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error code: {json}"))
-        .to_string();
-    assert!(
-        json["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{json}"
-    );
-    code
-}
+use zip_oss_tests::readers::{check_archive, manifest_under};
+use zip_oss_tests::{get, noise, save, Answer, Env, BUCKET};
 
 #[test]
 fn malformed_and_invalid_requests_are_400() {
@@ -33,7 +17,7 @@ fn malformed_and_invalid_requests_are_400() {
         r#"{"bucket":"bkt","source-dir":"d/","dest-file":"x/"}"#,
         r#"{"bucket":"bkt","source-dir":"d/","url-expires":999999999}"#,
     ] {
-        let code = assert_error(&env.post(body, false), 400);
+        let code = Answer::error_code(&env.post(body, false), 400);
         assert_eq!(code, "InvalidRequest", "{body}");
     }
     assert!(
@@ -47,18 +31,18 @@ fn malformed_and_invalid_requests_are_400() {
 fn missing_bucket_key_or_source_is_404() {
     let env = Env::new();
     env.put_files(&[("d/a.txt".into(), b"a".to_vec())]);
-    assert_error(
+    Answer::error_code(
         &env.post(r#"{"bucket":"no-such-bucket","source-dir":"d/"}"#, false),
         404,
     );
-    assert_error(
+    Answer::error_code(
         &env.post(
             r#"{"bucket":"bkt","source-files":["d/a.txt","d/missing.txt"]}"#,
             false,
         ),
         404,
     );
-    assert_error(
+    Answer::error_code(
         &env.post(r#"{"bucket":"bkt","source-dir":"empty/"}"#, false),
         404,
     );
@@ -71,7 +55,7 @@ fn refused_credentials_are_403_and_the_secret_never_shows() {
     let env = Env::with_secret(secret);
     env.put_files(&[("d/a.txt".into(), b"a".to_vec())]);
     let answer = env.post(r#"{"bucket":"bkt","source-dir":"d/"}"#, false);
-    assert_error(&answer, 403);
+    answer.error_code(403);
     assert!(!answer.text().contains(secret));
     assert!(!answer.text().contains("zip-oss-demo-secret"));
 }
@@ -125,10 +109,7 @@ fn transient_failures_are_retried_and_broken_reads_resume() {
     );
     let zip = get(answer.json()["url"].as_str().unwrap());
     let zip_path = save(env.dir.path(), "r.zip", &zip.body);
-    let manifest: Manifest = paths
-        .iter()
-        .map(|(k, p)| (k.strip_prefix("d/").unwrap().to_string(), Some(p.clone())))
-        .collect();
+    let manifest = manifest_under(&paths, "d/");
     check_archive(&zip_path, &manifest);
 }
 
@@ -150,7 +131,7 @@ fn a_failure_after_the_upload_began_aborts_it() {
         r#"{"bucket":"bkt","source-dir":"d/","dest-file":"out/x.zip"}"#,
         false,
     );
-    assert_error(&answer, 502);
+    answer.error_code(502);
     assert!(
         env.proxy
             .log()
@@ -179,7 +160,7 @@ fn a_refused_completion_aborts_the_upload() {
         r#"{"bucket":"bkt","source-dir":"d/","dest-file":"out/y.zip"}"#,
         false,
     );
-    assert_error(&answer, 502);
+    answer.error_code(502);
     assert!(!env.object_exists("out/y.zip"));
     assert_eq!(env.open_uploads(), Vec::<String>::new());
     let _ = BUCKET;
@@ -197,7 +178,7 @@ fn limits_refuse_with_413_before_any_upload() {
         ("d/c.txt".into(), b"c".to_vec()),
     ]);
     assert_eq!(
-        assert_error(
+        Answer::error_code(
             &env.post(r#"{"bucket":"bkt","source-dir":"d/"}"#, false),
             413
         ),
@@ -205,7 +186,7 @@ fn limits_refuse_with_413_before_any_upload() {
     );
     env.put_files(&[("e/big.bin".into(), vec![7; 11])]);
     assert_eq!(
-        assert_error(
+        Answer::error_code(
             &env.post(r#"{"bucket":"bkt","source-dir":"e/"}"#, false),
             413
         ),
@@ -246,10 +227,7 @@ fn a_broken_read_resumes_as_one_stream_too() {
         .count();
     assert_eq!(reads, 3, "one GET and two resumes: {:#?}", env.proxy.log());
     let zip = get(answer.json()["url"].as_str().unwrap());
-    let manifest: Manifest = paths
-        .iter()
-        .map(|(k, p)| (k.strip_prefix("d/").unwrap().to_string(), Some(p.clone())))
-        .collect();
+    let manifest = manifest_under(&paths, "d/");
     check_archive(
         &save(env.dir.path(), "one-stream.zip", &zip.body),
         &manifest,
@@ -285,7 +263,7 @@ fn an_object_changing_while_it_is_packed_fails_and_leaves_nothing() {
                 true,
             )
         });
-        let code = assert_error(&answer, 502);
+        let code = answer.error_code(502);
         assert_eq!(code, "ObjectChanged", "{key}: {}", answer.text());
         assert_eq!(env.open_uploads(), Vec::<String>::new(), "{key}");
         assert!(!env.object_exists("changed.zip"), "{key}");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 use zip_oss_tests::fault_proxy::{Fault, Rule};
-use zip_oss_tests::readers::{check_archive, Manifest};
+use zip_oss_tests::readers::{check_archive, manifest_under};
 use zip_oss_tests::{get, save, Env};
 
 /// `target/release/zip-oss`, built beside this test.
@@ -127,15 +127,7 @@ fn packs_with_function_compute_credentials_and_logs_the_request_id() {
     );
     let zip = get(location);
     let zip_path = save(env.dir.path(), "fc.zip", &zip.body);
-    let manifest: Manifest = paths
-        .iter()
-        .map(|(k, p)| {
-            (
-                k.strip_prefix("files/").unwrap().to_string(),
-                Some(p.clone()),
-            )
-        })
-        .collect();
+    let manifest = manifest_under(&paths, "files/");
     check_archive(&zip_path, &manifest);
 
     let log = c.stop();
@@ -228,15 +220,7 @@ fn sigterm_lets_a_running_pack_finish_then_exits() {
             "late.zip",
             &get(&answer.headers["location"]).body,
         );
-        let manifest: Manifest = paths
-            .iter()
-            .map(|(k, p)| {
-                (
-                    k.strip_prefix("files/").unwrap().to_string(),
-                    Some(p.clone()),
-                )
-            })
-            .collect();
+        let manifest = manifest_under(&paths, "files/");
         check_archive(&zip, &manifest);
     });
     let status = c.child.wait().unwrap();
@@ -277,13 +261,7 @@ fn sigterm_past_the_grace_aborts_the_running_pack_then_exits() {
             .arg(c.child.id().to_string())
             .status();
         let answer = running.join().unwrap();
-        assert_eq!(answer.status, 503, "{}", answer.text());
-        assert_eq!(
-            answer.json()["error"]["code"],
-            "ShuttingDown",
-            "{}",
-            answer.text()
-        );
+        assert_eq!(answer.error_code(503), "ShuttingDown", "{}", answer.text());
         assert!(
             answer.headers.contains_key("retry-after"),
             "{:?}",

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use zip_oss::component_wasm::ComponentSource;
 use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
-use zip_oss_tests::readers::{check_archive, Manifest};
+use zip_oss_tests::readers::{check_archive, manifest_under};
 use zip_oss_tests::{get, noise, save, Env, BUCKET};
 
 /// How long one `node` run may take before the test gives up on it.
@@ -228,10 +228,7 @@ fn node_packs_through_the_zip_pack_export() {
         "predicted size is the real size"
     );
     let zip_path = save(env.dir.path(), "js.zip", &zip.body);
-    let manifest: Manifest = paths
-        .iter()
-        .map(|(k, p)| (k.strip_prefix("js/").unwrap().to_string(), Some(p.clone())))
-        .collect();
+    let manifest = manifest_under(&paths, "js/");
     check_archive(&zip_path, &manifest);
     assert!(env.open_uploads().is_empty(), "uploads left open");
 }

@@ -55,13 +55,7 @@ fn a_pack_past_its_time_limit_is_answered_504_and_its_upload_aborted() {
         true,
     );
     let took = started.elapsed();
-    assert_eq!(answer.status, 504, "{}", answer.text());
-    assert_eq!(
-        answer.json()["error"]["code"],
-        "Timeout",
-        "{}",
-        answer.text()
-    );
+    assert_eq!(answer.error_code(504), "Timeout", "{}", answer.text());
     // Stopped at the limit, not when the slow read would have ended.
     assert!(took < Duration::from_secs(7), "answered after {took:?}");
     assert!(started_an_upload(&env), "{:#?}", env.proxy.log());
@@ -102,9 +96,8 @@ fn a_pack_that_cannot_fit_in_memory_is_refused_before_it_uploads() {
     });
     two_objects(&env);
     let answer = env.post(r#"{"bucket":"bkt","source-dir":"files/"}"#, true);
-    assert_eq!(answer.status, 503, "{}", answer.text());
     assert_eq!(
-        answer.json()["error"]["code"],
+        answer.error_code(503),
         "InsufficientMemory",
         "{}",
         answer.text()
@@ -129,13 +122,7 @@ fn an_instance_refused_memory_is_answered_503_and_the_server_survives() {
     two_objects(&env);
     for _ in 0..2 {
         let answer = env.post(r#"{"bucket":"bkt","source-dir":"files/"}"#, true);
-        assert_eq!(answer.status, 503, "{}", answer.text());
-        assert_eq!(
-            answer.json()["error"]["code"],
-            "MemoryLimit",
-            "{}",
-            answer.text()
-        );
+        assert_eq!(answer.error_code(503), "MemoryLimit", "{}", answer.text());
     }
     assert!(env.proxy.log().is_empty(), "{:#?}", env.proxy.log());
     assert_eq!(

@@ -3,9 +3,7 @@
 //! host's outgoing HTTP, a real multipart upload, the `302` link fetched with a plain client,
 //! and the archive judged by five independent readers (`readers.rs`).
 
-use std::collections::BTreeMap;
-
-use zip_oss_tests::readers::{check_archive, Manifest};
+use zip_oss_tests::readers::{check_archive, manifest_under, Manifest};
 use zip_oss_tests::{get, noise, save, Env};
 
 /// Keys under `src/` covering what trips up naive packers.
@@ -35,13 +33,6 @@ fn awkward_files() -> Vec<(String, Vec<u8>)> {
     files
 }
 
-fn manifest(paths: &BTreeMap<String, std::path::PathBuf>, prefix: &str) -> Manifest {
-    paths
-        .iter()
-        .map(|(k, p)| (k.strip_prefix(prefix).unwrap().to_string(), Some(p.clone())))
-        .collect()
-}
-
 #[test]
 fn packs_a_folder_and_redirects_to_the_archive() {
     let env = Env::new();
@@ -61,7 +52,7 @@ fn packs_a_folder_and_redirects_to_the_archive() {
     let zip = get(&location);
     assert_eq!(zip.status, 200);
     let zip_path = save(env.dir.path(), "out.zip", &zip.body);
-    check_archive(&zip_path, &manifest(&paths, "src/"));
+    check_archive(&zip_path, &manifest_under(&paths, "src/"));
     assert!(
         env.open_uploads().is_empty(),
         "uploads left open: {:?}",

@@ -5,7 +5,7 @@
 use std::io::{Seek, SeekFrom, Write};
 use std::process::Command;
 
-use zip_oss_tests::readers::{check_archive, Manifest};
+use zip_oss_tests::readers::{check_archive, manifest_under};
 use zip_oss_tests::Env;
 
 const GIB: u64 = 1 << 30;
@@ -127,14 +127,6 @@ fn seventy_thousand_objects() {
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(answer.json()["entries"], 70_000);
     let zip = env.root().join("bkt/many.zip");
-    let manifest: Manifest = paths
-        .iter()
-        .map(|(k, p)| {
-            (
-                k.strip_prefix("many/").unwrap().to_string(),
-                Some(p.clone()),
-            )
-        })
-        .collect();
+    let manifest = manifest_under(&paths, "many/");
     check_archive(&zip, &manifest);
 }
