@@ -35,6 +35,13 @@ pub const DEFAULT_READ_RANGES: usize = 4;
 /// More ranges than this buy nothing and cost memory (each is held whole).
 const MAX_READ_RANGES: usize = 16;
 
+/// The configured `read_ranges`, within 1..=16; the default when unset.
+fn read_ranges(configured: Option<u64>) -> usize {
+    configured.map_or(DEFAULT_READ_RANGES, |n| {
+        n.clamp(1, MAX_READ_RANGES as u64) as usize
+    })
+}
+
 /// What the operator configured; [`Service::store_for`] turns it into one request's store.
 #[derive(Clone, Debug)]
 pub struct Service {
@@ -127,9 +134,7 @@ impl Service {
             limits: Limits {
                 max_entries: number("max_entries")?,
                 max_bytes: number("max_bytes")?,
-                read_ranges: number("read_ranges")?.map_or(DEFAULT_READ_RANGES, |n| {
-                    n.clamp(1, MAX_READ_RANGES as u64) as usize
-                }),
+                read_ranges: read_ranges(number("read_ranges")?),
             },
         })
     }
@@ -158,13 +163,12 @@ impl Service {
                 max_entries: c.max_entries,
                 max_bytes: c.max_bytes,
                 // Tuning is not part of the store: the host's configuration, if it sets it.
-                read_ranges: store::get("read_ranges")
-                    .ok()
-                    .flatten()
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map_or(DEFAULT_READ_RANGES, |n| {
-                        n.clamp(1, MAX_READ_RANGES as u64) as usize
-                    }),
+                read_ranges: read_ranges(
+                    store::get("read_ranges")
+                        .ok()
+                        .flatten()
+                        .and_then(|v| v.trim().parse().ok()),
+                ),
             },
         }
     }

@@ -108,18 +108,9 @@ impl OutgoingClient {
         &self.options
     }
 
-    /// Sends one request; the response body enforces the between-bytes timeout.
+    /// Sends one request; the response body enforces the between-bytes timeout. Once
+    /// `cancel` fires, the request (or its response body) fails with `HTTP-request-denied`.
     pub async fn send(
-        &self,
-        request: Request<WasiBody>,
-        options: Option<RequestOptions>,
-    ) -> Result<Response<WasiBody>, Error> {
-        self.send_until(request, options, None).await
-    }
-
-    /// As [`send`](Self::send), but once `cancel` fires the request (or its response body)
-    /// fails with `HTTP-request-denied`.
-    pub async fn send_until(
         &self,
         request: Request<WasiBody>,
         options: Option<RequestOptions>,
@@ -224,7 +215,7 @@ impl WasiHttpHooks for PooledHooks {
             if refuse {
                 return Err(Error::HttpRequestDenied);
             }
-            let response = client.send_until(request, options, cancel).await?;
+            let response = client.send(request, options, cancel).await?;
             // The pool drives connection I/O itself; there is no per-request I/O future.
             let io: IoFuture = Box::new(async { Ok(()) });
             Ok((response, io))

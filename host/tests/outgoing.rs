@@ -1,5 +1,5 @@
 //! The pooled outgoing client against a real loopback HTTP server: keep-alive reuse, the
-//! concurrency limit and the timeouts.
+//! concurrency limit, the timeouts and cancellation.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
@@ -72,7 +72,7 @@ fn get(addr: SocketAddr) -> Request<WasiBody> {
 }
 
 async fn send_and_read(client: &OutgoingClient, addr: SocketAddr) -> Result<Bytes, Error> {
-    let response = client.send(get(addr), None).await?;
+    let response = client.send(get(addr), None, None).await?;
     Ok(response.into_body().collect().await?.to_bytes())
 }
 
@@ -125,7 +125,10 @@ async fn first_byte_timeout_from_request_options() {
         ..Default::default()
     };
     let started = Instant::now();
-    let err = client.send(get(addr), Some(options)).await.unwrap_err();
+    let err = client
+        .send(get(addr), Some(options), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::ConnectionReadTimeout), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }
@@ -139,7 +142,7 @@ async fn refused_connection_is_a_connect_error() {
         .local_addr()
         .unwrap();
     let client = OutgoingClient::new(OutgoingOptions::default());
-    let err = client.send(get(addr), None).await.unwrap_err();
+    let err = client.send(get(addr), None, None).await.unwrap_err();
     assert!(
         matches!(err, Error::Connect(_) | Error::ConnectionRefused),
         "{err:?}"
@@ -165,7 +168,7 @@ async fn between_bytes_timeout_fails_a_stalled_body() {
         ..Default::default()
     };
     let mut body = client
-        .send(get(addr), Some(options))
+        .send(get(addr), Some(options), None)
         .await
         .unwrap()
         .into_body();
@@ -175,4 +178,31 @@ async fn between_bytes_timeout_fails_a_stalled_body() {
     let err = body.frame().await.unwrap().unwrap_err();
     assert!(matches!(err, Error::ConnectionReadTimeout), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn cancelling_cuts_a_waiting_request_and_refuses_new_ones() {
+    let (addr, _) = server(Duration::from_secs(5)).await;
+    let client = OutgoingClient::new(OutgoingOptions::default());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let later = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        later.cancel();
+    });
+    let started = Instant::now();
+    let err = client
+        .send(get(addr), None, Some(cancel.clone()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::HttpRequestDenied), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Already cancelled: refused without waiting for the server.
+    let started = Instant::now();
+    let err = client
+        .send(get(addr), None, Some(cancel))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::HttpRequestDenied), "{err:?}");
+    assert!(started.elapsed() < Duration::from_millis(500));
 }
