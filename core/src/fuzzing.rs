@@ -40,6 +40,7 @@ pub fn plan(data: &[u8]) {
             mtime_unix: Some(i as i64 * 1000),
             base: base.clone(),
             name: None,
+            etag: None,
         })
         .collect();
     let plan = Plan::build(sources, &opts);

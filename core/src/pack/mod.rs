@@ -1,9 +1,33 @@
-//! Stateful pieces of the pack pipeline that need no I/O.
+//! The pack: the engine that decides every request of one pack, and its parts.
+//!
+//! - [`Engine`] (`engine.rs`): the state machine; [`Action`]s out, [`Event`]s in (`io.rs`).
+//! - `requests.rs`: tokens, attempts and retry timers; `retry.rs`: the backoff.
+//! - `listing.rs`: the objects to pack; `reads.rs`: which bytes are read when.
+//! - `writer.rs`: entries through the encoder into parts (`part_splitter.rs`) or pieces.
+//! - `upload.rs`: the multipart upload, and settling answers lost after the store acted.
+//! - [`PackError`], [`Summary`], [`Job`]: how a pack ends, and what it is asked.
 
 mod download_name;
+mod engine;
+mod error;
+mod io;
+mod job;
+mod listing;
 mod part_splitter;
+mod reads;
+mod requests;
 mod retry;
+mod rng;
+mod summary;
+mod upload;
+mod writer;
 
 pub use download_name::{archive_file_name, content_disposition};
+pub use engine::Engine;
+pub use error::PackError;
+pub use io::{Action, Event, NetError, Now, Token};
+pub use job::{Job, Limits, Mode, Tuning, SNIFF_BYTES};
 pub use part_splitter::{Part, PartSplitter, TooManyParts};
 pub use retry::Backoff;
+pub use rng::Rng;
+pub use summary::Summary;

@@ -60,6 +60,11 @@ impl PartSplitter {
         self.take_part().map(Some)
     }
 
+    /// Bytes waiting to fill the next part.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Parts handed out so far.
     pub fn parts(&self) -> u32 {
         self.next_number - 1

@@ -21,6 +21,9 @@ pub struct Source {
     pub base: String,
     /// A name chosen by the request (`source-files` item with `name`).
     pub name: Option<String>,
+    /// The version listed; every read must carry it (`If-Match`), so an object replaced
+    /// after listing fails the pack instead of being packed with the wrong size or bytes.
+    pub etag: Option<String>,
 }
 
 /// One entry of the archive and the object it comes from.
@@ -35,6 +38,8 @@ pub struct PlannedEntry {
     /// `auto` compression: store instead if the leading bytes show compressed data.
     pub sniff: bool,
     pub name_encoding: NameEncoding,
+    /// The listed version of the object (see [`Source::etag`]).
+    pub etag: Option<String>,
 }
 
 impl PlannedEntry {
@@ -197,6 +202,7 @@ impl Plan {
                 method,
                 sniff,
                 name_encoding: opts.name_encoding,
+                etag: src.etag,
             });
         }
         plan
@@ -250,6 +256,7 @@ fn folder(
         method: Method::Stored,
         sniff: false,
         name_encoding,
+        etag: None,
     }
 }
 
@@ -273,6 +280,7 @@ mod tests {
             mtime_unix: Some(1_700_000_000),
             base: "f/".into(),
             name: None,
+            etag: None,
         }
     }
 

@@ -10,7 +10,7 @@ mod request;
 pub use compressibility::{compressed_by_content, compressed_by_extension, incompressible};
 pub use entries::{Plan, PlanOptions, PlannedEntry, Source};
 pub use naming::{entry_name, unique_name};
-pub use part_size::{part_size, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
+pub use part_size::{part_size, part_size_at_least, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 pub use request::{
     Compression, Folders, PackRequest, RequestError, SourceFile, DEFAULT_DEFLATE_LEVEL,
     DEFAULT_URL_EXPIRES,

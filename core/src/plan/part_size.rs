@@ -13,12 +13,14 @@ pub const MAX_PARTS: u64 = 10_000;
 /// number of MiB, not below `MIN_PART_SIZE`, that fits it in `MAX_PARTS` parts.
 /// `None` when even 5 GiB parts cannot hold it (48.8 TiB).
 pub fn part_size(archive_bound: u64) -> Option<u64> {
+    part_size_at_least(archive_bound, MIN_PART_SIZE)
+}
+
+/// As [`part_size`], with another smallest part (tests use small parts to get many).
+pub fn part_size_at_least(archive_bound: u64, min_part: u64) -> Option<u64> {
     const MIB: u64 = 1 << 20;
     let per_part = archive_bound.div_ceil(MAX_PARTS);
-    let size = per_part
-        .div_ceil(MIB)
-        .saturating_mul(MIB)
-        .max(MIN_PART_SIZE);
+    let size = per_part.div_ceil(MIB).saturating_mul(MIB).max(min_part);
     (size <= MAX_PART_SIZE).then_some(size)
 }
 

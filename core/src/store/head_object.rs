@@ -42,7 +42,7 @@ impl<'a> HeadObject<'a> {
 }
 
 /// Parses an IMF-fixdate such as `Wed, 21 Oct 2015 07:28:00 GMT`.
-fn parse_http_date(s: &str) -> Option<i64> {
+pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );

@@ -39,6 +39,7 @@ pub use abort_multipart_upload::AbortMultipartUpload;
 pub use complete_multipart_upload::{CompleteMultipartUpload, CompletedPart, CompletedUpload};
 pub use create_multipart_upload::CreateMultipartUpload;
 pub use get_object::GetObject;
+pub(crate) use head_object::parse_http_date;
 pub use head_object::{HeadObject, ObjectHead};
 pub use list_multipart_uploads::{ListMultipartUploads, UploadInfo, UploadsPage};
 pub use list_objects_v2::{ListObjectsV2, ListPage, ObjectInfo};

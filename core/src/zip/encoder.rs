@@ -135,7 +135,14 @@ struct Open {
     /// Bytes emitted as the entry's data so far.
     compressed: u64,
     deflate: Option<Compress>,
+    /// Deflate input not yet a whole block.
+    pending: Vec<u8>,
 }
+
+/// Deflate input is compressed in blocks of exactly this size: miniz_oxide's output
+/// depends on where its input is cut (its matcher sees less lookahead at a cut), so
+/// fixed blocks make the archive a function of the content alone, however it arrived.
+const DEFLATE_BLOCK: usize = 32 << 10;
 
 /// Produces a ZIP archive one record at a time.
 #[derive(Default)]
@@ -194,6 +201,7 @@ impl ZipEncoder {
                 written: 0,
                 compressed: 0,
                 deflate,
+                pending: Vec::new(),
             });
         } else {
             let w = Written {
@@ -221,7 +229,25 @@ impl ZipEncoder {
         open.written = actual;
         let out = match open.deflate.as_mut() {
             None => Cow::Borrowed(data),
-            Some(z) => Cow::Owned(deflate(z, data, FlushCompress::None)?),
+            Some(z) => {
+                let mut out = Vec::new();
+                let mut data = data;
+                if !open.pending.is_empty() {
+                    let take = (DEFLATE_BLOCK - open.pending.len()).min(data.len());
+                    open.pending.extend_from_slice(&data[..take]);
+                    data = &data[take..];
+                    if open.pending.len() == DEFLATE_BLOCK {
+                        out.extend(deflate(z, &open.pending, FlushCompress::None)?);
+                        open.pending.clear();
+                    }
+                }
+                while data.len() >= DEFLATE_BLOCK {
+                    out.extend(deflate(z, &data[..DEFLATE_BLOCK], FlushCompress::None)?);
+                    data = &data[DEFLATE_BLOCK..];
+                }
+                open.pending.extend_from_slice(data);
+                Cow::Owned(out)
+            }
         };
         open.compressed += out.len() as u64;
         self.offset += out.len() as u64;
@@ -249,7 +275,7 @@ impl ZipEncoder {
             });
         }
         let mut out = match open.deflate.as_mut() {
-            Some(z) => deflate(z, &[], FlushCompress::Finish)?,
+            Some(z) => deflate(z, &std::mem::take(&mut open.pending), FlushCompress::Finish)?,
             None => Vec::new(),
         };
         open.compressed += out.len() as u64;

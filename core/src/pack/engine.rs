@@ -1,0 +1,1086 @@
+//! The pack engine: every decision of one pack, as a state machine without I/O.
+//!
+//! The driver feeds it [`Event`]s (answers, body bytes, failures, the time) and carries
+//! out the [`Action`]s it yields (send this request, grant credit, reserve memory, emit
+//! bytes, done). Like rc-zip's `ArchiveFsm`, scaled to many requests in flight: every
+//! request carries a [`Token`]. No clock and no randomness inside: the time comes with
+//! each call, the retry jitter from the job's seed, so a simulated pack replays exactly.
+//!
+//! One pack: list → plan → reserve memory → create the upload (while the first reads
+//! start) → encode entries as their bytes arrive, cut into parts, upload them → complete
+//! → presign. Any failure after the upload exists aborts it; answers lost after the store
+//! acted are settled as `upload.rs` describes.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::error::PackError;
+use super::io::{Action, Event, NetError, Now, Token};
+use super::job::{Job, Mode, Tuning};
+use super::listing::Listing;
+use super::reads::Reads;
+use super::requests::{header, InFlight, Op, Requests};
+use super::rng::Rng;
+use super::summary::Summary;
+use super::upload::{Sweep, Upload};
+use super::writer::{Output, Writer};
+use crate::plan::{part_size_at_least, Plan, PlanOptions};
+use crate::store::{
+    AbortMultipartUpload, Bucket, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
+    ErrorKind, GetObject, HeadObject, HttpRequest, ListMultipartUploads, ListObjectsV2, ObjectKey,
+    PresignedGet, StoreError, UploadPart,
+};
+
+/// XML answers larger than this are refused (a listing page of 1,000 long keys fits).
+const MAX_XML: u64 = 16 << 20;
+/// Error bodies of object reads are read up to this much.
+const MAX_ERROR_BODY: u64 = 64 << 10;
+/// Room for the encoder (deflate state), the HTTP buffers, XML answers and the rest.
+const WORKING_MEMORY: u64 = 4 << 20;
+/// The largest piece a streamed archive is handed out in: a data slice, or a header.
+const PIECE_MAX: u64 = 400 << 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Listing,
+    Reserving,
+    Writing,
+    Completing,
+    /// The archive is in place; sweeping strays if a create answer was lost.
+    Finishing,
+    /// A failure is recorded; waiting for requests in flight, then abort and sweep.
+    Failing,
+    Over,
+}
+
+pub struct Engine {
+    job: Job,
+    tuning: Tuning,
+    bucket: Bucket,
+    dest: ObjectKey,
+    phase: Phase,
+    actions: VecDeque<Action>,
+    requests: Requests,
+    rng: Rng,
+    started_ms: u64,
+    listing: Option<Listing>,
+    plan: Plan,
+    predicted: Option<u64>,
+    reserved: u64,
+    reads: Option<Reads>,
+    writer: Option<Writer>,
+    upload: Upload,
+    failure: Option<PackError>,
+}
+
+impl Engine {
+    /// A pack about to start; its first actions come from [`Engine::poll`].
+    pub fn new(job: Job, now: Now) -> Engine {
+        let tuning = job.tuning.normalized();
+        let checked = check_job(&job);
+        let (bucket, dest) = match &checked {
+            Ok((b, d)) => (b.clone(), d.clone()),
+            Err(_) => (
+                Bucket::new("invalid").expect("valid"),
+                ObjectKey::new("invalid").expect("valid"),
+            ),
+        };
+        let mut engine = Engine {
+            rng: Rng::new(job.seed),
+            listing: Some(Listing::new(&job.request)),
+            job,
+            tuning,
+            bucket,
+            dest,
+            phase: Phase::Listing,
+            actions: VecDeque::new(),
+            requests: Requests::default(),
+            started_ms: now.mono_ms,
+            plan: Plan::default(),
+            predicted: None,
+            reserved: 0,
+            reads: None,
+            writer: None,
+            upload: Upload::default(),
+            failure: None,
+        };
+        match checked {
+            Ok(_) => engine.start_listing(now),
+            Err(e) => engine.fail(e),
+        }
+        engine.progress(now);
+        engine
+    }
+
+    /// The next thing to do, or `None` until an event arrives or [`Engine::deadline`] passes.
+    pub fn poll(&mut self, now: Now) -> Option<Action> {
+        if self.actions.is_empty() {
+            for (op, attempt) in self.requests.due(now.mono_ms) {
+                self.send(op, attempt, now);
+            }
+            self.progress(now);
+        }
+        self.actions.pop_front()
+    }
+
+    /// When [`Engine::poll`] has more to do even without an event (a retry's time).
+    pub fn deadline(&self) -> Option<u64> {
+        self.requests.deadline()
+    }
+
+    /// Memory held for object bytes, parts and pieces; never more than [`Engine::reserved`].
+    pub fn held(&self) -> u64 {
+        self.reads.as_ref().map_or(0, Reads::held)
+            + self.writer.as_ref().map_or(0, Writer::held)
+            + self.upload.held()
+    }
+
+    /// What the pack asked the driver to set aside (0 before it did).
+    pub fn reserved(&self) -> u64 {
+        self.reserved
+    }
+
+    /// The plan, once the listing is done.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn handle(&mut self, event: Event, now: Now) {
+        match event {
+            Event::Reserved { ok } => self.reserved_memory(ok, now),
+            Event::OutputTaken => {
+                if let Some(Writer {
+                    out:
+                        Output::Stream {
+                            outstanding,
+                            outstanding_bytes,
+                            ..
+                        },
+                    ..
+                }) = &mut self.writer
+                {
+                    *outstanding = outstanding.saturating_sub(1);
+                    // Pieces are taken in order; the front one's size is not kept, so the
+                    // bytes are released with the last piece.
+                    if *outstanding == 0 {
+                        *outstanding_bytes = 0;
+                    }
+                }
+            }
+            Event::Response {
+                token,
+                status,
+                headers,
+            } => self.response(token, status, headers, now),
+            Event::Data { token, bytes } => self.data(token, bytes),
+            Event::End { token } => {
+                if let Some(f) = self.requests.in_flight.remove(&token) {
+                    self.ended(f, now);
+                }
+            }
+            Event::Failed { token, error } => {
+                if let Some(f) = self.requests.in_flight.remove(&token) {
+                    self.request_failed(f, error, now);
+                }
+            }
+        }
+        self.progress(now);
+    }
+
+    // ----- the phases -----
+
+    fn start_listing(&mut self, now: Now) {
+        if self.job.request.source_files.is_empty() {
+            if self.job.request.source_dir.is_empty() {
+                return self.fail(PackError::invalid(
+                    "`source-dir` or `source-files` is required",
+                ));
+            }
+            self.send(
+                Op::List {
+                    prefix: 0,
+                    token: None,
+                },
+                0,
+                now,
+            );
+        }
+    }
+
+    /// `source-files`: their lookups, several at once.
+    fn look_up(&mut self, now: Now) {
+        loop {
+            let Some(listing) = self.listing.as_mut() else {
+                return;
+            };
+            if listing.heads_in_flight() >= self.tuning.heads_in_flight {
+                return;
+            }
+            let Some(index) = listing.next_head() else {
+                return;
+            };
+            self.send(Op::Head { index }, 0, now);
+        }
+    }
+
+    /// Listing done: the plan, its checks, and the memory it needs.
+    fn make_plan(&mut self) {
+        let listing = self.listing.take().expect("listed once");
+        let sources = listing.finish(&self.job.request);
+        let options = match PlanOptions::from_request(&self.job.request) {
+            Ok(o) => o,
+            Err(e) => return self.fail(PackError::invalid(e.to_string())),
+        };
+        self.plan = Plan::build(sources, &options);
+        if let Err(e) = self.check_plan() {
+            return self.fail(e);
+        }
+        self.phase = Phase::Reserving;
+        self.reserved = self.reservation();
+        self.actions.push_back(Action::Reserve {
+            bytes: self.reserved,
+        });
+    }
+
+    fn check_plan(&mut self) -> Result<(), PackError> {
+        let plan = &self.plan;
+        if plan.entries.is_empty() {
+            return Err(PackError::NoObjects);
+        }
+        let entries = plan.entries.len() as u64;
+        if let Some(max) = self.job.limits.max_entries.filter(|max| entries > *max) {
+            return Err(PackError::TooManyEntries { entries, max });
+        }
+        let bytes = plan.source_bytes();
+        if let Some(max) = self.job.limits.max_bytes.filter(|max| bytes > *max) {
+            return Err(PackError::TooManyBytes { bytes, max });
+        }
+        if self.job.mode == Mode::Upload && plan.entries.iter().any(|e| e.key == self.job.dest) {
+            return Err(PackError::invalid(
+                "`dest-file` is one of the objects being packed",
+            ));
+        }
+        self.predicted = plan
+            .archive_size()
+            .map_err(|e| PackError::invalid(e.to_string()))?;
+        Ok(())
+    }
+
+    fn part_size(&self) -> u64 {
+        let bound = self.predicted.unwrap_or_else(|| self.plan.archive_bound());
+        part_size_at_least(bound, self.tuning.min_part_size).unwrap_or(0)
+    }
+
+    /// What the pack holds at its peak besides the plan: the reads, the parts or pieces,
+    /// the central directory the encoder keeps, and working memory.
+    fn reservation(&self) -> u64 {
+        let t = &self.tuning;
+        // Per entry: 46 bytes of header, the name (twice with a Unicode Path), ≤ 50 of extras.
+        let central: u64 = self
+            .plan
+            .entries
+            .iter()
+            .map(|e| 96 + 2 * e.name.len() as u64)
+            .sum::<u64>()
+            + 256;
+        let output = match self.job.mode {
+            Mode::Upload => (t.parts_in_flight as u64 + 2) * self.part_size(),
+            Mode::Stream => (t.stream_pieces as u64 + 1) * PIECE_MAX,
+        };
+        Reads::budget(&self.plan, t) + output + central + WORKING_MEMORY
+    }
+
+    fn reserved_memory(&mut self, ok: bool, now: Now) {
+        if self.phase != Phase::Reserving {
+            return;
+        }
+        if !ok {
+            return self.fail(PackError::InsufficientMemory {
+                mib: self.reserved.div_ceil(1 << 20),
+            });
+        }
+        match self.job.mode {
+            Mode::Upload => {
+                let part_size = self.part_size();
+                if part_size == 0 {
+                    return self.fail(PackError::ArchiveTooLarge(
+                        "the archive would exceed 10,000 parts of 5 GiB".into(),
+                    ));
+                }
+                self.writer = Some(Writer::parts(part_size));
+                self.send(Op::Create, 0, now);
+            }
+            Mode::Stream => {
+                self.writer = Some(Writer::stream());
+                self.actions.push_back(Action::StreamHead {
+                    content_length: self.predicted,
+                });
+            }
+        }
+        self.reads = Some(Reads::new(&self.plan, self.tuning));
+        self.phase = Phase::Writing;
+    }
+
+    /// Moves the pack on as far as it can go without an event.
+    fn progress(&mut self, now: Now) {
+        match self.phase {
+            Phase::Listing => self.look_up(now),
+            Phase::Writing => self.write(now),
+            Phase::Finishing => {
+                if self.sweep(now) {
+                    self.finish(now);
+                }
+            }
+            Phase::Failing => self.unwind(now),
+            _ => {}
+        }
+    }
+
+    fn write(&mut self, now: Now) {
+        loop {
+            let mut started = 0;
+            while let Some(unit) = self.reads.as_mut().and_then(Reads::next_to_start) {
+                self.send(Op::Read { unit }, 0, now);
+                started += 1;
+            }
+            let (Some(writer), Some(reads)) = (self.writer.as_mut(), self.reads.as_mut()) else {
+                return;
+            };
+            let before = writer.bytes_out;
+            let (limit, sending) = match self.job.mode {
+                Mode::Upload => (self.tuning.parts_in_flight, self.upload.sending.len()),
+                Mode::Stream => (self.tuning.stream_pieces, 0),
+            };
+            let pumped = writer.pump(&self.plan, reads, |out| match out {
+                Output::Parts { ready, .. } => ready.len() + sending < limit,
+                Output::Stream {
+                    pieces,
+                    outstanding,
+                    ..
+                } => pieces.len() + outstanding < limit,
+            });
+            let progressed = writer.bytes_out != before;
+            match pumped {
+                Ok(credits) => {
+                    for (token, bytes) in credits {
+                        self.actions.push_back(Action::Credit { token, bytes });
+                    }
+                }
+                Err(e) => return self.fail(e),
+            }
+            self.ship(now);
+            if started == 0 && !progressed {
+                break;
+            }
+        }
+        self.maybe_complete(now);
+    }
+
+    /// Hands out what the writer produced: parts to upload, pieces to the caller.
+    fn ship(&mut self, now: Now) {
+        let Some(writer) = self.writer.as_mut() else {
+            return;
+        };
+        match &mut writer.out {
+            Output::Parts { ready, .. } => {
+                if self.upload.id.is_none() {
+                    return;
+                }
+                let mut start = Vec::new();
+                while self.upload.sending.len() + start.len() < self.tuning.parts_in_flight {
+                    let Some(part) = ready.pop_front() else { break };
+                    self.upload
+                        .sending
+                        .insert(part.number, Bytes::from(part.data));
+                    start.push(part.number);
+                }
+                for number in start {
+                    self.send(Op::Part { number }, 0, now);
+                }
+            }
+            Output::Stream {
+                pieces,
+                outstanding,
+                outstanding_bytes,
+            } => {
+                while let Some(piece) = pieces.pop_front() {
+                    *outstanding += 1;
+                    *outstanding_bytes += piece.len() as u64;
+                    self.actions.push_back(Action::Output(piece));
+                }
+            }
+        }
+    }
+
+    fn maybe_complete(&mut self, now: Now) {
+        let Some(writer) = &self.writer else { return };
+        if !writer.finished {
+            return;
+        }
+        if let Some(p) = self.predicted.filter(|p| *p != writer.bytes_out) {
+            return self.fail(PackError::Internal(format!(
+                "the archive is {} bytes, {p} were predicted",
+                writer.bytes_out
+            )));
+        }
+        match &writer.out {
+            Output::Stream { outstanding, .. } => {
+                if *outstanding == 0 {
+                    self.finish(now);
+                }
+            }
+            Output::Parts { ready, .. } => {
+                if ready.is_empty() && self.upload.sending.is_empty() && self.upload.id.is_some() {
+                    self.phase = Phase::Completing;
+                    self.upload.complete_started = true;
+                    self.send(Op::Complete, 0, now);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, now: Now) {
+        self.cancel(|op| matches!(op, Op::Read { .. }));
+        let key = self.dest.as_str().to_string();
+        let url = match self.job.mode {
+            Mode::Stream => String::new(),
+            Mode::Upload => PresignedGet::new(
+                &self.bucket,
+                &self.dest,
+                u64::from(self.job.request.url_expires()),
+            )
+            .map(|p| p.url(&self.job.store, now.unix))
+            .unwrap_or_default(),
+        };
+        let plan = std::mem::take(&mut self.plan);
+        let summary = Summary {
+            url,
+            key,
+            entries: plan.entries.len() as u64,
+            bytes_read: plan.source_bytes(),
+            archive_bytes: self.writer.as_ref().map_or(0, |w| w.bytes_out),
+            parts: self.upload.etags.len() as u32,
+            duration_ms: now.mono_ms.saturating_sub(self.started_ms),
+            utf8_fallbacks: plan.utf8_fallbacks(),
+            skipped: plan.skipped,
+            renamed: plan.renamed,
+        };
+        self.phase = Phase::Over;
+        self.actions.push_back(Action::Done(summary));
+    }
+
+    /// Records the pack's failure (the first one wins) and stops everything that is not
+    /// cleanup; [`Engine::unwind`] then aborts and sweeps.
+    fn fail(&mut self, error: PackError) {
+        if self.phase == Phase::Over {
+            return;
+        }
+        if matches!(error, PackError::Stopped { .. }) || self.failure.is_none() {
+            // A host stop outranks what it caused (the refused requests' own errors).
+            if !matches!(self.failure, Some(PackError::Stopped { .. })) {
+                self.failure = Some(error);
+            }
+        }
+        self.phase = Phase::Failing;
+        // Reads and lookups changed nothing: cut them off. Writes in flight may still act,
+        // so they are waited for (and not retried).
+        self.cancel(|op| matches!(op, Op::Read { .. } | Op::List { .. } | Op::Head { .. }));
+        self.requests.unschedule(|op| !op.is_cleanup());
+        if let Some(reads) = self.reads.as_mut() {
+            reads.clear();
+        }
+        if let Some(writer) = self.writer.as_mut() {
+            if let Output::Parts { ready, .. } = &mut writer.out {
+                ready.clear();
+            }
+        }
+    }
+
+    fn cancel(&mut self, pick: impl Fn(&Op) -> bool) {
+        for token in self.requests.tokens(&pick) {
+            self.requests.in_flight.remove(&token);
+            self.actions.push_back(Action::Cancel { token });
+        }
+        self.requests.unschedule(pick);
+    }
+
+    /// After a failure: once no write is in flight, abort the upload, sweep, report.
+    fn unwind(&mut self, now: Now) {
+        if self
+            .requests
+            .pending(|op| matches!(op, Op::Create | Op::Part { .. } | Op::Complete))
+        {
+            return;
+        }
+        self.upload.sending.clear();
+        if self.upload.id.is_some() && !self.upload.abort_done {
+            if !self.upload.abort_started {
+                self.upload.abort_started = true;
+                self.send(Op::Abort, 0, now);
+            }
+            return;
+        }
+        if !self.sweep(now) {
+            return;
+        }
+        self.phase = Phase::Over;
+        let error = self
+            .failure
+            .take()
+            .unwrap_or_else(|| PackError::Internal("failed without a reason".into()));
+        self.actions.push_back(Action::Failed(error));
+    }
+
+    /// Aborts the uploads a lost create answer may have left; `true` once nothing is left to do.
+    fn sweep(&mut self, now: Now) -> bool {
+        if !self.upload.create_ambiguous {
+            return true;
+        }
+        match self.upload.sweep {
+            Sweep::NotStarted => {
+                self.upload.sweep = Sweep::Listing;
+                self.send(
+                    Op::ListUploads {
+                        key_marker: None,
+                        id_marker: None,
+                    },
+                    0,
+                    now,
+                );
+                false
+            }
+            Sweep::Listing => false,
+            Sweep::Aborting => {
+                let strays: Vec<String> = self.upload.strays.drain(..).collect();
+                for upload_id in strays {
+                    self.send(Op::AbortStray { upload_id }, 0, now);
+                }
+                if self
+                    .requests
+                    .pending(|op| matches!(op, Op::AbortStray { .. }))
+                {
+                    return false;
+                }
+                self.upload.sweep = Sweep::Done;
+                true
+            }
+            Sweep::Done => true,
+        }
+    }
+
+    // ----- requests -----
+
+    /// Sends attempt `attempt` of `op`, signed now.
+    fn send(&mut self, op: Op, attempt: u32, now: Now) {
+        let Some((request, body, credit)) = self.build(&op, now) else {
+            return;
+        };
+        if op == Op::Create {
+            self.upload.create_attempt(now.unix);
+        }
+        let unit = match op {
+            Op::Read { unit } => Some(unit),
+            _ => None,
+        };
+        let token = self.requests.register(op, attempt);
+        let credit = match unit {
+            Some(unit) => self.reads.as_mut().expect("reading").attempt(unit, token),
+            None => credit,
+        };
+        self.actions.push_back(Action::Send {
+            token,
+            request,
+            body,
+            credit,
+        });
+    }
+
+    fn build(&self, op: &Op, now: Now) -> Option<(HttpRequest, Bytes, u64)> {
+        let cfg = &self.job.store;
+        let (bucket, dest, t) = (&self.bucket, &self.dest, now.unix);
+        let upload_id = self.upload.id.as_deref().unwrap_or_default();
+        let xml = |request| Some((request, Bytes::new(), MAX_XML));
+        match op {
+            Op::List { prefix, token } => {
+                let prefix = &self.job.request.source_dir[*prefix];
+                xml(ListObjectsV2::new(bucket, prefix)
+                    .continuation_token(token.as_deref())
+                    .sign(cfg, t))
+            }
+            Op::Head { index } => {
+                let key = ObjectKey::new(self.job.request.source_files[*index].key()).ok()?;
+                xml(HeadObject::new(bucket, &key).sign(cfg, t))
+            }
+            Op::Create => xml(CreateMultipartUpload::new(bucket, dest)
+                .content_type("application/zip")
+                .sign(cfg, t)),
+            Op::Part { number } => {
+                let data = self.upload.sending.get(number)?.clone();
+                let request = UploadPart::new(bucket, dest, upload_id, *number, data.len() as u64)
+                    .sign(cfg, t);
+                Some((request, data, MAX_XML))
+            }
+            Op::Complete => {
+                let parts = self.completed_parts();
+                let complete = CompleteMultipartUpload::new(bucket, dest, upload_id, &parts);
+                Some((complete.sign(cfg, t), Bytes::from(complete.body()), MAX_XML))
+            }
+            Op::HeadDest => xml(HeadObject::new(bucket, dest).sign(cfg, t)),
+            Op::Abort => xml(AbortMultipartUpload::new(bucket, dest, upload_id).sign(cfg, t)),
+            Op::ListUploads {
+                key_marker,
+                id_marker,
+            } => xml(ListMultipartUploads::new(bucket)
+                .prefix(dest.as_str())
+                .markers(key_marker.as_deref(), id_marker.as_deref())
+                .sign(cfg, t)),
+            Op::AbortStray { upload_id } => {
+                xml(AbortMultipartUpload::new(bucket, dest, upload_id).sign(cfg, t))
+            }
+            Op::Read { unit } => {
+                let reads = self.reads.as_ref()?;
+                let u = &reads.units[*unit];
+                let entry = &self.plan.entries[u.entry];
+                let key = ObjectKey::new(entry.key.as_str()).ok()?;
+                let mut get = GetObject::new(bucket, &key);
+                if u.ranged() {
+                    get = get.range(u.start + u.received, u.end);
+                }
+                let etag = reads.etags.get(&u.entry);
+                if let Some(etag) = etag {
+                    get = get.if_match(etag);
+                }
+                Some((get.sign(cfg, t), Bytes::new(), 0))
+            }
+        }
+    }
+
+    fn completed_parts(&self) -> Vec<CompletedPart> {
+        self.upload
+            .etags
+            .iter()
+            .map(|(n, etag)| CompletedPart {
+                part_number: *n,
+                etag: etag.clone(),
+            })
+            .collect()
+    }
+
+    fn what(&self, op: &Op) -> String {
+        match op {
+            Op::List { .. } => "list objects".into(),
+            Op::Head { index } => {
+                format!("look up `{}`", self.job.request.source_files[*index].key())
+            }
+            Op::Create => "start the upload".into(),
+            Op::Part { number } => format!("upload part {number}"),
+            Op::Complete => "complete the upload".into(),
+            Op::HeadDest => "check the completed archive".into(),
+            Op::Abort => "abort the upload".into(),
+            Op::ListUploads { .. } => "list open uploads".into(),
+            Op::AbortStray { .. } => "abort a stray upload".into(),
+            Op::Read { unit } => format!("read `{}`", self.unit_key(*unit)),
+        }
+    }
+
+    fn unit_key(&self, unit: usize) -> String {
+        self.reads
+            .as_ref()
+            .and_then(|r| r.units.get(unit))
+            .map(|u| self.plan.entries[u.entry].key.clone())
+            .unwrap_or_default()
+    }
+
+    fn response(&mut self, token: Token, status: u16, headers: Vec<(String, String)>, now: Now) {
+        let Some(f) = self.requests.in_flight.get_mut(&token) else {
+            return;
+        };
+        if let Some(date) = header(&headers, "date").and_then(crate::store::parse_http_date) {
+            self.upload.skew = Some(date - now.unix as i64);
+        }
+        f.status = Some(status);
+        f.headers = headers;
+        let Op::Read { unit } = f.op else { return };
+        if !(200..300).contains(&status) {
+            // The error's body is read like any answer's, then judged when it ends.
+            self.actions.push_back(Action::Credit {
+                token,
+                bytes: MAX_ERROR_BODY,
+            });
+            return;
+        }
+        if let Err(e) = self.check_read(unit, status, token) {
+            self.fail(e);
+        }
+    }
+
+    /// A read's answer is the bytes asked for, of the version every read must carry.
+    fn check_read(&mut self, unit: usize, status: u16, token: Token) -> Result<(), PackError> {
+        let key = self.unit_key(unit);
+        let reads = self.reads.as_mut().expect("reading");
+        let f = &self.requests.in_flight[&token];
+        let u = &reads.units[unit];
+        if u.ranged() && status != 206 {
+            return Err(PackError::RangeNotHonoured { key });
+        }
+        let want = u.len() - u.received;
+        let length = f
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if length.is_some_and(|n| n != want) {
+            return Err(PackError::ObjectChanged { key });
+        }
+        let entry = u.entry;
+        match (reads.etags.get(&entry), f.header("etag")) {
+            (Some(known), Some(got)) if !same_etag(known, got) => {
+                return Err(PackError::ObjectChanged { key })
+            }
+            (None, Some(got)) => {
+                reads.etags.insert(entry, got.to_string());
+            }
+            _ => {}
+        }
+        reads.units[unit].answered = true;
+        Ok(())
+    }
+
+    fn data(&mut self, token: Token, bytes: Bytes) {
+        let Some(f) = self.requests.in_flight.get_mut(&token) else {
+            return;
+        };
+        let reading = match f.op {
+            Op::Read { unit } if f.status.is_some_and(|s| (200..300).contains(&s)) => Some(unit),
+            _ => None,
+        };
+        match reading {
+            Some(unit) => {
+                if !self.reads.as_mut().expect("reading").arrived(unit, bytes) {
+                    let key = self.unit_key(unit);
+                    self.fail(PackError::ObjectChanged { key });
+                }
+            }
+            None => {
+                let limit = if matches!(f.op, Op::Read { .. }) {
+                    MAX_ERROR_BODY
+                } else {
+                    MAX_XML
+                };
+                if (f.body.len() + bytes.len()) as u64 <= limit {
+                    f.body.extend_from_slice(&bytes);
+                }
+            }
+        }
+    }
+
+    /// A whole answer arrived.
+    fn ended(&mut self, f: InFlight, now: Now) {
+        let status = f.status.unwrap_or(0);
+        if f.op == Op::Create {
+            self.upload.create_attempt_ended(now.unix);
+        }
+        if let Op::Read { unit } = f.op {
+            if (200..300).contains(&status) {
+                return self.read_ended(unit, f, now);
+            }
+        }
+        if (200..300).contains(&status) {
+            return self.succeeded(f, now);
+        }
+        let request_id = f
+            .header("x-amz-request-id")
+            .or(f.header("x-oss-request-id"))
+            .map(str::to_string);
+        let error =
+            StoreError::from_response(status, &f.body).with_request_id(request_id.as_deref());
+        self.refused(f.op, f.attempt, error, now);
+    }
+
+    fn read_ended(&mut self, unit: usize, f: InFlight, now: Now) {
+        let reads = self.reads.as_mut().expect("reading");
+        reads.attempt_over(unit);
+        let u = &reads.units[unit];
+        if u.received < u.len() {
+            // Ended early: resume where it stopped.
+            self.read_broke(unit, f.attempt, now);
+        }
+    }
+
+    fn read_broke(&mut self, unit: usize, attempt: u32, now: Now) {
+        let max = self.tuning.max_resumes;
+        let reads = self.reads.as_mut().expect("reading");
+        let u = &mut reads.units[unit];
+        u.resumes += 1;
+        if u.resumes > max {
+            let (times, at) = (u.resumes, u.start + u.received);
+            let key = self.unit_key(unit);
+            return self.fail(PackError::ReadInterrupted { key, times, at });
+        }
+        let retry = u.resumes;
+        self.retry_later(Op::Read { unit }, attempt + 1, retry, now);
+    }
+
+    fn request_failed(&mut self, f: InFlight, error: NetError, now: Now) {
+        match f.op {
+            Op::Create => {
+                self.upload.create_ambiguous = true;
+                self.upload.create_attempt_ended(now.unix);
+            }
+            Op::Complete => self.upload.complete_ambiguous = true,
+            _ => {}
+        }
+        let what = self.what(&f.op);
+        if error.denied {
+            let stopped = PackError::Stopped { what };
+            return self.give_up(f.op, stopped, now);
+        }
+        if let Op::Read { unit } = f.op {
+            let reads = self.reads.as_mut().expect("reading");
+            reads.attempt_over(unit);
+            if f.status.is_some_and(|s| (200..300).contains(&s)) {
+                return self.read_broke(unit, f.attempt, now);
+            }
+        }
+        let error = PackError::StoreUnreachable {
+            what,
+            detail: error.message,
+        };
+        self.retry_or_give_up(f.op, f.attempt, error, now);
+    }
+
+    fn retry_or_give_up(&mut self, op: Op, attempt: u32, error: PackError, now: Now) {
+        let max = if op.is_cleanup() {
+            self.tuning.cleanup_attempts
+        } else {
+            self.tuning.backoff.max_attempts
+        };
+        let stopped = matches!(self.failure, Some(PackError::Stopped { .. }));
+        let wanted = op.is_cleanup() || self.phase != Phase::Failing;
+        if attempt + 1 < max && wanted && !stopped {
+            self.retry_later(op, attempt + 1, attempt + 1, now);
+        } else {
+            self.give_up(op, error, now);
+        }
+    }
+
+    fn retry_later(&mut self, op: Op, attempt: u32, retry: u32, now: Now) {
+        let backoff = self.tuning.backoff;
+        let delay = backoff
+            .delay(
+                retry.clamp(1, backoff.max_attempts.max(2) - 1),
+                self.rng.next_u32(),
+            )
+            .unwrap_or_default();
+        self.requests
+            .schedule(op, attempt, now.mono_ms + delay.as_millis() as u64);
+    }
+
+    /// An operation failed for good.
+    fn give_up(&mut self, op: Op, error: PackError, now: Now) {
+        match op {
+            Op::Complete if self.upload.complete_ambiguous && self.phase == Phase::Completing => {
+                self.send(Op::HeadDest, 0, now)
+            }
+            Op::Abort => {
+                self.upload.abort_done = true;
+                self.upload.leaked = true;
+            }
+            Op::ListUploads { .. } => {
+                self.upload.leaked = true;
+                self.upload.sweep = Sweep::Aborting;
+            }
+            Op::AbortStray { .. } => self.upload.leaked = true,
+            _ => self.fail(error),
+        }
+    }
+
+    /// The store answered with an error.
+    fn refused(&mut self, op: Op, attempt: u32, error: StoreError, now: Now) {
+        let kind = error.kind();
+        if kind == ErrorKind::Transient {
+            // A 5xx may come after the store acted.
+            match op {
+                Op::Create => self.upload.create_ambiguous = true,
+                Op::Complete => self.upload.complete_ambiguous = true,
+                _ => {}
+            }
+            let e = PackError::store(self.what(&op), error);
+            return self.retry_or_give_up(op, attempt, e, now);
+        }
+        let not_found = kind == ErrorKind::NotFound;
+        match op {
+            Op::Abort if not_found => self.upload.abort_done = true,
+            Op::AbortStray { .. } if not_found => {}
+            Op::Complete if not_found && self.upload.complete_ambiguous => {
+                self.send(Op::HeadDest, 0, now)
+            }
+            Op::Complete
+                if matches!(
+                    error.code.as_str(),
+                    "PreconditionFailed" | "FileAlreadyExists"
+                ) =>
+            {
+                self.fail(PackError::DestinationExists {
+                    key: self.dest.as_str().to_string(),
+                })
+            }
+            Op::Read { unit } if matches!(error.status, 412 | 416) => {
+                let key = self.unit_key(unit);
+                self.fail(PackError::ObjectChanged { key })
+            }
+            Op::HeadDest if not_found => self.fail(PackError::StoreUnreachable {
+                what: "complete the upload".into(),
+                detail: "the store lost the upload, and the archive is not in place".into(),
+            }),
+            _ => {
+                let e = PackError::store(self.what(&op), error);
+                self.give_up(op, e, now)
+            }
+        }
+    }
+
+    /// A 2xx answer with its whole body.
+    fn succeeded(&mut self, f: InFlight, now: Now) {
+        let what = self.what(&f.op);
+        let invalid = |detail: String| PackError::InvalidResponse {
+            what: what.clone(),
+            detail,
+        };
+        match f.op {
+            Op::List { prefix, .. } => {
+                let page = match ListObjectsV2::parse(&f.body) {
+                    Ok(page) => page,
+                    Err(e) => return self.refused(f.op, f.attempt, e, now),
+                };
+                let next = page
+                    .next_continuation_token
+                    .clone()
+                    .filter(|_| page.is_truncated);
+                let name = self.job.request.source_dir[prefix].clone();
+                self.listing
+                    .as_mut()
+                    .expect("listing")
+                    .add_page(&name, page);
+                match next {
+                    Some(token) => self.send(
+                        Op::List {
+                            prefix,
+                            token: Some(token),
+                        },
+                        0,
+                        now,
+                    ),
+                    None if prefix + 1 < self.job.request.source_dir.len() => self.send(
+                        Op::List {
+                            prefix: prefix + 1,
+                            token: None,
+                        },
+                        0,
+                        now,
+                    ),
+                    None => self.make_plan(),
+                }
+            }
+            Op::Head { index } => {
+                let head = HeadObject::parse(|n| f.header(n));
+                let Some(head) = head else {
+                    return self.fail(invalid("no Content-Length".into()));
+                };
+                let source = crate::plan::Source {
+                    key: self.job.request.source_files[index].key().to_string(),
+                    size: head.size,
+                    mtime_unix: head.last_modified_unix,
+                    etag: head.etag,
+                    ..Default::default()
+                };
+                let listing = self.listing.as_mut().expect("listing");
+                listing.head_back(index, source);
+                if listing.heads_done() {
+                    self.make_plan();
+                }
+            }
+            Op::Create => match CreateMultipartUpload::parse(&f.body) {
+                Ok(id) => self.upload.id = Some(id),
+                Err(e) => self.refused(f.op, f.attempt, e, now),
+            },
+            Op::Part { number } => match f.header("etag") {
+                Some(etag) => {
+                    self.upload.etags.insert(number, etag.to_string());
+                    self.upload.sending.remove(&number);
+                }
+                None => self.fail(invalid("no ETag in the answer".into())),
+            },
+            Op::Complete => match CompleteMultipartUpload::parse(200, &f.body) {
+                Ok(_) => self.phase = Phase::Finishing,
+                Err(e) => self.refused(f.op, f.attempt, e, now),
+            },
+            Op::HeadDest => {
+                let head = HeadObject::parse(|n| f.header(n));
+                let parts = self.upload.etags.len();
+                let ours = head.is_some_and(|h| {
+                    let size = self.writer.as_ref().map_or(0, |w| w.bytes_out);
+                    let etag_parts = h
+                        .etag
+                        .as_deref()
+                        .and_then(|e| e.trim_matches('"').rsplit_once('-'))
+                        .and_then(|(_, n)| n.parse::<usize>().ok());
+                    h.size == size && etag_parts.is_none_or(|n| n == parts)
+                });
+                if ours {
+                    self.phase = Phase::Finishing;
+                } else {
+                    self.fail(PackError::StoreUnreachable {
+                        what: "complete the upload".into(),
+                        detail: "the answer was lost, and the destination is not this archive"
+                            .into(),
+                    });
+                }
+            }
+            Op::Abort => self.upload.abort_done = true,
+            Op::ListUploads { .. } => {
+                let page = match ListMultipartUploads::parse(&f.body) {
+                    Ok(page) => page,
+                    Err(e) => return self.refused(f.op, f.attempt, e, now),
+                };
+                let dest = self.dest.as_str();
+                for u in &page.uploads {
+                    let ours_now = self.upload.id.as_deref() == Some(u.upload_id.as_str())
+                        && !self.upload.abort_done
+                        && self.phase != Phase::Finishing;
+                    if u.key == dest && !ours_now && self.upload.in_create_window(u.initiated_unix)
+                    {
+                        self.upload.strays.push_back(u.upload_id.clone());
+                    }
+                }
+                if page.is_truncated
+                    && (page.next_key_marker.is_some() || page.next_upload_id_marker.is_some())
+                {
+                    let op = Op::ListUploads {
+                        key_marker: page.next_key_marker,
+                        id_marker: page.next_upload_id_marker,
+                    };
+                    self.send(op, 0, now);
+                } else {
+                    self.upload.sweep = Sweep::Aborting;
+                }
+            }
+            Op::AbortStray { .. } => {}
+            Op::Read { .. } => unreachable!("reads end in read_ended"),
+        }
+    }
+}
+
+/// ETags compare without their quotes (OSS and S3 both quote; some proxies do not).
+fn same_etag(a: &str, b: &str) -> bool {
+    a.trim().trim_matches('"') == b.trim().trim_matches('"')
+}
+
+fn check_job(job: &Job) -> Result<(Bucket, ObjectKey), PackError> {
+    let bucket =
+        Bucket::new(job.request.bucket.as_str()).map_err(|e| PackError::invalid(e.to_string()))?;
+    let dest = ObjectKey::new(job.dest.as_str()).map_err(|e| PackError::invalid(e.to_string()))?;
+    PresignedGet::new(&bucket, &dest, u64::from(job.request.url_expires()))
+        .map_err(|e| PackError::invalid(e.to_string()))?;
+    PlanOptions::from_request(&job.request).map_err(|e| PackError::invalid(e.to_string()))?;
+    Ok((bucket, dest))
+}

@@ -1,0 +1,115 @@
+//! What one pack is asked to do, and the knobs that shape how it does it.
+
+use super::retry::Backoff;
+use crate::plan::{PackRequest, MIN_PART_SIZE};
+use crate::store::StoreConfig;
+
+/// Everything the engine needs; it reads nothing from its surroundings.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub store: StoreConfig,
+    pub request: PackRequest,
+    /// The archive's key (upload mode).
+    pub dest: String,
+    pub mode: Mode,
+    pub limits: Limits,
+    pub tuning: Tuning,
+    /// Seeds the retry jitter: a simulated run with the same seed replays exactly.
+    pub seed: u64,
+}
+
+/// Where the archive's bytes go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A multipart upload to `dest`, then a presigned link.
+    Upload,
+    /// Straight to the caller ([`super::Action::Output`]), nothing uploaded.
+    Stream,
+}
+
+/// What the operator allows one pack; checked against the plan before anything is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub max_entries: Option<u64>,
+    pub max_bytes: Option<u64>,
+}
+
+/// How many reads and parts are in flight and how large they are. The defaults are what
+/// the service runs with; the simulation shrinks them to exercise every path with little data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// Objects up to this size are read whole, `read_ahead` at once, ahead of their turn.
+    pub small_object_max: u64,
+    pub read_ahead: usize,
+    /// Larger objects are read as ranges of this size, `read_ranges` at once across objects;
+    /// with `read_ranges == 1` each is one stream, `range_bytes` of it buffered at most.
+    pub range_bytes: u64,
+    pub read_ranges: usize,
+    /// Parts uploading at once.
+    pub parts_in_flight: usize,
+    /// The smallest part cut (the store's minimum, except the last part).
+    pub min_part_size: u64,
+    /// Pieces of a streamed archive the caller may hold unconsumed.
+    pub stream_pieces: usize,
+    /// Source-file lookups in flight at once.
+    pub heads_in_flight: usize,
+    pub backoff: Backoff,
+    /// Attempts of the requests that clean up (abort, sweep, settle): more than the rest,
+    /// since giving up on them leaves an upload open.
+    pub cleanup_attempts: u32,
+    /// How often one read may break off and resume.
+    pub max_resumes: u32,
+}
+
+/// The sniff of `auto` compression looks at this much of an object's start; a first
+/// read is never smaller, so the decision never depends on how the bytes arrived.
+pub const SNIFF_BYTES: u64 = 64 << 10;
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            small_object_max: 1 << 20,
+            read_ahead: 16,
+            range_bytes: 4 << 20,
+            read_ranges: 4,
+            parts_in_flight: 4,
+            min_part_size: MIN_PART_SIZE,
+            stream_pieces: 8,
+            heads_in_flight: 16,
+            backoff: Backoff::default(),
+            cleanup_attempts: 10,
+            max_resumes: 5,
+        }
+    }
+}
+
+impl Tuning {
+    /// The same knobs held within what the engine's guarantees need.
+    pub fn normalized(mut self) -> Self {
+        self.range_bytes = self.range_bytes.max(SNIFF_BYTES);
+        self.small_object_max = self.small_object_max.min(self.range_bytes);
+        self.read_ahead = self.read_ahead.max(1);
+        self.read_ranges = self.read_ranges.clamp(1, 64);
+        self.parts_in_flight = self.parts_in_flight.max(1);
+        self.min_part_size = self.min_part_size.max(1);
+        self.stream_pieces = self.stream_pieces.max(1);
+        self.heads_in_flight = self.heads_in_flight.max(1);
+        self.backoff.max_attempts = self.backoff.max_attempts.max(1);
+        self.cleanup_attempts = self.cleanup_attempts.max(self.backoff.max_attempts);
+        self
+    }
+}
+
+impl Job {
+    pub fn new(store: StoreConfig, request: PackRequest, dest: String, mode: Mode) -> Self {
+        Job {
+            store,
+            request,
+            dest,
+            mode,
+            limits: Limits::default(),
+            tuning: Tuning::default(),
+            seed: 0,
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Which object bytes are read when: every entry's data cut into read units (whole small
+//! objects, ranges of large ones, or one stream per large object), started in plan order
+//! within two windows, their bytes buffered until the encoder takes them in order.
+//!
+//! Small objects are read ahead (a folder of thousands of small files is not one round
+//! trip per file); large ones are read as ranges several at once, across objects, since a
+//! store serves one connection at a pace of its own. What a unit may hold is granted as
+//! credit up front, so the bytes held never exceed the windows' budget.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+
+use super::io::Token;
+use super::job::Tuning;
+use crate::plan::Plan;
+
+/// One read: bytes `start..end` of entry `entry`'s object.
+#[derive(Debug)]
+pub(crate) struct Unit {
+    pub entry: usize,
+    pub start: u64,
+    pub end: u64,
+    /// Covers the whole object: its first attempt is a plain GET.
+    pub whole: bool,
+    /// Read ahead in the small-object window (else the range window).
+    pub small: bool,
+    /// Credit is granted as the encoder takes bytes (one stream per large object).
+    pub windowed: bool,
+    pub started: bool,
+    /// The attempt in flight, and whether its answer's head arrived.
+    pub token: Option<Token>,
+    pub answered: bool,
+    /// Bytes received from `start` on; the next attempt resumes there.
+    pub received: u64,
+    /// Granted to the attempt in flight and not yet received.
+    pub credit: u64,
+    buffered: VecDeque<Bytes>,
+    pub buffered_bytes: u64,
+    pub consumed: u64,
+    /// Bodies that broke off and were resumed.
+    pub resumes: u32,
+}
+
+impl Unit {
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Whether this attempt asks for a range (anything but the whole object from byte 0).
+    pub fn ranged(&self) -> bool {
+        !(self.whole && self.received == 0)
+    }
+
+    /// What the next attempt may be granted: the rest of a fixed unit, or the window.
+    fn initial_credit(&self, window: u64) -> u64 {
+        let rest = self.len() - self.received;
+        if self.windowed {
+            window.saturating_sub(self.buffered_bytes).min(rest)
+        } else {
+            rest
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Reads {
+    pub units: Vec<Unit>,
+    /// The first unit not wholly taken by the encoder.
+    front: usize,
+    next_small: usize,
+    next_large: usize,
+    active_small: usize,
+    active_large: usize,
+    /// Per entry, the ETag every read of it must carry: the listing's, else the first answer's.
+    pub etags: BTreeMap<usize, String>,
+    tuning: Tuning,
+}
+
+impl Reads {
+    pub fn new(plan: &Plan, tuning: Tuning) -> Reads {
+        let mut units = Vec::new();
+        let mut etags = BTreeMap::new();
+        for (entry, e) in plan.entries.iter().enumerate() {
+            let size = e.size();
+            if size == 0 {
+                continue;
+            }
+            if let Some(etag) = &e.etag {
+                etags.insert(entry, etag.clone());
+            }
+            let small = size <= tuning.small_object_max;
+            let windowed = !small && tuning.read_ranges == 1;
+            let step = if small || windowed {
+                size
+            } else {
+                tuning.range_bytes
+            };
+            let mut start = 0;
+            while start < size {
+                let end = (start + step).min(size);
+                units.push(Unit {
+                    entry,
+                    start,
+                    end,
+                    whole: start == 0 && end == size,
+                    small,
+                    windowed,
+                    started: false,
+                    token: None,
+                    answered: false,
+                    received: 0,
+                    credit: 0,
+                    buffered: VecDeque::new(),
+                    buffered_bytes: 0,
+                    consumed: 0,
+                    resumes: 0,
+                });
+                start = end;
+            }
+        }
+        Reads {
+            units,
+            front: 0,
+            next_small: 0,
+            next_large: 0,
+            active_small: 0,
+            active_large: 0,
+            etags,
+            tuning,
+        }
+    }
+
+    /// The most the reads can hold at once.
+    pub fn budget(plan: &Plan, tuning: &Tuning) -> u64 {
+        let small = plan
+            .entries
+            .iter()
+            .filter(|e| e.size() > 0 && e.size() <= tuning.small_object_max)
+            .map(|e| e.size())
+            .max()
+            .unwrap_or(0);
+        let large = plan
+            .entries
+            .iter()
+            .any(|e| e.size() > tuning.small_object_max);
+        tuning.read_ahead as u64 * small
+            + if large {
+                tuning.read_ranges as u64 * tuning.range_bytes
+            } else {
+                0
+            }
+    }
+
+    /// Bytes held: buffered, plus granted and not yet arrived.
+    pub fn held(&self) -> u64 {
+        self.units[self.front..]
+            .iter()
+            .filter(|u| u.started)
+            .map(|u| u.buffered_bytes + u.credit)
+            .sum()
+    }
+
+    /// The next unit to start, if a window has room; marks it started.
+    pub fn next_to_start(&mut self) -> Option<usize> {
+        if self.active_small < self.tuning.read_ahead {
+            while self.next_small < self.units.len() && !self.units[self.next_small].small {
+                self.next_small += 1;
+            }
+            if self.next_small < self.units.len() {
+                let i = self.next_small;
+                self.next_small += 1;
+                self.active_small += 1;
+                self.units[i].started = true;
+                return Some(i);
+            }
+        }
+        if self.active_large < self.tuning.read_ranges {
+            while self.next_large < self.units.len() && self.units[self.next_large].small {
+                self.next_large += 1;
+            }
+            if self.next_large < self.units.len() {
+                let i = self.next_large;
+                self.next_large += 1;
+                self.active_large += 1;
+                self.units[i].started = true;
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// A new attempt of unit `i` goes out under `token`; the credit it is granted.
+    pub fn attempt(&mut self, i: usize, token: Token) -> u64 {
+        let window = self.tuning.range_bytes;
+        let u = &mut self.units[i];
+        u.token = Some(token);
+        u.answered = false;
+        u.credit = u.initial_credit(window);
+        u.credit
+    }
+
+    /// The attempt in flight ended (broke off, or finished): its unspent credit lapses.
+    pub fn attempt_over(&mut self, i: usize) {
+        let u = &mut self.units[i];
+        u.token = None;
+        u.credit = 0;
+    }
+
+    /// Bytes arrived; `false` if more came than the unit asked for.
+    pub fn arrived(&mut self, i: usize, bytes: Bytes) -> bool {
+        let u = &mut self.units[i];
+        let n = bytes.len() as u64;
+        if u.received + n > u.len() {
+            return false;
+        }
+        u.received += n;
+        u.credit = u.credit.saturating_sub(n);
+        u.buffered_bytes += n;
+        if !bytes.is_empty() {
+            u.buffered.push_back(bytes);
+        }
+        true
+    }
+
+    /// The first `n` bytes of entry `entry` without taking them, once they are here.
+    pub fn peek(&self, entry: usize, n: u64) -> Option<Vec<u8>> {
+        let u = self.units.get(self.front).filter(|u| u.entry == entry)?;
+        if u.consumed != 0 || u.buffered_bytes < n {
+            return None;
+        }
+        let mut out = Vec::with_capacity(n as usize);
+        for b in &u.buffered {
+            let take = (n as usize - out.len()).min(b.len());
+            out.extend_from_slice(&b[..take]);
+            if out.len() == n as usize {
+                break;
+            }
+        }
+        Some(out)
+    }
+
+    /// Up to `max` of entry `entry`'s next bytes, in order; `None` until they arrive.
+    /// Returns more credit to grant a windowed unit, if any.
+    pub fn take(&mut self, entry: usize, max: usize) -> Option<(Bytes, Option<(Token, u64)>)> {
+        let window = self.tuning.range_bytes;
+        let u = self
+            .units
+            .get_mut(self.front)
+            .filter(|u| u.entry == entry)?;
+        let mut bytes = u.buffered.pop_front()?;
+        if bytes.len() > max {
+            u.buffered.push_front(bytes.split_off(max));
+        }
+        let n = bytes.len() as u64;
+        u.buffered_bytes -= n;
+        u.consumed += n;
+        let mut credit = None;
+        if u.consumed == u.len() {
+            if u.small {
+                self.active_small -= 1;
+            } else {
+                self.active_large -= 1;
+            }
+            self.front += 1;
+        } else if let (true, Some(token), true) = (u.windowed, u.token, u.answered) {
+            // Top the window up once a quarter of it is free.
+            let free = window.saturating_sub(u.buffered_bytes + u.credit);
+            let grant = free.min(u.len() - u.received - u.credit);
+            if grant > 0 && (grant >= window / 4 || u.received + u.credit + grant == u.len()) {
+                u.credit += grant;
+                credit = Some((token, grant));
+            }
+        }
+        Some((bytes, credit))
+    }
+
+    /// Forgets everything buffered (the pack failed).
+    pub fn clear(&mut self) {
+        for u in &mut self.units[self.front..] {
+            u.buffered.clear();
+            u.buffered_bytes = 0;
+            u.credit = 0;
+            u.token = None;
+        }
+        self.front = self.units.len();
+    }
+}

@@ -1,0 +1,136 @@
+//! The store requests of one pack: which operation each in-flight token stands for, and
+//! the retries waiting for their time. Ordered maps only, so a run replays exactly.
+
+use std::collections::BTreeMap;
+
+use super::io::Token;
+
+/// One logical store operation; its attempts share it, each under a fresh token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// A page of the listing of `source-dir` number `prefix`.
+    List {
+        prefix: usize,
+        token: Option<String>,
+    },
+    /// The lookup of `source-files` number `index`.
+    Head {
+        index: usize,
+    },
+    Create,
+    Part {
+        number: u32,
+    },
+    Complete,
+    /// Looks at the destination after a completion whose answer was lost.
+    HeadDest,
+    Abort,
+    /// A page of the open uploads of the destination key (the sweep after a lost create).
+    ListUploads {
+        key_marker: Option<String>,
+        id_marker: Option<String>,
+    },
+    AbortStray {
+        upload_id: String,
+    },
+    Read {
+        unit: usize,
+    },
+}
+
+impl Op {
+    /// Cleanup gets more attempts, and runs on after the pack failed.
+    pub fn is_cleanup(&self) -> bool {
+        matches!(
+            self,
+            Op::Abort | Op::ListUploads { .. } | Op::AbortStray { .. } | Op::HeadDest
+        )
+    }
+}
+
+/// An attempt on its way: the answer is gathered here (reads excepted, whose bytes go
+/// to their unit as they come).
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    pub op: Op,
+    pub attempt: u32,
+    pub status: Option<u16>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl InFlight {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+}
+
+pub(crate) fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Requests {
+    next_token: u64,
+    pub in_flight: BTreeMap<Token, InFlight>,
+    /// `(due, sequence) → (op, attempt)`: retries in the order they were scheduled.
+    timers: BTreeMap<(u64, u64), (Op, u32)>,
+}
+
+impl Requests {
+    /// A new attempt in flight; its token.
+    pub fn register(&mut self, op: Op, attempt: u32) -> Token {
+        self.next_token += 1;
+        let token = Token(self.next_token);
+        self.in_flight.insert(
+            token,
+            InFlight {
+                op,
+                attempt,
+                status: None,
+                headers: Vec::new(),
+                body: Vec::new(),
+            },
+        );
+        token
+    }
+
+    pub fn schedule(&mut self, op: Op, attempt: u32, due_ms: u64) {
+        self.next_token += 1;
+        self.timers.insert((due_ms, self.next_token), (op, attempt));
+    }
+
+    /// The retries whose time has come, in order.
+    pub fn due(&mut self, now_ms: u64) -> Vec<(Op, u32)> {
+        let later = self.timers.split_off(&(now_ms + 1, 0));
+        std::mem::replace(&mut self.timers, later)
+            .into_values()
+            .collect()
+    }
+
+    pub fn deadline(&self) -> Option<u64> {
+        self.timers.keys().next().map(|(due, _)| *due)
+    }
+
+    /// Drops every waiting retry `drop` picks.
+    pub fn unschedule(&mut self, drop: impl Fn(&Op) -> bool) {
+        self.timers.retain(|_, (op, _)| !drop(op));
+    }
+
+    /// Whether an operation `pick` picks is in flight or waiting to retry.
+    pub fn pending(&self, pick: impl Fn(&Op) -> bool) -> bool {
+        self.in_flight.values().any(|f| pick(&f.op)) || self.timers.values().any(|(op, _)| pick(op))
+    }
+
+    /// The tokens of the in-flight attempts `pick` picks.
+    pub fn tokens(&self, pick: impl Fn(&Op) -> bool) -> Vec<Token> {
+        self.in_flight
+            .iter()
+            .filter(|(_, f)| pick(&f.op))
+            .map(|(t, _)| *t)
+            .collect()
+    }
+}

@@ -1,0 +1,89 @@
+//! The multipart upload's state: its id, the parts in flight and done, and what is needed
+//! to settle answers that were lost after the store acted.
+//!
+//! - A lost `CreateMultipartUpload` answer may have left an upload we never heard of: the
+//!   sweep lists the destination's open uploads and aborts those initiated within the
+//!   window of our own attempts (so another writer's upload of the key is left alone).
+//! - A lost `CompleteMultipartUpload` answer makes the retry meet `NoSuchUpload`: the
+//!   destination is looked at, and an object of our size and part count means success.
+//! - A lost `AbortMultipartUpload` answer: the retry's `NoSuchUpload` means done.
+//! - A lost `UploadPart` answer: the part is sent again under its number.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+
+/// Without a `Date` from the store, how far its clock may be from ours: the stores refuse
+/// requests signed further off (`RequestTimeTooSkewed`).
+const UNKNOWN_SKEW: i64 = 15 * 60;
+/// Room for the store's clock granularity and time spent in flight, with a known skew.
+const SKEW_MARGIN: i64 = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Sweep {
+    #[default]
+    NotStarted,
+    Listing,
+    Aborting,
+    Done,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Upload {
+    pub id: Option<String>,
+    pub create_started: bool,
+    /// An attempt failed without a clear answer: the store may hold an upload we never saw.
+    pub create_ambiguous: bool,
+    /// Our clock (unix) when the first create attempt left and when the last one ended.
+    pub create_window: Option<(u64, u64)>,
+    /// Parts being uploaded, kept for their retries.
+    pub sending: BTreeMap<u32, Bytes>,
+    pub etags: BTreeMap<u32, String>,
+    pub complete_started: bool,
+    pub complete_ambiguous: bool,
+    pub abort_started: bool,
+    pub abort_done: bool,
+    pub sweep: Sweep,
+    pub strays: VecDeque<String>,
+    /// The store's clock minus ours, from an answer's `Date`.
+    pub skew: Option<i64>,
+    /// A cleanup request was given up on: an upload may be left open.
+    pub leaked: bool,
+}
+
+impl Upload {
+    pub fn create_attempt(&mut self, unix: u64) {
+        self.create_started = true;
+        let (first, _) = self.create_window.unwrap_or((unix, unix));
+        self.create_window = Some((first, unix));
+    }
+
+    pub fn create_attempt_ended(&mut self, unix: u64) {
+        if let Some((first, last)) = self.create_window {
+            self.create_window = Some((first, last.max(unix)));
+        }
+    }
+
+    /// Whether an upload initiated at `initiated` (the store's clock) may be one of ours.
+    pub fn in_create_window(&self, initiated: Option<i64>) -> bool {
+        let Some((first, last)) = self.create_window else {
+            return false;
+        };
+        let Some(at) = initiated else {
+            // No time to judge by: the key is ours to write, so an unknown upload is taken as ours.
+            return true;
+        };
+        let (skew, margin) = match self.skew {
+            Some(s) => (s, SKEW_MARGIN),
+            None => (0, UNKNOWN_SKEW),
+        };
+        let from = first as i64 + skew - margin;
+        let to = last as i64 + skew + margin;
+        (from..=to).contains(&at)
+    }
+
+    /// Bytes of parts in flight.
+    pub fn held(&self) -> u64 {
+        self.sending.values().map(|b| b.len() as u64).sum()
+    }
+}

@@ -1,0 +1,197 @@
+//! The archive's bytes, in order: entries through the encoder as their data arrives, then
+//! cut into parts for the upload or handed out as pieces of a streamed answer.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::error::PackError;
+use super::io::Token;
+use super::job::SNIFF_BYTES;
+use super::part_splitter::{Part, PartSplitter, TooManyParts};
+use super::reads::Reads;
+use crate::plan::{compressed_by_content, incompressible, Plan};
+use crate::zip::{EncodeError, Method, ZipEncoder};
+
+/// The most of one chunk fed to the encoder at once, so one step completes at most two parts.
+const SLICE_BYTES: u64 = 256 << 10;
+
+pub(crate) enum Output {
+    /// Full parts waiting for their upload to start.
+    Parts {
+        splitter: Option<PartSplitter>,
+        ready: VecDeque<Part>,
+    },
+    /// Pieces for the caller, and those handed out but not yet sent.
+    Stream {
+        pieces: VecDeque<Bytes>,
+        outstanding: usize,
+        outstanding_bytes: u64,
+    },
+}
+
+pub(crate) struct Writer {
+    encoder: Option<ZipEncoder>,
+    /// The entry being written, and whether its header is out.
+    entry: usize,
+    open: bool,
+    /// The current entry's data bytes still to come.
+    remaining: u64,
+    pub finished: bool,
+    pub bytes_out: u64,
+    slice: usize,
+    pub out: Output,
+}
+
+impl Writer {
+    pub fn parts(part_size: u64) -> Writer {
+        Self::new(
+            Output::Parts {
+                splitter: Some(PartSplitter::new(part_size)),
+                ready: VecDeque::new(),
+            },
+            SLICE_BYTES.min(part_size),
+        )
+    }
+
+    pub fn stream() -> Writer {
+        Self::new(
+            Output::Stream {
+                pieces: VecDeque::new(),
+                outstanding: 0,
+                outstanding_bytes: 0,
+            },
+            SLICE_BYTES,
+        )
+    }
+
+    fn new(out: Output, slice: u64) -> Writer {
+        Writer {
+            encoder: Some(ZipEncoder::new()),
+            entry: 0,
+            open: false,
+            remaining: 0,
+            finished: false,
+            bytes_out: 0,
+            slice: slice.max(1) as usize,
+            out,
+        }
+    }
+
+    /// Bytes held in parts and pieces (the reads hold the rest).
+    pub fn held(&self) -> u64 {
+        match &self.out {
+            Output::Parts { splitter, ready } => {
+                splitter.as_ref().map_or(0, |s| s.buffered() as u64)
+                    + ready.iter().map(|p| p.data.len() as u64).sum::<u64>()
+            }
+            Output::Stream {
+                pieces,
+                outstanding_bytes,
+                ..
+            } => outstanding_bytes + pieces.iter().map(|p| p.len() as u64).sum::<u64>(),
+        }
+    }
+
+    /// Writes as far as the data that arrived and the room downstream allow: `room` says
+    /// whether another slice may go out. Returns credit to grant to windowed reads.
+    pub fn pump(
+        &mut self,
+        plan: &Plan,
+        reads: &mut Reads,
+        room: impl Fn(&Output) -> bool,
+    ) -> Result<Vec<(Token, u64)>, PackError> {
+        let mut credits = Vec::new();
+        while !self.finished && room(&self.out) {
+            let Some(encoder) = self.encoder.as_mut() else {
+                break;
+            };
+            let Some(entry) = plan.entries.get(self.entry) else {
+                let tail = self
+                    .encoder
+                    .take()
+                    .expect("checked")
+                    .finish()
+                    .map_err(encode_error)?;
+                self.emit(Bytes::from(tail))?;
+                if let Output::Parts { splitter, ready } = &mut self.out {
+                    if let Some(last) = splitter
+                        .take()
+                        .expect("once")
+                        .finish()
+                        .map_err(too_many_parts)?
+                    {
+                        ready.push_back(last);
+                    }
+                }
+                self.finished = true;
+                break;
+            };
+            if !self.open {
+                let mut meta = entry.meta();
+                if entry.has_data() && entry.sniff {
+                    let n = SNIFF_BYTES.min(entry.size());
+                    let Some(head) = reads.peek(self.entry, n) else {
+                        break;
+                    };
+                    if compressed_by_content(&head) || incompressible(&head) {
+                        meta = meta.with_method(Method::Stored);
+                    }
+                }
+                let header = encoder.start_entry(meta).map_err(encode_error)?;
+                self.open = true;
+                self.remaining = entry.size();
+                self.emit(Bytes::from(header))?;
+                continue;
+            }
+            if self.remaining > 0 {
+                let Some((chunk, credit)) = reads.take(self.entry, self.slice) else {
+                    break;
+                };
+                credits.extend(credit);
+                self.remaining -= chunk.len() as u64;
+                let data = match encoder.write_data(&chunk).map_err(encode_error)? {
+                    std::borrow::Cow::Borrowed(_) => chunk.clone(),
+                    std::borrow::Cow::Owned(v) => Bytes::from(v),
+                };
+                self.emit(data)?;
+                continue;
+            }
+            // Folders have no descriptor; files (empty ones too) do.
+            if entry.kind != crate::zip::EntryKind::Directory {
+                let descriptor = encoder.finish_entry().map_err(encode_error)?;
+                self.emit(Bytes::from(descriptor))?;
+            }
+            self.open = false;
+            self.entry += 1;
+        }
+        Ok(credits)
+    }
+
+    fn emit(&mut self, data: Bytes) -> Result<(), PackError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.bytes_out += data.len() as u64;
+        match &mut self.out {
+            Output::Parts { splitter, ready } => splitter
+                .as_mut()
+                .expect("open until finished")
+                .push(&data, |p| ready.push_back(p))
+                .map_err(too_many_parts),
+            Output::Stream { pieces, .. } => {
+                pieces.push_back(data);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn too_many_parts(e: TooManyParts) -> PackError {
+    PackError::ArchiveTooLarge(e.to_string())
+}
+
+/// The reads hand over exactly the listed bytes, so any encoder error is ours.
+fn encode_error(e: EncodeError) -> PackError {
+    PackError::Internal(e.to_string())
+}

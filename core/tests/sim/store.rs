@@ -1,0 +1,449 @@
+//! An object store in memory that answers the engine's signed requests as S3 and OSS do:
+//! listings in pages (OSS URL-encodes the continuation token under `encoding-type=url`,
+//! S3 does not), ranged reads with `If-Match`, and multipart uploads whose parts overwrite
+//! by number, whose completion checks the part list (order, ETags, minimum size except
+//! the last) and whose repeat — like an abort's — answers `NoSuchUpload`.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use zip_oss_core::store::{HttpRequest, Provider};
+
+#[derive(Clone, Debug)]
+pub struct Object {
+    pub data: Bytes,
+    pub etag: String,
+    pub mtime: i64,
+}
+
+#[derive(Debug)]
+pub struct SimUpload {
+    pub key: String,
+    pub initiated: i64,
+    pub parts: BTreeMap<u32, (String, Bytes)>,
+}
+
+/// What the store answers.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+pub struct SimStore {
+    pub provider: Provider,
+    pub bucket: String,
+    pub objects: BTreeMap<String, Object>,
+    pub uploads: BTreeMap<String, SimUpload>,
+    /// The store's clock minus the engine's (seconds).
+    pub clock_offset: i64,
+    pub page_size: usize,
+    pub uploads_page_size: usize,
+    pub min_part: u64,
+    next_id: u64,
+    versions: u64,
+}
+
+/// Characters a listing leaves as they are under `encoding-type=url`.
+const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+impl SimStore {
+    pub fn new(provider: Provider, bucket: &str, min_part: u64) -> SimStore {
+        SimStore {
+            provider,
+            bucket: bucket.into(),
+            objects: BTreeMap::new(),
+            uploads: BTreeMap::new(),
+            clock_offset: 0,
+            page_size: 1000,
+            uploads_page_size: 1000,
+            min_part,
+            next_id: 0,
+            versions: 0,
+        }
+    }
+
+    pub fn put(&mut self, key: &str, data: Bytes, mtime: i64) {
+        self.versions += 1;
+        let etag = format!("\"{:016x}{:016x}\"", hash(&data), self.versions);
+        self.objects
+            .insert(key.to_string(), Object { data, etag, mtime });
+    }
+
+    /// Carries out `req` at store time `now` (unix seconds, the store's clock).
+    pub fn handle(&mut self, req: &HttpRequest, body: &[u8], now: i64) -> Answer {
+        let (path, query) = split_url(&req.url);
+        let path = path
+            .strip_prefix(&format!("/{}", self.bucket))
+            .expect("path-style URLs in the simulation");
+        let key = percent_decode_str(path.strip_prefix('/').unwrap_or(""))
+            .decode_utf8()
+            .expect("utf-8 key")
+            .into_owned();
+        let q = |name: &str| {
+            query
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let mut answer = match (req.method, key.is_empty()) {
+            ("GET", true) if q("uploads").is_some() => self.list_uploads(
+                q("prefix").unwrap_or(""),
+                q("key-marker"),
+                q("upload-id-marker"),
+            ),
+            ("GET", true) => self.list(q("prefix").unwrap_or(""), q("continuation-token")),
+            ("HEAD", false) => match self.objects.get(&key) {
+                Some(o) => Answer {
+                    status: 200,
+                    headers: vec![
+                        ("content-length".into(), o.data.len().to_string()),
+                        ("etag".into(), o.etag.clone()),
+                        ("last-modified".into(), http_date(o.mtime)),
+                    ],
+                    body: Bytes::new(),
+                },
+                None => Answer {
+                    status: 404,
+                    headers: vec![],
+                    body: Bytes::new(),
+                },
+            },
+            ("GET", false) => self.get(&key, req.header("range"), req.header("if-match")),
+            ("POST", false) if q("uploads").is_some() => {
+                self.next_id += 1;
+                let id = format!("up{}+/{}=", self.next_id, hash(key.as_bytes()) % 1000);
+                self.uploads.insert(
+                    id.clone(),
+                    SimUpload {
+                        key: key.clone(),
+                        initiated: now,
+                        parts: BTreeMap::new(),
+                    },
+                );
+                xml(200, &format!("<InitiateMultipartUploadResult><Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId></InitiateMultipartUploadResult>", self.bucket, esc(&key), esc(&id)))
+            }
+            ("PUT", false) => {
+                let (Some(id), Some(n)) = (q("uploadId"), q("partNumber")) else {
+                    return error(400, "InvalidRequest");
+                };
+                let n: u32 = n.parse().expect("part number");
+                match self.uploads.get_mut(id) {
+                    Some(u) if u.key == key => {
+                        let etag =
+                            format!("\"{:032x}\"", u128::from(hash(body)) << 64 | u128::from(n));
+                        u.parts
+                            .insert(n, (etag.clone(), Bytes::copy_from_slice(body)));
+                        Answer {
+                            status: 200,
+                            headers: vec![("etag".into(), etag)],
+                            body: Bytes::new(),
+                        }
+                    }
+                    _ => error(404, "NoSuchUpload"),
+                }
+            }
+            ("POST", false) if q("uploadId").is_some() => {
+                self.complete(&key, q("uploadId").unwrap(), body, now)
+            }
+            ("DELETE", false) if q("uploadId").is_some() => {
+                match self.uploads.get(q("uploadId").unwrap()) {
+                    Some(u) if u.key == key => {
+                        self.uploads.remove(q("uploadId").unwrap());
+                        Answer {
+                            status: 204,
+                            headers: vec![],
+                            body: Bytes::new(),
+                        }
+                    }
+                    _ => error(404, "NoSuchUpload"),
+                }
+            }
+            _ => error(400, "InvalidRequest"),
+        };
+        answer.headers.push(("date".into(), http_date(now)));
+        answer
+    }
+
+    fn list(&mut self, prefix: &str, token: Option<&str>) -> Answer {
+        // Tokens are opaque and hold `+`, `/` and `=`, as real ones do; OSS sends them
+        // URL-encoded (with the keys) and expects them back decoded.
+        let after = match token {
+            None | Some("") => None,
+            Some(t) => match t.strip_prefix("tok+/").and_then(|t| t.strip_suffix('=')) {
+                Some(hex) => Some(String::from_utf8(hex_decode(hex)).expect("token key")),
+                None => return error(400, "InvalidArgument"),
+            },
+        };
+        let keys: Vec<(&String, &Object)> = self
+            .objects
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix) && after.as_ref().is_none_or(|a| *k > a))
+            .take(self.page_size + 1)
+            .collect();
+        let truncated = keys.len() > self.page_size;
+        let page = &keys[..keys.len().min(self.page_size)];
+        let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+        x.push_str(match self.provider {
+            Provider::S3 => "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
+            Provider::Oss => "<ListBucketResult>",
+        });
+        x.push_str(&format!(
+            "<Name>{}</Name><Prefix>{}</Prefix><MaxKeys>{}</MaxKeys><EncodingType>url</EncodingType><IsTruncated>{truncated}</IsTruncated><KeyCount>{}</KeyCount>",
+            self.bucket,
+            url_encode(prefix),
+            self.page_size,
+            page.len()
+        ));
+        if truncated {
+            let last = page.last().expect("a full page").0;
+            let token = format!("tok+/{}=", hex_encode(last.as_bytes()));
+            let token = match self.provider {
+                Provider::S3 => esc(&token),
+                Provider::Oss => url_encode(&token),
+            };
+            x.push_str(&format!(
+                "<NextContinuationToken>{token}</NextContinuationToken>"
+            ));
+        }
+        for (k, o) in page {
+            x.push_str(&format!(
+                "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>{}</ETag><Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents>",
+                url_encode(k),
+                iso_date(o.mtime),
+                esc(&o.etag),
+                o.data.len()
+            ));
+        }
+        x.push_str("</ListBucketResult>");
+        xml(200, &x)
+    }
+
+    fn list_uploads(
+        &self,
+        prefix: &str,
+        key_marker: Option<&str>,
+        id_marker: Option<&str>,
+    ) -> Answer {
+        let mut all: Vec<(&String, &String, i64)> = self
+            .uploads
+            .iter()
+            .filter(|(_, u)| u.key.starts_with(prefix))
+            .map(|(id, u)| (&u.key, id, u.initiated))
+            .collect();
+        all.sort();
+        let after = |k: &String, id: &String| match (key_marker, id_marker) {
+            (Some(km), Some(im)) if !im.is_empty() => (k.as_str(), id.as_str()) > (km, im),
+            (Some(km), _) => k.as_str() > km,
+            _ => true,
+        };
+        let rest: Vec<_> = all.into_iter().filter(|(k, id, _)| after(k, id)).collect();
+        let truncated = rest.len() > self.uploads_page_size;
+        let page = &rest[..rest.len().min(self.uploads_page_size)];
+        let mut x = String::from(
+            "<ListMultipartUploadsResult><Bucket>bkt</Bucket><EncodingType>url</EncodingType>",
+        );
+        x.push_str(&format!("<IsTruncated>{truncated}</IsTruncated>"));
+        if truncated {
+            let (k, id, _) = page.last().expect("a full page");
+            x.push_str(&format!(
+                "<NextKeyMarker>{}</NextKeyMarker><NextUploadIdMarker>{}</NextUploadIdMarker>",
+                url_encode(k),
+                esc(id)
+            ));
+        }
+        for (k, id, at) in page {
+            x.push_str(&format!(
+                "<Upload><Key>{}</Key><UploadId>{}</UploadId><Initiated>{}</Initiated></Upload>",
+                url_encode(k),
+                esc(id),
+                iso_date(*at)
+            ));
+        }
+        x.push_str("</ListMultipartUploadsResult>");
+        xml(200, &x)
+    }
+
+    fn get(&self, key: &str, range: Option<&str>, if_match: Option<&str>) -> Answer {
+        let Some(o) = self.objects.get(key) else {
+            return error(404, "NoSuchKey");
+        };
+        if if_match.is_some_and(|m| m.trim_matches('"') != o.etag.trim_matches('"')) {
+            return error(412, "PreconditionFailed");
+        }
+        let size = o.data.len() as u64;
+        let (status, from, to) = match range {
+            None => (200, 0, size),
+            Some(r) => {
+                let (a, b) = r
+                    .strip_prefix("bytes=")
+                    .and_then(|r| r.split_once('-'))
+                    .expect("a byte range");
+                let a: u64 = a.parse().expect("range start");
+                if a >= size {
+                    return error(416, "InvalidRange");
+                }
+                let b = if b.is_empty() {
+                    size
+                } else {
+                    (b.parse::<u64>().expect("range end") + 1).min(size)
+                };
+                (206, a, b)
+            }
+        };
+        Answer {
+            status,
+            headers: vec![
+                ("content-length".into(), (to - from).to_string()),
+                ("etag".into(), o.etag.clone()),
+            ],
+            body: o.data.slice(from as usize..to as usize),
+        }
+    }
+
+    fn complete(&mut self, key: &str, id: &str, body: &[u8], now: i64) -> Answer {
+        match self.uploads.get(id) {
+            Some(u) if u.key == key => {}
+            _ => return error(404, "NoSuchUpload"),
+        }
+        let listed = parse_parts(std::str::from_utf8(body).expect("xml"));
+        let u = &self.uploads[id];
+        if listed.is_empty() {
+            return error(400, "MalformedXML");
+        }
+        if listed.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return error(400, "InvalidPartOrder");
+        }
+        let mut data = Vec::new();
+        for (i, (n, etag)) in listed.iter().enumerate() {
+            let Some((have, bytes)) = u.parts.get(n) else {
+                return error(400, "InvalidPart");
+            };
+            if have != etag {
+                return error(400, "InvalidPart");
+            }
+            if i + 1 < listed.len() && (bytes.len() as u64) < self.min_part {
+                return error(400, "EntityTooSmall");
+            }
+            data.extend_from_slice(bytes);
+        }
+        let parts = listed.len();
+        self.uploads.remove(id);
+        self.versions += 1;
+        let etag = format!("\"{:016x}{:016x}-{parts}\"", hash(&data), self.versions);
+        self.objects.insert(
+            key.to_string(),
+            Object {
+                data: Bytes::from(data),
+                etag: etag.clone(),
+                mtime: now,
+            },
+        );
+        xml(
+            200,
+            &format!("<CompleteMultipartUploadResult><Key>{}</Key><ETag>{}</ETag></CompleteMultipartUploadResult>", esc(key), esc(&etag)),
+        )
+    }
+}
+
+pub fn error(status: u16, code: &str) -> Answer {
+    xml(
+        status,
+        &format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>simulated {code}</Message><RequestId>sim</RequestId></Error>"),
+    )
+}
+
+fn xml(status: u16, body: &str) -> Answer {
+    Answer {
+        status,
+        headers: vec![("content-type".into(), "application/xml".into())],
+        body: Bytes::copy_from_slice(body.as_bytes()),
+    }
+}
+
+fn split_url(url: &str) -> (String, Vec<(String, String)>) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path_q = &rest[rest.find('/').unwrap_or(rest.len())..];
+    let (path, query) = path_q.split_once('?').unwrap_or((path_q, ""));
+    let query = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (n, v) = p.split_once('=').unwrap_or((p, ""));
+            let d = |s: &str| {
+                percent_decode_str(s)
+                    .decode_utf8()
+                    .expect("utf-8")
+                    .into_owned()
+            };
+            (d(n), d(v))
+        })
+        .collect();
+    (path.to_string(), query)
+}
+
+/// `(part number, ETag)` of a CompleteMultipartUpload body, in the order listed.
+fn parse_parts(xml: &str) -> Vec<(u32, String)> {
+    xml.split("<Part>")
+        .skip(1)
+        .map(|p| {
+            let field = |name: &str| {
+                let open = format!("<{name}>");
+                let start = p.find(&open).expect("field") + open.len();
+                let end = p[start..].find('<').expect("field end") + start;
+                p[start..end].replace("&quot;", "\"").replace("&amp;", "&")
+            };
+            (field("PartNumber").parse().expect("number"), field("ETag"))
+        })
+        .collect()
+}
+
+fn url_encode(s: &str) -> String {
+    utf8_percent_encode(s, KEEP).to_string().replace("%20", "+")
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// FNV-1a: ETags only need to tell contents apart.
+pub fn hash(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn iso_date(t: i64) -> String {
+    let d = time::OffsetDateTime::from_unix_timestamp(t).expect("time");
+    d.format(&time::format_description::well_known::Rfc3339)
+        .expect("format")
+}
+
+fn http_date(t: i64) -> String {
+    let d = time::OffsetDateTime::from_unix_timestamp(t).expect("time");
+    let f = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    d.format(&f).expect("format")
+}

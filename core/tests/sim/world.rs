@@ -1,0 +1,380 @@
+//! One simulated pack: the engine, the simulated store, a virtual clock and a network that
+//! misbehaves as the seed says — answers late, cut, lost after the store acted, 5xx,
+//! connections reset before it did, an object replaced between listing and read.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use bytes::Bytes;
+use zip_oss_core::pack::{
+    Action, Engine, Event, Job, NetError, Now, PackError, Rng, Summary, Token,
+};
+use zip_oss_core::plan::Plan;
+
+use super::store::{error, SimStore};
+
+/// How often each fault strikes a request (per mille).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Faults {
+    /// The connection resets before the store saw the request.
+    pub reset_before: u64,
+    /// 503 SlowDown / 500 InternalError without acting.
+    pub transient: u64,
+    /// The store acted, then the answer was lost (writes; reads get a fifth of it).
+    pub lost_after: u64,
+    /// The answer's body breaks off midway.
+    pub cut: u64,
+    /// The answer comes 1–60 s late.
+    pub stall: u64,
+    /// At a read, one source object is replaced (new content and ETag).
+    pub replace: u64,
+    /// The host grants only this much memory (0: any).
+    pub memory_limit: u64,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Done(Summary),
+    Failed(PackError),
+}
+
+/// A body being delivered as the engine's credit allows.
+struct Delivery {
+    body: Bytes,
+    sent: usize,
+    credit: u64,
+    /// The body breaks off after this many bytes.
+    cut_at: Option<usize>,
+    /// A chunk or the end is already queued.
+    queued: bool,
+    answered: bool,
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    Respond(Token, u16, Vec<(String, String)>),
+    Fail(Token),
+    /// The next chunk of a delivery (or its end).
+    Chunk(Token),
+    Reserved(bool),
+    OutputTaken,
+}
+
+pub struct World {
+    pub engine: Engine,
+    pub store: SimStore,
+    rng: Rng,
+    faults: Faults,
+    now_ms: u64,
+    unix0: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(u64, u64, Due)>>,
+    deliveries: BTreeMap<Token, Delivery>,
+    pub output: Vec<u8>,
+    /// The plan as the engine made it, taken when it asked for memory.
+    pub plan: Option<Plan>,
+    replaced: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub steps: u64,
+    pub trace: bool,
+    pub faults_hit: u64,
+}
+
+impl World {
+    pub fn new(job: Job, store: SimStore, faults: Faults, seed: u64) -> World {
+        let unix0 = 1_700_000_000;
+        let engine = Engine::new(
+            job,
+            Now {
+                mono_ms: 0,
+                unix: unix0,
+            },
+        );
+        World {
+            engine,
+            store,
+            rng: Rng::new(seed ^ 0x5eed),
+            faults,
+            now_ms: 0,
+            unix0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            deliveries: BTreeMap::new(),
+            output: Vec::new(),
+            plan: None,
+            replaced: None,
+            outcome: None,
+            steps: 0,
+            trace: false,
+            faults_hit: 0,
+        }
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            mono_ms: self.now_ms,
+            unix: self.unix0 + self.now_ms / 1000,
+        }
+    }
+
+    fn store_time(&self) -> i64 {
+        self.now().unix as i64 + self.store.clock_offset
+    }
+
+    fn chance(&mut self, per_mille: u64) -> bool {
+        let hit = per_mille > 0 && self.rng.below(1000) < per_mille;
+        self.faults_hit += u64::from(hit);
+        hit
+    }
+
+    fn at(&mut self, delay_ms: u64, due: Due) {
+        self.seq += 1;
+        self.queue
+            .push(Reverse((self.now_ms + delay_ms, self.seq, due)));
+    }
+
+    /// Runs the pack to its end; `Err` says how the engine misbehaved.
+    pub fn run(&mut self) -> Result<(), String> {
+        loop {
+            while let Some(action) = self.engine.poll(self.now()) {
+                self.act(action)?;
+            }
+            self.check_memory()?;
+            if self.outcome.is_some() {
+                return Ok(());
+            }
+            self.steps += 1;
+            if self.steps > 500_000 {
+                return Err("no end after 500,000 steps".into());
+            }
+            let next_event = self.queue.peek().map(|Reverse((t, _, _))| *t);
+            let next = match (next_event, self.engine.deadline()) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => {
+                    return Err("stuck: nothing in flight, no timer, not over".into());
+                }
+            };
+            self.now_ms = self.now_ms.max(next);
+            if next_event.is_some_and(|t| t <= self.now_ms) {
+                let Reverse((_, _, due)) = self.queue.pop().expect("peeked");
+                self.deliver(due);
+                self.check_memory()?;
+            }
+        }
+    }
+
+    fn check_memory(&self) -> Result<(), String> {
+        let (held, reserved) = (self.engine.held(), self.engine.reserved());
+        if reserved > 0 && held > reserved {
+            return Err(format!("holds {held} bytes, reserved {reserved}"));
+        }
+        Ok(())
+    }
+
+    fn act(&mut self, action: Action) -> Result<(), String> {
+        if self.outcome.is_some() {
+            return Err(format!("an action after the end: {action:?}"));
+        }
+        match action {
+            Action::Send {
+                token,
+                request,
+                body,
+                credit,
+            } => {
+                if self.trace {
+                    eprintln!(
+                        "{:>8} ms send {token:?} {} {} ({} bytes)",
+                        self.now_ms,
+                        request.method,
+                        request.url,
+                        body.len()
+                    );
+                }
+                self.send(token, &request, &body, credit);
+            }
+            Action::Credit { token, bytes } => {
+                if let Some(d) = self.deliveries.get_mut(&token) {
+                    d.credit += bytes;
+                }
+                self.pump(token);
+            }
+            Action::Cancel { token } => {
+                self.deliveries.remove(&token);
+            }
+            Action::Reserve { bytes } => {
+                self.plan = Some(self.engine.plan().clone());
+                let ok = self.faults.memory_limit == 0 || bytes <= self.faults.memory_limit;
+                self.faults_hit += u64::from(!ok);
+                self.at(0, Due::Reserved(ok));
+            }
+            Action::StreamHead { .. } => {}
+            Action::Output(bytes) => {
+                self.output.extend_from_slice(&bytes);
+                let delay = self.rng.below(5);
+                self.at(delay, Due::OutputTaken);
+            }
+            Action::Done(summary) => self.outcome = Some(Outcome::Done(summary)),
+            Action::Failed(error) => self.outcome = Some(Outcome::Failed(error)),
+        }
+        Ok(())
+    }
+
+    fn send(
+        &mut self,
+        token: Token,
+        request: &zip_oss_core::store::HttpRequest,
+        body: &[u8],
+        credit: u64,
+    ) {
+        let latency = 1 + self.rng.below(20);
+        let is_read = matches!(request.method, "GET" | "HEAD");
+        if self.chance(self.faults.reset_before) {
+            return self.at(latency, Due::Fail(token));
+        }
+        if self.chance(self.faults.transient) {
+            let (status, code) = if self.rng.below(2) == 0 {
+                (503, "SlowDown")
+            } else {
+                (500, "InternalError")
+            };
+            let e = error(status, code);
+            self.deliveries.insert(
+                token,
+                Delivery {
+                    body: e.body,
+                    sent: 0,
+                    credit,
+                    cut_at: None,
+                    queued: false,
+                    answered: false,
+                },
+            );
+            return self.at(latency, Due::Respond(token, status, e.headers));
+        }
+        let is_object_read = request.method == "GET"
+            && !request.url.contains("list-type")
+            && !request.url.contains("uploads");
+        if is_object_read && self.replaced.is_none() && self.chance(self.faults.replace) {
+            let keys: Vec<String> = self.store.objects.keys().cloned().collect();
+            let key = keys[self.rng.below(keys.len() as u64) as usize].clone();
+            let old = self.store.objects[&key].data.clone();
+            let mut new = old.to_vec();
+            new.push(b'!');
+            let t = self.store_time();
+            self.store.put(&key, Bytes::from(new), t);
+            self.replaced = Some(key);
+        }
+        let t = self.store_time();
+        let answer = self.store.handle(request, body, t);
+        let lost = if is_read {
+            self.faults.lost_after / 5
+        } else {
+            self.faults.lost_after
+        };
+        if self.chance(lost) {
+            return self.at(latency, Due::Fail(token));
+        }
+        let stall = if self.chance(self.faults.stall) {
+            1000 + self.rng.below(59_000)
+        } else {
+            0
+        };
+        let cut_at = (!answer.body.is_empty() && self.chance(self.faults.cut))
+            .then(|| self.rng.below(answer.body.len() as u64) as usize);
+        self.deliveries.insert(
+            token,
+            Delivery {
+                body: answer.body,
+                sent: 0,
+                credit,
+                cut_at,
+                queued: false,
+                answered: false,
+            },
+        );
+        self.at(
+            latency + stall,
+            Due::Respond(token, answer.status, answer.headers),
+        );
+    }
+
+    /// Queues the next chunk of `token`'s body if credit allows.
+    fn pump(&mut self, token: Token) {
+        let Some(d) = self.deliveries.get_mut(&token) else {
+            return;
+        };
+        if d.queued || !d.answered {
+            return;
+        }
+        let rest = d.body.len() - d.sent;
+        if rest > 0 && d.credit == 0 && d.cut_at.is_none_or(|c| c > d.sent) {
+            return;
+        }
+        d.queued = true;
+        let delay = self.rng.below(3);
+        self.at(delay, Due::Chunk(token));
+    }
+
+    fn deliver(&mut self, due: Due) {
+        let now = self.now();
+        let event = match due {
+            Due::Reserved(ok) => Event::Reserved { ok },
+            Due::OutputTaken => Event::OutputTaken,
+            Due::Fail(token) => {
+                self.deliveries.remove(&token);
+                Event::Failed {
+                    token,
+                    error: NetError::new("connection reset (simulated)"),
+                }
+            }
+            Due::Respond(token, status, headers) => {
+                let Some(d) = self.deliveries.get_mut(&token) else {
+                    return;
+                };
+                d.answered = true;
+                self.engine.handle(
+                    Event::Response {
+                        token,
+                        status,
+                        headers,
+                    },
+                    now,
+                );
+                self.pump(token);
+                return;
+            }
+            Due::Chunk(token) => {
+                let size = 1 + self.rng.below(32 << 10) as usize;
+                let Some(d) = self.deliveries.get_mut(&token) else {
+                    return;
+                };
+                d.queued = false;
+                let rest = d.body.len() - d.sent;
+                if d.cut_at.is_some_and(|c| c <= d.sent) {
+                    self.deliveries.remove(&token);
+                    Event::Failed {
+                        token,
+                        error: NetError::new("body cut off (simulated)"),
+                    }
+                } else if rest == 0 {
+                    self.deliveries.remove(&token);
+                    Event::End { token }
+                } else {
+                    let mut n = size.min(rest).min(d.credit as usize);
+                    if let Some(c) = d.cut_at {
+                        n = n.min(c - d.sent);
+                    }
+                    let bytes = d.body.slice(d.sent..d.sent + n);
+                    d.sent += n;
+                    d.credit -= n as u64;
+                    self.engine.handle(Event::Data { token, bytes }, now);
+                    self.pump(token);
+                    return;
+                }
+            }
+        };
+        self.engine.handle(event, now);
+    }
+}
