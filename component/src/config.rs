@@ -5,28 +5,16 @@
 
 use zip_oss_core::store::{Credentials, Endpoint, Provider, StoreConfig};
 
-use crate::error::PackError;
+use zip_oss_core::pack::{Limits, PackError, Tuning};
+
 use crate::exports::zip_oss::pack::zip_pack;
 use crate::wasi::config::store;
 
-/// Operator limits: the first two are checked against the plan before anything is
-/// uploaded.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    pub max_entries: Option<u64>,
-    pub max_bytes: Option<u64>,
-    /// Ranges of one large object read at once (`read_ranges`; 1 reads it as one stream).
-    pub read_ranges: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_entries: None,
-            max_bytes: None,
-            read_ranges: DEFAULT_READ_RANGES,
-        }
-    }
+/// What one pack may use and how it reads: the operator's limits and the engine's tuning.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Settings {
+    pub limits: Limits,
+    pub tuning: Tuning,
 }
 
 /// A store serves one connection at a pace of its own; four ranges at once is what the
@@ -62,7 +50,7 @@ pub struct Service {
     allowed_buckets: Vec<String>,
     /// Take each request's credentials from Function Compute's `x-fc-*` headers.
     pub fc_credentials: bool,
-    pub limits: Limits,
+    pub settings: Settings,
 }
 
 impl Service {
@@ -75,7 +63,7 @@ impl Service {
             store::get(key)
                 .map(|v| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
                 .map_err(|_| {
-                    PackError::misconfigured(format!(
+                    PackError::Misconfigured(format!(
                         "configuration value `{key}` could not be read"
                     ))
                 })
@@ -84,7 +72,7 @@ impl Service {
             match get(key)?.as_deref() {
                 None => Ok(false),
                 Some(v) => parse_bool(v).ok_or_else(|| {
-                    PackError::misconfigured(format!("`{key}` must be true or false"))
+                    PackError::Misconfigured(format!("`{key}` must be true or false"))
                 }),
             }
         };
@@ -92,7 +80,7 @@ impl Service {
             get(key)?
                 .map(|v| {
                     v.parse::<u64>().map_err(|_| {
-                        PackError::misconfigured(format!("`{key}` must be a whole number"))
+                        PackError::Misconfigured(format!("`{key}` must be a whole number"))
                     })
                 })
                 .transpose()
@@ -115,8 +103,8 @@ impl Service {
             )),
             _ if fc_credentials => None,
             _ => {
-                return Err(PackError::misconfigured(
-                    "configuration values `access_key_id` and `access_key_secret` are not set",
+                return Err(PackError::Misconfigured(
+                    "configuration values `access_key_id` and `access_key_secret` are not set".into(),
                 ))
             }
         };
@@ -131,11 +119,11 @@ impl Service {
             allowed_regions: list("allowed_regions")?,
             allowed_buckets: list("allowed_buckets")?,
             fc_credentials,
-            limits: Limits {
-                max_entries: number("max_entries")?,
-                max_bytes: number("max_bytes")?,
-                read_ranges: read_ranges(number("read_ranges")?),
-            },
+            settings: settings(
+                number("max_entries")?,
+                number("max_bytes")?,
+                read_ranges(number("read_ranges")?),
+            ),
         })
     }
 
@@ -159,17 +147,17 @@ impl Service {
             allowed_regions: Vec::new(),
             allowed_buckets: Vec::new(),
             fc_credentials: false,
-            limits: Limits {
-                max_entries: c.max_entries,
-                max_bytes: c.max_bytes,
+            settings: settings(
+                c.max_entries,
+                c.max_bytes,
                 // Tuning is not part of the store: the host's configuration, if it sets it.
-                read_ranges: read_ranges(
+                read_ranges(
                     store::get("read_ranges")
                         .ok()
                         .flatten()
                         .and_then(|v| v.trim().parse().ok()),
                 ),
-            },
+            ),
         }
     }
 
@@ -183,11 +171,9 @@ impl Service {
         credentials: Option<Credentials>,
     ) -> Result<StoreConfig, PackError> {
         if !self.allowed_buckets.is_empty() && !self.allowed_buckets.iter().any(|b| b == bucket) {
-            return Err(PackError::new(
-                403,
-                "AccessDenied",
-                format!("bucket `{bucket}` is not one this service packs"),
-            ));
+            return Err(PackError::AccessDenied(format!(
+                "bucket `{bucket}` is not one this service packs"
+            )));
         }
         let region = match (self.provider, region.filter(|r| !r.is_empty())) {
             (Provider::Oss, Some(r)) => {
@@ -198,11 +184,9 @@ impl Service {
                     self.allowed_regions.iter().any(|a| a == r)
                 };
                 if !allowed {
-                    return Err(PackError::new(
-                        403,
-                        "AccessDenied",
-                        format!("region `{r}` is not one this service packs"),
-                    ));
+                    return Err(PackError::AccessDenied(format!(
+                        "region `{r}` is not one this service packs"
+                    )));
                 }
                 r.to_string()
             }
@@ -211,18 +195,18 @@ impl Service {
         };
         let credentials = credentials
             .or_else(|| self.credentials.clone())
-            .ok_or_else(|| PackError::new(403, "MissingCredentials", "this service takes credentials from Function Compute, and the request has none"))?;
+            .ok_or(PackError::MissingCredentials)?;
         let endpoint = match (&self.endpoint, self.provider) {
             (Some(e), _) => e.clone(),
             (None, Provider::Oss) => oss_endpoint(&region, self.oss_internal)?,
             (None, Provider::S3) => {
-                return Err(PackError::misconfigured(
-                    "configuration value `endpoint` is not set",
+                return Err(PackError::Misconfigured(
+                    "configuration value `endpoint` is not set".into(),
                 ))
             }
         };
         let parse = |what: &str, e: &str| {
-            Endpoint::parse(e).map_err(|err| PackError::misconfigured(format!("{what}: {err}")))
+            Endpoint::parse(e).map_err(|err| PackError::Misconfigured(format!("{what}: {err}")))
         };
         let mut cfg = StoreConfig::new(parse("endpoint", &endpoint)?, &region, credentials);
         cfg.provider = self.provider;
@@ -244,6 +228,19 @@ impl Service {
     }
 }
 
+fn settings(max_entries: Option<u64>, max_bytes: Option<u64>, read_ranges: usize) -> Settings {
+    Settings {
+        limits: Limits {
+            max_entries,
+            max_bytes,
+        },
+        tuning: Tuning {
+            read_ranges,
+            ..Tuning::default()
+        },
+    }
+}
+
 /// `https://oss-<region>[-internal].aliyuncs.com`; the region must look like one.
 fn oss_endpoint(region: &str, internal: bool) -> Result<String, PackError> {
     if region.is_empty()
@@ -251,7 +248,7 @@ fn oss_endpoint(region: &str, internal: bool) -> Result<String, PackError> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
-        return Err(PackError::bad_request(format!(
+        return Err(PackError::invalid(format!(
             "`{region}` is not an OSS region"
         )));
     }
@@ -265,7 +262,7 @@ fn parse_provider(p: &str) -> Result<Provider, PackError> {
     match p.to_ascii_lowercase().as_str() {
         "s3" => Ok(Provider::S3),
         "oss" => Ok(Provider::Oss),
-        other => Err(PackError::misconfigured(format!(
+        other => Err(PackError::Misconfigured(format!(
             "provider `{other}`: use `s3` or `oss`"
         ))),
     }

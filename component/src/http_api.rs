@@ -6,11 +6,11 @@
 //! on failure.
 
 use wstd::http::{Body, Method, Request, Response, StatusCode};
+use zip_oss_core::pack::PackError;
 use zip_oss_core::plan::PackRequest;
 use zip_oss_core::store::{Credentials, StoreConfig};
 
-use crate::config::Limits;
-use crate::error::PackError;
+use crate::config::Settings;
 use crate::{config, pack, stream};
 
 /// Request bodies are small JSON documents; anything larger is refused unread.
@@ -21,12 +21,7 @@ pub async fn handle(request: Request<Body>) -> Response<Body> {
         return text(StatusCode::OK, "ok\n");
     }
     if request.method() != Method::POST {
-        let e = PackError::new(
-            405,
-            "MethodNotAllowed",
-            "send the pack request as POST with a JSON body",
-        );
-        return error_response(&e);
+        return error_response(&PackError::MethodNotAllowed);
     }
     let accept = header(&request, "accept").unwrap_or_default();
     let wants_json = accept.contains("application/json");
@@ -36,16 +31,16 @@ pub async fn handle(request: Request<Body>) -> Response<Body> {
             .or(header(&request, "x-request-id"))
             .as_deref(),
     );
-    let (cfg, limits, req) = match parse(request).await {
+    let (cfg, settings, req) = match parse(request).await {
         Ok(parsed) => parsed,
         Err(e) => return error_response(&e),
     };
     if wants_zip {
-        return stream::respond(&cfg, limits, &req)
+        return stream::respond(&cfg, settings, &req, &request_id)
             .await
             .unwrap_or_else(|e| error_response(&e));
     }
-    match pack::run(&cfg, limits, &req, &request_id).await {
+    match pack::run(&cfg, settings, &req, &request_id).await {
         Ok(summary) if wants_json => {
             let body = serde_json::to_string(&summary).unwrap_or_default();
             Response::builder()
@@ -67,33 +62,25 @@ pub async fn handle(request: Request<Body>) -> Response<Body> {
 }
 
 /// The pack request, and the store settings it is run with.
-async fn parse(request: Request<Body>) -> Result<(StoreConfig, Limits, PackRequest), PackError> {
+async fn parse(request: Request<Body>) -> Result<(StoreConfig, Settings, PackRequest), PackError> {
     if request
         .headers()
         .get("content-length")
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .is_some_and(|n| n > MAX_BODY)
     {
-        return Err(PackError::new(
-            413,
-            "RequestTooLarge",
-            "the request body is over 1 MiB",
-        ));
+        return Err(PackError::RequestTooLarge);
     }
     let headers = request.headers().clone();
     let mut body = request.into_body();
     let bytes = body
         .contents()
         .await
-        .map_err(|_| PackError::bad_request("the request body could not be read"))?;
+        .map_err(|_| PackError::invalid("the request body could not be read"))?;
     if bytes.len() > MAX_BODY {
-        return Err(PackError::new(
-            413,
-            "RequestTooLarge",
-            "the request body is over 1 MiB",
-        ));
+        return Err(PackError::RequestTooLarge);
     }
-    let req = PackRequest::from_json(bytes).map_err(|e| PackError::bad_request(e.to_string()))?;
+    let req = PackRequest::from_json(bytes).map_err(|e| PackError::invalid(e.to_string()))?;
     let service = config::Service::from_wasi_config()?;
     let credentials = if service.fc_credentials {
         fc_credentials(&headers)
@@ -101,7 +88,7 @@ async fn parse(request: Request<Body>) -> Result<(StoreConfig, Limits, PackReque
         None
     };
     let cfg = service.store_for(&req.bucket, req.region.as_deref(), credentials)?;
-    Ok((cfg, service.limits, req))
+    Ok((cfg, service.settings, req))
 }
 
 /// Function Compute hands each invocation temporary credentials in these headers.
@@ -130,7 +117,7 @@ fn header(request: &Request<Body>, name: &str) -> Option<String> {
 
 fn error_response(e: &PackError) -> Response<Body> {
     Response::builder()
-        .status(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY))
+        .status(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY))
         .header("content-type", "application/json")
         .body(Body::from(e.to_json()))
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "response error\n"))

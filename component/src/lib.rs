@@ -4,22 +4,21 @@
 //! `wasi:http/incoming-handler` (for Spin, `wasmtime serve` and our host), and does
 //! every store request through the host's `wasi:http` outgoing handler.
 //!
+//! Every decision of a pack is core's pack engine's; this crate carries them out.
+//!
 //! - [`http_api`]: the HTTP API (routes, JSON in, `302`/JSON/errors out).
 //! - [`config`]: store configuration from `wasi:config/store`.
-//! - [`pack`]: one pack: list, plan, stream objects through the encoder, upload parts.
-//! - [`fetch`]: object reads with resume and read-ahead of small objects.
-//! - [`upload`]: the multipart upload with several parts in flight.
+//! - [`pack`]: a request and the settings become the engine's job.
+//! - [`executor`]: runs the engine: its requests over `wasi:http`, their answers back.
 //! - [`stream`]: the archive streamed as the response body instead.
-//! - [`store_client`]: signed store requests, retries, error mapping.
+//! - [`wit`]: the `zip-pack` export's types to and from core's.
 
 mod config;
-mod error;
-mod fetch;
+mod executor;
 mod http_api;
 mod pack;
-mod store_client;
 mod stream;
-mod upload;
+mod wit;
 
 wit_bindgen::generate!({
     world: "component",
@@ -39,13 +38,13 @@ impl zip_pack::Guest for Component {
         let run = async move {
             let service = config::Service::from_wit(store);
             let request_id = pack::request_id(request.request_id.as_deref());
-            let req = pack::request_from_wit(request)?;
+            let req = wit::request(request)?;
             let cfg = service.store_for(&req.bucket, None, None)?;
-            pack::run(&cfg, service.limits, &req, &request_id).await
+            pack::run(&cfg, service.settings, &req, &request_id).await
         };
         match wstd::runtime::block_on(run) {
-            Ok(s) => Ok(s.into()),
-            Err(e) => Err(e.into()),
+            Ok(s) => Ok(wit::summary(s)),
+            Err(e) => Err(wit::error(e)),
         }
     }
 }

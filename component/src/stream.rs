@@ -5,48 +5,39 @@
 //! an error answer, so the body is aborted instead: the client sees a broken transfer (and
 //! fewer bytes than announced), never a short archive that looks complete.
 
-use std::rc::Rc;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use futures_channel::mpsc;
+use futures_lite::Stream;
 use wstd::http::body::Bytes;
 use wstd::http::{Body, Response, StatusCode};
-use zip_oss_core::pack::{archive_file_name, content_disposition};
+use zip_oss_core::pack::{archive_file_name, content_disposition, Event, Mode, PackError};
 use zip_oss_core::plan::PackRequest;
 use zip_oss_core::store::StoreConfig;
 
-use crate::config::Limits;
-use crate::error::PackError;
-use crate::pack::{encode_archive, make_plan, reserve_memory, ArchiveSink};
-use crate::store_client::StoreClient;
-
-/// Chunks buffered between the encoder and the response body; the client's pace sets ours.
-const BUFFERED_CHUNKS: usize = 8;
+use crate::config::Settings;
+use crate::executor::Stop;
+use crate::pack::executor;
 
 /// Plans the archive and answers with its head; the body streams as the objects are read.
 pub async fn respond(
     cfg: &StoreConfig,
-    limits: Limits,
+    settings: Settings,
     req: &PackRequest,
+    request_id: &str,
 ) -> Result<Response<Body>, PackError> {
-    let client = Rc::new(StoreClient::new(cfg.clone()));
-    let (plan, size) = make_plan(&client, limits, req).await?;
-    // The chunks buffered for the body: each at most a small object read whole.
-    let buffered = (BUFFERED_CHUNKS as u64 + 1) * crate::fetch::READ_AHEAD_MAX_OBJECT;
-    reserve_memory(&plan, buffered, limits.read_ranges)?;
-    let name = archive_file_name(req.dest_file.as_deref(), &req.source_dir);
-
-    let (sender, receiver) = mpsc::channel(BUFFERED_CHUNKS);
-    let bucket = req.bucket.clone();
+    let mut executor = executor(cfg, settings, req, request_id, Mode::Stream);
+    let size = match executor.run().await {
+        Stop::Head(size) => size,
+        Stop::Failed(e) => return Err(e),
+        Stop::Done(_) => return Err(PackError::Internal("a stream without a head".into())),
+    };
+    let (pieces, taken) = executor.stream_to();
     // The task outlives this function: the body is sent after the head is returned.
-    wstd::runtime::spawn(async move {
-        let mut sink = BodySink { sender };
-        if let Err(e) = encode_archive(&client, &bucket, &plan, limits.read_ranges, &mut sink).await
-        {
-            sink.fail(e).await;
-        }
-    })
-    .detach();
+    wstd::runtime::spawn(executor.finish_stream()).detach();
 
+    let name = archive_file_name(req.dest_file.as_deref(), &req.source_dir);
     let mut response = Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/zip")
@@ -55,9 +46,33 @@ pub async fn respond(
     if let Some(size) = size {
         response = response.header("content-length", size);
     }
+    let body = ArchiveBody { pieces, taken };
     response
-        .body(Body::from_try_stream(receiver))
-        .map_err(|e| PackError::new(500, "InternalError", format!("response head: {e}")))
+        .body(Body::from_try_stream(body))
+        .map_err(|e| PackError::Internal(format!("response head: {e}")))
+}
+
+/// The pieces as the engine hands them out, each reported taken; a failure ends the
+/// body with an error, which aborts it.
+struct ArchiveBody {
+    pieces: mpsc::UnboundedReceiver<Result<Bytes, PackError>>,
+    taken: mpsc::UnboundedSender<Event>,
+}
+
+impl Stream for ArchiveBody {
+    type Item = Result<Bytes, StreamFailed>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match Pin::new(&mut self.pieces).poll_next(cx) {
+            Poll::Ready(Some(Ok(piece))) => {
+                let _ = self.taken.unbounded_send(Event::OutputTaken);
+                Poll::Ready(Some(Ok(piece)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(StreamFailed(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// Why a streamed body was cut off; the host sees it as a failed response body.
@@ -66,45 +81,8 @@ pub struct StreamFailed(PackError);
 
 impl std::fmt::Display for StreamFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "archive stream cut off: {} ({})",
-            self.0.message, self.0.code
-        )
+        write!(f, "archive stream cut off: {} ({})", self.0, self.0.code())
     }
 }
 
 impl std::error::Error for StreamFailed {}
-
-/// The archive's bytes into the response body, waiting while the client is behind.
-struct BodySink {
-    sender: mpsc::Sender<Result<Bytes, StreamFailed>>,
-}
-
-impl BodySink {
-    /// Ends the body with an error, which aborts it. (Were the channel only closed, the
-    /// body would end cleanly, short.)
-    async fn fail(&mut self, e: PackError) {
-        if std::future::poll_fn(|cx| self.sender.poll_ready(cx))
-            .await
-            .is_ok()
-        {
-            let _ = self.sender.start_send(Err(StreamFailed(e)));
-        }
-    }
-}
-
-impl ArchiveSink for BodySink {
-    async fn emit(&mut self, data: &[u8]) -> Result<(), PackError> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        let gone = |_| PackError::new(499, "ClientGone", "the client stopped reading");
-        std::future::poll_fn(|cx| self.sender.poll_ready(cx))
-            .await
-            .map_err(gone)?;
-        self.sender
-            .start_send(Ok(Bytes::copy_from_slice(data)))
-            .map_err(gone)
-    }
-}

@@ -78,6 +78,8 @@ pub struct World {
     pub steps: u64,
     pub trace: bool,
     pub faults_hit: u64,
+    /// Answers lost after the store acted, by operation (`create`, `part`, `complete`, `abort`).
+    pub lost: BTreeMap<&'static str, u64>,
 }
 
 impl World {
@@ -107,6 +109,7 @@ impl World {
             steps: 0,
             trace: false,
             faults_hit: 0,
+            lost: BTreeMap::new(),
         }
     }
 
@@ -274,6 +277,14 @@ impl World {
             self.faults.lost_after
         };
         if self.chance(lost) {
+            let op = match (request.method, request.url.contains("uploads=")) {
+                ("POST", true) => "create",
+                ("POST", false) => "complete",
+                ("PUT", _) => "part",
+                ("DELETE", _) => "abort",
+                _ => "read",
+            };
+            *self.lost.entry(op).or_default() += 1;
             return self.at(latency, Due::Fail(token));
         }
         let stall = if self.chance(self.faults.stall) {

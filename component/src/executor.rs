@@ -1,0 +1,298 @@
+//! Carries out what the pack engine asks, over `wasi:http`: each request is a task on
+//! wstd's reactor (so the host runs them in parallel), its answer flows back as events,
+//! its body only as far as the engine granted credit. It decides nothing.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_channel::mpsc;
+use futures_lite::StreamExt;
+use wstd::http::body::{Body, Bytes};
+use wstd::http::error::ErrorCode;
+use wstd::http::{BodyExt, Client, Method, Request};
+use wstd::runtime::{spawn, Task};
+use zip_oss_core::pack::{Action, Engine, Event, NetError, Now, PackError, Summary, Token};
+use zip_oss_core::store::HttpRequest;
+
+/// Where a run stopped.
+pub enum Stop {
+    /// A streamed archive's head: its length when known. Call [`Executor::run`] again.
+    Head(Option<u64>),
+    Done(Summary),
+    Failed(PackError),
+}
+
+/// How far one request's body may be read.
+#[derive(Default)]
+struct Credit {
+    bytes: u64,
+    waker: Option<Waker>,
+}
+
+pub struct Executor {
+    engine: Engine,
+    http: Rc<Client>,
+    tasks: HashMap<Token, (Task<()>, Rc<RefCell<Credit>>)>,
+    events: mpsc::UnboundedSender<Event>,
+    incoming: mpsc::UnboundedReceiver<Event>,
+    started: Instant,
+    /// Streamed mode: where the archive's pieces go, and then a failure, if any.
+    body: Option<mpsc::UnboundedSender<Result<Bytes, PackError>>>,
+}
+
+impl Executor {
+    pub fn new(engine: Engine) -> Executor {
+        let mut http = Client::new();
+        // A stalled store must not hang a pack forever; the engine retries or resumes.
+        http.set_first_byte_timeout(Duration::from_secs(60));
+        http.set_between_bytes_timeout(Duration::from_secs(60));
+        let (events, incoming) = mpsc::unbounded();
+        Executor {
+            engine,
+            http: Rc::new(http),
+            tasks: HashMap::new(),
+            events,
+            incoming,
+            started: Instant::now(),
+            body: None,
+        }
+    }
+
+    /// The time as the engine takes it.
+    pub fn now(&self) -> Now {
+        Now {
+            mono_ms: self.started.elapsed().as_millis() as u64,
+            unix: now_unix(),
+        }
+    }
+
+    /// Streamed mode: the archive's pieces go to the receiver, and a failure last; the body
+    /// reports each piece taken through the sender.
+    #[allow(clippy::type_complexity)]
+    pub fn stream_to(
+        &mut self,
+    ) -> (
+        mpsc::UnboundedReceiver<Result<Bytes, PackError>>,
+        mpsc::UnboundedSender<Event>,
+    ) {
+        let (tx, rx) = mpsc::unbounded();
+        self.body = Some(tx);
+        (rx, self.events.clone())
+    }
+
+    /// Runs to the end of a streamed archive: a failure goes into the body, which it aborts.
+    pub async fn finish_stream(mut self) {
+        if let Stop::Failed(e) = self.run().await {
+            if let Some(body) = &self.body {
+                let _ = body.unbounded_send(Err(e));
+            }
+        }
+    }
+
+    pub async fn run(&mut self) -> Stop {
+        loop {
+            while let Some(action) = self.engine.poll(self.now()) {
+                if let Some(stop) = self.act(action) {
+                    return stop;
+                }
+            }
+            let event = match self.engine.deadline() {
+                Some(due) => {
+                    let wait = due.saturating_sub(self.now().mono_ms);
+                    futures_lite::future::or(self.incoming.next(), async move {
+                        wstd::task::sleep(wstd::time::Duration::from_millis(wait)).await;
+                        None
+                    })
+                    .await
+                }
+                None => self.incoming.next().await,
+            };
+            let Some(event) = event else { continue };
+            self.take(event);
+            // Everything that arrived meanwhile, before the engine acts again.
+            while let Ok(event) = self.incoming.try_recv() {
+                self.take(event);
+            }
+        }
+    }
+
+    fn take(&mut self, event: Event) {
+        if let Event::End { token } | Event::Failed { token, .. } = &event {
+            self.tasks.remove(token);
+        }
+        let now = self.now();
+        self.engine.handle(event, now);
+    }
+
+    fn act(&mut self, action: Action) -> Option<Stop> {
+        match action {
+            Action::Send {
+                token,
+                request,
+                body,
+                credit,
+            } => {
+                let credit = Rc::new(RefCell::new(Credit {
+                    bytes: credit,
+                    waker: None,
+                }));
+                let task = spawn(exchange(
+                    self.http.clone(),
+                    token,
+                    request,
+                    body,
+                    credit.clone(),
+                    self.events.clone(),
+                ));
+                self.tasks.insert(token, (task, credit));
+            }
+            Action::Credit { token, bytes } => {
+                if let Some((_, credit)) = self.tasks.get(&token) {
+                    let mut c = credit.borrow_mut();
+                    c.bytes += bytes;
+                    if let Some(w) = c.waker.take() {
+                        w.wake();
+                    }
+                }
+            }
+            // Dropping the task drops its request.
+            Action::Cancel { token } => drop(self.tasks.remove(&token)),
+            Action::Reserve { bytes } => {
+                let ok = reserve(bytes);
+                let now = self.now();
+                self.engine.handle(Event::Reserved { ok }, now);
+            }
+            Action::StreamHead { content_length } => return Some(Stop::Head(content_length)),
+            Action::Output(piece) => {
+                let sent = self.body.as_ref().is_some_and(|b| b.unbounded_send(Ok(piece)).is_ok());
+                if !sent {
+                    return Some(Stop::Failed(PackError::ClientGone));
+                }
+            }
+            Action::Done(summary) => return Some(Stop::Done(summary)),
+            Action::Failed(error) => return Some(Stop::Failed(error)),
+        }
+        None
+    }
+}
+
+/// Grows the instance's memory to `bytes` and frees it again: under a host memory limit a
+/// pack that cannot fit is refused now, cleanly, rather than trapped halfway (with an upload
+/// open). The memory, freed, is what the pack then allocates from.
+fn reserve(bytes: u64) -> bool {
+    let mut probe: Vec<u8> = Vec::new();
+    usize::try_from(bytes)
+        .ok()
+        .is_some_and(|n| probe.try_reserve_exact(n).is_ok())
+}
+
+/// One request: sends it, reports its head, then its body as far as credit allows.
+async fn exchange(
+    http: Rc<Client>,
+    token: Token,
+    request: HttpRequest,
+    body: Bytes,
+    credit: Rc<RefCell<Credit>>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let send = |e: Event| {
+        let _ = events.unbounded_send(e);
+    };
+    let request = match to_wstd(request, body) {
+        Ok(r) => r,
+        Err(message) => return send(Event::Failed { token, error: NetError::new(message) }),
+    };
+    let response = match http.send(request).await {
+        Ok(r) => r,
+        Err(e) => {
+            let error = if denied(&e) { NetError::denied() } else { NetError::new(e.to_string()) };
+            return send(Event::Failed { token, error });
+        }
+    };
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    send(Event::Response {
+        token,
+        status: response.status().as_u16(),
+        headers,
+    });
+    let mut body = response.into_body().into_boxed_body();
+    // One frame may be read ahead of the credit: how the end of a body is seen.
+    let mut carry: Option<Bytes> = None;
+    loop {
+        let chunk = match carry.take() {
+            Some(chunk) => chunk,
+            None => match body.frame().await {
+                None => return send(Event::End { token }),
+                Some(Err(e)) => {
+                    return send(Event::Failed { token, error: NetError::new(e.to_string()) })
+                }
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) if !data.is_empty() => data,
+                    _ => continue,
+                },
+            },
+        };
+        let allowed = std::future::poll_fn(|cx| {
+            let mut c = credit.borrow_mut();
+            if c.bytes > 0 {
+                Poll::Ready(c.bytes)
+            } else {
+                c.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+        let mut chunk = chunk;
+        if chunk.len() as u64 > allowed {
+            carry = Some(chunk.split_off(allowed as usize));
+        }
+        credit.borrow_mut().bytes -= chunk.len() as u64;
+        send(Event::Data { token, bytes: chunk });
+    }
+}
+
+fn to_wstd(req: HttpRequest, body: Bytes) -> Result<Request<Body>, String> {
+    let method = Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
+    let mut builder = Request::builder().method(method).uri(req.url.as_str());
+    for (name, value) in &req.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    // wstd sends no Content-Length of its own, and without one hyper would send a
+    // chunked body, which S3 refuses (`MissingContentLength`), even an empty one.
+    if req.header("content-length").is_none() && !matches!(req.method, "GET" | "HEAD") {
+        builder = builder.header("content-length", body.len());
+    }
+    let body = if body.is_empty() {
+        // Not `Body::empty()`: wstd writes even an empty body, and once the host has sent a
+        // bodiless request it may already have closed the stream, so that write fails
+        // ("connection reset"). A streamed body with no frames writes nothing.
+        Body::from_http_body(wstd::http::body::util::Empty::<Bytes>::new())
+    } else {
+        Body::from(body)
+    };
+    builder.body(body).map_err(|e| format!("building a store request: {e}"))
+}
+
+/// Whether the host refused the request (`HTTP-request-denied`): it is stopping this pack.
+fn denied(e: &wstd::http::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<ErrorCode>(),
+            Some(ErrorCode::HttpRequestDenied)
+        )
+    })
+}
+
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

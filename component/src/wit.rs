@@ -1,0 +1,68 @@
+//! The `zip-pack` export's types to and from core's (one definition each lives in core).
+
+use zip_oss_core::pack::{PackError, Summary};
+use zip_oss_core::plan::{Compression, Folders, PackRequest, SourceFile};
+use zip_oss_core::zip::NameEncoding;
+
+use crate::exports::zip_oss::pack::zip_pack;
+
+pub fn request(r: zip_pack::PackRequest) -> Result<PackRequest, PackError> {
+    let req = PackRequest {
+        region: None,
+        bucket: r.bucket,
+        source_dir: r.source_dirs,
+        source_files: r
+            .source_files
+            .into_iter()
+            .map(|f| SourceFile::Named {
+                key: f.key,
+                name: f.name,
+            })
+            .collect(),
+        dest_file: r.dest_file,
+        url_expires: r.url_expires,
+        compression: match r.compression {
+            zip_pack::Compression::Stored => Compression::Stored,
+            zip_pack::Compression::Deflate => Compression::Deflate,
+            zip_pack::Compression::Auto => Compression::Auto,
+        },
+        compression_level: r.compression_level.map(u32::from),
+        name_encoding: match r.name_encoding {
+            zip_pack::NameEncoding::Utf8 => NameEncoding::Utf8,
+            zip_pack::NameEncoding::Gbk => NameEncoding::Gbk,
+        },
+        include: r.include,
+        exclude: r.exclude,
+        folders: if r.all_folders {
+            Folders::All
+        } else {
+            Folders::Markers
+        },
+    };
+    req.validate()
+        .map_err(|e| PackError::invalid(e.to_string()))?;
+    Ok(req)
+}
+
+pub fn summary(s: Summary) -> zip_pack::PackSummary {
+    zip_pack::PackSummary {
+        url: s.url,
+        key: s.key,
+        entries: s.entries,
+        bytes_read: s.bytes_read,
+        archive_bytes: s.archive_bytes,
+        parts: s.parts,
+        duration_ms: s.duration_ms,
+        skipped: s.skipped,
+        renamed: s.renamed,
+        utf8_fallbacks: s.utf8_fallbacks,
+    }
+}
+
+pub fn error(e: PackError) -> zip_pack::PackError {
+    zip_pack::PackError {
+        status: e.status(),
+        code: e.code().to_string(),
+        message: e.to_string(),
+    }
+}
