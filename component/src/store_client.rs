@@ -59,8 +59,8 @@ impl StoreClient {
             let body = self
                 .send_read("list objects", |now| list.sign(&self.cfg, now), None)
                 .await?;
-            let page =
-                ListObjectsV2::parse(&body).map_err(|e| PackError::store("list objects", &e))?;
+            let page = ListObjectsV2::parse(&body, self.cfg.provider)
+                .map_err(|e| PackError::store("list objects", &e))?;
             sources.extend(page.objects.into_iter().map(|o| Source {
                 key: o.key,
                 size: o.size,
