@@ -21,11 +21,21 @@ gateway on loopback. It:
   with `S3_UPLOAD_PART_MIN_SIZE=102400` for OSS's 100 KB minimum part size;
 * answers in OSS's shapes: no S3 XML namespace, upper-case hex ETags,
   `x-oss-request-id` on every answer, errors as OSS error XML with `<EC>`.
-  EC values other than SignatureDoesNotMatch's and NoSuchKey's are placeholders.
+  EC values other than those in EC_CODES are placeholders;
+* pages ListObjectsV2 as OSS does: `max-keys` must be 1..1000 (else 400
+  InvalidArgument) and defaults to OSS's 100, or to `--page-size`. Its
+  continuation tokens are opaque base64 holding `+`, `/` and `=` (the backend's
+  own tokens are kept behind them), URL-encoded in the XML under
+  `encoding-type=url` (`<NextContinuationToken>` and `<ContinuationToken>`, as
+  OSS encodes them and its SDK unquotes them). A `continuation-token` is taken
+  only as handed out, encoded once in the query: one encoded twice (sent back as
+  the XML held it), or unknown, is answered 400 InvalidArgument.
 
-Usage (prints `ready <port>` once listening; IPv4 only):
+Usage (prints `ready <port>` once listening, then a line `ListObjectsV2 <status>
+<first|continued>` per listing request, before its answer; IPv4 only):
   python3 tests/tools/oss_gateway.py --listen 127.0.0.1:0 --backend http://127.0.0.1:MOTOPORT \
-      --access-key-id AK --access-key-secret SK [--security-token TOKEN] --region cn-shanghai
+      --access-key-id AK --access-key-secret SK [--security-token TOKEN] --region cn-shanghai \
+      [--page-size N]
 """
 import argparse
 import base64
@@ -35,9 +45,11 @@ import http.client
 import re
 import secrets
 import sys
+import threading
 import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
+from xml.sax.saxutils import escape, unescape
 
 from alibabacloud_oss_v2.signer import SignerV4
 from alibabacloud_oss_v2.types import Credentials, HttpRequest, SigningContext
@@ -51,6 +63,9 @@ PRESIGN_PARAMS = {'x-oss-signature-version', 'x-oss-date', 'x-oss-expires', 'x-o
 DROP_IF_EMPTY = {'continuation-token', 'start-after', 'delimiter', 'marker', 'key-marker',
                  'upload-id-marker', 'part-number-marker'}
 EC_CODES = {'SignatureDoesNotMatch': '0002-00000040', 'NoSuchKey': '0026-00000001'}
+# ListObjectsV2's bad max-keys and bad continuation-token (both InvalidArgument).
+EC_BAD_MAX_KEYS, EC_BAD_CONTINUATION_TOKEN = '0015-00000402', '0015-00000404'
+OSS_DEFAULT_MAX_KEYS, OSS_MAX_KEYS = 100, 1000
 REQUEST_HEADERS = {'content-type', 'content-md5', 'range', 'if-match', 'if-none-match',
                    'if-modified-since', 'if-unmodified-since', 'cache-control',
                    'content-disposition', 'content-encoding', 'expires'}
@@ -67,10 +82,11 @@ ETAG_ELEMENT = re.compile(rb'<ETag>(.*?)</ETag>', re.S)
 class OssError(Exception):
     """An error to answer with OSS's error XML."""
 
-    def __init__(self, status, code, message, extra=None):
+    def __init__(self, status, code, message, extra=None, ec=None):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.extra = extra or {}
+        self.ec = ec or EC_CODES.get(code, '0000-00000000')
 
 
 def denied(code, message, **extra):
@@ -85,7 +101,7 @@ def error_xml(err, request_id, host_id):
     root = ET.Element('Error')
     fields = [('Code', err.code), ('Message', err.message), ('RequestId', request_id),
               ('HostId', host_id)] + list(err.extra.items())
-    fields.append(('EC', EC_CODES.get(err.code, '0000-00000000')))
+    fields.append(('EC', err.ec))
     for name, value in fields:
         ET.SubElement(root, name).text = str(value)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding='utf-8')
@@ -282,6 +298,79 @@ def verify(cfg, req, query):
     raise denied('AccessDenied', 'Anonymous access is forbidden for this operation.')
 
 
+# ---------------------------------------------------------------- ListObjectsV2 paging
+
+NEXT_TOKEN = re.compile(rb'<NextContinuationToken>(.*?)</NextContinuationToken>', re.S)
+IS_TRUNCATED = re.compile(rb'<IsTruncated>.*?</IsTruncated>', re.S)
+
+
+class ContinuationTokens:
+    """OSS-shaped continuation tokens standing for the backend's (moto's are hex digests,
+    which no encoding changes, so a client sending a token back wrongly encoded would
+    pass unnoticed)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.backend = {}  # our token -> the backend's
+
+    def mint(self, backend_token):
+        """A fresh opaque token: base64 of random bytes around `+/+/`, ending in `==`."""
+        token = base64.b64encode(secrets.token_bytes(9) + b'\xfb\xff\xbf'
+                                 + secrets.token_bytes(4)).decode()
+        with self.lock:
+            self.backend[token] = backend_token
+        return token
+
+    def resolve(self, token):
+        """The backend's token behind ours; 400 InvalidArgument for any other value."""
+        with self.lock:
+            backend_token = self.backend.get(token)
+        if backend_token is None:
+            raise OssError(400, 'InvalidArgument', 'The continuation-token is not valid.',
+                           ec=EC_BAD_CONTINUATION_TOKEN)
+        return backend_token
+
+
+def is_list_objects_v2(req, query):
+    return (req.method == 'GET' and req.bucket is not None and req.key is None
+            and ('list-type', '2') in query)
+
+
+def list_v2_backend_query(cfg, tokens, query):
+    """The query to forward: max-keys checked (or OSS's default), our token → the backend's."""
+    out, max_keys = [], None
+    for name, value in query:
+        if name == 'max-keys':
+            if not (value.isdigit() and 1 <= int(value) <= OSS_MAX_KEYS):
+                raise OssError(400, 'InvalidArgument',
+                               f'Argument max-keys must be between 1 and {OSS_MAX_KEYS}.',
+                               ec=EC_BAD_MAX_KEYS)
+            max_keys = value
+        elif name == 'continuation-token' and value:
+            value = tokens.resolve(value)
+        out.append((name, value))
+    if max_keys is None:
+        out.append(('max-keys', str(cfg.page_size)))
+    return out
+
+
+def list_v2_answer(tokens, query, body):
+    """Hand out our token for the backend's, and echo the request's, encoded as OSS does."""
+    params = dict(query)
+    encoded = params.get('encoding-type') == 'url'
+
+    def element(name, token):
+        text = quote(token, safe='') if encoded else escape(token)
+        return f'<{name}>{text}</{name}>'.encode()
+
+    body = NEXT_TOKEN.sub(lambda m: element(
+        'NextContinuationToken', tokens.mint(unescape(m.group(1).decode()))), body)
+    if params.get('continuation-token'):
+        echo = element('ContinuationToken', params['continuation-token'])
+        body = IS_TRUNCATED.sub(lambda m: m.group(0) + echo, body, count=1)
+    return body
+
+
 # ---------------------------------------------------------------- backend (S3)
 
 def backend_headers(req, body):
@@ -353,19 +442,34 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     def do_ANY(self):
         request_id = secrets.token_hex(12).upper()
+        cfg, query, listing = self.server.cfg, [], False
         try:
             body, query = self.read_request()
-            verify(self.server.cfg, self, query)
-            status, headers, answer = forward(self.server.cfg, self, query, body)
+            listing = is_list_objects_v2(self, query)
+            verify(cfg, self, query)
+            backend_query = query
+            if listing:
+                backend_query = list_v2_backend_query(cfg, self.server.tokens, query)
+            status, headers, answer = forward(cfg, self, backend_query, body)
             if status >= 400:
                 raise backend_error(status, answer, self.key)
             if status < 300 and is_xml_answer(self, query):
                 answer = to_oss_xml(answer)
-            self.answer(status, oss_headers(headers), answer, request_id)
+                if listing:
+                    answer = list_v2_answer(self.server.tokens, query, answer)
+            reply = (status, oss_headers(headers), answer)
         except OssError as err:
-            self.answer_error(err, request_id)
+            reply = err
         except (OSError, http.client.HTTPException) as exc:  # backend unreachable or broken
-            self.answer_error(OssError(500, 'InternalError', f'Backend failed: {exc!r}'), request_id)
+            reply = OssError(500, 'InternalError', f'Backend failed: {exc!r}')
+        if listing:  # before the answer, so whoever got it can count it
+            status = reply.status if isinstance(reply, OssError) else reply[0]
+            continued = any(n == 'continuation-token' and v for n, v in query)
+            self.server.event(f'ListObjectsV2 {status} {"continued" if continued else "first"}')
+        if isinstance(reply, OssError):
+            self.answer_error(reply, request_id)
+        else:
+            self.answer(*reply, request_id)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_ANY
 
@@ -390,8 +494,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def answer_error(self, err, request_id):
         """OSS error XML; HEAD answers carry it base64-encoded in `x-oss-err` instead."""
         body = error_xml(err, request_id, split_host(self.headers.get('Host', '')))
-        headers = [('Content-Type', 'application/xml'),
-                   ('x-oss-ec', EC_CODES.get(err.code, '0000-00000000'))]
+        headers = [('Content-Type', 'application/xml'), ('x-oss-ec', err.ec)]
         if self.command == 'HEAD':
             headers.append(('x-oss-err', base64.b64encode(body).decode()))
         self.answer(err.status, headers, body, request_id)
@@ -425,8 +528,13 @@ def parse_args(argv):
     parser.add_argument('--access-key-secret', required=True)
     parser.add_argument('--security-token', default=None)
     parser.add_argument('--region', default='cn-shanghai', help='e.g. cn-shanghai (no oss- prefix)')
+    parser.add_argument('--page-size', type=int, default=OSS_DEFAULT_MAX_KEYS,
+                        help='ListObjectsV2 page size when a request gives no max-keys '
+                             f'(OSS: {OSS_DEFAULT_MAX_KEYS})')
     parser.add_argument('--verbose', action='store_true', help='log every request to stderr')
     cfg = parser.parse_args(argv)
+    if not 1 <= cfg.page_size <= OSS_MAX_KEYS:
+        parser.error(f'--page-size must be 1..{OSS_MAX_KEYS}')
     backend = urlsplit(cfg.backend)
     cfg.backend_host, cfg.backend_port = backend.hostname, backend.port or 80
     return cfg
@@ -436,7 +544,18 @@ def main(argv=None):
     cfg = parse_args(argv)
     host, _, port = cfg.listen.rpartition(':')
     server = ThreadingHTTPServer((host.strip('[]') or '127.0.0.1', int(port)), GatewayHandler)
-    server.cfg = cfg
+    server.cfg, server.tokens = cfg, ContinuationTokens()
+    stdout_lock = threading.Lock()
+
+    def event(line):
+        """One line on stdout per listing request, for tests to count."""
+        with stdout_lock:
+            try:
+                print(line, flush=True)
+            except OSError:  # nobody reads stdout any more
+                pass
+
+    server.event = event
     print(f'ready {server.server_address[1]}', flush=True)
     try:
         server.serve_forever()

@@ -604,8 +604,10 @@ impl Engine {
         match op {
             Op::List { prefix, token } => {
                 let prefix = &self.job.request.source_dir[*prefix];
+                // OSS pages hold 100 keys unless asked for more; S3 at most 1,000 anyway.
                 xml(ListObjectsV2::new(bucket, prefix)
                     .continuation_token(token.as_deref())
+                    .max_keys(1000)
                     .sign(cfg, t))
             }
             Op::Head { index } => {
@@ -948,7 +950,7 @@ impl Engine {
         };
         match f.op {
             Op::List { prefix, .. } => {
-                let page = match ListObjectsV2::parse(&f.body) {
+                let page = match ListObjectsV2::parse(&f.body, self.job.store.provider) {
                     Ok(page) => page,
                     Err(e) => return self.refused(f.op, f.attempt, e, now),
                 };

@@ -1,14 +1,15 @@
 //! ListObjectsV2: one page (up to 1000 keys) of the objects under a prefix.
 
 use super::request::{HttpRequest, RequestSpec};
-use super::uri::decode_form;
-use super::{parse_root, parse_timestamp, Bucket, StoreConfig, StoreError};
+use super::uri::{decode_form, decode_percent};
+use super::{parse_root, parse_timestamp, Bucket, Provider, StoreConfig, StoreError};
 
 /// Lists one page of the objects whose keys start with `prefix`, in key order.
 ///
 /// Keys are requested with `encoding-type=url` so that keys holding characters
 /// XML 1.0 cannot carry still arrive intact; [`ListObjectsV2::parse`] decodes
-/// them. Pass the page's `next_continuation_token` back to get the next page.
+/// them, and OSS's continuation token too (S3 never encodes the token). Pass the
+/// page's `next_continuation_token` back to get the next page.
 /// A page holds at most 1000 objects whatever `max-keys` says.
 ///
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html>
@@ -74,10 +75,14 @@ impl<'a> ListObjectsV2<'a> {
         spec.sign(cfg, now_unix)
     }
 
-    /// Parses a 2xx response body.
-    pub fn parse(xml: &[u8]) -> Result<ListPage, StoreError> {
+    /// Parses a 2xx response body from a store speaking `provider`'s protocol.
+    ///
+    /// Under `encoding-type=url`, S3 encodes Key, Prefix, Delimiter and StartAfter but
+    /// never the token, which is kept verbatim. OSS encodes its tokens as well; they are
+    /// decoded as Aliyun's SDK decodes them (`%XX` only, `+` kept), so that
+    /// [`ListObjectsV2::sign`] encodes the token exactly once, as OSS expects.
+    pub fn parse(xml: &[u8], provider: Provider) -> Result<ListPage, StoreError> {
         let root = parse_root(xml, "ListBucketResult")?;
-        // Only Key, Prefix, Delimiter and StartAfter are encoded, never the token.
         let encoded = root
             .child_text("EncodingType")
             .is_some_and(|t| t.eq_ignore_ascii_case("url"));
@@ -118,10 +123,19 @@ impl<'a> ListObjectsV2<'a> {
         let is_truncated = root
             .child_text("IsTruncated")
             .is_some_and(|t| t.eq_ignore_ascii_case("true"));
-        let next_continuation_token = root
+        let next_continuation_token = match root
             .child_text("NextContinuationToken")
             .filter(|t| !t.is_empty())
-            .map(str::to_owned);
+        {
+            Some(t) if encoded && provider == Provider::Oss => {
+                Some(decode_percent(t).ok_or_else(|| {
+                    StoreError::invalid_response(format!(
+                        "<NextContinuationToken> {t:?} does not decode to UTF-8"
+                    ))
+                })?)
+            }
+            t => t.map(str::to_owned),
+        };
         if is_truncated && next_continuation_token.is_none() {
             // Going on would restart the listing; stopping would drop files.
             return Err(StoreError::invalid_response(
@@ -183,7 +197,7 @@ mod tests {
     <Key>dir/%E4%B8%AD%E6%96%87/</Key><LastModified>bogus</LastModified><Size>0</Size>
   </Contents>
 </ListBucketResult>"#;
-        let page = ListObjectsV2::parse(xml).unwrap();
+        let page = ListObjectsV2::parse(xml, Provider::S3).unwrap();
         assert!(!page.is_truncated);
         assert_eq!(page.next_continuation_token, None);
         assert_eq!(
@@ -220,7 +234,7 @@ mod tests {
   </Contents>
   <KeyCount>1</KeyCount>
 </ListBucketResult>"#;
-        let page = ListObjectsV2::parse(xml).unwrap();
+        let page = ListObjectsV2::parse(xml, Provider::Oss).unwrap();
         let o = &page.objects[0];
         // No <EncodingType>: the key is taken literally.
         assert_eq!(o.key, "a+b c.txt");
@@ -238,7 +252,7 @@ mod tests {
 <IsTruncated>true</IsTruncated><EncodingType>url</EncodingType>
 <NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>
 <Contents><Key>k</Key><Size>1</Size></Contents></ListBucketResult>"#;
-        let page = ListObjectsV2::parse(xml).unwrap();
+        let page = ListObjectsV2::parse(xml, Provider::S3).unwrap();
         assert!(page.is_truncated);
         assert_eq!(
             page.next_continuation_token.as_deref(),
@@ -246,8 +260,88 @@ mod tests {
         );
     }
 
+    fn oss_cfg() -> StoreConfig {
+        let mut c = cfg(true);
+        c.provider = Provider::Oss;
+        c.region = "cn-shanghai".into();
+        c
+    }
+
+    /// OSS URL-encodes its tokens under `encoding-type=url` (Aliyun's SDK unquotes them):
+    /// the token is decoded, and the next request carries it encoded once, exactly as the
+    /// page held it.
+    #[test]
+    fn oss_token_is_decoded_and_sent_back_encoded_once() {
+        let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult>
+  <Name>bkt</Name><Prefix>files%2F</Prefix><MaxKeys>100</MaxKeys>
+  <EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>
+  <NextContinuationToken>Cg%2Bx%2FeS5%2B%2F%2Bz%3D%3D</NextContinuationToken>
+  <Contents><Key>files%2Fa%2Bb%20c.txt</Key><Size>1</Size></Contents>
+  <KeyCount>1</KeyCount>
+</ListBucketResult>"#;
+        let page = ListObjectsV2::parse(xml, Provider::Oss).unwrap();
+        assert_eq!(page.objects[0].key, "files/a+b c.txt");
+        let token = page.next_continuation_token.unwrap();
+        assert_eq!(token, "Cg+x/eS5+/+z==");
+
+        let b = bucket();
+        let req = ListObjectsV2::new(&b, "files/")
+            .continuation_token(Some(&token))
+            .sign(&oss_cfg(), NOW);
+        assert_eq!(
+            req.url,
+            "http://127.0.0.1:9000/bkt?continuation-token=Cg%2Bx%2FeS5%2B%2F%2Bz%3D%3D&encoding-type=url&list-type=2&prefix=files%2F"
+        );
+    }
+
+    /// As Aliyun's SDK (`unquote`, not `unquote_plus`), a literal `+` stays a `+`; without
+    /// `encoding-type=url` the token is taken as it stands.
+    #[test]
+    fn oss_token_decoding_keeps_plus_and_needs_encoding_type() {
+        let page = |encoding: &str| {
+            let xml = format!(
+                "<ListBucketResult>{encoding}<IsTruncated>true</IsTruncated>\
+                 <NextContinuationToken>a+b%3D</NextContinuationToken></ListBucketResult>"
+            );
+            ListObjectsV2::parse(xml.as_bytes(), Provider::Oss)
+                .unwrap()
+                .next_continuation_token
+                .unwrap()
+        };
+        assert_eq!(page("<EncodingType>url</EncodingType>"), "a+b=");
+        assert_eq!(page(""), "a+b%3D");
+    }
+
+    /// S3 never encodes the token, even under `encoding-type=url`: one that looks encoded
+    /// is kept verbatim (and its `%` encoded in the next request's query).
+    #[test]
+    fn s3_token_is_kept_verbatim() {
+        let xml = br#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+<IsTruncated>true</IsTruncated><EncodingType>url</EncodingType>
+<NextContinuationToken>1ue%2BGcx%2FLP%3D+x</NextContinuationToken>
+<Contents><Key>k</Key><Size>1</Size></Contents></ListBucketResult>"#;
+        let page = ListObjectsV2::parse(xml, Provider::S3).unwrap();
+        let token = page.next_continuation_token.unwrap();
+        assert_eq!(token, "1ue%2BGcx%2FLP%3D+x");
+        let b = bucket();
+        let req = ListObjectsV2::new(&b, "")
+            .continuation_token(Some(&token))
+            .sign(&cfg(true), NOW);
+        assert!(
+            req.url
+                .contains("continuation-token=1ue%252BGcx%252FLP%253D%2Bx&"),
+            "{}",
+            req.url
+        );
+    }
+
     #[test]
     fn rejects_bad_pages() {
+        let oss_bad_token = b"<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated><NextContinuationToken>a%FF</NextContinuationToken></ListBucketResult>";
+        let e = ListObjectsV2::parse(oss_bad_token, Provider::Oss).unwrap_err();
+        assert_eq!(e.code, StoreError::INVALID_RESPONSE, "{e}");
+        assert!(ListObjectsV2::parse(oss_bad_token, Provider::S3).is_ok());
         for bad in [
             &b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>"[..],
             b"<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
@@ -256,18 +350,23 @@ mod tests {
             b"<ListAllMyBucketsResult/>",
             b"",
         ] {
-            let e = ListObjectsV2::parse(bad).unwrap_err();
-            assert_eq!(e.code, StoreError::INVALID_RESPONSE, "{e}");
+            for provider in [Provider::S3, Provider::Oss] {
+                let e = ListObjectsV2::parse(bad, provider).unwrap_err();
+                assert_eq!(e.code, StoreError::INVALID_RESPONSE, "{e}");
+            }
         }
-        let e = ListObjectsV2::parse(b"<Error><Code>NoSuchBucket</Code></Error>").unwrap_err();
+        let e = ListObjectsV2::parse(b"<Error><Code>NoSuchBucket</Code></Error>", Provider::S3)
+            .unwrap_err();
         assert_eq!(e.code, "NoSuchBucket");
     }
 
     #[test]
     fn empty_listing() {
-        let page =
-            ListObjectsV2::parse(b"<ListBucketResult><KeyCount>0</KeyCount></ListBucketResult>")
-                .unwrap();
+        let page = ListObjectsV2::parse(
+            b"<ListBucketResult><KeyCount>0</KeyCount></ListBucketResult>",
+            Provider::S3,
+        )
+        .unwrap();
         assert!(page.objects.is_empty() && !page.is_truncated);
     }
 }

@@ -134,7 +134,8 @@ mod tests {
             b"  <Error><Code>InternalError</Code><Message>m &#x4E2D;</Message><RequestId>r</RequestId><EC>e</EC></Error>",
         ];
         let run = |b: &[u8]| {
-            let _ = ListObjectsV2::parse(b);
+            let _ = ListObjectsV2::parse(b, Provider::S3);
+            let _ = ListObjectsV2::parse(b, Provider::Oss);
             let _ = ListMultipartUploads::parse(b);
             let _ = CreateMultipartUpload::parse(b);
             let _ = CompleteMultipartUpload::parse(200, b);

@@ -62,6 +62,15 @@ pub fn decode_form(s: &str) -> Option<String> {
         .map(|c| c.into_owned())
 }
 
+/// Decodes `%XX` escapes only, `+` kept as it is (Python's `unquote`), the way Aliyun's
+/// SDK decodes what OSS encodes under `encoding-type=url`. `None` if not UTF-8.
+pub fn decode_percent(s: &str) -> Option<String> {
+    percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +116,15 @@ mod tests {
         assert_eq!(decode_form("%FF"), None);
         // A stray `%` is kept, not an error.
         assert_eq!(decode_form("100%").as_deref(), Some("100%"));
+    }
+
+    #[test]
+    fn percent_decoding_keeps_plus() {
+        assert_eq!(
+            decode_percent("a+b%2Bc%2F%3D%20").as_deref(),
+            Some("a+b+c/= ")
+        );
+        assert_eq!(decode_percent("%E4%B8%AD").as_deref(), Some("中"));
+        assert_eq!(decode_percent("%FF"), None);
     }
 }
