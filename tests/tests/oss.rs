@@ -189,7 +189,7 @@ fn a_folder_of_many_pages_lists_through_oss_encoded_tokens() {
             (key, format!("object {i}\n").into_bytes())
         })
         .collect();
-    let oss = Oss::start_with(None, files, &["--page-size", "10"]);
+    let oss = Oss::start_with(None, files, &["--max-page", "10"]);
     let answer = oss.post(oss.settings(Some("SK")), EVENT, &[]);
     let lists = oss.gateway.list_requests();
     assert_eq!(

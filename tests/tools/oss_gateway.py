@@ -23,7 +23,8 @@ gateway on loopback. It:
   `x-oss-request-id` on every answer, errors as OSS error XML with `<EC>`.
   EC values other than those in EC_CODES are placeholders;
 * pages ListObjectsV2 as OSS does: `max-keys` must be 1..1000 (else 400
-  InvalidArgument) and defaults to OSS's 100, or to `--page-size`. Its
+  InvalidArgument) and defaults to OSS's 100, or to `--page-size`; `--max-page`
+  caps every page (as a store may answer fewer keys than asked). Its
   continuation tokens are opaque base64 holding `+`, `/` and `=` (the backend's
   own tokens are kept behind them), URL-encoded in the XML under
   `encoding-type=url` (`<NextContinuationToken>` and `<ContinuationToken>`, as
@@ -346,11 +347,14 @@ def list_v2_backend_query(cfg, tokens, query):
                                f'Argument max-keys must be between 1 and {OSS_MAX_KEYS}.',
                                ec=EC_BAD_MAX_KEYS)
             max_keys = value
+            if cfg.max_page:
+                # A store may return fewer keys than asked for; tests page small folders so.
+                value = str(min(int(value), cfg.max_page))
         elif name == 'continuation-token' and value:
             value = tokens.resolve(value)
         out.append((name, value))
     if max_keys is None:
-        out.append(('max-keys', str(cfg.page_size)))
+        out.append(('max-keys', str(min(cfg.page_size, cfg.max_page or cfg.page_size))))
     return out
 
 
@@ -531,6 +535,9 @@ def parse_args(argv):
     parser.add_argument('--page-size', type=int, default=OSS_DEFAULT_MAX_KEYS,
                         help='ListObjectsV2 page size when a request gives no max-keys '
                              f'(OSS: {OSS_DEFAULT_MAX_KEYS})')
+    parser.add_argument('--max-page', type=int, default=0,
+                        help='at most this many keys a page whatever max-keys asks (a test knob: '
+                             'stores may answer fewer keys than asked)')
     parser.add_argument('--verbose', action='store_true', help='log every request to stderr')
     cfg = parser.parse_args(argv)
     if not 1 <= cfg.page_size <= OSS_MAX_KEYS:

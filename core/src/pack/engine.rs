@@ -941,6 +941,13 @@ impl Engine {
         }
     }
 
+    /// The archive is in place.
+    fn completed(&mut self) {
+        if self.phase == Phase::Completing {
+            self.phase = Phase::Finishing;
+        }
+    }
+
     /// A 2xx answer with its whole body.
     fn succeeded(&mut self, f: InFlight, now: Now) {
         let what = self.what(&f.op);
@@ -1013,7 +1020,7 @@ impl Engine {
                 None => self.fail(invalid("no ETag in the answer".into())),
             },
             Op::Complete => match CompleteMultipartUpload::parse(200, &f.body) {
-                Ok(_) => self.phase = Phase::Finishing,
+                Ok(_) => self.completed(),
                 Err(e) => self.refused(f.op, f.attempt, e, now),
             },
             Op::HeadDest => {
@@ -1029,7 +1036,7 @@ impl Engine {
                     h.size == size && etag_parts.is_none_or(|n| n == parts)
                 });
                 if ours {
-                    self.phase = Phase::Finishing;
+                    self.completed();
                 } else {
                     self.fail(PackError::StoreUnreachable {
                         what: "complete the upload".into(),
