@@ -4,6 +4,9 @@
 //!   sends raw keys; real S3 and OSS percent-encode them (space as `+`). We encode them.
 //! - `ListMultipartUploads` is not implemented; we track the uploads this process started
 //!   and answers with those still open, so tests can prove no upload is left behind.
+//! - An upload id it has no record of (completed or aborted already) is answered
+//!   `403 AccessDenied`; S3 and OSS answer `404 NoSuchUpload`, which is what a client
+//!   repeating a completion or abort whose answer was lost gets. We answer that.
 //!
 //! Every other operation the component and tests use is passed through unchanged.
 
@@ -12,7 +15,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, S3};
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
 use s3s_fs::FileSystem;
 
 pub struct FixedFs {
@@ -35,6 +38,28 @@ impl FixedFs {
             key.to_string(),
             upload_id.to_string(),
         ));
+    }
+}
+
+impl FixedFs {
+    /// s3s-fs's `AccessDenied` for an upload id it has no record of, as S3's `NoSuchUpload`
+    /// (the credentials are checked before: with the right ones, a missing record is the
+    /// only way s3s-fs denies these operations).
+    fn no_such_upload(&self, e: S3Error, upload_id: &str) -> S3Error {
+        let open = self
+            .uploads
+            .lock()
+            .unwrap()
+            .keys()
+            .any(|(_, _, id)| id == upload_id);
+        if *e.code() == S3ErrorCode::AccessDenied && !open {
+            s3s::s3_error!(
+                NoSuchUpload,
+                "The specified upload does not exist: it was completed or aborted"
+            )
+        } else {
+            e
+        }
     }
 }
 
@@ -72,9 +97,17 @@ impl_s3! {
         delete_object: DeleteObjectInput => DeleteObjectOutput;
         delete_objects: DeleteObjectsInput => DeleteObjectsOutput;
         list_objects: ListObjectsInput => ListObjectsOutput;
-        upload_part: UploadPartInput => UploadPartOutput;
-        list_parts: ListPartsInput => ListPartsOutput;
     {
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let id = req.input.upload_id.clone();
+        self.fs.upload_part(req).await.map_err(|e| self.no_such_upload(e, &id))
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        let id = req.input.upload_id.clone();
+        self.fs.list_parts(req).await.map_err(|e| self.no_such_upload(e, &id))
+    }
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         let encode = req.input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
@@ -111,7 +144,7 @@ impl_s3! {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key, id) = (req.input.bucket.clone(), req.input.key.clone(), req.input.upload_id.clone());
-        let resp = self.fs.complete_multipart_upload(req).await?;
+        let resp = self.fs.complete_multipart_upload(req).await.map_err(|e| self.no_such_upload(e, &id))?;
         self.forget(&bucket, &key, &id);
         Ok(resp)
     }
@@ -121,7 +154,7 @@ impl_s3! {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let (bucket, key, id) = (req.input.bucket.clone(), req.input.key.clone(), req.input.upload_id.clone());
-        let resp = self.fs.abort_multipart_upload(req).await?;
+        let resp = self.fs.abort_multipart_upload(req).await.map_err(|e| self.no_such_upload(e, &id))?;
         self.forget(&bucket, &key, &id);
         Ok(resp)
     }
