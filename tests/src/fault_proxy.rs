@@ -32,6 +32,9 @@ pub enum Fault {
     CutBodyAfter(usize),
     /// Forward after waiting this many milliseconds (a slow store).
     Delay(u64),
+    /// Answer this status and S3 error code after this many milliseconds, without forwarding
+    /// (a failure that comes late, after other reads have moved on).
+    LateStatus(u64, u16, &'static str),
     /// Forward, wait for the store's whole answer (so the store has acted), then close
     /// the connection without answering anything: the client sees a connection error
     /// (no status, not even a 502) for a request that did take effect.
@@ -304,6 +307,13 @@ async fn handle(
             lost_status: None,
         });
         (fault, st.log.len() - 1)
+    };
+    let fault = match fault {
+        Some(Fault::LateStatus(ms, code, s3_code)) => {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            Some(Fault::Status(code, s3_code))
+        }
+        other => other,
     };
     if let Some(Fault::Status(code, s3_code)) = fault {
         let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{s3_code}</Code><Message>injected by the test proxy</Message></Error>");

@@ -117,7 +117,8 @@ fn a_read_failing_midway_breaks_the_stream() {
     let refuse_b = || Rule {
         method: "GET",
         contains: vec!["files/b.bin".into()],
-        fault: Fault::Status(403, "AccessDenied"),
+        // Late, so that a.bin streams first: b.bin is read ahead at once.
+        fault: Fault::LateStatus(1500, 403, "AccessDenied"),
         times: 10,
     };
 
