@@ -352,8 +352,10 @@ impl Engine {
                 Mode::Upload => (self.tuning.parts_in_flight, self.upload.sending.len()),
                 Mode::Stream => (self.tuning.stream_pieces, 0),
             };
+            // Parts: the next one fills while `parts_in_flight` upload (a slice completes at
+            // most one part), so at most `parts_in_flight + 1` full parts and one filling.
             let pumped = writer.pump(&self.plan, reads, |out| match out {
-                Output::Parts { ready, .. } => ready.len() + sending < limit,
+                Output::Parts { ready, .. } => ready.len() + sending <= limit,
                 Output::Stream {
                     pieces,
                     outstanding,

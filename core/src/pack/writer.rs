@@ -13,7 +13,7 @@ use super::reads::Reads;
 use crate::plan::{compressed_by_content, incompressible, Plan};
 use crate::zip::{EncodeError, Method, ZipEncoder};
 
-/// The most of one chunk fed to the encoder at once, so one step completes at most two parts.
+/// The most of one chunk fed to the encoder at once.
 const SLICE_BYTES: u64 = 256 << 10;
 
 pub(crate) enum Output {
@@ -50,7 +50,8 @@ impl Writer {
                 splitter: Some(PartSplitter::new(part_size)),
                 ready: VecDeque::new(),
             },
-            SLICE_BYTES.min(part_size),
+            // With headers (far smaller than a part), one slice completes at most one part.
+            SLICE_BYTES.min(part_size / 2),
         )
     }
 
