@@ -151,10 +151,13 @@ impl StoreClient {
         key: &str,
     ) -> Result<String, PackError> {
         let (bucket, okey) = (bucket_name(bucket)?, object_key(key)?);
-        let create = CreateMultipartUpload::new(&bucket, &okey).content_type("application/zip");
+        let create = CreateMultipartUpload::new(&bucket, &okey)
+            .content_type("application/zip")
+            .forbid_overwrite(self.cfg.forbid_overwrite);
         let body = self
             .send_read("start the upload", |now| create.sign(&self.cfg, now), None)
-            .await?;
+            .await
+            .map_err(|e| self.destination_exists(e, key))?;
         CreateMultipartUpload::parse(&body).map_err(|e| PackError::store("start the upload", &e))
     }
 
@@ -201,7 +204,8 @@ impl StoreClient {
                 etag: etag.clone(),
             })
             .collect();
-        let complete = CompleteMultipartUpload::new(&bucket, &okey, upload_id, &parts);
+        let complete = CompleteMultipartUpload::new(&bucket, &okey, upload_id, &parts)
+            .forbid_overwrite(self.cfg.forbid_overwrite);
         let xml = Bytes::from(complete.body());
         let body = self
             .send_read(
@@ -209,10 +213,24 @@ impl StoreClient {
                 |now| complete.sign(&self.cfg, now),
                 Some(xml),
             )
-            .await?;
+            .await
+            .map_err(|e| self.destination_exists(e, key))?;
         CompleteMultipartUpload::parse(200, &body)
             .map(|_| ())
-            .map_err(|e| PackError::store("complete the upload", &e))
+            .map_err(|e| self.destination_exists(PackError::store("complete the upload", &e), key))
+    }
+
+    /// With `forbid_overwrite`, the store's "the key exists" (S3 `412 PreconditionFailed`,
+    /// OSS `409 FileAlreadyExists`) is `409 DestinationExists`; other errors pass.
+    fn destination_exists(&self, e: PackError, key: &str) -> PackError {
+        if self.cfg.forbid_overwrite && CompleteMultipartUpload::destination_exists(&e.code) {
+            return PackError::new(
+                409,
+                "DestinationExists",
+                format!("`{key}` already exists, and this service does not overwrite objects"),
+            );
+        }
+        e
     }
 
     /// Best effort: a failed abort is retried, then given up on (the pack's own error matters more).

@@ -21,7 +21,14 @@ gateway on loopback. It:
   with `S3_UPLOAD_PART_MIN_SIZE=102400` for OSS's 100 KB minimum part size;
 * answers in OSS's shapes: no S3 XML namespace, upper-case hex ETags,
   `x-oss-request-id` on every answer, errors as OSS error XML with `<EC>`.
-  EC values other than SignatureDoesNotMatch's and NoSuchKey's are placeholders.
+  EC values other than SignatureDoesNotMatch's, NoSuchKey's and FileAlreadyExists's
+  are placeholders;
+* implements `x-oss-forbid-overwrite: true` on PutObject and CompleteMultipartUpload as
+  OSS does: the write is made conditional on the backend (`If-None-Match: *`) and an
+  existing key is answered `409 FileAlreadyExists` with nothing changed (EC
+  0026-00000002 for PutObject, 0042-00000214 for CompleteMultipartUpload). On
+  InitiateMultipartUpload the header is accepted (and signed) but checks nothing: an
+  initiated upload does not touch the existing object.
 
 Usage (prints `ready <port>` once listening; IPv4 only):
   python3 tests/tools/oss_gateway.py --listen 127.0.0.1:0 --backend http://127.0.0.1:MOTOPORT \
@@ -67,10 +74,11 @@ ETAG_ELEMENT = re.compile(rb'<ETag>(.*?)</ETag>', re.S)
 class OssError(Exception):
     """An error to answer with OSS's error XML."""
 
-    def __init__(self, status, code, message, extra=None):
+    def __init__(self, status, code, message, extra=None, ec=None):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.extra = extra or {}
+        self.ec = ec or EC_CODES.get(code, '0000-00000000')
 
 
 def denied(code, message, **extra):
@@ -85,7 +93,7 @@ def error_xml(err, request_id, host_id):
     root = ET.Element('Error')
     fields = [('Code', err.code), ('Message', err.message), ('RequestId', request_id),
               ('HostId', host_id)] + list(err.extra.items())
-    fields.append(('EC', EC_CODES.get(err.code, '0000-00000000')))
+    fields.append(('EC', err.ec))
     for name, value in fields:
         ET.SubElement(root, name).text = str(value)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding='utf-8')
@@ -284,9 +292,26 @@ def verify(cfg, req, query):
 
 # ---------------------------------------------------------------- backend (S3)
 
-def backend_headers(req, body):
-    """The headers the S3 backend needs (dummy auth; ETags lower-cased, metadata renamed)."""
+def forbids_overwrite(req, query):
+    """`x-oss-forbid-overwrite: true` on a write that creates the object: PutObject (not a
+    part upload) or CompleteMultipartUpload; OSS ignores it elsewhere."""
+    if req.headers.get('x-oss-forbid-overwrite', '').strip().lower() != 'true' or req.key is None:
+        return None
+    names = {n for n, _ in query}
+    if req.method == 'PUT' and not names & {'uploadId', 'partNumber'}:
+        return '0026-00000002'
+    if req.method == 'POST' and 'uploadId' in names:
+        return '0042-00000214'
+    return None
+
+
+def backend_headers(req, body, query):
+    """The headers the S3 backend needs (dummy auth; ETags lower-cased, metadata renamed;
+    OSS's forbid-overwrite as S3's conditional write)."""
     out = {'Content-Length': str(len(body)), 'Authorization': BACKEND_AUTH}
+    if forbids_overwrite(req, query):
+        out['If-None-Match'] = '*'
+
     for name, value in req.headers.items():
         low = name.lower()
         if low in REQUEST_HEADERS:
@@ -316,7 +341,7 @@ def forward(cfg, req, query, body):
     body = backend_body(req, query, body)
     conn = http.client.HTTPConnection(cfg.backend_host, cfg.backend_port, timeout=120)
     try:
-        conn.request(req.method, path, body=body, headers=backend_headers(req, body))
+        conn.request(req.method, path, body=body, headers=backend_headers(req, body, query))
         resp = conn.getresponse()
         return resp.status, resp.getheaders(), resp.read()
     finally:
@@ -357,6 +382,10 @@ class GatewayHandler(BaseHTTPRequestHandler):
             body, query = self.read_request()
             verify(self.server.cfg, self, query)
             status, headers, answer = forward(self.server.cfg, self, query, body)
+            ec = forbids_overwrite(self, query)
+            if status == 412 and ec:
+                raise OssError(409, 'FileAlreadyExists', 'The object you specified already exists'
+                               ' and can not be overwritten.', ec=ec)
             if status >= 400:
                 raise backend_error(status, answer, self.key)
             if status < 300 and is_xml_answer(self, query):
@@ -390,8 +419,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def answer_error(self, err, request_id):
         """OSS error XML; HEAD answers carry it base64-encoded in `x-oss-err` instead."""
         body = error_xml(err, request_id, split_host(self.headers.get('Host', '')))
-        headers = [('Content-Type', 'application/xml'),
-                   ('x-oss-ec', EC_CODES.get(err.code, '0000-00000000'))]
+        headers = [('Content-Type', 'application/xml'), ('x-oss-ec', err.ec)]
         if self.command == 'HEAD':
             headers.append(('x-oss-err', base64.b64encode(body).decode()))
         self.answer(err.status, headers, body, request_id)
