@@ -98,9 +98,8 @@ async fn parse(
     };
     let mut req =
         PackRequest::from_json(&body).map_err(|e| PackError::bad_request(e.to_string()))?;
-    let policy = |e: zip_oss_core::auth::PolicyError| {
-        PackError::new(e.status(), e.code(), e.to_string())
-    };
+    let policy =
+        |e: zip_oss_core::auth::PolicyError| PackError::new(e.status(), e.code(), e.to_string());
     if streamed {
         if let Some(name) = &req.dest_file {
             check_dest_key(name).map_err(|e| PackError::bad_request(e.to_string()))?;

@@ -150,27 +150,27 @@ async fn handle(
         match read_body(req).await {
             Err(refused) => refused,
             Ok(req) => match slots.try_acquire_owned() {
-            Err(_) => {
-                let mut r = error_response(
+                Err(_) => {
+                    let mut r = error_response(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Busy",
                     "the server is packing as many archives as it is configured to; retry shortly",
                 );
-                r.headers_mut()
-                    .insert("retry-after", hyper::header::HeaderValue::from_static("5"));
-                r
-            }
-            Ok(slot) => match call_guest(runtime, req, slot).await {
-                Ok(response) => response,
-                Err(err) => {
-                    tracing::error!(%method, %path, request_id, "component failed: {err:#}");
-                    error_response(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "InternalError",
-                        "the component failed",
-                    )
+                    r.headers_mut()
+                        .insert("retry-after", hyper::header::HeaderValue::from_static("5"));
+                    r
                 }
-            },
+                Ok(slot) => match call_guest(runtime, req, slot).await {
+                    Ok(response) => response,
+                    Err(err) => {
+                        tracing::error!(%method, %path, request_id, "component failed: {err:#}");
+                        error_response(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "InternalError",
+                            "the component failed",
+                        )
+                    }
+                },
             },
         }
     };

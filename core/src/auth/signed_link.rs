@@ -102,7 +102,11 @@ impl SigningKey {
 
     /// The query of a link for `request_json`, which is written canonically first:
     /// `pack=…&expires=…&key-id=…&signature=…`.
-    pub fn sign_query(&self, request_json: &str, expires: u64) -> Result<String, serde_json::Error> {
+    pub fn sign_query(
+        &self,
+        request_json: &str,
+        expires: u64,
+    ) -> Result<String, serde_json::Error> {
         let json = canonical_json(request_json)?;
         Ok(format!(
             "pack={}&expires={expires}&key-id={}&signature={}",
@@ -233,8 +237,7 @@ impl SignedLink {
                 return Err(LinkError::Malformed("a parameter is given twice"));
             }
             *slot = Some(
-                decode_form(value)
-                    .ok_or(LinkError::Malformed("a parameter is not valid UTF-8"))?,
+                decode_form(value).ok_or(LinkError::Malformed("a parameter is not valid UTF-8"))?,
             );
         }
         let Some(pack) = pack else {
@@ -417,8 +420,12 @@ mod tests {
     #[test]
     fn key_lists() {
         assert!(SigningKeys::parse("").unwrap().is_empty());
-        let keys = SigningKeys::parse("a:0123456789abcdef:with-colon , b:0123456789abcdef").unwrap();
-        assert_eq!(keys.get("a").unwrap().secret, b"0123456789abcdef:with-colon");
+        let keys =
+            SigningKeys::parse("a:0123456789abcdef:with-colon , b:0123456789abcdef").unwrap();
+        assert_eq!(
+            keys.get("a").unwrap().secret,
+            b"0123456789abcdef:with-colon"
+        );
         assert!(keys.get("c").is_none());
         for (list, err) in [
             ("a", KeyConfigError::Malformed(1)),
@@ -439,8 +446,10 @@ mod tests {
     #[test]
     fn canonical_json_sorts_nested_keys_and_escapes_as_json_requires() {
         assert_eq!(
-            canonical_json("{\"b\": [ {\"z\":1, \"a\":true} ], \"a\": \"中\\u0001\\n\\\"/\\u007f\"}")
-                .unwrap(),
+            canonical_json(
+                "{\"b\": [ {\"z\":1, \"a\":true} ], \"a\": \"中\\u0001\\n\\\"/\\u007f\"}"
+            )
+            .unwrap(),
             "{\"a\":\"中\\u0001\\n\\\"/\u{7f}\",\"b\":[{\"a\":true,\"z\":1}]}"
         );
         assert!(canonical_json("{").is_err());
