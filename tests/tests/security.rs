@@ -102,7 +102,19 @@ fn check_redirect(
     let zip = get(&a.headers["location"]);
     assert_eq!(zip.status, 200);
     let path = save(env.dir.path(), "link.zip", &zip.body);
-    check_archive(&path, &manifest_under(paths, prefix));
+    check_archive(&path, &manifest_under(&under(paths, prefix), prefix));
+}
+
+/// The objects of `paths` under `prefix`.
+fn under(
+    paths: &std::collections::BTreeMap<String, PathBuf>,
+    prefix: &str,
+) -> std::collections::BTreeMap<String, PathBuf> {
+    paths
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 #[test]
@@ -128,7 +140,10 @@ fn a_signed_link_packs_and_redirects_and_streams() {
     let streamed = fetch(&url, &[("accept", "application/zip")]);
     assert_eq!(streamed.status, 200, "{}", streamed.text());
     let zip = save(env.dir.path(), "streamed.zip", &streamed.body);
-    check_archive(&zip, &manifest_under(&paths, "users/42/"));
+    check_archive(
+        &zip,
+        &manifest_under(&under(&paths, "users/42/"), "users/42/"),
+    );
 
     // A link is a GET; a GET that is no link is not a pack.
     assert_eq!(fetch(&env.url(), &[]).error_code(405), "MethodNotAllowed");
