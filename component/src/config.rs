@@ -3,6 +3,7 @@
 //! instead. The endpoint is never taken from a request: a request may only name a region
 //! and a bucket, and only those the allow-lists name.
 
+use zip_oss_core::auth::{AccessPolicy, Prefixes, SigningKeys, Tokens};
 use zip_oss_core::store::{Credentials, Endpoint, Provider, StoreConfig};
 
 use zip_oss_core::pack::{Limits, PackError, Tuning};
@@ -104,7 +105,8 @@ impl Service {
             _ if fc_credentials => None,
             _ => {
                 return Err(PackError::Misconfigured(
-                    "configuration values `access_key_id` and `access_key_secret` are not set".into(),
+                    "configuration values `access_key_id` and `access_key_secret` are not set"
+                        .into(),
                 ))
             }
         };
@@ -238,6 +240,63 @@ fn settings(max_entries: Option<u64>, max_bytes: Option<u64>, read_ranges: usize
             read_ranges,
             ..Tuning::default()
         },
+    }
+}
+
+/// Who may pack, and what a pack may read and write: `signing_keys` (`id:secret,…`),
+/// `tokens` (`t1,t2`), `anonymous`, `dest_prefix` and `source_prefix` (comma-separated
+/// prefixes ending in `/`; destinations default to `output/`, sources to anywhere) and
+/// `allow_overwrite`. With no keys, no tokens and `anonymous` unset, every pack is `401`:
+/// our host sets `anonymous` itself only when it serves loopback with nothing configured.
+/// `Debug` shows no secret.
+#[derive(Clone, Debug)]
+pub struct Access {
+    pub signing_keys: SigningKeys,
+    pub tokens: Tokens,
+    pub anonymous: bool,
+    pub policy: AccessPolicy,
+    pub allow_overwrite: bool,
+}
+
+impl Access {
+    pub fn from_wasi_config() -> Result<Access, PackError> {
+        // A value that does not parse names its key and never its content.
+        let bad = |key: &str, e: &dyn std::fmt::Display| {
+            PackError::Misconfigured(format!("configuration value `{key}`: {e}"))
+        };
+        let signing_keys = SigningKeys::parse(&config_value("signing_keys")?.unwrap_or_default())
+            .map_err(|e| bad("signing_keys", &e))?;
+        let tokens = Tokens::parse(&config_value("tokens")?.unwrap_or_default())
+            .map_err(|e| bad("tokens", &e))?;
+        let dest = Prefixes::parse_list(&config_value("dest_prefix")?.unwrap_or_default())
+            .map_err(|e| bad("dest_prefix", &e))?;
+        let sources = Prefixes::parse_list(&config_value("source_prefix")?.unwrap_or_default())
+            .map_err(|e| bad("source_prefix", &e))?;
+        Ok(Access {
+            signing_keys,
+            tokens,
+            anonymous: config_flag("anonymous")?,
+            policy: AccessPolicy::new(dest, sources),
+            allow_overwrite: config_flag("allow_overwrite")?,
+        })
+    }
+}
+
+/// A `wasi:config/store` value, trimmed; `None` when unset or empty.
+fn config_value(key: &str) -> Result<Option<String>, PackError> {
+    store::get(key)
+        .map(|v| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+        .map_err(|_| {
+            PackError::Misconfigured(format!("configuration value `{key}` could not be read"))
+        })
+}
+
+/// A `true`/`false` value; unset is `false`.
+fn config_flag(key: &str) -> Result<bool, PackError> {
+    match config_value(key)?.as_deref() {
+        None => Ok(false),
+        Some(v) => parse_bool(v)
+            .ok_or_else(|| PackError::Misconfigured(format!("`{key}` must be true or false"))),
     }
 }
 

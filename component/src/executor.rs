@@ -167,7 +167,10 @@ impl Executor {
             }
             Action::StreamHead { content_length } => return Some(Stop::Head(content_length)),
             Action::Output(piece) => {
-                let sent = self.body.as_ref().is_some_and(|b| b.unbounded_send(Ok(piece)).is_ok());
+                let sent = self
+                    .body
+                    .as_ref()
+                    .is_some_and(|b| b.unbounded_send(Ok(piece)).is_ok());
                 if !sent {
                     return Some(Stop::Failed(PackError::ClientGone));
                 }
@@ -203,12 +206,21 @@ async fn exchange(
     };
     let request = match to_wstd(request, body) {
         Ok(r) => r,
-        Err(message) => return send(Event::Failed { token, error: NetError::new(message) }),
+        Err(message) => {
+            return send(Event::Failed {
+                token,
+                error: NetError::new(message),
+            })
+        }
     };
     let response = match http.send(request).await {
         Ok(r) => r,
         Err(e) => {
-            let error = if denied(&e) { NetError::denied() } else { NetError::new(e.to_string()) };
+            let error = if denied(&e) {
+                NetError::denied()
+            } else {
+                NetError::new(e.to_string())
+            };
             return send(Event::Failed { token, error });
         }
     };
@@ -231,7 +243,10 @@ async fn exchange(
             None => match body.frame().await {
                 None => return send(Event::End { token }),
                 Some(Err(e)) => {
-                    return send(Event::Failed { token, error: NetError::new(e.to_string()) })
+                    return send(Event::Failed {
+                        token,
+                        error: NetError::new(e.to_string()),
+                    })
                 }
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) if !data.is_empty() => data,
@@ -254,7 +269,10 @@ async fn exchange(
             carry = Some(chunk.split_off(allowed as usize));
         }
         credit.borrow_mut().bytes -= chunk.len() as u64;
-        send(Event::Data { token, bytes: chunk });
+        send(Event::Data {
+            token,
+            bytes: chunk,
+        });
     }
 }
 
@@ -277,7 +295,9 @@ fn to_wstd(req: HttpRequest, body: Bytes) -> Result<Request<Body>, String> {
     } else {
         Body::from(body)
     };
-    builder.body(body).map_err(|e| format!("building a store request: {e}"))
+    builder
+        .body(body)
+        .map_err(|e| format!("building a store request: {e}"))
 }
 
 /// Whether the host refused the request (`HTTP-request-denied`): it is stopping this pack.

@@ -1,26 +1,40 @@
-//! The HTTP API: `POST` (any path, as the original) with the pack JSON.
+//! The HTTP API: `POST` (any path, as the original) with the pack JSON, or `GET` of a
+//! signed pack link (`?pack=…&expires=…&key-id=…&signature=…`).
+//!
+//! Who may pack is decided first (`401` otherwise): a valid signed link, a configured
+//! `Authorization: Bearer` token, or an operator who configured `anonymous`. Then what the
+//! pack may read and write (`400` for a malformed destination, `403` outside the
+//! configured prefixes, `409` over an existing object), all before the pack's first store
+//! request but the existence check.
 //!
 //! Answers `302` to the presigned link by default, `200` with a JSON summary when the
 //! client accepts JSON, the archive itself (`200 application/zip`, nothing uploaded) when
 //! it accepts `application/zip`, and `{"error":{"code","message"}}` with a fitting status
 //! on failure.
 
-use wstd::http::{Body, Method, Request, Response, StatusCode};
+use wstd::http::{Body, BodyExt, Method, Request, Response, StatusCode};
+use zip_oss_core::auth::{bearer_token, check_dest_key, SignedLink};
 use zip_oss_core::pack::PackError;
 use zip_oss_core::plan::PackRequest;
 use zip_oss_core::store::{Credentials, StoreConfig};
 
-use crate::config::Settings;
+use crate::config::{Access, Settings};
 use crate::{config, pack, stream};
 
-/// Request bodies are small JSON documents; anything larger is refused unread.
+/// Request bodies are small JSON documents; anything larger is refused (`413`), never
+/// read further than this.
 const MAX_BODY: usize = 1 << 20;
 
 pub async fn handle(request: Request<Body>) -> Response<Body> {
     if request.uri().path() == "/healthz" && request.method() == Method::GET {
         return text(StatusCode::OK, "ok\n");
     }
-    if request.method() != Method::POST {
+    let is_link = request.method() == Method::GET
+        && request
+            .uri()
+            .query()
+            .is_some_and(|q| SignedLink::from_query(q).map_or(true, |l| l.is_some()));
+    if request.method() != Method::POST && !is_link {
         return error_response(&PackError::MethodNotAllowed);
     }
     let accept = header(&request, "accept").unwrap_or_default();
@@ -31,7 +45,7 @@ pub async fn handle(request: Request<Body>) -> Response<Body> {
             .or(header(&request, "x-request-id"))
             .as_deref(),
     );
-    let (cfg, settings, req) = match parse(request).await {
+    let (cfg, settings, req) = match parse(request, wants_zip, &request_id).await {
         Ok(parsed) => parsed,
         Err(e) => return error_response(&e),
     };
@@ -61,34 +75,102 @@ pub async fn handle(request: Request<Body>) -> Response<Body> {
     }
 }
 
-/// The pack request, and the store settings it is run with.
-async fn parse(request: Request<Body>) -> Result<(StoreConfig, Settings, PackRequest), PackError> {
-    if request
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|n| n > MAX_BODY)
-    {
-        return Err(PackError::RequestTooLarge);
-    }
+/// The pack request, once its caller is known to be allowed, checked against what the
+/// operator allows; and the store settings it is run with. `streamed` packs write nothing
+/// to the bucket (`dest-file` only names the download).
+async fn parse(
+    request: Request<Body>,
+    streamed: bool,
+    request_id: &str,
+) -> Result<(StoreConfig, Settings, PackRequest), PackError> {
+    let access = Access::from_wasi_config()?;
+    let link = authenticate(&request, &access)?;
     let headers = request.headers().clone();
-    let mut body = request.into_body();
-    let bytes = body
-        .contents()
-        .await
-        .map_err(|_| PackError::invalid("the request body could not be read"))?;
-    if bytes.len() > MAX_BODY {
-        return Err(PackError::RequestTooLarge);
+    let body = match link {
+        Some(json) => json,
+        None => read_body(request).await?,
+    };
+    let mut req = PackRequest::from_json(&body).map_err(|e| PackError::invalid(e.to_string()))?;
+    let policy = PackError::NotAllowed;
+    if streamed {
+        if let Some(name) = &req.dest_file {
+            check_dest_key(name).map_err(|e| PackError::invalid(e.to_string()))?;
+        }
+    } else {
+        let dest = access.policy.dest_key(req.dest_file.as_deref(), request_id);
+        access.policy.check_destination(&dest).map_err(policy)?;
+        req.dest_file = Some(dest);
     }
-    let req = PackRequest::from_json(bytes).map_err(|e| PackError::invalid(e.to_string()))?;
+    access.policy.check_sources(&req).map_err(policy)?;
     let service = config::Service::from_wasi_config()?;
     let credentials = if service.fc_credentials {
         fc_credentials(&headers)
     } else {
         None
     };
-    let cfg = service.store_for(&req.bucket, req.region.as_deref(), credentials)?;
+    let mut cfg = service.store_for(&req.bucket, req.region.as_deref(), credentials)?;
+    // The engine then checks the destination before it starts the upload (409 early), and
+    // completes conditionally (409, nothing changed, if another writer got there first).
+    cfg.forbid_overwrite = !access.allow_overwrite && !streamed;
     Ok((cfg, service.settings, req))
+}
+
+/// Whether the caller may pack: `Ok(Some(json))` for a valid signed link (the request it
+/// carries), `Ok(None)` for a valid bearer token or an anonymous service, `401` otherwise.
+/// An `Authorization` of another scheme is not ours (Function Compute's own signature,
+/// say) and is ignored.
+fn authenticate(request: &Request<Body>, access: &Access) -> Result<Option<Vec<u8>>, PackError> {
+    let unauthorized = PackError::Unauthorized;
+    if let Some(token) = header(request, "authorization")
+        .as_deref()
+        .and_then(bearer_token)
+    {
+        return if access.tokens.accepts(token) {
+            Ok(None)
+        } else {
+            Err(unauthorized("the bearer token is not valid".into()))
+        };
+    }
+    if request.method() == Method::GET {
+        let link = SignedLink::from_query(request.uri().query().unwrap_or_default())
+            .map_err(|e| unauthorized(e.to_string()))?
+            .ok_or_else(|| unauthorized("not a pack link".into()))?;
+        link.verify(&access.signing_keys, crate::executor::now_unix())
+            .map_err(|e| unauthorized(e.to_string()))?;
+        return Ok(Some(link.request));
+    }
+    if access.anonymous {
+        return Ok(None);
+    }
+    Err(unauthorized(
+        "this service packs only for signed pack links or an `Authorization: Bearer` token".into(),
+    ))
+}
+
+/// The request body, at most [`MAX_BODY`] bytes (`413` past that, whatever the
+/// `Content-Length` says or when there is none).
+async fn read_body(request: Request<Body>) -> Result<Vec<u8>, PackError> {
+    let too_large = || PackError::RequestTooLarge;
+    if request
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
+        return Err(too_large());
+    }
+    let mut stream = request.into_body().into_boxed_body();
+    let mut bytes = Vec::new();
+    while let Some(frame) = stream.frame().await {
+        let frame = frame.map_err(|_| PackError::invalid("the request body could not be read"))?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > MAX_BODY {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes)
 }
 
 /// Function Compute hands each invocation temporary credentials in these headers.
@@ -116,9 +198,13 @@ fn header(request: &Request<Body>, name: &str) -> Option<String> {
 }
 
 fn error_response(e: &PackError) -> Response<Body> {
-    Response::builder()
+    let mut builder = Response::builder()
         .status(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY))
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    if e.status() == 401 {
+        builder = builder.header("www-authenticate", "Bearer realm=\"zip-oss\"");
+    }
+    builder
         .body(Body::from(e.to_json()))
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "response error\n"))
 }

@@ -55,7 +55,10 @@ pub async fn run(
     req: &PackRequest,
     request_id: &str,
 ) -> Result<Summary, PackError> {
-    match executor(cfg, settings, req, request_id, Mode::Upload).run().await {
+    match executor(cfg, settings, req, request_id, Mode::Upload)
+        .run()
+        .await
+    {
         Stop::Done(summary) => Ok(summary),
         Stop::Failed(error) => Err(error),
         Stop::Head(_) => Err(PackError::Internal("a streamed head in upload mode".into())),

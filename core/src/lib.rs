@@ -1,5 +1,7 @@
 //! zip-oss-core: everything zip-oss decides, with no I/O.
 //!
+//! - [`auth`]: who may pack what and where: signed pack links, bearer tokens,
+//!   destination and source prefixes.
 //! - [`zip`]: ZIP records and the streaming encoder.
 //! - [`store`]: object-store requests, one file per operation, and their signing.
 //! - [`plan`]: the pack request, listing → entries, naming rules, part sizing.
@@ -8,6 +10,7 @@
 //!
 //! The component (wasm) and the host (native) drive these; they only move bytes.
 
+pub mod auth;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod pack;

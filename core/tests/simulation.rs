@@ -132,7 +132,13 @@ fn scenario(seed: u64) -> Scenario {
     } else {
         Mode::Upload
     };
-    let mut job = Job::new(config(provider), request, DEST.into(), mode);
+    let mut cfg = config(provider);
+    cfg.forbid_overwrite = rng.below(2) == 0;
+    if rng.below(6) == 0 {
+        // The destination is taken already.
+        store.put(DEST, Bytes::from_static(b"an older archive"), 1_600_000_000);
+    }
+    let mut job = Job::new(cfg, request, DEST.into(), mode);
     job.tuning = tuning;
     job.seed = seed;
 
@@ -216,6 +222,8 @@ fn run_seed_counting(
     let Scenario { job, store, faults } = scenario(seed);
     let mode = job.mode;
     let objects = store.objects.clone();
+    let before = store.objects.get(DEST).map(|o| o.data.clone());
+    let forbid = job.store.forbid_overwrite;
     let others: Vec<String> = store.uploads.keys().cloned().collect();
     let mut world = World::new(job, store, faults, seed);
     world.trace = trace;
@@ -253,6 +261,9 @@ fn run_seed_counting(
                     .ok_or("done, but no archive at the destination")?,
                 Mode::Stream => world.output.clone(),
             };
+            if before.is_some() && forbid && mode == Mode::Upload {
+                return Err("an existing destination was overwritten".into());
+            }
             if got != want {
                 let at = got
                     .iter()
@@ -289,12 +300,20 @@ fn run_seed_counting(
             Ok("done".into())
         }
         Outcome::Failed(error) => {
-            if mode == Mode::Upload && world.store.objects.contains_key(DEST) {
-                return Err(format!(
-                    "failed ({error}) but the archive is at the destination"
-                ));
+            if mode == Mode::Upload
+                && world.store.objects.get(DEST).map(|o| o.data.clone()) != before
+            {
+                return Err(format!("failed ({error}) but the destination changed"));
+            }
+            let taken = before.is_some() && forbid && mode == Mode::Upload;
+            let exists = matches!(error, PackError::DestinationExists { .. });
+            let earlier = matches!(error, PackError::NoObjects)
+                || matches!(&error, PackError::Store { error, .. } if error.code == "NotFound");
+            if exists && !taken || !exists && taken && !earlier && world.faults_hit == 0 {
+                return Err(format!("DestinationExists should be {taken}: {error}"));
             }
             let expected = world.faults_hit > 0
+                || taken
                 || matches!(error, PackError::NoObjects)
                 || matches!(&error, PackError::Store { error, .. } if error.code == "NotFound");
             if !expected {

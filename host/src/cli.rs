@@ -4,7 +4,7 @@ use crate::component_wasm::ComponentSource;
 use crate::engine::{Runtime, RuntimeOptions};
 use crate::limits::InstanceLimits;
 use crate::outgoing::OutgoingOptions;
-use crate::settings::StoreSettings;
+use crate::settings::{AccessSettings, StoreSettings};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +41,60 @@ pub enum Command {
     /// Baseline figures: packs 57 objects (~1 GiB) and 10,000 objects of 4 KiB from the
     /// embedded store and prints MB/s, objects/s and the host's peak RSS.
     Bench(BenchArgs),
+    /// Print a signed pack link for a pack request (JSON), as an application would make
+    /// one (README, "Signed pack links").
+    Sign(SignArgs),
+}
+
+/// `Debug` shows no secret.
+#[derive(Args)]
+pub struct SignArgs {
+    /// The signing key's id (one of the server's --signing-keys).
+    #[arg(long)]
+    pub key_id: String,
+    /// The signing key's secret.
+    #[arg(long, env = "ZIP_OSS_SIGNING_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// Unix time (seconds) the link is good until [default: now + --expires-in].
+    #[arg(long, conflicts_with = "expires_in")]
+    pub expires: Option<u64>,
+    /// Seconds from now the link is good for.
+    #[arg(long, default_value_t = 300)]
+    pub expires_in: u64,
+    /// The server's URL the link points at.
+    #[arg(long, default_value = "http://127.0.0.1:8080/")]
+    pub url: String,
+    /// The pack request, as the JSON a POST would carry.
+    pub request: String,
+}
+
+impl std::fmt::Debug for SignArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignArgs")
+            .field("key_id", &self.key_id)
+            .field("expires", &self.expires)
+            .field("expires_in", &self.expires_in)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignArgs {
+    /// The signed link.
+    pub fn link(&self, now_unix: u64) -> anyhow::Result<String> {
+        zip_oss_core::plan::PackRequest::from_json(self.request.as_bytes())
+            .map_err(|e| anyhow::anyhow!("the pack request: {e}"))?;
+        let key = zip_oss_core::auth::SigningKey::new(&self.key_id, &self.secret)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let expires = self
+            .expires
+            .unwrap_or_else(|| now_unix.saturating_add(self.expires_in));
+        let query = key
+            .sign_query(&self.request, expires)
+            .map_err(|e| anyhow::anyhow!("the pack request: {e}"))?;
+        let separator = if self.url.contains('?') { '&' } else { '?' };
+        Ok(format!("{}{separator}{query}", self.url))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -74,6 +128,8 @@ pub struct ServeArgs {
     pub pooling: bool,
     #[command(flatten)]
     pub store: StoreSettings,
+    #[command(flatten)]
+    pub access: AccessSettings,
     #[command(flatten)]
     pub outgoing: OutgoingArgs,
     #[command(flatten)]
@@ -295,15 +351,18 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve(args) => {
-            tracing::debug!(store = ?args.store, "serve settings");
+            tracing::debug!(store = ?args.store, access = ?args.access, "serve settings");
+            let listen = args.listen.unwrap_or_else(default_listen);
             let mut options = cli.runtime_options(&args.outgoing);
-            options.config = args.store.config_values();
+            options.config = args
+                .store
+                .config_values()
+                .with(args.access.config_values(listen)?);
             options.limits = args.limits.limits();
             // One slot per request allowed at once.
             options.pooling = args
                 .pooling
                 .then(|| u32::try_from(args.max_concurrent).unwrap_or(u32::MAX));
-            let listen = args.listen.unwrap_or_else(default_listen);
             let serve = crate::serve::ServeOptions {
                 max_concurrent: args.max_concurrent,
                 shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
@@ -347,6 +406,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::demo::run(&args.dir, cli.runtime_options(&args.outgoing)).await
         }
         Command::Bench(args) => crate::bench::run(args.dir.as_deref(), &args.scenario).await,
+        Command::Sign(args) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            println!("{}", args.link(now)?);
+            Ok(())
+        }
     }
 }
 

@@ -125,8 +125,9 @@ pub async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// One request: `GET /healthz` answered here (no instance, no store); others wait for no
-/// slot — a full server answers `503` with `Retry-After` — and go to a fresh instance. One
+/// One request: `GET /healthz` answered here (no instance, no store); others have their
+/// body read (`413` past 1 MiB), wait for no slot — a full server answers `503` with
+/// `Retry-After` — and go to a fresh instance. One
 /// log line each: method, path, status, time to the response head, and Function
 /// Compute's request id when there is one.
 async fn handle(
@@ -146,27 +147,30 @@ async fn handle(
     let response = if method == hyper::Method::GET && path == "/healthz" {
         text_response(StatusCode::OK, "ok\n")
     } else {
-        match slots.try_acquire_owned() {
-            Err(_) => {
-                let mut r = error_response(
+        match read_body(req).await {
+            Err(refused) => refused,
+            Ok(req) => match slots.try_acquire_owned() {
+                Err(_) => {
+                    let mut r = error_response(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Busy",
                     "the server is packing as many archives as it is configured to; retry shortly",
                 );
-                r.headers_mut()
-                    .insert("retry-after", hyper::header::HeaderValue::from_static("5"));
-                r
-            }
-            Ok(slot) => match call_guest(runtime, req, slot).await {
-                Ok(response) => response,
-                Err(err) => {
-                    tracing::error!(%method, %path, request_id, "component failed: {err:#}");
-                    error_response(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "InternalError",
-                        "the component failed",
-                    )
+                    r.headers_mut()
+                        .insert("retry-after", hyper::header::HeaderValue::from_static("5"));
+                    r
                 }
+                Ok(slot) => match call_guest(runtime, req, slot).await {
+                    Ok(response) => response,
+                    Err(err) => {
+                        tracing::error!(%method, %path, request_id, "component failed: {err:#}");
+                        error_response(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "InternalError",
+                            "the component failed",
+                        )
+                    }
+                },
             },
         }
     };
@@ -181,12 +185,91 @@ async fn handle(
     Ok(response)
 }
 
+/// The largest request body the component takes: pack requests are small JSON documents.
+pub const MAX_REQUEST_BODY: usize = 1 << 20;
+/// How long a body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long the rest of a refused body is read and dropped.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The request with its body read, up to [`MAX_REQUEST_BODY`] bytes, before it takes a
+/// slot or an instance. A larger body, announced or not (chunked), is answered `413
+/// RequestTooLarge` at once, and the rest of it is read and dropped for a while: a client
+/// still sending would otherwise find the connection reset and never see the answer.
+async fn read_body(
+    req: Request<Incoming>,
+) -> Result<Request<Full<Bytes>>, Response<HyperOutgoingBody>> {
+    let (parts, mut body) = req.into_parts();
+    let too_large = || {
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLarge",
+            "the request body is over 1 MiB",
+        )
+    };
+    // A client waiting for `100 Continue` sends nothing more: no need to read it.
+    let drain = !parts.headers.contains_key(hyper::header::EXPECT);
+    let announced = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
+        if drain {
+            drain_body(body);
+        }
+        return Err(too_large());
+    }
+    let mut buffer = bytes::BytesMut::new();
+    let read = tokio::time::timeout(BODY_TIMEOUT, async {
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame?.into_data() else {
+                continue; // trailers
+            };
+            if buffer.len() + data.len() > MAX_REQUEST_BODY {
+                return Ok(false);
+            }
+            buffer.extend_from_slice(&data);
+        }
+        Ok::<_, hyper::Error>(true)
+    })
+    .await;
+    match read {
+        Ok(Ok(true)) => Ok(Request::from_parts(parts, Full::new(buffer.freeze()))),
+        Ok(Ok(false)) => {
+            if drain {
+                drain_body(body);
+            }
+            Err(too_large())
+        }
+        Ok(Err(_)) => Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "the request body could not be read",
+        )),
+        Err(_) => Err(error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            "the request body did not arrive in time",
+        )),
+    }
+}
+
+/// Reads and drops what is left of a refused body, for at most [`DRAIN_TIME`].
+fn drain_body(mut body: Incoming) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(DRAIN_TIME, async move {
+            while let Some(Ok(_)) = body.frame().await {}
+        })
+        .await;
+    });
+}
+
 /// Runs the guest within the runtime's limits; `slot` is held until the guest is done,
 /// body streaming included. A guest stopped by a limit is answered for: `504` on timeout,
 /// `503` on shutdown or when it ran out of memory.
 async fn call_guest(
     runtime: Runtime,
-    req: Request<Incoming>,
+    req: Request<Full<Bytes>>,
     slot: tokio::sync::OwnedSemaphorePermit,
 ) -> anyhow::Result<Response<HyperOutgoingBody>> {
     let pre = runtime.proxy_pre()?.clone();

@@ -1,4 +1,5 @@
-//! Where the object store is and how to sign for it, from flags or `ZIP_OSS_*` variables.
+//! Where the object store is and how to sign for it, and who may pack what
+//! ([`AccessSettings`]), from flags or `ZIP_OSS_*` variables.
 //!
 //! The same values reach the component two ways: as `wasi:config/store` entries (keys named
 //! like the Spin variables, so `serve` behaves as under `spin up`) and as the `store-config`
@@ -7,6 +8,7 @@
 use crate::bindings::exports::zip_oss::pack::zip_pack::{Provider, StoreConfig};
 use std::collections::HashMap;
 use std::fmt;
+use std::net::SocketAddr;
 
 /// The `wasi:config/store` keys, which are also the Spin variable names.
 pub mod keys {
@@ -25,6 +27,12 @@ pub mod keys {
     pub const ALLOWED_REGIONS: &str = "allowed_regions";
     pub const ALLOWED_BUCKETS: &str = "allowed_buckets";
     pub const FC_CREDENTIALS: &str = "fc_credentials";
+    pub const SIGNING_KEYS: &str = "signing_keys";
+    pub const TOKENS: &str = "tokens";
+    pub const ANONYMOUS: &str = "anonymous";
+    pub const DEST_PREFIX: &str = "dest_prefix";
+    pub const SOURCE_PREFIX: &str = "source_prefix";
+    pub const ALLOW_OVERWRITE: &str = "allow_overwrite";
 }
 
 /// The object-store protocol.
@@ -206,6 +214,121 @@ impl fmt::Debug for StoreSettings {
     }
 }
 
+/// Who may pack and what (`serve`); `Debug` never shows a key or a token.
+#[derive(Clone, clap::Args)]
+pub struct AccessSettings {
+    /// Keys that sign pack links, `id:secret` separated by commas (several, to rotate
+    /// them); secrets of at least 16 bytes.
+    #[arg(long, env = "ZIP_OSS_SIGNING_KEYS", hide_env_values = true)]
+    pub signing_keys: Option<String>,
+    /// Tokens accepted as `Authorization: Bearer <token>`, separated by commas (at least
+    /// 16 characters each).
+    #[arg(long, env = "ZIP_OSS_TOKENS", hide_env_values = true)]
+    pub tokens: Option<String>,
+    /// Serve anyone who can reach the server, without a signed link or a token (the
+    /// original's open behaviour). Needed to listen beyond loopback without keys or tokens.
+    #[arg(long, env = "ZIP_OSS_ANONYMOUS", num_args = 0..=1, default_value_t = false,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub anonymous: bool,
+    /// Prefix archives may be written under (repeatable, or comma-separated); each ends
+    /// with `/`. The first also holds the default destination `<prefix><request-id>.zip`.
+    #[arg(
+        long = "dest-prefix",
+        env = "ZIP_OSS_DEST_PREFIX",
+        value_delimiter = ',',
+        default_value = "output/"
+    )]
+    pub dest_prefix: Vec<String>,
+    /// Prefix sources may be read from (repeatable, or comma-separated); default: anywhere
+    /// the credentials reach.
+    #[arg(
+        long = "source-prefix",
+        env = "ZIP_OSS_SOURCE_PREFIX",
+        value_delimiter = ','
+    )]
+    pub source_prefix: Vec<String>,
+    /// Let an archive replace an existing object (by default that is `409 DestinationExists`).
+    #[arg(long, env = "ZIP_OSS_ALLOW_OVERWRITE", num_args = 0..=1, default_value_t = false,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_overwrite: bool,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        AccessSettings {
+            signing_keys: None,
+            tokens: None,
+            anonymous: false,
+            dest_prefix: vec![zip_oss_core::auth::DEFAULT_DEST_PREFIX.to_string()],
+            source_prefix: Vec::new(),
+            allow_overwrite: false,
+        }
+    }
+}
+
+impl AccessSettings {
+    /// The `wasi:config/store` entries for a server listening on `listen`, after checking
+    /// every value. With neither keys nor tokens, the server is open only on loopback
+    /// (`anonymous` is then handed to the component); elsewhere it refuses to start unless
+    /// `--anonymous` says so.
+    pub fn config_values(&self, listen: SocketAddr) -> anyhow::Result<ConfigValues> {
+        use zip_oss_core::auth::{Prefixes, SigningKeys, Tokens};
+        let keys = SigningKeys::parse(self.signing_keys.as_deref().unwrap_or_default())
+            .map_err(|e| anyhow::anyhow!("--signing-keys / ZIP_OSS_SIGNING_KEYS: {e}"))?;
+        let tokens = Tokens::parse(self.tokens.as_deref().unwrap_or_default())
+            .map_err(|e| anyhow::anyhow!("--tokens / ZIP_OSS_TOKENS: {e}"))?;
+        let dest = Prefixes::parse(self.dest_prefix.iter().map(String::as_str))
+            .map_err(|e| anyhow::anyhow!("--dest-prefix / ZIP_OSS_DEST_PREFIX: {e}"))?;
+        let sources = Prefixes::parse(self.source_prefix.iter().map(String::as_str))
+            .map_err(|e| anyhow::anyhow!("--source-prefix / ZIP_OSS_SOURCE_PREFIX: {e}"))?;
+        let open = keys.is_empty() && tokens.is_empty();
+        if open && !self.anonymous && !listen.ip().to_canonical().is_loopback() {
+            anyhow::bail!(
+                "refusing to serve {listen} without authentication: anyone who can reach it \
+                 could pack anything the store credentials read. Configure --signing-keys \
+                 (ZIP_OSS_SIGNING_KEYS) for signed pack links and/or --tokens \
+                 (ZIP_OSS_TOKENS) for bearer tokens, listen on loopback (127.0.0.1), or pass \
+                 --anonymous (ZIP_OSS_ANONYMOUS=true) to serve anyone who can reach it"
+            );
+        }
+        let join = |items: Vec<&str>| items.join(",");
+        let mut map = HashMap::new();
+        let mut put = |k: &str, v: String| {
+            map.insert(k.to_string(), v);
+        };
+        if let Some(k) = &self.signing_keys {
+            put(keys::SIGNING_KEYS, k.clone());
+        }
+        if let Some(t) = &self.tokens {
+            put(keys::TOKENS, t.clone());
+        }
+        put(keys::ANONYMOUS, (self.anonymous || open).to_string());
+        put(keys::DEST_PREFIX, join(dest.iter().collect()));
+        put(keys::SOURCE_PREFIX, join(sources.iter().collect()));
+        put(keys::ALLOW_OVERWRITE, self.allow_overwrite.to_string());
+        Ok(ConfigValues(map))
+    }
+}
+
+impl fmt::Debug for AccessSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Key ids are not secret, but a malformed list could hold a secret where an id
+        // should be: show counts only.
+        let count = |list: &Option<String>| {
+            list.as_deref()
+                .map_or(0, |l| l.split(',').filter(|e| !e.trim().is_empty()).count())
+        };
+        f.debug_struct("AccessSettings")
+            .field("signing_keys", &count(&self.signing_keys))
+            .field("tokens", &count(&self.tokens))
+            .field("anonymous", &self.anonymous)
+            .field("dest_prefix", &self.dest_prefix)
+            .field("source_prefix", &self.source_prefix)
+            .field("allow_overwrite", &self.allow_overwrite)
+            .finish()
+    }
+}
+
 /// `wasi:config/store` values handed to every instance; `Debug` lists keys only.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ConfigValues(pub HashMap<String, String>);
@@ -213,6 +336,12 @@ pub struct ConfigValues(pub HashMap<String, String>);
 impl ConfigValues {
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
+    }
+
+    /// These values and `other`'s (`other` wins a key both have).
+    pub fn with(mut self, other: ConfigValues) -> ConfigValues {
+        self.0.extend(other.0);
+        self
     }
 }
 
@@ -238,6 +367,78 @@ mod tests {
             !shown.contains("very-secret") && !shown.contains("tok-en"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn access_is_open_on_loopback_only_unless_configured() {
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let public: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let open = AccessSettings::default();
+        let c = open.config_values(local).unwrap();
+        assert_eq!(c.get("anonymous"), Some("true"));
+        assert_eq!(c.get("dest_prefix"), Some("output/"));
+        assert_eq!(c.get("allow_overwrite"), Some("false"));
+        let e = open.config_values(public).unwrap_err().to_string();
+        assert!(
+            e.contains("--signing-keys") && e.contains("--tokens") && e.contains("--anonymous"),
+            "{e}"
+        );
+        assert!(open
+            .config_values("[::ffff:127.0.0.1]:1".parse().unwrap())
+            .is_ok());
+        assert!(open.config_values("[::]:1".parse().unwrap()).is_err());
+        let anonymous = AccessSettings {
+            anonymous: true,
+            ..AccessSettings::default()
+        };
+        assert!(anonymous.config_values(public).is_ok());
+        let signed = AccessSettings {
+            signing_keys: Some("k1:0123456789abcdef-secret".into()),
+            ..AccessSettings::default()
+        };
+        let c = signed.config_values(public).unwrap();
+        assert_eq!(c.get("anonymous"), Some("false"));
+        assert_eq!(c.get("signing_keys"), Some("k1:0123456789abcdef-secret"));
+        let shown = format!("{signed:?} {c:?}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+    }
+
+    #[test]
+    fn access_values_are_checked_without_showing_secrets() {
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        for (settings, flag) in [
+            (
+                AccessSettings {
+                    signing_keys: Some("k1:tooshort".into()),
+                    ..AccessSettings::default()
+                },
+                "--signing-keys",
+            ),
+            (
+                AccessSettings {
+                    tokens: Some("tooshort".into()),
+                    ..AccessSettings::default()
+                },
+                "--tokens",
+            ),
+            (
+                AccessSettings {
+                    dest_prefix: vec!["output".into()],
+                    ..AccessSettings::default()
+                },
+                "--dest-prefix",
+            ),
+            (
+                AccessSettings {
+                    source_prefix: vec!["a/../b/".into()],
+                    ..AccessSettings::default()
+                },
+                "--source-prefix",
+            ),
+        ] {
+            let e = settings.config_values(local).unwrap_err().to_string();
+            assert!(e.contains(flag) && !e.contains("tooshort"), "{e}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 use zip_oss::embedded_store::{self, StoreHandle};
 use zip_oss::limits::InstanceLimits;
 use zip_oss::serve::ServerHandle;
+use zip_oss::settings::AccessSettings;
 use zip_oss::{Runtime, RuntimeOptions, StoreSettings};
 use zip_oss_core::store::{
     Bucket, Credentials, Endpoint, HttpRequest, ListMultipartUploads, StoreConfig,
@@ -33,6 +34,8 @@ pub struct Env {
     pub server_addr: std::net::SocketAddr,
     /// What the component is configured with (pointing at the proxy).
     pub settings: StoreSettings,
+    /// Who may pack what; by default open, as `serve` is on loopback, writing under `output/`.
+    pub access: AccessSettings,
 }
 
 impl Default for Env {
@@ -53,8 +56,25 @@ impl Env {
             secret,
             tempfile::tempdir().unwrap(),
             |_| {},
+            |_| {},
             Default::default(),
         )
+    }
+
+    /// As [`Env::new`], with who may pack what adjusted (keys, tokens, prefixes).
+    pub fn with_access(adjust: impl FnOnce(&mut AccessSettings)) -> Env {
+        Self::build(
+            ACCESS_KEY_SECRET,
+            tempfile::tempdir().unwrap(),
+            |_| {},
+            adjust,
+            Default::default(),
+        )
+    }
+
+    /// As [`Env::new`], with archives written under `prefixes` instead of `output/`.
+    pub fn with_dest_prefixes(prefixes: &[&str]) -> Env {
+        Self::with_access(|a| a.dest_prefix = prefixes.iter().map(|p| p.to_string()).collect())
     }
 
     /// As [`Env::new`], with the component's settings adjusted (limits, say).
@@ -63,6 +83,7 @@ impl Env {
             ACCESS_KEY_SECRET,
             tempfile::tempdir().unwrap(),
             adjust,
+            |_| {},
             Default::default(),
         )
     }
@@ -72,6 +93,7 @@ impl Env {
         Self::build(
             ACCESS_KEY_SECRET,
             tempfile::tempdir().unwrap(),
+            |_| {},
             |_| {},
             limits,
         )
@@ -90,13 +112,20 @@ impl Env {
         } else {
             tempfile::tempdir()
         };
-        Self::build(ACCESS_KEY_SECRET, dir.unwrap(), adjust, Default::default())
+        Self::build(
+            ACCESS_KEY_SECRET,
+            dir.unwrap(),
+            adjust,
+            |_| {},
+            Default::default(),
+        )
     }
 
     fn build(
         secret: &str,
         dir: tempfile::TempDir,
         adjust: impl FnOnce(&mut StoreSettings),
+        adjust_access: impl FnOnce(&mut AccessSettings),
         limits: InstanceLimits,
     ) -> Env {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -106,6 +135,8 @@ impl Env {
             .unwrap();
         let root = dir.path().join("store");
         std::fs::create_dir_all(root.join(BUCKET)).unwrap();
+        let mut access = AccessSettings::default();
+        adjust_access(&mut access);
         let (store, proxy, runtime, server, server_addr, settings) = rt.block_on(async {
             let loopback = "127.0.0.1:0".parse().unwrap();
             let (store_addr, store) =
@@ -120,7 +151,9 @@ impl Env {
             );
             adjust(&mut settings);
             let runtime = Runtime::new(RuntimeOptions {
-                config: settings.config_values(),
+                config: settings
+                    .config_values()
+                    .with(access.config_values(loopback).unwrap()),
                 limits,
                 ..RuntimeOptions::default()
             })
@@ -139,6 +172,7 @@ impl Env {
             server: Some(server),
             server_addr,
             settings,
+            access,
         }
     }
 

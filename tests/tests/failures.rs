@@ -115,7 +115,7 @@ fn transient_failures_are_retried_and_broken_reads_resume() {
 
 #[test]
 fn a_failure_after_the_upload_began_aborts_it() {
-    let env = Env::new();
+    let env = Env::with_dest_prefixes(&["out/"]);
     env.put_files(&[
         ("d/a.bin".into(), noise(9 << 20, 1)),
         ("d/b.txt".into(), b"b".to_vec()),
@@ -148,7 +148,7 @@ fn a_failure_after_the_upload_began_aborts_it() {
 
 #[test]
 fn a_refused_completion_aborts_the_upload() {
-    let env = Env::new();
+    let env = Env::with_dest_prefixes(&["out/"]);
     env.put_files(&[("d/a.txt".into(), b"a".to_vec())]);
     env.proxy.add(Rule {
         method: "POST",
@@ -258,7 +258,7 @@ fn an_object_changing_while_it_is_packed_fails_and_leaves_nothing() {
             });
             env.post(
                 &format!(
-                    r#"{{"bucket":"bkt","source-files":["{key}"],"dest-file":"changed.zip"}}"#
+                    r#"{{"bucket":"bkt","source-files":["{key}"],"dest-file":"output/changed.zip"}}"#
                 ),
                 true,
             )
@@ -266,7 +266,7 @@ fn an_object_changing_while_it_is_packed_fails_and_leaves_nothing() {
         let code = answer.error_code(502);
         assert_eq!(code, "ObjectChanged", "{key}: {}", answer.text());
         assert_eq!(env.open_uploads(), Vec::<String>::new(), "{key}");
-        assert!(!env.object_exists("changed.zip"), "{key}");
+        assert!(!env.object_exists("output/changed.zip"), "{key}");
         std::fs::remove_file(&paths[key]).unwrap();
     }
 }

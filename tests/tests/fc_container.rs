@@ -51,6 +51,9 @@ impl Container {
                 .env("ZIP_OSS_ENDPOINT", format!("http://{}", env.proxy.addr))
                 .env("ZIP_OSS_PATH_STYLE", "true")
                 .env("ZIP_OSS_FC_CREDENTIALS", "true")
+                // It listens on all interfaces, as in Function Compute, whose trigger
+                // (`authType: function`) authenticates callers instead of zip-oss.
+                .env("ZIP_OSS_ANONYMOUS", "true")
                 .env("HOME", env.dir.path())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());
@@ -199,7 +202,7 @@ fn sigterm_lets_a_running_pack_finish_then_exits() {
     std::thread::scope(|s| {
         let running = s.spawn(|| {
             c.post(
-                r#"{"bucket":"bkt","source-dir":"files/","dest-file":"late.zip"}"#,
+                r#"{"bucket":"bkt","source-dir":"files/","dest-file":"output/late.zip"}"#,
                 "late",
             )
         });
@@ -247,7 +250,7 @@ fn sigterm_past_the_grace_aborts_the_running_pack_then_exits() {
     std::thread::scope(|s| {
         let running = s.spawn(|| {
             c.post(
-                r#"{"bucket":"bkt","source-dir":"files/","dest-file":"cut.zip"}"#,
+                r#"{"bucket":"bkt","source-dir":"files/","dest-file":"output/cut.zip"}"#,
                 "cut",
             )
         });
@@ -288,5 +291,5 @@ fn sigterm_past_the_grace_aborts_the_running_pack_then_exits() {
         "{log:#?}"
     );
     assert_eq!(env.open_uploads(), Vec::<String>::new());
-    assert!(!env.object_exists("cut.zip"));
+    assert!(!env.object_exists("output/cut.zip"));
 }

@@ -51,7 +51,7 @@ fn a_pack_past_its_time_limit_is_answered_504_and_its_upload_aborted() {
 
     let started = Instant::now();
     let answer = env.post(
-        r#"{"bucket":"bkt","source-dir":"files/","dest-file":"late.zip"}"#,
+        r#"{"bucket":"bkt","source-dir":"files/","dest-file":"output/late.zip"}"#,
         true,
     );
     let took = started.elapsed();
@@ -61,15 +61,15 @@ fn a_pack_past_its_time_limit_is_answered_504_and_its_upload_aborted() {
     assert!(started_an_upload(&env), "{:#?}", env.proxy.log());
     assert!(aborted_an_upload(&env), "{:#?}", env.proxy.log());
     assert_eq!(env.open_uploads(), Vec::<String>::new());
-    assert!(!env.object_exists("late.zip"));
+    assert!(!env.object_exists("output/late.zip"));
 
     // The server is unharmed: the same pack, now fast, succeeds.
     let answer = env.post(
-        r#"{"bucket":"bkt","source-dir":"files/","dest-file":"on-time.zip"}"#,
+        r#"{"bucket":"bkt","source-dir":"files/","dest-file":"output/on-time.zip"}"#,
         true,
     );
     assert_eq!(answer.status, 200, "{}", answer.text());
-    assert!(env.object_exists("on-time.zip"));
+    assert!(env.object_exists("output/on-time.zip"));
 
     // The `zip-pack` export is bounded the same way.
     slow_read_of_b(&env, 8000);

@@ -62,7 +62,7 @@ fn packs_a_folder_and_redirects_to_the_archive() {
 
 #[test]
 fn json_summary_matches_the_archive() {
-    let env = Env::new();
+    let env = Env::with_dest_prefixes(&["out/"]);
     let files = awkward_files();
     let source_bytes: usize = files.iter().map(|(_, d)| d.len()).sum();
     env.put_files(&files);
@@ -102,7 +102,7 @@ fn source_files_pick_keys_and_names_stay_relative() {
         ("docs/not-me.txt".into(), b"no".to_vec()),
         ("elsewhere/c.txt".into(), b"c".to_vec()),
     ]);
-    let body = r#"{"bucket":"bkt","source-dir":"docs/","source-files":["docs/a.txt","docs/sub/b.txt","elsewhere/c.txt"],"dest-file":"picked.zip"}"#;
+    let body = r#"{"bucket":"bkt","source-dir":"docs/","source-files":["docs/a.txt","docs/sub/b.txt","elsewhere/c.txt"],"dest-file":"output/picked.zip"}"#;
     let answer = env.post(body, true);
     assert_eq!(answer.status, 200, "{}", answer.text());
     let zip = get(answer.json()["url"].as_str().unwrap());

@@ -45,12 +45,12 @@ fn an_object_over_4_gib_and_offsets_past_4_gib() {
     std::fs::write(dir.join("zz-after.txt"), b"this entry starts past 4 GiB").unwrap();
 
     let answer = env.post(
-        r#"{"bucket":"bkt","source-dir":"big/","dest-file":"z64.zip"}"#,
+        r#"{"bucket":"bkt","source-dir":"big/","dest-file":"output/z64.zip"}"#,
         true,
     );
     assert_eq!(answer.status, 200, "{}", answer.text());
     let summary = answer.json();
-    let zip = env.root().join("bkt/z64.zip");
+    let zip = env.root().join("bkt/output/z64.zip");
     assert_eq!(
         std::fs::metadata(&zip).unwrap().len(),
         summary["archive_bytes"].as_u64().unwrap()
@@ -121,12 +121,12 @@ fn seventy_thousand_objects() {
     }
     let paths = env.put_files(&files);
     let answer = env.post(
-        r#"{"bucket":"bkt","source-dir":"many/","dest-file":"many.zip"}"#,
+        r#"{"bucket":"bkt","source-dir":"many/","dest-file":"output/many.zip"}"#,
         true,
     );
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(answer.json()["entries"], 70_000);
-    let zip = env.root().join("bkt/many.zip");
+    let zip = env.root().join("bkt/output/many.zip");
     let manifest = manifest_under(&paths, "many/");
     check_archive(&zip, &manifest);
 }

@@ -21,7 +21,14 @@ gateway on loopback. It:
   with `S3_UPLOAD_PART_MIN_SIZE=102400` for OSS's 100 KB minimum part size;
 * answers in OSS's shapes: no S3 XML namespace, upper-case hex ETags,
   `x-oss-request-id` on every answer, errors as OSS error XML with `<EC>`.
-  EC values other than those in EC_CODES are placeholders;
+  EC values other than SignatureDoesNotMatch's, NoSuchKey's and FileAlreadyExists's
+  are placeholders;
+* implements `x-oss-forbid-overwrite: true` on PutObject and CompleteMultipartUpload as
+  OSS does: the write is made conditional on the backend (`If-None-Match: *`) and an
+  existing key is answered `409 FileAlreadyExists` with nothing changed (EC
+  0026-00000002 for PutObject, 0042-00000214 for CompleteMultipartUpload). On
+  InitiateMultipartUpload the header is accepted (and signed) but checks nothing: an
+  initiated upload does not touch the existing object;
 * pages ListObjectsV2 as OSS does: `max-keys` must be 1..1000 (else 400
   InvalidArgument) and defaults to OSS's 100, or to `--page-size`; `--max-page`
   caps every page (as a store may answer fewer keys than asked). Its
@@ -377,9 +384,26 @@ def list_v2_answer(tokens, query, body):
 
 # ---------------------------------------------------------------- backend (S3)
 
-def backend_headers(req, body):
-    """The headers the S3 backend needs (dummy auth; ETags lower-cased, metadata renamed)."""
+def forbids_overwrite(req, query):
+    """`x-oss-forbid-overwrite: true` on a write that creates the object: PutObject (not a
+    part upload) or CompleteMultipartUpload; OSS ignores it elsewhere."""
+    if req.headers.get('x-oss-forbid-overwrite', '').strip().lower() != 'true' or req.key is None:
+        return None
+    names = {n for n, _ in query}
+    if req.method == 'PUT' and not names & {'uploadId', 'partNumber'}:
+        return '0026-00000002'
+    if req.method == 'POST' and 'uploadId' in names:
+        return '0042-00000214'
+    return None
+
+
+def backend_headers(req, body, query):
+    """The headers the S3 backend needs (dummy auth; ETags lower-cased, metadata renamed;
+    OSS's forbid-overwrite as S3's conditional write)."""
     out = {'Content-Length': str(len(body)), 'Authorization': BACKEND_AUTH}
+    if forbids_overwrite(req, query):
+        out['If-None-Match'] = '*'
+
     for name, value in req.headers.items():
         low = name.lower()
         if low in REQUEST_HEADERS:
@@ -409,7 +433,7 @@ def forward(cfg, req, query, body):
     body = backend_body(req, query, body)
     conn = http.client.HTTPConnection(cfg.backend_host, cfg.backend_port, timeout=120)
     try:
-        conn.request(req.method, path, body=body, headers=backend_headers(req, body))
+        conn.request(req.method, path, body=body, headers=backend_headers(req, body, query))
         resp = conn.getresponse()
         return resp.status, resp.getheaders(), resp.read()
     finally:
@@ -455,6 +479,10 @@ class GatewayHandler(BaseHTTPRequestHandler):
             if listing:
                 backend_query = list_v2_backend_query(cfg, self.server.tokens, query)
             status, headers, answer = forward(cfg, self, backend_query, body)
+            ec = forbids_overwrite(self, query)
+            if status == 412 and ec:
+                raise OssError(409, 'FileAlreadyExists', 'The object you specified already exists'
+                               ' and can not be overwritten.', ec=ec)
             if status >= 400:
                 raise backend_error(status, answer, self.key)
             if status < 300 and is_xml_answer(self, query):

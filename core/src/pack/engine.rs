@@ -309,7 +309,12 @@ impl Engine {
                     ));
                 }
                 self.writer = Some(Writer::parts(part_size));
-                self.send(Op::Create, 0, now);
+                let first = if self.job.store.forbid_overwrite {
+                    Op::CheckDest
+                } else {
+                    Op::Create
+                };
+                self.send(first, 0, now);
             }
             Mode::Stream => {
                 self.writer = Some(Writer::stream());
@@ -509,10 +514,12 @@ impl Engine {
 
     /// After a failure: once no write is in flight, abort the upload, sweep, report.
     fn unwind(&mut self, now: Now) {
-        if self
-            .requests
-            .pending(|op| matches!(op, Op::Create | Op::Part { .. } | Op::Complete))
-        {
+        if self.requests.pending(|op| {
+            matches!(
+                op,
+                Op::CheckDest | Op::Create | Op::Part { .. } | Op::Complete
+            )
+        }) {
             return;
         }
         self.upload.sending.clear();
@@ -616,8 +623,10 @@ impl Engine {
                 let key = ObjectKey::new(self.job.request.source_files[*index].key()).ok()?;
                 xml(HeadObject::new(bucket, &key).sign(cfg, t))
             }
+            Op::CheckDest => xml(HeadObject::new(bucket, dest).sign(cfg, t)),
             Op::Create => xml(CreateMultipartUpload::new(bucket, dest)
                 .content_type("application/zip")
+                .forbid_overwrite(cfg.forbid_overwrite)
                 .sign(cfg, t)),
             Op::Part { number } => {
                 let data = self.upload.sending.get(number)?.clone();
@@ -627,7 +636,8 @@ impl Engine {
             }
             Op::Complete => {
                 let parts = self.completed_parts();
-                let complete = CompleteMultipartUpload::new(bucket, dest, upload_id, &parts);
+                let complete = CompleteMultipartUpload::new(bucket, dest, upload_id, &parts)
+                    .forbid_overwrite(cfg.forbid_overwrite);
                 Some((complete.sign(cfg, t), Bytes::from(complete.body()), MAX_XML))
             }
             Op::HeadDest => xml(HeadObject::new(bucket, dest).sign(cfg, t)),
@@ -677,6 +687,7 @@ impl Engine {
             Op::Head { index } => {
                 format!("look up `{}`", self.job.request.source_files[*index].key())
             }
+            Op::CheckDest => "check the destination".into(),
             Op::Create => "start the upload".into(),
             Op::Part { number } => format!("upload part {number}"),
             Op::Complete => "complete the upload".into(),
@@ -915,19 +926,20 @@ impl Engine {
         match op {
             Op::Abort if not_found => self.upload.abort_done = true,
             Op::AbortStray { .. } if not_found => {}
-            Op::Complete if not_found && self.upload.complete_ambiguous => {
+            // A retry after a lost answer meets our own completed archive: gone, or (with
+            // overwriting refused) already there. The destination settles which.
+            Op::Complete
+                if self.upload.complete_ambiguous
+                    && (not_found || CompleteMultipartUpload::destination_exists(&error.code)) =>
+            {
                 self.send(Op::HeadDest, 0, now)
             }
-            Op::Complete
-                if matches!(
-                    error.code.as_str(),
-                    "PreconditionFailed" | "FileAlreadyExists"
-                ) =>
-            {
+            Op::Complete if CompleteMultipartUpload::destination_exists(&error.code) => {
                 self.fail(PackError::DestinationExists {
                     key: self.dest.as_str().to_string(),
                 })
             }
+            Op::CheckDest if not_found => self.send(Op::Create, 0, now),
             Op::Read { unit } if matches!(error.status, 412 | 416) => {
                 let key = self.unit_key(unit);
                 self.fail(PackError::ObjectChanged { key })
@@ -1010,6 +1022,9 @@ impl Engine {
                     self.make_plan();
                 }
             }
+            Op::CheckDest => self.fail(PackError::DestinationExists {
+                key: self.dest.as_str().to_string(),
+            }),
             Op::Create => match CreateMultipartUpload::parse(&f.body) {
                 Ok(id) => self.upload.id = Some(id),
                 Err(e) => self.refused(f.op, f.attempt, e, now),

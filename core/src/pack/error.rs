@@ -8,7 +8,7 @@ use crate::store::{ErrorKind, StoreError};
 pub enum PackError {
     #[error("{0}")]
     InvalidRequest(String),
-    #[error("send the pack request as POST with a JSON body")]
+    #[error("send the pack request as POST with a JSON body, or GET a signed pack link")]
     MethodNotAllowed,
     #[error("the request body is over 1 MiB")]
     RequestTooLarge,
@@ -19,6 +19,12 @@ pub enum PackError {
     AccessDenied(String),
     #[error("this service takes credentials from Function Compute, and the request has none")]
     MissingCredentials,
+    /// No valid signed link or token, or an expired link; says nothing that helps forge one.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Outside the prefixes the operator lets requests read or write.
+    #[error(transparent)]
+    NotAllowed(crate::auth::PolicyError),
     #[error("no objects to pack: the source is empty or every key was skipped")]
     NoObjects,
     #[error("{entries} entries; this service packs at most {max}")]
@@ -29,7 +35,7 @@ pub enum PackError {
     ArchiveTooLarge(String),
     #[error("this pack needs about {mib} MiB of memory; the host allows less")]
     InsufficientMemory { mib: u64 },
-    #[error("`{key}` already exists and this service does not overwrite")]
+    #[error("`{key}` already exists, and this service does not overwrite objects")]
     DestinationExists { key: String },
     /// The store answered with an error.
     #[error("{what}: {}", .error.message)]
@@ -73,6 +79,8 @@ impl PackError {
         match self {
             InvalidRequest(_) => 400,
             MethodNotAllowed => 405,
+            Unauthorized(_) => 401,
+            NotAllowed(e) => e.status(),
             RequestTooLarge | TooManyEntries { .. } | TooManyBytes { .. } | ArchiveTooLarge(_) => {
                 413
             }
@@ -101,6 +109,8 @@ impl PackError {
         match self {
             InvalidRequest(_) => "InvalidRequest",
             MethodNotAllowed => "MethodNotAllowed",
+            Unauthorized(_) => "Unauthorized",
+            NotAllowed(e) => e.code(),
             RequestTooLarge => "RequestTooLarge",
             Misconfigured(_) => "ServerMisconfigured",
             AccessDenied(_) => "AccessDenied",

@@ -17,6 +17,8 @@ pub(crate) enum Op {
     Head {
         index: usize,
     },
+    /// Whether the destination exists, before the upload starts (no overwriting allowed).
+    CheckDest,
     Create,
     Part {
         number: u32,

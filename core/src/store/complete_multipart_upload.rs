@@ -2,7 +2,7 @@
 
 use super::request::{HttpRequest, RequestSpec};
 use super::xml::escape_text;
-use super::{Bucket, ObjectKey, StoreConfig, StoreError};
+use super::{Bucket, ObjectKey, Provider, StoreConfig, StoreError};
 
 /// Completes an upload from its parts, which the body lists in ascending part
 /// order ([`CompleteMultipartUpload::body`] sorts them). S3 may answer 200 and
@@ -10,13 +10,21 @@ use super::{Bucket, ObjectKey, StoreConfig, StoreError};
 /// connection alive), so always use [`CompleteMultipartUpload::parse`]. Parts
 /// other than the last must meet the store's minimum size (`EntityTooSmall`).
 ///
+/// With [`Self::forbid_overwrite`] the completion fails, and nothing changes, when the key
+/// already exists: S3 answers `412 PreconditionFailed` to `If-None-Match: *` (a
+/// conditional write), OSS `409 FileAlreadyExists` to `x-oss-forbid-overwrite: true`
+/// (an `x-oss-*` header, so it is signed); [`Self::destination_exists`] tells them apart
+/// from other failures. The upload stays open then: abort it.
+///
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html>
+/// <https://www.alibabacloud.com/help/en/oss/developer-reference/completemultipartupload>
 #[derive(Clone, Debug)]
 pub struct CompleteMultipartUpload<'a> {
     bucket: &'a Bucket,
     key: &'a ObjectKey,
     upload_id: &'a str,
     parts: &'a [CompletedPart],
+    forbid_overwrite: bool,
 }
 
 /// A part number with the `ETag` header its upload returned.
@@ -45,7 +53,21 @@ impl<'a> CompleteMultipartUpload<'a> {
             key,
             upload_id,
             parts,
+            forbid_overwrite: false,
         }
+    }
+
+    /// Fail instead of replacing an existing object (see the type's documentation).
+    pub fn forbid_overwrite(mut self, forbid: bool) -> Self {
+        self.forbid_overwrite = forbid;
+        self
+    }
+
+    /// Whether an error code is the store's "the key exists" answer to a completion
+    /// with [`Self::forbid_overwrite`]: S3's `PreconditionFailed` (412), OSS's
+    /// `FileAlreadyExists` (409).
+    pub fn destination_exists(code: &str) -> bool {
+        matches!(code, "PreconditionFailed" | "FileAlreadyExists")
     }
 
     /// The request body.
@@ -66,11 +88,17 @@ impl<'a> CompleteMultipartUpload<'a> {
 
     /// The request; send [`Self::body`] with it.
     pub fn sign(&self, cfg: &StoreConfig, now_unix: u64) -> HttpRequest {
-        RequestSpec::new("POST", cfg.object_url(self.bucket, self.key, false))
+        let mut spec = RequestSpec::new("POST", cfg.object_url(self.bucket, self.key, false))
             .query("uploadId", self.upload_id)
             .header("content-type", "application/xml")
-            .content_length(self.body().len() as u64)
-            .sign(cfg, now_unix)
+            .content_length(self.body().len() as u64);
+        if self.forbid_overwrite {
+            spec = match cfg.provider {
+                Provider::S3 => spec.header("if-none-match", "*"),
+                Provider::Oss => spec.header("x-oss-forbid-overwrite", "true"),
+            };
+        }
+        spec.sign(cfg, now_unix)
     }
 
     /// Parses the response of any status, catching a 200 that carries `<Error>`.
@@ -137,6 +165,51 @@ mod tests {
             req.header("content-length"),
             Some(c.body().len().to_string().as_str())
         );
+    }
+
+    #[test]
+    fn forbid_overwrite_signs_the_stores_condition() {
+        let (b, k, p) = (bucket(), key("x.zip"), parts());
+        let plain = CompleteMultipartUpload::new(&b, &k, "U", &p).sign(&cfg(true), NOW);
+        assert_eq!(plain.header("if-none-match"), None);
+        let c = CompleteMultipartUpload::new(&b, &k, "U", &p).forbid_overwrite(true);
+        let s3 = c.sign(&cfg(true), NOW);
+        assert_eq!(s3.header("if-none-match"), Some("*"));
+        assert_eq!(s3.header("x-oss-forbid-overwrite"), None);
+        assert_eq!(
+            signed_headers(&s3),
+            "content-type;host;if-none-match;x-amz-content-sha256;x-amz-date"
+        );
+        let mut oss_cfg = cfg(false);
+        oss_cfg.provider = Provider::Oss;
+        let oss = c.sign(&oss_cfg, NOW);
+        assert_eq!(oss.header("x-oss-forbid-overwrite"), Some("true"));
+        assert_eq!(oss.header("if-none-match"), None);
+        // Signed as an x-oss-* header: the canonical request holds it.
+        let spec = RequestSpec::new("POST", oss_cfg.object_url(&b, &k, false))
+            .header("x-oss-forbid-overwrite", "true");
+        let headers = crate::store::signing::oss_v4::canonical_headers(&spec.headers, &[]);
+        assert_eq!(headers, "x-oss-forbid-overwrite:true\n");
+    }
+
+    #[test]
+    fn destination_exists_codes() {
+        let s3 = CompleteMultipartUpload::parse(
+            412,
+            b"<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>",
+        )
+        .unwrap_err();
+        let oss = CompleteMultipartUpload::parse(
+            409,
+            b"<Error><Code>FileAlreadyExists</Code><Message>The object you specified already exists and can not be overwritten.</Message><EC>0042-00000214</EC></Error>",
+        )
+        .unwrap_err();
+        assert!(CompleteMultipartUpload::destination_exists(&s3.code));
+        assert!(CompleteMultipartUpload::destination_exists(&oss.code));
+        assert!(!CompleteMultipartUpload::destination_exists("NoSuchUpload"));
+        // Neither is retried.
+        assert_ne!(s3.kind(), ErrorKind::Transient);
+        assert_ne!(oss.kind(), ErrorKind::Transient);
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub struct StoreConfig {
     /// it, OSS refuses it. Virtual-hosted style needs a DNS host, not an IP.
     pub path_style: bool,
     pub credentials: Credentials,
+    /// Completing an upload must not replace an existing object: the completion is made
+    /// conditional (S3 `If-None-Match: *`, OSS `x-oss-forbid-overwrite: true`) and fails
+    /// when the key exists. Off by default.
+    pub forbid_overwrite: bool,
 }
 
 /// The parts of a request URL that signing needs separately.
@@ -83,6 +87,7 @@ impl StoreConfig {
             region: region.into(),
             path_style: false,
             credentials,
+            forbid_overwrite: false,
         }
     }
 

@@ -1,19 +1,26 @@
 //! CreateMultipartUpload: starts an upload assembled from parts.
 
 use super::request::{HttpRequest, RequestSpec};
-use super::{parse_root, Bucket, ObjectKey, StoreConfig, StoreError};
+use super::{parse_root, Bucket, ObjectKey, Provider, StoreConfig, StoreError};
 
 /// Starts a multipart upload and returns its upload id. Until it is completed
 /// or aborted, its parts are stored (and billed) but invisible; always abort
 /// on failure. Up to 10,000 parts; S3 parts are 5 MiB–5 GiB (OSS 100 KB–5 GB),
 /// the last one any size.
 ///
+/// [`Self::forbid_overwrite`] sends OSS's `x-oss-forbid-overwrite: true`, which OSS takes
+/// on InitiateMultipartUpload as well as on CompleteMultipartUpload (the completion is
+/// where an existing key is refused, `409 FileAlreadyExists`); S3 has no such condition
+/// on create, so nothing is sent there (its completion carries `If-None-Match: *`).
+///
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateMultipartUpload.html>
+/// <https://www.alibabacloud.com/help/en/oss/developer-reference/initiatemultipartupload>
 #[derive(Clone, Debug)]
 pub struct CreateMultipartUpload<'a> {
     bucket: &'a Bucket,
     key: &'a ObjectKey,
     content_type: Option<&'a str>,
+    forbid_overwrite: bool,
 }
 
 impl<'a> CreateMultipartUpload<'a> {
@@ -22,7 +29,14 @@ impl<'a> CreateMultipartUpload<'a> {
             bucket,
             key,
             content_type: None,
+            forbid_overwrite: false,
         }
+    }
+
+    /// OSS: `x-oss-forbid-overwrite: true` (see the type's documentation); S3: nothing.
+    pub fn forbid_overwrite(mut self, forbid: bool) -> Self {
+        self.forbid_overwrite = forbid;
+        self
     }
 
     /// The `Content-Type` the finished object is served with (e.g. `application/zip`).
@@ -37,6 +51,9 @@ impl<'a> CreateMultipartUpload<'a> {
             .content_length(0);
         if let Some(ct) = self.content_type {
             spec = spec.header("content-type", ct);
+        }
+        if self.forbid_overwrite && cfg.provider == Provider::Oss {
+            spec = spec.header("x-oss-forbid-overwrite", "true");
         }
         spec.sign(cfg, now_unix)
     }
@@ -69,6 +86,21 @@ mod tests {
             signed_headers(&req),
             "content-type;host;x-amz-content-sha256;x-amz-date"
         );
+    }
+
+    #[test]
+    fn forbid_overwrite_is_sent_to_oss_only() {
+        let (b, k) = (bucket(), key("out/x.zip"));
+        let create = CreateMultipartUpload::new(&b, &k).forbid_overwrite(true);
+        let s3 = create.sign(&cfg(true), NOW);
+        assert_eq!(s3.header("x-oss-forbid-overwrite"), None);
+        assert_eq!(s3.header("if-none-match"), None);
+        let mut oss = cfg(false);
+        oss.provider = Provider::Oss;
+        let req = create.sign(&oss, NOW);
+        assert_eq!(req.header("x-oss-forbid-overwrite"), Some("true"));
+        let plain = CreateMultipartUpload::new(&b, &k).sign(&oss, NOW);
+        assert_eq!(plain.header("x-oss-forbid-overwrite"), None);
     }
 
     #[test]

@@ -151,7 +151,9 @@ impl SimStore {
                 }
             }
             ("POST", false) if q("uploadId").is_some() => {
-                self.complete(&key, q("uploadId").unwrap(), body, now)
+                let forbid = req.header("if-none-match") == Some("*")
+                    || req.header("x-oss-forbid-overwrite") == Some("true");
+                self.complete(&key, q("uploadId").unwrap(), body, now, forbid)
             }
             ("DELETE", false) if q("uploadId").is_some() => {
                 match self.uploads.get(q("uploadId").unwrap()) {
@@ -308,10 +310,17 @@ impl SimStore {
         }
     }
 
-    fn complete(&mut self, key: &str, id: &str, body: &[u8], now: i64) -> Answer {
+    fn complete(&mut self, key: &str, id: &str, body: &[u8], now: i64, forbid: bool) -> Answer {
         match self.uploads.get(id) {
             Some(u) if u.key == key => {}
             _ => return error(404, "NoSuchUpload"),
+        }
+        // Conditional completion: S3's `If-None-Match: *`, OSS's `x-oss-forbid-overwrite`.
+        if forbid && self.objects.contains_key(key) {
+            return match self.provider {
+                Provider::S3 => error(412, "PreconditionFailed"),
+                Provider::Oss => error(409, "FileAlreadyExists"),
+            };
         }
         let listed = parse_parts(std::str::from_utf8(body).expect("xml"));
         let u = &self.uploads[id];

@@ -19,11 +19,14 @@ pub async fn run() -> anyhow::Result<()> {
     let allocators = [("on demand", None), ("pooling, 16 slots", Some(16))];
     let mut runtimes = Vec::new();
     for (name, pooling) in allocators {
+        let listen = "127.0.0.1:0".parse()?;
         let runtime = Runtime::new(RuntimeOptions {
             pooling,
+            // Open, as `serve` on loopback: the refused request is refused for its body.
+            config: crate::settings::AccessSettings::default().config_values(listen)?,
             ..RuntimeOptions::default()
         })?;
-        let (addr, server) = crate::serve::start(runtime.clone(), "127.0.0.1:0".parse()?).await?;
+        let (addr, server) = crate::serve::start(runtime.clone(), listen).await?;
         runtimes.push((name, runtime, addr, server, Vec::new(), Vec::new()));
     }
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
