@@ -185,7 +185,7 @@ fn packs_end_cleanly_while_a_third_of_the_write_answers_are_lost() {
     let mut outcomes = Vec::new();
     for i in 0..12 {
         let (prefix, manifest) = &sets[i % sets.len()];
-        let dest = format!("out/lost-{i}.zip");
+        let dest = format!("output/lost-{i}.zip");
         // Two packs fail on purpose after their upload began (the completion is refused,
         // without reaching the store), so aborts are among the writes whose answers go.
         let refused = i == 4 || i == 9;
@@ -276,7 +276,7 @@ fn packs_end_cleanly_while_a_third_of_the_write_answers_are_lost() {
 
 #[test]
 fn a_lost_create_answer_leaves_no_upload_open() {
-    let env = Env::new();
+    let env = Env::with_dest_prefixes(&["out/"]);
     let sets = put_sources(&env);
     let (prefix, manifest) = &sets[0];
     env.proxy.add(lose(Match::create_upload(), 1));
@@ -292,7 +292,7 @@ fn a_lost_create_answer_leaves_no_upload_open() {
 
 #[test]
 fn a_lost_complete_answer_still_succeeds() {
-    let env = Env::new();
+    let env = Env::with_dest_prefixes(&["out/"]);
     let sets = put_sources(&env);
     let (prefix, manifest) = &sets[1];
     env.proxy.add(lose(Match::complete_upload(), 1));
@@ -310,7 +310,7 @@ fn a_lost_complete_answer_still_succeeds() {
 
 #[test]
 fn a_lost_abort_answer_leaves_no_upload_open() {
-    let env = Env::new();
+    let env = Env::with_dest_prefixes(&["out/"]);
     let sets = put_sources(&env);
     let (prefix, manifest) = &sets[0];
     // The completion is refused (without reaching the store), so the pack aborts its
@@ -334,7 +334,7 @@ fn a_lost_abort_answer_leaves_no_upload_open() {
 
 #[test]
 fn a_lost_part_answer_is_recovered() {
-    let env = Env::new();
+    let env = Env::with_dest_prefixes(&["out/"]);
     let sets = put_sources(&env);
     let (prefix, manifest) = &sets[2];
     let second_part = Match::new("PUT", &["partNumber=2&", "uploadId="]);
@@ -357,7 +357,7 @@ fn a_lost_part_answer_is_recovered() {
 #[test]
 fn the_proxy_answers_nothing_once_the_store_has_answered() {
     use std::io::{Read, Write};
-    let env = Env::new();
+    let env = Env::with_dest_prefixes(&["out/"]);
     env.put_files(&[("d/a.txt".into(), b"a".to_vec())]);
     env.proxy.add(lose(Match::new("GET", &["/bkt/d/a.txt"]), 1));
     let mut tcp = std::net::TcpStream::connect(env.proxy.addr).unwrap();
