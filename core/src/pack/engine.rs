@@ -332,6 +332,7 @@ impl Engine {
         match self.phase {
             Phase::Listing => self.look_up(now),
             Phase::Writing => self.write(now),
+            #[allow(clippy::collapsible_match)] // `sweep` moves the pack on: not a guard
             Phase::Finishing => {
                 if self.sweep(now) {
                     self.finish(now);

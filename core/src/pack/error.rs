@@ -39,7 +39,10 @@ pub enum PackError {
     DestinationExists { key: String },
     /// The store answered with an error.
     #[error("{what}: {}", .error.message)]
-    Store { what: String, error: StoreError },
+    Store {
+        what: String,
+        error: Box<StoreError>,
+    },
     /// A store request failed without an answer, every attempt.
     #[error("{what}: {detail}")]
     StoreUnreachable { what: String, detail: String },
@@ -69,7 +72,7 @@ impl PackError {
     pub fn store(what: impl Into<String>, error: StoreError) -> Self {
         PackError::Store {
             what: what.into(),
-            error,
+            error: Box::new(error),
         }
     }
 
