@@ -128,6 +128,13 @@ impl Executor {
     }
 
     fn act(&mut self, action: Action) -> Option<Stop> {
+        let over = matches!(action, Action::Done(_) | Action::Failed(_));
+        if over && self.engine.upload_may_be_left_open() {
+            eprintln!(
+                "zip-oss: cleanup gave up after repeated store failures; a multipart upload \
+                 may be left open (a lifecycle rule removes it)"
+            );
+        }
         match action {
             Action::Send {
                 token,

@@ -241,6 +241,9 @@ fn run_seed_counting(
     if !open.is_empty() {
         return Err(format!("{} upload(s) left open: {open:?}", open.len()));
     }
+    if world.engine.upload_may_be_left_open() {
+        return Err("the engine gave up on a cleanup request".into());
+    }
     if world.store.uploads.len() != others.len() {
         return Err("another writer's upload was aborted".into());
     }

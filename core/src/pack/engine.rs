@@ -141,6 +141,12 @@ impl Engine {
         self.reserved
     }
 
+    /// Whether a cleanup request (abort, sweep) was given up on, so an upload may be left
+    /// open: the driver should say so where operators look.
+    pub fn upload_may_be_left_open(&self) -> bool {
+        self.upload.leaked
+    }
+
     /// The plan, once the listing is done.
     pub fn plan(&self) -> &Plan {
         &self.plan
@@ -151,21 +157,12 @@ impl Engine {
             Event::Reserved { ok } => self.reserved_memory(ok, now),
             Event::OutputTaken => {
                 if let Some(Writer {
-                    out:
-                        Output::Stream {
-                            outstanding,
-                            outstanding_bytes,
-                            ..
-                        },
+                    out: Output::Stream { outstanding, .. },
                     ..
                 }) = &mut self.writer
                 {
-                    *outstanding = outstanding.saturating_sub(1);
-                    // Pieces are taken in order; the front one's size is not kept, so the
-                    // bytes are released with the last piece.
-                    if *outstanding == 0 {
-                        *outstanding_bytes = 0;
-                    }
+                    // Pieces are taken in the order they were handed out.
+                    outstanding.pop_front();
                 }
             }
             Event::Response {
@@ -366,7 +363,7 @@ impl Engine {
                     pieces,
                     outstanding,
                     ..
-                } => pieces.len() + outstanding < limit,
+                } => pieces.len() + outstanding.len() < limit,
             });
             let progressed = writer.bytes_out != before;
             match pumped {
@@ -410,11 +407,9 @@ impl Engine {
             Output::Stream {
                 pieces,
                 outstanding,
-                outstanding_bytes,
             } => {
                 while let Some(piece) = pieces.pop_front() {
-                    *outstanding += 1;
-                    *outstanding_bytes += piece.len() as u64;
+                    outstanding.push_back(piece.len() as u64);
                     self.actions.push_back(Action::Output(piece));
                 }
             }
@@ -434,7 +429,7 @@ impl Engine {
         }
         match &writer.out {
             Output::Stream { outstanding, .. } => {
-                if *outstanding == 0 {
+                if outstanding.is_empty() {
                     self.finish(now);
                 }
             }

@@ -161,29 +161,18 @@ impl Reads {
             .sum()
     }
 
-    /// The next unit to start, if a window has room; marks it started.
+    /// The next unit to start, if a window has room; marks it started. Each window starts
+    /// its own units in plan order (small ones are read ahead past large ones).
     pub fn next_to_start(&mut self) -> Option<usize> {
         if self.active_small < self.tuning.read_ahead {
-            while self.next_small < self.units.len() && !self.units[self.next_small].small {
-                self.next_small += 1;
-            }
-            if self.next_small < self.units.len() {
-                let i = self.next_small;
-                self.next_small += 1;
+            if let Some(i) = next_of(&mut self.units, &mut self.next_small, true) {
                 self.active_small += 1;
-                self.units[i].started = true;
                 return Some(i);
             }
         }
         if self.active_large < self.tuning.read_ranges {
-            while self.next_large < self.units.len() && self.units[self.next_large].small {
-                self.next_large += 1;
-            }
-            if self.next_large < self.units.len() {
-                let i = self.next_large;
-                self.next_large += 1;
+            if let Some(i) = next_of(&mut self.units, &mut self.next_large, false) {
                 self.active_large += 1;
-                self.units[i].started = true;
                 return Some(i);
             }
         }
@@ -285,4 +274,15 @@ impl Reads {
         }
         self.front = self.units.len();
     }
+}
+
+/// Moves `cursor` to the next unit of the class `small` says, marks it started, returns it.
+fn next_of(units: &mut [Unit], cursor: &mut usize, small: bool) -> Option<usize> {
+    while *cursor < units.len() && units[*cursor].small != small {
+        *cursor += 1;
+    }
+    let unit = units.get_mut(*cursor)?;
+    unit.started = true;
+    *cursor += 1;
+    Some(*cursor - 1)
 }

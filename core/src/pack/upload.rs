@@ -31,7 +31,6 @@ pub(crate) enum Sweep {
 #[derive(Debug, Default)]
 pub(crate) struct Upload {
     pub id: Option<String>,
-    pub create_started: bool,
     /// An attempt failed without a clear answer: the store may hold an upload we never saw.
     pub create_ambiguous: bool,
     /// Our clock (unix) when the first create attempt left and when the last one ended.
@@ -53,7 +52,6 @@ pub(crate) struct Upload {
 
 impl Upload {
     pub fn create_attempt(&mut self, unix: u64) {
-        self.create_started = true;
         let (first, _) = self.create_window.unwrap_or((unix, unix));
         self.create_window = Some((first, unix));
     }

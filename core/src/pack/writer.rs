@@ -25,8 +25,8 @@ pub(crate) enum Output {
     /// Pieces for the caller, and those handed out but not yet sent.
     Stream {
         pieces: VecDeque<Bytes>,
-        outstanding: usize,
-        outstanding_bytes: u64,
+        /// The sizes of the pieces handed out and not yet taken, oldest first.
+        outstanding: VecDeque<u64>,
     },
 }
 
@@ -59,8 +59,7 @@ impl Writer {
         Self::new(
             Output::Stream {
                 pieces: VecDeque::new(),
-                outstanding: 0,
-                outstanding_bytes: 0,
+                outstanding: VecDeque::new(),
             },
             SLICE_BYTES,
         )
@@ -88,9 +87,10 @@ impl Writer {
             }
             Output::Stream {
                 pieces,
-                outstanding_bytes,
-                ..
-            } => outstanding_bytes + pieces.iter().map(|p| p.len() as u64).sum::<u64>(),
+                outstanding,
+            } => {
+                outstanding.iter().sum::<u64>() + pieces.iter().map(|p| p.len() as u64).sum::<u64>()
+            }
         }
     }
 
