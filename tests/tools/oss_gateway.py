@@ -43,7 +43,7 @@ Usage (prints `ready <port>` once listening, then a line `ListObjectsV2 <status>
 <first|continued>` per listing request, before its answer; IPv4 only):
   python3 tests/tools/oss_gateway.py --listen 127.0.0.1:0 --backend http://127.0.0.1:MOTOPORT \
       --access-key-id AK --access-key-secret SK [--security-token TOKEN] --region cn-shanghai \
-      [--page-size N]
+      [--page-size N] [--max-page N]
 """
 import argparse
 import base64

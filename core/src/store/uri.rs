@@ -55,11 +55,7 @@ pub(crate) fn sorted_query(params: &[(String, String)], equals_when_empty: bool)
 /// Decodes `application/x-www-form-urlencoded` text (`+` is a space), the form
 /// S3 uses for keys under `encoding-type=url`. `None` if not UTF-8.
 pub fn decode_form(s: &str) -> Option<String> {
-    let spaced = s.replace('+', " ");
-    percent_decode_str(&spaced)
-        .decode_utf8()
-        .ok()
-        .map(|c| c.into_owned())
+    decode_percent(&s.replace('+', " "))
 }
 
 /// Decodes `%XX` escapes only, `+` kept as it is (Python's `unquote`), the way Aliyun's
