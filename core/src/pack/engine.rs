@@ -9,7 +9,8 @@
 //! One pack: list → plan → reserve memory → create the upload (while the first reads
 //! start) → encode entries as their bytes arrive, cut into parts, upload them → complete
 //! → presign. Any failure after the upload exists aborts it; answers lost after the store
-//! acted are settled as `upload.rs` describes.
+//! acted are settled as `upload.rs` describes. Every object's bytes are checked against
+//! the store's checksum (`verify.rs`), every part and the whole archive against ours.
 
 use std::collections::VecDeque;
 
@@ -24,12 +25,14 @@ use super::requests::{header, InFlight, Op, Requests};
 use super::rng::Rng;
 use super::summary::Summary;
 use super::upload::{Sweep, Upload};
+use super::verify::Verdict;
 use super::writer::{Output, Writer};
 use crate::plan::{part_size_at_least, Plan, PlanOptions};
+use crate::store::checksum::{self, Algorithm, Checksum, Claimed};
 use crate::store::{
     AbortMultipartUpload, Bucket, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
-    ErrorKind, GetObject, HeadObject, HttpRequest, ListMultipartUploads, ListObjectsV2, ObjectKey,
-    PresignedGet, StoreError, UploadPart,
+    DeleteObject, ErrorKind, GetObject, HeadObject, HttpRequest, ListMultipartUploads,
+    ListObjectsV2, ObjectKey, PresignedGet, Provider, StoreError, UploadPart,
 };
 
 /// XML answers larger than this are refused (a listing page of 1,000 long keys fits).
@@ -71,6 +74,8 @@ pub struct Engine {
     reads: Option<Reads>,
     writer: Option<Writer>,
     upload: Upload,
+    /// The CRC-64 the archive's parts and whole are checked with (the store's own).
+    archive_algorithm: Algorithm,
     failure: Option<PackError>,
 }
 
@@ -86,6 +91,7 @@ impl Engine {
                 ObjectKey::new("invalid").expect("valid"),
             ),
         };
+        let archive_algorithm = Algorithm::for_archive(job.store.provider);
         let mut engine = Engine {
             rng: Rng::new(job.seed),
             listing: Some(Listing::new(&job.request)),
@@ -103,6 +109,7 @@ impl Engine {
             reads: None,
             writer: None,
             upload: Upload::default(),
+            archive_algorithm,
             failure: None,
         };
         match checked {
@@ -346,6 +353,12 @@ impl Engine {
             while let Some(unit) = self.reads.as_mut().and_then(Reads::next_to_start) {
                 self.send(Op::Read { unit }, 0, now);
                 started += 1;
+                // S3 shows no checksum on a range answer: ask for the object's.
+                let u = &self.reads.as_ref().expect("reading").units[unit];
+                if self.provider() == Provider::S3 && u.start == 0 && !u.whole {
+                    let entry = u.entry;
+                    self.send(Op::Checksum { entry }, 0, now);
+                }
             }
             let (Some(writer), Some(reads)) = (self.writer.as_mut(), self.reads.as_mut()) else {
                 return;
@@ -395,6 +408,9 @@ impl Engine {
                 let mut start = Vec::new();
                 while self.upload.sending.len() + start.len() < self.tuning.parts_in_flight {
                     let Some(part) = ready.pop_front() else { break };
+                    let crc = checksum::crc(self.archive_algorithm, &part.data);
+                    let len = part.data.len() as u64;
+                    self.upload.crcs.insert(part.number, (crc, len));
                     self.upload
                         .sending
                         .insert(part.number, Bytes::from(part.data));
@@ -468,6 +484,10 @@ impl Engine {
             utf8_fallbacks: plan.utf8_fallbacks(),
             skipped: plan.skipped,
             renamed: plan.renamed,
+            verified_objects: self.reads.as_ref().map_or(0, |r| r.verify.verified),
+            unverified_objects: self.reads.as_ref().map_or(0, |r| r.verify.unverified),
+            rereads: self.reads.as_ref().map_or(0, |r| r.verify.rereads()),
+            checksum: self.archive_checksum().map(Into::into),
         };
         self.phase = Phase::Over;
         self.actions.push_back(Action::Done(summary));
@@ -519,7 +539,14 @@ impl Engine {
             return;
         }
         self.upload.sending.clear();
-        if self.upload.id.is_some() && !self.upload.abort_done {
+        if self.upload.wrong_archive && !self.upload.delete_done {
+            if !self.upload.delete_started {
+                self.upload.delete_started = true;
+                self.send(Op::DeleteDest, 0, now);
+            }
+            return;
+        }
+        if self.upload.id.is_some() && !self.upload.abort_done && !self.upload.completed {
             if !self.upload.abort_started {
                 self.upload.abort_started = true;
                 self.send(Op::Abort, 0, now);
@@ -623,19 +650,30 @@ impl Engine {
             Op::Create => xml(CreateMultipartUpload::new(bucket, dest)
                 .content_type("application/zip")
                 .forbid_overwrite(cfg.forbid_overwrite)
+                .full_object_checksum(self.archive_algorithm)
                 .sign(cfg, t)),
             Op::Part { number } => {
                 let data = self.upload.sending.get(number)?.clone();
+                let crc = self.part_checksum(*number)?;
                 let request = UploadPart::new(bucket, dest, upload_id, *number, data.len() as u64)
+                    .checksum(&crc)
                     .sign(cfg, t);
                 Some((request, data, MAX_XML))
             }
             Op::Complete => {
                 let parts = self.completed_parts();
+                let whole = self.archive_checksum()?;
                 let complete = CompleteMultipartUpload::new(bucket, dest, upload_id, &parts)
-                    .forbid_overwrite(cfg.forbid_overwrite);
+                    .forbid_overwrite(cfg.forbid_overwrite)
+                    .checksum(&whole);
                 Some((complete.sign(cfg, t), Bytes::from(complete.body()), MAX_XML))
             }
+            Op::Checksum { entry } => {
+                let key = ObjectKey::new(self.plan.entries[*entry].key.as_str()).ok()?;
+                xml(HeadObject::new(bucket, &key).sign(cfg, t))
+            }
+            Op::VerifyDest => xml(HeadObject::new(bucket, dest).sign(cfg, t)),
+            Op::DeleteDest => xml(DeleteObject::new(bucket, dest).sign(cfg, t)),
             Op::HeadDest => xml(HeadObject::new(bucket, dest).sign(cfg, t)),
             Op::Abort => xml(AbortMultipartUpload::new(bucket, dest, upload_id).sign(cfg, t)),
             Op::ListUploads {
@@ -673,8 +711,33 @@ impl Engine {
             .map(|(n, etag)| CompletedPart {
                 part_number: *n,
                 etag: etag.clone(),
+                checksum: self.part_checksum(*n),
             })
             .collect()
+    }
+
+    fn provider(&self) -> Provider {
+        self.job.store.provider
+    }
+
+    fn part_checksum(&self, number: u32) -> Option<Checksum> {
+        let (crc, _) = self.upload.crcs.get(&number)?;
+        Some(Checksum::crc(self.archive_algorithm, *crc))
+    }
+
+    /// The whole archive's checksum, from its parts' (none for a streamed archive).
+    fn archive_checksum(&self) -> Option<Checksum> {
+        let crc = self.upload.archive_crc(self.archive_algorithm)?;
+        Some(Checksum::crc(self.archive_algorithm, crc))
+    }
+
+    /// Whether what an answer says of the archive (or a part) contradicts ours: only a
+    /// checksum of our algorithm can.
+    fn contradicts(&self, claimed: &Claimed, ours: Option<Checksum>) -> bool {
+        match (claimed, ours) {
+            (Claimed::Full(c), Some(ours)) => c.algorithm == ours.algorithm && *c != ours,
+            _ => false,
+        }
     }
 
     fn what(&self, op: &Op) -> String {
@@ -692,6 +755,14 @@ impl Engine {
             Op::ListUploads { .. } => "list open uploads".into(),
             Op::AbortStray { .. } => "abort a stray upload".into(),
             Op::Read { unit } => format!("read `{}`", self.unit_key(*unit)),
+            Op::Checksum { entry } => {
+                format!(
+                    "look up the checksum of `{}`",
+                    self.plan.entries[*entry].key
+                )
+            }
+            Op::VerifyDest => "check the completed archive's checksum".into(),
+            Op::DeleteDest => "delete the corrupted archive".into(),
         }
     }
 
@@ -751,6 +822,11 @@ impl Engine {
                 reads.etags.insert(entry, got.to_string());
             }
             _ => {}
+        }
+        // OSS shows the whole object's CRC on every answer; S3 only on whole-object ones.
+        if self.job.store.provider == Provider::Oss || !u.ranged() {
+            let claimed = Claimed::from_headers(self.job.store.provider, |n| f.header(n));
+            reads.verify.claim(entry, claimed);
         }
         reads.units[unit].answered = true;
         Ok(())
@@ -813,7 +889,23 @@ impl Engine {
         let u = &reads.units[unit];
         if u.received < u.len() {
             // Ended early: resume where it stopped.
-            self.read_broke(unit, f.attempt, now);
+            return self.read_broke(unit, f.attempt, now);
+        }
+        if !u.small {
+            return;
+        }
+        let entry = u.entry;
+        if let Verdict::Mismatch(algorithm) = reads.check_small(unit) {
+            if reads.verify.may_reread(entry) {
+                reads.restart(unit);
+                self.send(Op::Read { unit }, f.attempt + 1, now);
+            } else {
+                let what = self.what(&f.op);
+                self.fail(PackError::ChecksumMismatch {
+                    what,
+                    algorithm: algorithm.name(),
+                });
+            }
         }
     }
 
@@ -901,6 +993,13 @@ impl Engine {
                 self.upload.sweep = Sweep::Aborting;
             }
             Op::AbortStray { .. } => self.upload.leaked = true,
+            Op::DeleteDest => {
+                self.upload.delete_done = true;
+                self.upload.leaked = true;
+            }
+            // The store took the archive and stated no contradicting checksum; it cannot be
+            // looked at now, so it stays (S3 checked it against ours on completion).
+            Op::VerifyDest => self.completed(),
             _ => self.fail(error),
         }
     }
@@ -936,6 +1035,20 @@ impl Engine {
                 })
             }
             Op::CheckDest if not_found => self.send(Op::Create, 0, now),
+            // The part's bytes changed on the way: S3 refused to store them. Send them again.
+            Op::Part { .. } if matches!(error.code.as_str(), "BadDigest" | "InvalidDigest") => {
+                let e = self.mismatch(&op);
+                self.retry_or_give_up(op, attempt, e, now)
+            }
+            Op::Complete if error.code == "BadDigest" => {
+                let e = self.mismatch(&op);
+                self.fail(e)
+            }
+            Op::Checksum { entry } if matches!(error.status, 404 | 412) => {
+                let key = self.plan.entries[entry].key.clone();
+                self.fail(PackError::ObjectChanged { key })
+            }
+            Op::DeleteDest if not_found => self.upload.delete_done = true,
             Op::Read { unit } if matches!(error.status, 412 | 416) => {
                 let key = self.unit_key(unit);
                 self.fail(PackError::ObjectChanged { key })
@@ -951,8 +1064,26 @@ impl Engine {
         }
     }
 
+    /// The store's word on the completed archive's checksum: ours, or it must go.
+    fn judge_archive(&mut self, claimed: &Claimed) {
+        if self.contradicts(claimed, self.archive_checksum()) {
+            self.upload.wrong_archive = true;
+            let e = self.mismatch(&Op::Complete);
+            return self.fail(e);
+        }
+        self.completed();
+    }
+
+    fn mismatch(&self, op: &Op) -> PackError {
+        PackError::ChecksumMismatch {
+            what: self.what(op),
+            algorithm: self.archive_algorithm.name(),
+        }
+    }
+
     /// The archive is in place.
     fn completed(&mut self) {
+        self.upload.completed = true;
         if self.phase == Phase::Completing {
             self.phase = Phase::Finishing;
         }
@@ -1001,7 +1132,7 @@ impl Engine {
                 }
             }
             Op::Head { index } => {
-                let head = HeadObject::parse(|n| f.header(n));
+                let head = HeadObject::parse(self.provider(), |n| f.header(n));
                 let Some(head) = head else {
                     return self.fail(invalid("no Content-Length".into()));
                 };
@@ -1025,21 +1156,80 @@ impl Engine {
                 Ok(id) => self.upload.id = Some(id),
                 Err(e) => self.refused(f.op, f.attempt, e, now),
             },
-            Op::Part { number } => match f.header("etag") {
-                Some(etag) => {
-                    self.upload.etags.insert(number, etag.to_string());
-                    self.upload.sending.remove(&number);
+            Op::Part { number } => {
+                // OSS answers the stored part's CRC-64, S3 echoes the one it checked.
+                let claimed = Claimed::from_headers(self.provider(), |n| f.header(n));
+                if self.contradicts(&claimed, self.part_checksum(number)) {
+                    let e = self.mismatch(&f.op);
+                    return self.retry_or_give_up(f.op, f.attempt, e, now);
                 }
-                None => self.fail(invalid("no ETag in the answer".into())),
-            },
+                match f.header("etag") {
+                    Some(etag) => {
+                        self.upload.etags.insert(number, etag.to_string());
+                        self.upload.sending.remove(&number);
+                    }
+                    None => self.fail(invalid("no ETag in the answer".into())),
+                }
+            }
             Op::Complete => match CompleteMultipartUpload::parse(200, &f.body) {
-                Ok(_) => self.completed(),
+                Ok(done) => {
+                    self.upload.completed = true;
+                    // S3 states the checksum in the body, OSS in a header.
+                    let stated = done
+                        .checksums
+                        .iter()
+                        .map(|(n, v)| (format!("x-amz-checksum-{}", &n[8..]).to_lowercase(), v))
+                        .collect::<Vec<_>>();
+                    let claimed = Claimed::from_headers(self.provider(), |n| {
+                        f.header(n).or_else(|| {
+                            stated.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str())
+                        })
+                    });
+                    match claimed {
+                        Claimed::Full(_) => self.judge_archive(&claimed),
+                        _ => self.send(Op::VerifyDest, 0, now),
+                    }
+                }
                 Err(e) => self.refused(f.op, f.attempt, e, now),
             },
+            Op::VerifyDest => {
+                let head = HeadObject::parse(self.provider(), |n| f.header(n));
+                match head {
+                    Some(h) if h.size == self.writer.as_ref().map_or(0, |w| w.bytes_out) => {
+                        self.judge_archive(&h.checksum)
+                    }
+                    _ => {
+                        self.upload.wrong_archive = true;
+                        self.fail(invalid(
+                            "the completed archive is not the size written".into(),
+                        ))
+                    }
+                }
+            }
+            Op::DeleteDest => self.upload.delete_done = true,
+            Op::Checksum { entry } => {
+                let Some(head) = HeadObject::parse(self.provider(), |n| f.header(n)) else {
+                    return self.fail(invalid("no Content-Length".into()));
+                };
+                let reads = self.reads.as_mut().expect("reading");
+                let changed = match (reads.etags.get(&entry), &head.etag) {
+                    (Some(known), Some(got)) => !same_etag(known, got),
+                    _ => false,
+                };
+                if changed || head.size != self.plan.entries[entry].size() {
+                    let key = self.plan.entries[entry].key.clone();
+                    return self.fail(PackError::ObjectChanged { key });
+                }
+                reads.verify.claim(entry, head.checksum);
+            }
             Op::HeadDest => {
-                let head = HeadObject::parse(|n| f.header(n));
+                let head = HeadObject::parse(self.provider(), |n| f.header(n));
                 let parts = self.upload.etags.len();
+                let whole = self.archive_checksum();
                 let ours = head.is_some_and(|h| {
+                    if self.contradicts(&h.checksum, whole.clone()) {
+                        return false;
+                    }
                     let size = self.writer.as_ref().map_or(0, |w| w.bytes_out);
                     let etag_parts = h
                         .etag

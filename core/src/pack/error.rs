@@ -55,6 +55,13 @@ pub enum PackError {
     RangeNotHonoured { key: String },
     #[error("reading `{key}` broke off {times} times at byte {at}")]
     ReadInterrupted { key: String, times: u32, at: u64 },
+    /// Bytes are not what the store's checksum says (`what` names the object or the
+    /// archive): corrupted on the way, and again when tried once more.
+    #[error("{what}: the bytes do not match the store's {algorithm} checksum (corrupted in transit); nothing was written")]
+    ChecksumMismatch {
+        what: String,
+        algorithm: &'static str,
+    },
     /// The host refused our requests: it is stopping this pack.
     #[error("{what}: the host stopped this pack")]
     Stopped { what: String },
@@ -101,7 +108,8 @@ impl PackError {
             | InvalidResponse { .. }
             | ObjectChanged { .. }
             | RangeNotHonoured { .. }
-            | ReadInterrupted { .. } => 502,
+            | ReadInterrupted { .. }
+            | ChecksumMismatch { .. } => 502,
             ClientGone => 499,
         }
     }
@@ -130,6 +138,7 @@ impl PackError {
             ObjectChanged { .. } => "ObjectChanged",
             RangeNotHonoured { .. } => "RangeNotHonoured",
             ReadInterrupted { .. } => "StoreReadInterrupted",
+            ChecksumMismatch { .. } => "ChecksumMismatch",
             Stopped { .. } => "Stopped",
             ClientGone => "ClientGone",
             Internal(_) => "InternalError",

@@ -20,6 +20,7 @@ mod retry;
 mod rng;
 mod summary;
 mod upload;
+mod verify;
 mod writer;
 
 pub use download_name::{archive_file_name, content_disposition};
@@ -30,4 +31,4 @@ pub use job::{Job, Limits, Mode, Tuning, SNIFF_BYTES};
 pub use part_splitter::{Part, PartSplitter, TooManyParts};
 pub use retry::Backoff;
 pub use rng::Rng;
-pub use summary::Summary;
+pub use summary::{ArchiveChecksum, Summary};

@@ -6,6 +6,9 @@
 //! trip per file); large ones are read as ranges several at once, across objects, since a
 //! store serves one connection at a pace of its own. What a unit may hold is granted as
 //! credit up front, so the bytes held never exceed the windows' budget.
+//!
+//! Every object's bytes are checked against the store's checksum on their way to the
+//! encoder (`verify.rs`): a small object is handed over only once it is whole and checked.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -13,6 +16,7 @@ use bytes::Bytes;
 
 use super::io::Token;
 use super::job::Tuning;
+use super::verify::{Verdict, Verify};
 use crate::plan::Plan;
 
 /// One read: bytes `start..end` of entry `entry`'s object.
@@ -23,8 +27,13 @@ pub(crate) struct Unit {
     pub end: u64,
     /// Covers the whole object: its first attempt is a plain GET.
     pub whole: bool,
-    /// Read ahead in the small-object window (else the range window).
+    /// Read ahead in the small-object window (else the range window). A small unit is
+    /// its whole object, handed over only once all of it is here and checked.
     pub small: bool,
+    /// Whether a small unit's bytes were checked (and may be handed over).
+    pub checked: bool,
+    /// Ends at the object's last byte.
+    pub last: bool,
     /// Credit is granted as the encoder takes bytes (one stream per large object).
     pub windowed: bool,
     pub started: bool,
@@ -74,6 +83,9 @@ pub(crate) struct Reads {
     active_large: usize,
     /// Per entry, the ETag every read of it must carry: the listing's, else the first answer's.
     pub etags: BTreeMap<usize, String>,
+    pub verify: Verify,
+    /// An object whose bytes (already handed over) did not match its checksum.
+    pub mismatch: Option<(usize, crate::store::checksum::Algorithm)>,
     tuning: Tuning,
 }
 
@@ -105,6 +117,8 @@ impl Reads {
                     end,
                     whole: start == 0 && end == size,
                     small,
+                    checked: false,
+                    last: end == size,
                     windowed,
                     started: false,
                     token: None,
@@ -127,6 +141,8 @@ impl Reads {
             active_small: 0,
             active_large: 0,
             etags,
+            verify: Verify::default(),
+            mismatch: None,
             tuning,
         }
     }
@@ -215,7 +231,7 @@ impl Reads {
     /// The first `n` bytes of entry `entry` without taking them, once they are here.
     pub fn peek(&self, entry: usize, n: u64) -> Option<Vec<u8>> {
         let u = self.units.get(self.front).filter(|u| u.entry == entry)?;
-        if u.consumed != 0 || u.buffered_bytes < n {
+        if u.consumed != 0 || u.buffered_bytes < n || (u.small && !u.checked) {
             return None;
         }
         let mut out = Vec::with_capacity(n as usize);
@@ -237,6 +253,10 @@ impl Reads {
             .units
             .get_mut(self.front)
             .filter(|u| u.entry == entry)?;
+        // A larger object's bytes are hashed as they go; its checksum must be known first.
+        if (u.small && !u.checked) || (!u.small && !self.verify.known(entry)) {
+            return None;
+        }
         let mut bytes = u.buffered.pop_front()?;
         if bytes.len() > max {
             u.buffered.push_front(bytes.split_off(max));
@@ -244,6 +264,14 @@ impl Reads {
         let n = bytes.len() as u64;
         u.buffered_bytes -= n;
         u.consumed += n;
+        if !u.small {
+            self.verify.hash(entry, &bytes);
+            if u.last && u.consumed == u.len() {
+                if let Verdict::Mismatch(a) = self.verify.finish(entry) {
+                    self.mismatch = Some((entry, a));
+                }
+            }
+        }
         let mut credit = None;
         if u.consumed == u.len() {
             if u.small {
@@ -262,6 +290,30 @@ impl Reads {
             }
         }
         Some((bytes, credit))
+    }
+
+    /// A small unit is whole: checks it against its object's checksum.
+    pub fn check_small(&mut self, i: usize) -> Verdict {
+        let u = &self.units[i];
+        let verdict = self
+            .verify
+            .check_whole(u.entry, u.buffered.iter().map(|b| &b[..]));
+        if !matches!(verdict, Verdict::Mismatch(_)) {
+            self.units[i].checked = true;
+        }
+        verdict
+    }
+
+    /// Drops a unit's bytes to read it again from its start.
+    pub fn restart(&mut self, i: usize) {
+        let u = &mut self.units[i];
+        debug_assert_eq!(
+            u.consumed, 0,
+            "a small unit is handed over only once checked"
+        );
+        u.buffered.clear();
+        u.buffered_bytes = 0;
+        u.received = 0;
     }
 
     /// Forgets everything buffered (the pack failed).

@@ -38,6 +38,14 @@ pub(crate) enum Op {
     Read {
         unit: usize,
     },
+    /// S3: the checksum of an object read in ranges (range answers carry none).
+    Checksum {
+        entry: usize,
+    },
+    /// Looks at the completed archive when the completion's answer showed no checksum.
+    VerifyDest,
+    /// Removes a completed archive whose checksum the store contradicts.
+    DeleteDest,
 }
 
 impl Op {
@@ -45,7 +53,11 @@ impl Op {
     pub fn is_cleanup(&self) -> bool {
         matches!(
             self,
-            Op::Abort | Op::ListUploads { .. } | Op::AbortStray { .. } | Op::HeadDest
+            Op::Abort
+                | Op::ListUploads { .. }
+                | Op::AbortStray { .. }
+                | Op::HeadDest
+                | Op::DeleteDest
         )
     }
 }

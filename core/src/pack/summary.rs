@@ -20,4 +20,31 @@ pub struct Summary {
     /// Names kept in UTF-8 although GBK was asked for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub utf8_fallbacks: Vec<String>,
+    /// Objects whose bytes matched the store's checksum of them.
+    pub verified_objects: u64,
+    /// Objects the store keeps no usable checksum of (none, or S3's composite `…-N`):
+    /// packed unchecked.
+    pub unverified_objects: u64,
+    /// Objects read a second time after their bytes did not match.
+    pub rereads: u64,
+    /// The archive's checksum as the store shows it (none for a streamed archive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<ArchiveChecksum>,
+}
+
+/// `{"algorithm": "crc64nvme", "value": "…"}`: compare with the object's
+/// `x-amz-checksum-crc64nvme` (S3, base64) or `x-oss-hash-crc64ecma` (OSS, decimal).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ArchiveChecksum {
+    pub algorithm: String,
+    pub value: String,
+}
+
+impl From<crate::store::checksum::Checksum> for ArchiveChecksum {
+    fn from(c: crate::store::checksum::Checksum) -> Self {
+        ArchiveChecksum {
+            algorithm: c.algorithm.name().to_string(),
+            value: c.header_value(),
+        }
+    }
 }

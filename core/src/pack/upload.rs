@@ -8,10 +8,16 @@
 //!   destination is looked at, and an object of our size and part count means success.
 //! - A lost `AbortMultipartUpload` answer: the retry's `NoSuchUpload` means done.
 //! - A lost `UploadPart` answer: the part is sent again under its number.
+//!
+//! Every part's CRC-64 is kept: S3 checks each part against it and the whole archive
+//! against their combination; OSS answers its own, which must agree. A completed archive
+//! the store contradicts is deleted.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
+
+use crate::store::checksum::{self, Algorithm};
 
 /// Without a `Date` from the store, how far its clock may be from ours: the stores refuse
 /// requests signed further off (`RequestTimeTooSkewed`).
@@ -38,6 +44,14 @@ pub(crate) struct Upload {
     /// Parts being uploaded, kept for their retries.
     pub sending: BTreeMap<u32, Bytes>,
     pub etags: BTreeMap<u32, String>,
+    /// Each part's CRC-64 (the store's algorithm) and length.
+    pub crcs: BTreeMap<u32, (u64, u64)>,
+    /// The archive is in place (no upload to abort any more).
+    pub completed: bool,
+    /// The store's checksum of the completed archive is not ours: it must go.
+    pub wrong_archive: bool,
+    pub delete_started: bool,
+    pub delete_done: bool,
     pub complete_started: bool,
     pub complete_ambiguous: bool,
     pub abort_started: bool,
@@ -78,6 +92,16 @@ impl Upload {
         let from = first as i64 + skew - margin;
         let to = last as i64 + skew + margin;
         (from..=to).contains(&at)
+    }
+
+    /// The CRC of the parts uploaded so far, in order, as one object.
+    pub fn archive_crc(&self, algorithm: Algorithm) -> Option<u64> {
+        self.crcs.values().fold(None, |acc, &(crc, len)| {
+            Some(match acc {
+                None => crc,
+                Some(a) => checksum::combine(algorithm, a, crc, len),
+            })
+        })
     }
 
     /// Bytes of parts in flight.

@@ -150,6 +150,12 @@ impl Writer {
                     break;
                 };
                 credits.extend(credit);
+                if let Some((e, algorithm)) = reads.mismatch {
+                    return Err(PackError::ChecksumMismatch {
+                        what: format!("read `{}`", plan.entries[e].key),
+                        algorithm: algorithm.name(),
+                    });
+                }
                 self.remaining -= chunk.len() as u64;
                 let data = match encoder.write_data(&chunk).map_err(encode_error)? {
                     std::borrow::Cow::Borrowed(_) => chunk.clone(),

@@ -1,5 +1,6 @@
 //! CompleteMultipartUpload: assembles the uploaded parts into the object.
 
+use super::checksum::Checksum;
 use super::request::{HttpRequest, RequestSpec};
 use super::xml::escape_text;
 use super::{Bucket, ObjectKey, Provider, StoreConfig, StoreError};
@@ -16,6 +17,10 @@ use super::{Bucket, ObjectKey, Provider, StoreConfig, StoreError};
 /// (an `x-oss-*` header, so it is signed); [`Self::destination_exists`] tells them apart
 /// from other failures. The upload stays open then: abort it.
 ///
+/// With [`Self::checksum`], S3 checks the whole object against the stated full-object
+/// checksum (the parts carry theirs) and refuses a mismatch (`400 BadDigest`), leaving the
+/// upload open; OSS takes no checksum but answers the object's `x-oss-hash-crc64ecma`.
+///
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html>
 /// <https://www.alibabacloud.com/help/en/oss/developer-reference/completemultipartupload>
 #[derive(Clone, Debug)]
@@ -25,6 +30,7 @@ pub struct CompleteMultipartUpload<'a> {
     upload_id: &'a str,
     parts: &'a [CompletedPart],
     forbid_overwrite: bool,
+    checksum: Option<&'a Checksum>,
 }
 
 /// A part number with the `ETag` header its upload returned.
@@ -32,6 +38,8 @@ pub struct CompleteMultipartUpload<'a> {
 pub struct CompletedPart {
     pub part_number: u32,
     pub etag: String,
+    /// The part's checksum, as its upload sent it (S3 wants it listed with a full-object one).
+    pub checksum: Option<Checksum>,
 }
 
 /// What a successful completion reports.
@@ -39,6 +47,8 @@ pub struct CompletedPart {
 pub struct CompletedUpload {
     pub etag: Option<String>,
     pub location: Option<String>,
+    /// S3's `<ChecksumCRC64NVME>` (and the like) of the completed object, as written.
+    pub checksums: Vec<(String, String)>,
 }
 
 impl<'a> CompleteMultipartUpload<'a> {
@@ -54,7 +64,14 @@ impl<'a> CompleteMultipartUpload<'a> {
             upload_id,
             parts,
             forbid_overwrite: false,
+            checksum: None,
         }
+    }
+
+    /// S3: states the archive's full-object checksum for the store to check.
+    pub fn checksum(mut self, checksum: &'a Checksum) -> Self {
+        self.checksum = Some(checksum);
+        self
     }
 
     /// Fail instead of replacing an existing object (see the type's documentation).
@@ -77,10 +94,16 @@ impl<'a> CompleteMultipartUpload<'a> {
         let mut xml = String::from("<CompleteMultipartUpload>");
         for p in parts {
             xml.push_str(&format!(
-                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>",
+                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>",
                 p.part_number,
                 escape_text(&p.etag)
             ));
+            if let Some(c) = &p.checksum {
+                if let Some(e) = s3_element(c) {
+                    xml.push_str(&format!("<{e}>{}</{e}>", c.header_value()));
+                }
+            }
+            xml.push_str("</Part>");
         }
         xml.push_str("</CompleteMultipartUpload>");
         xml
@@ -92,6 +115,11 @@ impl<'a> CompleteMultipartUpload<'a> {
             .query("uploadId", self.upload_id)
             .header("content-type", "application/xml")
             .content_length(self.body().len() as u64);
+        if let Some(c) = self.checksum.filter(|_| cfg.provider == Provider::S3) {
+            spec = spec
+                .header(c.algorithm.header(), c.header_value())
+                .header("x-amz-checksum-type", "FULL_OBJECT");
+        }
         if self.forbid_overwrite {
             spec = match cfg.provider {
                 Provider::S3 => spec.header("if-none-match", "*"),
@@ -115,11 +143,35 @@ impl<'a> CompleteMultipartUpload<'a> {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
         };
+        let checksums = [
+            "ChecksumCRC64NVME",
+            "ChecksumCRC32",
+            "ChecksumCRC32C",
+            "ChecksumSHA1",
+            "ChecksumSHA256",
+        ]
+        .into_iter()
+        .filter_map(|n| Some((n.to_string(), text(n)?)))
+        .collect();
         Ok(CompletedUpload {
             etag: text("ETag"),
             location: text("Location"),
+            checksums,
         })
     }
+}
+
+/// S3's XML element for a part's checksum (`ChecksumCRC64NVME`); OSS lists none.
+fn s3_element(c: &Checksum) -> Option<&'static str> {
+    use super::checksum::Algorithm::*;
+    Some(match c.algorithm {
+        Crc64Nvme => "ChecksumCRC64NVME",
+        Crc32 => "ChecksumCRC32",
+        Crc32c => "ChecksumCRC32C",
+        Sha1 => "ChecksumSHA1",
+        Sha256 => "ChecksumSHA256",
+        Crc64Ecma => return None,
+    })
 }
 
 #[cfg(test)]
@@ -133,10 +185,12 @@ mod tests {
             CompletedPart {
                 part_number: 2,
                 etag: "\"b2\"".into(),
+                checksum: None,
             },
             CompletedPart {
                 part_number: 1,
                 etag: "\"a1&\"".into(),
+                checksum: None,
             },
         ]
     }

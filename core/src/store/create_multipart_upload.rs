@@ -1,5 +1,6 @@
 //! CreateMultipartUpload: starts an upload assembled from parts.
 
+use super::checksum::Algorithm;
 use super::request::{HttpRequest, RequestSpec};
 use super::{parse_root, Bucket, ObjectKey, Provider, StoreConfig, StoreError};
 
@@ -21,6 +22,7 @@ pub struct CreateMultipartUpload<'a> {
     key: &'a ObjectKey,
     content_type: Option<&'a str>,
     forbid_overwrite: bool,
+    checksum: Option<Algorithm>,
 }
 
 impl<'a> CreateMultipartUpload<'a> {
@@ -30,7 +32,15 @@ impl<'a> CreateMultipartUpload<'a> {
             key,
             content_type: None,
             forbid_overwrite: false,
+            checksum: None,
         }
+    }
+
+    /// S3: the upload is checked as a whole with a full-object checksum of `algorithm`
+    /// (`x-amz-checksum-type: FULL_OBJECT`), so its parts must carry theirs. OSS: nothing.
+    pub fn full_object_checksum(mut self, algorithm: Algorithm) -> Self {
+        self.checksum = Some(algorithm);
+        self
     }
 
     /// OSS: `x-oss-forbid-overwrite: true` (see the type's documentation); S3: nothing.
@@ -51,6 +61,11 @@ impl<'a> CreateMultipartUpload<'a> {
             .content_length(0);
         if let Some(ct) = self.content_type {
             spec = spec.header("content-type", ct);
+        }
+        if let Some(a) = self.checksum.filter(|_| cfg.provider == Provider::S3) {
+            spec = spec
+                .header("x-amz-checksum-algorithm", a.name().to_ascii_uppercase())
+                .header("x-amz-checksum-type", "FULL_OBJECT");
         }
         if self.forbid_overwrite && cfg.provider == Provider::Oss {
             spec = spec.header("x-oss-forbid-overwrite", "true");

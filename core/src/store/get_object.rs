@@ -1,12 +1,15 @@
 //! GetObject: an object's bytes, optionally a range of them.
 
 use super::request::{HttpRequest, RequestSpec};
-use super::{Bucket, ObjectKey, StoreConfig};
+use super::{Bucket, ObjectKey, Provider, StoreConfig};
 
 /// Downloads an object. [`GetObject::range_from`] resumes a broken download at
 /// byte `N` (`Range: bytes=N-`, answered with 206); [`GetObject::if_match`]
 /// makes sure the resumed bytes belong to the same version (412 otherwise).
 /// A start at or past the end is answered with 416.
+///
+/// S3 shows an object's checksum only when asked (`x-amz-checksum-mode: ENABLED`, sent
+/// on S3) and only on answers holding the whole object; OSS always shows its CRC-64.
 ///
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>
 #[derive(Clone, Debug)]
@@ -62,6 +65,9 @@ impl<'a> GetObject<'a> {
         if let Some(etag) = self.if_match {
             spec = spec.header("if-match", etag);
         }
+        if cfg.provider == Provider::S3 {
+            spec = spec.header("x-amz-checksum-mode", "ENABLED");
+        }
         spec.sign(cfg, now_unix)
     }
 }
@@ -81,7 +87,10 @@ mod tests {
             "http://127.0.0.1:9000/bkt/files/%E4%B8%AD%E6%96%87%20a%2Bb%25c.txt"
         );
         assert_eq!(req.header("range"), None);
-        assert_eq!(signed_headers(&req), "host;x-amz-content-sha256;x-amz-date");
+        assert_eq!(
+            signed_headers(&req),
+            "host;x-amz-checksum-mode;x-amz-content-sha256;x-amz-date"
+        );
     }
 
     #[test]
@@ -98,7 +107,7 @@ mod tests {
         assert_eq!(req.header("if-match"), Some("\"abc\""));
         assert_eq!(
             signed_headers(&req),
-            "host;if-match;range;x-amz-content-sha256;x-amz-date"
+            "host;if-match;range;x-amz-checksum-mode;x-amz-content-sha256;x-amz-date"
         );
     }
 

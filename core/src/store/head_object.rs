@@ -1,7 +1,8 @@
 //! HeadObject: an object's size and metadata without its bytes.
 
+use super::checksum::Claimed;
 use super::request::{HttpRequest, RequestSpec};
-use super::{Bucket, ObjectKey, StoreConfig};
+use super::{Bucket, ObjectKey, Provider, StoreConfig};
 
 /// Looks up one object, for packs given an explicit key list (their sizes must be
 /// known before the archive's first byte). A missing key is a bodiless 404.
@@ -19,6 +20,8 @@ pub struct ObjectHead {
     pub size: u64,
     pub last_modified_unix: Option<i64>,
     pub etag: Option<String>,
+    /// What the store says the object's bytes are.
+    pub checksum: Claimed,
 }
 
 impl<'a> HeadObject<'a> {
@@ -27,16 +30,25 @@ impl<'a> HeadObject<'a> {
     }
 
     pub fn sign(&self, cfg: &StoreConfig, now_unix: u64) -> HttpRequest {
-        RequestSpec::new("HEAD", cfg.object_url(self.bucket, self.key, false)).sign(cfg, now_unix)
+        let mut spec = RequestSpec::new("HEAD", cfg.object_url(self.bucket, self.key, false));
+        // S3 shows the object's checksum only when asked; OSS always does.
+        if cfg.provider == Provider::S3 {
+            spec = spec.header("x-amz-checksum-mode", "ENABLED");
+        }
+        spec.sign(cfg, now_unix)
     }
 
     /// Reads the answer's headers, looked up by case-insensitive name through `header`.
-    pub fn parse<'h>(header: impl Fn(&str) -> Option<&'h str>) -> Option<ObjectHead> {
+    pub fn parse<'h>(
+        provider: Provider,
+        header: impl Fn(&str) -> Option<&'h str> + Copy,
+    ) -> Option<ObjectHead> {
         let size = header("content-length")?.trim().parse().ok()?;
         Some(ObjectHead {
             size,
             last_modified_unix: header("last-modified").and_then(parse_http_date),
             etag: header("etag").map(str::to_string),
+            checksum: Claimed::from_headers(provider, header),
         })
     }
 }
@@ -64,6 +76,7 @@ mod tests {
             (req.method, req.url.as_str()),
             ("HEAD", "http://127.0.0.1:9000/bkt/a%20b")
         );
+        assert_eq!(req.header("x-amz-checksum-mode"), Some("ENABLED"));
     }
 
     #[test]
@@ -72,6 +85,8 @@ mod tests {
             ("Content-Length", "42"),
             ("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
             ("ETag", "\"abc\""),
+            ("x-amz-checksum-crc64nvme", "rosUhgp5mIg="),
+            ("x-amz-checksum-type", "FULL_OBJECT"),
         ];
         let get = |n: &str| {
             headers
@@ -79,15 +94,22 @@ mod tests {
                 .find(|(k, _)| k.eq_ignore_ascii_case(n))
                 .map(|(_, v)| *v)
         };
-        let head = HeadObject::parse(get).unwrap();
+        let head = HeadObject::parse(Provider::S3, get).unwrap();
         assert_eq!(
             head,
             ObjectHead {
                 size: 42,
                 last_modified_unix: Some(1_445_412_480),
-                etag: Some("\"abc\"".into())
+                etag: Some("\"abc\"".into()),
+                checksum: Claimed::Full(crate::store::checksum::Checksum::crc(
+                    crate::store::checksum::Algorithm::Crc64Nvme,
+                    0xae8b14860a799888
+                )),
             }
         );
-        assert_eq!(HeadObject::parse(|_| None), None);
+        // OSS shows its own header only.
+        let oss = HeadObject::parse(Provider::Oss, get).unwrap();
+        assert_eq!(oss.checksum, Claimed::Nothing);
+        assert_eq!(HeadObject::parse(Provider::S3, |_| None), None);
     }
 }

@@ -6,6 +6,7 @@
 //! response XML is matched on local names, so OSS's namespace-less
 //! documents parse like S3's.
 
+pub mod checksum;
 mod config;
 mod credentials;
 mod endpoint;
@@ -19,6 +20,7 @@ mod xml;
 mod abort_multipart_upload;
 mod complete_multipart_upload;
 mod create_multipart_upload;
+mod delete_object;
 mod get_object;
 mod head_object;
 mod list_multipart_uploads;
@@ -38,6 +40,7 @@ pub use uri::{decode_form, encode_component, encode_path};
 pub use abort_multipart_upload::AbortMultipartUpload;
 pub use complete_multipart_upload::{CompleteMultipartUpload, CompletedPart, CompletedUpload};
 pub use create_multipart_upload::CreateMultipartUpload;
+pub use delete_object::DeleteObject;
 pub use get_object::GetObject;
 pub(crate) use head_object::parse_http_date;
 pub use head_object::{HeadObject, ObjectHead};

@@ -1,0 +1,143 @@
+//! Every object's bytes checked against the checksum the store keeps of it.
+//!
+//! Small objects (read whole, in one answer) are checked once all their bytes are here and
+//! before the encoder sees any, so a mismatch can be read once more. Larger ones are hashed
+//! as the encoder takes their bytes, in order, and checked when the last is taken: earlier
+//! bytes may already be in uploaded parts, so there a mismatch fails the pack (the upload is
+//! aborted and no archive appears) and the caller's retry reads it again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::store::checksum::{Algorithm, Claimed, Hasher};
+
+/// What checking one object's bytes found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Match,
+    Mismatch(Algorithm),
+    /// The store keeps no checksum we can recompute (none, or a composite one).
+    Unverifiable,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Verify {
+    /// Per entry, what the store says its bytes are (the first word on it wins).
+    claims: BTreeMap<usize, Claimed>,
+    hashers: BTreeMap<usize, Hasher>,
+    /// Entries read once more after a mismatch.
+    reread: BTreeSet<usize>,
+    pub verified: u64,
+    pub unverified: u64,
+}
+
+impl Verify {
+    /// Records what an answer says about entry `entry`'s bytes.
+    pub fn claim(&mut self, entry: usize, claimed: Claimed) {
+        self.claims.entry(entry).or_insert(claimed);
+    }
+
+    /// Whether the store has said what entry `entry`'s bytes are.
+    pub fn known(&self, entry: usize) -> bool {
+        self.claims.contains_key(&entry)
+    }
+
+    /// Checks a whole object at once.
+    pub fn check_whole<'a>(
+        &mut self,
+        entry: usize,
+        chunks: impl Iterator<Item = &'a [u8]>,
+    ) -> Verdict {
+        let Some(Claimed::Full(c)) = self.claims.get(&entry) else {
+            return self.count(Verdict::Unverifiable);
+        };
+        let mut h = Hasher::new(c.algorithm);
+        chunks.for_each(|b| h.update(b));
+        let verdict = if h.finish() == *c {
+            Verdict::Match
+        } else {
+            Verdict::Mismatch(c.algorithm)
+        };
+        self.count(verdict)
+    }
+
+    /// The next bytes of entry `entry`, in order (once [`Verify::known`]).
+    pub fn hash(&mut self, entry: usize, bytes: &[u8]) {
+        if let Some(Claimed::Full(c)) = self.claims.get(&entry) {
+            self.hashers
+                .entry(entry)
+                .or_insert_with(|| Hasher::new(c.algorithm))
+                .update(bytes);
+        }
+    }
+
+    /// Entry `entry`'s last byte was hashed.
+    pub fn finish(&mut self, entry: usize) -> Verdict {
+        let got = self.hashers.remove(&entry).map(Hasher::finish);
+        let verdict = match self.claims.get(&entry) {
+            Some(Claimed::Full(c)) if got.as_ref() == Some(c) => Verdict::Match,
+            Some(Claimed::Full(c)) => Verdict::Mismatch(c.algorithm),
+            _ => Verdict::Unverifiable,
+        };
+        self.count(verdict)
+    }
+
+    /// Whether a mismatch of `entry` may be read once more (the first one may).
+    pub fn may_reread(&mut self, entry: usize) -> bool {
+        self.reread.insert(entry)
+    }
+
+    /// Objects read again after a mismatch.
+    pub fn rereads(&self) -> u64 {
+        self.reread.len() as u64
+    }
+
+    fn count(&mut self, verdict: Verdict) -> Verdict {
+        match verdict {
+            Verdict::Match => self.verified += 1,
+            Verdict::Unverifiable => self.unverified += 1,
+            Verdict::Mismatch(_) => {}
+        }
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::checksum::{crc, Checksum};
+
+    fn claim_of(data: &[u8]) -> Claimed {
+        Claimed::Full(Checksum::crc(
+            Algorithm::Crc64Nvme,
+            crc(Algorithm::Crc64Nvme, data),
+        ))
+    }
+
+    #[test]
+    fn whole_and_streamed_checks_agree_with_the_claim() {
+        let mut v = Verify::default();
+        v.claim(0, claim_of(b"hello world"));
+        assert_eq!(
+            v.check_whole(0, [&b"hello "[..], b"world"].into_iter()),
+            Verdict::Match
+        );
+        v.claim(1, claim_of(b"hello world"));
+        v.hash(1, b"hello");
+        v.hash(1, b" World");
+        assert_eq!(v.finish(1), Verdict::Mismatch(Algorithm::Crc64Nvme));
+        v.claim(2, Claimed::Composite);
+        v.hash(2, b"x");
+        assert_eq!(v.finish(2), Verdict::Unverifiable);
+        assert_eq!((v.verified, v.unverified), (1, 1));
+        assert!(v.may_reread(1) && !v.may_reread(1));
+    }
+
+    #[test]
+    fn the_first_claim_wins() {
+        let mut v = Verify::default();
+        v.claim(0, claim_of(b"a"));
+        v.claim(0, Claimed::Nothing);
+        v.hash(0, b"a");
+        assert_eq!(v.finish(0), Verdict::Match);
+    }
+}
