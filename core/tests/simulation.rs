@@ -6,7 +6,10 @@
 //!   failed with a typed error (and a run without faults never fails);
 //! - after a failure nothing is at the destination;
 //! - no multipart upload is left open in the store;
-//! - the memory the engine holds never exceeds what it reserved.
+//! - the memory the engine holds never exceeds what it reserved;
+//! - a byte flipped on the way (read or part) or kept flipped by the store never reaches a
+//!   finished archive: the pack reads or sends again, or fails with `ChecksumMismatch`;
+//!   every object is counted verified or unverified as the store's checksums allow.
 //!
 //! A failing seed prints itself; `SIM_SEED=<n> cargo test --release -p zip-oss-core --test
 //! simulation -- --nocapture` replays it with a trace. `SIM_SEEDS=<n>` runs more.
@@ -14,12 +17,13 @@
 mod sim;
 
 use bytes::Bytes;
-use sim::store::SimStore;
+use sim::store::{S3Checksum, SimStore};
 use sim::world::{Faults, Outcome, World};
 use zip_oss_core::pack::{Backoff, Job, Mode, PackError, Rng, Tuning, SNIFF_BYTES};
 use zip_oss_core::plan::{
     compressed_by_content, incompressible, Compression, PackRequest, Plan, SourceFile,
 };
+use zip_oss_core::store::checksum::Algorithm;
 use zip_oss_core::store::{Credentials, Endpoint, Provider, StoreConfig};
 use zip_oss_core::zip::{EntryKind, Method, ZipEncoder};
 
@@ -57,6 +61,14 @@ fn scenario(seed: u64) -> Scenario {
         max_resumes: 5,
     };
     let mut store = SimStore::new(provider, BUCKET, tuning.min_part_size);
+    store.s3_checksum = match rng.below(20) {
+        0..=9 => S3Checksum::Full(Algorithm::Crc64Nvme),
+        10..=12 => S3Checksum::Full(Algorithm::Crc32),
+        13 => S3Checksum::Full(Algorithm::Sha256),
+        14 => S3Checksum::Full(Algorithm::Crc32c),
+        15..=16 => S3Checksum::Composite,
+        _ => S3Checksum::Nothing,
+    };
     store.page_size = 1 + rng.below(5) as usize;
     store.uploads_page_size = 1 + rng.below(3) as usize;
     store.clock_offset = rng.below(1200) as i64 - 600;
@@ -160,8 +172,17 @@ fn scenario(seed: u64) -> Scenario {
             stall: p(30),
             replace: if p(1) == 1 { 30 } else { 0 },
             memory_limit: if p(1) == 1 { 9 << 20 } else { 0 },
+            flip_read: p(150),
+            flip_part: p(150),
+            rot: p(60),
         }
     };
+    // Nothing can catch a flipped read of an object the store keeps no checksum of (it is
+    // packed as read and counted unverified), so those seeds flip no reads.
+    let mut faults = faults;
+    if provider == Provider::S3 && !matches!(store.s3_checksum, S3Checksum::Full(_)) {
+        faults.flip_read = 0;
+    }
     Scenario { job, store, faults }
 }
 
@@ -232,6 +253,9 @@ fn run_seed_counting(
         *lost.entry(op).or_default() += n;
     }
     ran?;
+    if trace {
+        eprintln!("outcome: {:?}", world.outcome);
+    }
     let open: Vec<&String> = world
         .store
         .uploads
@@ -300,12 +324,44 @@ fn run_seed_counting(
             if summary.archive_bytes != want.len() as u64 {
                 return Err("the summary's size is wrong".into());
             }
-            Ok("done".into())
+            let read = plan
+                .entries
+                .iter()
+                .filter(|e| e.has_data() && e.size() > 0)
+                .count() as u64;
+            let (ok, unchecked) = (summary.verified_objects, summary.unverified_objects);
+            let all_checked = world.store.provider == Provider::Oss
+                || matches!(world.store.s3_checksum, S3Checksum::Full(_));
+            if ok + unchecked != read || (all_checked && unchecked > 0) || (!all_checked && ok > 0)
+            {
+                return Err(format!(
+                    "{read} objects read, {ok} verified, {unchecked} not (store keeps {:?})",
+                    world.store.s3_checksum
+                ));
+            }
+            if mode == Mode::Upload
+                && summary.checksum.as_ref().map(|c| c.value.clone())
+                    != world.store.objects[DEST]
+                        .checksum
+                        .first()
+                        .map(|(_, v)| v.clone())
+            {
+                return Err("the summary's checksum is not the store's".into());
+            }
+            Ok(if summary.rereads > 0 {
+                "done after a reread"
+            } else {
+                "done"
+            }
+            .into())
         }
         Outcome::Failed(error) => {
-            if mode == Mode::Upload
-                && world.store.objects.get(DEST).map(|o| o.data.clone()) != before
-            {
+            let now = world.store.objects.get(DEST).map(|o| o.data.clone());
+            // An allowed overwrite replaced the old object before the store's checksum of
+            // the archive proved it corrupt; then it was deleted: nothing is left.
+            let replaced_then_deleted =
+                !forbid && now.is_none() && matches!(error, PackError::ChecksumMismatch { .. });
+            if mode == Mode::Upload && now != before && !replaced_then_deleted {
                 return Err(format!("failed ({error}) but the destination changed"));
             }
             let taken = before.is_some() && forbid && mode == Mode::Upload;
@@ -314,6 +370,9 @@ fn run_seed_counting(
                 || matches!(&error, PackError::Store { error, .. } if error.code == "NotFound");
             if exists && !taken || !exists && taken && !earlier && world.faults_hit == 0 {
                 return Err(format!("DestinationExists should be {taken}: {error}"));
+            }
+            if matches!(error, PackError::Internal(_)) {
+                return Err(format!("an internal error is a bug: {error}"));
             }
             let expected = world.faults_hit > 0
                 || taken
@@ -364,6 +423,15 @@ fn seeds_keep_every_property() {
         tally.get("done").copied().unwrap_or(0) > seeds / 2,
         "most seeds should succeed: {tally:?}"
     );
+    if seeds >= 1000 {
+        // The checks were put to work: flipped reads read again, flips that stuck caught.
+        for how in ["done after a reread", "failed: ChecksumMismatch"] {
+            assert!(
+                tally.get(how).copied().unwrap_or(0) >= 10,
+                "{how}: {tally:?}"
+            );
+        }
+    }
 }
 
 #[test]

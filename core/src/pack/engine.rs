@@ -615,7 +615,7 @@ impl Engine {
             Op::Read { unit } => Some(unit),
             _ => None,
         };
-        let token = self.requests.register(op, attempt);
+        let token = self.requests.register(op, attempt, now.unix);
         let credit = match unit {
             Some(unit) => self.reads.as_mut().expect("reading").attempt(unit, token),
             None => credit,
@@ -779,7 +779,7 @@ impl Engine {
             return;
         };
         if let Some(date) = header(&headers, "date").and_then(crate::store::parse_http_date) {
-            self.upload.skew = Some(date - now.unix as i64);
+            self.upload.saw_date(date, f.sent_unix, now.unix);
         }
         f.status = Some(status);
         f.headers = headers;
@@ -1225,11 +1225,7 @@ impl Engine {
             Op::HeadDest => {
                 let head = HeadObject::parse(self.provider(), |n| f.header(n));
                 let parts = self.upload.etags.len();
-                let whole = self.archive_checksum();
-                let ours = head.is_some_and(|h| {
-                    if self.contradicts(&h.checksum, whole.clone()) {
-                        return false;
-                    }
+                let ours = head.as_ref().is_some_and(|h| {
                     let size = self.writer.as_ref().map_or(0, |w| w.bytes_out);
                     let etag_parts = h
                         .etag
@@ -1239,7 +1235,10 @@ impl Engine {
                     h.size == size && etag_parts.is_none_or(|n| n == parts)
                 });
                 if ours {
-                    self.completed();
+                    // Our archive, as the store assembled it: its checksum must be ours.
+                    self.upload.completed = true;
+                    let claimed = head.map_or(Claimed::Nothing, |h| h.checksum);
+                    self.judge_archive(&claimed);
                 } else {
                     self.fail(PackError::StoreUnreachable {
                         what: "complete the upload".into(),

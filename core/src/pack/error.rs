@@ -57,7 +57,7 @@ pub enum PackError {
     ReadInterrupted { key: String, times: u32, at: u64 },
     /// Bytes are not what the store's checksum says (`what` names the object or the
     /// archive): corrupted on the way, and again when tried once more.
-    #[error("{what}: the bytes do not match the store's {algorithm} checksum (corrupted in transit); nothing was written")]
+    #[error("{what}: the bytes do not match the {algorithm} checksum (corrupted on the way or in the store); no archive was left")]
     ChecksumMismatch {
         what: String,
         algorithm: &'static str,

@@ -71,6 +71,8 @@ pub(crate) struct InFlight {
     pub status: Option<u16>,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Our clock (unix) when it left: with the answer's `Date`, it bounds the store's skew.
+    pub sent_unix: u64,
 }
 
 impl InFlight {
@@ -96,7 +98,7 @@ pub(crate) struct Requests {
 
 impl Requests {
     /// A new attempt in flight; its token.
-    pub fn register(&mut self, op: Op, attempt: u32) -> Token {
+    pub fn register(&mut self, op: Op, attempt: u32, sent_unix: u64) -> Token {
         self.next_token += 1;
         let token = Token(self.next_token);
         self.in_flight.insert(
@@ -107,6 +109,7 @@ impl Requests {
                 status: None,
                 headers: Vec::new(),
                 body: Vec::new(),
+                sent_unix,
             },
         );
         token

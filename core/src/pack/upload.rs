@@ -58,8 +58,9 @@ pub(crate) struct Upload {
     pub abort_done: bool,
     pub sweep: Sweep,
     pub strays: VecDeque<String>,
-    /// The store's clock minus ours, from an answer's `Date`.
-    pub skew: Option<i64>,
+    /// The store's clock minus ours lies in `low..=high`: from the answer whose `Date`
+    /// pinned it down best (the store wrote it between our send and our receipt).
+    pub skew: Option<(i64, i64)>,
     /// A cleanup request was given up on: an upload may be left open.
     pub leaked: bool,
 }
@@ -85,12 +86,12 @@ impl Upload {
             // No time to judge by: the key is ours to write, so an unknown upload is taken as ours.
             return true;
         };
-        let (skew, margin) = match self.skew {
+        let ((low, high), margin) = match self.skew {
             Some(s) => (s, SKEW_MARGIN),
-            None => (0, UNKNOWN_SKEW),
+            None => ((0, 0), UNKNOWN_SKEW),
         };
-        let from = first as i64 + skew - margin;
-        let to = last as i64 + skew + margin;
+        let from = first as i64 + low - margin;
+        let to = last as i64 + high + margin;
         (from..=to).contains(&at)
     }
 
@@ -102,6 +103,15 @@ impl Upload {
                 Some(a) => checksum::combine(algorithm, a, crc, len),
             })
         })
+    }
+
+    /// An answer sent at `sent` and received at `received` (our clock) said `date`.
+    pub fn saw_date(&mut self, date: i64, sent: u64, received: u64) {
+        // A late answer (stalled on the way) bounds the skew loosely; keep the tightest.
+        let seen = (date - received as i64, date - sent as i64);
+        if self.skew.is_none_or(|(l, h)| seen.1 - seen.0 <= h - l) {
+            self.skew = Some(seen);
+        }
     }
 
     /// Bytes of parts in flight.

@@ -3,11 +3,18 @@
 //! S3 does not), ranged reads with `If-Match`, and multipart uploads whose parts overwrite
 //! by number, whose completion checks the part list (order, ETags, minimum size except
 //! the last) and whose repeat — like an abort's — answers `NoSuchUpload`.
+//!
+//! Checksums as each store keeps them: S3 a full-object CRC-64/NVME (or CRC-32, SHA-256,
+//! or a composite `…-N`, or none for old objects), shown only in checksum mode and only
+//! on whole-object answers, checked on parts that carry one and on a FULL_OBJECT
+//! completion (`400 BadDigest`); OSS a CRC-64 of every object on every answer, of every
+//! part on its answer and of the archive on the completion's, checking nothing sent.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use zip_oss_core::store::checksum::{crc, Algorithm, Checksum, Hasher};
 use zip_oss_core::store::{HttpRequest, Provider};
 
 #[derive(Clone, Debug)]
@@ -15,6 +22,18 @@ pub struct Object {
     pub data: Bytes,
     pub etag: String,
     pub mtime: i64,
+    /// The checksum headers the store shows for it (S3 in checksum mode).
+    pub checksum: Vec<(String, String)>,
+}
+
+/// What S3 keeps of an object written now (OSS always keeps its CRC-64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum S3Checksum {
+    /// Written before 2025, or by a store that keeps none.
+    Nothing,
+    Full(Algorithm),
+    /// A multipart object's checksum of part checksums.
+    Composite,
 }
 
 #[derive(Debug)]
@@ -42,6 +61,10 @@ pub struct SimStore {
     pub page_size: usize,
     pub uploads_page_size: usize,
     pub min_part: u64,
+    /// What S3 keeps of the objects `put` writes.
+    pub s3_checksum: S3Checksum,
+    /// The next part stored is stored with one byte flipped (after it was checked).
+    pub rot_next_part: bool,
     next_id: u64,
     versions: u64,
 }
@@ -65,16 +88,57 @@ impl SimStore {
             page_size: 1000,
             uploads_page_size: 1000,
             min_part,
+            s3_checksum: S3Checksum::Full(Algorithm::Crc64Nvme),
+            rot_next_part: false,
             next_id: 0,
             versions: 0,
+        }
+    }
+
+    fn checksum_of(&self, data: &[u8], s3: S3Checksum) -> Vec<(String, String)> {
+        let full = |a: Algorithm| {
+            let mut h = Hasher::new(a);
+            h.update(data);
+            let c = h.finish();
+            vec![(a.header().to_string(), c.header_value())]
+        };
+        match (self.provider, s3) {
+            (Provider::Oss, _) => full(Algorithm::Crc64Ecma),
+            (_, S3Checksum::Nothing) => vec![],
+            (_, S3Checksum::Full(a)) => {
+                let mut h = full(a);
+                h.push(("x-amz-checksum-type".into(), "FULL_OBJECT".into()));
+                h
+            }
+            (_, S3Checksum::Composite) => vec![
+                ("x-amz-checksum-crc32".into(), "AAAAAA==-3".into()),
+                ("x-amz-checksum-type".into(), "COMPOSITE".into()),
+            ],
+        }
+    }
+
+    /// The checksum headers an answer shows: S3 only when asked, OSS always.
+    fn shown(&self, o: &Object, checksum_mode: bool, whole: bool) -> Vec<(String, String)> {
+        match self.provider {
+            Provider::Oss => o.checksum.clone(),
+            Provider::S3 if checksum_mode && whole => o.checksum.clone(),
+            Provider::S3 => vec![],
         }
     }
 
     pub fn put(&mut self, key: &str, data: Bytes, mtime: i64) {
         self.versions += 1;
         let etag = format!("\"{:016x}{:016x}\"", hash(&data), self.versions);
-        self.objects
-            .insert(key.to_string(), Object { data, etag, mtime });
+        let checksum = self.checksum_of(&data, self.s3_checksum);
+        self.objects.insert(
+            key.to_string(),
+            Object {
+                data,
+                etag,
+                mtime,
+                checksum,
+            },
+        );
     }
 
     /// Carries out `req` at store time `now` (unix seconds, the store's clock).
@@ -93,6 +157,7 @@ impl SimStore {
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v.as_str())
         };
+        let mode = req.header("x-amz-checksum-mode") == Some("ENABLED");
         let mut answer = match (req.method, key.is_empty()) {
             ("GET", true) if q("uploads").is_some() => self.list_uploads(
                 q("prefix").unwrap_or(""),
@@ -103,11 +168,14 @@ impl SimStore {
             ("HEAD", false) => match self.objects.get(&key) {
                 Some(o) => Answer {
                     status: 200,
-                    headers: vec![
+                    headers: [
                         ("content-length".into(), o.data.len().to_string()),
                         ("etag".into(), o.etag.clone()),
                         ("last-modified".into(), http_date(o.mtime)),
-                    ],
+                    ]
+                    .into_iter()
+                    .chain(self.shown(o, mode, true))
+                    .collect(),
                     body: Bytes::new(),
                 },
                 None => Answer {
@@ -116,7 +184,7 @@ impl SimStore {
                     body: Bytes::new(),
                 },
             },
-            ("GET", false) => self.get(&key, req.header("range"), req.header("if-match")),
+            ("GET", false) => self.get(&key, req.header("range"), req.header("if-match"), mode),
             ("POST", false) if q("uploads").is_some() => {
                 self.next_id += 1;
                 let id = format!("up{}+/{}=", self.next_id, hash(key.as_bytes()) % 1000);
@@ -135,15 +203,42 @@ impl SimStore {
                     return error(400, "InvalidRequest");
                 };
                 let n: u32 = n.parse().expect("part number");
+                // S3 checks a part's stated checksum before storing it.
+                let a = Algorithm::Crc64Nvme;
+                let stated = req.header(a.header());
+                if self.provider == Provider::S3
+                    && stated.is_some_and(|s| {
+                        Checksum::parse(a, s) != Some(Checksum::crc(a, crc(a, body)))
+                    })
+                {
+                    return error(400, "BadDigest");
+                }
+                let rot = std::mem::take(&mut self.rot_next_part);
+                let provider = self.provider;
                 match self.uploads.get_mut(id) {
                     Some(u) if u.key == key => {
                         let etag =
                             format!("\"{:032x}\"", u128::from(hash(body)) << 64 | u128::from(n));
-                        u.parts
-                            .insert(n, (etag.clone(), Bytes::copy_from_slice(body)));
+                        let mut kept = body.to_vec();
+                        if rot && !kept.is_empty() {
+                            let at = kept.len() / 2;
+                            kept[at] ^= 0x20;
+                        }
+                        u.parts.insert(n, (etag.clone(), Bytes::from(kept)));
+                        let mut headers = vec![("etag".into(), etag)];
+                        match provider {
+                            Provider::S3 => {
+                                headers.extend(stated.map(|s| (a.header().into(), s.into())))
+                            }
+                            Provider::Oss => {
+                                let o = Algorithm::Crc64Ecma;
+                                let c = Checksum::crc(o, crc(o, body));
+                                headers.push((o.header().into(), c.header_value()));
+                            }
+                        }
                         Answer {
                             status: 200,
-                            headers: vec![("etag".into(), etag)],
+                            headers,
                             body: Bytes::new(),
                         }
                     }
@@ -153,7 +248,16 @@ impl SimStore {
             ("POST", false) if q("uploadId").is_some() => {
                 let forbid = req.header("if-none-match") == Some("*")
                     || req.header("x-oss-forbid-overwrite") == Some("true");
-                self.complete(&key, q("uploadId").unwrap(), body, now, forbid)
+                let full = req.header("x-amz-checksum-crc64nvme").map(str::to_string);
+                self.complete(&key, q("uploadId").unwrap(), body, now, forbid, full)
+            }
+            ("DELETE", false) if q("uploadId").is_none() => {
+                self.objects.remove(&key);
+                Answer {
+                    status: 204,
+                    headers: vec![],
+                    body: Bytes::new(),
+                }
             }
             ("DELETE", false) if q("uploadId").is_some() => {
                 match self.uploads.get(q("uploadId").unwrap()) {
@@ -273,7 +377,7 @@ impl SimStore {
         xml(200, &x)
     }
 
-    fn get(&self, key: &str, range: Option<&str>, if_match: Option<&str>) -> Answer {
+    fn get(&self, key: &str, range: Option<&str>, if_match: Option<&str>, mode: bool) -> Answer {
         let Some(o) = self.objects.get(key) else {
             return error(404, "NoSuchKey");
         };
@@ -300,17 +404,29 @@ impl SimStore {
                 (206, a, b)
             }
         };
+        let whole = from == 0 && to == size;
         Answer {
             status,
-            headers: vec![
+            headers: [
                 ("content-length".into(), (to - from).to_string()),
                 ("etag".into(), o.etag.clone()),
-            ],
+            ]
+            .into_iter()
+            .chain(self.shown(o, mode, whole))
+            .collect(),
             body: o.data.slice(from as usize..to as usize),
         }
     }
 
-    fn complete(&mut self, key: &str, id: &str, body: &[u8], now: i64, forbid: bool) -> Answer {
+    fn complete(
+        &mut self,
+        key: &str,
+        id: &str,
+        body: &[u8],
+        now: i64,
+        forbid: bool,
+        full_crc64nvme: Option<String>,
+    ) -> Answer {
         match self.uploads.get(id) {
             Some(u) if u.key == key => {}
             _ => return error(404, "NoSuchUpload"),
@@ -343,22 +459,51 @@ impl SimStore {
             }
             data.extend_from_slice(bytes);
         }
+        // A FULL_OBJECT upload: S3 checks the stated checksum of the whole and keeps it.
+        let a = Algorithm::Crc64Nvme;
+        let whole = Checksum::crc(a, crc(a, &data));
+        let s3 = match &full_crc64nvme {
+            Some(stated) if self.provider == Provider::S3 => {
+                if Checksum::parse(a, stated).as_ref() != Some(&whole) {
+                    return error(400, "BadDigest");
+                }
+                S3Checksum::Full(a)
+            }
+            _ => S3Checksum::Composite,
+        };
         let parts = listed.len();
         self.uploads.remove(id);
         self.versions += 1;
         let etag = format!("\"{:016x}{:016x}-{parts}\"", hash(&data), self.versions);
+        let checksum = self.checksum_of(&data, s3);
+        let mut answer = xml(
+            200,
+            &format!(
+                "<CompleteMultipartUploadResult><Key>{}</Key><ETag>{}</ETag>{}</CompleteMultipartUploadResult>",
+                esc(key),
+                esc(&etag),
+                match s3 {
+                    S3Checksum::Full(_) if self.provider == Provider::S3 => format!(
+                        "<ChecksumCRC64NVME>{}</ChecksumCRC64NVME><ChecksumType>FULL_OBJECT</ChecksumType>",
+                        whole.header_value()
+                    ),
+                    _ => String::new(),
+                }
+            ),
+        );
+        if self.provider == Provider::Oss {
+            answer.headers.extend(checksum.iter().cloned());
+        }
         self.objects.insert(
             key.to_string(),
             Object {
                 data: Bytes::from(data),
-                etag: etag.clone(),
+                etag,
                 mtime: now,
+                checksum,
             },
         );
-        xml(
-            200,
-            &format!("<CompleteMultipartUploadResult><Key>{}</Key><ETag>{}</ETag></CompleteMultipartUploadResult>", esc(key), esc(&etag)),
-        )
+        answer
     }
 }
 

@@ -1,6 +1,7 @@
 //! One simulated pack: the engine, the simulated store, a virtual clock and a network that
 //! misbehaves as the seed says — answers late, cut, lost after the store acted, 5xx,
-//! connections reset before it did, an object replaced between listing and read.
+//! connections reset before it did, an object replaced between listing and read, a byte
+//! flipped on the way in or out, a part the store keeps with a byte flipped.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -30,6 +31,12 @@ pub struct Faults {
     pub replace: u64,
     /// The host grants only this much memory (0: any).
     pub memory_limit: u64,
+    /// One byte of an object read's answer flips on the way.
+    pub flip_read: u64,
+    /// One byte of a part flips on its way to the store.
+    pub flip_part: u64,
+    /// The store keeps a part with one byte flipped, after checking it.
+    pub rot: u64,
 }
 
 #[derive(Debug)]
@@ -259,8 +266,17 @@ impl World {
         let is_object_read = request.method == "GET"
             && !request.url.contains("list-type")
             && !request.url.contains("uploads");
-        if is_object_read && self.replaced.is_none() && self.chance(self.faults.replace) {
-            let keys: Vec<String> = self.store.objects.keys().cloned().collect();
+        let sources = self.store.objects.keys().any(|k| k.starts_with("src/"));
+        if is_object_read && sources && self.replaced.is_none() && self.chance(self.faults.replace)
+        {
+            // A source object (never the destination, which is not read).
+            let keys: Vec<String> = self
+                .store
+                .objects
+                .keys()
+                .filter(|k| k.starts_with("src/"))
+                .cloned()
+                .collect();
             let key = keys[self.rng.below(keys.len() as u64) as usize].clone();
             let old = self.store.objects[&key].data.clone();
             let mut new = old.to_vec();
@@ -269,8 +285,31 @@ impl World {
             self.store.put(&key, Bytes::from(new), t);
             self.replaced = Some(key);
         }
+        let is_part = request.method == "PUT" && request.url.contains("partNumber=");
+        let mut sent = body.to_vec();
+        if is_part && !sent.is_empty() && self.chance(self.faults.flip_part) {
+            let at = self.rng.below(sent.len() as u64) as usize;
+            sent[at] ^= 1 << self.rng.below(8);
+        }
+        let body = &sent[..];
+        if is_part && self.chance(self.faults.rot) {
+            self.store.rot_next_part = true;
+        }
         let t = self.store_time();
-        let answer = self.store.handle(request, body, t);
+        let mut answer = self.store.handle(request, body, t);
+        if self.trace && request.url.contains("uploads=") && request.method == "GET" {
+            eprintln!("    listed: {}", String::from_utf8_lossy(&answer.body));
+        }
+        if is_object_read
+            && answer.status < 300
+            && !answer.body.is_empty()
+            && self.chance(self.faults.flip_read)
+        {
+            let mut b = answer.body.to_vec();
+            let at = self.rng.below(b.len() as u64) as usize;
+            b[at] ^= 1 << self.rng.below(8);
+            answer.body = Bytes::from(b);
+        }
         let lost = if is_read {
             self.faults.lost_after / 5
         } else {
@@ -334,6 +373,9 @@ impl World {
             Due::Reserved(ok) => Event::Reserved { ok },
             Due::OutputTaken => Event::OutputTaken,
             Due::Fail(token) => {
+                if self.trace {
+                    eprintln!("{:>8} ms failed {token:?}", self.now_ms);
+                }
                 self.deliveries.remove(&token);
                 Event::Failed {
                     token,
@@ -345,6 +387,9 @@ impl World {
                     return;
                 };
                 d.answered = true;
+                if self.trace {
+                    eprintln!("{:>8} ms answer {token:?} {status}", self.now_ms);
+                }
                 self.engine.handle(
                     Event::Response {
                         token,
