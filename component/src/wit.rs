@@ -56,6 +56,13 @@ pub fn summary(s: Summary) -> zip_pack::PackSummary {
         skipped: s.skipped,
         renamed: s.renamed,
         utf8_fallbacks: s.utf8_fallbacks,
+        verified_objects: s.verified_objects,
+        unverified_objects: s.unverified_objects,
+        rereads: s.rereads,
+        checksum: s.checksum.map(|c| zip_pack::ArchiveChecksum {
+            algorithm: c.algorithm,
+            value: c.value,
+        }),
     }
 }
 

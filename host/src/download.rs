@@ -1,4 +1,5 @@
-//! Fetches a URL (the presigned archive link) to a file with a plain hyper GET, streaming.
+//! Fetches a URL (the presigned archive link) to a file with a plain hyper GET, streaming,
+//! and checks the bytes against the archive's checksum from the pack's summary.
 
 use crate::outgoing;
 use anyhow::Context as _;
@@ -10,12 +11,31 @@ use hyper_util::rt::TokioExecutor;
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
+use zip_oss_core::store::checksum::{Algorithm, Checksum, Hasher};
 
 /// How long to wait for the response head, then for each body frame.
 const STALL_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// GETs `url` into `path` (via `<path>.part`, renamed when complete); returns the byte count.
-pub async fn download(url: &str, path: &Path) -> anyhow::Result<u64> {
+/// GETs `url` into `path` (via `<path>.part`, renamed when complete and, given `expected`
+/// `(algorithm, value)` as the summary names them, matching it); returns the byte count.
+pub async fn download(
+    url: &str,
+    path: &Path,
+    expected: Option<(&str, &str)>,
+) -> anyhow::Result<u64> {
+    let expected = match expected {
+        Some((name, value)) => {
+            let algorithm = [Algorithm::Crc64Nvme, Algorithm::Crc64Ecma]
+                .into_iter()
+                .find(|a| a.name() == name)
+                .with_context(|| format!("unknown archive checksum `{name}`"))?;
+            let checksum = Checksum::parse(algorithm, value)
+                .with_context(|| format!("malformed {name} checksum `{value}`"))?;
+            Some(checksum)
+        }
+        None => None,
+    };
+    let mut hasher = expected.as_ref().map(|c| Hasher::new(c.algorithm));
     let uri: Uri = url.parse().context("invalid download URL")?;
     let client: Client<outgoing::Connector, Empty<Bytes>> =
         Client::builder(TokioExecutor::new()).build(outgoing::connector(Duration::from_secs(10)));
@@ -51,11 +71,26 @@ pub async fn download(url: &str, path: &Path) -> anyhow::Result<u64> {
         let frame = frame.context("download body failed")?;
         if let Some(data) = frame.data_ref() {
             file.write_all(data).await?;
+            if let Some(h) = hasher.as_mut() {
+                h.update(data);
+            }
             written += data.len() as u64;
         }
     }
     file.flush().await?;
     drop(file);
+    if let (Some(want), Some(h)) = (expected, hasher) {
+        let got = h.finish();
+        if got != want {
+            let _ = tokio::fs::remove_file(&partial).await;
+            anyhow::bail!(
+                "the downloaded archive does not match its {} checksum (got {}, the pack wrote {}): corrupted on the way; download it again",
+                want.algorithm.name(),
+                got.header_value(),
+                want.header_value()
+            );
+        }
+    }
     tokio::fs::rename(&partial, path)
         .await
         .with_context(|| format!("renaming to {}", path.display()))?;

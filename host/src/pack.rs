@@ -60,10 +60,14 @@ pub async fn pack_and_fetch(
 ) -> anyhow::Result<Packed> {
     let summary = runtime.pack(store, request).await?.map_err(PackFailed)?;
     let downloaded = match output {
-        Some(path) => Some((
-            path.to_path_buf(),
-            crate::download::download(&summary.url, path).await?,
-        )),
+        Some(path) => {
+            let expected = summary
+                .checksum
+                .as_ref()
+                .map(|c| (c.algorithm.as_str(), c.value.as_str()));
+            let size = crate::download::download(&summary.url, path, expected).await?;
+            Some((path.to_path_buf(), size))
+        }
         None => None,
     };
     Ok(Packed {
@@ -83,7 +87,13 @@ pub fn summary_json(summary: &PackSummary) -> String {
         "archive_bytes": summary.archive_bytes,
         "parts": summary.parts,
         "duration_ms": summary.duration_ms,
+        "verified_objects": summary.verified_objects,
+        "unverified_objects": summary.unverified_objects,
+        "rereads": summary.rereads,
     });
+    if let Some(c) = &summary.checksum {
+        json["checksum"] = serde_json::json!({ "algorithm": c.algorithm, "value": c.value });
+    }
     let lists = [
         ("skipped", serde_json::json!(summary.skipped)),
         ("renamed", serde_json::json!(summary.renamed)),
