@@ -43,7 +43,9 @@ impl Algorithm {
 
     /// As S3 names it in `x-amz-checksum-algorithm` (case-insensitive, as S3 reads it).
     pub fn parse(name: &str) -> Option<Algorithm> {
-        Self::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
     }
 
     pub fn name(self) -> &'static str {
@@ -187,7 +189,10 @@ pub fn claimed(c: &Checksum) -> Result<Option<(Algorithm, Vec<u8>)>, S3Error> {
 pub fn content_md5(value: &str) -> Result<Vec<u8>, S3Error> {
     match base64_simd::STANDARD.decode_to_vec(value) {
         Ok(raw) if raw.len() == 16 => Ok(raw),
-        _ => Err(s3s::s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid.")),
+        _ => Err(s3s::s3_error!(
+            InvalidDigest,
+            "The Content-MD5 you specified was invalid."
+        )),
     }
 }
 
@@ -297,7 +302,11 @@ impl Verifying {
     fn trailer(&self, alg: Algorithm) -> Option<Result<Vec<u8>, S3Error>> {
         let name = format!("x-amz-checksum-{}", alg.name().to_lowercase());
         let trailers = self.check.trailers.as_ref()?;
-        let value = trailers.read(|h| h.get(&name).and_then(|v| v.to_str().ok()).map(str::to_owned))??;
+        let value = trailers.read(|h| {
+            h.get(&name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })??;
         Some(decode(alg, &value))
     }
 }
@@ -388,15 +397,24 @@ mod tests {
         assert!(claimed(&c).unwrap().is_none());
         c.checksum_crc64nvme = Some("rosUhgp5mIg=".into());
         let (alg, raw) = claimed(&c).unwrap().unwrap();
-        assert_eq!((alg, hex(&raw)), (Algorithm::Crc64Nvme, "ae8b14860a799888".into()));
+        assert_eq!(
+            (alg, hex(&raw)),
+            (Algorithm::Crc64Nvme, "ae8b14860a799888".into())
+        );
         c.checksum_crc32 = Some("yFQ5Jg==".into());
         assert_eq!(claimed(&c).unwrap_err().code().as_str(), "InvalidRequest");
         let short = Checksum {
             checksum_crc64nvme: Some("yFQ5Jg==".into()),
             ..Default::default()
         };
-        assert_eq!(claimed(&short).unwrap_err().code().as_str(), "InvalidRequest");
-        assert_eq!(content_md5("nope").unwrap_err().code().as_str(), "InvalidDigest");
+        assert_eq!(
+            claimed(&short).unwrap_err().code().as_str(),
+            "InvalidRequest"
+        );
+        assert_eq!(
+            content_md5("nope").unwrap_err().code().as_str(),
+            "InvalidDigest"
+        );
     }
 
     fn run(body: &'static [u8], check: BodyCheck) -> (Vec<u8>, bool, Result<Checked, S3Error>) {
@@ -406,7 +424,9 @@ mod tests {
         ));
         let (mut blob, verdict) = verify_body(blob, check);
         let (mut got, mut failed) = (Vec::new(), false);
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async {
             while let Some(chunk) = blob.next().await {
                 match chunk {
@@ -433,7 +453,13 @@ mod tests {
         let right = Algorithm::Crc64Nvme.of(b"123456789");
         let (got, failed, verdict) = run(b"123456789", check(Some(right.clone()), None));
         assert_eq!((got.as_slice(), failed), (&b"123456789"[..], false));
-        assert_eq!(verdict.unwrap(), Checked { checksum: right, len: 9 });
+        assert_eq!(
+            verdict.unwrap(),
+            Checked {
+                checksum: right,
+                len: 9
+            }
+        );
         // Nothing claimed: computed all the same.
         let (_, failed, verdict) = run(b"123456789", check(None, None));
         assert!(!failed);
@@ -456,7 +482,11 @@ mod tests {
         let wrong = Md5::checksum(b"something else").as_ref().to_vec();
         let (_, failed, verdict) = run(b"123456789", check(None, Some(wrong)));
         assert!(failed);
-        assert!(verdict.unwrap_err().message().unwrap().contains("Content-MD5"));
+        assert!(verdict
+            .unwrap_err()
+            .message()
+            .unwrap()
+            .contains("Content-MD5"));
         let right = Md5::checksum(b"123456789").as_ref().to_vec();
         assert!(run(b"123456789", check(None, Some(right))).2.is_ok());
     }

@@ -11,8 +11,9 @@
 //! Checksums, as S3 has had them since 2025 (the checks themselves are in [`checksums`]):
 //!
 //! - `PutObject` without a checksum or algorithm gets CRC-64/NVME, S3's default; s3s-fs
-//!   computes none. A wrong `x-amz-checksum-*` or `Content-MD5` is refused (`400 BadDigest`)
-//!   *before* the object is replaced; s3s-fs checks after moving the data into place.
+//!   computes none (and, given an algorithm without a value, answers BadDigest). A wrong
+//!   `x-amz-checksum-*` or `Content-MD5` is refused (`400 BadDigest`) *before* the object
+//!   is replaced; s3s-fs checks after moving the data into place.
 //! - `GetObject` and `HeadObject` answer `x-amz-checksum-*` and `x-amz-checksum-type` only
 //!   in checksum mode (`x-amz-checksum-mode: ENABLED`), Get only for a whole-object answer;
 //!   s3s-fs sends them always (and, like S3, not for a partial range).
@@ -129,27 +130,44 @@ impl FixedFs {
     /// s3s-fs's record of an object (private to s3s-fs 0.14.1, see the module doc).
     fn record_path(&self, bucket: &str, key: &str) -> PathBuf {
         let b64 = |s: &str| base64_simd::URL_SAFE_NO_PAD.encode_to_string(s);
-        self.root
-            .join(format!(".bucket-{}.object-{}.internal.json", b64(bucket), b64(key)))
+        self.root.join(format!(
+            ".bucket-{}.object-{}.internal.json",
+            b64(bucket),
+            b64(key)
+        ))
     }
 
     /// Makes `value` the object's only checksum in its record, which s3s-fs answers on
     /// Get/Head. Written aside and renamed, as s3s-fs writes it (and named so s3s-fs
     /// clears it away at start should we stop midway).
-    async fn record_checksum(&self, bucket: &str, key: &str, alg: Algorithm, value: &str) -> S3Result<()> {
+    async fn record_checksum(
+        &self,
+        bucket: &str,
+        key: &str,
+        alg: Algorithm,
+        value: &str,
+    ) -> S3Result<()> {
         let path = self.record_path(bucket, key);
-        let mut record: serde_json::Map<String, serde_json::Value> = match tokio::fs::read(&path).await {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(S3Error::internal_error)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
-            Err(e) => return Err(S3Error::internal_error(e)),
-        };
+        let mut record: serde_json::Map<String, serde_json::Value> =
+            match tokio::fs::read(&path).await {
+                Ok(bytes) => serde_json::from_slice(&bytes).map_err(S3Error::internal_error)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+                Err(e) => return Err(S3Error::internal_error(e)),
+            };
         record.retain(|k, _| !k.starts_with("checksum_"));
-        record.insert(format!("checksum_{}", alg.name().to_lowercase()), value.into());
+        record.insert(
+            format!("checksum_{}", alg.name().to_lowercase()),
+            value.into(),
+        );
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
         let tmp = self.root.join(format!(".tmp.zip-oss-{n}.internal.part"));
         let bytes = serde_json::to_vec(&record).map_err(S3Error::internal_error)?;
-        tokio::fs::write(&tmp, bytes).await.map_err(S3Error::internal_error)?;
-        tokio::fs::rename(&tmp, &path).await.map_err(S3Error::internal_error)
+        tokio::fs::write(&tmp, bytes)
+            .await
+            .map_err(S3Error::internal_error)?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(S3Error::internal_error)
     }
 
     /// Drops a deleted object's record (its ETag and checksum).
@@ -192,12 +210,16 @@ macro_rules! set_checksum {
 /// ends in `-<parts>`); s3s-fs fills the value from the object's record.
 macro_rules! answer_checksum {
     ($out:expr, $mode:expr) => {{
-        let found = Algorithm::ALL.into_iter().find_map(|a| {
-            a.field(&mut checksum_of!($out)).clone().map(|v| (a, v))
-        });
+        let found = Algorithm::ALL
+            .into_iter()
+            .find_map(|a| a.field(&mut checksum_of!($out)).clone().map(|v| (a, v)));
         match found {
             Some((alg, value)) if checksum_mode($mode) => {
-                let t = if value.contains('-') { COMPOSITE } else { FULL_OBJECT };
+                let t = if value.contains('-') {
+                    COMPOSITE
+                } else {
+                    FULL_OBJECT
+                };
                 set_checksum!($out, alg, Some(value));
                 $out.checksum_type = Some(ChecksumType::from_static(t));
             }
@@ -210,7 +232,8 @@ macro_rules! answer_checksum {
 }
 
 fn checksum_mode(mode: &Option<ChecksumMode>) -> bool {
-    mode.as_ref().is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
+    mode.as_ref()
+        .is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
 }
 
 /// The error to answer for a write s3s-fs failed: ours if the body failed its checks
@@ -280,28 +303,38 @@ impl_s3! {
     }
 
     async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let trailer = req.headers.contains_key("x-amz-trailer");
         let input = &mut req.input;
         let claim = checksums::claimed(&checksum_of!(input))?;
         let asked = match &input.checksum_algorithm {
-            Some(a) => Some(Algorithm::parse(a.as_str()).ok_or_else(|| unsupported_algorithm())?),
+            Some(a) => Some(Algorithm::parse(a.as_str()).ok_or_else(unsupported_algorithm)?),
             None => None,
         };
-        // S3's default; s3s-fs computes and records what the algorithm names.
         let alg = claim.as_ref().map(|(a, _)| *a).or(asked).unwrap_or(Algorithm::Crc64Nvme);
-        if claim.is_none() && asked.is_none() {
-            input.checksum_algorithm = Some(ChecksumAlgorithm::from(alg.name().to_string()));
+        // Nothing to compare: we record the checksum ourselves (S3's default when nothing
+        // is asked). s3s-fs, given an algorithm without a value, would answer BadDigest.
+        let ours = claim.is_none() && !trailer;
+        if ours {
+            input.checksum_algorithm = None;
         }
         let md5 = input.content_md5.as_deref().map(checksums::content_md5).transpose()?;
         let check = BodyCheck { alg, claimed: claim.map(|(_, raw)| raw), md5, trailers: req.trailing_headers.clone() };
-        let (body, verdict) = match input.body.take() {
+        let verdict = match req.input.body.take() {
             Some(body) => {
                 let (body, verdict) = checksums::verify_body(body, check);
-                (Some(body), verdict)
+                req.input.body = Some(body);
+                verdict
             }
-            None => (None, Verdict::default()),
+            None => Verdict::default(),
         };
-        input.body = body;
         let mut resp = self.fs.put_object(req).await.map_err(|e| judged(&verdict, e))?;
+        let checked = verdict.lock().unwrap().take();
+        if let (true, Some(Ok(body))) = (ours, checked) {
+            let value = checksums::encode(&body.checksum);
+            self.record_checksum(&bucket, &key, alg, &value).await?;
+            set_checksum!(resp.output, alg, Some(value));
+        }
         let out = &mut resp.output;
         if Algorithm::ALL.into_iter().any(|a| a.field(&mut checksum_of!(out)).is_some()) {
             out.checksum_type = Some(ChecksumType::from_static(FULL_OBJECT));
@@ -500,11 +533,18 @@ fn upload_checksum(
         return Ok((Algorithm::Crc64Nvme, FULL_OBJECT, false));
     };
     let alg = Algorithm::parse(alg.as_str()).ok_or_else(unsupported_algorithm)?;
-    let ty = match checksum_type.as_ref().map(|t| t.as_str().to_ascii_uppercase()) {
+    let ty = match checksum_type
+        .as_ref()
+        .map(|t| t.as_str().to_ascii_uppercase())
+    {
         None => alg.default_type(),
         Some(t) if t == FULL_OBJECT => FULL_OBJECT,
         Some(t) if t == COMPOSITE => COMPOSITE,
-        Some(_) => return Err(invalid_request("Value for x-amz-checksum-type header is invalid.".into())),
+        Some(_) => {
+            return Err(invalid_request(
+                "Value for x-amz-checksum-type header is invalid.".into(),
+            ))
+        }
     };
     if !alg.allows(ty) {
         return Err(invalid_request(format!(
@@ -522,17 +562,27 @@ fn object_checksum(upload: &OpenUpload, input: &CompleteMultipartUploadInput) ->
     let alg = upload.alg;
     if let Some(t) = &input.checksum_type {
         if !upload.explicit || !t.as_str().eq_ignore_ascii_case(upload.checksum_type) {
-            let created = if upload.explicit { upload.checksum_type } else { "null" };
+            let created = if upload.explicit {
+                upload.checksum_type
+            } else {
+                "null"
+            };
             return Err(invalid_request(format!(
                 "The upload was created using the {created} checksum mode. The complete \
                  request must use the same checksum mode."
             )));
         }
     }
-    let listed = input.multipart_upload.as_ref().and_then(|m| m.parts.as_ref());
+    let listed = input
+        .multipart_upload
+        .as_ref()
+        .and_then(|m| m.parts.as_ref());
     let mut parts = Vec::new();
     for p in listed.into_iter().flatten() {
-        let recorded = p.part_number.and_then(|n| upload.parts.get(&n)).ok_or_else(invalid_part)?;
+        let recorded = p
+            .part_number
+            .and_then(|n| upload.parts.get(&n))
+            .ok_or_else(invalid_part)?;
         if let Some((a, raw)) = checksums::claimed(&checksum_of!(p))? {
             if a != alg || raw != recorded.checksum {
                 return Err(invalid_part());
