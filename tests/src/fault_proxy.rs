@@ -5,6 +5,10 @@
 //! body off midway, or lets the store act and then loses its answer — the failures a
 //! real network and a busy store produce.
 //!
+//! It can also corrupt data in flight without changing its length: flip one byte of a
+//! request body before forwarding it, or of a response body as it is relayed — what the
+//! end-to-end checksums must catch.
+//!
 //! A [`Rule`] faults the next `times` matching requests; a [`RandomRule`] faults each
 //! matching request with a probability, decided by a seeded generator (the n-th matching
 //! request gets the n-th draw, so a seed always gives the same sequence of decisions).
@@ -39,6 +43,14 @@ pub enum Fault {
     /// the connection without answering anything: the client sees a connection error
     /// (no status, not even a 502) for a request that did take effect.
     LoseAnswer,
+    /// Forward the request with one byte of its body XORed with a random non-zero value, at
+    /// a random position (the body is read whole first); same length, headers untouched.
+    /// An empty body is forwarded as it is (no flip is counted).
+    FlipRequestByte,
+    /// Relay the response with one byte of its body XORed with a random non-zero value, at a
+    /// random position below its `Content-Length` (streamed; a body without one is read
+    /// whole first); same length, headers untouched. An empty body is relayed as it is.
+    FlipResponseByte,
 }
 
 /// Which requests a rule applies to: this method, and a path-and-query containing every
@@ -121,18 +133,59 @@ pub struct RandomRule {
 struct RandomState {
     rule: RandomRule,
     rng: u64,
+    /// Where its flips go: a generator of its own, so flipping takes no decision's draw.
+    flip_rng: u64,
 }
 
 impl RandomState {
-    /// splitmix64, mapped to [0, 1).
+    /// A draw mapped to [0, 1).
     fn draw(&mut self) -> f64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        (splitmix64(&mut self.rng) >> 11) as f64 / (1u64 << 53) as f64
     }
+}
+
+/// splitmix64: the next value of the sequence seeded by `state`'s start.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Where a flip goes: `position % length` of the body, XORed with `xor` (never 0).
+#[derive(Clone, Copy, Debug)]
+struct FlipPlan {
+    position: u64,
+    xor: u8,
+}
+
+impl FlipPlan {
+    fn draw(rng: &mut u64) -> FlipPlan {
+        let r = splitmix64(rng);
+        FlipPlan {
+            position: r >> 8,
+            xor: (r % 255) as u8 + 1,
+        }
+    }
+}
+
+/// A byte a flip fault changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flipped {
+    /// Its offset in the body.
+    pub offset: u64,
+    /// What it was XORed with (never 0).
+    pub xor: u8,
+}
+
+/// How many bytes the flip faults have changed so far, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flips {
+    /// Request bodies changed before forwarding ([`Fault::FlipRequestByte`]).
+    pub requests: usize,
+    /// Response bodies changed as relayed ([`Fault::FlipResponseByte`]).
+    pub responses: usize,
 }
 
 /// One request the proxy saw.
@@ -145,6 +198,9 @@ pub struct Seen {
     /// For [`Fault::LoseAnswer`]: the status of the store's answer that was lost (`None`
     /// while it is awaited, or when the store could not be reached).
     pub lost_status: Option<u16>,
+    /// For the flip faults: the byte changed, once it has been (`None` for an empty body,
+    /// or while a response is still being relayed).
+    pub flipped: Option<Flipped>,
 }
 
 impl Seen {
@@ -158,6 +214,8 @@ impl Seen {
 struct State {
     rules: Vec<Rule>,
     random: Vec<RandomState>,
+    /// Where [`Rule`]s' flips go (see [`FaultProxy::seed_flips`]).
+    flip_rng: u64,
     /// Every request seen.
     log: Vec<Seen>,
 }
@@ -177,7 +235,7 @@ impl FaultProxy {
         let state = Arc::new(Mutex::new(State::default()));
         let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
         connector.set_nodelay(true);
-        let client: Client<_, Incoming> = Client::builder(TokioExecutor::new()).build(connector);
+        let client: Client<_, ProxyBody> = Client::builder(TokioExecutor::new()).build(connector);
         let st = state.clone();
         tokio::spawn(async move {
             loop {
@@ -210,14 +268,35 @@ impl FaultProxy {
         self.state.lock().unwrap().rules.push(rule);
     }
 
-    /// Adds a rule faulting matching requests at random (see [`RandomRule`]).
+    /// Adds a rule faulting matching requests at random (see [`RandomRule`]). Its flips'
+    /// positions and values come from its seed too.
     pub fn add_random(&self, rule: RandomRule) {
         let rng = rule.seed;
-        self.state
-            .lock()
-            .unwrap()
-            .random
-            .push(RandomState { rule, rng });
+        let flip_rng = rule.seed ^ 0xF11F_F11F_F11F_F11F;
+        self.state.lock().unwrap().random.push(RandomState {
+            rule,
+            rng,
+            flip_rng,
+        });
+    }
+
+    /// Seeds where [`Rule`]s' flips go (by default as if seeded with 0).
+    pub fn seed_flips(&self, seed: u64) {
+        self.state.lock().unwrap().flip_rng = seed;
+    }
+
+    /// How many bytes the flip faults have changed so far, by kind.
+    pub fn flips(&self) -> Flips {
+        let st = self.state.lock().unwrap();
+        let mut flips = Flips::default();
+        for s in st.log.iter().filter(|s| s.flipped.is_some()) {
+            match s.fault {
+                Some(Fault::FlipRequestByte) => flips.requests += 1,
+                Some(Fault::FlipResponseByte) => flips.responses += 1,
+                _ => {}
+            }
+        }
+        flips
     }
 
     /// Removes every rule, fixed and random (what was seen stays in the log).
@@ -270,7 +349,7 @@ impl FaultProxy {
 async fn handle(
     req: Request<Incoming>,
     upstream: SocketAddr,
-    client: Client<hyper_util::client::legacy::connect::HttpConnector, Incoming>,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, ProxyBody>,
     state: Arc<Mutex<State>>,
     lose: Arc<tokio::sync::Notify>,
 ) -> Result<Response<ProxyBody>, Infallible> {
@@ -280,8 +359,9 @@ async fn handle(
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
     let method = req.method().as_str().to_string();
-    let (fault, index) = {
+    let (fault, flip, index) = {
         let mut st = state.lock().unwrap();
+        let st = &mut *st;
         let hit = st.rules.iter_mut().find(|r| {
             r.times > 0 && r.method == method && r.contains.iter().all(|c| pq.contains(c.as_str()))
         });
@@ -289,7 +369,13 @@ async fn handle(
             r.times -= 1;
             r.fault.clone()
         });
-        if fault.is_none() {
+        let mut flip = FlipPlan {
+            position: 0,
+            xor: 1,
+        };
+        if fault.is_some() {
+            flip = FlipPlan::draw(&mut st.flip_rng);
+        } else {
             let random = st
                 .random
                 .iter_mut()
@@ -297,6 +383,7 @@ async fn handle(
             if let Some(r) = random {
                 if r.draw() < r.rule.probability {
                     fault = Some(r.rule.fault.clone());
+                    flip = FlipPlan::draw(&mut r.flip_rng);
                 }
             }
         }
@@ -305,8 +392,9 @@ async fn handle(
             path_and_query: pq.clone(),
             fault: fault.clone(),
             lost_status: None,
+            flipped: None,
         });
-        (fault, st.log.len() - 1)
+        (fault, flip, st.log.len() - 1)
     };
     let fault = match fault {
         Some(Fault::LateStatus(ms, code, s3_code)) => {
@@ -329,15 +417,26 @@ async fn handle(
     }
     let (mut parts, body) = req.into_parts();
     parts.uri = format!("http://{upstream}{pq}").parse().unwrap();
+    let body: ProxyBody = match fault {
+        Some(Fault::FlipRequestByte) => {
+            let mut bytes = match body.collect().await {
+                Ok(c) => c.to_bytes().to_vec(),
+                Err(e) => return Ok(bad_gateway(format!("proxy: reading the request: {e}"))),
+            };
+            let length = bytes.len() as u64;
+            if let Some(f) = flip_in(&mut bytes, 0, flip, length) {
+                state.lock().unwrap().log[index].flipped = Some(f);
+            }
+            Full::new(Bytes::from(bytes))
+                .map_err(|never| match never {})
+                .boxed()
+        }
+        _ => body.map_err(std::io::Error::other).boxed(),
+    };
     let upstream_resp = match client.request(Request::from_parts(parts, body)).await {
         Ok(r) => r,
         Err(_) if matches!(fault, Some(Fault::LoseAnswer)) => return lose_answer(lose).await,
-        Err(e) => {
-            return Ok(Response::builder()
-                .status(502)
-                .body(full(format!("proxy: {e}")))
-                .unwrap())
-        }
+        Err(e) => return Ok(bad_gateway(format!("proxy: {e}"))),
     };
     if let Some(Fault::LoseAnswer) = fault {
         // The store has acted once its whole answer is in; then it is thrown away.
@@ -361,9 +460,79 @@ async fn handle(
             ];
             BodyExt::boxed(StreamBody::new(stream::iter(frames)))
         }
+        Some(Fault::FlipResponseByte) => {
+            let length = parts
+                .headers
+                .get(hyper::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            flip_response(body, length, flip, state, index).await
+        }
         _ => body.map_err(std::io::Error::other).boxed(),
     };
     Ok(Response::from_parts(parts, body))
+}
+
+/// Flips the byte `plan` picks of a body of `length` bytes, if it falls in `chunk`, which
+/// starts at `offset` in the body; returns the byte changed.
+fn flip_in(chunk: &mut [u8], offset: u64, plan: FlipPlan, length: u64) -> Option<Flipped> {
+    if length == 0 {
+        return None;
+    }
+    let at = plan.position % length;
+    let i = usize::try_from(at.checked_sub(offset)?).ok()?;
+    let byte = chunk.get_mut(i)?;
+    *byte ^= plan.xor;
+    Some(Flipped {
+        offset: at,
+        xor: plan.xor,
+    })
+}
+
+/// A response body with one byte flipped as it is relayed (see [`Fault::FlipResponseByte`]).
+async fn flip_response(
+    body: Incoming,
+    length: Option<u64>,
+    plan: FlipPlan,
+    state: Arc<Mutex<State>>,
+    index: usize,
+) -> ProxyBody {
+    let Some(length) = length else {
+        // No length to pick a position below: read it whole.
+        let mut bytes = match body.collect().await {
+            Ok(c) => c.to_bytes().to_vec(),
+            Err(e) => return full(format!("proxy: reading the answer: {e}")),
+        };
+        let length = bytes.len() as u64;
+        if let Some(f) = flip_in(&mut bytes, 0, plan, length) {
+            state.lock().unwrap().log[index].flipped = Some(f);
+        }
+        return Full::new(Bytes::from(bytes))
+            .map_err(|never| match never {})
+            .boxed();
+    };
+    let mut offset = 0u64;
+    body.map_frame(move |frame| match frame.into_data() {
+        Ok(data) => {
+            let start = offset;
+            offset += data.len() as u64;
+            let at = plan.position % length.max(1);
+            if length == 0 || !(start..offset).contains(&at) {
+                return Frame::data(data);
+            }
+            let mut chunk = data.to_vec();
+            if let Some(f) = flip_in(&mut chunk, start, plan, length) {
+                state.lock().unwrap().log[index].flipped = Some(f);
+            }
+            Frame::data(Bytes::from(chunk))
+        }
+        Err(frame) => frame,
+    })
+    .map_err(std::io::Error::other)
+    .boxed()
+}
+
+fn bad_gateway(message: String) -> Response<ProxyBody> {
+    Response::builder().status(502).body(full(message)).unwrap()
 }
 
 /// Closes this request's connection without an answer: never returns.

@@ -37,7 +37,16 @@ gateway on loopback. It:
   `encoding-type=url` (`<NextContinuationToken>` and `<ContinuationToken>`, as
   OSS encodes them and its SDK unquotes them). A `continuation-token` is taken
   only as handed out, encoded once in the query: one encoded twice (sent back as
-  the XML held it), or unknown, is answered 400 InvalidArgument.
+  the XML held it), or unknown, is answered 400 InvalidArgument;
+* answers `x-oss-hash-crc64ecma` (the decimal CRC-64 OSS keeps per object: ECMA-182 with
+  the CRC-64/XZ parameters, computed by the SDK's own `alibabacloud_oss_v2.crc.Crc64`) as
+  OSS does: on GetObject (the WHOLE object's value, even for a Range answer), HeadObject,
+  PutObject, UploadPart (that part's) and CompleteMultipartUpload (the whole object's, only
+  when every part's is known, combined with the SDK's `Crc64.combine`). Objects put
+  straight into the backend get theirs computed from their data, on first need, kept by
+  ETag;
+* verifies `Content-MD5` on PutObject and UploadPart before forwarding: malformed or not
+  the body's is `400 InvalidDigest` (EC 0017-00000502 / 0017-00000503), nothing stored.
 
 Usage (prints `ready <port>` once listening, then a line `ListObjectsV2 <status>
 <first|continued>` per listing request, before its answer; IPv4 only):
@@ -48,6 +57,7 @@ Usage (prints `ready <port>` once listening, then a line `ListObjectsV2 <status>
 import argparse
 import base64
 import datetime
+import hashlib
 import hmac
 import http.client
 import re
@@ -59,6 +69,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
 from xml.sax.saxutils import escape, unescape
 
+from alibabacloud_oss_v2.crc import Crc64
 from alibabacloud_oss_v2.signer import SignerV4
 from alibabacloud_oss_v2.types import Credentials, HttpRequest, SigningContext
 
@@ -71,6 +82,8 @@ PRESIGN_PARAMS = {'x-oss-signature-version', 'x-oss-date', 'x-oss-expires', 'x-o
 DROP_IF_EMPTY = {'continuation-token', 'start-after', 'delimiter', 'marker', 'key-marker',
                  'upload-id-marker', 'part-number-marker'}
 EC_CODES = {'SignatureDoesNotMatch': '0002-00000040', 'NoSuchKey': '0026-00000001'}
+# Content-MD5 malformed, and not the body's (both InvalidDigest).
+EC_BAD_CONTENT_MD5, EC_CONTENT_MD5_MISMATCH = '0017-00000502', '0017-00000503'
 # ListObjectsV2's bad max-keys and bad continuation-token (both InvalidArgument).
 EC_BAD_MAX_KEYS, EC_BAD_CONTINUATION_TOKEN = '0015-00000402', '0015-00000404'
 OSS_DEFAULT_MAX_KEYS, OSS_MAX_KEYS = 100, 1000
@@ -382,6 +395,142 @@ def list_v2_answer(tokens, query, body):
     return body
 
 
+# ---------------------------------------------------------------- CRC-64 and Content-MD5
+
+CRC64_HEADER = 'x-oss-hash-crc64ecma'
+
+
+def crc64(data):
+    """OSS's CRC-64 of `data`, by the SDK's own implementation."""
+    digest = Crc64(0)
+    digest.update(data)
+    return digest.sum64()
+
+
+# The SDK's CRC-64 must be OSS's: CRC-64/XZ's check value.
+assert crc64(b'123456789') == 0x995DC9BBDF1939FA, 'alibabacloud_oss_v2.crc.Crc64 is not CRC-64/XZ'
+
+
+def etag_key(value):
+    """An ETag as a cache key: unquoted, lower-case, XML entities undone."""
+    return unescape(value.decode() if isinstance(value, bytes) else value).strip('"').lower()
+
+
+class Crc64Table:
+    """What OSS keeps: each uploaded part's CRC and length, each object version's CRC."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.parts = {}    # (upload id, part number) -> (crc, length)
+        self.objects = {}  # (bucket, key, etag) -> crc
+
+    def part(self, upload_id, number, crc, length):
+        with self.lock:
+            self.parts[(upload_id, number)] = (crc, length)
+
+    def combined(self, upload_id, numbers):
+        """The whole object's CRC from its parts', or None if one is unknown."""
+        with self.lock:
+            parts = [self.parts.get((upload_id, n)) for n in numbers]
+        if not parts or None in parts:
+            return None
+        crc = parts[0][0]
+        for part_crc, length in parts[1:]:
+            crc = Crc64.combine(crc, part_crc, length)
+        return crc
+
+    def forget_upload(self, upload_id):
+        with self.lock:
+            for k in [k for k in self.parts if k[0] == upload_id]:
+                del self.parts[k]
+
+    def object(self, bucket, key, etag, crc=None):
+        """Record `crc` for this version, or look it up (None if unknown)."""
+        with self.lock:
+            if crc is not None:
+                self.objects[(bucket, key, etag_key(etag))] = crc
+            return self.objects.get((bucket, key, etag_key(etag)))
+
+
+def check_content_md5(req, body):
+    """OSS verifies a Content-MD5 on an upload before storing anything."""
+    value = req.headers.get('Content-MD5')
+    if value is None:
+        return
+    try:
+        want = base64.b64decode(value, validate=True)
+    except ValueError:
+        want = b''
+    if len(want) != 16:
+        raise OssError(400, 'InvalidDigest', 'The Content-MD5 you specified is not valid.',
+                       ec=EC_BAD_CONTENT_MD5)
+    if hashlib.md5(body).digest() != want:
+        raise OssError(400, 'InvalidDigest',
+                       'The Content-MD5 you specified did not match what we received.',
+                       ec=EC_CONTENT_MD5_MISMATCH)
+
+
+def is_upload(req, query):
+    """PutObject or UploadPart: a PUT of object data (not a copy)."""
+    return (req.method == 'PUT' and req.key is not None
+            and 'x-oss-copy-source' not in {h.lower() for h in req.headers.keys()})
+
+
+PART_NUMBERS = re.compile(rb'<PartNumber>\s*(\d+)\s*</PartNumber>')
+
+
+def crc64_of_answer(cfg, table, req, query, body, headers, answer):
+    """The `x-oss-hash-crc64ecma` value a successful answer carries, or None."""
+    params = dict(query)
+    if req.key is None:
+        return None
+    if is_upload(req, query):
+        crc = crc64(body)
+        if 'uploadId' in params:
+            table.part(params['uploadId'], params.get('partNumber'), crc, len(body))
+        else:
+            etag = dict((k.lower(), v) for k, v in headers).get('etag')
+            if etag:
+                table.object(req.bucket, req.key, etag, crc)
+        return crc
+    if req.method == 'POST' and 'uploadId' in params:  # CompleteMultipartUpload
+        numbers = [m.decode() for m in PART_NUMBERS.findall(body)]
+        crc = table.combined(params['uploadId'], numbers)
+        table.forget_upload(params['uploadId'])
+        etag = ETAG_ELEMENT.search(answer)
+        if crc is not None and etag:
+            table.object(req.bucket, req.key, etag.group(1), crc)
+        return crc
+    if req.method == 'DELETE' and 'uploadId' in params:  # AbortMultipartUpload
+        table.forget_upload(params['uploadId'])
+        return None
+    if req.method in ('GET', 'HEAD') and not (set(params) & {'uploadId', 'uploads'}):
+        etag = dict((k.lower(), v) for k, v in headers).get('etag')
+        if etag is None:
+            return None
+        crc = table.object(req.bucket, req.key, etag)
+        if crc is None:
+            whole = answer if req.method == 'GET' and 'Range' not in req.headers else (
+                read_whole(cfg, req, etag))
+            if whole is not None:
+                crc = table.object(req.bucket, req.key, etag, crc64(whole))
+        return crc
+    return None
+
+
+def read_whole(cfg, req, etag):
+    """The object's data, as of `etag` (None if it has changed since)."""
+    path = '/' + quote(req.bucket, safe='') + '/' + quote(req.key, safe='/')
+    conn = http.client.HTTPConnection(cfg.backend_host, cfg.backend_port, timeout=120)
+    try:
+        conn.request('GET', path, headers={'Authorization': BACKEND_AUTH, 'If-Match': etag})
+        resp = conn.getresponse()
+        data = resp.read()
+        return data if resp.status == 200 else None
+    finally:
+        conn.close()
+
+
 # ---------------------------------------------------------------- backend (S3)
 
 def forbids_overwrite(req, query):
@@ -475,6 +624,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
             body, query = self.read_request()
             listing = is_list_objects_v2(self, query)
             verify(cfg, self, query)
+            if is_upload(self, query):
+                check_content_md5(self, body)
             backend_query = query
             if listing:
                 backend_query = list_v2_backend_query(cfg, self.server.tokens, query)
@@ -489,7 +640,10 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 answer = to_oss_xml(answer)
                 if listing:
                     answer = list_v2_answer(self.server.tokens, query, answer)
-            reply = (status, oss_headers(headers), answer)
+            crc = (crc64_of_answer(cfg, self.server.crc64, self, query, body, headers, answer)
+                   if 200 <= status < 300 else None)
+            reply = (status, oss_headers(headers) + ([(CRC64_HEADER, str(crc))] if crc is not None
+                                                    else []), answer)
         except OssError as err:
             reply = err
         except (OSError, http.client.HTTPException) as exc:  # backend unreachable or broken
@@ -579,7 +733,7 @@ def main(argv=None):
     cfg = parse_args(argv)
     host, _, port = cfg.listen.rpartition(':')
     server = ThreadingHTTPServer((host.strip('[]') or '127.0.0.1', int(port)), GatewayHandler)
-    server.cfg, server.tokens = cfg, ContinuationTokens()
+    server.cfg, server.tokens, server.crc64 = cfg, ContinuationTokens(), Crc64Table()
     stdout_lock = threading.Lock()
 
     def event(line):

@@ -5,8 +5,10 @@
 //! Plain files written into `<root>/<bucket>/` are objects (s3s-fs needs no metadata file).
 //! A key ending in `/` becomes a directory, and listings skip directories, so "folder marker"
 //! objects cannot be represented. [`s3_fixes`] mends where s3s-fs departs from S3 in ways the
-//! component depends on.
+//! component depends on, checksums included ([`checksums`]): objects written as plain files
+//! have none, as objects uploaded to S3 before 2025.
 
+mod checksums;
 mod s3_fixes;
 
 use anyhow::Context as _;
@@ -30,7 +32,7 @@ pub async fn start(
     std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     let fs = s3s_fs::FileSystem::new(root)
         .map_err(|e| anyhow::anyhow!("opening store root {}: {e:?}", root.display()))?;
-    let mut builder = S3ServiceBuilder::new(s3_fixes::FixedFs::new(fs));
+    let mut builder = S3ServiceBuilder::new(s3_fixes::FixedFs::new(fs, root));
     builder.set_auth(SimpleAuth::from_single(access_key_id, secret));
     let service = builder.build();
 
