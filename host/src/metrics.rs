@@ -321,7 +321,10 @@ mod tests {
             )
         };
         assert_eq!(op("GET", "http://s/b?list-type=2&prefix=x"), "ListObjects");
-        assert_eq!(op("GET", "http://s/b?uploads&prefix=k"), "ListMultipartUploads");
+        assert_eq!(
+            op("GET", "http://s/b?uploads&prefix=k"),
+            "ListMultipartUploads"
+        );
         assert_eq!(op("GET", "http://s/b/k"), "GetObject");
         assert_eq!(op("HEAD", "http://s/b/k"), "HeadObject");
         assert_eq!(op("POST", "http://s/b/k?uploads"), "CreateMultipartUpload");
@@ -330,8 +333,14 @@ mod tests {
             op("POST", "http://s/b/k?uploadId=1"),
             "CompleteMultipartUpload"
         );
-        assert_eq!(op("PUT", "http://s/b/k?partNumber=2&uploadId=1"), "UploadPart");
-        assert_eq!(op("DELETE", "http://s/b/k?uploadId=1"), "AbortMultipartUpload");
+        assert_eq!(
+            op("PUT", "http://s/b/k?partNumber=2&uploadId=1"),
+            "UploadPart"
+        );
+        assert_eq!(
+            op("DELETE", "http://s/b/k?uploadId=1"),
+            "AbortMultipartUpload"
+        );
     }
 
     #[test]
@@ -355,7 +364,10 @@ mod tests {
         m.pack_started().finish(None);
         m.store_request("GetObject", "200".into(), Duration::from_millis(3));
         let text = m.prometheus_text();
-        assert!(text.contains("zip_oss_packs_total{outcome=\"success\",code=\"none\"} 1"), "{text}");
+        assert!(
+            text.contains("zip_oss_packs_total{outcome=\"success\",code=\"none\"} 1"),
+            "{text}"
+        );
         assert!(m.openmetrics_text().ends_with("# EOF\n"));
     }
 }

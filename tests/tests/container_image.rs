@@ -19,7 +19,10 @@ use zip_oss_tests::{get, save, Env};
 const TOKEN: &str = "container-test-token-0123456789";
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// `target/release/zip-oss`, built beside this test.
@@ -74,13 +77,10 @@ fn the_image_runs_as_function_compute_would_and_packs() {
     // The README's build step, with the binary cargo test built.
     let started = Instant::now();
     let mut build = Command::new(workspace().join("scripts/image"));
-    build
-        .arg(&cleanup.tag)
-        .env("ZIP_OSS_BINARY", binary())
-        .env(
-            "CONTAINER_ENGINE",
-            "podman --runtime runc --cgroup-manager cgroupfs",
-        );
+    build.arg(&cleanup.tag).env("ZIP_OSS_BINARY", binary()).env(
+        "CONTAINER_ENGINE",
+        "podman --runtime runc --cgroup-manager cgroupfs",
+    );
     run(build);
     eprintln!("image built in {:?}", started.elapsed());
     let inspect = run({
@@ -114,17 +114,42 @@ fn the_image_runs_as_function_compute_would_and_packs() {
     // path-style), credentials from the x-fc-* headers, callers holding a token.
     run({
         let mut c = podman();
-        c.args(["run", "--detach", "--name", &cleanup.name, "--network", "host"])
-            .args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"])
-            .args(["--env", &format!("FC_CUSTOM_LISTEN_PORT={port}")])
-            .args(["--env", "FC_REGION=cn-shanghai", "--env", "FC_FUNCTION_NAME=zip-oss"])
-            .args(["--env", &format!("ZIP_OSS_ENDPOINT=http://{}", env.proxy.addr)])
-            .args(["--env", "ZIP_OSS_PATH_STYLE=true"])
-            .args(["--env", "ZIP_OSS_FC_CREDENTIALS=true"])
-            .args(["--env", &format!("ZIP_OSS_TOKENS={TOKEN}")])
-            .args(["--env", "ZIP_OSS_MAX_CONCURRENT=4", "--env", "ZIP_OSS_REQUEST_TIMEOUT=3500"])
-            .args(["--env", "ZIP_OSS_MAX_MEMORY_MIB=200"])
-            .arg(&cleanup.tag);
+        c.args([
+            "run",
+            "--detach",
+            "--name",
+            &cleanup.name,
+            "--network",
+            "host",
+        ])
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1000:1000",
+        ])
+        .args(["--env", &format!("FC_CUSTOM_LISTEN_PORT={port}")])
+        .args([
+            "--env",
+            "FC_REGION=cn-shanghai",
+            "--env",
+            "FC_FUNCTION_NAME=zip-oss",
+        ])
+        .args([
+            "--env",
+            &format!("ZIP_OSS_ENDPOINT=http://{}", env.proxy.addr),
+        ])
+        .args(["--env", "ZIP_OSS_PATH_STYLE=true"])
+        .args(["--env", "ZIP_OSS_FC_CREDENTIALS=true"])
+        .args(["--env", &format!("ZIP_OSS_TOKENS={TOKEN}")])
+        .args([
+            "--env",
+            "ZIP_OSS_MAX_CONCURRENT=4",
+            "--env",
+            "ZIP_OSS_REQUEST_TIMEOUT=3500",
+        ])
+        .args(["--env", "ZIP_OSS_MAX_MEMORY_MIB=200"])
+        .arg(&cleanup.tag);
         c
     });
     // It compiles the component first (no cache in a fresh container): seconds.
@@ -141,7 +166,11 @@ fn the_image_runs_as_function_compute_would_and_packs() {
             "the container exited: {}",
             logs(&cleanup.name)
         );
-        assert!(Instant::now() < deadline, "not listening: {}", logs(&cleanup.name));
+        assert!(
+            Instant::now() < deadline,
+            "not listening: {}",
+            logs(&cleanup.name)
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 
@@ -162,10 +191,21 @@ fn the_image_runs_as_function_compute_would_and_packs() {
     };
     // It listens on all interfaces, so callers need the token.
     let refused = post("not-the-token-0123456789", "fc-img-0");
-    assert_eq!(refused.error_code(401), "Unauthorized", "{}", refused.text());
+    assert_eq!(
+        refused.error_code(401),
+        "Unauthorized",
+        "{}",
+        refused.text()
+    );
 
     let answer = post(TOKEN, "fc-img-1");
-    assert_eq!(answer.status, 302, "{}\n{}", answer.text(), logs(&cleanup.name));
+    assert_eq!(
+        answer.status,
+        302,
+        "{}\n{}",
+        answer.text(),
+        logs(&cleanup.name)
+    );
     let location = &answer.headers["location"];
     assert!(location.contains("/bkt/output/fc-img-1.zip?"), "{location}");
     let zip = save(env.dir.path(), "image.zip", &get(location).body);
@@ -184,7 +224,11 @@ fn the_image_runs_as_function_compute_would_and_packs() {
         c.args(["stop", "--time", "20", &cleanup.name]);
         c
     });
-    assert!(stopping.elapsed() < Duration::from_secs(15), "{:?}", stopping.elapsed());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        stopping.elapsed()
+    );
     let exit = run({
         let mut c = podman();
         c.args(["inspect", "--format", "{{.State.ExitCode}}", &cleanup.name]);
@@ -196,8 +240,14 @@ fn the_image_runs_as_function_compute_would_and_packs() {
         .lines()
         .find(|l| l.contains("fc-img-1"))
         .unwrap_or_else(|| panic!("no log line with the request id:\n{log}"));
-    assert!(line.contains("status=302") && line.contains("/invoke"), "{line}");
-    assert!(!log.contains(ACCESS_KEY_SECRET) && !log.contains(TOKEN), "a secret was logged");
+    assert!(
+        line.contains("status=302") && line.contains("/invoke"),
+        "{line}"
+    );
+    assert!(
+        !log.contains(ACCESS_KEY_SECRET) && !log.contains(TOKEN),
+        "a secret was logged"
+    );
     drop(cleanup);
 }
 

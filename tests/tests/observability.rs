@@ -112,7 +112,10 @@ fn scrape_until(env: &Env, name: &str, want: f64) -> Samples {
         if value(&s, name) == want {
             return s;
         }
-        assert!(Instant::now() < deadline, "{name} never reached {want}: {s:#?}");
+        assert!(
+            Instant::now() < deadline,
+            "{name} never reached {want}: {s:#?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -155,18 +158,53 @@ fn metrics_move_by_what_a_pack_and_a_failed_pack_did() {
     };
     expect(ok, 1.0);
     expect("zip_oss_read_bytes_total{}", read);
-    expect(r#"zip_oss_written_bytes_total{destination="store"}"#, archive);
-    expect(r#"zip_oss_store_requests_total{operation="ListObjects",status="200"}"#, 1.0);
-    expect(r#"zip_oss_store_requests_total{operation="GetObject",status="200"}"#, 2.0);
+    expect(
+        r#"zip_oss_written_bytes_total{destination="store"}"#,
+        archive,
+    );
+    expect(
+        r#"zip_oss_store_requests_total{operation="ListObjects",status="200"}"#,
+        1.0,
+    );
+    expect(
+        r#"zip_oss_store_requests_total{operation="GetObject",status="200"}"#,
+        2.0,
+    );
     // The destination must not exist yet: its HeadObject answers 404.
-    expect(r#"zip_oss_store_requests_total{operation="HeadObject",status="404"}"#, 1.0);
-    expect(r#"zip_oss_store_requests_total{operation="CreateMultipartUpload",status="200"}"#, 1.0);
-    expect(r#"zip_oss_store_requests_total{operation="UploadPart",status="200"}"#, parts);
-    expect(r#"zip_oss_store_requests_total{operation="CompleteMultipartUpload",status="200"}"#, 1.0);
-    expect(r#"zip_oss_pack_duration_seconds_count{outcome="success"}"#, 1.0);
-    expect(r#"zip_oss_store_request_duration_seconds_count{operation="GetObject"}"#, 2.0);
-    assert_eq!(sum_matching(&m, "zip_oss_store_retries_total"), 0.0, "{m:#?}");
-    assert_eq!(sum_matching(&m, "zip_oss_store_requests_total"), 6.0 + parts, "{m:#?}");
+    expect(
+        r#"zip_oss_store_requests_total{operation="HeadObject",status="404"}"#,
+        1.0,
+    );
+    expect(
+        r#"zip_oss_store_requests_total{operation="CreateMultipartUpload",status="200"}"#,
+        1.0,
+    );
+    expect(
+        r#"zip_oss_store_requests_total{operation="UploadPart",status="200"}"#,
+        parts,
+    );
+    expect(
+        r#"zip_oss_store_requests_total{operation="CompleteMultipartUpload",status="200"}"#,
+        1.0,
+    );
+    expect(
+        r#"zip_oss_pack_duration_seconds_count{outcome="success"}"#,
+        1.0,
+    );
+    expect(
+        r#"zip_oss_store_request_duration_seconds_count{operation="GetObject"}"#,
+        2.0,
+    );
+    assert_eq!(
+        sum_matching(&m, "zip_oss_store_retries_total"),
+        0.0,
+        "{m:#?}"
+    );
+    assert_eq!(
+        sum_matching(&m, "zip_oss_store_requests_total"),
+        6.0 + parts,
+        "{m:#?}"
+    );
     assert_eq!(value(&after_ok, "zip_oss_packs_in_flight{}"), 0.0);
     // Every store request the proxy saw was counted, and scraping sent none.
     assert_eq!(env.proxy.log().len() - store_log, 6 + parts as usize);
@@ -192,22 +230,43 @@ fn metrics_move_by_what_a_pack_and_a_failed_pack_did() {
     };
     expect(&err, 1.0);
     expect(ok, 0.0);
-    expect(r#"zip_oss_store_requests_total{operation="GetObject",status="500"}"#, 5.0);
+    expect(
+        r#"zip_oss_store_requests_total{operation="GetObject",status="500"}"#,
+        5.0,
+    );
     expect(r#"zip_oss_store_retries_total{operation="GetObject"}"#, 4.0);
-    assert_eq!(sum_matching(&m, "zip_oss_store_retries_total"), 4.0, "{m:#?}");
-    expect(r#"zip_oss_pack_duration_seconds_count{outcome="error"}"#, 1.0);
+    assert_eq!(
+        sum_matching(&m, "zip_oss_store_retries_total"),
+        4.0,
+        "{m:#?}"
+    );
+    expect(
+        r#"zip_oss_pack_duration_seconds_count{outcome="error"}"#,
+        1.0,
+    );
     // Nothing of b.bin was read; a.txt's five bytes may have been.
     assert!(value(&m, "zip_oss_read_bytes_total{}") <= 5.0, "{m:#?}");
     // The upload it began was aborted, and no part of it counts as written.
-    let created = sum_matching(&m, "zip_oss_store_requests_total{operation=\"CreateMultipartUpload\"");
-    let aborted = sum_matching(&m, "zip_oss_store_requests_total{operation=\"AbortMultipartUpload\"");
+    let created = sum_matching(
+        &m,
+        "zip_oss_store_requests_total{operation=\"CreateMultipartUpload\"",
+    );
+    let aborted = sum_matching(
+        &m,
+        "zip_oss_store_requests_total{operation=\"AbortMultipartUpload\"",
+    );
     assert_eq!((created, aborted), (1.0, 1.0), "{m:#?}");
     expect(r#"zip_oss_written_bytes_total{destination="store"}"#, 0.0);
     assert_eq!(value(&after_failed, "zip_oss_packs_in_flight{}"), 0.0);
     // The histograms hold every pack: two, each under the largest finite bucket.
     assert_eq!(
-        value(&after_failed, r#"zip_oss_pack_duration_seconds_bucket{le="+Inf",outcome="success"}"#)
-            + value(&after_failed, r#"zip_oss_pack_duration_seconds_bucket{le="+Inf",outcome="error"}"#),
+        value(
+            &after_failed,
+            r#"zip_oss_pack_duration_seconds_bucket{le="+Inf",outcome="success"}"#
+        ) + value(
+            &after_failed,
+            r#"zip_oss_pack_duration_seconds_bucket{le="+Inf",outcome="error"}"#
+        ),
         2.0
     );
 }
@@ -266,7 +325,12 @@ fn json_logs_are_one_object_per_line() {
         .arg(child.id().to_string())
         .status();
     let mut log = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     assert!(child.wait().unwrap().success());
 
     let lines: Vec<Value> = log
