@@ -1,28 +1,22 @@
-# zip-oss as an Aliyun Function Compute custom container (or any container platform).
+# zip-oss as a container image: an Aliyun Function Compute custom container, or any platform.
 #
-#   docker build -t zip-oss .
+#   scripts/image registry.cn-shanghai.aliyuncs.com/my-namespace/zip-oss:0.1.0
 #
-# The builder compiles the wasm component and the wasmtime host; the host embeds the
-# component, so the runtime image holds one binary (the .wasm is shipped beside it too,
-# for inspection and for other hosts such as `spin up` or `wasmtime serve`).
+# scripts/image builds the release binary and lays out the build context this file expects:
+# rootfs/ holds /usr/local/bin/zip-oss (the component is embedded in it), the dynamic loader
+# and the shared libraries the binary links, taken from the machine that built it, a user
+# (uid 10001) and /tmp. Nothing is pulled: the image is that root on an empty base. HTTPS to
+# OSS/S3 needs no CA files (the binary carries the Mozilla roots, webpki-roots).
+# CI builds the image with this same file and script, runs it as Function Compute does and
+# packs through it (tests/tests/container_image.rs).
 
-FROM rust:1.95-bookworm AS build
-RUN rustup target add wasm32-wasip2
-WORKDIR /src
-COPY . .
-RUN cargo build --release --locked -p zip-oss \
- && cp "$(find target -path '*wasm32-wasip2/release/zip_oss_component.wasm' | head -n 1)" /zip_oss_component.wasm
-
-FROM debian:bookworm-slim
-# CA certificates for https endpoints (OSS, S3).
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin ziposs
-COPY --from=build /src/target/release/zip-oss /usr/local/bin/zip-oss
-COPY --from=build /zip_oss_component.wasm /usr/local/share/zip-oss/zip_oss_component.wasm
-USER 10001
+FROM scratch
+COPY rootfs/ /
+USER 10001:10001
+# wasmtime's compilation cache lives under $HOME/.cache: a restart skips compiling.
+ENV HOME=/tmp
 # Function Compute's custom-container port; `zip-oss serve` listens on
 # 0.0.0.0:$FC_CUSTOM_LISTEN_PORT (else $FC_SERVER_PORT, else 9000) inside Function Compute.
-EXPOSE 9000
 ENV FC_SERVER_PORT=9000
+EXPOSE 9000
 ENTRYPOINT ["/usr/local/bin/zip-oss", "serve"]

@@ -24,6 +24,11 @@ pub struct Cli {
     /// Skip wasmtime's on-disk compilation cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// `text` (`key=value` lines) or `json` (one JSON object per line, for log services
+    /// such as Function Compute's SLS or Loki).
+    #[arg(long, global = true, env = "ZIP_OSS_LOG_FORMAT", default_value = "text",
+          value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -322,12 +327,22 @@ pub fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Plain `key=value` lines when logs go to a file or a platform (Function Compute), not a terminal.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        // {"timestamp":…,"level":…,"message":…,<fields>…,"target":…} per line.
+        logs.json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init();
+    } else {
+        // Plain `key=value` lines when logs go to a file or a platform (Function Compute),
+        // not a terminal.
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

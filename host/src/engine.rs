@@ -4,6 +4,7 @@
 use crate::bindings::{self, PackError, PackRequest, PackSummary, StoreConfig};
 use crate::component_wasm::ComponentSource;
 use crate::limits::{run_bounded, Bounds, InstanceLimits, Stopped, EPOCH_TICK};
+use crate::metrics::{Attempts, Metrics};
 use crate::outgoing::{OutgoingClient, OutgoingOptions, PooledHooks};
 use crate::settings::ConfigValues;
 use crate::state::HostState;
@@ -65,6 +66,7 @@ struct Inner {
     limits: InstanceLimits,
     /// Cancelled when the server gives up on its running instances (see [`crate::limits`]).
     shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
 }
 
 impl Runtime {
@@ -126,6 +128,7 @@ impl Runtime {
                 config: Arc::new(options.config),
                 limits: options.limits,
                 shutdown: CancellationToken::new(),
+                metrics: Arc::new(Metrics::new()),
             }),
         })
     }
@@ -143,6 +146,11 @@ impl Runtime {
         &self.inner.limits
     }
 
+    /// The counters `GET /metrics` shows: packs, store requests, bytes, retries.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
     /// Stop signals for one new instance.
     pub fn bounds(&self) -> Bounds {
         Bounds::new(&self.inner.shutdown)
@@ -158,6 +166,8 @@ impl Runtime {
         let hooks = PooledHooks {
             client: self.inner.client.clone(),
             cancel: Some(bounds.cancel.clone()),
+            metrics: self.inner.metrics.clone(),
+            attempts: Attempts::default(),
         };
         let limiter = bounds.limiter(&self.inner.limits);
         let mut store = Store::new(
@@ -202,8 +212,9 @@ impl Runtime {
                 .call_pack(&mut store, store_config, request)
                 .await
         };
+        let mut pack = self.inner.metrics.pack_started();
         let ended = run_bounded(run, &bounds, &self.inner.limits).await;
-        match (ended, bounds.stopped()) {
+        let answer = match (ended, bounds.stopped()) {
             // Finished as the limit struck: the archive is complete, so it stands.
             (Some(Ok(Ok(summary))), _) => Ok(Ok(summary)),
             (_, Some(stopped)) => Ok(Err(self.stopped_error(stopped))),
@@ -216,7 +227,13 @@ impl Runtime {
                 None => Err(anyhow::Error::from(trap).context("zip-pack.pack trapped")),
             },
             (None, None) => unreachable!("an instance is only dropped after it was cancelled"),
-        }
+        };
+        pack.finish(match &answer {
+            Ok(Ok(_)) => None,
+            Ok(Err(error)) => Some(error.code.as_str()),
+            Err(_) => Some("InternalError"),
+        });
+        answer
     }
 
     /// The error a pack stopped by a limit ends with, as the HTTP API shapes it.

@@ -44,6 +44,7 @@ pub mod embedded_store;
 pub mod engine;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod outgoing;
 pub mod pack;
 pub mod serve;

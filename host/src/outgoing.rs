@@ -6,6 +6,7 @@
 //! run in parallel; this module adds keep-alive reuse, a concurrency limit and timeouts.
 
 use crate::limits::{allowed_after_cancel, finish_once_sent};
+use crate::metrics::{operation, Attempts, Metrics};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming};
@@ -189,6 +190,10 @@ pub struct PooledHooks {
     pub client: Arc<OutgoingClient>,
     /// Once cancelled, only `AbortMultipartUpload` requests go out (see [`crate::limits`]).
     pub cancel: Option<CancellationToken>,
+    /// Where every request, its answer, its bytes and its retries are counted.
+    pub metrics: Arc<Metrics>,
+    /// This instance's failed requests, to tell a retry (see [`Attempts`]).
+    pub attempts: Attempts,
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -211,11 +216,62 @@ impl WasiHttpHooks for PooledHooks {
             Some(c) if finish_once_sent(method, uri) => (c.is_cancelled(), None),
             other => (false, other),
         };
+        let operation = operation(method, uri);
+        let key = Attempts::key(method, uri);
+        let (metrics, attempts) = (self.metrics.clone(), self.attempts.clone());
+        if attempts.sent(&key) {
+            metrics.retry(operation);
+        }
+        // Every request with a body carries its length (the component sets it).
+        let body_bytes = request
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .unwrap_or(0);
         Box::new(async move {
-            if refuse {
-                return Err(Error::HttpRequestDenied);
+            let started = Instant::now();
+            let sent = if refuse {
+                Err(Error::HttpRequestDenied)
+            } else {
+                client.send(request, options, cancel).await
+            };
+            let response = match sent {
+                Ok(response) => response,
+                Err(err) => {
+                    let status = match err {
+                        Error::HttpRequestDenied => "denied",
+                        _ => {
+                            attempts.failed(key);
+                            "error"
+                        }
+                    };
+                    metrics.store_request(operation, status.into(), started.elapsed());
+                    return Err(err);
+                }
+            };
+            let status = response.status();
+            metrics.store_request(operation, status.as_str().into(), started.elapsed());
+            if status.is_server_error() || status == hyper::StatusCode::TOO_MANY_REQUESTS {
+                attempts.failed(key.clone());
             }
-            let response = client.send(request, options, cancel).await?;
+            if operation == "UploadPart" && status.is_success() {
+                metrics.written("store", body_bytes);
+            }
+            let reads_object = operation == "GetObject" && status.is_success();
+            // Counts the object bytes read; a body that breaks off is read again.
+            let response = response.map(move |body| {
+                body.map_frame(move |frame| {
+                    if let (true, Some(data)) = (reads_object, frame.data_ref()) {
+                        metrics.read(data.len() as u64);
+                    }
+                    frame
+                })
+                .map_err(move |err| {
+                    attempts.failed(key.clone());
+                    err
+                })
+                .boxed_unsync()
+            });
             // The pool drives connection I/O itself; there is no per-request I/O future.
             let io: IoFuture = Box::new(async { Ok(()) });
             Ok((response, io))

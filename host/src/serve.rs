@@ -3,6 +3,7 @@
 
 use crate::engine::Runtime;
 use crate::limits::{run_bounded, Stopped};
+use crate::metrics::PackGuard;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -125,7 +126,8 @@ pub async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// One request: `GET /healthz` answered here (no instance, no store); others have their
+/// One request: `GET /healthz` and `GET /metrics` answered here (no instance, no store);
+/// others (packs) have their
 /// body read (`413` past 1 MiB), wait for no slot — a full server answers `503` with
 /// `Retry-After` — and go to a fresh instance. One
 /// log line each: method, path, status, time to the response head, and Function
@@ -146,8 +148,11 @@ async fn handle(
         .to_string();
     let response = if method == hyper::Method::GET && path == "/healthz" {
         text_response(StatusCode::OK, "ok\n")
+    } else if method == hyper::Method::GET && path == "/metrics" {
+        metrics_response(&runtime, &req)
     } else {
-        match read_body(req).await {
+        let pack = runtime.metrics().pack_started();
+        let response = match read_body(req).await {
             Err(refused) => refused,
             Ok(req) => match slots.try_acquire_owned() {
                 Err(_) => {
@@ -172,7 +177,8 @@ async fn handle(
                     }
                 },
             },
-        }
+        };
+        metered(response, pack)
     };
     tracing::info!(
         %method,
@@ -426,6 +432,126 @@ impl hyper::body::Body for SlotBody {
 
     fn is_end_stream(&self) -> bool {
         self.guest_ended.is_none() && self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// `GET /metrics`: the Prometheus text format, or OpenMetrics when the scraper accepts it
+/// (Prometheus itself asks for OpenMetrics first).
+fn metrics_response(runtime: &Runtime, req: &Request<Incoming>) -> Response<HyperOutgoingBody> {
+    let openmetrics = req
+        .headers()
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let (content_type, text) = if openmetrics {
+        (
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            runtime.metrics().openmetrics_text(),
+        )
+    } else {
+        (
+            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+            runtime.metrics().prometheus_text(),
+        )
+    };
+    let body = Full::new(Bytes::from(text))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", content_type)
+        .body(body)
+        .expect("static response parts are valid")
+}
+
+/// A pack's answer, counted when its last byte has gone (or it broke off, or the client
+/// left): an error answer by the `code` of its JSON body, a streamed archive's bytes as
+/// written to the client.
+fn metered(response: Response<HyperOutgoingBody>, pack: PackGuard) -> Response<HyperOutgoingBody> {
+    let status = response.status().as_u16();
+    let to_client = response
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/zip"));
+    response.map(|body| {
+        MeteredBody {
+            body,
+            pack,
+            to_client,
+            status,
+            error_body: (status >= 400).then(Vec::new),
+        }
+        .boxed_unsync()
+    })
+}
+
+/// Error bodies are small JSON documents; more than this is not looked at.
+const ERROR_BODY_SNIFF: usize = 64 << 10;
+
+struct MeteredBody {
+    body: HyperOutgoingBody,
+    pack: PackGuard,
+    to_client: bool,
+    status: u16,
+    /// An error answer's body so far, for its code.
+    error_body: Option<Vec<u8>>,
+}
+
+impl MeteredBody {
+    /// The error code an error answer carries (`{"error":{"code":...}}`), else `HTTP<status>`.
+    fn code(&self) -> Option<String> {
+        let body = self.error_body.as_ref()?;
+        let code = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["error"]["code"].as_str().map(str::to_string));
+        Some(code.unwrap_or_else(|| format!("HTTP{}", self.status)))
+    }
+}
+
+impl hyper::body::Body for MeteredBody {
+    type Data = Bytes;
+    type Error = <HyperOutgoingBody as hyper::body::Body>::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.body).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    if this.to_client {
+                        this.pack.metrics().written("client", data.len() as u64);
+                    }
+                    if let Some(seen) = this.error_body.as_mut() {
+                        let room = ERROR_BODY_SNIFF.saturating_sub(seen.len());
+                        seen.extend_from_slice(&data[..data.len().min(room)]);
+                    }
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                let code = this.code().unwrap_or_else(|| "Interrupted".into());
+                this.pack.finish(Some(&code));
+            }
+            Poll::Ready(None) => {
+                let code = this.code();
+                this.pack.finish(code.as_deref());
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // Always polled to its end, where the pack is counted.
+        false
     }
 
     fn size_hint(&self) -> hyper::body::SizeHint {

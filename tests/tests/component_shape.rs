@@ -1,6 +1,7 @@
 //! The component's imports and exports are exactly what every host we promise can provide:
 //! Spin 4.0 (wasi:http 0.2, wasi:config draft-2024-09-27, the usual wasi:cli/clocks/random/io),
-//! `wasmtime serve`, and embedders of `zip-pack`.
+//! our wasmtime host, and embedders of `zip-pack`. (Not the `wasmtime serve` CLI: its
+//! `-Sconfig` provides `wasi:config@0.2.0-rc.1`, another version; README, "Hosts".)
 
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
