@@ -1,7 +1,7 @@
 //! The zip-oss component: a thin I/O driver around `zip-oss-core`.
 //!
 //! It exports `zip-oss:pack/zip-pack` (for hosts that embed it) and
-//! `wasi:http/incoming-handler` (for Spin, `wasmtime serve` and our host), and does
+//! `wasi:http/incoming-handler` (for Spin and our host), and does
 //! every store request through the host's `wasi:http` outgoing handler.
 //!
 //! Every decision of a pack is core's pack engine's; this crate carries them out.

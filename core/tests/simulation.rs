@@ -175,6 +175,7 @@ fn scenario(seed: u64) -> Scenario {
             flip_read: p(150),
             flip_part: p(150),
             rot: p(60),
+            garble: p(150),
         }
     };
     // Nothing can catch a flipped read of an object the store keeps no checksum of (it is
@@ -350,6 +351,8 @@ fn run_seed_counting(
             }
             Ok(if summary.rereads > 0 {
                 "done after a reread"
+            } else if world.garbled > 0 {
+                "done though an answer's checksum was garbled"
             } else {
                 "done"
             }
@@ -370,6 +373,9 @@ fn run_seed_counting(
                 || matches!(&error, PackError::Store { error, .. } if error.code == "NotFound");
             if exists && !taken || !exists && taken && !earlier && world.faults_hit == 0 {
                 return Err(format!("DestinationExists should be {taken}: {error}"));
+            }
+            if matches!(error, PackError::ChecksumMismatch { .. }) && world.corrupted == 0 {
+                return Err(format!("{error}, yet no byte was changed"));
             }
             if matches!(error, PackError::Internal(_)) {
                 return Err(format!("an internal error is a bug: {error}"));
@@ -425,7 +431,11 @@ fn seeds_keep_every_property() {
     );
     if seeds >= 1000 {
         // The checks were put to work: flipped reads read again, flips that stuck caught.
-        for how in ["done after a reread", "failed: ChecksumMismatch"] {
+        for how in [
+            "done after a reread",
+            "failed: ChecksumMismatch",
+            "done though an answer's checksum was garbled",
+        ] {
             assert!(
                 tally.get(how).copied().unwrap_or(0) >= 10,
                 "{how}: {tally:?}"

@@ -12,13 +12,10 @@ async fn unsigned_requests_are_refused() {
         .unwrap();
 
     let out = root.join("out.bin");
-    let err = zip_oss::download::download(
-        &format!("http://{addr}/bucket/in/hello.txt"),
-        &out,
-        None,
-    )
-    .await
-        .unwrap_err();
+    let err =
+        zip_oss::download::download(&format!("http://{addr}/bucket/in/hello.txt"), &out, None)
+            .await
+            .unwrap_err();
     let message = format!("{err:#}");
     assert!(
         message.contains("403") && message.contains("AccessDenied"),

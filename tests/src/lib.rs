@@ -2,6 +2,7 @@
 //! fault-injecting proxy in front of it, our wasmtime host serving the component, and the
 //! five zip readers (`readers.rs`) that judge the archives.
 
+pub mod crc;
 pub mod fault_proxy;
 pub mod moto;
 pub mod oss_gateway;
@@ -18,7 +19,8 @@ use zip_oss::serve::ServerHandle;
 use zip_oss::settings::AccessSettings;
 use zip_oss::{Runtime, RuntimeOptions, StoreSettings};
 use zip_oss_core::store::{
-    Bucket, Credentials, Endpoint, HttpRequest, ListMultipartUploads, StoreConfig,
+    Bucket, Credentials, Endpoint, HttpRequest, ListMultipartUploads, ObjectKey, PutObject,
+    StoreConfig,
 };
 
 pub const BUCKET: &str = "bkt";
@@ -189,6 +191,27 @@ impl Env {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, data).unwrap();
             paths.insert(key.clone(), path);
+        }
+        paths
+    }
+
+    /// Uploads objects through the store's S3 API (PutObject, straight to the store), so the
+    /// store keeps a checksum of each as S3 does (CRC-64/NVME by default); returns the
+    /// objects' files by key, as [`Env::put_files`] does.
+    pub fn put_objects(&self, files: &[(String, Vec<u8>)]) -> BTreeMap<String, PathBuf> {
+        let bucket = Bucket::new(BUCKET).unwrap();
+        let mut paths = BTreeMap::new();
+        for (key, data) in files {
+            let object = ObjectKey::new(key).unwrap();
+            let req = PutObject::new(&bucket, &object, data.len() as u64)
+                .sign(&self.direct_config(), now());
+            let mut r = ureq::request(req.method, &req.url);
+            for (k, v) in &req.headers {
+                r = r.set(k, v);
+            }
+            let a = answer(r.send_bytes(data));
+            assert_eq!(a.status, 200, "PutObject {key}: {}", a.text());
+            paths.insert(key.clone(), self.root().join(BUCKET).join(key));
         }
         paths
     }

@@ -12,7 +12,7 @@ use zip_oss_core::pack::{
 };
 use zip_oss_core::plan::Plan;
 
-use super::store::{error, SimStore};
+use super::store::{error, Answer, SimStore};
 
 /// How often each fault strikes a request (per mille).
 #[derive(Clone, Copy, Debug, Default)]
@@ -37,6 +37,9 @@ pub struct Faults {
     pub flip_part: u64,
     /// The store keeps a part with one byte flipped, after checking it.
     pub rot: u64,
+    /// The checksum a part's or a completion's answer states is changed on the way (the
+    /// store holds the right bytes).
+    pub garble: u64,
 }
 
 #[derive(Debug)]
@@ -87,6 +90,10 @@ pub struct World {
     pub faults_hit: u64,
     /// Answers lost after the store acted, by operation (`create`, `part`, `complete`, `abort`).
     pub lost: BTreeMap<&'static str, u64>,
+    /// Answers whose stated checksum was garbled.
+    pub garbled: u64,
+    /// Bytes flipped in reads or parts, and parts rotted in the store.
+    pub corrupted: u64,
 }
 
 impl World {
@@ -117,6 +124,8 @@ impl World {
             trace: false,
             faults_hit: 0,
             lost: BTreeMap::new(),
+            garbled: 0,
+            corrupted: 0,
         }
     }
 
@@ -290,10 +299,12 @@ impl World {
         if is_part && !sent.is_empty() && self.chance(self.faults.flip_part) {
             let at = self.rng.below(sent.len() as u64) as usize;
             sent[at] ^= 1 << self.rng.below(8);
+            self.corrupted += 1;
         }
         let body = &sent[..];
         if is_part && self.chance(self.faults.rot) {
             self.store.rot_next_part = true;
+            self.corrupted += 1;
         }
         let t = self.store_time();
         let mut answer = self.store.handle(request, body, t);
@@ -305,10 +316,15 @@ impl World {
             && !answer.body.is_empty()
             && self.chance(self.faults.flip_read)
         {
+            self.corrupted += 1;
             let mut b = answer.body.to_vec();
             let at = self.rng.below(b.len() as u64) as usize;
             b[at] ^= 1 << self.rng.below(8);
             answer.body = Bytes::from(b);
+        }
+        let is_complete = request.method == "POST" && !request.url.contains("uploads");
+        if (is_part || is_complete) && answer.status < 300 && self.chance(self.faults.garble) {
+            self.garbled += u64::from(garble_checksum(&mut answer));
         }
         let lost = if is_read {
             self.faults.lost_after / 5
@@ -433,4 +449,31 @@ impl World {
         };
         self.engine.handle(event, now);
     }
+}
+
+/// Changes the checksum an answer states (OSS's decimal header, S3's base64 header or
+/// `<ChecksumCRC64NVME>`), keeping it well-formed; whether there was one to change.
+fn garble_checksum(answer: &mut Answer) -> bool {
+    let swap = |c: u8| if c == b'A' { b'B' } else { b'A' };
+    for (name, value) in answer.headers.iter_mut() {
+        if name == "x-oss-hash-crc64ecma" {
+            let crc: u64 = value.parse().expect("a decimal CRC-64");
+            *value = (crc ^ 1).to_string();
+            return true;
+        }
+        if name.starts_with("x-amz-checksum-") && name != "x-amz-checksum-type" {
+            let mut bytes = value.clone().into_bytes();
+            bytes[0] = swap(bytes[0]);
+            *value = String::from_utf8(bytes).expect("base64");
+            return true;
+        }
+    }
+    let tag = b"<ChecksumCRC64NVME>";
+    if let Some(at) = answer.body.windows(tag.len()).position(|w| w == tag) {
+        let mut body = answer.body.to_vec();
+        body[at + tag.len()] = swap(body[at + tag.len()]);
+        answer.body = Bytes::from(body);
+        return true;
+    }
+    false
 }
