@@ -31,6 +31,19 @@ fn read_ranges(configured: Option<u64>) -> usize {
     })
 }
 
+/// `checksums`: on unless set false (only for stores that refuse the checksum headers).
+fn checksums(configured: Option<String>) -> Result<bool, PackError> {
+    match configured
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        None => Ok(true),
+        Some(v) => parse_bool(v)
+            .ok_or_else(|| PackError::Misconfigured("`checksums` must be true or false".into())),
+    }
+}
+
 /// What the operator configured; [`Service::store_for`] turns it into one request's store.
 #[derive(Clone, Debug)]
 pub struct Service {
@@ -58,7 +71,7 @@ impl Service {
     /// Reads the keys Spin variables are named by: `provider`, `endpoint`, `public_endpoint`,
     /// `region`, `path_style`, `access_key_id`, `access_key_secret`, `security_token`,
     /// `oss_internal`, `allowed_regions`, `allowed_buckets`, `fc_credentials`,
-    /// `max_entries`, `max_bytes`, `read_ranges`.
+    /// `max_entries`, `max_bytes`, `read_ranges`, `checksums`.
     pub fn from_wasi_config() -> Result<Service, PackError> {
         let get = |key: &str| -> Result<Option<String>, PackError> {
             store::get(key)
@@ -125,12 +138,13 @@ impl Service {
                 number("max_entries")?,
                 number("max_bytes")?,
                 read_ranges(number("read_ranges")?),
+                checksums(get("checksums")?)?,
             ),
         })
     }
 
     /// The `zip-pack` export's configuration argument (an embedder is trusted: no
-    /// allow-lists); `read_ranges` still comes from `wasi:config/store` when the host sets it.
+    /// allow-lists); `read_ranges` and `checksums` still come from `wasi:config/store` when the host sets it.
     pub fn from_wit(c: zip_pack::StoreConfig) -> Service {
         Service {
             provider: match c.provider {
@@ -159,6 +173,7 @@ impl Service {
                         .flatten()
                         .and_then(|v| v.trim().parse().ok()),
                 ),
+                checksums(store::get("checksums").ok().flatten()).unwrap_or(true),
             ),
         }
     }
@@ -230,7 +245,12 @@ impl Service {
     }
 }
 
-fn settings(max_entries: Option<u64>, max_bytes: Option<u64>, read_ranges: usize) -> Settings {
+fn settings(
+    max_entries: Option<u64>,
+    max_bytes: Option<u64>,
+    read_ranges: usize,
+    checksums: bool,
+) -> Settings {
     Settings {
         limits: Limits {
             max_entries,
@@ -238,6 +258,7 @@ fn settings(max_entries: Option<u64>, max_bytes: Option<u64>, read_ranges: usize
         },
         tuning: Tuning {
             read_ranges,
+            checksums,
             ..Tuning::default()
         },
     }

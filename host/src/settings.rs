@@ -23,6 +23,7 @@ pub mod keys {
     pub const MAX_ENTRIES: &str = "max_entries";
     pub const MAX_BYTES: &str = "max_bytes";
     pub const READ_RANGES: &str = "read_ranges";
+    pub const CHECKSUMS: &str = "checksums";
     pub const OSS_INTERNAL: &str = "oss_internal";
     pub const ALLOWED_REGIONS: &str = "allowed_regions";
     pub const ALLOWED_BUCKETS: &str = "allowed_buckets";
@@ -90,6 +91,10 @@ pub struct StoreSettings {
     /// default 4, at most 16).
     #[arg(long, env = "ZIP_OSS_READ_RANGES")]
     pub read_ranges: Option<u64>,
+    /// Verify reads against the store's checksums and state ours on every part and on the
+    /// archive (default). `false` only for stores that refuse `x-amz-checksum-*` headers.
+    #[arg(long, env = "ZIP_OSS_CHECKSUMS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub checksums: Option<bool>,
     /// OSS without `--endpoint`: reach `oss-<region>-internal.aliyuncs.com` (inside Aliyun);
     /// links still use the public endpoint.
     #[arg(long, env = "ZIP_OSS_OSS_INTERNAL", num_args = 0..=1, default_value_t = false,
@@ -151,6 +156,10 @@ impl StoreSettings {
         put(
             keys::READ_RANGES,
             self.read_ranges.map(|n| n.to_string()).as_deref(),
+        );
+        put(
+            keys::CHECKSUMS,
+            self.checksums.map(|on| if on { "true" } else { "false" }),
         );
         put(
             keys::OSS_INTERNAL,

@@ -355,7 +355,11 @@ impl Engine {
                 started += 1;
                 // S3 shows no checksum on a range answer: ask for the object's.
                 let u = &self.reads.as_ref().expect("reading").units[unit];
-                if self.provider() == Provider::S3 && u.start == 0 && !u.whole {
+                if self.tuning.checksums
+                    && self.provider() == Provider::S3
+                    && u.start == 0
+                    && !u.whole
+                {
                     let entry = u.entry;
                     self.send(Op::Checksum { entry }, 0, now);
                 }
@@ -408,9 +412,11 @@ impl Engine {
                 let mut start = Vec::new();
                 while self.upload.sending.len() + start.len() < self.tuning.parts_in_flight {
                     let Some(part) = ready.pop_front() else { break };
-                    let crc = checksum::crc(self.archive_algorithm, &part.data);
-                    let len = part.data.len() as u64;
-                    self.upload.crcs.insert(part.number, (crc, len));
+                    if self.tuning.checksums {
+                        let crc = checksum::crc(self.archive_algorithm, &part.data);
+                        let len = part.data.len() as u64;
+                        self.upload.crcs.insert(part.number, (crc, len));
+                    }
                     self.upload
                         .sending
                         .insert(part.number, Bytes::from(part.data));
@@ -647,25 +653,34 @@ impl Engine {
                 xml(HeadObject::new(bucket, &key).sign(cfg, t))
             }
             Op::CheckDest => xml(HeadObject::new(bucket, dest).sign(cfg, t)),
-            Op::Create => xml(CreateMultipartUpload::new(bucket, dest)
-                .content_type("application/zip")
-                .forbid_overwrite(cfg.forbid_overwrite)
-                .full_object_checksum(self.archive_algorithm)
-                .sign(cfg, t)),
+            Op::Create => {
+                let create = CreateMultipartUpload::new(bucket, dest)
+                    .content_type("application/zip")
+                    .forbid_overwrite(cfg.forbid_overwrite);
+                xml(match self.tuning.checksums {
+                    true => create.full_object_checksum(self.archive_algorithm),
+                    false => create,
+                }
+                .sign(cfg, t))
+            }
             Op::Part { number } => {
                 let data = self.upload.sending.get(number)?.clone();
-                let crc = self.part_checksum(*number)?;
-                let request = UploadPart::new(bucket, dest, upload_id, *number, data.len() as u64)
-                    .checksum(&crc)
-                    .sign(cfg, t);
+                let crc = self.part_checksum(*number);
+                let mut part = UploadPart::new(bucket, dest, upload_id, *number, data.len() as u64);
+                if let Some(crc) = &crc {
+                    part = part.checksum(crc);
+                }
+                let request = part.sign(cfg, t);
                 Some((request, data, MAX_XML))
             }
             Op::Complete => {
                 let parts = self.completed_parts();
-                let whole = self.archive_checksum()?;
-                let complete = CompleteMultipartUpload::new(bucket, dest, upload_id, &parts)
-                    .forbid_overwrite(cfg.forbid_overwrite)
-                    .checksum(&whole);
+                let whole = self.archive_checksum();
+                let mut complete = CompleteMultipartUpload::new(bucket, dest, upload_id, &parts)
+                    .forbid_overwrite(cfg.forbid_overwrite);
+                if let Some(whole) = &whole {
+                    complete = complete.checksum(whole);
+                }
                 Some((complete.sign(cfg, t), Bytes::from(complete.body()), MAX_XML))
             }
             Op::Checksum { entry } => {
@@ -824,7 +839,9 @@ impl Engine {
             _ => {}
         }
         // OSS shows the whole object's CRC on every answer; S3 only on whole-object ones.
-        if self.job.store.provider == Provider::Oss || !u.ranged() {
+        if !self.tuning.checksums {
+            reads.verify.claim(entry, Claimed::Nothing);
+        } else if self.job.store.provider == Provider::Oss || !u.ranged() {
             let claimed = Claimed::from_headers(self.job.store.provider, |n| f.header(n));
             reads.verify.claim(entry, claimed);
         }
@@ -1186,6 +1203,7 @@ impl Engine {
                         })
                     });
                     match claimed {
+                        _ if !self.tuning.checksums => self.completed(),
                         // The answer agrees: done. It disagrees: its bytes may have been
                         // changed on the way, so the stored object itself settles it (a
                         // good archive is never deleted on a garbled answer's word).

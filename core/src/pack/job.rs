@@ -59,6 +59,10 @@ pub struct Tuning {
     pub cleanup_attempts: u32,
     /// How often one read may break off and resume.
     pub max_resumes: u32,
+    /// Verify reads against the store's checksums and state ours on every part and on the
+    /// archive. Off only for stores that refuse the checksum headers (and to measure what
+    /// the checks cost): objects are then counted unverified and the summary has no checksum.
+    pub checksums: bool,
 }
 
 /// The sniff of `auto` compression looks at this much of an object's start; a first
@@ -79,6 +83,7 @@ impl Default for Tuning {
             backoff: Backoff::default(),
             cleanup_attempts: 10,
             max_resumes: 5,
+            checksums: true,
         }
     }
 }

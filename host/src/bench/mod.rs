@@ -23,7 +23,9 @@ use hyper_util::rt::TokioExecutor;
 use zip_oss_core::store::{Bucket, Credentials, Endpoint, ObjectKey, PutObject, StoreConfig};
 
 use crate::demo::{pseudo_random, ACCESS_KEY_ID, ACCESS_KEY_SECRET};
+use null_store::Checksums;
 
+mod checksums;
 mod instantiate;
 mod null_store;
 
@@ -57,7 +59,9 @@ fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
         "all" => all,
         "big" => all.into_iter().take(1).collect(),
         "small" => all.into_iter().skip(1).collect(),
-        other => bail!("unknown scenario `{other}` (big, small, all, ceiling, instantiate)"),
+        other => {
+            bail!("unknown scenario `{other}` (big, small, all, ceiling, checksums, instantiate)")
+        }
     })
 }
 
@@ -68,7 +72,10 @@ pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
     if which == "ceiling" {
         return ceiling().await;
     }
-    let scenarios = scenarios(which)?;
+    let scenarios = match which {
+        "checksums" => Vec::new(),
+        _ => scenarios(which)?,
+    };
     let owned_dir = dir.is_none();
     // In memory when the machine has /dev/shm: the store's disk is not what is measured.
     let scratch = if Path::new("/dev/shm").is_dir() {
@@ -83,19 +90,13 @@ pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
 
     let addr = free_loopback_addr()?;
-    let mut store = Command::new(&exe)
-        .args(["store", "--root"])
-        .arg(&dir)
-        .args(["--listen", &addr.to_string()])
-        .env("ZIP_OSS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting the store")?;
+    let mut store = start_store(&exe, &dir, addr)?;
     let result = async {
         wait_for(addr)?;
         let endpoint = format!("http://{addr}");
+        if which == "checksums" {
+            return checksums::run(&exe, &endpoint).await;
+        }
         println!("{HEADER}");
         for s in &scenarios {
             seed(&endpoint, s).await?;
@@ -111,6 +112,20 @@ pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     result
+}
+
+/// The embedded store as a child process over `dir`, on `addr`.
+fn start_store(exe: &Path, dir: &Path, addr: SocketAddr) -> anyhow::Result<std::process::Child> {
+    Command::new(exe)
+        .args(["store", "--root"])
+        .arg(dir)
+        .args(["--listen", &addr.to_string()])
+        .env("ZIP_OSS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting the store")
 }
 
 const HEADER: &str = "| scenario | objects | MiB read | archive MiB | parts | pack s | MB/s | objects/s | process wall s | host peak RSS MiB | host CPU s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
@@ -147,7 +162,7 @@ async fn ceiling() -> anyhow::Result<()> {
         ("text-like", text_like(4 << 20), vec![deflate_6, deflate_1]),
     ];
     for (kind, data, runs) in data_kinds {
-        let store = null_store::start(objects.clone(), data, None).await?;
+        let store = null_store::start(objects.clone(), data, None, Checksums::None).await?;
         let endpoint = store.handle.endpoint();
         for (compression, args) in runs {
             let s = Scenario {
@@ -167,8 +182,13 @@ async fn ceiling() -> anyhow::Result<()> {
 
     // A store that serves each connection at 25 MB/s, as real stores pace one stream:
     // one stream per large object against four ranges at once.
-    let store =
-        null_store::start(objects.clone(), pseudo_random(4 << 20), Some(25_000_000)).await?;
+    let store = null_store::start(
+        objects.clone(),
+        pseudo_random(4 << 20),
+        Some(25_000_000),
+        Checksums::None,
+    )
+    .await?;
     let endpoint = store.handle.endpoint();
     for ranges in ["1", "4"] {
         let s = Scenario {
@@ -281,8 +301,20 @@ async fn seed(endpoint: &str, s: &Scenario) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One pack's figures: its table row, and the two the checksum costs are computed from.
+struct Packed {
+    row: String,
+    cpu_s: f64,
+    mib_read: f64,
+}
+
 /// Runs `zip-oss pack` for the scenario; returns its table row.
 fn pack(exe: &Path, endpoint: &str, s: &Scenario, extra: &[&str]) -> anyhow::Result<String> {
+    Ok(measure(exe, endpoint, s, extra)?.row)
+}
+
+/// Runs `zip-oss pack` for the scenario and measures it.
+fn measure(exe: &Path, endpoint: &str, s: &Scenario, extra: &[&str]) -> anyhow::Result<Packed> {
     let started = Instant::now();
     let mut child = Command::new(exe)
         .args([
@@ -334,7 +366,8 @@ fn pack(exe: &Path, endpoint: &str, s: &Scenario, extra: &[&str]) -> anyhow::Res
     let read = summary["bytes_read"].as_f64().unwrap_or(0.0);
     let entries = summary["entries"].as_f64().unwrap_or(0.0);
     const MIB: f64 = (1 << 20) as f64;
-    Ok(format!(
+    let cpu_s = cpu_ticks as f64 / CLOCK_TICKS_PER_S;
+    let row = format!(
         "| {} | {} | {:.0} | {:.0} | {} | {:.2} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} |",
         s.name,
         entries,
@@ -346,8 +379,13 @@ fn pack(exe: &Path, endpoint: &str, s: &Scenario, extra: &[&str]) -> anyhow::Res
         entries / secs,
         wall,
         max_rss_kib as f64 / 1024.0,
-        cpu_ticks as f64 / CLOCK_TICKS_PER_S,
-    ))
+        cpu_s,
+    );
+    Ok(Packed {
+        row,
+        cpu_s,
+        mib_read: read / MIB,
+    })
 }
 
 /// `USER_HZ`, the unit of `/proc/<pid>/stat` times; 100 on every Linux we run on.

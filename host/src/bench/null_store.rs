@@ -2,6 +2,10 @@
 //! dropped. Only for `bench --scenario ceiling`: with the store out of the way, what is
 //! measured is the packer's own limit. It checks no signature and keeps nothing, so it is
 //! never used to judge correctness (the tests use s3s-fs and moto for that).
+//!
+//! An object's bytes are `data` repeated (byte `i` is `data[i % len]`), so ranges agree
+//! with the whole; it can state their checksums as S3 or OSS does ([`Checksums`]), so the
+//! component's checks are measured doing their real work.
 
 use std::convert::Infallible;
 use std::future::Future as _;
@@ -17,9 +21,21 @@ use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::listener::ServerHandle;
+use zip_oss_core::store::checksum::{Algorithm, Checksum, Hasher};
 
 /// Bytes per body frame: what a real store's connection typically delivers at once.
 const FRAME: usize = 64 << 10;
+
+/// Which checksums the store states of its objects.
+#[derive(Clone, Copy, Debug)]
+pub enum Checksums {
+    None,
+    /// S3: a full-object checksum of this algorithm on whole-object GETs and HEADs asked in
+    /// checksum mode; a completion's checksum echoed back.
+    S3(Algorithm),
+    /// OSS: `x-oss-hash-crc64ecma` on every GET (ranges too) and HEAD.
+    Oss,
+}
 
 pub struct NullStore {
     pub handle: ServerHandle,
@@ -34,6 +50,11 @@ struct Objects {
     data: Bytes,
     /// Bytes per second one body is sent at, if paced.
     per_connection: Option<u64>,
+    /// Each object's checksum, when the store states them.
+    checksums: std::collections::HashMap<String, Checksum>,
+    mode: Checksums,
+    /// Bytes received in parts per destination key (what a HEAD of it answers).
+    archives: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 /// Starts the store on loopback; every bucket holds `objects`, whose bytes are slices of
@@ -43,12 +64,35 @@ pub async fn start(
     objects: Vec<(String, u64)>,
     data: Vec<u8>,
     per_connection: Option<u64>,
+    checksums: Checksums,
 ) -> anyhow::Result<NullStore> {
     anyhow::ensure!(data.len() >= 1 << 20, "null store data under 1 MiB");
+    let algorithm = match checksums {
+        Checksums::None => None,
+        Checksums::S3(a) => Some(a),
+        Checksums::Oss => Some(Algorithm::Crc64Ecma),
+    };
+    let mut sums = std::collections::HashMap::new();
+    if let Some(algorithm) = algorithm {
+        for (key, size) in &objects {
+            let mut hasher = Hasher::new(algorithm);
+            let mut at = 0u64;
+            while at < *size {
+                let from = (at % data.len() as u64) as usize;
+                let n = ((size - at) as usize).min(data.len() - from);
+                hasher.update(&data[from..from + n]);
+                at += n as u64;
+            }
+            sums.insert(key.clone(), hasher.finish());
+        }
+    }
     let objects = Arc::new(Objects {
         list: objects,
         data: Bytes::from(data),
         per_connection,
+        checksums: sums,
+        archives: Default::default(),
+        mode: checksums,
     });
     let uploaded = Arc::new(AtomicU64::new(0));
     let counter = uploaded.clone();
@@ -82,6 +126,16 @@ async fn answer(req: Request<Incoming>, objects: &Objects, uploaded: &AtomicU64)
 
     match (req.method().clone(), key.is_empty()) {
         (Method::GET, true) if has("list-type") => xml(list_xml(&bucket, objects)),
+        (Method::HEAD, false) if size_of(&key).is_none() => {
+            match objects.archives.lock().expect("not poisoned").get(&key) {
+                Some(&size) => Response::builder()
+                    .header("content-length", size)
+                    .header("etag", "\"null-10\"")
+                    .body(Full::new(Bytes::new()).boxed())
+                    .expect("valid head"),
+                None => status(StatusCode::NOT_FOUND),
+            }
+        }
         (Method::GET, false) | (Method::HEAD, false) => match size_of(&key) {
             None => status(StatusCode::NOT_FOUND),
             Some(size) => {
@@ -93,11 +147,14 @@ async fn answer(req: Request<Incoming>, objects: &Objects, uploaded: &AtomicU64)
                     ),
                     _ => (StatusCode::OK, 0, size),
                 };
+                let whole = status == StatusCode::OK;
+                let checksum_mode = req.headers().contains_key("x-amz-checksum-mode");
                 let body = if req.method() == Method::HEAD {
                     Full::new(Bytes::new()).boxed()
                 } else {
                     Generated {
                         data: objects.data.clone(),
+                        at: start,
                         left: end - start,
                         pace: objects.per_connection.map(|rate| Pace {
                             rate,
@@ -108,25 +165,45 @@ async fn answer(req: Request<Incoming>, objects: &Objects, uploaded: &AtomicU64)
                     }
                     .boxed()
                 };
-                Response::builder()
+                let mut answer = Response::builder()
                     .status(status)
                     .header("content-length", end - start)
                     .header("etag", "\"0123456789abcdef0123456789abcdef\"")
-                    .header("last-modified", "Thu, 01 Jan 2026 00:00:00 GMT")
-                    .body(body)
-                    .expect("valid head")
+                    .header("last-modified", "Thu, 01 Jan 2026 00:00:00 GMT");
+                let stated = match objects.mode {
+                    Checksums::Oss => objects.checksums.get(&key),
+                    Checksums::S3(_) if whole && checksum_mode => objects.checksums.get(&key),
+                    _ => None,
+                };
+                if let Some(c) = stated {
+                    answer = answer.header(c.algorithm.header(), c.header_value());
+                    if matches!(objects.mode, Checksums::S3(_)) {
+                        answer = answer.header("x-amz-checksum-type", "FULL_OBJECT");
+                    }
+                }
+                answer.body(body).expect("valid head")
             }
         },
-        (Method::POST, false) if has("uploads") => xml(format!(
-            "<InitiateMultipartUploadResult><Bucket>{bucket}</Bucket><Key>{key}</Key>\
+        (Method::POST, false) if has("uploads") => {
+            let mut archives = objects.archives.lock().expect("not poisoned");
+            archives.insert(key.clone(), 0);
+            drop(archives);
+            xml(format!(
+                "<InitiateMultipartUploadResult><Bucket>{bucket}</Bucket><Key>{key}</Key>\
              <UploadId>null-upload</UploadId></InitiateMultipartUploadResult>"
-        )),
+            ))
+        }
         (Method::PUT, false) if has("partNumber") => {
             let mut body = req.into_body();
+            let mut received = 0;
             while let Some(Ok(frame)) = body.frame().await {
                 if let Some(data) = frame.data_ref() {
-                    uploaded.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    received += data.len() as u64;
                 }
+            }
+            uploaded.fetch_add(received, Ordering::Relaxed);
+            if let Some(n) = objects.archives.lock().expect("not poisoned").get_mut(&key) {
+                *n += received;
             }
             Response::builder()
                 .header("etag", "\"fedcba9876543210fedcba9876543210\"")
@@ -134,11 +211,23 @@ async fn answer(req: Request<Incoming>, objects: &Objects, uploaded: &AtomicU64)
                 .expect("valid head")
         }
         (Method::POST, false) if has("uploadId") => {
+            // S3 states the checksum the completion named (it checks it; this store trusts it).
+            let stated = req
+                .headers()
+                .iter()
+                .find(|(n, _)| {
+                    n.as_str().starts_with("x-amz-checksum-") && n.as_str() != "x-amz-checksum-type"
+                })
+                .map(|(n, v)| (n.clone(), v.clone()));
             let _ = req.into_body().collect().await;
-            xml(format!(
+            let mut answer = xml(format!(
                 "<CompleteMultipartUploadResult><Bucket>{bucket}</Bucket><Key>{key}</Key>\
                  <ETag>\"null-10\"</ETag></CompleteMultipartUploadResult>"
-            ))
+            ));
+            if let Some((name, value)) = stated {
+                answer.headers_mut().insert(name, value);
+            }
+            answer
         }
         (Method::DELETE, false) => status(StatusCode::NO_CONTENT),
         _ => status(StatusCode::BAD_REQUEST),
@@ -174,9 +263,11 @@ fn status(status: StatusCode) -> Response<Body> {
         .expect("valid head")
 }
 
-/// `left` bytes, as slices of `data` (no copying), optionally paced.
+/// `left` bytes from offset `at` of `data` repeated, as slices of it (no copying),
+/// optionally paced.
 struct Generated {
     data: Bytes,
+    at: u64,
     left: u64,
     pace: Option<Pace>,
 }
@@ -200,7 +291,8 @@ impl hyper::body::Body for Generated {
         if self.left == 0 {
             return Poll::Ready(None);
         }
-        let n = (self.left.min(FRAME as u64)) as usize;
+        let start = (self.at % self.data.len() as u64) as usize;
+        let n = (self.left.min(FRAME as u64) as usize).min(self.data.len() - start);
         if let Some(pace) = &mut self.pace {
             // The next frame may go once the bytes sent so far have had their time.
             let due = pace.started
@@ -216,7 +308,7 @@ impl hyper::body::Body for Generated {
             }
             pace.sent += n as u64;
         }
-        let start = (self.left as usize) % (self.data.len() - FRAME);
+        self.at += n as u64;
         self.left -= n as u64;
         Poll::Ready(Some(Ok(Frame::data(self.data.slice(start..start + n)))))
     }
