@@ -28,7 +28,7 @@ use super::upload::{Sweep, Upload};
 use super::verify::Verdict;
 use super::writer::{Output, Writer};
 use crate::plan::{part_size_at_least, Plan, PlanOptions};
-use crate::store::checksum::{self, Algorithm, Checksum, Claimed};
+use crate::store::checksum::{Algorithm, Checksum, Claimed};
 use crate::store::{
     AbortMultipartUpload, Bucket, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
     DeleteObject, ErrorKind, GetObject, HeadObject, HttpRequest, ListMultipartUploads,
@@ -312,7 +312,8 @@ impl Engine {
                         "the archive would exceed 10,000 parts of 5 GiB".into(),
                     ));
                 }
-                self.writer = Some(Writer::parts(part_size));
+                let crc = self.tuning.checksums.then_some(self.archive_algorithm);
+                self.writer = Some(Writer::parts(part_size, crc));
                 let first = if self.job.store.forbid_overwrite {
                     Op::CheckDest
                 } else {
@@ -327,7 +328,10 @@ impl Engine {
                 });
             }
         }
-        self.reads = Some(Reads::new(&self.plan, self.tuning));
+        // Stream pieces carry no checksum: reads are hashed in their own algorithm only.
+        let shared = (self.tuning.checksums && self.job.mode == Mode::Upload)
+            .then_some(self.archive_algorithm);
+        self.reads = Some(Reads::new(&self.plan, self.tuning, shared));
         self.phase = Phase::Writing;
     }
 
@@ -412,8 +416,7 @@ impl Engine {
                 let mut start = Vec::new();
                 while self.upload.sending.len() + start.len() < self.tuning.parts_in_flight {
                     let Some(part) = ready.pop_front() else { break };
-                    if self.tuning.checksums {
-                        let crc = checksum::crc(self.archive_algorithm, &part.data);
+                    if let Some(crc) = part.crc {
                         let len = part.data.len() as u64;
                         self.upload.crcs.insert(part.number, (crc, len));
                     }

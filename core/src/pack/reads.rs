@@ -18,6 +18,7 @@ use super::io::Token;
 use super::job::Tuning;
 use super::verify::{Verdict, Verify};
 use crate::plan::Plan;
+use crate::store::checksum::Algorithm;
 
 /// One read: bytes `start..end` of entry `entry`'s object.
 #[derive(Debug)]
@@ -45,6 +46,8 @@ pub(crate) struct Unit {
     /// Granted to the attempt in flight and not yet received.
     pub credit: u64,
     buffered: VecDeque<Bytes>,
+    /// A checked small unit's chunks' CRCs in the shared algorithm, alongside `buffered`.
+    crcs: VecDeque<Option<u64>>,
     pub buffered_bytes: u64,
     pub consumed: u64,
     /// Bodies that broke off and were resumed.
@@ -72,6 +75,15 @@ impl Unit {
     }
 }
 
+/// Bytes taken for the encoder.
+pub(crate) struct Taken {
+    pub bytes: Bytes,
+    /// Their CRC in the archive's algorithm, if hashing them for their check gave it.
+    pub crc: Option<u64>,
+    /// Credit to grant a windowed read.
+    pub credit: Option<(Token, u64)>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Reads {
     pub units: Vec<Unit>,
@@ -86,11 +98,14 @@ pub(crate) struct Reads {
     pub verify: Verify,
     /// An object whose bytes (already handed over) did not match its checksum.
     pub mismatch: Option<(usize, crate::store::checksum::Algorithm)>,
+    /// The archive's checksum algorithm, when parts carry one: bytes whose object is checked
+    /// in it are hashed once, their CRC handed on with them.
+    shared: Option<Algorithm>,
     tuning: Tuning,
 }
 
 impl Reads {
-    pub fn new(plan: &Plan, tuning: Tuning) -> Reads {
+    pub fn new(plan: &Plan, tuning: Tuning, shared: Option<Algorithm>) -> Reads {
         let mut units = Vec::new();
         let mut etags = BTreeMap::new();
         for (entry, e) in plan.entries.iter().enumerate() {
@@ -126,6 +141,7 @@ impl Reads {
                     received: 0,
                     credit: 0,
                     buffered: VecDeque::new(),
+                    crcs: VecDeque::new(),
                     buffered_bytes: 0,
                     consumed: 0,
                     resumes: 0,
@@ -143,6 +159,7 @@ impl Reads {
             etags,
             verify: Verify::default(),
             mismatch: None,
+            shared,
             tuning,
         }
     }
@@ -246,8 +263,9 @@ impl Reads {
     }
 
     /// Up to `max` of entry `entry`'s next bytes, in order; `None` until they arrive.
-    /// Returns more credit to grant a windowed unit, if any.
-    pub fn take(&mut self, entry: usize, max: usize) -> Option<(Bytes, Option<(Token, u64)>)> {
+    /// Returns their CRC in the shared algorithm when it is known, and more credit to grant
+    /// a windowed unit, if any.
+    pub fn take(&mut self, entry: usize, max: usize) -> Option<Taken> {
         let window = self.tuning.range_bytes;
         let u = self
             .units
@@ -258,14 +276,20 @@ impl Reads {
             return None;
         }
         let mut bytes = u.buffered.pop_front()?;
+        let mut crc = u.crcs.pop_front().flatten();
         if bytes.len() > max {
             u.buffered.push_front(bytes.split_off(max));
+            if u.small {
+                // Split: neither half's CRC is known.
+                crc = None;
+                u.crcs.push_front(None);
+            }
         }
         let n = bytes.len() as u64;
         u.buffered_bytes -= n;
         u.consumed += n;
         if !u.small {
-            self.verify.hash(entry, &bytes);
+            crc = self.verify.hash(entry, &bytes, self.shared);
             if u.last && u.consumed == u.len() {
                 if let Verdict::Mismatch(a) = self.verify.finish(entry) {
                     self.mismatch = Some((entry, a));
@@ -289,17 +313,19 @@ impl Reads {
                 credit = Some((token, grant));
             }
         }
-        Some((bytes, credit))
+        Some(Taken { bytes, crc, credit })
     }
 
     /// A small unit is whole: checks it against its object's checksum.
     pub fn check_small(&mut self, i: usize) -> Verdict {
         let u = &self.units[i];
-        let verdict = self
-            .verify
-            .check_whole(u.entry, u.buffered.iter().map(|b| &b[..]));
+        let (verdict, crcs) =
+            self.verify
+                .check_whole(u.entry, u.buffered.iter().map(|b| &b[..]), self.shared);
         if !matches!(verdict, Verdict::Mismatch(_)) {
-            self.units[i].checked = true;
+            let u = &mut self.units[i];
+            u.checked = true;
+            u.crcs = crcs.into_iter().map(Some).collect();
         }
         verdict
     }
@@ -312,6 +338,7 @@ impl Reads {
             "a small unit is handed over only once checked"
         );
         u.buffered.clear();
+        u.crcs.clear();
         u.buffered_bytes = 0;
         u.received = 0;
     }

@@ -5,10 +5,14 @@
 //! as the encoder takes their bytes, in order, and checked when the last is taken: earlier
 //! bytes may already be in uploaded parts, so there a mismatch fails the pack (the upload is
 //! aborted and no archive appears) and the caller's retry reads it again.
+//!
+//! When an object's checksum is a CRC of the archive's algorithm (S3's default CRC-64/NVME,
+//! OSS's CRC-64/ECMA), each piece is hashed once and its CRC is handed on with it: the
+//! parts' CRCs are combined from the same pieces' (`part_splitter.rs`), not hashed again.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::store::checksum::{Algorithm, Claimed, Hasher};
+use crate::store::checksum::{self, Algorithm, Checksum, Claimed, Hasher};
 
 /// What checking one object's bytes found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +28,8 @@ pub(crate) struct Verify {
     /// Per entry, what the store says its bytes are (the first word on it wins).
     claims: BTreeMap<usize, Claimed>,
     hashers: BTreeMap<usize, Hasher>,
+    /// Per entry, the CRC of its bytes so far, for claims in the shared algorithm.
+    combined: BTreeMap<usize, u64>,
     /// Entries read once more after a mismatch.
     reread: BTreeSet<usize>,
     pub verified: u64,
@@ -41,39 +47,67 @@ impl Verify {
         self.claims.contains_key(&entry)
     }
 
-    /// Checks a whole object at once.
+    /// Checks a whole object at once. With `shared` its claim's algorithm, also returns
+    /// each chunk's CRC in that algorithm (every chunk hashed once).
     pub fn check_whole<'a>(
         &mut self,
         entry: usize,
         chunks: impl Iterator<Item = &'a [u8]>,
-    ) -> Verdict {
+        shared: Option<Algorithm>,
+    ) -> (Verdict, Vec<u64>) {
         let Some(Claimed::Full(c)) = self.claims.get(&entry) else {
-            return self.count(Verdict::Unverifiable);
+            return (self.count(Verdict::Unverifiable), Vec::new());
         };
-        let mut h = Hasher::new(c.algorithm);
-        chunks.for_each(|b| h.update(b));
-        let verdict = if h.finish() == *c {
+        let (got, crcs) = if shared == Some(c.algorithm) {
+            let mut whole = 0;
+            let crcs: Vec<u64> = chunks
+                .map(|b| {
+                    let crc = checksum::crc(c.algorithm, b);
+                    whole = checksum::combine(c.algorithm, whole, crc, b.len() as u64);
+                    crc
+                })
+                .collect();
+            (Checksum::crc(c.algorithm, whole), crcs)
+        } else {
+            let mut h = Hasher::new(c.algorithm);
+            chunks.for_each(|b| h.update(b));
+            (h.finish(), Vec::new())
+        };
+        let verdict = if got == *c {
             Verdict::Match
         } else {
             Verdict::Mismatch(c.algorithm)
         };
-        self.count(verdict)
+        (self.count(verdict), crcs)
     }
 
-    /// The next bytes of entry `entry`, in order (once [`Verify::known`]).
-    pub fn hash(&mut self, entry: usize, bytes: &[u8]) {
-        if let Some(Claimed::Full(c)) = self.claims.get(&entry) {
-            self.hashers
-                .entry(entry)
-                .or_insert_with(|| Hasher::new(c.algorithm))
-                .update(bytes);
+    /// The next bytes of entry `entry`, in order (once [`Verify::known`]). Returns their
+    /// CRC when the claim's algorithm is `shared`.
+    pub fn hash(&mut self, entry: usize, bytes: &[u8], shared: Option<Algorithm>) -> Option<u64> {
+        let Some(Claimed::Full(c)) = self.claims.get(&entry) else {
+            return None;
+        };
+        if shared == Some(c.algorithm) {
+            let crc = checksum::crc(c.algorithm, bytes);
+            let so_far = self.combined.entry(entry).or_insert(0);
+            *so_far = checksum::combine(c.algorithm, *so_far, crc, bytes.len() as u64);
+            return Some(crc);
         }
+        self.hashers
+            .entry(entry)
+            .or_insert_with(|| Hasher::new(c.algorithm))
+            .update(bytes);
+        None
     }
 
     /// Entry `entry`'s last byte was hashed.
     pub fn finish(&mut self, entry: usize) -> Verdict {
-        let got = self.hashers.remove(&entry).map(Hasher::finish);
-        let verdict = match self.claims.get(&entry) {
+        let claim = self.claims.get(&entry);
+        let got = match (self.combined.remove(&entry), claim) {
+            (Some(crc), Some(Claimed::Full(c))) => Some(Checksum::crc(c.algorithm, crc)),
+            _ => self.hashers.remove(&entry).map(Hasher::finish),
+        };
+        let verdict = match claim {
             Some(Claimed::Full(c)) if got.as_ref() == Some(c) => Verdict::Match,
             Some(Claimed::Full(c)) => Verdict::Mismatch(c.algorithm),
             _ => Verdict::Unverifiable,
@@ -118,15 +152,15 @@ mod tests {
         let mut v = Verify::default();
         v.claim(0, claim_of(b"hello world"));
         assert_eq!(
-            v.check_whole(0, [&b"hello "[..], b"world"].into_iter()),
-            Verdict::Match
+            v.check_whole(0, [&b"hello "[..], b"world"].into_iter(), None),
+            (Verdict::Match, vec![])
         );
         v.claim(1, claim_of(b"hello world"));
-        v.hash(1, b"hello");
-        v.hash(1, b" World");
+        v.hash(1, b"hello", None);
+        v.hash(1, b" World", None);
         assert_eq!(v.finish(1), Verdict::Mismatch(Algorithm::Crc64Nvme));
         v.claim(2, Claimed::Composite);
-        v.hash(2, b"x");
+        v.hash(2, b"x", None);
         assert_eq!(v.finish(2), Verdict::Unverifiable);
         assert_eq!((v.verified, v.unverified), (1, 1));
         assert!(v.may_reread(1) && !v.may_reread(1));
@@ -137,7 +171,34 @@ mod tests {
         let mut v = Verify::default();
         v.claim(0, claim_of(b"a"));
         v.claim(0, Claimed::Nothing);
-        v.hash(0, b"a");
+        v.hash(0, b"a", None);
         assert_eq!(v.finish(0), Verdict::Match);
+    }
+
+    #[test]
+    fn in_the_shared_algorithm_each_piece_is_hashed_once_and_its_crc_handed_on() {
+        let nvme = Some(Algorithm::Crc64Nvme);
+        let mut v = Verify::default();
+        v.claim(0, claim_of(b"hello world"));
+        let a = v.hash(0, b"hello", nvme);
+        let b = v.hash(0, b" world", nvme);
+        assert_eq!(a, Some(crc(Algorithm::Crc64Nvme, b"hello")));
+        assert_eq!(b, Some(crc(Algorithm::Crc64Nvme, b" world")));
+        assert_eq!(v.finish(0), Verdict::Match);
+        // Another algorithm: hashed for the check only.
+        assert_eq!(v.hash(1, b"x", Some(Algorithm::Crc64Ecma)), None);
+        v.claim(1, claim_of(b"hello world"));
+        assert_eq!(v.hash(1, b"hello world", Some(Algorithm::Crc64Ecma)), None);
+        assert_eq!(v.finish(1), Verdict::Match);
+        v.claim(2, claim_of(b"hello world"));
+        let (verdict, crcs) = v.check_whole(2, [&b"hello"[..], b" World"].into_iter(), nvme);
+        assert_eq!(verdict, Verdict::Mismatch(Algorithm::Crc64Nvme));
+        assert_eq!(
+            crcs,
+            vec![
+                crc(Algorithm::Crc64Nvme, b"hello"),
+                crc(Algorithm::Crc64Nvme, b" World")
+            ]
+        );
     }
 }

@@ -9,8 +9,9 @@ use super::error::PackError;
 use super::io::Token;
 use super::job::SNIFF_BYTES;
 use super::part_splitter::{Part, PartSplitter, TooManyParts};
-use super::reads::Reads;
+use super::reads::{Reads, Taken};
 use crate::plan::{compressed_by_content, incompressible, Plan};
+use crate::store::checksum::Algorithm;
 use crate::zip::{EncodeError, Method, ZipEncoder};
 
 /// The most of one chunk fed to the encoder at once.
@@ -44,10 +45,11 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn parts(part_size: u64) -> Writer {
+    /// Parts of `part_size`, each with its CRC in `crc` if given.
+    pub fn parts(part_size: u64, crc: Option<Algorithm>) -> Writer {
         Self::new(
             Output::Parts {
-                splitter: Some(PartSplitter::new(part_size)),
+                splitter: Some(PartSplitter::new(part_size, crc)),
                 ready: VecDeque::new(),
             },
             // With headers (far smaller than a part), one slice completes at most one part.
@@ -114,7 +116,7 @@ impl Writer {
                     .expect("checked")
                     .finish()
                     .map_err(encode_error)?;
-                self.emit(Bytes::from(tail))?;
+                self.emit(Bytes::from(tail), None)?;
                 if let Output::Parts { splitter, ready } = &mut self.out {
                     if let Some(last) = splitter
                         .take()
@@ -142,11 +144,16 @@ impl Writer {
                 let header = encoder.start_entry(meta).map_err(encode_error)?;
                 self.open = true;
                 self.remaining = entry.size();
-                self.emit(Bytes::from(header))?;
+                self.emit(Bytes::from(header), None)?;
                 continue;
             }
             if self.remaining > 0 {
-                let Some((chunk, credit)) = reads.take(self.entry, self.slice) else {
+                let Some(Taken {
+                    bytes: chunk,
+                    crc,
+                    credit,
+                }) = reads.take(self.entry, self.slice)
+                else {
                     break;
                 };
                 credits.extend(credit);
@@ -157,17 +164,18 @@ impl Writer {
                     });
                 }
                 self.remaining -= chunk.len() as u64;
-                let data = match encoder.write_data(&chunk).map_err(encode_error)? {
-                    std::borrow::Cow::Borrowed(_) => chunk.clone(),
-                    std::borrow::Cow::Owned(v) => Bytes::from(v),
+                // Stored, the bytes go out as read (with their CRC); deflated, new bytes.
+                let (data, crc) = match encoder.write_data(&chunk).map_err(encode_error)? {
+                    std::borrow::Cow::Borrowed(_) => (chunk.clone(), crc),
+                    std::borrow::Cow::Owned(v) => (Bytes::from(v), None),
                 };
-                self.emit(data)?;
+                self.emit(data, crc)?;
                 continue;
             }
             // Folders have no descriptor; files (empty ones too) do.
             if entry.kind != crate::zip::EntryKind::Directory {
                 let descriptor = encoder.finish_entry().map_err(encode_error)?;
-                self.emit(Bytes::from(descriptor))?;
+                self.emit(Bytes::from(descriptor), None)?;
             }
             self.open = false;
             self.entry += 1;
@@ -175,7 +183,8 @@ impl Writer {
         Ok(credits)
     }
 
-    fn emit(&mut self, data: Bytes) -> Result<(), PackError> {
+    /// Sends bytes on, whose CRC in the parts' algorithm may be `crc`.
+    fn emit(&mut self, data: Bytes, crc: Option<u64>) -> Result<(), PackError> {
         if data.is_empty() {
             return Ok(());
         }
@@ -184,7 +193,7 @@ impl Writer {
             Output::Parts { splitter, ready } => splitter
                 .as_mut()
                 .expect("open until finished")
-                .push(&data, |p| ready.push_back(p))
+                .push(&data, crc, |p| ready.push_back(p))
                 .map_err(too_many_parts),
             Output::Stream { pieces, .. } => {
                 pieces.push_back(data);

@@ -260,8 +260,15 @@ pub fn crc(algorithm: Algorithm, bytes: &[u8]) -> u64 {
 
 /// The CRC of `a ‖ b` from `crc(a)`, `crc(b)` and `b`'s length (`algorithm` must be a CRC).
 pub fn combine(algorithm: Algorithm, crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
-    let crc = algorithm.crc().expect("a CRC");
-    crc_fast::checksum_combine(crc, crc_a, crc_b, len_b)
+    use super::crc_combine::{CRC32, CRC32C, CRC64_NVME, CRC64_XZ};
+    let combiner = match algorithm {
+        Algorithm::Crc64Nvme => &CRC64_NVME,
+        Algorithm::Crc64Ecma => &CRC64_XZ,
+        Algorithm::Crc32 => &CRC32,
+        Algorithm::Crc32c => &CRC32C,
+        Algorithm::Sha1 | Algorithm::Sha256 => panic!("{} does not combine", algorithm.name()),
+    };
+    combiner.combine(crc_a, crc_b, len_b)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 pub mod checksum;
 mod config;
+mod crc_combine;
 mod credentials;
 mod endpoint;
 mod error;
