@@ -83,7 +83,7 @@ pub fn plan(data: &[u8]) {
                 .write_data(&vec![b'x'; size as usize])
                 .expect("data")
                 .len() as u64;
-            written += enc.finish_entry().expect("finish").len() as u64;
+            written += enc.finish_entry().expect("finish").bytes.len() as u64;
         }
     }
     written += enc.finish().expect("end").len() as u64;

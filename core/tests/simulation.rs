@@ -25,7 +25,7 @@ use zip_oss_core::plan::{
 };
 use zip_oss_core::store::checksum::Algorithm;
 use zip_oss_core::store::{Credentials, Endpoint, Provider, StoreConfig};
-use zip_oss_core::zip::{EntryKind, Method, ZipEncoder};
+use zip_oss_core::zip::{EntryKind, Layout, Method, ZipEncoder};
 
 const BUCKET: &str = "bkt";
 const DEST: &str = "out/archive.zip";
@@ -203,12 +203,14 @@ fn config(provider: Provider) -> StoreConfig {
     cfg
 }
 
-/// The archive the plan describes, written in one go from the objects as they were.
+/// The archive the plan describes, written in one go from the objects as they were: with
+/// data descriptors when streamed, patched headers when uploaded.
 fn reference(
     plan: &Plan,
     objects: &std::collections::BTreeMap<String, sim::store::Object>,
+    layout: Layout,
 ) -> Vec<u8> {
-    let mut enc = ZipEncoder::new();
+    let mut enc = ZipEncoder::with_layout(layout);
     let mut out = Vec::new();
     for e in &plan.entries {
         let data: &[u8] = if e.has_data() {
@@ -228,7 +230,11 @@ fn reference(
             out.extend_from_slice(&enc.write_data(data).unwrap());
         }
         if e.kind != EntryKind::Directory {
-            out.extend(enc.finish_entry().unwrap());
+            let end = enc.finish_entry().unwrap();
+            out.extend(end.bytes);
+            for patch in &end.patches {
+                patch.apply(&mut out, 0);
+            }
         }
     }
     out.extend(enc.finish().unwrap());
@@ -285,7 +291,11 @@ fn run_seed_counting(
     match outcome {
         Outcome::Done(summary) => {
             let plan = world.plan.as_ref().ok_or("done without a plan")?;
-            let want = reference(plan, &objects);
+            let layout = match mode {
+                Mode::Upload => Layout::Patched,
+                Mode::Stream => Layout::Descriptors,
+            };
+            let want = reference(plan, &objects, layout);
             let got = match mode {
                 Mode::Upload => world
                     .store

@@ -3,7 +3,9 @@
 
 use std::io::{Cursor, Read};
 
-use zip_oss_core::zip::{archive_size, EntryKind, EntryMeta, Method, NameEncoding, ZipEncoder};
+use zip_oss_core::zip::{
+    archive_size, archive_size_in, EntryKind, EntryMeta, Layout, Method, NameEncoding, ZipEncoder,
+};
 
 /// Encodes `(name, Some(data) | None for a folder)` and returns the archive.
 fn encode(entries: &[(&str, Option<&[u8]>)]) -> (Vec<u8>, Vec<EntryMeta>) {
@@ -14,7 +16,16 @@ fn encode_with(
     entries: &[(&str, Option<&[u8]>)],
     shape: impl Fn(EntryMeta) -> EntryMeta,
 ) -> (Vec<u8>, Vec<EntryMeta>) {
-    let mut enc = ZipEncoder::new();
+    encode_in(entries, shape, Layout::Descriptors)
+}
+
+/// Encodes in `layout`, applying the patches as an uploader would.
+fn encode_in(
+    entries: &[(&str, Option<&[u8]>)],
+    shape: impl Fn(EntryMeta) -> EntryMeta,
+    layout: Layout,
+) -> (Vec<u8>, Vec<EntryMeta>) {
+    let mut enc = ZipEncoder::with_layout(layout);
     let mut out = Vec::new();
     let mut metas = Vec::new();
     for (i, (name, data)) in entries.iter().enumerate() {
@@ -35,7 +46,11 @@ fn encode_with(
             for chunk in d.chunks(3) {
                 out.extend_from_slice(&enc.write_data(chunk).unwrap());
             }
-            out.extend(enc.finish_entry().unwrap());
+            let end = enc.finish_entry().unwrap();
+            out.extend(end.bytes);
+            for patch in &end.patches {
+                patch.apply(&mut out, 0);
+            }
         }
     }
     assert_eq!(enc.bytes_out(), out.len() as u64);
@@ -69,6 +84,62 @@ fn a_reader_sees_every_entry_with_its_bytes() {
             }
             None => assert!(f.is_dir()),
         }
+    }
+}
+
+#[test]
+fn a_patched_archive_reads_front_to_back_without_descriptors() {
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let entries: &[(&str, Option<&[u8]>)] = &[
+        ("stored.txt", Some(b"hello world")),
+        ("empty.bin", Some(b"")),
+        ("sub/", None),
+        ("sub/deflated.bin", Some(&big)),
+    ];
+    let (bytes, metas) = encode_in(
+        entries,
+        |m| match m.name.bytes.ends_with(b"deflated.bin") {
+            true => m.with_method(Method::Deflate { level: 6 }),
+            false => m,
+        },
+        Layout::Patched,
+    );
+    // Stored sizes are known in advance; deflated ones are not.
+    assert_eq!(
+        archive_size_in(&metas[..2], Layout::Patched)
+            .unwrap()
+            .is_some(),
+        true
+    );
+    assert_eq!(archive_size_in(&metas, Layout::Patched).unwrap(), None);
+
+    // Every local header: no descriptor flag, the CRC and sizes in place, version 1.0 for
+    // stored files and folders and 2.0 for deflate.
+    let mut at = 0;
+    let mut versions = Vec::new();
+    let mut reader = Cursor::new(&bytes);
+    while let Some(mut f) = zip::read::read_zipfile_from_stream(&mut reader).unwrap() {
+        let mut got = Vec::new();
+        f.read_to_end(&mut got).unwrap(); // checks the CRC from the local header
+        let (_, data) = entries.iter().find(|(n, _)| *n == f.name()).unwrap();
+        assert_eq!(&got[..], data.unwrap_or(b""));
+    }
+    while at + 30 <= bytes.len() && bytes[at..at + 4] == [0x50, 0x4b, 0x03, 0x04] {
+        let u16_at = |o: usize| u16::from_le_bytes([bytes[at + o], bytes[at + o + 1]]);
+        let u32_at = |o: usize| u32::from_le_bytes(bytes[at + o..at + o + 4].try_into().unwrap());
+        versions.push(u16_at(4));
+        assert_eq!(u16_at(6) & 0x8, 0, "bit 3 at {at}");
+        let (compressed, name, extra) = (u32_at(18) as usize, u16_at(26), u16_at(28));
+        at += 30 + name as usize + extra as usize + compressed;
+    }
+    assert_eq!(versions, [10, 10, 10, 20]);
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+    assert_eq!(archive.len(), entries.len());
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i).unwrap();
+        let mut got = Vec::new();
+        f.read_to_end(&mut got).unwrap();
+        assert_eq!(&got[..], entries[i].1.unwrap_or(b""));
     }
 }
 
@@ -226,7 +297,7 @@ fn predicted_size_is_the_real_size_over_random_plans() {
                     written += enc.write_data(&zeros[..n]).unwrap().len() as u64;
                     left -= n as u64;
                 }
-                written += enc.finish_entry().unwrap().len() as u64;
+                written += enc.finish_entry().unwrap().bytes.len() as u64;
             }
         }
         written += enc.finish().unwrap().len() as u64;

@@ -34,6 +34,7 @@ use crate::store::{
     DeleteObject, ErrorKind, GetObject, HeadObject, HttpRequest, ListMultipartUploads,
     ListObjectsV2, ObjectKey, PresignedGet, Provider, StoreError, UploadPart,
 };
+use crate::zip::Layout;
 
 /// XML answers larger than this are refused (a listing page of 1,000 long keys fits).
 const MAX_XML: u64 = 16 << 20;
@@ -265,8 +266,12 @@ impl Engine {
                 "`dest-file` is one of the objects being packed",
             ));
         }
+        let layout = match self.job.mode {
+            Mode::Upload => Layout::Patched,
+            Mode::Stream => Layout::Descriptors,
+        };
         self.predicted = plan
-            .archive_size()
+            .archive_size_in(layout)
             .map_err(|e| PackError::invalid(e.to_string()))?;
         Ok(())
     }
@@ -289,7 +294,9 @@ impl Engine {
             .sum::<u64>()
             + 256;
         let output = match self.job.mode {
-            Mode::Upload => (t.parts_in_flight as u64 + 2) * self.part_size(),
+            // Uploading, filling, one full waiting, and the two an open entry's header
+            // fields can straddle, waiting for its CRC.
+            Mode::Upload => (t.parts_in_flight as u64 + 4) * self.part_size(),
             Mode::Stream => (t.stream_pieces as u64 + 1) * PIECE_MAX,
         };
         Reads::budget(&self.plan, t) + output + central + WORKING_MEMORY

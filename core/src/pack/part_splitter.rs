@@ -2,9 +2,17 @@
 //! each part's CRC: combined from its pieces' CRCs where they are known (bytes hashed once
 //! for their object's check), hashed where not (headers, compressed data, a piece a part
 //! boundary cuts).
+//!
+//! A part holding header bytes still to be patched (the CRC-32 of an entry whose data is
+//! still coming) waits, and goes out once they are written: parts may be uploaded in any
+//! order, so the archive needs no data descriptors. At most the two parts an entry's
+//! header fields can straddle wait at once.
+
+use std::collections::BTreeMap;
 
 use crate::plan::MAX_PARTS;
 use crate::store::checksum::{self, Algorithm};
+use crate::zip::Patch;
 
 /// A part ready to upload. Numbers start at 1, as the APIs require.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,6 +37,10 @@ pub struct PartSplitter {
     /// The parts' checksum algorithm (a CRC), and the CRC of `buf` so far.
     crc: Option<Algorithm>,
     buf_crc: u64,
+    /// Archive ranges `[start, end)` still to be patched.
+    unresolved: Vec<(u64, u64)>,
+    /// Full parts waiting for a patch, by number.
+    held: BTreeMap<u32, Part>,
 }
 
 impl PartSplitter {
@@ -40,7 +52,61 @@ impl PartSplitter {
             next_number: 1,
             crc,
             buf_crc: 0,
+            unresolved: Vec::new(),
+            held: BTreeMap::new(),
         }
+    }
+
+    /// `patch`'s bytes (zeros so far) will be written later: the parts holding them wait.
+    /// Must come before the bytes are pushed.
+    pub fn hold(&mut self, patch: &Patch) {
+        self.unresolved
+            .push((patch.offset, patch.offset + patch.bytes.len() as u64));
+    }
+
+    /// Writes a held patch over its zeros, in held parts and in the part filling, and
+    /// hands out the parts that no longer wait.
+    pub fn patch(&mut self, patch: &Patch, mut emit: impl FnMut(Part)) {
+        let range = (patch.offset, patch.offset + patch.bytes.len() as u64);
+        self.unresolved.retain(|r| *r != range);
+        let part_size = self.part_size as u64;
+        for (number, part) in self.held.iter_mut() {
+            let start = u64::from(*number - 1) * part_size;
+            let len = part.data.len() as u64;
+            part.crc = patched_crc(self.crc, part.crc, patch, start, len);
+            patch.apply(&mut part.data, start);
+        }
+        let start = self.buf_start();
+        let len = self.buf.len() as u64;
+        if let Some(crc) = patched_crc(self.crc, Some(self.buf_crc), patch, start, len) {
+            self.buf_crc = crc;
+        }
+        patch.apply(&mut self.buf, start);
+        let free: Vec<u32> = self
+            .held
+            .keys()
+            .copied()
+            .filter(|n| !self.waits(*n))
+            .collect();
+        for number in free {
+            emit(self.held.remove(&number).expect("held"));
+        }
+    }
+
+    /// Bytes of full parts waiting for a patch.
+    pub fn held_bytes(&self) -> usize {
+        self.held.values().map(|p| p.data.len()).sum()
+    }
+
+    fn buf_start(&self) -> u64 {
+        u64::from(self.next_number - 1) * self.part_size as u64
+    }
+
+    /// Whether part `number` holds bytes still to be patched.
+    fn waits(&self, number: u32) -> bool {
+        let start = u64::from(number - 1) * self.part_size as u64;
+        let end = start + self.part_size as u64;
+        self.unresolved.iter().any(|&(a, b)| a < end && start < b)
     }
 
     /// Appends bytes, whose CRC may be `known`; calls `emit` with every part this completes.
@@ -68,14 +134,20 @@ impl PartSplitter {
             data = &data[take..];
             known = None;
             if self.buf.len() == self.part_size {
-                emit(self.take_part()?);
+                let part = self.take_part()?;
+                match self.waits(part.number) {
+                    true => drop(self.held.insert(part.number, part)),
+                    false => emit(part),
+                }
             }
         }
         Ok(())
     }
 
-    /// The last, possibly short, part; `None` if every byte is already in a part.
+    /// The last, possibly short, part; `None` if every byte is already in a part. Every
+    /// patch must have been written (no part waits).
     pub fn finish(mut self) -> Result<Option<Part>, TooManyParts> {
+        debug_assert!(self.unresolved.is_empty() && self.held.is_empty());
         if self.buf.is_empty() {
             return Ok(None);
         }
@@ -106,6 +178,24 @@ impl PartSplitter {
         self.next_number += 1;
         Ok(part)
     }
+}
+
+/// The CRC of the bytes `[start, start + len)` after `patch` writes over zeros in them.
+fn patched_crc(
+    algorithm: Option<Algorithm>,
+    crc: Option<u64>,
+    patch: &Patch,
+    start: u64,
+    len: u64,
+) -> Option<u64> {
+    let (algorithm, crc) = (algorithm?, crc?);
+    let (a, b) = (patch.offset, patch.offset + patch.bytes.len() as u64);
+    let (from, to) = (a.max(start), b.min(start + len));
+    if from >= to {
+        return Some(crc);
+    }
+    let new = &patch.bytes[(from - a) as usize..(to - a) as usize];
+    Some(checksum::patch_zeros(algorithm, crc, new, start + len - to))
 }
 
 #[cfg(test)]
@@ -163,6 +253,59 @@ mod tests {
         s.push(b"abc", Some(1), |_| {}).unwrap();
         let part = s.finish().unwrap().unwrap();
         assert_ne!(part.crc, Some(checksum::crc(nvme, b"abc")));
+    }
+
+    #[test]
+    fn a_part_with_bytes_to_patch_waits_for_them_with_its_crc_kept_right() {
+        let nvme = Algorithm::Crc64Nvme;
+        let mut s = PartSplitter::new(4, Some(nvme));
+        let mut out = Vec::new();
+        // Zeros at 2..5 straddle parts 1 and 2; filled in after part 3 is cut.
+        let later = Patch {
+            offset: 2,
+            bytes: b"XYZ".to_vec(),
+        };
+        s.hold(&Patch {
+            offset: 2,
+            bytes: vec![0; 3],
+        });
+        s.push(b"ab\0\0\0fghijkl", None, |p| out.push(p)).unwrap();
+        let numbers: Vec<u32> = out.iter().map(|p| p.number).collect();
+        assert_eq!(numbers, [3], "parts 1 and 2 wait");
+        assert_eq!(s.held_bytes(), 8);
+        s.push(b"mn", None, |p| out.push(p)).unwrap();
+        s.patch(&later, |p| out.push(p));
+        out.extend(s.finish().unwrap());
+        out.sort_by_key(|p| p.number);
+        let all: Vec<u8> = out.iter().flat_map(|p| p.data.clone()).collect();
+        assert_eq!(all, b"abXYZfghijklmn");
+        assert_eq!(out.len(), 4);
+        for p in &out {
+            assert_eq!(
+                p.crc,
+                Some(checksum::crc(nvme, &p.data)),
+                "part {}",
+                p.number
+            );
+        }
+        // A patch landing in the part still filling.
+        let mut s = PartSplitter::new(8, Some(nvme));
+        let zeros = Patch {
+            offset: 1,
+            bytes: vec![0; 2],
+        };
+        s.hold(&zeros);
+        s.push(b"a\0\0d", None, |_| {}).unwrap();
+        s.patch(
+            &Patch {
+                offset: 1,
+                bytes: b"bc".to_vec(),
+            },
+            |_| {},
+        );
+        let last = s.finish().unwrap().unwrap();
+        assert_eq!(last.data, b"abcd");
+        assert_eq!(last.crc, Some(checksum::crc(nvme, b"abcd")));
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! The archive's bytes, in order: entries through the encoder as their data arrives, then
 //! cut into parts for the upload or handed out as pieces of a streamed answer.
+//!
+//! Uploaded archives have no data descriptors: each local header gets its entry's CRC-32
+//! (and compressed size) once the entry ends, while the parts holding it wait
+//! (`part_splitter.rs`). Streamed bytes leave at once, so a streamed archive keeps them.
 
 use std::collections::VecDeque;
 
@@ -12,7 +16,7 @@ use super::part_splitter::{Part, PartSplitter, TooManyParts};
 use super::reads::{Reads, Taken};
 use crate::plan::{compressed_by_content, incompressible, Plan};
 use crate::store::checksum::Algorithm;
-use crate::zip::{EncodeError, Method, ZipEncoder};
+use crate::zip::{EncodeError, Layout, Method, ZipEncoder};
 
 /// The most of one chunk fed to the encoder at once.
 const SLICE_BYTES: u64 = 256 << 10;
@@ -54,6 +58,7 @@ impl Writer {
             },
             // With headers (far smaller than a part), one slice completes at most one part.
             SLICE_BYTES.min(part_size / 2),
+            Layout::Patched,
         )
     }
 
@@ -64,12 +69,13 @@ impl Writer {
                 outstanding: VecDeque::new(),
             },
             SLICE_BYTES,
+            Layout::Descriptors,
         )
     }
 
-    fn new(out: Output, slice: u64) -> Writer {
+    fn new(out: Output, slice: u64, layout: Layout) -> Writer {
         Writer {
-            encoder: Some(ZipEncoder::new()),
+            encoder: Some(ZipEncoder::with_layout(layout)),
             entry: 0,
             open: false,
             remaining: 0,
@@ -84,7 +90,9 @@ impl Writer {
     pub fn held(&self) -> u64 {
         match &self.out {
             Output::Parts { splitter, ready } => {
-                splitter.as_ref().map_or(0, |s| s.buffered() as u64)
+                splitter
+                    .as_ref()
+                    .map_or(0, |s| (s.buffered() + s.held_bytes()) as u64)
                     + ready.iter().map(|p| p.data.len() as u64).sum::<u64>()
             }
             Output::Stream {
@@ -142,6 +150,15 @@ impl Writer {
                     }
                 }
                 let header = encoder.start_entry(meta).map_err(encode_error)?;
+                if let Output::Parts {
+                    splitter: Some(splitter),
+                    ..
+                } = &mut self.out
+                {
+                    for patch in encoder.pending_patches() {
+                        splitter.hold(patch);
+                    }
+                }
                 self.open = true;
                 self.remaining = entry.size();
                 self.emit(Bytes::from(header), None)?;
@@ -174,8 +191,17 @@ impl Writer {
             }
             // Folders have no descriptor; files (empty ones too) do.
             if entry.kind != crate::zip::EntryKind::Directory {
-                let descriptor = encoder.finish_entry().map_err(encode_error)?;
-                self.emit(Bytes::from(descriptor), None)?;
+                let end = encoder.finish_entry().map_err(encode_error)?;
+                self.emit(Bytes::from(end.bytes), None)?;
+                if let Output::Parts {
+                    splitter: Some(splitter),
+                    ready,
+                } = &mut self.out
+                {
+                    for patch in &end.patches {
+                        splitter.patch(patch, |p| ready.push_back(p));
+                    }
+                }
             }
             self.open = false;
             self.entry += 1;

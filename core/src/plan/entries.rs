@@ -8,7 +8,8 @@ use super::compressibility::compressed_by_extension;
 use super::naming::{entry_name, unique_name};
 use super::request::{Compression, Folders, PackRequest};
 use crate::zip::{
-    archive_size, entry_overhead, EncodeError, EntryKind, EntryMeta, Method, NameEncoding,
+    archive_size_in, entry_overhead, EncodeError, EntryKind, EntryMeta, Layout, Method,
+    NameEncoding,
 };
 
 /// One object as the listing (or a lookup) describes it.
@@ -213,10 +214,16 @@ impl Plan {
         self.entries.iter().map(PlannedEntry::size).sum()
     }
 
-    /// Exact size of the archive this plan produces, when it is known in advance (all stored).
+    /// Exact size of the archive this plan produces with data descriptors (as streamed),
+    /// when it is known in advance (all stored).
     pub fn archive_size(&self) -> Result<Option<u64>, EncodeError> {
+        self.archive_size_in(Layout::Descriptors)
+    }
+
+    /// [`Plan::archive_size`] in either layout (uploaded archives are patched).
+    pub fn archive_size_in(&self, layout: Layout) -> Result<Option<u64>, EncodeError> {
         let metas: Vec<EntryMeta> = self.entries.iter().map(PlannedEntry::meta).collect();
-        archive_size(&metas)
+        archive_size_in(&metas, layout)
     }
 
     /// An upper bound of the archive's size whatever the compression does.

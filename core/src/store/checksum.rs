@@ -260,15 +260,27 @@ pub fn crc(algorithm: Algorithm, bytes: &[u8]) -> u64 {
 
 /// The CRC of `a ‖ b` from `crc(a)`, `crc(b)` and `b`'s length (`algorithm` must be a CRC).
 pub fn combine(algorithm: Algorithm, crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
+    combiner(algorithm).combine(crc_a, crc_b, len_b)
+}
+
+/// The CRC of a message whose bytes were zeros where `new` now is, followed by `after`
+/// more bytes, from its CRC before: CRCs are affine, so the change is the CRC (without
+/// init and xorout) of `new` moved past `after` zero bytes. For patching a part's CRC when
+/// a header in it is filled in, without hashing the part again.
+pub fn patch_zeros(algorithm: Algorithm, crc_before: u64, new: &[u8], after: u64) -> u64 {
+    let raw = crc(algorithm, new) ^ crc(algorithm, &vec![0; new.len()]);
+    crc_before ^ combiner(algorithm).shift(raw, after)
+}
+
+fn combiner(algorithm: Algorithm) -> &'static super::crc_combine::Combiner {
     use super::crc_combine::{CRC32, CRC32C, CRC64_NVME, CRC64_XZ};
-    let combiner = match algorithm {
+    match algorithm {
         Algorithm::Crc64Nvme => &CRC64_NVME,
         Algorithm::Crc64Ecma => &CRC64_XZ,
         Algorithm::Crc32 => &CRC32,
         Algorithm::Crc32c => &CRC32C,
         Algorithm::Sha1 | Algorithm::Sha256 => panic!("{} does not combine", algorithm.name()),
-    };
-    combiner.combine(crc_a, crc_b, len_b)
+    }
 }
 
 #[cfg(test)]
@@ -276,6 +288,21 @@ mod tests {
     use super::*;
 
     const CHECK: &[u8] = b"123456789";
+
+    #[test]
+    fn patching_zeros_moves_the_crc_as_hashing_again_would() {
+        for algorithm in [Algorithm::Crc64Nvme, Algorithm::Crc64Ecma, Algorithm::Crc32] {
+            let mut msg = vec![7u8; 1000];
+            msg[100..112].fill(0);
+            let before = crc(algorithm, &msg);
+            let new = b"\x01\x02\x03\x04abcdefgh";
+            msg[100..112].copy_from_slice(new);
+            assert_eq!(
+                patch_zeros(algorithm, before, new, 888),
+                crc(algorithm, &msg)
+            );
+        }
+    }
 
     #[test]
     fn known_vectors() {

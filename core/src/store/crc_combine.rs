@@ -40,6 +40,11 @@ impl Combiner {
         multmodp(self.x8n(len_b), crc_a, self.poly, self.one) ^ crc_b
     }
 
+    /// A CRC without init and xorout, moved past `n` zero bytes.
+    pub fn shift(&self, raw: u64, n: u64) -> u64 {
+        multmodp(self.x8n(n), raw, self.poly, self.one)
+    }
+
     /// x^(8·n) mod P.
     fn x8n(&self, mut n: u64) -> u64 {
         let mut p = self.one;

@@ -18,6 +18,8 @@ pub(crate) struct Written {
     pub compressed: u64,
     pub local_offset: u64,
     pub version_needed: u16,
+    /// Whether the entry's CRC and sizes followed its data in a descriptor.
+    pub descriptor: bool,
 }
 
 pub(crate) fn central_header(meta: &EntryMeta, w: &Written) -> Vec<u8> {
@@ -45,7 +47,7 @@ pub(crate) fn central_header(meta: &EntryMeta, w: &Written) -> Vec<u8> {
     out.put_u16(w.version_needed);
     out.put_u16(
         meta.flags()
-            | if meta.is_file() {
+            | if meta.is_file() && w.descriptor {
                 FLAG_DATA_DESCRIPTOR
             } else {
                 0

@@ -3,6 +3,12 @@
 //! The driver asks for each record's bytes and hands each chunk of entry data through
 //! [`ZipEncoder::write_data`]: stored data comes back borrowed (no copy on the way to
 //! the upload), deflated data comes back compressed.
+//!
+//! Two layouts ([`Layout`]): with data descriptors (the CRC-32 and sizes follow each file's
+//! data, for bytes that leave at once), or patched: the local header carries them, written
+//! as zeros and filled in by the [`Patch`]es the entry's end returns — for an archive whose
+//! parts can wait for their headers (multipart uploads take parts in any order), so readers
+//! that go front to back without the central directory can read it.
 
 use std::borrow::Cow;
 
@@ -11,9 +17,50 @@ use flate2::{Compress, Compression, FlushCompress};
 use super::central_directory::{central_header, Written};
 use super::data_descriptor::data_descriptor;
 use super::end_of_central_directory::end_records;
-use super::local_header::local_header;
+use super::local_header::{local_header, CRC_OFFSET};
 use super::name_encoding::{EncodedName, NameEncoding};
-use super::{DosDateTime, FLAG_UTF8, VERSION_DEFAULT, VERSION_ZIP64, ZIP64_THRESHOLD};
+use super::{
+    DosDateTime, FLAG_UTF8, VERSION_DEFAULT, VERSION_STORED, VERSION_ZIP64, ZIP64_THRESHOLD,
+};
+
+/// Where each file's CRC-32 and sizes go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// In a data descriptor after its data (general-purpose bit 3).
+    #[default]
+    Descriptors,
+    /// In its local header, patched once known.
+    Patched,
+}
+
+/// Bytes to write over zeros already emitted, at `offset` from the archive's start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Patch {
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl Patch {
+    /// Applies the patch to `buf`, which holds the archive's bytes from `buf_start` on;
+    /// the part of it outside `buf` is left to other buffers.
+    pub fn apply(&self, buf: &mut [u8], buf_start: u64) {
+        let (start, end) = (self.offset, self.offset + self.bytes.len() as u64);
+        let from = start.max(buf_start);
+        let to = end.min(buf_start + buf.len() as u64);
+        if from < to {
+            buf[(from - buf_start) as usize..(to - buf_start) as usize]
+                .copy_from_slice(&self.bytes[(from - start) as usize..(to - start) as usize]);
+        }
+    }
+}
+
+/// What ending a file gives: the bytes to emit (the rest of its compressed data, and its
+/// descriptor) and, patched, what to write into its local header.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EntryEnd {
+    pub bytes: Vec<u8>,
+    pub patches: Vec<Patch>,
+}
 
 /// What an entry is; a file's size is known in advance from the listing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +175,8 @@ pub enum EncodeError {
 struct Open {
     meta: EntryMeta,
     local_offset: u64,
+    /// Where the header's zeros to patch are (patched layout).
+    pending: Vec<Patch>,
     version_needed: u16,
     crc: crc32fast::Hasher,
     /// Uncompressed bytes taken so far.
@@ -136,7 +185,7 @@ struct Open {
     compressed: u64,
     deflate: Option<Compress>,
     /// Deflate input not yet a whole block.
-    pending: Vec<u8>,
+    unblocked: Vec<u8>,
 }
 
 /// Deflate input is compressed in blocks of exactly this size: miniz_oxide's output
@@ -147,6 +196,7 @@ const DEFLATE_BLOCK: usize = 32 << 10;
 /// Produces a ZIP archive one record at a time.
 #[derive(Default)]
 pub struct ZipEncoder {
+    layout: Layout,
     offset: u64,
     entries: u64,
     central: Vec<u8>,
@@ -154,8 +204,22 @@ pub struct ZipEncoder {
 }
 
 impl ZipEncoder {
+    /// With data descriptors.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    pub fn with_layout(layout: Layout) -> Self {
+        ZipEncoder {
+            layout,
+            ..Self::default()
+        }
+    }
+
+    /// The open file's header bytes its end will patch (zeros until then), as patches
+    /// of the right length holding zeros; none with descriptors.
+    pub fn pending_patches(&self) -> &[Patch] {
+        self.open.as_ref().map_or(&[], |o| &o.pending)
     }
 
     /// Bytes emitted so far (records plus entry data).
@@ -178,12 +242,29 @@ impl ZipEncoder {
             return Err(EncodeError::BadName);
         }
         let local_offset = self.offset;
-        let version_needed = if meta.zip64_sizes() || local_offset >= ZIP64_THRESHOLD {
-            VERSION_ZIP64
-        } else {
-            VERSION_DEFAULT
+        let zip64 = meta.zip64_sizes();
+        let deflated = matches!(meta.method, Method::Deflate { .. });
+        let version_needed = match self.layout {
+            _ if zip64 || local_offset >= ZIP64_THRESHOLD => VERSION_ZIP64,
+            Layout::Patched if !deflated => VERSION_STORED,
+            _ => VERSION_DEFAULT,
         };
-        let header = local_header(&meta, meta.zip64_sizes(), version_needed);
+        let header = local_header(&meta, zip64, version_needed, self.layout);
+        // The zeros to patch: the CRC; a deflated file's compressed size (32-bit, or in the
+        // ZIP64 extra, first among the extras: after its tag, length and the 8-byte size).
+        let mut pending = Vec::new();
+        if self.layout == Layout::Patched && meta.is_file() {
+            let at = |offset: u64, len: usize| Patch {
+                offset: local_offset + offset,
+                bytes: vec![0; len],
+            };
+            pending.push(at(CRC_OFFSET, 4));
+            if deflated && zip64 {
+                pending.push(at(30 + meta.name.bytes.len() as u64 + 4 + 8, 8));
+            } else if deflated {
+                pending.push(at(CRC_OFFSET + 4, 4));
+            }
+        }
         self.offset += header.len() as u64;
         self.entries += 1;
         if meta.is_file() {
@@ -196,12 +277,13 @@ impl ZipEncoder {
             self.open = Some(Open {
                 meta,
                 local_offset,
+                pending,
                 version_needed,
                 crc: crc32fast::Hasher::new(),
                 written: 0,
                 compressed: 0,
                 deflate,
-                pending: Vec::new(),
+                unblocked: Vec::new(),
             });
         } else {
             let w = Written {
@@ -210,6 +292,7 @@ impl ZipEncoder {
                 compressed: 0,
                 local_offset,
                 version_needed,
+                descriptor: false,
             };
             self.central.extend_from_slice(&central_header(&meta, &w));
         }
@@ -232,20 +315,20 @@ impl ZipEncoder {
             Some(z) => {
                 let mut out = Vec::new();
                 let mut data = data;
-                if !open.pending.is_empty() {
-                    let take = (DEFLATE_BLOCK - open.pending.len()).min(data.len());
-                    open.pending.extend_from_slice(&data[..take]);
+                if !open.unblocked.is_empty() {
+                    let take = (DEFLATE_BLOCK - open.unblocked.len()).min(data.len());
+                    open.unblocked.extend_from_slice(&data[..take]);
                     data = &data[take..];
-                    if open.pending.len() == DEFLATE_BLOCK {
-                        out.extend(deflate(z, &open.pending, FlushCompress::None)?);
-                        open.pending.clear();
+                    if open.unblocked.len() == DEFLATE_BLOCK {
+                        out.extend(deflate(z, &open.unblocked, FlushCompress::None)?);
+                        open.unblocked.clear();
                     }
                 }
                 while data.len() >= DEFLATE_BLOCK {
                     out.extend(deflate(z, &data[..DEFLATE_BLOCK], FlushCompress::None)?);
                     data = &data[DEFLATE_BLOCK..];
                 }
-                open.pending.extend_from_slice(data);
+                open.unblocked.extend_from_slice(data);
                 Cow::Owned(out)
             }
         };
@@ -264,8 +347,8 @@ impl ZipEncoder {
     }
 
     /// Ends the open file; returns what is left of its compressed data (if deflated) and
-    /// its data descriptor.
-    pub fn finish_entry(&mut self) -> Result<Vec<u8>, EncodeError> {
+    /// its data descriptor, or (patched) what to write into its local header.
+    pub fn finish_entry(&mut self) -> Result<EntryEnd, EncodeError> {
         let mut open = self.open.take().ok_or(EncodeError::NoEntryOpen)?;
         let declared = open.meta.declared_size();
         if open.written != declared {
@@ -275,7 +358,11 @@ impl ZipEncoder {
             });
         }
         let mut out = match open.deflate.as_mut() {
-            Some(z) => deflate(z, &std::mem::take(&mut open.pending), FlushCompress::Finish)?,
+            Some(z) => deflate(
+                z,
+                &std::mem::take(&mut open.unblocked),
+                FlushCompress::Finish,
+            )?,
             None => Vec::new(),
         };
         open.compressed += out.len() as u64;
@@ -286,18 +373,36 @@ impl ZipEncoder {
             ));
         }
         let crc32 = open.crc.finalize();
-        out.extend(data_descriptor(crc32, open.compressed, open.written, zip64));
+        let descriptor = self.layout == Layout::Descriptors;
+        if descriptor {
+            out.extend(data_descriptor(crc32, open.compressed, open.written, zip64));
+        }
         self.offset += out.len() as u64;
+        // The pending zeros, in order: the CRC, then (deflated) the compressed size.
+        let mut patches = open.pending;
+        if let Some(crc) = patches.first_mut() {
+            crc.bytes = crc32.to_le_bytes().to_vec();
+        }
+        if let Some(size) = patches.get_mut(1) {
+            size.bytes = match size.bytes.len() {
+                8 => open.compressed.to_le_bytes().to_vec(),
+                _ => (open.compressed as u32).to_le_bytes().to_vec(),
+            };
+        }
         let w = Written {
             crc32,
             size: open.written,
             compressed: open.compressed,
             local_offset: open.local_offset,
             version_needed: open.version_needed,
+            descriptor,
         };
         self.central
             .extend_from_slice(&central_header(&open.meta, &w));
-        Ok(out)
+        Ok(EntryEnd {
+            bytes: out,
+            patches,
+        })
     }
 
     /// Ends the archive: central directory and end records.

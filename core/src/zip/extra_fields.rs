@@ -12,6 +12,15 @@ pub(crate) fn zip64_local(out: &mut Vec<u8>) {
     out.put_u64(0);
 }
 
+/// ZIP64 extended information, local-header form with the sizes known when it is written
+/// (the compressed size may be 0, patched at the entry's end).
+pub(crate) fn zip64_local_sizes(out: &mut Vec<u8>, uncompressed: u64, compressed: u64) {
+    out.put_u16(0x0001);
+    out.put_u16(16);
+    out.put_u64(uncompressed);
+    out.put_u64(compressed);
+}
+
 /// ZIP64 extended information, central-directory form: only the fields whose 32-bit
 /// slots hold the 0xFFFFFFFF marker, in the order the spec fixes.
 pub(crate) fn zip64_central(

@@ -16,9 +16,9 @@ mod name_encoding;
 mod sizes;
 
 pub use dos_time::DosDateTime;
-pub use encoder::{EncodeError, EntryKind, EntryMeta, Method, ZipEncoder};
+pub use encoder::{EncodeError, EntryEnd, EntryKind, EntryMeta, Layout, Method, Patch, ZipEncoder};
 pub use name_encoding::{EncodedName, NameEncoding};
-pub use sizes::{archive_size, entry_overhead};
+pub use sizes::{archive_size, archive_size_in, entry_overhead};
 
 /// Sizes and counts at or above this need ZIP64 fields.
 pub(crate) const ZIP64_THRESHOLD: u64 = 0xFFFF_FFFF;
@@ -30,8 +30,11 @@ pub(crate) const FLAG_DATA_DESCRIPTOR: u16 = 1 << 3;
 /// General-purpose flag bit 11: the name is UTF-8.
 pub(crate) const FLAG_UTF8: u16 = 1 << 11;
 
-/// "Version needed to extract": 2.0 for plain entries and folders, 4.5 for ZIP64.
+/// "Version needed to extract": 2.0 for plain entries and folders, 4.5 for ZIP64. Without
+/// descriptors, 1.0 for stored files and folders (2.0 only where deflate needs it): some
+/// readers refuse more than an entry needs.
 pub(crate) const VERSION_DEFAULT: u16 = 20;
+pub(crate) const VERSION_STORED: u16 = 10;
 pub(crate) const VERSION_ZIP64: u16 = 45;
 /// "Version made by": Unix (3) in the high byte, so readers honour the mode bits
 /// in the external attributes; spec version 4.5 in the low byte.

@@ -3,14 +3,24 @@
 //! It runs the real encoder over the entries without data, so it cannot drift from
 //! what the encoder writes.
 
-use super::{EntryKind, EntryMeta, ZipEncoder};
+use super::{EntryKind, EntryMeta, Layout, ZipEncoder};
 
-/// Exact size of the archive the encoder writes for these entries, when it can be known in
-/// advance: every file stored (`None` if any is deflated).
+/// Exact size of the archive the encoder writes for these entries with data descriptors,
+/// when it can be known in advance: every file stored (`None` if any is deflated).
 pub fn archive_size<'a>(
     entries: impl IntoIterator<Item = &'a EntryMeta>,
 ) -> Result<Option<u64>, super::EncodeError> {
-    let mut enc = SizeOnly::default();
+    archive_size_in(entries, Layout::Descriptors)
+}
+
+/// [`archive_size`] in either layout.
+pub fn archive_size_in<'a>(
+    entries: impl IntoIterator<Item = &'a EntryMeta>,
+    layout: Layout,
+) -> Result<Option<u64>, super::EncodeError> {
+    let mut enc = SizeOnly {
+        enc: ZipEncoder::with_layout(layout),
+    };
     for meta in entries {
         if meta.method != super::Method::Stored {
             return Ok(None);
@@ -29,7 +39,6 @@ pub fn entry_overhead(name_len: usize) -> u64 {
 }
 
 /// An encoder that skips the data: it advances offsets by the declared sizes.
-#[derive(Default)]
 struct SizeOnly {
     enc: ZipEncoder,
 }
