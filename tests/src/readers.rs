@@ -42,6 +42,10 @@ pub enum Reader {
     Python,
     /// Java's `java.util.zip.ZipFile`.
     Java,
+    /// Java's `java.util.zip.ZipInputStream`, front to back.
+    JavaStream,
+    /// `bsdtar -xf -` reading from a pipe, front to back.
+    BsdtarPipe,
 }
 
 impl Reader {
@@ -51,6 +55,17 @@ impl Reader {
         Reader::Bsdtar,
         Reader::Python,
         Reader::Java,
+    ];
+
+    /// For archives written to the bucket (no data descriptors): all of them.
+    pub const UPLOADED: [Reader; 7] = [
+        Reader::Unzip,
+        Reader::SevenZip,
+        Reader::Bsdtar,
+        Reader::Python,
+        Reader::Java,
+        Reader::JavaStream,
+        Reader::BsdtarPipe,
     ];
 
     /// Runs this reader over the archive; panics with what it said on any disagreement.
@@ -64,6 +79,8 @@ impl Reader {
             Reader::Bsdtar => bsdtar(zip, manifest),
             Reader::Python => python_zipfile(zip, manifest),
             Reader::Java => java_zipfile(zip, manifest),
+            Reader::JavaStream => java_zip_input_stream(zip, manifest),
+            Reader::BsdtarPipe => bsdtar_pipe(zip, manifest),
         }
     }
 
@@ -74,6 +91,8 @@ impl Reader {
             Reader::Bsdtar => "bsdtar",
             Reader::Python => "python zipfile",
             Reader::Java => "java ZipFile",
+            Reader::JavaStream => "java ZipInputStream",
+            Reader::BsdtarPipe => "bsdtar from a pipe",
         }
     }
 }
@@ -81,6 +100,24 @@ impl Reader {
 /// Runs all five readers; panics with what they said on any disagreement.
 pub fn check_archive(zip: &Path, manifest: &Manifest) {
     check_archive_with(zip, manifest, &Reader::ALL);
+}
+
+/// An archive written to the bucket: the five readers, the two that go front to back
+/// without the central directory (Java's `ZipInputStream`, `bsdtar` from a pipe), and no
+/// entry with a data descriptor.
+pub fn check_uploaded_archive(zip: &Path, manifest: &Manifest) {
+    no_descriptors(zip);
+    check_archive_with(zip, manifest, &Reader::UPLOADED);
+}
+
+/// `tools/no_descriptors.py`: bit 3 clear everywhere; CRC-32 and sizes in the local headers.
+pub fn no_descriptors(zip: &Path) {
+    run(
+        "no data descriptors",
+        tool("python3")
+            .arg(tools_dir().join("no_descriptors.py"))
+            .arg(zip),
+    );
 }
 
 /// Runs the given readers (for heavy archives where some readers are too slow), printing
@@ -161,6 +198,7 @@ pub fn python_zipfile(zip: &Path, manifest: &Manifest) {
 /// bsdtar (`hdrcharset=GBK`, extraction compared), Python and Java. Names with the UTF-8
 /// flag (what GBK cannot hold) stay UTF-8 for all of them.
 pub fn check_gbk_archive(zip: &Path, manifest: &Manifest) {
+    no_descriptors(zip);
     unzip_test(zip);
     let out = run("7zz t", tool("7zz").args(["t", "-bd", "-y"]).arg(zip));
     no_seven_zip_warnings("7zz t", zip, &out);
@@ -206,6 +244,34 @@ pub fn java_zipfile(zip: &Path, manifest: &Manifest) {
             .arg(zip)
             .arg(manifest_file.path()),
     );
+}
+
+/// `java tools/CheckZip.java --stream`: every entry through `java.util.zip.ZipInputStream`.
+pub fn java_zip_input_stream(zip: &Path, manifest: &Manifest) {
+    let manifest_file = write_manifest(manifest);
+    run(
+        "java ZipInputStream",
+        tool("java")
+            .arg("-Dfile.encoding=UTF-8")
+            .arg(tools_dir().join("CheckZip.java"))
+            .arg("--stream")
+            .arg(zip)
+            .arg(manifest_file.path()),
+    );
+}
+
+/// `bsdtar -xf -` with the archive on its stdin (it cannot seek to the central directory).
+pub fn bsdtar_pipe(zip: &Path, manifest: &Manifest) {
+    let out = extract_and_compare("bsdtar -xf -", manifest, |dest| {
+        let mut cmd = tool("bsdtar");
+        cmd.arg("-xf")
+            .arg("-")
+            .arg("-C")
+            .arg(dest)
+            .stdin(std::fs::File::open(zip).unwrap());
+        cmd
+    });
+    bsdtar_silent("bsdtar -xf -", &out);
 }
 
 pub fn unzip_test(zip: &Path) {

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use zip_oss::bindings::{Compression, NameEncoding, PackRequest, PackSummary};
 use zip_oss_tests::moto::Moto;
-use zip_oss_tests::readers::{check_archive, check_gbk_archive, Manifest};
+use zip_oss_tests::readers::{check_gbk_archive, check_uploaded_archive, Manifest};
 use zip_oss_tests::{get, noise, save};
 
 const BUCKET: &str = "compat-bkt";
@@ -175,7 +175,7 @@ fn every_mode_opens_everywhere() {
 
     // Stored (the default): the size is predicted exactly, and the same objects give the same bytes.
     let (stored, stored_zip) = suite.pack(&suite.request("stored.zip"));
-    check_archive(&stored_zip, &suite.manifest);
+    check_uploaded_archive(&stored_zip, &suite.manifest);
     let renamed: Vec<(String, String)> = stored.renamed.clone();
     assert!(
         renamed.contains(&("c/dup/a.txt".into(), "dup/a (2).txt".into())),
@@ -198,7 +198,7 @@ fn every_mode_opens_everywhere() {
     deflate.compression = Compression::Deflate;
     deflate.compression_level = Some(9);
     let (d, deflate_zip) = suite.pack(&deflate);
-    check_archive(&deflate_zip, &suite.manifest);
+    check_uploaded_archive(&deflate_zip, &suite.manifest);
     assert!(
         d.archive_bytes < stored.archive_bytes - 100_000,
         "{} vs {}",
@@ -211,7 +211,7 @@ fn every_mode_opens_everywhere() {
     let mut auto = suite.request("auto.zip");
     auto.compression = Compression::Auto;
     let (_, auto_zip) = suite.pack(&auto);
-    check_archive(&auto_zip, &suite.manifest);
+    check_uploaded_archive(&auto_zip, &suite.manifest);
     let m = methods(&auto_zip);
     assert_eq!((m["text.txt"], m["readme.txt"]), (8, 8), "{m:?}");
     assert_eq!(
@@ -236,7 +236,7 @@ fn every_mode_opens_everywhere() {
     ] {
         manifest.insert(name.into(), None);
     }
-    check_archive(&folders_zip, &manifest);
+    check_uploaded_archive(&folders_zip, &manifest);
 
     // GBK names: the name field is GBK (what Chinese Windows tools read), the Unicode Path
     // field keeps UTF-8; names GBK cannot hold (emoji) stay UTF-8 and are reported.

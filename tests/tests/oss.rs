@@ -11,7 +11,7 @@ use zip_oss_core::store::{
 };
 use zip_oss_tests::moto::Moto;
 use zip_oss_tests::oss_gateway::OssGateway;
-use zip_oss_tests::readers::{check_archive, Manifest};
+use zip_oss_tests::readers::{check_uploaded_archive, Manifest};
 use zip_oss_tests::{save, Answer};
 
 const BUCKET: &str = "fc-test-bucket";
@@ -128,7 +128,7 @@ impl Oss {
             zip.text()
         );
         let path = save(self.dir.path(), "oss.zip", &zip.body);
-        check_archive(&path, &self.manifest);
+        check_uploaded_archive(&path, &self.manifest);
     }
 }
 

@@ -3,7 +3,7 @@
 //! host's outgoing HTTP, a real multipart upload, the `302` link fetched with a plain client,
 //! and the archive judged by five independent readers (`readers.rs`).
 
-use zip_oss_tests::readers::{check_archive, manifest_under, Manifest};
+use zip_oss_tests::readers::{check_uploaded_archive, manifest_under, Manifest};
 use zip_oss_tests::{get, noise, save, Env};
 
 /// Keys under `src/` covering what trips up naive packers.
@@ -52,7 +52,7 @@ fn packs_a_folder_and_redirects_to_the_archive() {
     let zip = get(&location);
     assert_eq!(zip.status, 200);
     let zip_path = save(env.dir.path(), "out.zip", &zip.body);
-    check_archive(&zip_path, &manifest_under(&paths, "src/"));
+    check_uploaded_archive(&zip_path, &manifest_under(&paths, "src/"));
     assert!(
         env.open_uploads().is_empty(),
         "uploads left open: {:?}",
@@ -120,5 +120,5 @@ fn source_files_pick_keys_and_names_stay_relative() {
     ]
     .into_iter()
     .collect();
-    check_archive(&zip_path, &manifest);
+    check_uploaded_archive(&zip_path, &manifest);
 }

@@ -5,7 +5,7 @@
 use std::io::{Seek, SeekFrom, Write};
 use std::process::Command;
 
-use zip_oss_tests::readers::{check_archive, manifest_under};
+use zip_oss_tests::readers::{check_uploaded_archive, manifest_under, no_descriptors};
 use zip_oss_tests::Env;
 
 const GIB: u64 = 1 << 30;
@@ -101,12 +101,34 @@ public class Z64 { public static void main(String[] a) throws Exception {
       try (InputStream in = z.getInputStream(e)) { int r; while ((r = in.read(buf)) > 0) { crc.update(buf, 0, r); n += r; } }
       if (n != e.getSize() || crc.getValue() != e.getCrc()) throw new Exception("bad " + e.getName());
       total += n; }
-    System.out.println("ok " + total); } } }
+    System.out.println("ok " + total); }
+  // Front to back: the local headers' ZIP64 sizes and CRC-32s alone.
+  try (ZipInputStream z = new ZipInputStream(new BufferedInputStream(new FileInputStream(a[0]), 1 << 20))) {
+    long total = 0; byte[] buf = new byte[1 << 20]; ZipEntry e;
+    while ((e = z.getNextEntry()) != null) { CRC32 crc = new CRC32(); long n = 0; int r;
+      while ((r = z.read(buf)) > 0) { crc.update(buf, 0, r); n += r; }
+      if (n != e.getSize() || crc.getValue() != e.getCrc()) throw new Exception("bad stream " + e.getName());
+      total += n; }
+    System.out.println("stream ok " + total); } } }
 "#;
     let java_file = env.dir.path().join("Z64.java");
     std::fs::write(&java_file, java).unwrap();
     let out = run(Command::new("java").arg(&java_file).arg(&zip));
     assert!(out.contains(&format!("ok {total}")), "{out}");
+    assert!(out.contains(&format!("stream ok {total}")), "{out}");
+    // bsdtar from a pipe, which cannot seek to the central directory; no descriptors.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("bsdtar -xOf - < \"$0\" | wc -c")
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        total.to_string()
+    );
+    no_descriptors(&zip);
 }
 
 #[test]
@@ -128,5 +150,5 @@ fn seventy_thousand_objects() {
     assert_eq!(answer.json()["entries"], 70_000);
     let zip = env.root().join("bkt/output/many.zip");
     let manifest = manifest_under(&paths, "many/");
-    check_archive(&zip, &manifest);
+    check_uploaded_archive(&zip, &manifest);
 }

@@ -1,6 +1,10 @@
 // Reads a zip with Java's java.util.zip.ZipFile and compares it with what it should hold.
 //
-// usage: java CheckZip.java ARCHIVE MANIFEST   (Java 11+ runs this source file directly)
+// usage: java CheckZip.java [--stream] ARCHIVE MANIFEST   (Java 11+ runs this source file directly)
+// --stream reads it front to back with java.util.zip.ZipInputStream instead, as a service
+// reading an upload as it arrives does: no central directory, so every local header must
+// carry its entry's CRC-32 and sizes (ZipInputStream refuses a stored entry with a data
+// descriptor).
 // MANIFEST is JSON: {"entry name": "path of the source file" | null for a folder}, the
 // format tests/tools/check_zip.py reads. Exits 0 and prints "ok N entries" when every entry
 // is read in full through ZipFile with its CRC-32 and size matching the central directory,
@@ -27,16 +31,25 @@ import java.util.TreeSet;
 import java.util.zip.CRC32;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipFile;
+import java.util.zip.ZipInputStream;
 
 public class CheckZip {
     public static void main(String[] args) throws IOException {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        boolean stream = args.length == 3 && args[0].equals("--stream");
+        if (stream) {
+            args = Arrays.copyOfRange(args, 1, 3);
+        }
         if (args.length != 2) {
-            out.println("usage: java CheckZip.java ARCHIVE MANIFEST");
+            out.println("usage: java CheckZip.java [--stream] ARCHIVE MANIFEST");
             System.exit(2);
         }
         Map<String, String> manifest =
                 new Json(Files.readString(Path.of(args[1]), StandardCharsets.UTF_8)).manifest();
+        if (stream) {
+            checkStream(Path.of(args[0]), manifest, out);
+            return;
+        }
         List<String> problems = new ArrayList<>();
         int entries = 0;
         // ZIP_NAME_ENCODING=gbk reads names without the UTF-8 flag as a GBK reader would.
@@ -83,6 +96,79 @@ public class CheckZip {
             System.exit(1);
         }
         out.println("ok " + entries + " entries");
+    }
+
+    /** Front to back: every entry from its local header alone. */
+    static void checkStream(Path archive, Map<String, String> manifest, PrintStream out)
+            throws IOException {
+        List<String> problems = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        int entries = 0;
+        try (ZipInputStream zip = new ZipInputStream(
+                new BufferedInputStream(Files.newInputStream(archive), 1 << 16),
+                StandardCharsets.UTF_8)) {
+            ZipEntry entry;
+            while ((entry = zip.getNextEntry()) != null) {
+                entries++;
+                String n = entry.getName();
+                if (!names.add(n)) {
+                    problems.add("duplicate name " + quote(n));
+                }
+                if (!manifest.containsKey(n)) {
+                    continue;
+                }
+                String src = manifest.get(n);
+                if (src == null) {
+                    if (!entry.isDirectory() || zip.read() != -1) {
+                        problems.add(quote(n) + " should be an empty folder entry");
+                    }
+                    continue;
+                }
+                CRC32 crc = new CRC32();
+                long size = 0;
+                long firstDiff = -1;
+                byte[] got = new byte[1 << 16];
+                try (InputStream want =
+                        new BufferedInputStream(Files.newInputStream(Path.of(src)), 1 << 16)) {
+                    int k;
+                    while ((k = zip.read(got)) != -1) {
+                        crc.update(got, 0, k);
+                        if (firstDiff < 0) {
+                            byte[] w = want.readNBytes(k);
+                            int at = Arrays.mismatch(got, 0, k, w, 0, w.length);
+                            if (at >= 0) {
+                                firstDiff = size + at;
+                            }
+                        }
+                        size += k;
+                    }
+                    if (firstDiff < 0 && want.read() != -1) {
+                        firstDiff = size;
+                    }
+                }
+                // ZipInputStream has checked the local header's CRC-32 and size by now.
+                if (crc.getValue() != entry.getCrc() || size != entry.getSize()) {
+                    problems.add(quote(n) + ": the local header's CRC-32 or size is wrong");
+                }
+                if (firstDiff >= 0) {
+                    problems.add(quote(n) + ": differs from the source at offset " + firstDiff);
+                }
+            }
+        } catch (IOException | RuntimeException ex) {
+            problems.add("cannot read the archive front to back: " + ex);
+        }
+        Set<String> missing = new TreeSet<>(manifest.keySet());
+        missing.removeAll(names);
+        Set<String> extra = new TreeSet<>(names);
+        extra.removeAll(manifest.keySet());
+        if (!extra.isEmpty() || !missing.isEmpty()) {
+            problems.add("names differ: extra " + extra + ", missing " + missing);
+        }
+        if (!problems.isEmpty()) {
+            problems.forEach(out::println);
+            System.exit(1);
+        }
+        out.println("ok " + entries + " entries, front to back");
     }
 
     /** Absolute (`/x`, `C:x`), backslashes, NUL, or a `..` segment. */
