@@ -105,12 +105,9 @@ fn a_patched_archive_reads_front_to_back_without_descriptors() {
         Layout::Patched,
     );
     // Stored sizes are known in advance; deflated ones are not.
-    assert_eq!(
-        archive_size_in(&metas[..2], Layout::Patched)
-            .unwrap()
-            .is_some(),
-        true
-    );
+    assert!(archive_size_in(&metas[..2], Layout::Patched)
+        .unwrap()
+        .is_some());
     assert_eq!(archive_size_in(&metas, Layout::Patched).unwrap(), None);
 
     // Every local header: no descriptor flag, the CRC and sizes in place, version 1.0 for
@@ -135,11 +132,11 @@ fn a_patched_archive_reads_front_to_back_without_descriptors() {
     assert_eq!(versions, [10, 10, 10, 20]);
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
     assert_eq!(archive.len(), entries.len());
-    for i in 0..archive.len() {
+    for (i, (_, data)) in entries.iter().enumerate() {
         let mut f = archive.by_index(i).unwrap();
         let mut got = Vec::new();
         f.read_to_end(&mut got).unwrap();
-        assert_eq!(&got[..], entries[i].1.unwrap_or(b""));
+        assert_eq!(&got[..], data.unwrap_or(b""));
     }
 }
 
