@@ -1,4 +1,4 @@
-//! The HTTP API: `POST` (any path, as the original) with the pack JSON, or `GET` of a
+//! The HTTP API: `POST` (any path but `/size`, as the original) with the pack JSON, or `GET` of a
 //! signed pack link (`?pack=…&expires=…&key-id=…&signature=…`).
 //!
 //! Who may pack is decided first (`401` otherwise): a valid signed link, a configured
