@@ -29,7 +29,7 @@ url, token, download_dir, screenshot = sys.argv[1:5]
 options = webdriver.ChromeOptions()
 options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
 for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-            "--window-size=1200,720", "--no-first-run", "--disable-extensions"):
+            "--window-size=1100,560", "--no-first-run", "--disable-extensions"):
     options.add_argument(arg)
 options.add_experimental_option("prefs", {
     "download.default_directory": download_dir,
