@@ -283,7 +283,7 @@ async fn exchange(
     }
 }
 
-fn to_wstd(req: HttpRequest, body: Bytes) -> Result<Request<Body>, String> {
+pub(crate) fn to_wstd(req: HttpRequest, body: Bytes) -> Result<Request<Body>, String> {
     let method = Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
     let mut builder = Request::builder().method(method).uri(req.url.as_str());
     for (name, value) in &req.headers {

@@ -1,4 +1,4 @@
-//! The HTTP API: `POST` (any path, as the original) with the pack JSON, or `GET` of a
+//! The HTTP API: `POST` (any path but `/size`, as the original) with the pack JSON, or `GET` of a
 //! signed pack link (`?pack=…&expires=…&key-id=…&signature=…`).
 //!
 //! Who may pack is decided first (`401` otherwise): a valid signed link, a configured
@@ -11,6 +11,11 @@
 //! client accepts JSON, the archive itself (`200 application/zip`, nothing uploaded) when
 //! it accepts `application/zip`, and `{"error":{"code","message"}}` with a fitting status
 //! on failure.
+//!
+//! For a file browser (the host's `--ui` page), with the same callers (tokens or an
+//! anonymous service) and the same source prefixes: `GET /list?bucket=…&prefix=…`, one
+//! folder's listing (`browse`), and `POST /size` with the pack JSON, the exact size of the
+//! archive the request would stream, nothing read (`stream::size`).
 
 use wstd::http::{Body, BodyExt, Method, Request, Response, StatusCode};
 use zip_oss_core::auth::{bearer_token, check_dest_key, SignedLink};
@@ -19,7 +24,7 @@ use zip_oss_core::plan::PackRequest;
 use zip_oss_core::store::{Credentials, StoreConfig};
 
 use crate::config::{Access, Settings};
-use crate::{config, pack, stream};
+use crate::{browse, config, pack, stream};
 
 /// Request bodies are small JSON documents; anything larger is refused (`413`), never
 /// read further than this.
@@ -28,6 +33,11 @@ const MAX_BODY: usize = 1 << 20;
 pub async fn handle(request: Request<Body>) -> Response<Body> {
     if request.uri().path() == "/healthz" && request.method() == Method::GET {
         return text(StatusCode::OK, "ok\n");
+    }
+    let path = request.uri().path();
+    let size_only = path == "/size" && request.method() == Method::POST;
+    if path == "/list" && request.method() == Method::GET {
+        return list(request).await.unwrap_or_else(|e| error_response(&e));
     }
     let is_link = request.method() == Method::GET
         && request
@@ -45,10 +55,15 @@ pub async fn handle(request: Request<Body>) -> Response<Body> {
             .or(header(&request, "x-request-id"))
             .as_deref(),
     );
-    let (cfg, settings, req) = match parse(request, wants_zip, &request_id).await {
+    let (cfg, settings, req) = match parse(request, wants_zip || size_only, &request_id).await {
         Ok(parsed) => parsed,
         Err(e) => return error_response(&e),
     };
+    if size_only {
+        return stream::size(&cfg, settings, &req, &request_id)
+            .await
+            .unwrap_or_else(|e| error_response(&e));
+    }
     if wants_zip {
         return stream::respond(&cfg, settings, &req, &request_id)
             .await
@@ -84,7 +99,7 @@ async fn parse(
     request_id: &str,
 ) -> Result<(StoreConfig, Settings, PackRequest), PackError> {
     let access = Access::from_wasi_config()?;
-    let link = authenticate(&request, &access)?;
+    let link = authenticate(&request, &access, true)?;
     let headers = request.headers().clone();
     let body = match link {
         Some(json) => json,
@@ -115,11 +130,30 @@ async fn parse(
     Ok((cfg, service.settings, req))
 }
 
+/// `GET /list`: a caller who may pack lists a folder the source prefixes let it see.
+async fn list(request: Request<Body>) -> Result<Response<Body>, PackError> {
+    let access = Access::from_wasi_config()?;
+    authenticate(&request, &access, false)?;
+    let query = browse::ListQuery::parse(request.uri().query().unwrap_or_default())?;
+    let service = config::Service::from_wasi_config()?;
+    let credentials = if service.fc_credentials {
+        fc_credentials(request.headers())
+    } else {
+        None
+    };
+    let cfg = service.store_for(&query.bucket, query.region.as_deref(), credentials)?;
+    browse::respond(&cfg, &access.policy, &query).await
+}
+
 /// Whether the caller may pack: `Ok(Some(json))` for a valid signed link (the request it
 /// carries), `Ok(None)` for a valid bearer token or an anonymous service, `401` otherwise.
 /// An `Authorization` of another scheme is not ours (Function Compute's own signature,
-/// say) and is ignored.
-fn authenticate(request: &Request<Body>, access: &Access) -> Result<Option<Vec<u8>>, PackError> {
+/// say) and is ignored. Without `links`, a `GET` is not a pack link (a listing).
+fn authenticate(
+    request: &Request<Body>,
+    access: &Access,
+    links: bool,
+) -> Result<Option<Vec<u8>>, PackError> {
     let unauthorized = PackError::Unauthorized;
     if let Some(token) = header(request, "authorization")
         .as_deref()
@@ -131,7 +165,7 @@ fn authenticate(request: &Request<Body>, access: &Access) -> Result<Option<Vec<u
             Err(unauthorized("the bearer token is not valid".into()))
         };
     }
-    if request.method() == Method::GET {
+    if links && request.method() == Method::GET {
         let link = SignedLink::from_query(request.uri().query().unwrap_or_default())
             .map_err(|e| unauthorized(e.to_string()))?
             .ok_or_else(|| unauthorized("not a pack link".into()))?;

@@ -10,9 +10,11 @@
 //! - [`config`]: store configuration from `wasi:config/store`.
 //! - [`pack`]: a request and the settings become the engine's job.
 //! - [`executor`]: runs the engine: its requests over `wasi:http`, their answers back.
-//! - [`stream`]: the archive streamed as the response body instead.
+//! - [`stream`]: the archive streamed as the response body instead, or only its size.
+//! - [`browse`]: one folder of a bucket for a file browser (`GET /list`).
 //! - [`wit`]: the `zip-pack` export's types to and from core's.
 
+mod browse;
 mod config;
 mod executor;
 mod http_api;

@@ -52,6 +52,34 @@ pub async fn respond(
         .map_err(|e| PackError::Internal(format!("response head: {e}")))
 }
 
+/// `POST /size`: the archive the request would stream, planned and not read: `{"archive_bytes"}`
+/// (the exact `Content-Length` of the streamed answer, `null` when it cannot be known
+/// ahead, with deflate) and `{"name"}` (the download's file name). The engine stops at
+/// the head, before its first read; refusals (limits, an empty source) are the stream's.
+pub async fn size(
+    cfg: &StoreConfig,
+    settings: Settings,
+    req: &PackRequest,
+    request_id: &str,
+) -> Result<Response<Body>, PackError> {
+    let size = match executor(cfg, settings, req, request_id, Mode::Stream)
+        .run()
+        .await
+    {
+        Stop::Head(size) => size,
+        Stop::Failed(e) => return Err(e),
+        Stop::Done(_) => return Err(PackError::Internal("a stream without a head".into())),
+    };
+    let name = archive_file_name(req.dest_file.as_deref(), &req.source_dir);
+    let body = serde_json::json!({ "archive_bytes": size, "name": name }).to_string();
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(Body::from(body))
+        .map_err(|e| PackError::Internal(format!("response head: {e}")))
+}
+
 /// The pieces as the engine hands them out, each reported taken; a failure ends the
 /// body with an error, which aborts it.
 struct ArchiveBody {

@@ -131,6 +131,10 @@ pub struct ServeArgs {
     /// limit refuse.
     #[arg(long, env = "ZIP_OSS_POOLING")]
     pub pooling: bool,
+    /// Serve a page at / to browse the bucket, tick files and folders, see the archive's
+    /// size and download it (it uses the same authentication as packs).
+    #[arg(long, env = "ZIP_OSS_UI")]
+    pub ui: bool,
     #[command(flatten)]
     pub store: StoreSettings,
     #[command(flatten)]
@@ -245,6 +249,13 @@ pub struct DemoArgs {
     /// Folder for the store and the resulting demo.zip.
     #[arg(long, default_value = "./zip-oss-demo")]
     pub dir: PathBuf,
+    /// Then serve the page (`serve --ui`) on this loopback address over the demo store
+    /// until Ctrl-C, and print its address.
+    #[arg(long)]
+    pub ui: bool,
+    /// Where the page is served with --ui (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
     #[command(flatten)]
     pub outgoing: OutgoingArgs,
 }
@@ -381,6 +392,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let serve = crate::serve::ServeOptions {
                 max_concurrent: args.max_concurrent,
                 shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
+                ui: args.ui,
             };
             crate::serve::run(Runtime::new(options)?, listen, serve).await
         }
@@ -418,7 +430,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => {
-            crate::demo::run(&args.dir, cli.runtime_options(&args.outgoing)).await
+            let ui = args.ui.then_some(args.listen);
+            crate::demo::run(&args.dir, cli.runtime_options(&args.outgoing), ui).await
         }
         Command::Bench(args) => crate::bench::run(args.dir.as_deref(), &args.scenario).await,
         Command::Sign(args) => {

@@ -117,8 +117,14 @@ impl DemoStore {
     }
 }
 
-/// The whole demo: store, samples, pack of `files/`, download to `<dir>/demo.zip`.
-pub async fn run(dir: &Path, options: RuntimeOptions) -> anyhow::Result<()> {
+/// The whole demo: store, samples, pack of `files/`, download to `<dir>/demo.zip`; with
+/// `ui`, then the page (`serve --ui`, anonymous on loopback) over the same store until
+/// Ctrl-C.
+pub async fn run(
+    dir: &Path,
+    options: RuntimeOptions,
+    ui: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     let store = DemoStore::start(dir).await?;
     let files = sample_files();
     let bytes = write_samples(&store.root, BUCKET, PREFIX, &files)?;
@@ -129,7 +135,7 @@ pub async fn run(dir: &Path, options: RuntimeOptions) -> anyhow::Result<()> {
         files.len()
     );
 
-    let runtime = store.runtime(options)?;
+    let runtime = store.runtime(options.clone())?;
     let mut request = crate::pack::request(BUCKET);
     request.source_dirs = vec![PREFIX.into()];
     let output = store.root.join("demo.zip");
@@ -145,6 +151,30 @@ pub async fn run(dir: &Path, options: RuntimeOptions) -> anyhow::Result<()> {
     if let Some((path, size)) = packed.downloaded {
         eprintln!("zip: {} ({size} bytes)", path.display());
     }
+    if let Some(listen) = ui {
+        serve_page(&store, options, listen).await?;
+    }
     store.handle.shutdown().await;
+    Ok(())
+}
+
+/// The page over the demo store, open on loopback as `serve` is without keys or tokens.
+async fn serve_page(
+    store: &DemoStore,
+    mut options: RuntimeOptions,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    options.config = store
+        .settings
+        .config_values()
+        .with(crate::settings::AccessSettings::default().config_values(listen)?);
+    let serve = crate::serve::ServeOptions {
+        ui: true,
+        ..Default::default()
+    };
+    let (addr, server) = crate::serve::start_with(Runtime::new(options)?, listen, serve).await?;
+    println!("page: http://{addr}/#{BUCKET}/{PREFIX}  (Ctrl-C to stop)");
+    crate::serve::shutdown_signal().await;
+    server.shutdown().await;
     Ok(())
 }

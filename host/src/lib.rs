@@ -50,6 +50,7 @@ pub mod pack;
 pub mod serve;
 pub mod settings;
 pub mod state;
+pub mod ui;
 
 pub use engine::{Runtime, RuntimeOptions};
 pub use settings::StoreSettings;

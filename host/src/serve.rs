@@ -25,6 +25,8 @@ pub struct ServeOptions {
     pub max_concurrent: usize,
     /// On SIGTERM, how long running packs may take to finish after accepting stops.
     pub shutdown_grace: std::time::Duration,
+    /// Serve the page (`GET /`) and its download form (`POST /ui/zip`): `crate::ui`.
+    pub ui: bool,
 }
 
 impl Default for ServeOptions {
@@ -32,6 +34,7 @@ impl Default for ServeOptions {
         ServeOptions {
             max_concurrent: 16,
             shutdown_grace: std::time::Duration::from_secs(30),
+            ui: false,
         }
     }
 }
@@ -51,7 +54,7 @@ pub async fn start_with(
     options: ServeOptions,
 ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(options.max_concurrent.max(1)));
-    start_with_slots(runtime, addr, slots).await
+    start_with_slots(runtime, addr, slots, options.ui).await
 }
 
 /// As [`start_with`], counting requests in flight with `slots`.
@@ -59,10 +62,11 @@ async fn start_with_slots(
     runtime: Runtime,
     addr: SocketAddr,
     slots: std::sync::Arc<tokio::sync::Semaphore>,
+    ui: bool,
 ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
     runtime.proxy_pre()?; // fail now, not at the first request
     let service =
-        hyper::service::service_fn(move |req| handle(runtime.clone(), slots.clone(), req));
+        hyper::service::service_fn(move |req| handle(runtime.clone(), slots.clone(), ui, req));
     let handle = crate::listener::serve(addr, service).await?;
     Ok((handle.addr(), handle))
 }
@@ -73,8 +77,11 @@ async fn start_with_slots(
 pub async fn run(runtime: Runtime, addr: SocketAddr, options: ServeOptions) -> anyhow::Result<()> {
     let slots_total = options.max_concurrent.max(1);
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(slots_total));
-    let (addr, server) = start_with_slots(runtime.clone(), addr, slots.clone()).await?;
+    let (addr, server) = start_with_slots(runtime.clone(), addr, slots.clone(), options.ui).await?;
     tracing::info!("zip-oss listening on http://{addr}");
+    if options.ui {
+        tracing::info!("the page: http://{addr}/");
+    }
     shutdown_signal().await;
     let running = slots_total - slots.available_permits();
     tracing::info!(
@@ -126,8 +133,8 @@ pub async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// One request: `GET /healthz` and `GET /metrics` answered here (no instance, no store);
-/// others (packs) have their
+/// One request: `GET /healthz`, `GET /metrics` and, with `ui`, the page answered here (no
+/// instance, no store); others (packs; with `ui`, the page's download form) have their
 /// body read (`413` past 1 MiB), wait for no slot — a full server answers `503` with
 /// `Retry-After` — and go to a fresh instance. One
 /// log line each: method, path, status, time to the response head, and Function
@@ -135,6 +142,7 @@ pub async fn shutdown_signal() {
 async fn handle(
     runtime: Runtime,
     slots: std::sync::Arc<tokio::sync::Semaphore>,
+    ui: bool,
     req: Request<Incoming>,
 ) -> Result<Response<HyperOutgoingBody>, std::convert::Infallible> {
     let started = Instant::now();
@@ -150,35 +158,51 @@ async fn handle(
         text_response(StatusCode::OK, "ok\n")
     } else if method == hyper::Method::GET && path == "/metrics" {
         metrics_response(&runtime, &req)
+    } else if ui && crate::ui::is_page(&req) {
+        crate::ui::page()
     } else {
-        let pack = runtime.metrics().pack_started();
+        // A file browser's listing or size is not a pack: not counted as one.
+        let browsing = (method == hyper::Method::GET && path == "/list")
+            || (method == hyper::Method::POST && path == "/size");
+        let pack = (!browsing).then(|| runtime.metrics().pack_started());
+        let download = ui && crate::ui::is_download(&req);
         let response = match read_body(req).await {
             Err(refused) => refused,
-            Ok(req) => match slots.try_acquire_owned() {
-                Err(_) => {
-                    let mut r = error_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Busy",
-                    "the server is packing as many archives as it is configured to; retry shortly",
-                );
-                    r.headers_mut()
-                        .insert("retry-after", hyper::header::HeaderValue::from_static("5"));
-                    r
-                }
-                Ok(slot) => match call_guest(runtime, req, slot).await {
-                    Ok(response) => response,
-                    Err(err) => {
-                        tracing::error!(%method, %path, request_id, "component failed: {err:#}");
-                        error_response(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "InternalError",
-                            "the component failed",
-                        )
+            Ok(req) => {
+                let req = if download {
+                    crate::ui::download_request(req).await
+                } else {
+                    req
+                };
+                match slots.try_acquire_owned() {
+                    Err(_) => {
+                        let mut r = error_response(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "Busy",
+                            "the server is packing as many archives as it is configured to; retry shortly",
+                        );
+                        r.headers_mut()
+                            .insert("retry-after", hyper::header::HeaderValue::from_static("5"));
+                        r
                     }
-                },
-            },
+                    Ok(slot) => match call_guest(runtime, req, slot).await {
+                        Ok(response) => response,
+                        Err(err) => {
+                            tracing::error!(%method, %path, request_id, "component failed: {err:#}");
+                            error_response(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "InternalError",
+                                "the component failed",
+                            )
+                        }
+                    },
+                }
+            }
         };
-        metered(response, pack)
+        match pack {
+            Some(pack) => metered(response, pack),
+            None => response,
+        }
     };
     tracing::info!(
         %method,

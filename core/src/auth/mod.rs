@@ -5,9 +5,11 @@
 //! - [`tokens`]: bearer tokens for server-to-server `POST`s.
 //! - [`destinations`]: the destination key's shape, the prefixes archives may be written
 //!   under and the prefixes sources may be read from.
+//! - [`browsing`]: what a file browser (`GET /list`) may see under those source prefixes.
 //!
 //! Secrets are compared in constant time and never appear in an error's text.
 
+pub mod browsing;
 pub mod destinations;
 pub mod signed_link;
 pub mod tokens;

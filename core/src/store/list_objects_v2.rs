@@ -19,6 +19,7 @@ pub struct ListObjectsV2<'a> {
     prefix: &'a str,
     continuation_token: Option<&'a str>,
     max_keys: Option<u32>,
+    delimiter: Option<&'a str>,
 }
 
 /// One page of a listing.
@@ -28,6 +29,8 @@ pub struct ListPage {
     /// Set exactly when `is_truncated` is.
     pub next_continuation_token: Option<String>,
     pub is_truncated: bool,
+    /// With a delimiter: the decoded prefixes of the "folders" directly under the prefix.
+    pub common_prefixes: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +50,7 @@ impl<'a> ListObjectsV2<'a> {
             prefix,
             continuation_token: None,
             max_keys: None,
+            delimiter: None,
         }
     }
 
@@ -61,6 +65,13 @@ impl<'a> ListObjectsV2<'a> {
         self
     }
 
+    /// Groups keys past the prefix up to the first `delimiter` into
+    /// [`ListPage::common_prefixes`], as a file browser shows folders.
+    pub fn delimiter(mut self, delimiter: &'a str) -> Self {
+        self.delimiter = Some(delimiter);
+        self
+    }
+
     pub fn sign(&self, cfg: &StoreConfig, now_unix: u64) -> HttpRequest {
         let mut spec = RequestSpec::new("GET", cfg.bucket_url(self.bucket, false))
             .query("list-type", "2")
@@ -71,6 +82,9 @@ impl<'a> ListObjectsV2<'a> {
         }
         if let Some(n) = self.max_keys {
             spec = spec.query("max-keys", n.to_string());
+        }
+        if let Some(d) = self.delimiter {
+            spec = spec.query("delimiter", d);
         }
         spec.sign(cfg, now_unix)
     }
@@ -120,6 +134,21 @@ impl<'a> ListObjectsV2<'a> {
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
+        let common_prefixes = root
+            .children("CommonPrefixes")
+            .filter_map(|c| c.child_text("Prefix"))
+            .map(|raw| {
+                if encoded {
+                    decode_form(raw).ok_or_else(|| {
+                        StoreError::invalid_response(format!(
+                            "listed prefix {raw:?} does not decode to UTF-8"
+                        ))
+                    })
+                } else {
+                    Ok(raw.to_string())
+                }
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let is_truncated = root
             .child_text("IsTruncated")
             .is_some_and(|t| t.eq_ignore_ascii_case("true"));
@@ -146,6 +175,7 @@ impl<'a> ListObjectsV2<'a> {
             objects,
             next_continuation_token: next_continuation_token.filter(|_| is_truncated),
             is_truncated,
+            common_prefixes,
         })
     }
 }
@@ -217,6 +247,27 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn delimiter_and_common_prefixes() {
+        let b = bucket();
+        let req = ListObjectsV2::new(&b, "a/")
+            .delimiter("/")
+            .sign(&cfg(true), NOW);
+        assert_eq!(
+            req.url,
+            "http://127.0.0.1:9000/bkt?delimiter=%2F&encoding-type=url&list-type=2&prefix=a%2F"
+        );
+        let xml = br#"<ListBucketResult><EncodingType>url</EncodingType>
+  <IsTruncated>false</IsTruncated>
+  <Contents><Key>a/x.txt</Key><Size>3</Size></Contents>
+  <CommonPrefixes><Prefix>a/b%20c/</Prefix></CommonPrefixes>
+  <CommonPrefixes><Prefix>a/%E4%B8%AD/</Prefix></CommonPrefixes>
+</ListBucketResult>"#;
+        let page = ListObjectsV2::parse(xml, Provider::S3).unwrap();
+        assert_eq!(page.common_prefixes, vec!["a/b c/", "a/中/"]);
+        assert_eq!(page.objects.len(), 1);
     }
 
     #[test]
