@@ -238,7 +238,7 @@ fn text_like(len: usize) -> Vec<u8> {
     while out.len() < len {
         let word = WORDS[noise[i % noise.len()] as usize % WORDS.len()];
         out.extend_from_slice(word.as_bytes());
-        out.push(if noise[(i + 1) % noise.len()] % 12 == 0 {
+        out.push(if noise[(i + 1) % noise.len()].is_multiple_of(12) {
             b'\n'
         } else {
             b' '
