@@ -22,6 +22,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
 
 url, token, download_dir, screenshot = sys.argv[1:5]
@@ -40,7 +41,8 @@ service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chro
 driver = webdriver.Chrome(options=options, service=service)
 driver.execute_cdp_cmd("Browser.setDownloadBehavior",
                        {"behavior": "allow", "downloadPath": download_dir})
-wait = WebDriverWait(driver, 30)
+# A row read while the page re-renders the listing goes stale: read it again.
+wait = WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def fail(what):
@@ -64,12 +66,17 @@ def row(key):
     return driver.find_element(By.CSS_SELECTOR, f'#rows tr[data-key="{key}"]')
 
 
+def click(key, selector):
+    """Clicks in the row of `key`, found again if the listing re-rendered under it."""
+    wait.until(lambda d: row(key).find_element(By.CSS_SELECTOR, selector).click() or True)
+
+
 def tick(key):
-    row(key).find_element(By.CSS_SELECTOR, "input.pick").click()
+    click(key, "input.pick")
 
 
 def open_folder(key):
-    row(key).find_element(By.CSS_SELECTOR, "a.folder").click()
+    click(key, "a.folder")
 
 
 try:
