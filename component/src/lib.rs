@@ -11,12 +11,14 @@
 //! - [`pack`]: a request and the settings become the engine's job.
 //! - [`executor`]: runs the engine: its requests over `wasi:http`, their answers back.
 //! - [`stream`]: the archive streamed as the response body instead.
+//! - [`progress`]: progress reports to a host that asked for them (`progress_url`).
 //! - [`wit`]: the `zip-pack` export's types to and from core's.
 
 mod config;
 mod executor;
 mod http_api;
 mod pack;
+mod progress;
 mod stream;
 mod wit;
 

@@ -33,6 +33,7 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
 //! ```
 
+pub mod bars;
 pub mod bench;
 pub mod bindings;
 pub mod cli;
@@ -47,6 +48,7 @@ pub mod listener;
 pub mod metrics;
 pub mod outgoing;
 pub mod pack;
+pub mod progress;
 pub mod serve;
 pub mod settings;
 pub mod state;
