@@ -25,10 +25,10 @@ impl PackBars {
     /// Bars on stderr, if stderr is a terminal; else `None` and nothing is drawn.
     pub fn on_terminal() -> Option<PackBars> {
         std::io::stderr().is_terminal().then(|| {
-            let pack = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            pack.set_style(listing_style());
-            pack.set_prefix("packing");
-            pack.set_message("listing");
+            let pack = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+                .with_style(listing_style())
+                .with_prefix("packing")
+                .with_message("listing");
             pack.enable_steady_tick(TICK);
             PackBars { pack }
         })
@@ -66,15 +66,14 @@ impl PackBars {
 
     /// A bar for downloading `length` bytes (the archive's size).
     pub fn download(&self, length: u64) -> DownloadBar {
-        let bar = ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>11} [{bar:30}] {bytes}/{total_bytes} · {binary_bytes_per_sec} · ETA {eta}",
-            )
-            .expect("a valid template")
-            .progress_chars("=> "),
-        );
-        bar.set_prefix("downloading");
+        let style = ProgressStyle::with_template(
+            "{prefix:>11} [{bar:30}] {bytes}/{total_bytes} · {binary_bytes_per_sec} · ETA {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> ");
+        let bar = ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr())
+            .with_style(style)
+            .with_prefix("downloading");
         bar.enable_steady_tick(TICK);
         DownloadBar(bar)
     }
@@ -117,11 +116,10 @@ fn packing_style() -> ProgressStyle {
 
 /// Puts `p` on the bar: bytes as the bar, entries as its message.
 fn show(bar: &ProgressBar, p: Progress) {
+    bar.set_message(format!("{}/{} entries", p.entries_done, p.entries_total));
     if bar.length() != Some(p.bytes_total) {
         bar.set_style(packing_style());
         bar.set_length(p.bytes_total);
     }
-    bar.set_prefix("packing");
-    bar.set_message(format!("{}/{} entries", p.entries_done, p.entries_total));
     bar.set_position(p.bytes_done);
 }
