@@ -7,6 +7,8 @@
 //! - [`embedded_store::start`]: an s3s-fs store with checked signatures;
 //! - [`demo::DemoStore`] and [`demo::sample_files`]: the demo's store and data;
 //! - [`download::download`]: fetch a presigned URL to a file.
+//! - [`engine::Runtime::pack_reporting`]: a pack whose progress reports go to a
+//!   [`progress::ProgressSink`] (what [`bars::PackBars`] draws for `zip-oss pack`).
 //!
 //! Embedding the component in a Rust program, without the server: one pack from a store
 //! (here the embedded one, over a temporary folder) into an archive on disk.
