@@ -17,6 +17,8 @@ use wstd::runtime::{spawn, Task};
 use zip_oss_core::pack::{Action, Engine, Event, NetError, Now, PackError, Summary, Token};
 use zip_oss_core::store::HttpRequest;
 
+use crate::progress::Reporter;
+
 /// Where a run stopped.
 pub enum Stop {
     /// A streamed archive's head: its length when known. Call [`Executor::run`] again.
@@ -41,6 +43,8 @@ pub struct Executor {
     started: Instant,
     /// Streamed mode: where the archive's pieces go, and then a failure, if any.
     body: Option<mpsc::UnboundedSender<Result<Bytes, PackError>>>,
+    /// Progress reports, when the host asked for them.
+    progress: Option<Reporter>,
 }
 
 impl Executor {
@@ -50,9 +54,11 @@ impl Executor {
         http.set_first_byte_timeout(Duration::from_secs(60));
         http.set_between_bytes_timeout(Duration::from_secs(60));
         let (events, incoming) = mpsc::unbounded();
+        let http = Rc::new(http);
         Executor {
             engine,
-            http: Rc::new(http),
+            progress: Reporter::from_config(http.clone()),
+            http,
             tasks: HashMap::new(),
             events,
             incoming,
@@ -98,6 +104,9 @@ impl Executor {
                 if let Some(stop) = self.act(action) {
                     return stop;
                 }
+            }
+            if let Some(progress) = &mut self.progress {
+                progress.tick(self.started.elapsed().as_millis() as u64, &self.engine);
             }
             let event = match self.engine.deadline() {
                 Some(due) => {

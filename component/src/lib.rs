@@ -12,6 +12,7 @@
 //! - [`executor`]: runs the engine: its requests over `wasi:http`, their answers back.
 //! - [`stream`]: the archive streamed as the response body instead, or only its size.
 //! - [`browse`]: one folder of a bucket for a file browser (`GET /list`).
+//! - [`progress`]: progress reports to a host that asked for them (`progress_url`).
 //! - [`wit`]: the `zip-pack` export's types to and from core's.
 
 mod browse;
@@ -19,6 +20,7 @@ mod config;
 mod executor;
 mod http_api;
 mod pack;
+mod progress;
 mod stream;
 mod wit;
 

@@ -404,9 +404,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ..cli.runtime_options(&args.outgoing)
             })?;
             let request = args.request();
-            let packed =
-                crate::pack::pack_and_fetch(&runtime, &store, &request, args.output.as_deref())
-                    .await?;
+            // Bars only on a terminal: piped, stderr stays as quiet as stdout stays clean.
+            let bars = crate::bars::PackBars::on_terminal();
+            let packed = crate::pack::pack_and_fetch_showing(
+                &runtime,
+                &store,
+                &request,
+                args.output.as_deref(),
+                bars.as_ref(),
+            )
+            .await?;
             println!("{}", crate::pack::summary_json(&packed.summary));
             if let Some((path, size)) = packed.downloaded {
                 eprintln!("downloaded {size} bytes to {}", path.display());

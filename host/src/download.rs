@@ -23,6 +23,16 @@ pub async fn download(
     path: &Path,
     expected: Option<(&str, &str)>,
 ) -> anyhow::Result<u64> {
+    download_reporting(url, path, expected, &|_| {}).await
+}
+
+/// As [`download`], telling `written_so_far` the bytes written so far after each frame.
+pub async fn download_reporting(
+    url: &str,
+    path: &Path,
+    expected: Option<(&str, &str)>,
+    written_so_far: &(dyn Fn(u64) + Send + Sync),
+) -> anyhow::Result<u64> {
     let expected = match expected {
         Some((name, value)) => {
             let algorithm = [Algorithm::Crc64Nvme, Algorithm::Crc64Ecma]
@@ -75,6 +85,7 @@ pub async fn download(
                 h.update(data);
             }
             written += data.len() as u64;
+            written_so_far(written);
         }
     }
     file.flush().await?;

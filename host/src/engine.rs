@@ -6,6 +6,7 @@ use crate::component_wasm::ComponentSource;
 use crate::limits::{run_bounded, Bounds, InstanceLimits, Stopped, EPOCH_TICK};
 use crate::metrics::{Attempts, Metrics};
 use crate::outgoing::{OutgoingClient, OutgoingOptions, PooledHooks};
+use crate::progress::{self, ProgressSink};
 use crate::settings::ConfigValues;
 use crate::state::HostState;
 use anyhow::Context as _;
@@ -163,17 +164,35 @@ impl Runtime {
 
     /// A fresh `Store` for one instance, under `bounds`.
     pub fn new_store(&self, bounds: &Bounds) -> Store<HostState> {
+        self.new_store_reporting(bounds, None)
+    }
+
+    /// As [`Runtime::new_store`]; with a sink, the instance is told to report its progress
+    /// (`progress_url`), and its reports go there.
+    fn new_store_reporting(
+        &self,
+        bounds: &Bounds,
+        progress: Option<ProgressSink>,
+    ) -> Store<HostState> {
+        let config = match &progress {
+            None => self.inner.config.clone(),
+            Some(_) => {
+                let mut values = (*self.inner.config).clone();
+                values
+                    .0
+                    .insert(progress::CONFIG_KEY.into(), progress::PROGRESS_URL.into());
+                Arc::new(values)
+            }
+        };
         let hooks = PooledHooks {
             client: self.inner.client.clone(),
             cancel: Some(bounds.cancel.clone()),
             metrics: self.inner.metrics.clone(),
             attempts: Attempts::default(),
+            progress,
         };
         let limiter = bounds.limiter(&self.inner.limits);
-        let mut store = Store::new(
-            &self.inner.engine,
-            HostState::new(hooks, self.inner.config.clone(), limiter),
-        );
+        let mut store = Store::new(&self.inner.engine, HostState::new(hooks, config, limiter));
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
@@ -198,13 +217,23 @@ impl Runtime {
         store_config: &StoreConfig,
         request: &PackRequest,
     ) -> anyhow::Result<Result<PackSummary, PackError>> {
+        self.pack_reporting(store_config, request, None).await
+    }
+
+    /// As [`Runtime::pack`], with the component's progress reports handed to `progress`.
+    pub async fn pack_reporting(
+        &self,
+        store_config: &StoreConfig,
+        request: &PackRequest,
+        progress: Option<ProgressSink>,
+    ) -> anyhow::Result<Result<PackSummary, PackError>> {
         let pre = self
             .inner
             .pack
             .as_ref()
             .context("the component does not export zip-oss:pack/zip-pack@0.1.0")?;
         let bounds = self.bounds();
-        let mut store = self.new_store(&bounds);
+        let mut store = self.new_store_reporting(&bounds, progress);
         let run = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance

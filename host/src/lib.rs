@@ -7,6 +7,8 @@
 //! - [`embedded_store::start`]: an s3s-fs store with checked signatures;
 //! - [`demo::DemoStore`] and [`demo::sample_files`]: the demo's store and data;
 //! - [`download::download`]: fetch a presigned URL to a file.
+//! - [`engine::Runtime::pack_reporting`]: a pack whose progress reports go to a
+//!   [`progress::ProgressSink`] (what [`bars::PackBars`] draws for `zip-oss pack`).
 //!
 //! Embedding the component in a Rust program, without the server: one pack from a store
 //! (here the embedded one, over a temporary folder) into an archive on disk.
@@ -33,6 +35,7 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
 //! ```
 
+pub mod bars;
 pub mod bench;
 pub mod bindings;
 pub mod cli;
@@ -47,6 +50,7 @@ pub mod listener;
 pub mod metrics;
 pub mod outgoing;
 pub mod pack;
+pub mod progress;
 pub mod serve;
 pub mod settings;
 pub mod state;

@@ -4,9 +4,11 @@
 //! wasmtime-wasi-http 48 already runs each `outgoing-handler.handle` future as its own tokio
 //! task (`p2/http_impl.rs`), so the component's concurrent requests (part uploads, prefetches)
 //! run in parallel; this module adds keep-alive reuse, a concurrency limit and timeouts.
+//! The component's progress reports are answered here and go nowhere ([`crate::progress`]).
 
 use crate::limits::{allowed_after_cancel, finish_once_sent};
 use crate::metrics::{operation, Attempts, Metrics};
+use crate::progress::{self, ProgressSink};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming};
@@ -194,6 +196,8 @@ pub struct PooledHooks {
     pub metrics: Arc<Metrics>,
     /// This instance's failed requests, to tell a retry (see [`Attempts`]).
     pub attempts: Attempts,
+    /// Where this instance's progress reports go, if anywhere (see [`crate::progress`]).
+    pub progress: Option<ProgressSink>,
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -205,8 +209,14 @@ impl WasiHttpHooks for PooledHooks {
         options: Option<RequestOptions>,
         _fut: IoFuture,
     ) -> Box<dyn Future<Output = Result<(Response<WasiBody>, IoFuture), Error>> + Send> {
-        let client = self.client.clone();
         let (method, uri) = (request.method(), request.uri());
+        if progress::is_report(uri) {
+            // Answered here, never sent: no store request, no metrics, no limits.
+            let response = progress::answer(uri, self.progress.as_ref());
+            let io: IoFuture = Box::new(async { Ok(()) });
+            return Box::new(async move { Ok((response, io)) });
+        }
+        let client = self.client.clone();
         let cancel = self
             .cancel
             .clone()

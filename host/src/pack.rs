@@ -1,6 +1,7 @@
 //! One-shot packs: call the component's `zip-pack.pack` export and, if asked, download the
 //! archive through its presigned URL. Used by `zip-oss pack`, `zip-oss demo` and tests.
 
+use crate::bars::PackBars;
 use crate::bindings::{
     Compression, NameEncoding, PackError, PackRequest, PackSummary, StoreConfig,
 };
@@ -58,14 +59,40 @@ pub async fn pack_and_fetch(
     request: &PackRequest,
     output: Option<&Path>,
 ) -> anyhow::Result<Packed> {
-    let summary = runtime.pack(store, request).await?.map_err(PackFailed)?;
+    pack_and_fetch_showing(runtime, store, request, output, None).await
+}
+
+/// As [`pack_and_fetch`], showing the pack's and the download's progress on `bars`.
+pub async fn pack_and_fetch_showing(
+    runtime: &Runtime,
+    store: &StoreConfig,
+    request: &PackRequest,
+    output: Option<&Path>,
+    bars: Option<&PackBars>,
+) -> anyhow::Result<Packed> {
+    let sink = bars.map(PackBars::pack_sink);
+    let answer = runtime.pack_reporting(store, request, sink).await;
+    if !matches!(answer, Ok(Ok(_))) {
+        bars.inspect(|b| b.failed());
+    }
+    let summary = answer?.map_err(PackFailed)?;
+    bars.inspect(|b| b.packed(&summary));
     let downloaded = match output {
         Some(path) => {
             let expected = summary
                 .checksum
                 .as_ref()
                 .map(|c| (c.algorithm.as_str(), c.value.as_str()));
-            let size = crate::download::download(&summary.url, path, expected).await?;
+            let bar = bars.map(|b| b.download(summary.archive_bytes));
+            let size = crate::download::download_reporting(&summary.url, path, expected, &|n| {
+                if let Some(b) = &bar {
+                    b.set(n);
+                }
+            })
+            .await?;
+            if let Some(b) = &bar {
+                b.finish();
+            }
             Some((path.to_path_buf(), size))
         }
         None => None,

@@ -20,6 +20,7 @@ use super::error::PackError;
 use super::io::{Action, Event, NetError, Now, Token};
 use super::job::{Job, Mode, Tuning};
 use super::listing::Listing;
+use super::progress::Progress;
 use super::reads::Reads;
 use super::requests::{header, InFlight, Op, Requests};
 use super::rng::Rng;
@@ -153,6 +154,16 @@ impl Engine {
     /// open: the driver should say so where operators look.
     pub fn upload_may_be_left_open(&self) -> bool {
         self.upload.leaked
+    }
+
+    /// Entries and object bytes packed so far, of the plan's totals (zero while listing,
+    /// and once the pack is over). Walks the reads: call it a few times a second, not per event.
+    pub fn progress_so_far(&self) -> Progress {
+        match (self.phase, &self.reads) {
+            (Phase::Completing | Phase::Finishing, _) => Progress::complete(&self.plan),
+            (Phase::Writing | Phase::Failing, Some(reads)) => Progress::of_reads(&self.plan, reads),
+            _ => Progress::default(),
+        }
     }
 
     /// The plan, once the listing is done.

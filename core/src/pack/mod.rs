@@ -6,6 +6,7 @@
 //! - `writer.rs`: entries through the encoder into parts (`part_splitter.rs`) or pieces.
 //! - `upload.rs`: the multipart upload, and settling answers lost after the store acted.
 //! - [`PackError`], [`Summary`], [`Job`]: how a pack ends, and what it is asked.
+//! - [`Progress`]: how far a pack has come ([`Engine::progress_so_far`]).
 
 mod download_name;
 mod engine;
@@ -14,6 +15,7 @@ mod io;
 mod job;
 mod listing;
 mod part_splitter;
+mod progress;
 mod reads;
 mod requests;
 mod retry;
@@ -29,6 +31,7 @@ pub use error::PackError;
 pub use io::{Action, Event, NetError, Now, Token};
 pub use job::{Job, Limits, Mode, Tuning, SNIFF_BYTES};
 pub use part_splitter::{Part, PartSplitter, TooManyParts};
+pub use progress::Progress;
 pub use retry::Backoff;
 pub use rng::Rng;
 pub use summary::{ArchiveChecksum, Summary};

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use bytes::Bytes;
 use zip_oss_core::pack::{
-    Action, Engine, Event, Job, NetError, Now, PackError, Rng, Summary, Token,
+    Action, Engine, Event, Job, NetError, Now, PackError, Progress, Rng, Summary, Token,
 };
 use zip_oss_core::plan::Plan;
 
@@ -94,6 +94,8 @@ pub struct World {
     pub garbled: u64,
     /// Bytes flipped in reads or parts, and parts rotted in the store.
     pub corrupted: u64,
+    /// The last [`Engine::progress_so_far`] seen while the pack ran.
+    progress: Progress,
 }
 
 impl World {
@@ -126,6 +128,7 @@ impl World {
             lost: BTreeMap::new(),
             garbled: 0,
             corrupted: 0,
+            progress: Progress::default(),
         }
     }
 
@@ -159,9 +162,20 @@ impl World {
                 self.act(action)?;
             }
             self.check_memory()?;
+            if let Some(Outcome::Done(summary)) = &self.outcome {
+                // An upload's last progress seen (while completing) is the whole plan; a
+                // stream may end in the step its last bytes were taken.
+                let p = self.progress;
+                let upload = !summary.url.is_empty();
+                if upload && (p.entries_done, p.bytes_done) != (summary.entries, summary.bytes_read)
+                {
+                    return Err(format!("done, but progress last said {p:?}"));
+                }
+            }
             if self.outcome.is_some() {
                 return Ok(());
             }
+            self.check_progress()?;
             self.steps += 1;
             if self.steps > 500_000 {
                 return Err("no end after 500,000 steps".into());
@@ -181,6 +195,35 @@ impl World {
                 self.check_memory()?;
             }
         }
+    }
+
+    /// Progress never goes back, never passes its totals, and its totals are the plan's.
+    fn check_progress(&mut self) -> Result<(), String> {
+        let now = self.engine.progress_so_far();
+        let last = self.progress;
+        let (planned, was) = (now.entries_total > 0, last.entries_total > 0);
+        if planned
+            && was
+            && (now.entries_total, now.bytes_total) != (last.entries_total, last.bytes_total)
+        {
+            return Err(format!("progress totals changed: {last:?} → {now:?}"));
+        }
+        if planned && (now.entries_done > now.entries_total || now.bytes_done > now.bytes_total) {
+            return Err(format!("progress past its totals: {now:?}"));
+        }
+        if planned && (now.entries_done < last.entries_done || now.bytes_done < last.bytes_done) {
+            return Err(format!("progress went back: {last:?} → {now:?}"));
+        }
+        if let (true, Some(plan)) = (planned, &self.plan) {
+            let total = (plan.entries.len() as u64, plan.source_bytes());
+            if (now.entries_total, now.bytes_total) != total {
+                return Err(format!("progress totals {now:?}, the plan's {total:?}"));
+            }
+        }
+        if planned {
+            self.progress = now;
+        }
+        Ok(())
     }
 
     fn check_memory(&self) -> Result<(), String> {

@@ -1,0 +1,75 @@
+//! Progress reports to the host, for hosts that show them (`zip-oss pack`'s bar).
+//!
+//! Why requests and not an import: the component must stay loadable by Spin 4 and jco,
+//! which know no zip-oss interface, and a guest cannot be polled mid-call. So a host that
+//! wants progress sets the configuration value `progress_url` and answers the component's
+//! `GET <progress_url>?entries=3/10&bytes=1024/4096` itself, never sending it on (ours
+//! intercepts it in `host/src/outgoing.rs`, uncounted by store metrics and limits). Where
+//! the value is unset (Spin, `serve`, any other host), nothing is sent and nothing changes.
+//!
+//! Reports are throttled (one every [`EVERY_MS`], one in flight at a time), fire and
+//! forget: a failed or slow one costs the pack nothing.
+
+use std::rc::Rc;
+
+use wstd::http::body::{Body, Bytes};
+use wstd::http::{Client, Method, Request};
+use wstd::runtime::{spawn, Task};
+use zip_oss_core::pack::{Engine, Progress};
+
+use crate::wasi::config::store;
+
+/// A terminal bar needs no more than a few updates a second.
+pub const EVERY_MS: u64 = 250;
+
+pub struct Reporter {
+    url: String,
+    http: Rc<Client>,
+    /// When the last report was sent (the executor's clock).
+    last_ms: Option<u64>,
+    last: Progress,
+    in_flight: Option<Task<()>>,
+}
+
+impl Reporter {
+    /// A reporter when the host asked for reports (`progress_url` set), else `None`.
+    pub fn from_config(http: Rc<Client>) -> Option<Reporter> {
+        let url = store::get("progress_url").ok().flatten()?;
+        let url = url.trim();
+        (!url.is_empty()).then(|| Reporter {
+            url: url.to_string(),
+            http,
+            last_ms: None,
+            last: Progress::default(),
+            in_flight: None,
+        })
+    }
+
+    /// Sends the engine's progress if a report is due and none is in flight.
+    pub fn tick(&mut self, now_ms: u64, engine: &Engine) {
+        if self.last_ms.is_some_and(|t| now_ms < t + EVERY_MS)
+            || self.in_flight.as_ref().is_some_and(|t| !t.is_finished())
+        {
+            return;
+        }
+        let progress = engine.progress_so_far();
+        if progress == self.last {
+            return;
+        }
+        self.last = progress;
+        self.last_ms = Some(now_ms);
+        let separator = if self.url.contains('?') { '&' } else { '?' };
+        let url = format!("{}{separator}{}", self.url, progress.to_query());
+        self.in_flight = Some(spawn(report(self.http.clone(), url)));
+    }
+}
+
+async fn report(http: Rc<Client>, url: String) {
+    // A streamed body with no frames: see `executor::to_wstd` on empty bodies.
+    let body = Body::from_http_body(wstd::http::body::util::Empty::<Bytes>::new());
+    let Ok(request) = Request::builder().method(Method::GET).uri(url).body(body) else {
+        return;
+    };
+    // The answer says nothing: a report that fails is simply not seen.
+    let _ = http.send(request).await;
+}
