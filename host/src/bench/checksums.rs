@@ -30,12 +30,7 @@ const OSS_OFF: &[&str] = &["--provider", "oss", "--checksums", "false"];
 pub(super) async fn run(exe: &Path, embedded: &str) -> anyhow::Result<()> {
     let big = scenarios("big")?.remove(0);
     seed(embedded, &big).await?;
-    let objects: Vec<(String, u64)> = big
-        .sizes
-        .iter()
-        .enumerate()
-        .map(|(i, &size)| (format!("{}{i:05}.bin", big.prefix), size as u64))
-        .collect();
+    let objects = big.objects();
     // (name, what the store states, flags, the unchecked run it is compared with)
     let null_runs: [(&str, Checksums, &[&str], &str); 8] = [
         ("S3, checks off", Checksums::None, OFF, ""),

@@ -38,6 +38,21 @@ struct Scenario {
     sizes: Vec<usize>,
 }
 
+impl Scenario {
+    /// Its objects' keys and sizes, as `seed` writes them.
+    fn objects(&self) -> Vec<(String, u64)> {
+        self.sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| (self.key(i), size as u64))
+            .collect()
+    }
+
+    fn key(&self, i: usize) -> String {
+        format!("{}{i:05}.bin", self.prefix)
+    }
+}
+
 fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
     // 57 objects averaging 18.8 MB (1 GiB in all), sizes spread ±50% as real folders are.
     let big: Vec<usize> = (0..57)
@@ -134,13 +149,7 @@ const HEADER: &str = "| scenario | objects | MiB read | archive MiB | parts | pa
 /// ([`null_store`]), stored, deflated and `auto`, on random bytes (incompressible) and on
 /// text-like bytes. "host CPU s" is what the pack costs in compute.
 async fn ceiling() -> anyhow::Result<()> {
-    let big = scenarios("big")?.remove(0);
-    let objects: Vec<(String, u64)> = big
-        .sizes
-        .iter()
-        .enumerate()
-        .map(|(i, &size)| (format!("{}{i:05}.bin", big.prefix), size as u64))
-        .collect();
+    let objects = scenarios("big")?.remove(0).objects();
     let exe = std::env::current_exe()?;
     println!("{HEADER}");
     type Run = (&'static str, &'static [&'static str]);
@@ -280,7 +289,7 @@ async fn seed(endpoint: &str, s: &Scenario) -> anyhow::Result<()> {
             tasks.join_next().await.expect("non-empty")??;
         }
         let (cfg, client, bucket) = (cfg.clone(), client.clone(), bucket.clone());
-        let key = ObjectKey::new(format!("{}{i:05}.bin", s.prefix))?;
+        let key = ObjectKey::new(s.key(i))?;
         tasks.spawn(async move {
             let data = Bytes::from(pseudo_random(size));
             let req = PutObject::new(&bucket, &key, size as u64).sign(&cfg, now_unix());
