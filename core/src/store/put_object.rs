@@ -1,11 +1,11 @@
 //! PutObject: stores a whole object in one request.
 
 use super::request::{HttpRequest, RequestSpec};
-use super::{Bucket, ObjectKey, StoreConfig};
+use super::{Bucket, ObjectKey, Provider, StoreConfig};
 
-/// Uploads an object of exactly `content_length` bytes (at most 5 GiB),
-/// replacing any object with that key. zip-oss uses it to seed sample files;
-/// archives go through multipart uploads.
+/// Uploads an object of exactly `content_length` bytes (at most 5 GiB), replacing any
+/// object with that key unless [`Self::forbid_overwrite`]. zip-oss uses it for a pack's
+/// checkpoint (and to seed sample files); archives go through multipart uploads.
 ///
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html>
 #[derive(Clone, Debug)]
@@ -14,6 +14,7 @@ pub struct PutObject<'a> {
     key: &'a ObjectKey,
     content_length: u64,
     content_type: Option<&'a str>,
+    forbid_overwrite: bool,
 }
 
 impl<'a> PutObject<'a> {
@@ -23,6 +24,7 @@ impl<'a> PutObject<'a> {
             key,
             content_length,
             content_type: None,
+            forbid_overwrite: false,
         }
     }
 
@@ -31,11 +33,24 @@ impl<'a> PutObject<'a> {
         self
     }
 
+    /// Writes only if the key is free: S3's `If-None-Match: *` (412 `PreconditionFailed`
+    /// otherwise), OSS's `x-oss-forbid-overwrite` (409 `FileAlreadyExists`).
+    pub fn forbid_overwrite(mut self, forbid: bool) -> Self {
+        self.forbid_overwrite = forbid;
+        self
+    }
+
     pub fn sign(&self, cfg: &StoreConfig, now_unix: u64) -> HttpRequest {
         let mut spec = RequestSpec::new("PUT", cfg.object_url(self.bucket, self.key, false))
             .content_length(self.content_length);
         if let Some(ct) = self.content_type {
             spec = spec.header("content-type", ct);
+        }
+        if self.forbid_overwrite {
+            spec = match cfg.provider {
+                Provider::S3 => spec.header("if-none-match", "*"),
+                Provider::Oss => spec.header("x-oss-forbid-overwrite", "true"),
+            };
         }
         spec.sign(cfg, now_unix)
     }
@@ -60,5 +75,9 @@ mod tests {
             signed_headers(&req),
             "content-type;host;x-amz-content-sha256;x-amz-date"
         );
+        let claim = PutObject::new(&b, &k, 5)
+            .forbid_overwrite(true)
+            .sign(&cfg(false), NOW);
+        assert_eq!(claim.header("if-none-match"), Some("*"));
     }
 }
