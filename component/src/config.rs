@@ -139,6 +139,7 @@ impl Service {
                 number("max_bytes")?,
                 read_ranges(number("read_ranges")?),
                 checksums(get("checksums")?)?,
+                number("resume_lease")?,
             ),
         })
     }
@@ -174,6 +175,10 @@ impl Service {
                         .and_then(|v| v.trim().parse().ok()),
                 ),
                 checksums(store::get("checksums").ok().flatten()).unwrap_or(true),
+                store::get("resume_lease")
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.trim().parse().ok()),
             ),
         }
     }
@@ -250,6 +255,7 @@ fn settings(
     max_bytes: Option<u64>,
     read_ranges: usize,
     checksums: bool,
+    resume_lease: Option<u64>,
 ) -> Settings {
     Settings {
         limits: Limits {
@@ -259,6 +265,7 @@ fn settings(
         tuning: Tuning {
             read_ranges,
             checksums,
+            resume_lease_secs: resume_lease.unwrap_or(Tuning::default().resume_lease_secs),
             ..Tuning::default()
         },
     }

@@ -238,6 +238,9 @@ fn error_response(e: &PackError) -> Response<Body> {
     if e.status() == 401 {
         builder = builder.header("www-authenticate", "Bearer realm=\"zip-oss\"");
     }
+    if let Some(secs) = e.retry_after() {
+        builder = builder.header("retry-after", secs.to_string());
+    }
     builder
         .body(Body::from(e.to_json()))
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "response error\n"))
