@@ -28,6 +28,7 @@ use null_store::Checksums;
 mod checksums;
 mod instantiate;
 mod null_store;
+mod resume;
 
 const BUCKET: &str = "bench";
 
@@ -89,6 +90,7 @@ pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
     }
     let scenarios = match which {
         "checksums" => Vec::new(),
+        "resume" => scenarios("big")?,
         _ => scenarios(which)?,
     };
     let owned_dir = dir.is_none();
@@ -111,6 +113,10 @@ pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
         let endpoint = format!("http://{addr}");
         if which == "checksums" {
             return checksums::run(&exe, &endpoint).await;
+        }
+        if which == "resume" {
+            seed(&endpoint, &scenarios[0]).await?;
+            return resume::run(&exe, &endpoint, &dir, &scenarios[0]);
         }
         println!("{HEADER}");
         for s in &scenarios {
@@ -315,6 +321,10 @@ struct Packed {
     row: String,
     cpu_s: f64,
     mib_read: f64,
+    /// The pack's own duration (its summary's `duration_ms`).
+    secs: f64,
+    parts: u64,
+    resumed_parts: u64,
 }
 
 /// Runs `zip-oss pack` for the scenario; returns its table row.
@@ -322,19 +332,17 @@ fn pack(exe: &Path, endpoint: &str, s: &Scenario, extra: &[&str]) -> anyhow::Res
     Ok(measure(exe, endpoint, s, extra)?.row)
 }
 
-/// Runs `zip-oss pack` for the scenario and measures it.
+/// Runs `zip-oss pack` for the scenario into `out/<prefix>.zip` and measures it.
 fn measure(exe: &Path, endpoint: &str, s: &Scenario, extra: &[&str]) -> anyhow::Result<Packed> {
-    let started = Instant::now();
-    let mut child = Command::new(exe)
-        .args([
-            "pack",
-            "--bucket",
-            BUCKET,
-            "--source-dir",
-            s.prefix,
-            "--dest-file",
-        ])
-        .arg(format!("out/{}.zip", s.prefix.trim_end_matches('/')))
+    let dest = format!("out/{}.zip", s.prefix.trim_end_matches('/'));
+    measure_into(exe, endpoint, s, &dest, extra)
+}
+
+/// `zip-oss pack` of the scenario's objects into `dest`, not yet started.
+fn pack_command(exe: &Path, endpoint: &str, s: &Scenario, dest: &str) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.args(["pack", "--bucket", BUCKET, "--source-dir", s.prefix])
+        .args(["--dest-file", dest])
         .args([
             "--endpoint",
             endpoint,
@@ -342,8 +350,21 @@ fn measure(exe: &Path, endpoint: &str, s: &Scenario, extra: &[&str]) -> anyhow::
             "--access-key-id",
             ACCESS_KEY_ID,
         ])
+        .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET);
+    cmd
+}
+
+/// Runs `zip-oss pack` for the scenario into `dest` and measures it.
+fn measure_into(
+    exe: &Path,
+    endpoint: &str,
+    s: &Scenario,
+    dest: &str,
+    extra: &[&str],
+) -> anyhow::Result<Packed> {
+    let started = Instant::now();
+    let mut child = pack_command(exe, endpoint, s, dest)
         .args(extra)
-        .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
         .stdout(Stdio::piped())
         .spawn()
         .context("starting zip-oss pack")?;
@@ -394,6 +415,9 @@ fn measure(exe: &Path, endpoint: &str, s: &Scenario, extra: &[&str]) -> anyhow::
         row,
         cpu_s,
         mib_read: read / MIB,
+        secs,
+        parts: summary["parts"].as_u64().unwrap_or(0),
+        resumed_parts: summary["resumed_parts"].as_u64().unwrap_or(0),
     })
 }
 
