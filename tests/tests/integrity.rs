@@ -325,7 +325,8 @@ fn pack_output_refuses_a_download_that_does_not_match_the_archive() {
 
     // The download's bytes are changed on the way: refused, nothing left behind.
     env.proxy.add_random(RandomRule {
-        matches: vec![Match::new("GET", &["/output/fetched.zip"])],
+        // The presigned download only (not the pack's look for `fetched.zip.zip-oss-resume`).
+        matches: vec![Match::new("GET", &["/output/fetched.zip?X-Amz-"])],
         fault: Fault::FlipResponseByte,
         probability: 1.0,
         seed: 3,
