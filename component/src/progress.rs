@@ -1,4 +1,6 @@
-//! Progress reports to the host, for hosts that show them (`zip-oss pack`'s bar).
+//! Progress reports: to the host, for hosts that show them (`zip-oss pack`'s bar), and
+//! into an asynchronous pack's status object (`notify`). One hook, fed by the executor
+//! after each batch of events; each destination has its own pace.
 //!
 //! Why requests and not an import: the component must stay loadable by Spin 4 and jco,
 //! which know no zip-oss interface, and a guest cannot be polled mid-call. So a host that
@@ -12,6 +14,8 @@
 
 use std::rc::Rc;
 
+use crate::notify::{StatusObject, STATUS_EVERY_MS};
+
 use wstd::http::body::{Body, Bytes};
 use wstd::http::{Client, Method, Request};
 use wstd::runtime::{spawn, Task};
@@ -22,9 +26,17 @@ use crate::wasi::config::store;
 /// A terminal bar needs no more than a few updates a second.
 pub const EVERY_MS: u64 = 250;
 
+/// Where reports go.
+enum Sink {
+    /// `GET <progress_url>?entries=…&bytes=…`, answered by the host.
+    Host { url: String, http: Rc<Client> },
+    /// The status object (which keeps its own write in flight).
+    Status(Rc<StatusObject>),
+}
+
 pub struct Reporter {
-    url: String,
-    http: Rc<Client>,
+    sink: Sink,
+    every_ms: u64,
     /// When the last report was sent (the executor's clock).
     last_ms: Option<u64>,
     last: Progress,
@@ -37,17 +49,31 @@ impl Reporter {
         let url = store::get("progress_url").ok().flatten()?;
         let url = url.trim();
         (!url.is_empty()).then(|| Reporter {
-            url: url.to_string(),
-            http,
+            sink: Sink::Host {
+                url: url.to_string(),
+                http,
+            },
+            every_ms: EVERY_MS,
             last_ms: None,
             last: Progress::default(),
             in_flight: None,
         })
     }
 
+    /// A reporter writing an asynchronous pack's status object.
+    pub fn to_status(status: Rc<StatusObject>) -> Reporter {
+        Reporter {
+            sink: Sink::Status(status),
+            every_ms: STATUS_EVERY_MS,
+            last_ms: None,
+            last: Progress::default(),
+            in_flight: None,
+        }
+    }
+
     /// Sends the engine's progress if a report is due and none is in flight.
     pub fn tick(&mut self, now_ms: u64, engine: &Engine) {
-        if self.last_ms.is_some_and(|t| now_ms < t + EVERY_MS)
+        if self.last_ms.is_some_and(|t| now_ms < t + self.every_ms)
             || self.in_flight.as_ref().is_some_and(|t| !t.is_finished())
         {
             return;
@@ -58,9 +84,14 @@ impl Reporter {
         }
         self.last = progress;
         self.last_ms = Some(now_ms);
-        let separator = if self.url.contains('?') { '&' } else { '?' };
-        let url = format!("{}{separator}{}", self.url, progress.to_query());
-        self.in_flight = Some(spawn(report(self.http.clone(), url)));
+        match &self.sink {
+            Sink::Host { url, http } => {
+                let separator = if url.contains('?') { '&' } else { '?' };
+                let url = format!("{url}{separator}{}", progress.to_query());
+                self.in_flight = Some(spawn(report(http.clone(), url)));
+            }
+            Sink::Status(status) => status.progressed(progress),
+        }
     }
 }
 

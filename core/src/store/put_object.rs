@@ -1,11 +1,12 @@
 //! PutObject: stores a whole object in one request.
 
 use super::request::{HttpRequest, RequestSpec};
-use super::{Bucket, ObjectKey, StoreConfig};
+use super::{Bucket, ObjectKey, Provider, StoreConfig};
 
 /// Uploads an object of exactly `content_length` bytes (at most 5 GiB),
-/// replacing any object with that key. zip-oss uses it to seed sample files;
-/// archives go through multipart uploads.
+/// replacing any object with that key unless [`Self::forbid_overwrite`]. zip-oss uses it
+/// to seed sample files and for the status objects of asynchronous packs; archives go
+/// through multipart uploads.
 ///
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html>
 #[derive(Clone, Debug)]
@@ -14,6 +15,8 @@ pub struct PutObject<'a> {
     key: &'a ObjectKey,
     content_length: u64,
     content_type: Option<&'a str>,
+    cache_control: Option<&'a str>,
+    forbid_overwrite: bool,
 }
 
 impl<'a> PutObject<'a> {
@@ -23,7 +26,21 @@ impl<'a> PutObject<'a> {
             key,
             content_length,
             content_type: None,
+            cache_control: None,
+            forbid_overwrite: false,
         }
+    }
+
+    pub fn cache_control(mut self, value: &'a str) -> Self {
+        self.cache_control = Some(value);
+        self
+    }
+
+    /// Store only where no object exists: S3 answers `412 PreconditionFailed` to
+    /// `If-None-Match: *`, OSS `409 FileAlreadyExists` to `x-oss-forbid-overwrite: true`.
+    pub fn forbid_overwrite(mut self, forbid: bool) -> Self {
+        self.forbid_overwrite = forbid;
+        self
     }
 
     pub fn content_type(mut self, content_type: &'a str) -> Self {
@@ -36,6 +53,15 @@ impl<'a> PutObject<'a> {
             .content_length(self.content_length);
         if let Some(ct) = self.content_type {
             spec = spec.header("content-type", ct);
+        }
+        if let Some(cc) = self.cache_control {
+            spec = spec.header("cache-control", cc);
+        }
+        if self.forbid_overwrite {
+            spec = match cfg.provider {
+                Provider::S3 => spec.header("if-none-match", "*"),
+                Provider::Oss => spec.header("x-oss-forbid-overwrite", "true"),
+            };
         }
         spec.sign(cfg, now_unix)
     }
@@ -60,5 +86,22 @@ mod tests {
             signed_headers(&req),
             "content-type;host;x-amz-content-sha256;x-amz-date"
         );
+        assert_eq!(req.header("if-none-match"), None);
+    }
+
+    #[test]
+    fn conditional_create() {
+        let (b, k) = (bucket(), key("output/a.zip.status.json"));
+        let put = PutObject::new(&b, &k, 2)
+            .cache_control("no-cache")
+            .forbid_overwrite(true);
+        let s3 = put.sign(&cfg(false), NOW);
+        assert_eq!(s3.header("if-none-match"), Some("*"));
+        assert_eq!(s3.header("cache-control"), Some("no-cache"));
+        let mut oss = cfg(false);
+        oss.provider = Provider::Oss;
+        let oss = put.sign(&oss, NOW);
+        assert_eq!(oss.header("x-oss-forbid-overwrite"), Some("true"));
+        assert_eq!(oss.header("if-none-match"), None);
     }
 }

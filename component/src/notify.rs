@@ -1,0 +1,271 @@
+//! The I/O of packs that outlive their request (what to write and when is core's
+//! `notify`): the status object's PUTs, and the signed callback with its retries.
+//!
+//! The status object is written once before the `202` (so its link works at once, and a
+//! store that refuses it is answered synchronously), then by the executor's progress hook
+//! every [`STATUS_EVERY_MS`] while the numbers move, fire and forget, one PUT at a time;
+//! its last write waits for the one in flight, so a stale `running` never lands after
+//! `done`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use wstd::http::body::Bytes;
+use wstd::http::{Client, Request};
+use wstd::runtime::{spawn, Task};
+use zip_oss_core::notify::{
+    sign, CallbackBody, CallbackKey, CallbackRecord, CallbackUrl, Retry, Status,
+    SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
+use zip_oss_core::pack::{PackError, Progress, Summary};
+use zip_oss_core::store::{Bucket, ObjectKey, PresignedGet, PutObject, StoreConfig, StoreError};
+
+use crate::executor::{now_unix, to_wstd};
+
+/// How often a running pack's status object is rewritten at most (while it progresses).
+pub const STATUS_EVERY_MS: u64 = 2000;
+
+/// Attempts of the status object's first and last writes (the ones a caller must see).
+const STATUS_ATTEMPTS: u32 = 3;
+
+/// One pack's status object in the bucket.
+pub struct StatusObject {
+    http: Rc<Client>,
+    cfg: StoreConfig,
+    bucket: Bucket,
+    key: ObjectKey,
+    doc: RefCell<Status>,
+    /// A progress write under way: the next waits for it, or is skipped.
+    in_flight: RefCell<Option<Task<()>>>,
+}
+
+impl StatusObject {
+    pub fn new(
+        cfg: &StoreConfig,
+        bucket: &str,
+        status_key: &str,
+        request_id: &str,
+        archive_key: &str,
+    ) -> Result<Rc<StatusObject>, PackError> {
+        let bucket = Bucket::new(bucket).map_err(|e| PackError::invalid(e.to_string()))?;
+        let key = ObjectKey::new(status_key).map_err(|e| PackError::invalid(e.to_string()))?;
+        Ok(Rc::new(StatusObject {
+            http: Rc::new(store_client()),
+            cfg: cfg.clone(),
+            bucket,
+            key,
+            doc: RefCell::new(Status::running(request_id, archive_key, now_unix())),
+            in_flight: RefCell::new(None),
+        }))
+    }
+
+    /// The presigned GET of the status object, valid as long as the archive's link.
+    pub fn url(&self, expires_secs: u64) -> Result<String, PackError> {
+        let get = PresignedGet::new(&self.bucket, &self.key, expires_secs)
+            .map_err(|e| PackError::invalid(e.to_string()))?;
+        Ok(get.url(&self.cfg, now_unix()))
+    }
+
+    /// The first write, `running`: only where no object is, unless `overwrite` (`409` if
+    /// one is).
+    pub async fn create(&self, overwrite: bool) -> Result<(), PackError> {
+        match self.put(!overwrite, STATUS_ATTEMPTS).await {
+            Err(PackError::Store { error, .. })
+                if matches!(error.code.as_str(), "PreconditionFailed" | "FileAlreadyExists")
+                    || error.status == 412 =>
+            {
+                Err(PackError::DestinationExists {
+                    key: self.key.as_str().to_string(),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// A progress write, unless one is still under way (fire and forget).
+    pub fn progressed(self: &Rc<Self>, progress: Progress) {
+        if self
+            .in_flight
+            .borrow()
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
+        {
+            return;
+        }
+        self.doc.borrow_mut().progressed(progress, now_unix());
+        let this = self.clone();
+        *self.in_flight.borrow_mut() = Some(spawn(async move {
+            if let Err(e) = this.put(false, 1).await {
+                eprintln!("zip-oss: status update failed (the next one may succeed): {e}");
+            }
+        }));
+    }
+
+    /// The pack's end: `done` with its summary, or `failed` with its error.
+    pub async fn ended(&self, outcome: &Result<Summary, PackError>) {
+        self.settle().await;
+        self.doc.borrow_mut().ended(outcome, now_unix());
+        if let Err(e) = self.put(false, STATUS_ATTEMPTS).await {
+            eprintln!("zip-oss: the final status could not be written: {e}");
+        }
+    }
+
+    /// The callback's delivery, added to the final status.
+    pub async fn called_back(&self, record: CallbackRecord) {
+        self.settle().await;
+        self.doc.borrow_mut().called_back(record, now_unix());
+        if let Err(e) = self.put(false, STATUS_ATTEMPTS).await {
+            eprintln!("zip-oss: the callback's outcome could not be added to the status: {e}");
+        }
+    }
+
+    /// Waits for a progress write under way.
+    async fn settle(&self) {
+        let task = self.in_flight.borrow_mut().take();
+        if let Some(task) = task {
+            task.await;
+        }
+    }
+
+    async fn put(&self, create: bool, attempts: u32) -> Result<(), PackError> {
+        let body = Bytes::from(self.doc.borrow().to_json());
+        let what = format!("write the status object `{}`", self.key.as_str());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request = PutObject::new(&self.bucket, &self.key, body.len() as u64)
+                .content_type("application/json")
+                .cache_control("no-cache")
+                .forbid_overwrite(create)
+                .sign(&self.cfg, now_unix());
+            let request = to_wstd(request, body.clone()).map_err(PackError::Internal)?;
+            let failure = match self.http.send(request).await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let mut body = response.into_body();
+                    let body = body.contents().await.map(|b| b.to_vec()).unwrap_or_default();
+                    if (200..300).contains(&status) {
+                        return Ok(());
+                    }
+                    let error = StoreError::from_response(status, &body);
+                    let again = status >= 500 || status == 429;
+                    (PackError::store(what.clone(), error), again)
+                }
+                Err(e) => (
+                    PackError::StoreUnreachable {
+                        what: what.clone(),
+                        detail: e.to_string(),
+                    },
+                    true,
+                ),
+            };
+            match failure {
+                (e, true) if attempt < attempts => {
+                    eprintln!("zip-oss: {e}; trying again");
+                    wstd::task::sleep(wstd::time::Duration::from_millis(250 << attempt)).await;
+                }
+                (e, _) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The store's client for status writes: short timeouts, it is a small object.
+fn store_client() -> Client {
+    let mut http = Client::new();
+    http.set_connect_timeout(Duration::from_secs(10));
+    http.set_first_byte_timeout(Duration::from_secs(30));
+    http.set_between_bytes_timeout(Duration::from_secs(30));
+    http
+}
+
+/// A pack's callback: where, and what signs it.
+pub struct Callback {
+    pub url: CallbackUrl,
+    pub key: CallbackKey,
+}
+
+impl Callback {
+    /// `POST`s the outcome, signed, retried as core's [`Retry`] says; logs what happened.
+    pub async fn deliver(
+        &self,
+        request_id: &str,
+        archive_key: &str,
+        outcome: &Result<Summary, PackError>,
+        status_url: Option<&str>,
+    ) -> CallbackRecord {
+        let body = Bytes::from(
+            CallbackBody::new(request_id, archive_key, outcome, status_url).to_json(),
+        );
+        let retry = Retry::default();
+        let mut http = Client::new();
+        http.set_connect_timeout(Duration::from_secs(10));
+        http.set_first_byte_timeout(Duration::from_secs(30));
+        http.set_between_bytes_timeout(Duration::from_secs(30));
+        let host = self.url.host();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let now = now_unix();
+            let request = Request::post(self.url.as_str())
+                .header("content-type", "application/json")
+                .header("content-length", body.len())
+                .header("user-agent", "zip-oss")
+                .header("x-zip-oss-request-id", request_id)
+                .header(TIMESTAMP_HEADER, now)
+                .header(SIGNATURE_HEADER, sign(&self.key, now, &body))
+                .body(wstd::http::Body::from(body.clone()));
+            let status = match request {
+                Err(e) => {
+                    eprintln!("zip-oss: callback to {host} could not be built: {e}");
+                    return CallbackRecord {
+                        delivered: false,
+                        attempts: attempt,
+                    };
+                }
+                Ok(request) => match http.send(request).await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        // Read the answer away (small); what it says does not matter.
+                        let mut body = response.into_body();
+                        let _ = body.contents().await;
+                        Some(status)
+                    }
+                    Err(e) => {
+                        eprintln!("zip-oss: callback to {host}, attempt {attempt}: {e}");
+                        None
+                    }
+                },
+            };
+            if let Some(s) = status.filter(|s| Retry::delivered(*s)) {
+                eprintln!("zip-oss: callback to {host} delivered ({s}) after {attempt} attempt(s)");
+                return CallbackRecord {
+                    delivered: true,
+                    attempts: attempt,
+                };
+            }
+            let delay = Retry::retryable(status)
+                .then(|| retry.delay_after(attempt))
+                .flatten();
+            match delay {
+                Some(ms) => {
+                    if let Some(s) = status {
+                        eprintln!("zip-oss: callback to {host}, attempt {attempt}: answered {s}; trying again in {ms} ms");
+                    }
+                    wstd::task::sleep(wstd::time::Duration::from_millis(ms)).await;
+                }
+                None => {
+                    eprintln!(
+                        "zip-oss: callback to {host} given up after {attempt} attempt(s){}",
+                        status.map(|s| format!(" (last answer {s})")).unwrap_or_default()
+                    );
+                    return CallbackRecord {
+                        delivered: false,
+                        attempts: attempt,
+                    };
+                }
+            }
+        }
+    }
+}
