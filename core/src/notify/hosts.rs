@@ -7,8 +7,10 @@
 //! - the scheme is `https` unless the entry says `http://` (plain HTTP only where the
 //!   operator wrote it, e.g. a receiver on loopback or inside a private network);
 //! - the host is exact (`hooks.example.com`, `10.0.0.7`, `[::1]`), or `*.example.com`,
-//!   which matches any name under `example.com` but not `example.com` itself; there is
-//!   no match-everything entry;
+//!   which matches any name under `example.com` but not `example.com` itself, nor any
+//!   address; there is no match-everything entry;
+//! - addresses are written one way only (IPv4 as a dotted quad), in entries and callback
+//!   URLs alike, so an address cannot slip past the list under another spelling;
 //! - the port is the scheme's default (443, 80) unless given; `:*` allows any.
 //!
 //! Hosts compare without case and without a trailing dot. The callback URL is parsed here
@@ -134,7 +136,11 @@ struct Entry {
 impl Entry {
     fn matches(&self, url: &CallbackUrl) -> bool {
         let host = if self.wildcard {
-            url.host.len() > self.host.len() && url.host.ends_with(&self.host)
+            // Names only: an address is never "under" a domain.
+            !url.host.starts_with('[')
+                && !is_ipv4(&url.host)
+                && url.host.len() > self.host.len()
+                && url.host.ends_with(&self.host)
         } else {
             url.host == self.host
         };
@@ -188,7 +194,7 @@ fn parse_entry(item: &str) -> Option<Entry> {
         None => (false, host),
     };
     let host = normalise_host(host)?;
-    if wildcard && host.starts_with('[') {
+    if wildcard && (host.starts_with('[') || is_ipv4(&host)) {
         return None;
     }
     Some(Entry {
@@ -242,19 +248,40 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<Port>)> {
     Some((host, port))
 }
 
-/// Lower case, one trailing dot dropped; `None` unless a DNS name, an IPv4 address, or an
-/// IPv6 address in brackets.
+/// Lower case, one trailing dot dropped; `None` unless a DNS name, an IPv4 address in
+/// dotted-quad form, or an IPv6 address in brackets.
+///
+/// A DNS name's last label must start with a letter (as every top-level domain does): the
+/// other numeric spellings of an address (`127.1`, `2130706433`, `0x7f.1`) are taken as
+/// addresses by resolvers, so a name that looks like one could reach an address the list
+/// never named.
 fn normalise_host(host: &str) -> Option<String> {
     let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
     if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         return v6.parse::<std::net::Ipv6Addr>().ok().map(|_| host.clone());
+    }
+    if is_ipv4(&host) {
+        return Some(host);
     }
     let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
-    (!host.is_empty() && host.len() <= 253 && host.split('.').all(label_ok)).then_some(host)
+    let last_starts_with_letter = host
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()));
+    (!host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(label_ok)
+        && last_starts_with_letter)
+    .then_some(host)
+}
+
+/// Dotted-quad IPv4, no leading zeros (Rust's parser is that strict).
+fn is_ipv4(host: &str) -> bool {
+    host.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 #[cfg(test)]
@@ -273,6 +300,7 @@ mod tests {
         assert_eq!((u.host(), u.port(), u.is_https()), ("127.0.0.1", 8081, false));
         let u = url("https://[::1]:9443");
         assert_eq!((u.host(), u.port()), ("[::1]", 9443));
+        assert_eq!(url("https://0xdead.example.com/").host(), "0xdead.example.com");
         for bad in [
             "",
             "hooks.example.com/x",
@@ -291,6 +319,14 @@ mod tests {
             "https://hooks%2eexample.com/",
             "https://[::1/",
             "https://bücher.example/",
+            // Numeric spellings of 127.0.0.1 that resolvers accept: not names, not quads.
+            "http://127.1/",
+            "http://2130706433/",
+            "http://0x7f000001/",
+            "http://0x7f.0.0.1/",
+            "http://0177.0.0.1/",
+            "http://127.0.0.01/",
+            "http://1.2.3.4.5/",
         ] {
             assert_eq!(CallbackUrl::parse(bad), Err(UrlError::Malformed), "{bad}");
         }
@@ -326,6 +362,11 @@ mod tests {
         assert!(!hosts.allows(&url("http://a.example.com/")));
         assert!(hosts.allows(&url("https://api.example.org:8443/")));
         assert!(!hosts.allows(&url("https://x.api.example.org/")));
+        // An address is under no domain, and a wildcard is over none.
+        let hosts = CallbackHosts::parse("*.com").unwrap();
+        assert!(!hosts.allows(&url("https://10.0.0.1/")));
+        assert!(CallbackHosts::parse("*.0.0.1").is_err());
+        assert!(CallbackHosts::parse("*.1").is_err());
     }
 
     #[test]
@@ -349,6 +390,9 @@ mod tests {
             "[::1",
             "*.[::1]",
             "bad host.com",
+            "*.0.0.1",
+            "127.1",
+            "0x7f000001",
         ] {
             assert_eq!(
                 CallbackHosts::parse(bad),
