@@ -23,27 +23,20 @@
 //! folder's listing (`browse`), and `POST /size` with the pack JSON, the exact size of the
 //! archive the request would stream, nothing read (`stream::size`).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::rc::Rc;
-
 use wstd::http::{Body, BodyExt, Method, Request, Response, StatusCode};
 use zip_oss_core::auth::{bearer_token, check_dest_key, SignedLink};
-use zip_oss_core::notify::{check_dest_is_not_status, prefers_respond_async, status_key};
-use zip_oss_core::pack::{PackError, Summary};
+use zip_oss_core::notify::{check_dest_is_not_status, prefers_respond_async};
+use zip_oss_core::pack::PackError;
 use zip_oss_core::plan::PackRequest;
 use zip_oss_core::store::{Credentials, StoreConfig};
 
 use crate::config::{Access, Callbacks, Settings};
-use crate::notify::{Callback, StatusObject};
-use crate::{browse, config, pack, stream};
+use crate::notify::{After, Callback};
+use crate::{browse, config, notify, pack, stream};
 
 /// Request bodies are small JSON documents; anything larger is refused (`413`), never
 /// read further than this.
 const MAX_BODY: usize = 1 << 20;
-
-/// What runs after the answer has been sent: an asynchronous pack, or a callback.
-pub type After = Pin<Box<dyn Future<Output = ()>>>;
 
 /// The answer, and what to run once it is sent (the handler keeps running then: the
 /// instance lives until it returns).
@@ -108,8 +101,16 @@ pub async fn handle(request: Request<Body>) -> (Response<Body>, Option<After>) {
         return (answer.unwrap_or_else(|e| error_response(&e)), None);
     }
     if respond_async {
-        return match start_async(cfg, settings, req, request_id, callback).await {
-            Ok((response, after)) => (response, Some(after)),
+        return match notify::start(cfg, settings, req, request_id, callback).await {
+            Ok(accepted) => {
+                let mut response =
+                    json_response(StatusCode::ACCEPTED, accepted.body.to_string());
+                response.headers_mut().insert(
+                    "preference-applied",
+                    wstd::http::HeaderValue::from_static("respond-async"),
+                );
+                (response, Some(accepted.after))
+            }
             Err(e) => (error_response(&e), None),
         };
     }
@@ -139,70 +140,6 @@ pub async fn handle(request: Request<Body>) -> (Response<Body>, Option<After>) {
         })
     });
     (response, after)
-}
-
-/// `Prefer: respond-async`: the status object is created (so its link works at once, and a
-/// refusal is still answered with its status), the `202` goes out with its link, and the
-/// pack runs after it, keeping the status current, then calls the callback if there is one.
-async fn start_async(
-    cfg: StoreConfig,
-    settings: Settings,
-    req: PackRequest,
-    request_id: String,
-    callback: Option<Callback>,
-) -> Result<(Response<Body>, After), PackError> {
-    let dest = req.dest_key(&request_id);
-    let status_key = status_key(&dest)?;
-    let status = StatusObject::new(&cfg, &req.bucket, &status_key, &request_id, &dest)?;
-    // Like the archive, never over an existing object unless the operator allows it.
-    status.create(!cfg.forbid_overwrite).await?;
-    let status_url = status.url(u64::from(req.url_expires()))?;
-    let body = serde_json::json!({
-        "request_id": request_id,
-        "state": "running",
-        "key": dest,
-        "status_key": status_key,
-        "status_url": status_url,
-    })
-    .to_string();
-    let mut response = json_response(StatusCode::ACCEPTED, body);
-    response.headers_mut().insert(
-        "preference-applied",
-        wstd::http::HeaderValue::from_static("respond-async"),
-    );
-    let after: After = Box::pin(run_async(
-        cfg, settings, req, request_id, dest, status, status_url, callback,
-    ));
-    Ok((response, after))
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn run_async(
-    cfg: StoreConfig,
-    settings: Settings,
-    req: PackRequest,
-    request_id: String,
-    dest: String,
-    status: Rc<StatusObject>,
-    status_url: String,
-    callback: Option<Callback>,
-) {
-    let outcome: Result<Summary, PackError> =
-        pack::run_reporting(&cfg, settings, &req, &request_id, Some(status.clone())).await;
-    match &outcome {
-        Ok(s) => eprintln!("zip-oss: asynchronous pack {request_id} done: {}", s.key),
-        Err(e) => eprintln!(
-            "zip-oss: asynchronous pack {request_id} failed: {} {e}",
-            e.code()
-        ),
-    }
-    status.ended(&outcome).await;
-    if let Some(callback) = callback {
-        let record = callback
-            .deliver(&request_id, &dest, &outcome, Some(&status_url))
-            .await;
-        status.called_back(record).await;
-    }
 }
 
 /// A request that may run: its store, settings and pack request, and its callback if it
@@ -247,7 +184,7 @@ async fn parse(
     let callback = match (&req.callback, streamed) {
         (Some(url), false) => {
             let (url, key) = Callbacks::from_wasi_config()?.check(url)?;
-            Some(Callback { url, key })
+            Some(Callback::new(url, key)?)
         }
         _ => None,
     };

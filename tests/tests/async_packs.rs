@@ -374,9 +374,21 @@ fn callback_hosts_outside_the_allow_list_are_refused_before_anything_runs() {
             assert_eq!(a.error_code(403), "CallbackNotAllowed", "{callback}");
         }
     }
-    // A malformed callback is the request's fault.
-    let a = env.post(&body("http://user@127.0.0.1/"), true);
-    assert_eq!(a.error_code(400), "InvalidRequest");
+    // A malformed callback is the request's fault: user info, and the other spellings of
+    // the receiver's address, which resolvers would take for it.
+    let port = receiver.addr.port();
+    for callback in [
+        format!("http://user@127.0.0.1:{port}/zip-done"),
+        format!("http://127.0.0.1:{port}@hooks.example.com/"),
+        format!("http://127.1:{port}/zip-done"),
+        format!("http://2130706433:{port}/zip-done"),
+        format!("http://0x7f000001:{port}/zip-done"),
+        format!("http://0177.0.0.1:{port}/zip-done"),
+        format!("ftp://127.0.0.1:{port}/zip-done"),
+    ] {
+        let a = env.post(&body(&callback), true);
+        assert_eq!(a.error_code(400), "InvalidRequest", "{callback}");
+    }
     // Nothing ran: no store request, no archive, no status object, nobody called.
     assert!(env.proxy.seen().is_empty(), "{:?}", env.proxy.log());
     assert!(!env.object_exists("output/x.zip"));
@@ -504,6 +516,20 @@ fn status_objects_never_replace_an_object_nor_pass_for_an_archive() {
         b"mine"
     );
     assert!(!env.object_exists("output/taken.zip"));
+    // An archive already where this one would go: 409 at once, not a 202 whose status
+    // later says so; and no status object is left behind.
+    env.put_files(&[("output/exists.zip".into(), b"an archive".to_vec())]);
+    let a = post_async(
+        &env,
+        &format!(r#"{{"bucket":"{BUCKET}","source-dir":"src/","dest-file":"output/exists.zip"}}"#),
+    );
+    assert_eq!(a.error_code(409), "DestinationExists");
+    assert!(a.text().contains("output/exists.zip"), "{}", a.text());
+    assert!(!env.object_exists("output/exists.zip.status.json"));
+    assert_eq!(
+        std::fs::read(env.root().join(BUCKET).join("output/exists.zip")).unwrap(),
+        b"an archive"
+    );
     // No archive may be named like a status object, asynchronous or not.
     for prefer_async in [false, true] {
         let body = format!(

@@ -12,6 +12,8 @@ import time
 
 
 def verify(key: bytes, timestamp: str, signature: str, body: bytes, tolerance=300) -> bool:
+    if not timestamp.isascii() or not timestamp.isdigit():
+        return False
     if abs(time.time() - int(timestamp)) > tolerance:
         return False  # too old (or from the future): a replay
     expected = hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()

@@ -1,26 +1,22 @@
-//! The I/O of packs that outlive their request (what to write and when is core's
-//! `notify`): the status object's PUTs, and the signed callback with its retries.
+//! An asynchronous pack's status object in the bucket: its PUTs (what it says is core's
+//! `notify::status`).
 //!
-//! The status object is written once before the `202` (so its link works at once, and a
-//! store that refuses it is answered synchronously), then by the executor's progress hook
-//! every [`STATUS_EVERY_MS`] while the numbers move, fire and forget, one PUT at a time;
-//! its last write waits for the one in flight, so a stale `running` never lands after
-//! `done`.
+//! It is written once before the `202` (so its link works at once, and a store that refuses
+//! it is answered synchronously), then by the executor's progress hook every
+//! [`STATUS_EVERY_MS`] while the numbers move, fire and forget, one PUT at a time; its last
+//! write waits for the one in flight, so a stale `running` never lands after `done`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
 use wstd::http::body::Bytes;
-use wstd::http::{Client, Request};
+use wstd::http::Client;
 use wstd::runtime::{spawn, Task};
-use zip_oss_core::notify::{
-    sign, CallbackBody, CallbackKey, CallbackRecord, CallbackUrl, Retry, Status,
-    SIGNATURE_HEADER, TIMESTAMP_HEADER,
-};
+use zip_oss_core::notify::{CallbackRecord, Status};
 use zip_oss_core::pack::{PackError, Progress, Summary};
 use zip_oss_core::store::{Bucket, ObjectKey, PresignedGet, PutObject, StoreConfig, StoreError};
 
+use super::store_client;
 use crate::executor::{now_unix, to_wstd};
 
 /// How often a running pack's status object is rewritten at most (while it progresses).
@@ -171,101 +167,3 @@ impl StatusObject {
     }
 }
 
-/// The store's client for status writes: short timeouts, it is a small object.
-fn store_client() -> Client {
-    let mut http = Client::new();
-    http.set_connect_timeout(Duration::from_secs(10));
-    http.set_first_byte_timeout(Duration::from_secs(30));
-    http.set_between_bytes_timeout(Duration::from_secs(30));
-    http
-}
-
-/// A pack's callback: where, and what signs it.
-pub struct Callback {
-    pub url: CallbackUrl,
-    pub key: CallbackKey,
-}
-
-impl Callback {
-    /// `POST`s the outcome, signed, retried as core's [`Retry`] says; logs what happened.
-    pub async fn deliver(
-        &self,
-        request_id: &str,
-        archive_key: &str,
-        outcome: &Result<Summary, PackError>,
-        status_url: Option<&str>,
-    ) -> CallbackRecord {
-        let body = Bytes::from(
-            CallbackBody::new(request_id, archive_key, outcome, status_url).to_json(),
-        );
-        let retry = Retry::default();
-        let mut http = Client::new();
-        http.set_connect_timeout(Duration::from_secs(10));
-        http.set_first_byte_timeout(Duration::from_secs(30));
-        http.set_between_bytes_timeout(Duration::from_secs(30));
-        let host = self.url.host();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let now = now_unix();
-            let request = Request::post(self.url.as_str())
-                .header("content-type", "application/json")
-                .header("content-length", body.len())
-                .header("user-agent", "zip-oss")
-                .header("x-zip-oss-request-id", request_id)
-                .header(TIMESTAMP_HEADER, now)
-                .header(SIGNATURE_HEADER, sign(&self.key, now, &body))
-                .body(wstd::http::Body::from(body.clone()));
-            let status = match request {
-                Err(e) => {
-                    eprintln!("zip-oss: callback to {host} could not be built: {e}");
-                    return CallbackRecord {
-                        delivered: false,
-                        attempts: attempt,
-                    };
-                }
-                Ok(request) => match http.send(request).await {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        // Read the answer away (small); what it says does not matter.
-                        let mut body = response.into_body();
-                        let _ = body.contents().await;
-                        Some(status)
-                    }
-                    Err(e) => {
-                        eprintln!("zip-oss: callback to {host}, attempt {attempt}: {e}");
-                        None
-                    }
-                },
-            };
-            if let Some(s) = status.filter(|s| Retry::delivered(*s)) {
-                eprintln!("zip-oss: callback to {host} delivered ({s}) after {attempt} attempt(s)");
-                return CallbackRecord {
-                    delivered: true,
-                    attempts: attempt,
-                };
-            }
-            let delay = Retry::retryable(status)
-                .then(|| retry.delay_after(attempt))
-                .flatten();
-            match delay {
-                Some(ms) => {
-                    if let Some(s) = status {
-                        eprintln!("zip-oss: callback to {host}, attempt {attempt}: answered {s}; trying again in {ms} ms");
-                    }
-                    wstd::task::sleep(wstd::time::Duration::from_millis(ms)).await;
-                }
-                None => {
-                    eprintln!(
-                        "zip-oss: callback to {host} given up after {attempt} attempt(s){}",
-                        status.map(|s| format!(" (last answer {s})")).unwrap_or_default()
-                    );
-                    return CallbackRecord {
-                        delivered: false,
-                        attempts: attempt,
-                    };
-                }
-            }
-        }
-    }
-}
