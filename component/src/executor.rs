@@ -115,7 +115,9 @@ impl Executor {
             for progress in &mut self.progress {
                 progress.tick(now_ms, &self.engine);
             }
-            let event = match self.engine.deadline() {
+            let report_due = self.progress.iter().map(|p| p.due_ms(now_ms)).min();
+            let due = [self.engine.deadline(), report_due].into_iter().flatten().min();
+            let event = match due {
                 Some(due) => {
                     let wait = due.saturating_sub(self.now().mono_ms);
                     futures_lite::future::or(self.incoming.next(), async move {

@@ -79,14 +79,18 @@ impl StatusObject {
         }
     }
 
-    /// A progress write, unless one is still under way (fire and forget).
-    pub fn progressed(self: &Rc<Self>, progress: Progress) {
-        if self
-            .in_flight
+    /// Whether a progress write is under way.
+    pub fn busy(&self) -> bool {
+        self.in_flight
             .borrow()
             .as_ref()
             .is_some_and(|t| !t.is_finished())
-        {
+    }
+
+    /// A progress write, unless one is still under way (fire and forget; the reporter
+    /// asks [`StatusObject::busy`] first, so none is lost).
+    pub fn progressed(self: &Rc<Self>, progress: Progress) {
+        if self.busy() {
             return;
         }
         self.doc.borrow_mut().progressed(progress, now_unix());
