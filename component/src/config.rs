@@ -317,11 +317,15 @@ pub struct Callbacks {
 impl Callbacks {
     pub fn from_wasi_config() -> Result<Callbacks, PackError> {
         let hosts = CallbackHosts::parse(&config_value("callback_hosts")?.unwrap_or_default())
-            .map_err(|e| PackError::Misconfigured(format!("configuration value `callback_hosts`: {e}")))?;
+            .map_err(|e| {
+                PackError::Misconfigured(format!("configuration value `callback_hosts`: {e}"))
+            })?;
         let key = config_value("callback_key")?
             .map(|k| CallbackKey::new(&k))
             .transpose()
-            .map_err(|e| PackError::Misconfigured(format!("configuration value `callback_key`: {e}")))?;
+            .map_err(|e| {
+                PackError::Misconfigured(format!("configuration value `callback_key`: {e}"))
+            })?;
         Ok(Callbacks { hosts, key })
     }
 

@@ -116,7 +116,10 @@ impl Executor {
                 progress.tick(now_ms, &self.engine);
             }
             let report_due = self.progress.iter().map(|p| p.due_ms(now_ms)).min();
-            let due = [self.engine.deadline(), report_due].into_iter().flatten().min();
+            let due = [self.engine.deadline(), report_due]
+                .into_iter()
+                .flatten()
+                .min();
             let event = match due {
                 Some(due) => {
                     let wait = due.saturating_sub(self.now().mono_ms);

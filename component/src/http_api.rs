@@ -47,7 +47,10 @@ pub async fn handle(request: Request<Body>) -> (Response<Body>, Option<After>) {
     let path = request.uri().path();
     let size_only = path == "/size" && request.method() == Method::POST;
     if path == "/list" && request.method() == Method::GET {
-        return (list(request).await.unwrap_or_else(|e| error_response(&e)), None);
+        return (
+            list(request).await.unwrap_or_else(|e| error_response(&e)),
+            None,
+        );
     }
     let is_link = request.method() == Method::GET
         && request
@@ -103,8 +106,7 @@ pub async fn handle(request: Request<Body>) -> (Response<Body>, Option<After>) {
     if respond_async {
         return match notify::start(cfg, settings, req, request_id, callback).await {
             Ok(accepted) => {
-                let mut response =
-                    json_response(StatusCode::ACCEPTED, accepted.body.to_string());
+                let mut response = json_response(StatusCode::ACCEPTED, accepted.body.to_string());
                 response.headers_mut().insert(
                     "preference-applied",
                     wstd::http::HeaderValue::from_static("respond-async"),

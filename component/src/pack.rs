@@ -8,8 +8,8 @@ use zip_oss_core::store::StoreConfig;
 use std::rc::Rc;
 
 use crate::config::Settings;
-use crate::notify::StatusObject;
 use crate::executor::{now_unix, Executor, Stop};
+use crate::notify::StatusObject;
 
 /// The id naming the default destination: the caller's, or 16 random bytes in hex.
 pub fn request_id(given: Option<&str>) -> String {

@@ -189,7 +189,11 @@ pub fn allowed_after_cancel(method: &hyper::Method, uri: &hyper::Uri) -> bool {
 /// Whether a request tells of a pack's end, which a stopped pack still sends (its outcome
 /// is `Stopped`, and its caller has nothing else to go by): the write of an asynchronous
 /// pack's status object (`PUT …<archive>.status.json`) and the signed callback.
-pub fn reports_the_end(method: &hyper::Method, uri: &hyper::Uri, headers: &hyper::HeaderMap) -> bool {
+pub fn reports_the_end(
+    method: &hyper::Method,
+    uri: &hyper::Uri,
+    headers: &hyper::HeaderMap,
+) -> bool {
     is_callback(headers)
         || (method == hyper::Method::PUT
             && uri.query().is_none_or(|q| !q.contains("uploadId="))

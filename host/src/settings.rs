@@ -368,7 +368,10 @@ impl fmt::Debug for AccessSettings {
             .field("source_prefix", &self.source_prefix)
             .field("allow_overwrite", &self.allow_overwrite)
             .field("callback_hosts", &self.callback_hosts)
-            .field("callback_key", &self.callback_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "callback_key",
+                &self.callback_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -526,7 +529,10 @@ mod tests {
         assert!(!shown.contains("0123456789abcdef"), "{shown}");
         // Unset: nothing handed over, every callback refused by the component.
         let c = AccessSettings::default().config_values(local).unwrap();
-        assert_eq!((c.get("callback_hosts"), c.get("callback_key")), (None, None));
+        assert_eq!(
+            (c.get("callback_hosts"), c.get("callback_key")),
+            (None, None)
+        );
     }
 
     #[test]

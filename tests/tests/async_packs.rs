@@ -233,7 +233,12 @@ fn an_async_pack_keeps_its_status_current_and_calls_back_signed() {
     let receiver = Receiver::start(&[204]);
     let env = env_calling(&receiver);
     let mut files: Vec<(String, Vec<u8>)> = (0..20)
-        .map(|i| (format!("src/f{i:02}.txt"), format!("file {i}\n").into_bytes()))
+        .map(|i| {
+            (
+                format!("src/f{i:02}.txt"),
+                format!("file {i}\n").into_bytes(),
+            )
+        })
         .collect();
     files.push(("src/big.bin".into(), noise(9 << 20, 3)));
     // Read last (plan order) and slowly: the pack is surely still running meanwhile.
@@ -277,11 +282,16 @@ fn an_async_pack_keeps_its_status_current_and_calls_back_signed() {
     let p = &running["progress"];
     assert_eq!(p["entries_total"], files.len() as u64, "{running}");
     assert_eq!(p["bytes_total"], total_bytes as u64, "{running}");
-    assert!(p["bytes_done"].as_u64() <= p["bytes_total"].as_u64(), "{running}");
+    assert!(
+        p["bytes_done"].as_u64() <= p["bytes_total"].as_u64(),
+        "{running}"
+    );
     assert!(running.get("summary").is_none() && running.get("error").is_none());
 
     // Then done, with the summary, and the archive it names is whole.
-    let done = status_until(&status_url, Duration::from_secs(60), |s| s["state"] != "running");
+    let done = status_until(&status_url, Duration::from_secs(60), |s| {
+        s["state"] != "running"
+    });
     assert_eq!(done["state"], "done", "{done}");
     let summary = &done["summary"];
     assert_eq!(summary["key"], "output/async.zip");
@@ -290,7 +300,10 @@ fn an_async_pack_keeps_its_status_current_and_calls_back_signed() {
     assert_eq!(done["started_at"], first["started_at"]);
     let zip = get(summary["url"].as_str().unwrap());
     assert_eq!(zip.status, 200);
-    assert_eq!(zip.body.len() as u64, summary["archive_bytes"].as_u64().unwrap());
+    assert_eq!(
+        zip.body.len() as u64,
+        summary["archive_bytes"].as_u64().unwrap()
+    );
     let zip_path = save(env.dir.path(), "async.zip", &zip.body);
     check_uploaded_archive(&zip_path, &manifest_under(&paths, "src/"));
 
@@ -307,7 +320,9 @@ fn an_async_pack_keeps_its_status_current_and_calls_back_signed() {
     assert!(body.get("error").is_none());
 
     // Its delivery is recorded in the status.
-    let last = status_until(&status_url, Duration::from_secs(10), |s| s.get("callback").is_some());
+    let last = status_until(&status_url, Duration::from_secs(10), |s| {
+        s.get("callback").is_some()
+    });
     assert_eq!(last["callback"]["delivered"], true, "{last}");
     assert_eq!(last["callback"]["attempts"], 1, "{last}");
 
@@ -315,7 +330,10 @@ fn an_async_pack_keeps_its_status_current_and_calls_back_signed() {
     assert!(env.object_exists("output/async.zip.status.json"));
     let raw = get(&status_url).text() + &String::from_utf8_lossy(&got[0].body);
     for secret in [zip_oss::demo::ACCESS_KEY_SECRET, KEY] {
-        assert!(!raw.contains(secret), "a secret in the status or callback: {raw}");
+        assert!(
+            !raw.contains(secret),
+            "a secret in the status or callback: {raw}"
+        );
     }
     assert!(env.open_uploads().is_empty());
 }
@@ -333,7 +351,9 @@ fn a_failed_async_pack_reports_its_error_in_the_status_and_the_callback() {
         ),
     );
     let (status_url, _) = accepted(&a, "output/none.zip");
-    let failed = status_until(&status_url, Duration::from_secs(30), |s| s["state"] != "running");
+    let failed = status_until(&status_url, Duration::from_secs(30), |s| {
+        s["state"] != "running"
+    });
     assert_eq!(failed["state"], "failed", "{failed}");
     assert_eq!(failed["error"]["code"], "NoObjects", "{failed}");
     assert_eq!(failed["error"]["status"], 404, "{failed}");
@@ -354,11 +374,13 @@ fn callback_hosts_outside_the_allow_list_are_refused_before_anything_runs() {
     let env = env_calling(&receiver);
     env.put_files(&[("src/a.txt".into(), b"a".to_vec())]);
     let body = |callback: &str| {
-        format!(r#"{{"bucket":"{BUCKET}","source-dir":"src/","dest-file":"output/x.zip","callback":"{callback}"}}"#)
+        format!(
+            r#"{{"bucket":"{BUCKET}","source-dir":"src/","dest-file":"output/x.zip","callback":"{callback}"}}"#
+        )
     };
     for callback in [
-        elsewhere.url(),                                     // another port
-        format!("https://{}/zip-done", receiver.addr),       // https: the entry says http
+        elsewhere.url(),                                       // another port
+        format!("https://{}/zip-done", receiver.addr),         // https: the entry says http
         format!("http://localhost:{}/", receiver.addr.port()), // another name for it
         "https://hooks.example.com.evil.example/".into(),
         "https://a.hooks.example.com/".into(),
@@ -430,12 +452,18 @@ fn a_failing_callback_receiver_is_retried_with_backoff() {
     let gap = |i: usize| got[i].at.duration_since(got[i - 1].at);
     assert!(gap(1) >= Duration::from_millis(900), "{:?}", gap(1));
     assert!(gap(2) >= Duration::from_millis(1900), "{:?}", gap(2));
-    let last = status_until(&status_url, Duration::from_secs(10), |s| s.get("callback").is_some());
+    let last = status_until(&status_url, Duration::from_secs(10), |s| {
+        s.get("callback").is_some()
+    });
     assert_eq!(last["state"], "done");
     assert_eq!(last["callback"]["delivered"], true, "{last}");
     assert_eq!(last["callback"]["attempts"], 3, "{last}");
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(receiver.got().len(), 3, "called again after it was accepted");
+    assert_eq!(
+        receiver.got().len(),
+        3,
+        "called again after it was accepted"
+    );
 }
 
 #[test]
@@ -452,7 +480,9 @@ fn a_callback_that_never_succeeds_is_given_up_and_recorded() {
     );
     let (status_url, _) = accepted(&a, "output/unheard.zip");
     // 5 attempts, 1 + 2 + 4 + 8 s apart.
-    let last = status_until(&status_url, Duration::from_secs(40), |s| s.get("callback").is_some());
+    let last = status_until(&status_url, Duration::from_secs(40), |s| {
+        s.get("callback").is_some()
+    });
     assert_eq!(last["state"], "done", "{last}");
     assert_eq!(last["callback"]["delivered"], false, "{last}");
     assert_eq!(last["callback"]["attempts"], 5, "{last}");
@@ -469,7 +499,9 @@ fn a_callback_that_never_succeeds_is_given_up_and_recorded() {
         ),
     );
     let (status_url, _) = accepted(&a, "output/refused.zip");
-    let last = status_until(&status_url, Duration::from_secs(20), |s| s.get("callback").is_some());
+    let last = status_until(&status_url, Duration::from_secs(20), |s| {
+        s.get("callback").is_some()
+    });
     assert_eq!(last["callback"]["delivered"], false, "{last}");
     assert_eq!(last["callback"]["attempts"], 1, "{last}");
 }
@@ -510,7 +542,11 @@ fn status_objects_never_replace_an_object_nor_pass_for_an_archive() {
         &format!(r#"{{"bucket":"{BUCKET}","source-dir":"src/","dest-file":"output/taken.zip"}}"#),
     );
     assert_eq!(a.error_code(409), "DestinationExists");
-    assert!(a.text().contains("output/taken.zip.status.json"), "{}", a.text());
+    assert!(
+        a.text().contains("output/taken.zip.status.json"),
+        "{}",
+        a.text()
+    );
     assert_eq!(
         std::fs::read(env.root().join(BUCKET).join("output/taken.zip.status.json")).unwrap(),
         b"mine"

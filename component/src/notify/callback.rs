@@ -32,7 +32,9 @@ impl Callback {
             let h = h.to_ascii_lowercase();
             h.strip_suffix('.').map(str::to_string).unwrap_or(h)
         });
-        let same = uri.scheme_str().is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+        let same = uri
+            .scheme_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
             && uri.authority().is_some_and(|a| !a.as_str().contains('@'))
             && host.as_deref() == Some(url.host())
             && uri.port_u16().unwrap_or(default_port) == url.port();
@@ -50,9 +52,8 @@ impl Callback {
         outcome: &Result<Summary, PackError>,
         status_url: Option<&str>,
     ) -> CallbackRecord {
-        let body = Bytes::from(
-            CallbackBody::new(request_id, archive_key, outcome, status_url).to_json(),
-        );
+        let body =
+            Bytes::from(CallbackBody::new(request_id, archive_key, outcome, status_url).to_json());
         let retry = Retry::default();
         // A receiver should answer at once and do its work later; one that does not is
         // given up on, and tried again.
@@ -115,7 +116,9 @@ impl Callback {
                 None => {
                     eprintln!(
                         "zip-oss: callback to {host} given up after {attempt} attempt(s){}",
-                        status.map(|s| format!(" (last answer {s})")).unwrap_or_default()
+                        status
+                            .map(|s| format!(" (last answer {s})"))
+                            .unwrap_or_default()
                     );
                     return CallbackRecord {
                         delivered: false,

@@ -68,8 +68,10 @@ impl StatusObject {
     pub async fn create(&self, overwrite: bool) -> Result<(), PackError> {
         match self.put(!overwrite, STATUS_ATTEMPTS).await {
             Err(PackError::Store { error, .. })
-                if matches!(error.code.as_str(), "PreconditionFailed" | "FileAlreadyExists")
-                    || error.status == 412 =>
+                if matches!(
+                    error.code.as_str(),
+                    "PreconditionFailed" | "FileAlreadyExists"
+                ) || error.status == 412 =>
             {
                 Err(PackError::DestinationExists {
                     key: self.key.as_str().to_string(),
@@ -144,7 +146,11 @@ impl StatusObject {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let mut body = response.into_body();
-                    let body = body.contents().await.map(|b| b.to_vec()).unwrap_or_default();
+                    let body = body
+                        .contents()
+                        .await
+                        .map(|b| b.to_vec())
+                        .unwrap_or_default();
                     if (200..300).contains(&status) {
                         return Ok(());
                     }
@@ -170,4 +176,3 @@ impl StatusObject {
         }
     }
 }
-

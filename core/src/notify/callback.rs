@@ -64,7 +64,10 @@ impl CallbackKey {
 
 /// The value of `X-Zip-Oss-Signature` for `body` sent at `timestamp`.
 pub fn sign(key: &CallbackKey, timestamp: u64, body: &[u8]) -> String {
-    format!("sha256={}", hex::encode(key.mac(timestamp, body).finalize().into_bytes()))
+    format!(
+        "sha256={}",
+        hex::encode(key.mac(timestamp, body).finalize().into_bytes())
+    )
 }
 
 /// Why a callback was not accepted by [`verify`].
@@ -264,7 +267,10 @@ mod tests {
     fn retries_back_off_and_stop() {
         let r = Retry::default();
         let delays: Vec<_> = (1..=5).map(|a| r.delay_after(a)).collect();
-        assert_eq!(delays, [Some(1000), Some(2000), Some(4000), Some(8000), None]);
+        assert_eq!(
+            delays,
+            [Some(1000), Some(2000), Some(4000), Some(8000), None]
+        );
         for (status, again) in [
             (None, true),
             (Some(500), true),

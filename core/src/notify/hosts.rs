@@ -22,7 +22,9 @@ use std::fmt;
 /// An allow-list that cannot be used. Shows the entry, which holds no secret.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HostsConfigError {
-    #[error("callback host `{0}`: write `[http://|https://]host[:port]`, host exact or `*.domain`")]
+    #[error(
+        "callback host `{0}`: write `[http://|https://]host[:port]`, host exact or `*.domain`"
+    )]
     Malformed(String),
 }
 
@@ -161,7 +163,8 @@ impl CallbackHosts {
     pub fn parse(list: &str) -> Result<CallbackHosts, HostsConfigError> {
         let mut entries = Vec::new();
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            entries.push(parse_entry(item).ok_or_else(|| HostsConfigError::Malformed(item.into()))?);
+            entries
+                .push(parse_entry(item).ok_or_else(|| HostsConfigError::Malformed(item.into()))?);
         }
         Ok(CallbackHosts(entries))
     }
@@ -266,7 +269,8 @@ fn normalise_host(host: &str) -> Option<String> {
     let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     let last_starts_with_letter = host
         .rsplit('.')
@@ -276,7 +280,7 @@ fn normalise_host(host: &str) -> Option<String> {
         && host.len() <= 253
         && host.split('.').all(label_ok)
         && last_starts_with_letter)
-    .then_some(host)
+        .then_some(host)
 }
 
 /// Dotted-quad IPv4, no leading zeros (Rust's parser is that strict).
@@ -295,12 +299,21 @@ mod tests {
     #[test]
     fn callback_urls_are_parsed_strictly() {
         let u = url("https://Hooks.Example.com./zip?x=1");
-        assert_eq!((u.host(), u.port(), u.is_https()), ("hooks.example.com", 443, true));
+        assert_eq!(
+            (u.host(), u.port(), u.is_https()),
+            ("hooks.example.com", 443, true)
+        );
         let u = url("http://127.0.0.1:8081/cb");
-        assert_eq!((u.host(), u.port(), u.is_https()), ("127.0.0.1", 8081, false));
+        assert_eq!(
+            (u.host(), u.port(), u.is_https()),
+            ("127.0.0.1", 8081, false)
+        );
         let u = url("https://[::1]:9443");
         assert_eq!((u.host(), u.port()), ("[::1]", 9443));
-        assert_eq!(url("https://0xdead.example.com/").host(), "0xdead.example.com");
+        assert_eq!(
+            url("https://0xdead.example.com/").host(),
+            "0xdead.example.com"
+        );
         for bad in [
             "",
             "hooks.example.com/x",

@@ -32,7 +32,12 @@ mod tests {
             assert!(prefers_respond_async([yes]), "{yes}");
         }
         assert!(prefers_respond_async(["wait=5", "respond-async"]));
-        for no in ["", "return=representation", "wait=respond-async", "respond-asynchronously"] {
+        for no in [
+            "",
+            "return=representation",
+            "wait=respond-async",
+            "respond-asynchronously",
+        ] {
             assert!(!prefers_respond_async([no]), "{no}");
         }
         assert!(!prefers_respond_async([]));

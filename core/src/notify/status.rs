@@ -284,7 +284,10 @@ mod tests {
         assert_eq!(json["state"], "failed");
         assert_eq!(json["error"]["code"], "NoObjects");
         assert_eq!(json["error"]["status"], 404);
-        assert!(json["error"]["message"].as_str().unwrap().contains("no objects"));
+        assert!(json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no objects"));
         assert!(json.get("summary").is_none());
     }
 }
