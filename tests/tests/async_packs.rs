@@ -11,7 +11,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use zip_oss_core::notify::{verify, CallbackKey};
+use zip_oss::limits::InstanceLimits;
+use zip_oss_core::notify::{sign, verify, CallbackKey};
 use zip_oss_tests::fault_proxy::{Fault, Rule};
 use zip_oss_tests::readers::{check_uploaded_archive, manifest_under};
 use zip_oss_tests::{answer, get, noise, now, save, Answer, Env, BUCKET};
@@ -134,39 +135,65 @@ fn serve_one(stream: TcpStream, status: u16) -> Option<Received> {
     })
 }
 
-/// Checks a callback's signature twice: with the README's Python verifier (an independent
-/// implementation) and with core's `verify`; returns the state the body carries.
-fn verified(r: &Received) -> String {
+/// The README's Python verifier (run by `tools/verify_callback.py`, which takes it from the
+/// README) on a callback's headers and `body`: `Ok(state)` if it verifies.
+fn readme_verifier(key: &str, r: &Received, body: &[u8]) -> Result<String, String> {
     let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/verify_callback.py");
     let mut child = Command::new("python3")
         .arg(tool)
-        .args([KEY, &r.timestamp, &r.signature])
+        .args([key, &r.timestamp, &r.signature])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(&r.body).unwrap();
+    child.stdin.take().unwrap().write_all(body).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the Python verifier refused the callback: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap().trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Checks a callback's signature twice: with the README's Python verifier (an independent
+/// implementation) and with core's `verify`; returns the state the body carries. Another
+/// key, or a body changed by one byte, verifies with neither.
+fn verified(r: &Received) -> String {
+    let state = readme_verifier(KEY, r, &r.body)
+        .unwrap_or_else(|e| panic!("the README's verifier refused the callback: {e}"));
     let key = CallbackKey::new(KEY).unwrap();
     verify(&key, &r.timestamp, &r.signature, &r.body, now(), 300).unwrap();
-    // Another key, or another body, does not verify.
-    let other = CallbackKey::new("not-the-callback-key-at-all").unwrap();
-    assert!(verify(&other, &r.timestamp, &r.signature, &r.body, now(), 300).is_err());
+    let other = "not-the-callback-key-at-all";
     let mut changed = r.body.clone();
     changed.push(b' ');
+    assert!(readme_verifier(other, r, &r.body).is_err());
+    assert!(readme_verifier(KEY, r, &changed).is_err());
+    let other = CallbackKey::new(other).unwrap();
+    assert!(verify(&other, &r.timestamp, &r.signature, &r.body, now(), 300).is_err());
     assert!(verify(&key, &r.timestamp, &r.signature, &changed, now(), 300).is_err());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    // Signed with the right key ten minutes ago: a replay, refused; the same signed now
+    // passes, so the refusal is the age's.
+    let resigned = |at: u64| Received {
+        timestamp: at.to_string(),
+        signature: sign(&key, at, &r.body),
+        ..r.clone()
+    };
+    assert!(readme_verifier(KEY, &resigned(now() - 600), &r.body).is_err());
+    assert_eq!(
+        readme_verifier(KEY, &resigned(now()), &r.body),
+        Ok(state.clone())
+    );
+    state
 }
 
 fn env_calling(receiver: &Receiver) -> Env {
+    env_calling_within(receiver, InstanceLimits::default())
+}
+
+fn env_calling_within(receiver: &Receiver, limits: InstanceLimits) -> Env {
     let hosts = receiver.allow();
-    Env::with_access(move |a| {
+    Env::with_limits_and_access(limits, move |a| {
         a.callback_hosts = Some(format!("hooks.example.com, {hosts}"));
         a.callback_key = Some(KEY.into());
     })
@@ -589,4 +616,52 @@ fn status_objects_never_replace_an_object_nor_pass_for_an_archive() {
     );
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.headers.get("preference-applied"), None);
+}
+
+#[test]
+fn an_async_pack_stopped_by_the_time_limit_still_reports_its_end() {
+    // The request timeout counts from the request, not the 202: a pack waiting on a slow
+    // read past it is stopped, its upload aborted, and its end still told (the host lets
+    // the status write and the callback through a stopped instance).
+    let receiver = Receiver::start(&[204]);
+    let limits = InstanceLimits {
+        timeout: Duration::from_secs(3),
+        ..InstanceLimits::default()
+    };
+    let env = env_calling_within(&receiver, limits);
+    env.put_files(&[
+        ("src/a.txt".into(), b"a".to_vec()),
+        ("src/b-slow.txt".into(), b"slow".to_vec()),
+    ]);
+    env.proxy.add(Rule {
+        method: "GET",
+        contains: vec!["b-slow".into()],
+        fault: Fault::Delay(20_000),
+        times: 1,
+    });
+    let a = post_async(
+        &env,
+        &format!(
+            r#"{{"bucket":"{BUCKET}","source-dir":"src/","dest-file":"output/stopped.zip","callback":"{}"}}"#,
+            receiver.url()
+        ),
+    );
+    let (status_url, _) = accepted(&a, "output/stopped.zip");
+    let failed = status_until(&status_url, Duration::from_secs(20), |s| {
+        s["state"] != "running"
+    });
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert_eq!(failed["error"]["code"], "Stopped", "{failed}");
+    let got = receiver.wait_for(1, Duration::from_secs(20));
+    assert_eq!(verified(&got[0]), "failed");
+    assert_eq!(got[0].json()["error"]["code"], "Stopped");
+    let last = status_until(&status_url, Duration::from_secs(10), |s| {
+        s.get("callback").is_some()
+    });
+    assert_eq!(last["callback"]["delivered"], true, "{last}");
+    assert!(!env.object_exists("output/stopped.zip"));
+    assert!(
+        env.open_uploads().is_empty(),
+        "the stopped pack left its upload open"
+    );
 }

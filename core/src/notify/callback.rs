@@ -220,6 +220,12 @@ mod tests {
             sig,
             "sha256=dfcc80b9e4d7ec2a24e717287eda0940a392a1bc635035fab16d17e0a8cb211d"
         );
+        // The README's worked example.
+        let body = br#"{"request_id":"r1","state":"done","key":"output/a.zip"}"#;
+        assert_eq!(
+            sign(&key(), 1_767_225_600, body),
+            "sha256=2b95421d040ea7b1f32c098f00fcaa6751019b0b2f380b53b2f727d43d389b53"
+        );
     }
 
     #[test]
