@@ -140,6 +140,7 @@ impl Service {
                 number("max_bytes")?,
                 read_ranges(number("read_ranges")?),
                 checksums(get("checksums")?)?,
+                number("resume_lease")?,
             ),
         })
     }
@@ -175,6 +176,10 @@ impl Service {
                         .and_then(|v| v.trim().parse().ok()),
                 ),
                 checksums(store::get("checksums").ok().flatten()).unwrap_or(true),
+                store::get("resume_lease")
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.trim().parse().ok()),
             ),
         }
     }
@@ -251,6 +256,7 @@ fn settings(
     max_bytes: Option<u64>,
     read_ranges: usize,
     checksums: bool,
+    resume_lease: Option<u64>,
 ) -> Settings {
     Settings {
         limits: Limits {
@@ -260,6 +266,7 @@ fn settings(
         tuning: Tuning {
             read_ranges,
             checksums,
+            resume_lease_secs: resume_lease.unwrap_or(Tuning::default().resume_lease_secs),
             ..Tuning::default()
         },
     }

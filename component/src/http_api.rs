@@ -318,6 +318,11 @@ fn error_response(e: &PackError) -> Response<Body> {
             wstd::http::HeaderValue::from_static("Bearer realm=\"zip-oss\""),
         );
     }
+    if let Some(secs) = e.retry_after() {
+        if let Ok(value) = wstd::http::HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert("retry-after", value);
+        }
+    }
     response
 }
 

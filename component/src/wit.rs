@@ -54,6 +54,7 @@ pub fn summary(s: Summary) -> zip_pack::PackSummary {
         bytes_read: s.bytes_read,
         archive_bytes: s.archive_bytes,
         parts: s.parts,
+        resumed_parts: s.resumed_parts,
         duration_ms: s.duration_ms,
         skipped: s.skipped,
         renamed: s.renamed,

@@ -9,7 +9,12 @@
 //! - the memory the engine holds never exceeds what it reserved;
 //! - a byte flipped on the way (read or part) or kept flipped by the store never reaches a
 //!   finished archive: the pack reads or sends again, or fails with `ChecksumMismatch`;
-//!   every object is counted verified or unverified as the store's checksums allow.
+//!   every object is counted verified or unverified as the store's checksums allow;
+//! - a quarter of the uploads die once some parts are up and run again after the lease
+//!   (sometimes with an object changed in between): the archive is still the reference's,
+//!   every part the died pack stored is kept when nothing changed and none when something
+//!   did, and no checkpoint is left (except a died pack's that a failing retry never took
+//!   over, with its upload: a later retry's, or the lifecycle rule's).
 //!
 //! A failing seed prints itself; `SIM_SEED=<n> cargo test --release -p zip-oss-core --test
 //! simulation -- --nocapture` replays it with a trace. `SIM_SEEDS=<n>` runs more.
@@ -60,6 +65,7 @@ fn scenario(seed: u64) -> Scenario {
         cleanup_attempts: 10,
         max_resumes: 5,
         checksums: rng.below(10) != 0,
+        resume_lease_secs: [0, 5, 20, 20][rng.below(4) as usize],
     };
     let mut store = SimStore::new(provider, BUCKET, tuning.min_part_size);
     store.s3_checksum = match rng.below(20) {
@@ -259,13 +265,92 @@ fn run_seed_counting(
     let forbid = job.store.forbid_overwrite;
     let checks = job.tuning.checksums;
     let others: Vec<String> = store.uploads.keys().cloned().collect();
-    let mut world = World::new(job, store, faults, seed);
+    // A quarter of the uploads resuming: the process dies once some parts are up, and the
+    // same request runs again after the lease (sometimes with an object changed between).
+    let mut fate = Rng::new(seed ^ 0xdead);
+    let lease = job.tuning.resume_lease_secs;
+    let crash = mode == Mode::Upload && lease > 0 && fate.below(4) == 0;
+    let mut objects = objects;
+    let mut changed = false;
+    let mut parts_at_crash = None;
+    let mut faults_before = 0;
+    // What the died pack left: its open uploads, and its checkpoint.
+    let mut died_open: Vec<String> = Vec::new();
+    let mut died_checkpoint = None;
+    let checkpoint = zip_oss_core::pack::checkpoint_key(DEST);
+    let mut world = World::new(job.clone(), store, faults, seed);
     world.trace = trace;
+    if crash {
+        world.crash_at_parts = Some((DEST.into(), 1 + fate.below(4) as usize));
+    }
     let ran = world.run();
     for (op, n) in &world.lost {
         *lost.entry(op).or_default() += n;
     }
     ran?;
+    if world.outcome.is_none() {
+        let mut store = std::mem::replace(&mut world.store, SimStore::new(Provider::S3, BUCKET, 1));
+        let key = store
+            .objects
+            .keys()
+            .find(|k| k.starts_with("src/"))
+            .cloned();
+        if let Some(key) = key.filter(|_| fate.below(3) == 0) {
+            let data = Bytes::from(format!("changed between the runs, seed {seed}"));
+            store.put(&key, data, 1_650_000_000);
+            changed = true;
+        }
+        parts_at_crash = Some(
+            store
+                .uploads
+                .values()
+                .filter(|u| u.key == DEST)
+                .map(|u| u.parts.len() as u32)
+                .sum::<u32>(),
+        );
+        objects = store.objects.clone();
+        faults_before = world.faults_hit;
+        died_open = store
+            .uploads
+            .iter()
+            .filter(|(_, u)| u.key == DEST)
+            .map(|(id, _)| id.clone())
+            .collect();
+        died_checkpoint = store.objects.get(&checkpoint).map(|o| o.data.clone());
+        let unix0 = world.unix_now() + lease + 2;
+        if trace {
+            eprintln!(
+                "--- died with {parts_at_crash:?} parts up; again at {unix0}, changed: {changed}"
+            );
+        }
+        world = World::starting_at(job, store, faults, seed + 1, unix0);
+        world.trace = trace;
+        let ran = world.run();
+        for (op, n) in &world.lost {
+            *lost.entry(op).or_default() += n;
+        }
+        ran?;
+    }
+    // A pack that fails before it takes over a died pack's checkpoint leaves it, and its
+    // upload, for a later retry (or the lifecycle rule); uploads whose create answer the
+    // died pack lost are no checkpoint's: the lifecycle rule's too.
+    let failed = matches!(world.outcome, Some(Outcome::Failed(_)));
+    let left = world.store.objects.get(&checkpoint).map(|o| o.data.clone());
+    if left.is_some() && !(failed && left == died_checkpoint) {
+        return Err("a checkpoint was left behind".into());
+    }
+    let resumable = died_checkpoint
+        .as_deref()
+        .and_then(|c| serde_json::from_slice::<serde_json::Value>(c).ok())
+        .and_then(|c| c["upload_id"].as_str().map(str::to_string));
+    let others: Vec<String> = others
+        .into_iter()
+        .chain(
+            died_open
+                .into_iter()
+                .filter(|id| left.is_some() || resumable.as_ref() != Some(id)),
+        )
+        .collect();
     if trace {
         eprintln!("outcome: {:?}", world.outcome);
     }
@@ -281,7 +366,7 @@ fn run_seed_counting(
     if world.engine.upload_may_be_left_open() {
         return Err("the engine gave up on a cleanup request".into());
     }
-    if world.store.uploads.len() != others.len() {
+    if world.store.uploads.len() != others.len() && parts_at_crash.is_none() {
         return Err("another writer's upload was aborted".into());
     }
     let outcome = world.outcome.take().expect("ran to the end");
@@ -341,6 +426,19 @@ fn run_seed_counting(
             if summary.archive_bytes != want.len() as u64 {
                 return Err("the summary's size is wrong".into());
             }
+            // Without faults every part the died pack stored is kept, unless the plan changed.
+            if let (Some(n), 0, false) = (parts_at_crash, world.faults_hit + faults_before, changed)
+            {
+                if summary.resumed_parts != n {
+                    return Err(format!(
+                        "{n} parts were up when the pack died, {} kept",
+                        summary.resumed_parts
+                    ));
+                }
+            }
+            if changed && summary.resumed_parts > 0 {
+                return Err("parts of an older plan were kept".into());
+            }
             let read = plan
                 .entries
                 .iter()
@@ -370,7 +468,9 @@ fn run_seed_counting(
             {
                 return Err("the summary's checksum is not the store's".into());
             }
-            Ok(if summary.rereads > 0 {
+            Ok(if parts_at_crash.is_some() {
+                "done after a resume"
+            } else if summary.rereads > 0 {
                 "done after a reread"
             } else if world.garbled > 0 {
                 "done though an answer's checksum was garbled"
@@ -456,6 +556,7 @@ fn seeds_keep_every_property() {
             "done after a reread",
             "failed: ChecksumMismatch",
             "done though an answer's checksum was garbled",
+            "done after a resume",
         ] {
             assert!(
                 tally.get(how).copied().unwrap_or(0) >= 10,

@@ -108,7 +108,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// `big`, `small`, `all` (both), `ceiling` (the packer alone, against a store that
-    /// costs nothing) or `instantiate` (the cost of a fresh instance).
+    /// costs nothing), `instantiate` (the cost of a fresh instance), `checksums` or
+    /// `resume` (the big scenario killed at half its parts and run again).
     #[arg(long, default_value = "all")]
     pub scenario: String,
 }

@@ -113,6 +113,7 @@ pub fn summary_json(summary: &PackSummary) -> String {
         "bytes_read": summary.bytes_read,
         "archive_bytes": summary.archive_bytes,
         "parts": summary.parts,
+        "resumed_parts": summary.resumed_parts,
         "duration_ms": summary.duration_ms,
         "verified_objects": summary.verified_objects,
         "unverified_objects": summary.unverified_objects,

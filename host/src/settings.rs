@@ -24,6 +24,7 @@ pub mod keys {
     pub const MAX_BYTES: &str = "max_bytes";
     pub const READ_RANGES: &str = "read_ranges";
     pub const CHECKSUMS: &str = "checksums";
+    pub const RESUME_LEASE: &str = "resume_lease";
     pub const OSS_INTERNAL: &str = "oss_internal";
     pub const ALLOWED_REGIONS: &str = "allowed_regions";
     pub const ALLOWED_BUCKETS: &str = "allowed_buckets";
@@ -97,6 +98,11 @@ pub struct StoreSettings {
     /// archive (default). `false` only for stores that refuse `x-amz-checksum-*` headers.
     #[arg(long, env = "ZIP_OSS_CHECKSUMS", value_parser = clap::builder::BoolishValueParser::new())]
     pub checksums: Option<bool>,
+    /// Seconds a pack's checkpoint holds its destination without being renewed (default
+    /// 20): the same request made again within it is `409 PackInProgress`, after it
+    /// resumes the pack. 0 turns resuming off.
+    #[arg(long, env = "ZIP_OSS_RESUME_LEASE")]
+    pub resume_lease: Option<u64>,
     /// OSS without `--endpoint`: reach `oss-<region>-internal.aliyuncs.com` (inside Aliyun);
     /// links still use the public endpoint.
     #[arg(long, env = "ZIP_OSS_OSS_INTERNAL", num_args = 0..=1, default_value_t = false,
@@ -162,6 +168,10 @@ impl StoreSettings {
         put(
             keys::CHECKSUMS,
             self.checksums.map(|on| if on { "true" } else { "false" }),
+        );
+        put(
+            keys::RESUME_LEASE,
+            self.resume_lease.map(|n| n.to_string()).as_deref(),
         );
         put(
             keys::OSS_INTERNAL,

@@ -394,3 +394,12 @@ pub fn save(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     std::fs::write(&path, bytes).unwrap();
     path
 }
+
+/// `target/release/zip-oss`, built beside the test binaries (`cargo test` builds it with the
+/// workspace).
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("zip-oss");
+    assert!(bin.exists(), "{} is not built", bin.display());
+    bin
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 use zip_oss_tests::readers::{check_archive, manifest_under};
-use zip_oss_tests::{get, save, Env};
+use zip_oss_tests::{binary, get, save, Env};
 
 const TOKEN: &str = "container-test-token-0123456789";
 
@@ -23,14 +23,6 @@ fn workspace() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-/// `target/release/zip-oss`, built beside this test.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("zip-oss");
-    assert!(bin.exists(), "{} is not built", bin.display());
-    bin
 }
 
 /// podman with the settings this sandbox needs.

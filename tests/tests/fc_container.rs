@@ -5,26 +5,13 @@
 
 use std::io::Read;
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 use zip_oss_tests::fault_proxy::{Fault, Rule};
 use zip_oss_tests::readers::{check_archive, manifest_under};
-use zip_oss_tests::{get, save, Env};
-
-/// `target/release/zip-oss`, built beside this test.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("zip-oss");
-    assert!(
-        bin.exists(),
-        "{} is not built (cargo test builds it with the workspace)",
-        bin.display()
-    );
-    bin
-}
+use zip_oss_tests::{binary, get, save, Env};
 
 struct Container {
     child: Child,

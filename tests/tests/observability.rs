@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 use zip_oss_tests::fault_proxy::{Fault, Rule};
-use zip_oss_tests::{get, Env};
+use zip_oss_tests::{binary, get, Env};
 
 /// One scrape: every sample by `name{label="value",...}` (labels sorted).
 type Samples = BTreeMap<String, f64>;
@@ -269,12 +269,6 @@ fn metrics_move_by_what_a_pack_and_a_failed_pack_did() {
         ),
         2.0
     );
-}
-
-/// `target/release/zip-oss`, built beside this test.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("zip-oss")
 }
 
 #[test]

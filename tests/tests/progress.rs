@@ -2,23 +2,15 @@
 //! fed by the component's own reports, and the download's; through pipes stderr carries
 //! no bar and stdout is the JSON summary alone.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 use zip_oss_tests::fault_proxy::{Fault, Rule};
-use zip_oss_tests::{noise, Env, BUCKET};
+use zip_oss_tests::{binary, noise, Env, BUCKET};
 
 const OBJECTS: usize = 6;
 const OBJECT_BYTES: usize = 6 << 20;
-
-/// `target/release/zip-oss`, built beside this test.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("zip-oss");
-    assert!(bin.exists(), "{} is not built", bin.display());
-    bin
-}
 
 /// Six objects of 6 MiB under `d/`, each read delayed half a second by the proxy and read
 /// one at a time, so the pack lasts seconds and its bar has states between 0 and the end.

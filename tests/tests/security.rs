@@ -19,7 +19,7 @@ use zip_oss_tests::fault_proxy::{Fault, FaultProxy, Rule};
 use zip_oss_tests::moto::Moto;
 use zip_oss_tests::oss_gateway::OssGateway;
 use zip_oss_tests::readers::{check_archive, manifest_under};
-use zip_oss_tests::{answer, get, now, save, Answer, Env};
+use zip_oss_tests::{binary, answer, get, now, save, Answer, Env};
 
 const SECRET: &str = "app-signing-secret-0123456789abcdef";
 const OLD_SECRET: &str = "old-signing-secret-fedcba9876543210";
@@ -618,14 +618,6 @@ fn a_64_mib_body_is_413_json_with_or_without_content_length() {
             .status,
         302
     );
-}
-
-/// `target/release/zip-oss`, built beside this test.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("zip-oss");
-    assert!(bin.exists(), "{} is not built", bin.display());
-    bin
 }
 
 fn sign_with_binary(url: &str, key_id: &str, secret: &str, json: &str, expires: u64) -> String {

@@ -208,6 +208,7 @@ mod tests {
             bytes_read: 10,
             archive_bytes: 400,
             parts: 1,
+            resumed_parts: 0,
             duration_ms: 5,
             skipped: vec![],
             renamed: vec![],

@@ -9,7 +9,9 @@
 //! One pack: list → plan → reserve memory → create the upload (while the first reads
 //! start) → encode entries as their bytes arrive, cut into parts, upload them → complete
 //! → presign. Any failure after the upload exists aborts it; answers lost after the store
-//! acted are settled as `upload.rs` describes. Every object's bytes are checked against
+//! acted are settled as `upload.rs` describes. Before the upload starts, a checkpoint left
+//! by a pack of the same request that died is looked for, and its upload continued
+//! (`resume.rs`). Every object's bytes are checked against
 //! the store's checksum (`verify.rs`), every part and the whole archive against ours.
 
 use std::collections::VecDeque;
@@ -23,6 +25,7 @@ use super::listing::Listing;
 use super::progress::Progress;
 use super::reads::Reads;
 use super::requests::{header, InFlight, Op, Requests};
+use super::resume::{self, Checkpoint, Found, Resume};
 use super::rng::Rng;
 use super::summary::Summary;
 use super::upload::{Sweep, Upload};
@@ -33,7 +36,7 @@ use crate::store::checksum::{Algorithm, Checksum, Claimed};
 use crate::store::{
     AbortMultipartUpload, Bucket, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
     DeleteObject, ErrorKind, GetObject, HeadObject, HttpRequest, ListMultipartUploads,
-    ListObjectsV2, ObjectKey, PresignedGet, Provider, StoreError, UploadPart,
+    ListObjectsV2, ListParts, ObjectKey, PresignedGet, Provider, PutObject, StoreError, UploadPart,
 };
 use crate::zip::Layout;
 
@@ -76,6 +79,9 @@ pub struct Engine {
     reads: Option<Reads>,
     writer: Option<Writer>,
     upload: Upload,
+    resume: Resume,
+    /// Where the checkpoint goes (`None`: resuming is off).
+    checkpoint: Option<ObjectKey>,
     /// The CRC-64 the archive's parts and whole are checked with (the store's own).
     archive_algorithm: Algorithm,
     failure: Option<PackError>,
@@ -94,6 +100,13 @@ impl Engine {
             ),
         };
         let archive_algorithm = Algorithm::for_archive(job.store.provider);
+        let checkpoint = (job.mode == Mode::Upload && tuning.resume_lease_secs > 0)
+            .then(|| ObjectKey::new(resume::checkpoint_key(&job.dest)).ok())
+            .flatten();
+        let resume = Resume {
+            lease_secs: checkpoint.as_ref().map_or(0, |_| tuning.resume_lease_secs),
+            ..Resume::default()
+        };
         let mut engine = Engine {
             rng: Rng::new(job.seed),
             listing: Some(Listing::new(&job.request)),
@@ -111,6 +124,8 @@ impl Engine {
             reads: None,
             writer: None,
             upload: Upload::default(),
+            resume,
+            checkpoint,
             archive_algorithm,
             failure: None,
         };
@@ -243,7 +258,10 @@ impl Engine {
     /// Listing done: the plan, its checks, and the memory it needs.
     fn make_plan(&mut self) {
         let listing = self.listing.take().expect("listed once");
-        let sources = listing.finish(&self.job.request);
+        // A checkpoint is zip-oss's own bookkeeping, never an entry (and would change the
+        // plan of the very pack it is there to resume).
+        let mut sources = listing.finish(&self.job.request);
+        sources.retain(|s| !s.key.ends_with(resume::CHECKPOINT_SUFFIX));
         let options = match PlanOptions::from_request(&self.job.request) {
             Ok(o) => o,
             Err(e) => return self.fail(PackError::invalid(e.to_string())),
@@ -332,12 +350,21 @@ impl Engine {
                 }
                 let crc = self.tuning.checksums.then_some(self.archive_algorithm);
                 self.writer = Some(Writer::parts(part_size, crc));
-                let first = if self.job.store.forbid_overwrite {
-                    Op::CheckDest
+                if self.resume.on() {
+                    self.resume.fingerprint = resume::fingerprint(
+                        self.provider(),
+                        self.bucket.as_str(),
+                        self.dest.as_str(),
+                        &self.plan,
+                        part_size,
+                        self.tuning.checksums,
+                    );
+                }
+                if self.job.store.forbid_overwrite {
+                    self.send(Op::CheckDest, 0, now);
                 } else {
-                    Op::Create
-                };
-                self.send(first, 0, now);
+                    self.dest_is_free(now);
+                }
             }
             Mode::Stream => {
                 self.writer = Some(Writer::stream());
@@ -353,6 +380,60 @@ impl Engine {
         self.phase = Phase::Writing;
     }
 
+    /// The destination may be written: resume a died pack's upload, or start one.
+    fn dest_is_free(&mut self, now: Now) {
+        let first = if self.resume.on() {
+            Op::GetCheckpoint
+        } else {
+            Op::Create
+        };
+        self.send(first, 0, now);
+    }
+
+    /// Whether parts may go up: the upload exists and, resuming, the checkpoint is ours
+    /// and the old parts are known.
+    fn upload_ready(&self) -> bool {
+        self.upload.id.is_some() && (!self.resume.on() || self.resume.ready)
+    }
+
+    /// Our checkpoint is written: parts may go, and the lease is renewed from now on.
+    fn claimed(&mut self, now: Now) {
+        self.resume.ours = true;
+        self.resume.ready = true;
+        self.renew_later(now);
+    }
+
+    fn renew_later(&mut self, now: Now) {
+        let due = now.mono_ms + self.resume.renew_every_ms().max(1);
+        self.requests
+            .schedule(Op::PutCheckpoint { renew: true }, 0, due);
+    }
+
+    /// As the pack ends: removes our checkpoint once no write of it is on its way;
+    /// `true` once nothing is left to do.
+    fn drop_checkpoint(&mut self, now: Now) -> bool {
+        self.requests
+            .unschedule(|op| matches!(op, Op::PutCheckpoint { renew: true }));
+        if self
+            .requests
+            .pending(|op| matches!(op, Op::PutCheckpoint { .. } | Op::VerifyCheckpoint))
+        {
+            return false;
+        }
+        if self.resume.unsure && !self.resume.ours {
+            self.send(Op::VerifyCheckpoint, 0, now);
+            return false;
+        }
+        if !self.resume.ours || self.resume.delete_done {
+            return true;
+        }
+        if !self.resume.delete_started {
+            self.resume.delete_started = true;
+            self.send(Op::DeleteCheckpoint, 0, now);
+        }
+        false
+    }
+
     /// Moves the pack on as far as it can go without an event.
     fn progress(&mut self, now: Now) {
         match self.phase {
@@ -360,7 +441,7 @@ impl Engine {
             Phase::Writing => self.write(now),
             #[allow(clippy::collapsible_match)] // `sweep` moves the pack on: not a guard
             Phase::Finishing => {
-                if self.sweep(now) {
+                if self.sweep(now) && self.drop_checkpoint(now) {
                     self.finish(now);
                 }
             }
@@ -428,7 +509,7 @@ impl Engine {
         };
         match &mut writer.out {
             Output::Parts { ready, .. } => {
-                if self.upload.id.is_none() {
+                if !(self.upload.id.is_some() && (!self.resume.on() || self.resume.ready)) {
                     return;
                 }
                 let mut start = Vec::new();
@@ -437,6 +518,12 @@ impl Engine {
                     if let Some(crc) = part.crc {
                         let len = part.data.len() as u64;
                         self.upload.crcs.insert(part.number, (crc, len));
+                    }
+                    // The died pack's part holds these very bytes: keep it.
+                    let ours = part.crc.map(|c| Checksum::crc(self.archive_algorithm, c));
+                    if let Some(etag) = self.resume.keep(part.number, &part.data, ours) {
+                        self.upload.etags.insert(part.number, etag);
+                        continue;
                     }
                     self.upload
                         .sending
@@ -477,7 +564,7 @@ impl Engine {
                 }
             }
             Output::Parts { ready, .. } => {
-                if ready.is_empty() && self.upload.sending.is_empty() && self.upload.id.is_some() {
+                if ready.is_empty() && self.upload.sending.is_empty() && self.upload_ready() {
                     self.phase = Phase::Completing;
                     self.upload.complete_started = true;
                     self.send(Op::Complete, 0, now);
@@ -507,6 +594,7 @@ impl Engine {
             bytes_read: plan.source_bytes(),
             archive_bytes: self.writer.as_ref().map_or(0, |w| w.bytes_out),
             parts: self.upload.etags.len() as u32,
+            resumed_parts: self.resume.kept,
             duration_ms: now.mono_ms.saturating_sub(self.started_ms),
             utf8_fallbacks: plan.utf8_fallbacks(),
             skipped: plan.skipped,
@@ -535,7 +623,16 @@ impl Engine {
         self.phase = Phase::Failing;
         // Reads and lookups changed nothing: cut them off. Writes in flight may still act,
         // so they are waited for (and not retried).
-        self.cancel(|op| matches!(op, Op::Read { .. } | Op::List { .. } | Op::Head { .. }));
+        self.cancel(|op| {
+            matches!(
+                op,
+                Op::Read { .. }
+                    | Op::List { .. }
+                    | Op::Head { .. }
+                    | Op::GetCheckpoint
+                    | Op::ListParts { .. }
+            )
+        });
         self.requests.unschedule(|op| !op.is_cleanup());
         if let Some(reads) = self.reads.as_mut() {
             reads.clear();
@@ -560,7 +657,12 @@ impl Engine {
         if self.requests.pending(|op| {
             matches!(
                 op,
-                Op::CheckDest | Op::Create | Op::Part { .. } | Op::Complete
+                Op::CheckDest
+                    | Op::Create
+                    | Op::Part { .. }
+                    | Op::Complete
+                    | Op::PutCheckpoint { renew: false }
+                    | Op::AbortStale { .. }
             )
         }) {
             return;
@@ -580,7 +682,7 @@ impl Engine {
             }
             return;
         }
-        if !self.sweep(now) {
+        if !self.drop_checkpoint(now) || !self.sweep(now) {
             return;
         }
         self.phase = Phase::Over;
@@ -674,6 +776,28 @@ impl Engine {
                 xml(HeadObject::new(bucket, &key).sign(cfg, t))
             }
             Op::CheckDest => xml(HeadObject::new(bucket, dest).sign(cfg, t)),
+            Op::GetCheckpoint | Op::VerifyCheckpoint => {
+                xml(GetObject::new(bucket, self.checkpoint.as_ref()?).sign(cfg, t))
+            }
+            Op::PutCheckpoint { renew } => {
+                if *renew && !matches!(self.phase, Phase::Writing | Phase::Completing) {
+                    return None;
+                }
+                let body = Checkpoint::new(&self.resume.fingerprint, upload_id).to_json();
+                let put = PutObject::new(bucket, self.checkpoint.as_ref()?, body.len() as u64)
+                    .content_type("application/json")
+                    .forbid_overwrite(self.resume.claim_free_key && !renew);
+                Some((put.sign(cfg, t), Bytes::from(body), MAX_XML))
+            }
+            Op::ListParts { marker } => xml(ListParts::new(bucket, dest, upload_id)
+                .after(*marker)
+                .sign(cfg, t)),
+            Op::AbortStale { upload_id } => {
+                xml(AbortMultipartUpload::new(bucket, dest, upload_id).sign(cfg, t))
+            }
+            Op::DeleteCheckpoint => {
+                xml(DeleteObject::new(bucket, self.checkpoint.as_ref()?).sign(cfg, t))
+            }
             Op::Create => {
                 let create = CreateMultipartUpload::new(bucket, dest)
                     .content_type("application/zip")
@@ -784,6 +908,12 @@ impl Engine {
             }
             Op::CheckDest => "check the destination".into(),
             Op::Create => "start the upload".into(),
+            Op::GetCheckpoint => "look for a checkpoint to resume".into(),
+            Op::VerifyCheckpoint => "read the checkpoint back".into(),
+            Op::PutCheckpoint { .. } => "write the checkpoint".into(),
+            Op::ListParts { .. } => "list the parts of the upload to resume".into(),
+            Op::AbortStale { .. } => "abort the upload of an older plan".into(),
+            Op::DeleteCheckpoint => "delete the checkpoint".into(),
             Op::Part { number } => format!("upload part {number}"),
             Op::Complete => "complete the upload".into(),
             Op::HeadDest => "check the completed archive".into(),
@@ -968,6 +1098,7 @@ impl Engine {
                 self.upload.create_attempt_ended(now.unix);
             }
             Op::Complete => self.upload.complete_ambiguous = true,
+            Op::PutCheckpoint { renew: false } => self.resume.unsure = true,
             _ => {}
         }
         let what = self.what(&f.op);
@@ -1031,6 +1162,21 @@ impl Engine {
                 self.upload.sweep = Sweep::Aborting;
             }
             Op::AbortStray { .. } => self.upload.leaked = true,
+            // Not renewed: another pack may take over once the lease runs out, and build
+            // the same bytes; this one goes on.
+            Op::PutCheckpoint { renew: true } => {}
+            Op::DeleteCheckpoint => self.resume.delete_done = true,
+            // It may be left: a later pack of this destination resumes or replaces it.
+            Op::VerifyCheckpoint => {
+                self.resume.unsure = false;
+                if self.phase != Phase::Failing {
+                    self.fail(error)
+                }
+            }
+            Op::AbortStale { .. } => {
+                self.upload.leaked = true;
+                self.send(Op::Create, 0, now);
+            }
             Op::DeleteDest => {
                 self.upload.delete_done = true;
                 self.upload.leaked = true;
@@ -1050,6 +1196,7 @@ impl Engine {
             match op {
                 Op::Create => self.upload.create_ambiguous = true,
                 Op::Complete => self.upload.complete_ambiguous = true,
+                Op::PutCheckpoint { renew: false } => self.resume.unsure = true,
                 _ => {}
             }
             let e = PackError::store(self.what(&op), error);
@@ -1072,7 +1219,35 @@ impl Engine {
                     key: self.dest.as_str().to_string(),
                 })
             }
-            Op::CheckDest if not_found => self.send(Op::Create, 0, now),
+            Op::CheckDest if not_found => self.dest_is_free(now),
+            Op::GetCheckpoint if not_found => {
+                self.resume.claim_free_key = true;
+                self.send(Op::Create, 0, now)
+            }
+            Op::VerifyCheckpoint if not_found => {
+                // Our write never landed: claim again, or (ending) nothing to remove.
+                self.resume.unsure = false;
+                if self.phase != Phase::Failing {
+                    self.send(Op::PutCheckpoint { renew: false }, 0, now)
+                }
+            }
+            // Another pack claimed the destination first (or a lost answer hides that we
+            // did: the checkpoint settles which).
+            Op::PutCheckpoint { renew: false }
+                if CompleteMultipartUpload::destination_exists(&error.code) =>
+            {
+                if self.resume.unsure {
+                    return self.send(Op::VerifyCheckpoint, 0, now);
+                }
+                self.in_progress()
+            }
+            Op::ListParts { .. } if not_found => {
+                // The upload is gone (completed, aborted, expired): start over.
+                self.upload.id = None;
+                self.send(Op::Create, 0, now)
+            }
+            Op::AbortStale { .. } if not_found => self.send(Op::Create, 0, now),
+            Op::DeleteCheckpoint if not_found => self.resume.delete_done = true,
             // The part's bytes changed on the way: S3 refused to store them. Send them again.
             Op::Part { .. } if matches!(error.code.as_str(), "BadDigest" | "InvalidDigest") => {
                 let e = self.mismatch(&op);
@@ -1102,6 +1277,75 @@ impl Engine {
         }
     }
 
+    fn in_progress(&mut self) {
+        self.fail(PackError::PackInProgress {
+            key: self.dest.as_str().to_string(),
+            retry_after: self.resume.lease_secs,
+        })
+    }
+
+    /// A checkpoint that does not parse may have been changed on the way: read again,
+    /// while attempts last. `true` if a retry was scheduled.
+    fn reread_checkpoint(&mut self, f: &InFlight, now: Now) -> bool {
+        let retry =
+            Checkpoint::parse(&f.body).is_none() && f.attempt + 1 < self.tuning.cleanup_attempts;
+        if retry {
+            self.retry_later(f.op.clone(), f.attempt + 1, f.attempt + 1, now);
+        }
+        retry
+    }
+
+    /// The checkpoint read back after a write without a clear answer: is it ours?
+    fn checkpoint_verified(&mut self, f: &InFlight, now: Now) {
+        if self.reread_checkpoint(f, now) {
+            return;
+        }
+        self.resume.unsure = false;
+        let ours = Checkpoint::parse(&f.body)
+            .is_some_and(|c| Some(c.upload_id.as_str()) == self.upload.id.as_deref());
+        match (ours, self.phase) {
+            (true, Phase::Failing) => self.resume.ours = true,
+            (true, _) => self.claimed(now),
+            (false, Phase::Failing) => {}
+            (false, _) => self.in_progress(),
+        }
+    }
+
+    /// The checkpoint found: resume, abort a stale upload, or leave a live pack alone.
+    fn checkpoint_found(&mut self, f: &InFlight, now: Now) {
+        if self.reread_checkpoint(f, now) {
+            return;
+        }
+        let last_modified = f
+            .header("last-modified")
+            .and_then(crate::store::parse_http_date);
+        let store_now = f.header("date").and_then(crate::store::parse_http_date);
+        match resume::judge(
+            &f.body,
+            last_modified,
+            store_now,
+            self.resume.lease_secs,
+            &self.resume.fingerprint,
+        ) {
+            Found::Live { retry_after } => self.fail(PackError::PackInProgress {
+                key: self.dest.as_str().to_string(),
+                retry_after,
+            }),
+            Found::Foreign => self.fail(PackError::DestinationExists {
+                key: self
+                    .checkpoint
+                    .as_ref()
+                    .map_or("", |k| k.as_str())
+                    .to_string(),
+            }),
+            Found::Same { upload_id } => {
+                self.upload.id = Some(upload_id);
+                self.send(Op::ListParts { marker: None }, 0, now);
+            }
+            Found::Stale { upload_id } => self.send(Op::AbortStale { upload_id }, 0, now),
+        }
+    }
+
     /// The store's word on the completed archive's checksum: ours, or it must go.
     fn judge_archive(&mut self, claimed: &Claimed) {
         if self.contradicts(claimed, self.archive_checksum()) {
@@ -1122,6 +1366,8 @@ impl Engine {
     /// The archive is in place.
     fn completed(&mut self) {
         self.upload.completed = true;
+        self.requests
+            .unschedule(|op| matches!(op, Op::PutCheckpoint { renew: true }));
         if self.phase == Phase::Completing {
             self.phase = Phase::Finishing;
         }
@@ -1191,9 +1437,38 @@ impl Engine {
                 key: self.dest.as_str().to_string(),
             }),
             Op::Create => match CreateMultipartUpload::parse(&f.body) {
-                Ok(id) => self.upload.id = Some(id),
+                Ok(id) => {
+                    self.upload.id = Some(id);
+                    if self.resume.on() {
+                        self.send(Op::PutCheckpoint { renew: false }, 0, now);
+                    }
+                }
                 Err(e) => self.refused(f.op, f.attempt, e, now),
             },
+            Op::GetCheckpoint => self.checkpoint_found(&f, now),
+            Op::VerifyCheckpoint => self.checkpoint_verified(&f, now),
+            Op::PutCheckpoint { renew } => {
+                if renew {
+                    self.renew_later(now);
+                } else {
+                    self.claimed(now);
+                }
+            }
+            Op::ListParts { .. } => {
+                let page = match ListParts::parse(&f.body) {
+                    Ok(page) => page,
+                    Err(e) => return self.refused(f.op, f.attempt, e, now),
+                };
+                for part in page.parts {
+                    self.resume.listed.insert(part.number, part);
+                }
+                match page.next_marker {
+                    Some(m) => self.send(Op::ListParts { marker: Some(m) }, 0, now),
+                    None => self.send(Op::PutCheckpoint { renew: false }, 0, now),
+                }
+            }
+            Op::AbortStale { .. } => self.send(Op::Create, 0, now),
+            Op::DeleteCheckpoint => self.resume.delete_done = true,
             Op::Part { number } => {
                 // OSS answers the stored part's CRC-64, S3 echoes the one it checked.
                 let claimed = Claimed::from_headers(self.provider(), |n| f.header(n));

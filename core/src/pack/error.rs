@@ -40,6 +40,9 @@ pub enum PackError {
     InsufficientMemory { mib: u64 },
     #[error("`{key}` already exists, and this service does not overwrite objects")]
     DestinationExists { key: String },
+    /// Another pack is writing `key` (its checkpoint was renewed within the lease).
+    #[error("another pack is writing `{key}`; repeat the request in {retry_after} s to resume it if that pack has died")]
+    PackInProgress { key: String, retry_after: u64 },
     /// The store answered with an error.
     #[error("{what}: {}", .error.message)]
     Store {
@@ -101,7 +104,7 @@ impl PackError {
             Misconfigured(_) | Internal(_) => 500,
             AccessDenied(_) | MissingCredentials => 403,
             NoObjects => 404,
-            DestinationExists { .. } => 409,
+            DestinationExists { .. } | PackInProgress { .. } => 409,
             InsufficientMemory { .. } | Stopped { .. } => 503,
             Store { error, .. } => match error.kind() {
                 ErrorKind::NotFound => 404,
@@ -137,6 +140,7 @@ impl PackError {
             ArchiveTooLarge(_) => "ArchiveTooLarge",
             InsufficientMemory { .. } => "InsufficientMemory",
             DestinationExists { .. } => "DestinationExists",
+            PackInProgress { .. } => "PackInProgress",
             Store { error, .. } => &error.code,
             StoreUnreachable { .. } => "StoreUnreachable",
             InvalidResponse { .. } => "InvalidResponse",
@@ -147,6 +151,14 @@ impl PackError {
             Stopped { .. } => "Stopped",
             ClientGone => "ClientGone",
             Internal(_) => "InternalError",
+        }
+    }
+
+    /// Seconds after which the same request may succeed (`Retry-After`).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            PackError::PackInProgress { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 

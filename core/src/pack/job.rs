@@ -63,6 +63,10 @@ pub struct Tuning {
     /// archive. Off only for stores that refuse the checksum headers (and to measure what
     /// the checks cost): objects are then counted unverified and the summary has no checksum.
     pub checksums: bool,
+    /// An uploading pack keeps a checkpoint next to its archive and renews it this often
+    /// (seconds) times three, so that the same request resumes it after it died
+    /// (`resume.rs`); 0 turns resuming off.
+    pub resume_lease_secs: u64,
 }
 
 /// The sniff of `auto` compression looks at this much of an object's start; a first
@@ -84,6 +88,7 @@ impl Default for Tuning {
             cleanup_attempts: 10,
             max_resumes: 5,
             checksums: true,
+            resume_lease_secs: 20,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - `listing.rs`: the objects to pack; `reads.rs`: which bytes are read when.
 //! - `writer.rs`: entries through the encoder into parts (`part_splitter.rs`) or pieces.
 //! - `upload.rs`: the multipart upload, and settling answers lost after the store acted.
+//! - `resume.rs`: the checkpoint that lets the same request continue a pack that died.
 //! - [`PackError`], [`Summary`], [`Job`]: how a pack ends, and what it is asked.
 //! - [`Progress`]: how far a pack has come ([`Engine::progress_so_far`]).
 
@@ -18,6 +19,7 @@ mod part_splitter;
 mod progress;
 mod reads;
 mod requests;
+mod resume;
 mod retry;
 mod rng;
 mod summary;
@@ -32,6 +34,7 @@ pub use io::{Action, Event, NetError, Now, Token};
 pub use job::{Job, Limits, Mode, Tuning, SNIFF_BYTES};
 pub use part_splitter::{Part, PartSplitter, TooManyParts};
 pub use progress::Progress;
+pub use resume::{checkpoint_key, CHECKPOINT_SUFFIX};
 pub use retry::Backoff;
 pub use rng::Rng;
 pub use summary::{ArchiveChecksum, Summary};

@@ -19,6 +19,25 @@ pub(crate) enum Op {
     },
     /// Whether the destination exists, before the upload starts (no overwriting allowed).
     CheckDest,
+    /// The checkpoint a died pack of this destination may have left (`resume.rs`).
+    GetCheckpoint,
+    /// Writes ours: to claim the destination (`renew: false`), or renewing the lease.
+    PutCheckpoint {
+        renew: bool,
+    },
+    /// A page of the parts of the upload being resumed.
+    ListParts {
+        marker: Option<u32>,
+    },
+    /// Whether the checkpoint names our upload, after a write of it ended without a clear
+    /// answer (a claim refused on its retry, or a pack ending).
+    VerifyCheckpoint,
+    /// Aborts the upload a checkpoint of another plan names.
+    AbortStale {
+        upload_id: String,
+    },
+    /// Removes our checkpoint as the pack ends.
+    DeleteCheckpoint,
     Create,
     Part {
         number: u32,
@@ -58,6 +77,8 @@ impl Op {
                 | Op::AbortStray { .. }
                 | Op::HeadDest
                 | Op::DeleteDest
+                | Op::DeleteCheckpoint
+                | Op::VerifyCheckpoint
         )
     }
 }

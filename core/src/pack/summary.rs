@@ -10,6 +10,8 @@ pub struct Summary {
     pub bytes_read: u64,
     pub archive_bytes: u64,
     pub parts: u32,
+    /// Parts an earlier run of the same request had uploaded before it died, kept.
+    pub resumed_parts: u32,
     pub duration_ms: u64,
     /// Keys left out because their name came out empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -3,10 +3,10 @@
 use super::request::{HttpRequest, RequestSpec};
 use super::{Bucket, ObjectKey, Provider, StoreConfig};
 
-/// Uploads an object of exactly `content_length` bytes (at most 5 GiB),
-/// replacing any object with that key unless [`Self::forbid_overwrite`]. zip-oss uses it
-/// to seed sample files and for the status objects of asynchronous packs; archives go
-/// through multipart uploads.
+/// Uploads an object of exactly `content_length` bytes (at most 5 GiB), replacing any
+/// object with that key unless [`Self::forbid_overwrite`]. zip-oss uses it for a pack's
+/// checkpoint, for the status objects of asynchronous packs (and to seed sample files);
+/// archives go through multipart uploads.
 ///
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html>
 #[derive(Clone, Debug)]
@@ -36,15 +36,15 @@ impl<'a> PutObject<'a> {
         self
     }
 
-    /// Store only where no object exists: S3 answers `412 PreconditionFailed` to
-    /// `If-None-Match: *`, OSS `409 FileAlreadyExists` to `x-oss-forbid-overwrite: true`.
-    pub fn forbid_overwrite(mut self, forbid: bool) -> Self {
-        self.forbid_overwrite = forbid;
+    pub fn content_type(mut self, content_type: &'a str) -> Self {
+        self.content_type = Some(content_type);
         self
     }
 
-    pub fn content_type(mut self, content_type: &'a str) -> Self {
-        self.content_type = Some(content_type);
+    /// Writes only if the key is free: S3's `If-None-Match: *` (412 `PreconditionFailed`
+    /// otherwise), OSS's `x-oss-forbid-overwrite` (409 `FileAlreadyExists`).
+    pub fn forbid_overwrite(mut self, forbid: bool) -> Self {
+        self.forbid_overwrite = forbid;
         self
     }
 
@@ -87,6 +87,10 @@ mod tests {
             "content-type;host;x-amz-content-sha256;x-amz-date"
         );
         assert_eq!(req.header("if-none-match"), None);
+        let claim = PutObject::new(&b, &k, 5)
+            .forbid_overwrite(true)
+            .sign(&cfg(false), NOW);
+        assert_eq!(claim.header("if-none-match"), Some("*"));
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! listings in pages (OSS URL-encodes the continuation token under `encoding-type=url`,
 //! S3 does not), ranged reads with `If-Match`, and multipart uploads whose parts overwrite
 //! by number, whose completion checks the part list (order, ETags, minimum size except
-//! the last) and whose repeat — like an abort's — answers `NoSuchUpload`.
+//! the last) and whose repeat — like an abort's — answers `NoSuchUpload`; their parts
+//! listed in pages (with each part's checksum: S3's only for a checksum upload), whole
+//! objects put, conditionally too (S3's `If-None-Match: *` → 412, OSS's
+//! `x-oss-forbid-overwrite` → 409).
 //!
 //! Checksums as each store keeps them: S3 a full-object CRC-64/NVME (or CRC-32, SHA-256,
 //! or a composite `…-N`, or none for old objects), shown only in checksum mode and only
@@ -13,6 +16,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use md5::Digest as _;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use zip_oss_core::store::checksum::{crc, Algorithm, Checksum, Hasher};
 use zip_oss_core::store::{HttpRequest, Provider};
@@ -40,6 +44,8 @@ pub enum S3Checksum {
 pub struct SimUpload {
     pub key: String,
     pub initiated: i64,
+    /// Created with a checksum algorithm (S3 then lists each part's checksum).
+    pub checksummed: bool,
     pub parts: BTreeMap<u32, (String, Bytes)>,
 }
 
@@ -60,6 +66,7 @@ pub struct SimStore {
     pub clock_offset: i64,
     pub page_size: usize,
     pub uploads_page_size: usize,
+    pub parts_page_size: usize,
     pub min_part: u64,
     /// What S3 keeps of the objects `put` writes.
     pub s3_checksum: S3Checksum,
@@ -87,6 +94,7 @@ impl SimStore {
             clock_offset: 0,
             page_size: 1000,
             uploads_page_size: 1000,
+            parts_page_size: 1000,
             min_part,
             s3_checksum: S3Checksum::Full(Algorithm::Crc64Nvme),
             rot_next_part: false,
@@ -184,7 +192,28 @@ impl SimStore {
                     body: Bytes::new(),
                 },
             },
+            ("GET", false) if q("uploadId").is_some() => self.list_parts(
+                &key,
+                q("uploadId").unwrap(),
+                q("part-number-marker").map(|m| m.parse().expect("marker")),
+            ),
             ("GET", false) => self.get(&key, req.header("range"), req.header("if-match"), mode),
+            ("PUT", false) if q("uploadId").is_none() => {
+                let exists = self.objects.contains_key(&key);
+                if exists && req.header("if-none-match") == Some("*") {
+                    return error(412, "PreconditionFailed");
+                }
+                if exists && req.header("x-oss-forbid-overwrite") == Some("true") {
+                    return error(409, "FileAlreadyExists");
+                }
+                self.put(&key, Bytes::copy_from_slice(body), now);
+                let etag = self.objects[&key].etag.clone();
+                Answer {
+                    status: 200,
+                    headers: vec![("etag".into(), etag)],
+                    body: Bytes::new(),
+                }
+            }
             ("POST", false) if q("uploads").is_some() => {
                 self.next_id += 1;
                 let id = format!("up{}+/{}=", self.next_id, hash(key.as_bytes()) % 1000);
@@ -193,6 +222,7 @@ impl SimStore {
                     SimUpload {
                         key: key.clone(),
                         initiated: now,
+                        checksummed: req.header("x-amz-checksum-algorithm").is_some(),
                         parts: BTreeMap::new(),
                     },
                 );
@@ -217,8 +247,8 @@ impl SimStore {
                 let provider = self.provider;
                 match self.uploads.get_mut(id) {
                     Some(u) if u.key == key => {
-                        let etag =
-                            format!("\"{:032x}\"", u128::from(hash(body)) << 64 | u128::from(n));
+                        // Like S3 and OSS: the MD5 of the part's bytes as received.
+                        let etag = format!("\"{}\"", hex_encode(&md5::Md5::digest(body)));
                         let mut kept = body.to_vec();
                         if rot && !kept.is_empty() {
                             let at = kept.len() / 2;
@@ -377,6 +407,53 @@ impl SimStore {
         xml(200, &x)
     }
 
+    fn list_parts(&self, key: &str, id: &str, marker: Option<u32>) -> Answer {
+        let u = match self.uploads.get(id) {
+            Some(u) if u.key == key => u,
+            _ => return error(404, "NoSuchUpload"),
+        };
+        let rest: Vec<_> = u
+            .parts
+            .iter()
+            .filter(|(n, _)| marker.is_none_or(|m| **n > m))
+            .collect();
+        let truncated = rest.len() > self.parts_page_size;
+        let page = &rest[..rest.len().min(self.parts_page_size)];
+        let mut x = format!(
+            "<ListPartsResult><Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId><IsTruncated>{truncated}</IsTruncated>",
+            self.bucket,
+            esc(key),
+            esc(id)
+        );
+        if let Some((n, _)) = page.last() {
+            x.push_str(&format!("<NextPartNumberMarker>{n}</NextPartNumberMarker>"));
+        }
+        for (n, (etag, data)) in page {
+            let checksum = match self.provider {
+                Provider::Oss => {
+                    let o = Algorithm::Crc64Ecma;
+                    format!("<HashCrc64ecma>{}</HashCrc64ecma>", crc(o, data))
+                }
+                Provider::S3 if u.checksummed => {
+                    let a = Algorithm::Crc64Nvme;
+                    let c = Checksum::crc(a, crc(a, data));
+                    format!(
+                        "<ChecksumCRC64NVME>{}</ChecksumCRC64NVME>",
+                        c.header_value()
+                    )
+                }
+                Provider::S3 => String::new(),
+            };
+            x.push_str(&format!(
+                "<Part><PartNumber>{n}</PartNumber><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>{}</ETag>{checksum}<Size>{}</Size></Part>",
+                esc(etag),
+                data.len()
+            ));
+        }
+        x.push_str("</ListPartsResult>");
+        xml(200, &x)
+    }
+
     fn get(&self, key: &str, range: Option<&str>, if_match: Option<&str>, mode: bool) -> Answer {
         let Some(o) = self.objects.get(key) else {
             return error(404, "NoSuchKey");
@@ -410,6 +487,7 @@ impl SimStore {
             headers: [
                 ("content-length".into(), (to - from).to_string()),
                 ("etag".into(), o.etag.clone()),
+                ("last-modified".into(), http_date(o.mtime)),
             ]
             .into_iter()
             .chain(self.shown(o, mode, whole))

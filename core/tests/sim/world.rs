@@ -96,11 +96,18 @@ pub struct World {
     pub corrupted: u64,
     /// The last [`Engine::progress_so_far`] seen while the pack ran.
     progress: Progress,
+    /// The process dies (the run stops, no outcome) once the store holds this many parts
+    /// of an upload of this key.
+    pub crash_at_parts: Option<(String, usize)>,
 }
 
 impl World {
     pub fn new(job: Job, store: SimStore, faults: Faults, seed: u64) -> World {
-        let unix0 = 1_700_000_000;
+        Self::starting_at(job, store, faults, seed, 1_700_000_000)
+    }
+
+    /// A world whose clock starts at `unix0` (a pack repeated after another died).
+    pub fn starting_at(job: Job, store: SimStore, faults: Faults, seed: u64, unix0: u64) -> World {
         let engine = Engine::new(
             job,
             Now {
@@ -129,7 +136,22 @@ impl World {
             garbled: 0,
             corrupted: 0,
             progress: Progress::default(),
+            crash_at_parts: None,
         }
+    }
+
+    /// Our clock now (unix seconds).
+    pub fn unix_now(&self) -> u64 {
+        self.now().unix
+    }
+
+    fn crashed(&self) -> bool {
+        self.crash_at_parts.as_ref().is_some_and(|(key, n)| {
+            self.store
+                .uploads
+                .values()
+                .any(|u| &u.key == key && u.parts.len() >= *n)
+        })
     }
 
     fn now(&self) -> Now {
@@ -172,7 +194,7 @@ impl World {
                     return Err(format!("done, but progress last said {p:?}"));
                 }
             }
-            if self.outcome.is_some() {
+            if self.outcome.is_some() || self.crashed() {
                 return Ok(());
             }
             self.check_progress()?;

@@ -25,9 +25,11 @@ use zip_oss_core::store::{Bucket, Credentials, Endpoint, ObjectKey, PutObject, S
 use crate::demo::{pseudo_random, ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 use null_store::Checksums;
 
+mod capacity;
 mod checksums;
 mod instantiate;
 mod null_store;
+mod resume;
 
 const BUCKET: &str = "bench";
 
@@ -89,6 +91,7 @@ pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
     }
     let scenarios = match which {
         "checksums" => Vec::new(),
+        "resume" => scenarios("big")?,
         _ => scenarios(which)?,
     };
     let owned_dir = dir.is_none();
@@ -112,11 +115,23 @@ pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
         if which == "checksums" {
             return checksums::run(&exe, &endpoint).await;
         }
+        if which == "resume" {
+            seed(&endpoint, &scenarios[0]).await?;
+            return resume::run(&exe, &endpoint, &dir, &scenarios[0]);
+        }
         println!("{HEADER}");
         for s in &scenarios {
             seed(&endpoint, s).await?;
-            let row = pack(&exe, &endpoint, s, &[])?;
-            println!("{row}");
+            let listing = capacity::listing(&endpoint, s).await?;
+            let capacity = capacity::measure(&endpoint, s).await?;
+            let packed = measure(&exe, &endpoint, s, &[])?;
+            println!(
+                "| {}: store, listing alone | {} | | | | {listing:.2} | | | | | | |",
+                s.name,
+                s.sizes.len()
+            );
+            println!("{}", capacity_row(s, capacity));
+            println!("{}", packed.row_against(capacity));
         }
         anyhow::Ok(())
     }
@@ -143,7 +158,20 @@ fn start_store(exe: &Path, dir: &Path, addr: SocketAddr) -> anyhow::Result<std::
         .context("starting the store")
 }
 
-const HEADER: &str = "| scenario | objects | MiB read | archive MiB | parts | pack s | MB/s | objects/s | process wall s | host peak RSS MiB | host CPU s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+const HEADER: &str = "| scenario | objects | MiB read | archive MiB | parts | pack s | MB/s | objects/s | process wall s | host peak RSS MiB | host CPU s | × capacity |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+/// The store's capacity for the scenario ([`capacity`]) as a row of the same table.
+fn capacity_row(s: &Scenario, secs: f64) -> String {
+    let bytes: usize = s.sizes.iter().sum();
+    let n = s.sizes.len() as f64;
+    format!(
+        "| {}: store capacity | {n} | {:.0} | | | {secs:.2} | {:.0} | {:.0} | | | | 1 |",
+        s.name,
+        bytes as f64 / (1 << 20) as f64,
+        bytes as f64 / 1e6 / secs,
+        n / secs,
+    )
+}
 
 /// The packer's own limit: the 1 GiB scenario against a store that costs nothing
 /// ([`null_store`]), stored, deflated and `auto`, on random bytes (incompressible) and on
@@ -273,14 +301,20 @@ fn wait_for(addr: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// PUTs the scenario's objects, 16 at a time.
-async fn seed(endpoint: &str, s: &Scenario) -> anyhow::Result<()> {
+/// The embedded store at `endpoint`, path-style, with the demo credentials.
+fn store_config(endpoint: &str) -> anyhow::Result<StoreConfig> {
     let mut cfg = StoreConfig::new(
         Endpoint::parse(endpoint)?,
         "us-east-1",
         Credentials::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET),
     );
     cfg.path_style = true;
+    Ok(cfg)
+}
+
+/// PUTs the scenario's objects, 16 at a time.
+async fn seed(endpoint: &str, s: &Scenario) -> anyhow::Result<()> {
+    let cfg = store_config(endpoint)?;
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let bucket = Bucket::new(BUCKET)?;
     let mut tasks = tokio::task::JoinSet::new();
@@ -315,26 +349,37 @@ struct Packed {
     row: String,
     cpu_s: f64,
     mib_read: f64,
+    /// The pack's own duration (its summary's `duration_ms`).
+    secs: f64,
+    parts: u64,
+    resumed_parts: u64,
 }
 
-/// Runs `zip-oss pack` for the scenario; returns its table row.
+/// Runs `zip-oss pack` for the scenario; returns its table row (no capacity measured).
 fn pack(exe: &Path, endpoint: &str, s: &Scenario, extra: &[&str]) -> anyhow::Result<String> {
     Ok(measure(exe, endpoint, s, extra)?.row)
 }
 
-/// Runs `zip-oss pack` for the scenario and measures it.
+impl Packed {
+    /// The row, with the pack's speed as a ratio to the store's capacity (its time over
+    /// the pack's: 1 is as fast as the store allows).
+    fn row_against(&self, capacity_secs: f64) -> String {
+        let bare = self.row.strip_suffix(" — |").unwrap_or(&self.row);
+        format!("{bare} {:.2} |", capacity_secs / self.secs)
+    }
+}
+
+/// Runs `zip-oss pack` for the scenario into `out/<prefix>.zip` and measures it.
 fn measure(exe: &Path, endpoint: &str, s: &Scenario, extra: &[&str]) -> anyhow::Result<Packed> {
-    let started = Instant::now();
-    let mut child = Command::new(exe)
-        .args([
-            "pack",
-            "--bucket",
-            BUCKET,
-            "--source-dir",
-            s.prefix,
-            "--dest-file",
-        ])
-        .arg(format!("out/{}.zip", s.prefix.trim_end_matches('/')))
+    let dest = format!("out/{}.zip", s.prefix.trim_end_matches('/'));
+    measure_into(exe, endpoint, s, &dest, extra)
+}
+
+/// `zip-oss pack` of the scenario's objects into `dest`, not yet started.
+fn pack_command(exe: &Path, endpoint: &str, s: &Scenario, dest: &str) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.args(["pack", "--bucket", BUCKET, "--source-dir", s.prefix])
+        .args(["--dest-file", dest])
         .args([
             "--endpoint",
             endpoint,
@@ -342,8 +387,21 @@ fn measure(exe: &Path, endpoint: &str, s: &Scenario, extra: &[&str]) -> anyhow::
             "--access-key-id",
             ACCESS_KEY_ID,
         ])
+        .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET);
+    cmd
+}
+
+/// Runs `zip-oss pack` for the scenario into `dest` and measures it.
+fn measure_into(
+    exe: &Path,
+    endpoint: &str,
+    s: &Scenario,
+    dest: &str,
+    extra: &[&str],
+) -> anyhow::Result<Packed> {
+    let started = Instant::now();
+    let mut child = pack_command(exe, endpoint, s, dest)
         .args(extra)
-        .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
         .stdout(Stdio::piped())
         .spawn()
         .context("starting zip-oss pack")?;
@@ -389,11 +447,14 @@ fn measure(exe: &Path, endpoint: &str, s: &Scenario, extra: &[&str]) -> anyhow::
         wall,
         max_rss_kib as f64 / 1024.0,
         cpu_s,
-    );
+    ) + " — |";
     Ok(Packed {
         row,
         cpu_s,
         mib_read: read / MIB,
+        secs,
+        parts: summary["parts"].as_u64().unwrap_or(0),
+        resumed_parts: summary["resumed_parts"].as_u64().unwrap_or(0),
     })
 }
 

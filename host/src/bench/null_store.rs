@@ -229,6 +229,14 @@ async fn answer(req: Request<Incoming>, objects: &Objects, uploaded: &AtomicU64)
             }
             answer
         }
+        // The pack's checkpoint (resume): taken and forgotten; a GET of it is a 404 above.
+        (Method::PUT, false) => {
+            let _ = req.into_body().collect().await;
+            Response::builder()
+                .header("etag", "\"0123456789abcdef0123456789abcdef\"")
+                .body(Full::new(Bytes::new()).boxed())
+                .expect("valid head")
+        }
         (Method::DELETE, false) => status(StatusCode::NO_CONTENT),
         _ => status(StatusCode::BAD_REQUEST),
     }

@@ -9,6 +9,7 @@
 //! have none, as objects uploaded to S3 before 2025.
 
 mod checksums;
+mod listing;
 mod s3_fixes;
 
 use anyhow::Context as _;
