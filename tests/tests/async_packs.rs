@@ -665,3 +665,45 @@ fn an_async_pack_stopped_by_the_time_limit_still_reports_its_end() {
         "the stopped pack left its upload open"
     );
 }
+
+#[test]
+fn a_live_pack_of_the_archive_is_refused_at_once_and_a_died_packs_status_is_replaced() {
+    let env = Env::new();
+    env.put_files(&[("src/a.txt".into(), b"a".to_vec())]);
+    let body =
+        |dest: &str| format!(r#"{{"bucket":"{BUCKET}","source-dir":"src/","dest-file":"{dest}"}}"#);
+    // A live pack's checkpoint, renewed just now: 409 PackInProgress with its Retry-After,
+    // as a synchronous pack is answered, rather than a 202 bound to fail; nothing written.
+    let live = zip_oss_core::pack::checkpoint_key("output/busy.zip");
+    let checkpoint = br#"{"format":"zip-oss-resume/1","fingerprint":"f","upload_id":"U1"}"#;
+    env.put_files(&[(live.clone(), checkpoint.to_vec())]);
+    let a = post_async(&env, &body("output/busy.zip"));
+    assert_eq!(a.error_code(409), "PackInProgress");
+    let retry_after: u64 = a.headers["retry-after"].parse().unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    assert!(!env.object_exists("output/busy.zip.status.json"));
+    assert_eq!(
+        std::fs::read(env.root().join(BUCKET).join(&live)).unwrap(),
+        checkpoint
+    );
+
+    // The status of a pack of the same archive that died running: the same request made
+    // again replaces it (as it resumes the pack) and runs to the end.
+    let earlier = r#"{"request_id":"earlier","state":"running","key":"output/again.zip","progress":{"entries_done":0,"entries_total":1,"bytes_done":0,"bytes_total":1},"started_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}"#;
+    env.put_files(&[("output/again.zip.status.json".into(), earlier.into())]);
+    let a = post_async(&env, &body("output/again.zip"));
+    let (status_url, request_id) = accepted(&a, "output/again.zip");
+    let done = status_until(&status_url, Duration::from_secs(30), |s| {
+        s["state"] != "running"
+    });
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["request_id"], request_id.as_str(), "{done}");
+    assert_eq!(done["summary"]["entries"], 1, "{done}");
+    assert!(env.object_exists("output/again.zip"));
+    // A status object of another archive is not an earlier status of this one.
+    let other = earlier.replace("output/again.zip", "output/other.zip");
+    env.put_files(&[("output/third.zip.status.json".into(), other.into())]);
+    let a = post_async(&env, &body("output/third.zip"));
+    assert_eq!(a.error_code(409), "DestinationExists");
+    assert!(!env.object_exists("output/third.zip"));
+}

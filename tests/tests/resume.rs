@@ -46,15 +46,23 @@ fn slow_env() -> (Env, BTreeMap<String, PathBuf>) {
 fn pack(env: &Env, dest: &str) -> Command {
     let endpoint = env.settings.endpoint.clone().unwrap();
     let mut cmd = Command::new(binary());
-    cmd.args(["pack", "--bucket", BUCKET, "--source-dir", "d/", "--dest-file", dest])
-        .args(["--endpoint", &endpoint, "--path-style"])
-        .args(["--access-key-id", ACCESS_KEY_ID, "--read-ranges", "1"])
-        .args(["--resume-lease", &LEASE.to_string()])
-        .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "pack",
+        "--bucket",
+        BUCKET,
+        "--source-dir",
+        "d/",
+        "--dest-file",
+        dest,
+    ])
+    .args(["--endpoint", &endpoint, "--path-style"])
+    .args(["--access-key-id", ACCESS_KEY_ID, "--read-ranges", "1"])
+    .args(["--resume-lease", &LEASE.to_string()])
+    .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
+    .env_remove("RUST_LOG")
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     cmd
 }
 
@@ -73,12 +81,18 @@ fn pack_done(env: &Env, dest: &str) -> serde_json::Value {
 /// A pack that must be refused because the same request's pack holds the upload.
 fn assert_in_progress(out: Output, dest: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "a second pack of {dest} ran: {stderr}");
+    assert!(
+        !out.status.success(),
+        "a second pack of {dest} ran: {stderr}"
+    );
     assert!(
         stderr.contains("PackInProgress") && stderr.contains("HTTP 409"),
         "not refused with 409 PackInProgress: {stderr}"
     );
-    assert!(stderr.contains(dest), "the refusal does not name {dest}: {stderr}");
+    assert!(
+        stderr.contains(dest),
+        "the refusal does not name {dest}: {stderr}"
+    );
 }
 
 /// The open upload of `dest` and the parts the store lists for it (none before it exists).
@@ -103,7 +117,10 @@ fn pack_killed_halfway(env: &Env, dest: &str, parts: usize) -> (String, Vec<u32>
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut checked_concurrent = false;
     loop {
-        assert!(Instant::now() < deadline, "the pack never got half its parts up");
+        assert!(
+            Instant::now() < deadline,
+            "the pack never got half its parts up"
+        );
         if let Some(status) = first.try_wait().unwrap() {
             panic!("the pack ended ({status}) before it could be killed");
         }
@@ -140,7 +157,11 @@ fn archive(env: &Env, key: &str) -> Vec<u8> {
 }
 
 fn assert_nothing_left(env: &Env, dests: &[&str]) {
-    assert_eq!(env.open_uploads(), Vec::<String>::new(), "uploads left open");
+    assert_eq!(
+        env.open_uploads(),
+        Vec::<String>::new(),
+        "uploads left open"
+    );
     for dest in dests {
         let checkpoint = format!("{dest}.zip-oss-resume");
         assert!(!env.object_exists(&checkpoint), "{checkpoint} left behind");

@@ -19,7 +19,7 @@ use zip_oss_tests::fault_proxy::{Fault, FaultProxy, Rule};
 use zip_oss_tests::moto::Moto;
 use zip_oss_tests::oss_gateway::OssGateway;
 use zip_oss_tests::readers::{check_archive, manifest_under};
-use zip_oss_tests::{binary, answer, get, now, save, Answer, Env};
+use zip_oss_tests::{answer, binary, get, now, save, Answer, Env};
 
 const SECRET: &str = "app-signing-secret-0123456789abcdef";
 const OLD_SECRET: &str = "old-signing-secret-fedcba9876543210";

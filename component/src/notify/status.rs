@@ -6,15 +6,17 @@
 //! [`STATUS_EVERY_MS`] while the numbers move, fire and forget, one PUT at a time; its last
 //! write waits for the one in flight, so a stale `running` never lands after `done`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use wstd::http::body::Bytes;
 use wstd::http::Client;
 use wstd::runtime::{spawn, Task};
-use zip_oss_core::notify::{CallbackRecord, Status};
+use zip_oss_core::notify::{is_status_of, CallbackRecord, Status};
 use zip_oss_core::pack::{PackError, Progress, Summary};
-use zip_oss_core::store::{Bucket, ObjectKey, PresignedGet, PutObject, StoreConfig, StoreError};
+use zip_oss_core::store::{
+    Bucket, GetObject, ObjectKey, PresignedGet, PutObject, StoreConfig, StoreError,
+};
 
 use super::store_client;
 use crate::executor::{now_unix, to_wstd};
@@ -25,6 +27,9 @@ pub const STATUS_EVERY_MS: u64 = 2000;
 /// Attempts of the status object's first and last writes (the ones a caller must see).
 const STATUS_ATTEMPTS: u32 = 3;
 
+/// A status document is a few hundred bytes, a few KiB with a long summary.
+const MAX_STATUS_BYTES: u64 = 1 << 20;
+
 /// One pack's status object in the bucket.
 pub struct StatusObject {
     http: Rc<Client>,
@@ -34,6 +39,11 @@ pub struct StatusObject {
     doc: RefCell<Status>,
     /// A progress write under way: the next waits for it, or is skipped.
     in_flight: RefCell<Option<Task<()>>>,
+    /// It replaced an earlier pack's status of the same archive (see [`StatusObject::create`]).
+    replaced: Cell<bool>,
+    /// Another pack of the same request holds the archive, and the status object with it:
+    /// nothing more is written.
+    yielded: Cell<bool>,
 }
 
 impl StatusObject {
@@ -53,6 +63,8 @@ impl StatusObject {
             key,
             doc: RefCell::new(Status::running(request_id, archive_key, now_unix())),
             in_flight: RefCell::new(None),
+            replaced: Cell::new(false),
+            yielded: Cell::new(false),
         }))
     }
 
@@ -63,8 +75,9 @@ impl StatusObject {
         Ok(get.url(&self.cfg, now_unix()))
     }
 
-    /// The first write, `running`: only where no object is, unless `overwrite` (`409` if
-    /// one is).
+    /// The first write, `running`: only where no object is, unless `overwrite` or the object
+    /// there is an earlier pack's status of this archive (one that failed, or died running
+    /// and is resumed now), which is replaced; `409` for any other object.
     pub async fn create(&self, overwrite: bool) -> Result<(), PackError> {
         match self.put(!overwrite, STATUS_ATTEMPTS).await {
             Err(PackError::Store { error, .. })
@@ -73,12 +86,36 @@ impl StatusObject {
                     "PreconditionFailed" | "FileAlreadyExists"
                 ) || error.status == 412 =>
             {
-                Err(PackError::DestinationExists {
-                    key: self.key.as_str().to_string(),
-                })
+                let archive = self.doc.borrow().key.clone();
+                match self.fetch().await {
+                    Some(body) if is_status_of(&body, &archive) => {
+                        self.replaced.set(true);
+                        self.put(false, STATUS_ATTEMPTS).await
+                    }
+                    _ => Err(PackError::DestinationExists {
+                        key: self.key.as_str().to_string(),
+                    }),
+                }
             }
             other => other,
         }
+    }
+
+    /// The object at the status object's key, if it is small enough to be one.
+    async fn fetch(&self) -> Option<Vec<u8>> {
+        let request = GetObject::new(&self.bucket, &self.key).sign(&self.cfg, now_unix());
+        let request = to_wstd(request, Bytes::new()).ok()?;
+        let response = self.http.send(request).await.ok()?;
+        let small = response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .is_some_and(|n| n <= MAX_STATUS_BYTES);
+        if !response.status().is_success() || !small {
+            return None;
+        }
+        let mut body = response.into_body();
+        body.contents().await.ok().map(|b| b.to_vec())
     }
 
     /// Whether a progress write is under way.
@@ -104,9 +141,16 @@ impl StatusObject {
         }));
     }
 
-    /// The pack's end: `done` with its summary, or `failed` with its error.
+    /// The pack's end: `done` with its summary, or `failed` with its error. A pack that
+    /// replaced an earlier status and finds that earlier pack alive after all
+    /// (`PackInProgress`: it was starting when this one looked) leaves the status object to
+    /// it.
     pub async fn ended(&self, outcome: &Result<Summary, PackError>) {
         self.settle().await;
+        if self.replaced.get() && matches!(outcome, Err(PackError::PackInProgress { .. })) {
+            self.yielded.set(true);
+            return;
+        }
         self.doc.borrow_mut().ended(outcome, now_unix());
         if let Err(e) = self.put(false, STATUS_ATTEMPTS).await {
             eprintln!("zip-oss: the final status could not be written: {e}");
@@ -116,6 +160,9 @@ impl StatusObject {
     /// The callback's delivery, added to the final status.
     pub async fn called_back(&self, record: CallbackRecord) {
         self.settle().await;
+        if self.yielded.get() {
+            return;
+        }
         self.doc.borrow_mut().called_back(record, now_unix());
         if let Err(e) = self.put(false, STATUS_ATTEMPTS).await {
             eprintln!("zip-oss: the callback's outcome could not be added to the status: {e}");

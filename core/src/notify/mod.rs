@@ -22,6 +22,6 @@ pub use callback::{
 pub use hosts::{CallbackHosts, CallbackUrl, HostsConfigError, UrlError};
 pub use prefer::prefers_respond_async;
 pub use status::{
-    check_dest_is_not_status, status_key, CallbackRecord, ErrorDoc, State, Status, StatusKeyError,
-    STATUS_SUFFIX,
+    check_dest_is_not_status, is_status_of, status_key, CallbackRecord, ErrorDoc, State, Status,
+    StatusKeyError, STATUS_SUFFIX,
 };

@@ -13,7 +13,7 @@
 //! It never holds a credential: the summary's presigned link (what a synchronous answer
 //! carries too) and error messages, which never hold one.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::pack::{PackError, Progress, Summary};
 
@@ -52,6 +52,23 @@ pub fn status_key(dest_key: &str) -> Result<String, StatusKeyError> {
     Ok(key)
 }
 
+/// Whether `body` is a status document of an earlier pack of the archive `key` (one that
+/// failed, or died running, which the same request made again resumes): a new pack of that
+/// archive may replace it, as it may not replace any other object.
+pub fn is_status_of(body: &[u8], key: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Earlier {
+        #[allow(dead_code)]
+        request_id: String,
+        #[allow(dead_code)]
+        state: State,
+        key: String,
+        #[allow(dead_code)]
+        progress: serde::de::IgnoredAny,
+    }
+    serde_json::from_slice::<Earlier>(body).is_ok_and(|e| e.key == key)
+}
+
 impl From<StatusKeyError> for PackError {
     fn from(e: StatusKeyError) -> Self {
         PackError::invalid(e.to_string())
@@ -59,7 +76,7 @@ impl From<StatusKeyError> for PackError {
 }
 
 /// Where a pack is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     Running,
@@ -275,6 +292,22 @@ mod tests {
         assert_eq!(json["callback"]["attempts"], 2);
         assert_eq!(json["updated_at"], "2026-01-01T00:00:06Z");
         assert_eq!(json["started_at"], "2026-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn only_an_earlier_status_of_the_same_archive_may_be_replaced() {
+        let mut s = Status::running("r1", "output/a.zip", 0);
+        assert!(is_status_of(s.to_json().as_bytes(), "output/a.zip"));
+        s.ended(&Err(PackError::NoObjects), 1);
+        assert!(is_status_of(s.to_json().as_bytes(), "output/a.zip"));
+        assert!(!is_status_of(s.to_json().as_bytes(), "output/b.zip"));
+        for other in [
+            &b"mine"[..],
+            br#"{"key":"output/a.zip"}"#,
+            br#"{"request_id":"r","state":"paused","key":"output/a.zip","progress":{}}"#,
+        ] {
+            assert!(!is_status_of(other, "output/a.zip"));
+        }
     }
 
     #[test]
