@@ -24,9 +24,12 @@ use zip_oss_tests::{answer, get, noise, now, save, Answer, Env, BUCKET};
 
 const MIB: usize = 1 << 20;
 
+/// Objects by key, with their bytes.
+type Files = Vec<(String, Vec<u8>)>;
+
 /// Three source folders under `src-`: small objects (each read whole, so re-readable), one
 /// streamed and one read ahead, and large ones read in ranges.
-fn sources() -> Vec<(&'static str, Vec<(String, Vec<u8>)>)> {
+fn sources() -> Vec<(&'static str, Files)> {
     vec![
         (
             "src-small/",
@@ -222,7 +225,7 @@ fn flipped_bytes_never_make_a_wrong_archive_on_s3() {
         .iter()
         .map(|(prefix, files)| (*prefix, manifest_under(&env.put_objects(files), prefix)))
         .collect();
-    flip(&env.proxy, 0.06, 0.05, 0x1417_e9);
+    flip(&env.proxy, 0.06, 0.05, 0x0014_17e9);
     let expect = |objects| Expect {
         objects,
         verified: true,
@@ -453,7 +456,7 @@ fn flipped_bytes_never_make_a_wrong_archive_on_oss() {
         }
         sets.push((prefix, manifest_under(&paths, prefix)));
     }
-    flip(&oss.proxy, 0.06, 0.05, 0x0551_e9);
+    flip(&oss.proxy, 0.06, 0.05, 0x0005_51e9);
     let agent = ureq::AgentBuilder::new().redirects(0).build();
     let run = run_packs(
         24,

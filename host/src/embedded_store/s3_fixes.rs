@@ -83,6 +83,8 @@ struct OpenUpload {
     explicit: bool,
     /// Each part's checksum under `alg`, and length, by part number.
     parts: BTreeMap<i32, Checked>,
+    /// Each part's ETag as UploadPart answered it (the MD5 s3s-fs computed while writing).
+    etags: BTreeMap<i32, String>,
 }
 
 impl FixedFs {
@@ -392,6 +394,12 @@ impl_s3! {
             .await
             .map_err(|e| judged(&verdict, e))
             .map_err(|e| self.no_such_upload(e, &id))?;
+        if let Some(etag) = resp.output.e_tag.as_ref().map(|e| e.value().to_string()) {
+            let upload_id = (bucket.clone(), key.clone(), id.clone());
+            if let Some(u) = self.uploads.lock().unwrap().get_mut(&upload_id) {
+                u.etags.insert(number, etag);
+            }
+        }
         if let Some(Ok(part)) = verdict.lock().unwrap().take() {
             let value = checksums::encode(&part.checksum);
             set_checksum!(resp.output, alg, Some(value));
@@ -417,9 +425,16 @@ impl_s3! {
         parts.truncate(max);
         for p in &mut parts {
             let n = p.part_number.unwrap_or_default();
-            let path = self.root.join(format!(".upload_id-{id}.part-{n}"));
-            let data = tokio::fs::read(&path).await.map_err(|e| s3s::s3_error!(InternalError, "{e}"))?;
-            p.e_tag = Some(ETag::Strong(hex_md5(&data)));
+            let etag = match upload.as_ref().and_then(|u| u.etags.get(&n)) {
+                Some(etag) => etag.clone(),
+                // Uploaded before this process started: the MD5 of the part's file.
+                None => {
+                    let path = self.root.join(format!(".upload_id-{id}.part-{n}"));
+                    let data = tokio::fs::read(&path).await.map_err(|e| s3s::s3_error!(InternalError, "{e}"))?;
+                    hex_md5(&data)
+                }
+            };
+            p.e_tag = Some(ETag::Strong(etag));
             if let Some(u) = upload.as_ref().filter(|u| u.explicit) {
                 if let Some(part) = u.parts.get(&n) {
                     set_checksum!(p, u.alg, Some(checksums::encode(&part.checksum)));
@@ -466,7 +481,7 @@ impl_s3! {
             upload_checksum(&req.input.checksum_algorithm, &req.input.checksum_type)?;
         let mut resp = self.fs.create_multipart_upload(req).await?;
         if let Some(id) = &resp.output.upload_id {
-            let upload = OpenUpload { started: SystemTime::now(), alg, checksum_type, explicit, parts: BTreeMap::new() };
+            let upload = OpenUpload { started: SystemTime::now(), alg, checksum_type, explicit, parts: BTreeMap::new(), etags: BTreeMap::new() };
             self.uploads.lock().unwrap().insert((bucket, key, id.clone()), upload);
         }
         if explicit {
