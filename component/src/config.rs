@@ -4,6 +4,7 @@
 //! and a bucket, and only those the allow-lists name.
 
 use zip_oss_core::auth::{AccessPolicy, Prefixes, SigningKeys, Tokens};
+use zip_oss_core::notify::{CallbackHosts, CallbackKey, CallbackUrl};
 use zip_oss_core::store::{Credentials, Endpoint, Provider, StoreConfig};
 
 use zip_oss_core::pack::{Limits, PackError, Tuning};
@@ -307,6 +308,59 @@ impl Access {
             policy: AccessPolicy::new(dest, sources),
             allow_overwrite: config_flag("allow_overwrite")?,
         })
+    }
+}
+
+/// Where callbacks may go and what signs them: `callback_hosts` (the allow-list,
+/// comma-separated: `core::notify::hosts`) and `callback_key` (secret). With no hosts every
+/// callback is refused (`403`); hosts without a key is a misconfiguration (`500`), so no
+/// callback ever goes out unsigned. `Debug` shows no key.
+#[derive(Clone, Debug)]
+pub struct Callbacks {
+    pub hosts: CallbackHosts,
+    pub key: Option<CallbackKey>,
+}
+
+impl Callbacks {
+    pub fn from_wasi_config() -> Result<Callbacks, PackError> {
+        let hosts = CallbackHosts::parse(&config_value("callback_hosts")?.unwrap_or_default())
+            .map_err(|e| {
+                PackError::Misconfigured(format!("configuration value `callback_hosts`: {e}"))
+            })?;
+        let key = config_value("callback_key")?
+            .map(|k| CallbackKey::new(&k))
+            .transpose()
+            .map_err(|e| {
+                PackError::Misconfigured(format!("configuration value `callback_key`: {e}"))
+            })?;
+        Ok(Callbacks { hosts, key })
+    }
+
+    /// The request's callback, if the operator allows its host (`403` otherwise) and has a
+    /// key to sign it with.
+    pub fn check(&self, url: &str) -> Result<(CallbackUrl, CallbackKey), PackError> {
+        let url = CallbackUrl::parse(url).map_err(|e| PackError::invalid(e.to_string()))?;
+        if self.hosts.is_empty() {
+            return Err(PackError::CallbackNotAllowed(
+                "this service calls no callbacks: the operator has allowed no callback hosts"
+                    .into(),
+            ));
+        }
+        if !self.hosts.allows(&url) {
+            return Err(PackError::CallbackNotAllowed(format!(
+                "callback host `{}` (port {}, {}) is not one this service calls",
+                url.host(),
+                url.port(),
+                if url.is_https() { "https" } else { "http" }
+            )));
+        }
+        let key = self.key.clone().ok_or_else(|| {
+            PackError::Misconfigured(
+                "callback hosts are configured but `callback_key` is not: callbacks are never sent unsigned"
+                    .into(),
+            )
+        })?;
+        Ok((url, key))
     }
 }
 

@@ -43,8 +43,9 @@ pub struct Executor {
     started: Instant,
     /// Streamed mode: where the archive's pieces go, and then a failure, if any.
     body: Option<mpsc::UnboundedSender<Result<Bytes, PackError>>>,
-    /// Progress reports, when the host asked for them.
-    progress: Option<Reporter>,
+    /// Progress reports: to the host when it asked for them, into the status object of an
+    /// asynchronous pack.
+    progress: Vec<Reporter>,
 }
 
 impl Executor {
@@ -57,7 +58,7 @@ impl Executor {
         let http = Rc::new(http);
         Executor {
             engine,
-            progress: Reporter::from_config(http.clone()),
+            progress: Reporter::from_config(http.clone()).into_iter().collect(),
             http,
             tasks: HashMap::new(),
             events,
@@ -65,6 +66,11 @@ impl Executor {
             started: Instant::now(),
             body: None,
         }
+    }
+
+    /// Also reports progress into this status object (an asynchronous pack's).
+    pub fn report_status(&mut self, status: std::rc::Rc<crate::notify::StatusObject>) {
+        self.progress.push(Reporter::to_status(status));
     }
 
     /// The time as the engine takes it.
@@ -105,10 +111,16 @@ impl Executor {
                     return stop;
                 }
             }
-            if let Some(progress) = &mut self.progress {
-                progress.tick(self.started.elapsed().as_millis() as u64, &self.engine);
+            let now_ms = self.started.elapsed().as_millis() as u64;
+            for progress in &mut self.progress {
+                progress.tick(now_ms, &self.engine);
             }
-            let event = match self.engine.deadline() {
+            let report_due = self.progress.iter().map(|p| p.due_ms(now_ms)).min();
+            let due = [self.engine.deadline(), report_due]
+                .into_iter()
+                .flatten()
+                .min();
+            let event = match due {
                 Some(due) => {
                     let wait = due.saturating_sub(self.now().mono_ms);
                     futures_lite::future::or(self.incoming.next(), async move {

@@ -12,6 +12,12 @@
 //! it accepts `application/zip`, and `{"error":{"code","message"}}` with a fitting status
 //! on failure.
 //!
+//! With `Prefer: respond-async` (RFC 7240), once everything that can be refused early has
+//! been (the same checks, the status object created), `202 Accepted` with the link of the
+//! pack's status object in the bucket; the pack then runs after the answer, in the same
+//! handler call (`After`). A `callback` (only to hosts the operator allows, `403`
+//! otherwise) is `POST`ed, signed, when the pack ends, asynchronous or not (`notify`).
+//!
 //! For a file browser (the host's `--ui` page), with the same callers (tokens or an
 //! anonymous service) and the same source prefixes: `GET /list?bucket=…&prefix=…`, one
 //! folder's listing (`browse`), and `POST /size` with the pack JSON, the exact size of the
@@ -19,25 +25,32 @@
 
 use wstd::http::{Body, BodyExt, Method, Request, Response, StatusCode};
 use zip_oss_core::auth::{bearer_token, check_dest_key, SignedLink};
+use zip_oss_core::notify::{check_dest_is_not_status, prefers_respond_async};
 use zip_oss_core::pack::PackError;
 use zip_oss_core::plan::PackRequest;
 use zip_oss_core::store::{Credentials, StoreConfig};
 
-use crate::config::{Access, Settings};
-use crate::{browse, config, pack, stream};
+use crate::config::{Access, Callbacks, Settings};
+use crate::notify::{After, Callback};
+use crate::{browse, config, notify, pack, stream};
 
 /// Request bodies are small JSON documents; anything larger is refused (`413`), never
 /// read further than this.
 const MAX_BODY: usize = 1 << 20;
 
-pub async fn handle(request: Request<Body>) -> Response<Body> {
+/// The answer, and what to run once it is sent (the handler keeps running then: the
+/// instance lives until it returns).
+pub async fn handle(request: Request<Body>) -> (Response<Body>, Option<After>) {
     if request.uri().path() == "/healthz" && request.method() == Method::GET {
-        return text(StatusCode::OK, "ok\n");
+        return (text(StatusCode::OK, "ok\n"), None);
     }
     let path = request.uri().path();
     let size_only = path == "/size" && request.method() == Method::POST;
     if path == "/list" && request.method() == Method::GET {
-        return list(request).await.unwrap_or_else(|e| error_response(&e));
+        return (
+            list(request).await.unwrap_or_else(|e| error_response(&e)),
+            None,
+        );
     }
     let is_link = request.method() == Method::GET
         && request
@@ -45,59 +58,109 @@ pub async fn handle(request: Request<Body>) -> Response<Body> {
             .query()
             .is_some_and(|q| SignedLink::from_query(q).map_or(true, |l| l.is_some()));
     if request.method() != Method::POST && !is_link {
-        return error_response(&PackError::MethodNotAllowed);
+        return (error_response(&PackError::MethodNotAllowed), None);
     }
     let accept = header(&request, "accept").unwrap_or_default();
     let wants_json = accept.contains("application/json");
     let wants_zip = accept.contains("application/zip");
+    // A streamed archive is its own answer: the preference is ignored (RFC 7240 lets a
+    // server do so; no `Preference-Applied` then).
+    let respond_async = !wants_zip
+        && !size_only
+        && prefers_respond_async(
+            request
+                .headers()
+                .get_all("prefer")
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        );
     let request_id = pack::request_id(
         header(&request, "x-fc-request-id")
             .or(header(&request, "x-request-id"))
             .as_deref(),
     );
-    let (cfg, settings, req) = match parse(request, wants_zip || size_only, &request_id).await {
+    let parsed = match parse(request, wants_zip || size_only, &request_id).await {
         Ok(parsed) => parsed,
-        Err(e) => return error_response(&e),
+        Err(e) => return (error_response(&e), None),
     };
+    let Parsed {
+        cfg,
+        settings,
+        req,
+        callback,
+    } = parsed;
     if size_only {
-        return stream::size(&cfg, settings, &req, &request_id)
-            .await
-            .unwrap_or_else(|e| error_response(&e));
+        let answer = stream::size(&cfg, settings, &req, &request_id).await;
+        return (answer.unwrap_or_else(|e| error_response(&e)), None);
     }
     if wants_zip {
-        return stream::respond(&cfg, settings, &req, &request_id)
-            .await
-            .unwrap_or_else(|e| error_response(&e));
-    }
-    match pack::run(&cfg, settings, &req, &request_id).await {
-        Ok(summary) if wants_json => {
-            let body = serde_json::to_string(&summary).unwrap_or_default();
-            Response::builder()
-                .status(StatusCode::OK)
-                .header("content-type", "application/json")
-                .body(Body::from(body))
-                .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "response error\n"))
+        if req.callback.is_some() {
+            let e = PackError::invalid(
+                "`callback` is for packs into the bucket; a streamed archive's client sees its end",
+            );
+            return (error_response(&e), None);
         }
-        Ok(summary) => Response::builder()
-            .status(StatusCode::FOUND)
-            .header("location", summary.url.as_str())
-            .header("content-type", "application/json")
-            .body(Body::from(
-                serde_json::json!({ "url": summary.url, "key": summary.key }).to_string(),
-            ))
-            .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "response error\n")),
-        Err(e) => error_response(&e),
+        let answer = stream::respond(&cfg, settings, &req, &request_id).await;
+        return (answer.unwrap_or_else(|e| error_response(&e)), None);
     }
+    if respond_async {
+        return match notify::start(cfg, settings, req, request_id, callback).await {
+            Ok(accepted) => {
+                let mut response = json_response(StatusCode::ACCEPTED, accepted.body.to_string());
+                response.headers_mut().insert(
+                    "preference-applied",
+                    wstd::http::HeaderValue::from_static("respond-async"),
+                );
+                (response, Some(accepted.after))
+            }
+            Err(e) => (error_response(&e), None),
+        };
+    }
+    let outcome = pack::run(&cfg, settings, &req, &request_id).await;
+    let response = match &outcome {
+        Ok(summary) if wants_json => json_response(
+            StatusCode::OK,
+            serde_json::to_string(summary).unwrap_or_default(),
+        ),
+        Ok(summary) => {
+            let mut r = json_response(
+                StatusCode::FOUND,
+                serde_json::json!({ "url": summary.url, "key": summary.key }).to_string(),
+            );
+            if let Ok(location) = summary.url.parse() {
+                r.headers_mut().insert("location", location);
+            }
+            r
+        }
+        Err(e) => error_response(e),
+    };
+    // A synchronous pack with a callback calls it too, once its answer is sent.
+    let after = callback.map(|callback| -> After {
+        let key = req.dest_key(&request_id);
+        Box::pin(async move {
+            callback.deliver(&request_id, &key, &outcome, None).await;
+        })
+    });
+    (response, after)
+}
+
+/// A request that may run: its store, settings and pack request, and its callback if it
+/// names one the operator allows.
+struct Parsed {
+    cfg: StoreConfig,
+    settings: Settings,
+    req: PackRequest,
+    callback: Option<Callback>,
 }
 
 /// The pack request, once its caller is known to be allowed, checked against what the
 /// operator allows; and the store settings it is run with. `streamed` packs write nothing
-/// to the bucket (`dest-file` only names the download).
+/// to the bucket (`dest-file` only names the download, and there is no callback).
 async fn parse(
     request: Request<Body>,
     streamed: bool,
     request_id: &str,
-) -> Result<(StoreConfig, Settings, PackRequest), PackError> {
+) -> Result<Parsed, PackError> {
     let access = Access::from_wasi_config()?;
     let link = authenticate(&request, &access, true)?;
     let headers = request.headers().clone();
@@ -114,9 +177,19 @@ async fn parse(
     } else {
         let dest = access.policy.dest_key(req.dest_file.as_deref(), request_id);
         access.policy.check_destination(&dest).map_err(policy)?;
+        // No archive may take the place of a pack's status object.
+        check_dest_is_not_status(&dest)?;
         req.dest_file = Some(dest);
     }
     access.policy.check_sources(&req).map_err(policy)?;
+    // Before anything runs: a callback the operator does not allow is refused (403).
+    let callback = match (&req.callback, streamed) {
+        (Some(url), false) => {
+            let (url, key) = Callbacks::from_wasi_config()?.check(url)?;
+            Some(Callback::new(url, key)?)
+        }
+        _ => None,
+    };
     let service = config::Service::from_wasi_config()?;
     let credentials = if service.fc_credentials {
         fc_credentials(&headers)
@@ -127,7 +200,12 @@ async fn parse(
     // The engine then checks the destination before it starts the upload (409 early), and
     // completes conditionally (409, nothing changed, if another writer got there first).
     cfg.forbid_overwrite = !access.allow_overwrite && !streamed;
-    Ok((cfg, service.settings, req))
+    Ok(Parsed {
+        cfg,
+        settings: service.settings,
+        req,
+        callback,
+    })
 }
 
 /// `GET /list`: a caller who may pack lists a folder the source prefixes let it see.
@@ -232,17 +310,30 @@ fn header(request: &Request<Body>, name: &str) -> Option<String> {
 }
 
 fn error_response(e: &PackError) -> Response<Body> {
-    let mut builder = Response::builder()
-        .status(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY))
-        .header("content-type", "application/json");
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = json_response(status, e.to_json());
     if e.status() == 401 {
-        builder = builder.header("www-authenticate", "Bearer realm=\"zip-oss\"");
+        response.headers_mut().insert(
+            "www-authenticate",
+            wstd::http::HeaderValue::from_static("Bearer realm=\"zip-oss\""),
+        );
     }
     if let Some(secs) = e.retry_after() {
-        builder = builder.header("retry-after", secs.to_string());
+        if let Ok(value) = wstd::http::HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert("retry-after", value);
+        }
     }
-    builder
-        .body(Body::from(e.to_json()))
+    response
+}
+
+/// A JSON answer with its `Content-Length`: the host then knows the answer is whole when
+/// its last byte is out, even while the handler runs on (an asynchronous pack, a callback).
+fn json_response(status: StatusCode, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("content-length", body.len())
+        .body(Body::from(body))
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "response error\n"))
 }
 

@@ -12,13 +12,16 @@
 //! - [`executor`]: runs the engine: its requests over `wasi:http`, their answers back.
 //! - [`stream`]: the archive streamed as the response body instead, or only its size.
 //! - [`browse`]: one folder of a bucket for a file browser (`GET /list`).
-//! - [`progress`]: progress reports to a host that asked for them (`progress_url`).
+//! - [`progress`]: progress reports to a host that asked for them (`progress_url`), and
+//!   into an asynchronous pack's status object.
+//! - [`notify`]: an asynchronous pack's status object and the signed callback.
 //! - [`wit`]: the `zip-pack` export's types to and from core's.
 
 mod browse;
 mod config;
 mod executor;
 mod http_api;
+mod notify;
 mod pack;
 mod progress;
 mod stream;
@@ -69,9 +72,14 @@ impl wstd::__internal::wasip2::exports::http::incoming_handler::Guest for HttpHa
         wstd::runtime::block_on(async move {
             match wstd::http::request::try_from_incoming(request) {
                 Ok(request) => {
-                    let response = http_api::handle(request).await;
+                    let (response, after) = http_api::handle(request).await;
                     if let Err(e) = responder.respond(response).await {
                         eprintln!("zip-oss: response body failed: {e:#}");
+                    }
+                    // The answer is out (its body finished); the instance lives on until
+                    // this returns: an asynchronous pack, or a callback, runs now.
+                    if let Some(after) = after {
+                        after.await;
                     }
                 }
                 Err(e) => responder.fail(e),

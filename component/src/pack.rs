@@ -5,8 +5,11 @@ use zip_oss_core::pack::{Engine, Job, Mode, Now, PackError, Summary};
 use zip_oss_core::plan::PackRequest;
 use zip_oss_core::store::StoreConfig;
 
+use std::rc::Rc;
+
 use crate::config::Settings;
 use crate::executor::{now_unix, Executor, Stop};
+use crate::notify::StatusObject;
 
 /// The id naming the default destination: the caller's, or 16 random bytes in hex.
 pub fn request_id(given: Option<&str>) -> String {
@@ -55,10 +58,22 @@ pub async fn run(
     req: &PackRequest,
     request_id: &str,
 ) -> Result<Summary, PackError> {
-    match executor(cfg, settings, req, request_id, Mode::Upload)
-        .run()
-        .await
-    {
+    run_reporting(cfg, settings, req, request_id, None).await
+}
+
+/// As [`run`], keeping `status` (an asynchronous pack's status object) current meanwhile.
+pub async fn run_reporting(
+    cfg: &StoreConfig,
+    settings: Settings,
+    req: &PackRequest,
+    request_id: &str,
+    status: Option<Rc<StatusObject>>,
+) -> Result<Summary, PackError> {
+    let mut executor = executor(cfg, settings, req, request_id, Mode::Upload);
+    if let Some(status) = status {
+        executor.report_status(status);
+    }
+    match executor.run().await {
         Stop::Done(summary) => Ok(summary),
         Stop::Failed(error) => Err(error),
         Stop::Head(_) => Err(PackError::Internal("a streamed head in upload mode".into())),

@@ -1,4 +1,8 @@
-//! Progress reports to the host, for hosts that show them (`zip-oss pack`'s bar).
+//! Progress reports: to the host, for hosts that show them (`zip-oss pack`'s bar), and
+//! into an asynchronous pack's status object (`notify`). One hook, fed by the executor
+//! after each batch of events, and woken by it when a report is due even if no event
+//! comes (a pack waiting on one slow read still shows what it did before); each
+//! destination has its own pace.
 //!
 //! Why requests and not an import: the component must stay loadable by Spin 4 and jco,
 //! which know no zip-oss interface, and a guest cannot be polled mid-call. So a host that
@@ -12,6 +16,8 @@
 
 use std::rc::Rc;
 
+use crate::notify::{StatusObject, STATUS_EVERY_MS};
+
 use wstd::http::body::{Body, Bytes};
 use wstd::http::{Client, Method, Request};
 use wstd::runtime::{spawn, Task};
@@ -22,11 +28,23 @@ use crate::wasi::config::store;
 /// A terminal bar needs no more than a few updates a second.
 pub const EVERY_MS: u64 = 250;
 
+/// While a report is in flight, how soon to look again.
+const BUSY_MS: u64 = 100;
+
+/// Where reports go.
+enum Sink {
+    /// `GET <progress_url>?entries=…&bytes=…`, answered by the host.
+    Host { url: String, http: Rc<Client> },
+    /// The status object (which keeps its own write in flight).
+    Status(Rc<StatusObject>),
+}
+
 pub struct Reporter {
-    url: String,
-    http: Rc<Client>,
-    /// When the last report was sent (the executor's clock).
-    last_ms: Option<u64>,
+    sink: Sink,
+    every_ms: u64,
+    /// When progress is next looked at (the executor's clock): at most once per
+    /// `every_ms`, as computing it walks the plan.
+    next_ms: u64,
     last: Progress,
     in_flight: Option<Task<()>>,
 }
@@ -37,30 +55,64 @@ impl Reporter {
         let url = store::get("progress_url").ok().flatten()?;
         let url = url.trim();
         (!url.is_empty()).then(|| Reporter {
-            url: url.to_string(),
-            http,
-            last_ms: None,
+            sink: Sink::Host {
+                url: url.to_string(),
+                http,
+            },
+            every_ms: EVERY_MS,
+            next_ms: 0,
             last: Progress::default(),
             in_flight: None,
         })
     }
 
-    /// Sends the engine's progress if a report is due and none is in flight.
+    /// A reporter writing an asynchronous pack's status object.
+    pub fn to_status(status: Rc<StatusObject>) -> Reporter {
+        Reporter {
+            sink: Sink::Status(status),
+            every_ms: STATUS_EVERY_MS,
+            next_ms: 0,
+            last: Progress::default(),
+            in_flight: None,
+        }
+    }
+
+    /// Sends the engine's progress if it changed, a report is due and none is in flight.
     pub fn tick(&mut self, now_ms: u64, engine: &Engine) {
-        if self.last_ms.is_some_and(|t| now_ms < t + EVERY_MS)
-            || self.in_flight.as_ref().is_some_and(|t| !t.is_finished())
-        {
+        if now_ms < self.next_ms || self.busy() {
             return;
         }
+        self.next_ms = now_ms + self.every_ms;
         let progress = engine.progress_so_far();
         if progress == self.last {
             return;
         }
         self.last = progress;
-        self.last_ms = Some(now_ms);
-        let separator = if self.url.contains('?') { '&' } else { '?' };
-        let url = format!("{}{separator}{}", self.url, progress.to_query());
-        self.in_flight = Some(spawn(report(self.http.clone(), url)));
+        match &self.sink {
+            Sink::Host { url, http } => {
+                let separator = if url.contains('?') { '&' } else { '?' };
+                let url = format!("{url}{separator}{}", progress.to_query());
+                self.in_flight = Some(spawn(report(http.clone(), url)));
+            }
+            Sink::Status(status) => status.progressed(progress),
+        }
+    }
+
+    /// When [`Reporter::tick`] has something to do next: the executor waits no longer.
+    pub fn due_ms(&self, now_ms: u64) -> u64 {
+        if self.busy() {
+            self.next_ms.max(now_ms + BUSY_MS)
+        } else {
+            self.next_ms
+        }
+    }
+
+    /// Whether the last report is still under way.
+    fn busy(&self) -> bool {
+        match &self.sink {
+            Sink::Host { .. } => self.in_flight.as_ref().is_some_and(|t| !t.is_finished()),
+            Sink::Status(status) => status.busy(),
+        }
     }
 }
 

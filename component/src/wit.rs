@@ -38,6 +38,8 @@ pub fn request(r: zip_pack::PackRequest) -> Result<PackRequest, PackError> {
         } else {
             Folders::Markers
         },
+        // An embedder gets the outcome as the call's result.
+        callback: None,
     };
     req.validate()
         .map_err(|e| PackError::invalid(e.to_string()))?;

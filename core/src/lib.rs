@@ -5,6 +5,8 @@
 //! - [`zip`]: ZIP records and the streaming encoder.
 //! - [`store`]: object-store requests, one file per operation, and their signing.
 //! - [`plan`]: the pack request, listing → entries, naming rules, part sizing.
+//! - [`notify`]: packs that outlive their request: the status object, the signed
+//!   callback, the callback allow-list.
 //! - [`pack`]: the pieces of the pack pipeline that hold state: cutting the
 //!   archive into parts, retry timing.
 //!
@@ -13,6 +15,7 @@
 pub mod auth;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod notify;
 pub mod pack;
 pub mod plan;
 pub mod store;

@@ -186,6 +186,25 @@ pub fn allowed_after_cancel(method: &hyper::Method, uri: &hyper::Uri) -> bool {
             .is_some_and(|q| q.split('&').any(|p| p.starts_with("uploadId=")))
 }
 
+/// Whether a request tells of a pack's end, which a stopped pack still sends (its outcome
+/// is `Stopped`, and its caller has nothing else to go by): the write of an asynchronous
+/// pack's status object (`PUT …<archive>.status.json`) and the signed callback.
+pub fn reports_the_end(
+    method: &hyper::Method,
+    uri: &hyper::Uri,
+    headers: &hyper::HeaderMap,
+) -> bool {
+    is_callback(headers)
+        || (method == hyper::Method::PUT
+            && uri.query().is_none_or(|q| !q.contains("uploadId="))
+            && uri.path().ends_with(zip_oss_core::notify::STATUS_SUFFIX))
+}
+
+/// Whether a request is a pack's callback (it carries the callback signature).
+pub fn is_callback(headers: &hyper::HeaderMap) -> bool {
+    headers.contains_key(zip_oss_core::notify::SIGNATURE_HEADER)
+}
+
 /// Whether a store request, once sent, must be let finish even if its instance is
 /// cancelled meanwhile: `CreateMultipartUpload` (cut off after the store acted, it would
 /// leave an upload whose id the component never learns, so cannot abort) and
@@ -217,6 +236,17 @@ mod tests {
         assert!(!allowed_after_cancel(&hyper::Method::PUT, &part));
         assert!(!allowed_after_cancel(&hyper::Method::DELETE, &delete));
         assert!(!allowed_after_cancel(&hyper::Method::GET, &abort));
+
+        let none = hyper::HeaderMap::new();
+        let status: hyper::Uri = "http://s/b/output/a.zip.status.json".parse().unwrap();
+        assert!(reports_the_end(&hyper::Method::PUT, &status, &none));
+        assert!(!reports_the_end(&hyper::Method::GET, &status, &none));
+        assert!(!reports_the_end(&hyper::Method::PUT, &part, &none));
+        let mut signed = hyper::HeaderMap::new();
+        signed.insert("x-zip-oss-signature", "sha256=00".parse().unwrap());
+        let hook: hyper::Uri = "https://hooks.example.com/zip".parse().unwrap();
+        assert!(reports_the_end(&hyper::Method::POST, &hook, &signed));
+        assert!(!reports_the_end(&hyper::Method::POST, &hook, &none));
 
         let create: hyper::Uri = "http://s/b/k.zip?uploads".parse().unwrap();
         let create_oss: hyper::Uri = "http://s/b/k.zip?uploads=".parse().unwrap();

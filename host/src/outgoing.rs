@@ -6,7 +6,7 @@
 //! run in parallel; this module adds keep-alive reuse, a concurrency limit and timeouts.
 //! The component's progress reports are answered here and go nowhere ([`crate::progress`]).
 
-use crate::limits::{allowed_after_cancel, finish_once_sent};
+use crate::limits::{allowed_after_cancel, finish_once_sent, is_callback, reports_the_end};
 use crate::metrics::{operation, Attempts, Metrics};
 use crate::progress::{self, ProgressSink};
 use bytes::Bytes;
@@ -217,16 +217,19 @@ impl WasiHttpHooks for PooledHooks {
             return Box::new(async move { Ok((response, io)) });
         }
         let client = self.client.clone();
-        let cancel = self
-            .cancel
-            .clone()
-            .filter(|_| !allowed_after_cancel(method, uri));
+        let cancel = self.cancel.clone().filter(|_| {
+            !allowed_after_cancel(method, uri) && !reports_the_end(method, uri, request.headers())
+        });
         // Refused if cancelled before it is sent, but not cut off once sent.
         let (refuse, cancel) = match cancel {
             Some(c) if finish_once_sent(method, uri) => (c.is_cancelled(), None),
             other => (false, other),
         };
-        let operation = operation(method, uri);
+        let operation = if is_callback(request.headers()) {
+            "Callback"
+        } else {
+            operation(method, uri)
+        };
         let key = Attempts::key(method, uri);
         let (metrics, attempts) = (self.metrics.clone(), self.attempts.clone());
         if attempts.sent(&key) {

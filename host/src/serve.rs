@@ -89,8 +89,14 @@ pub async fn run(runtime: Runtime, addr: SocketAddr, options: ServeOptions) -> a
         grace_s = options.shutdown_grace.as_secs(),
         "stopped accepting; letting running packs finish"
     );
-    // Done when every connection has sent its last answer and closed.
-    let drained = server.shutdown();
+    // Done when every connection has sent its last answer and closed, and every guest has
+    // returned: an asynchronous pack (or a callback) runs on after its answer, holding its
+    // slot until it ends.
+    let guests = slots.clone();
+    let drained = async move {
+        server.shutdown().await;
+        let _all = guests.acquire_many(slots_total as u32).await;
+    };
     let mut drained = std::pin::pin!(drained);
     if tokio::time::timeout(options.shutdown_grace, &mut drained)
         .await
@@ -502,15 +508,24 @@ fn metered(response: Response<HyperOutgoingBody>, pack: PackGuard) -> Response<H
         .headers()
         .get(hyper::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/zip"));
+    let remaining = response
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     response.map(|body| {
-        MeteredBody {
+        let mut metered = MeteredBody {
             body,
             pack,
             to_client,
             status,
             error_body: (status >= 400).then(Vec::new),
+            remaining,
+        };
+        if remaining == Some(0) {
+            let code = metered.code();
+            metered.pack.finish(code.as_deref());
         }
-        .boxed_unsync()
+        metered.boxed_unsync()
     })
 }
 
@@ -524,6 +539,9 @@ struct MeteredBody {
     status: u16,
     /// An error answer's body so far, for its code.
     error_body: Option<Vec<u8>>,
+    /// Bytes still to come of a body with a `Content-Length`: hyper stops polling such a
+    /// body once it has them all (it never sees its end), so the answer is counted then.
+    remaining: Option<u64>,
 }
 
 impl MeteredBody {
@@ -557,6 +575,13 @@ impl hyper::body::Body for MeteredBody {
                     if let Some(seen) = this.error_body.as_mut() {
                         let room = ERROR_BODY_SNIFF.saturating_sub(seen.len());
                         seen.extend_from_slice(&data[..data.len().min(room)]);
+                    }
+                    if let Some(remaining) = this.remaining.as_mut() {
+                        *remaining = remaining.saturating_sub(data.len() as u64);
+                        if *remaining == 0 {
+                            let code = this.code();
+                            this.pack.finish(code.as_deref());
+                        }
                     }
                 }
             }

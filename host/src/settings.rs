@@ -35,6 +35,8 @@ pub mod keys {
     pub const DEST_PREFIX: &str = "dest_prefix";
     pub const SOURCE_PREFIX: &str = "source_prefix";
     pub const ALLOW_OVERWRITE: &str = "allow_overwrite";
+    pub const CALLBACK_HOSTS: &str = "callback_hosts";
+    pub const CALLBACK_KEY: &str = "callback_key";
 }
 
 /// The object-store protocol.
@@ -270,6 +272,15 @@ pub struct AccessSettings {
     #[arg(long, env = "ZIP_OSS_ALLOW_OVERWRITE", num_args = 0..=1, default_value_t = false,
           default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_overwrite: bool,
+    /// Hosts a request's `callback` may name, comma-separated: `host`, `host:port` or
+    /// `*.domain` (https), `http://host:port` for plain HTTP. Default: none, every callback
+    /// is refused (403).
+    #[arg(long, env = "ZIP_OSS_CALLBACK_HOSTS")]
+    pub callback_hosts: Option<String>,
+    /// The key callbacks are signed with (HMAC-SHA256; at least 16 characters); needed
+    /// with --callback-hosts.
+    #[arg(long, env = "ZIP_OSS_CALLBACK_KEY", hide_env_values = true)]
+    pub callback_key: Option<String>,
 }
 
 impl Default for AccessSettings {
@@ -281,6 +292,8 @@ impl Default for AccessSettings {
             dest_prefix: vec![zip_oss_core::auth::DEFAULT_DEST_PREFIX.to_string()],
             source_prefix: Vec::new(),
             allow_overwrite: false,
+            callback_hosts: None,
+            callback_key: None,
         }
     }
 }
@@ -292,6 +305,7 @@ impl AccessSettings {
     /// `--anonymous` says so.
     pub fn config_values(&self, listen: SocketAddr) -> anyhow::Result<ConfigValues> {
         use zip_oss_core::auth::{Prefixes, SigningKeys, Tokens};
+        use zip_oss_core::notify::{CallbackHosts, CallbackKey};
         let keys = SigningKeys::parse(self.signing_keys.as_deref().unwrap_or_default())
             .map_err(|e| anyhow::anyhow!("--signing-keys / ZIP_OSS_SIGNING_KEYS: {e}"))?;
         let tokens = Tokens::parse(self.tokens.as_deref().unwrap_or_default())
@@ -300,6 +314,19 @@ impl AccessSettings {
             .map_err(|e| anyhow::anyhow!("--dest-prefix / ZIP_OSS_DEST_PREFIX: {e}"))?;
         let sources = Prefixes::parse(self.source_prefix.iter().map(String::as_str))
             .map_err(|e| anyhow::anyhow!("--source-prefix / ZIP_OSS_SOURCE_PREFIX: {e}"))?;
+        let callback_hosts =
+            CallbackHosts::parse(self.callback_hosts.as_deref().unwrap_or_default())
+                .map_err(|e| anyhow::anyhow!("--callback-hosts / ZIP_OSS_CALLBACK_HOSTS: {e}"))?;
+        if let Some(key) = &self.callback_key {
+            CallbackKey::new(key)
+                .map_err(|e| anyhow::anyhow!("--callback-key / ZIP_OSS_CALLBACK_KEY: {e}"))?;
+        }
+        if !callback_hosts.is_empty() && self.callback_key.is_none() {
+            anyhow::bail!(
+                "--callback-hosts (ZIP_OSS_CALLBACK_HOSTS) needs --callback-key \
+                 (ZIP_OSS_CALLBACK_KEY): callbacks are never sent unsigned"
+            );
+        }
         let open = keys.is_empty() && tokens.is_empty();
         if open && !self.anonymous && !listen.ip().to_canonical().is_loopback() {
             anyhow::bail!(
@@ -325,6 +352,12 @@ impl AccessSettings {
         put(keys::DEST_PREFIX, join(dest.iter().collect()));
         put(keys::SOURCE_PREFIX, join(sources.iter().collect()));
         put(keys::ALLOW_OVERWRITE, self.allow_overwrite.to_string());
+        if let Some(hosts) = &self.callback_hosts {
+            put(keys::CALLBACK_HOSTS, hosts.clone());
+        }
+        if let Some(key) = &self.callback_key {
+            put(keys::CALLBACK_KEY, key.clone());
+        }
         Ok(ConfigValues(map))
     }
 }
@@ -344,6 +377,11 @@ impl fmt::Debug for AccessSettings {
             .field("dest_prefix", &self.dest_prefix)
             .field("source_prefix", &self.source_prefix)
             .field("allow_overwrite", &self.allow_overwrite)
+            .field("callback_hosts", &self.callback_hosts)
+            .field(
+                "callback_key",
+                &self.callback_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -454,10 +492,57 @@ mod tests {
                 },
                 "--source-prefix",
             ),
+            (
+                AccessSettings {
+                    callback_hosts: Some("hooks.example.com".into()),
+                    callback_key: Some("tooshort".into()),
+                    ..AccessSettings::default()
+                },
+                "--callback-key",
+            ),
+            (
+                AccessSettings {
+                    callback_hosts: Some("hooks.example.com".into()),
+                    ..AccessSettings::default()
+                },
+                "--callback-key",
+            ),
+            (
+                AccessSettings {
+                    callback_hosts: Some("*".into()),
+                    callback_key: Some("0123456789abcdef-tooshort".into()),
+                    ..AccessSettings::default()
+                },
+                "--callback-hosts",
+            ),
         ] {
             let e = settings.config_values(local).unwrap_err().to_string();
             assert!(e.contains(flag) && !e.contains("tooshort"), "{e}");
         }
+    }
+
+    #[test]
+    fn callback_settings_reach_the_component_and_the_key_is_never_shown() {
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let s = AccessSettings {
+            callback_hosts: Some("hooks.example.com,http://127.0.0.1:9".into()),
+            callback_key: Some("0123456789abcdef-callback".into()),
+            ..AccessSettings::default()
+        };
+        let c = s.config_values(local).unwrap();
+        assert_eq!(
+            c.get("callback_hosts"),
+            Some("hooks.example.com,http://127.0.0.1:9")
+        );
+        assert_eq!(c.get("callback_key"), Some("0123456789abcdef-callback"));
+        let shown = format!("{s:?} {c:?}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+        // Unset: nothing handed over, every callback refused by the component.
+        let c = AccessSettings::default().config_values(local).unwrap();
+        assert_eq!(
+            (c.get("callback_hosts"), c.get("callback_key")),
+            (None, None)
+        );
     }
 
     #[test]

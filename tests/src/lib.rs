@@ -101,6 +101,20 @@ impl Env {
         )
     }
 
+    /// As [`Env::with_limits`], with who may pack what adjusted too.
+    pub fn with_limits_and_access(
+        limits: InstanceLimits,
+        adjust: impl FnOnce(&mut AccessSettings),
+    ) -> Env {
+        Self::build(
+            ACCESS_KEY_SECRET,
+            tempfile::tempdir().unwrap(),
+            |_| {},
+            adjust,
+            limits,
+        )
+    }
+
     /// As [`Env::new`], with the store's folder in memory (`/dev/shm`) when the machine has
     /// one: for the multi-gigabyte archives, which would otherwise be written to disk twice.
     pub fn in_memory() -> Env {

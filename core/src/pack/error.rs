@@ -25,6 +25,9 @@ pub enum PackError {
     /// Outside the prefixes the operator lets requests read or write.
     #[error(transparent)]
     NotAllowed(crate::auth::PolicyError),
+    /// A `callback` whose host the operator's allow-list does not name.
+    #[error("{0}")]
+    CallbackNotAllowed(String),
     #[error("no objects to pack: the source is empty or every key was skipped")]
     NoObjects,
     #[error("{entries} entries; this service packs at most {max}")]
@@ -94,6 +97,7 @@ impl PackError {
             MethodNotAllowed => 405,
             Unauthorized(_) => 401,
             NotAllowed(e) => e.status(),
+            CallbackNotAllowed(_) => 403,
             RequestTooLarge | TooManyEntries { .. } | TooManyBytes { .. } | ArchiveTooLarge(_) => {
                 413
             }
@@ -125,6 +129,7 @@ impl PackError {
             MethodNotAllowed => "MethodNotAllowed",
             Unauthorized(_) => "Unauthorized",
             NotAllowed(e) => e.code(),
+            CallbackNotAllowed(_) => "CallbackNotAllowed",
             RequestTooLarge => "RequestTooLarge",
             Misconfigured(_) => "ServerMisconfigured",
             AccessDenied(_) => "AccessDenied",

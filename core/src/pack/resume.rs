@@ -112,6 +112,24 @@ pub(crate) fn judge(
     }
 }
 
+/// Seconds the checkpoint `body` still holds its destination, judged as [`judge`] does from
+/// the answer's `Last-Modified` and `Date` (`None`: not a checkpoint, or its lease is over).
+/// For a `409 PackInProgress` before a pack starts: an asynchronous one is refused with it
+/// rather than accepted and failed.
+pub fn lease_left(
+    body: &[u8],
+    last_modified: Option<&str>,
+    date: Option<&str>,
+    lease_secs: u64,
+) -> Option<u64> {
+    let last_modified = last_modified.and_then(crate::store::parse_http_date);
+    let store_now = date.and_then(crate::store::parse_http_date);
+    match judge(body, last_modified, store_now, lease_secs, "") {
+        Found::Live { retry_after } => Some(retry_after),
+        _ => None,
+    }
+}
+
 /// Everything the archive's bytes follow from, hashed: equal fingerprints, equal archives.
 pub(crate) fn fingerprint(
     provider: Provider,
@@ -220,6 +238,27 @@ mod tests {
         assert_eq!(
             judge(&b, None, Some(105), 20, FP),
             Found::Live { retry_after: 20 }
+        );
+    }
+
+    #[test]
+    fn the_lease_left_is_read_from_the_answer_headers() {
+        let (at, now) = (
+            "Thu, 01 Jan 2026 00:00:00 GMT",
+            "Thu, 01 Jan 2026 00:00:05 GMT",
+        );
+        assert_eq!(lease_left(&body(FP), Some(at), Some(now), 20), Some(15));
+        let later = "Thu, 01 Jan 2026 00:00:21 GMT";
+        assert_eq!(lease_left(&body(FP), Some(at), Some(later), 20), None);
+        assert_eq!(
+            lease_left(b"{}", Some(at), Some(now), 20),
+            None,
+            "not a checkpoint"
+        );
+        assert_eq!(
+            lease_left(&body(FP), Some(at), Some(now), 0),
+            None,
+            "resuming off"
         );
     }
 

@@ -49,6 +49,10 @@ pub struct PackRequest {
     /// folder that holds an entry.
     #[serde(default)]
     pub folders: Folders,
+    /// Where to `POST` the outcome when the pack ends (signed; only to hosts the operator
+    /// allows: `notify::hosts`). Checked for shape here, against the allow-list by the API.
+    #[serde(default)]
+    pub callback: Option<String>,
 }
 
 /// A `source-files` item: a key, or a key with the name it gets in the archive.
@@ -182,6 +186,10 @@ impl PackRequest {
         if self.compression_level.is_some_and(|l| l > 9) {
             return invalid("`compression-level` must be 0-9");
         }
+        if let Some(url) = &self.callback {
+            crate::notify::CallbackUrl::parse(url)
+                .map_err(|e| RequestError::Invalid(e.to_string()))?;
+        }
         for pattern in self.include.iter().chain(&self.exclude) {
             if let Err(e) = globset::Glob::new(pattern) {
                 return Err(RequestError::Invalid(format!("pattern `{pattern}`: {e}")));
@@ -232,7 +240,8 @@ mod tests {
     fn accepts_our_fields() {
         let r = PackRequest::from_json(
             br#"{"bucket":"b","source-dir":["a/","b/"],"source-files":["k1",{"key":"k2","name":"n2.txt"}],
-                "compression":"auto","compression-level":9,"name-encoding":"GBK","include":["*.txt"],"exclude":["tmp/**"],"folders":"all"}"#,
+                "compression":"auto","compression-level":9,"name-encoding":"GBK","include":["*.txt"],"exclude":["tmp/**"],"folders":"all",
+                "callback":"https://hooks.example.com/zip"}"#,
         )
         .unwrap();
         assert_eq!(r.source_dir, ["a/", "b/"]);
@@ -247,6 +256,7 @@ mod tests {
             (r.compression, r.deflate_level(), r.name_encoding, r.folders),
             (Compression::Auto, 9, NameEncoding::Gbk, Folders::All)
         );
+        assert_eq!(r.callback.as_deref(), Some("https://hooks.example.com/zip"));
     }
 
     #[test]
@@ -265,6 +275,8 @@ mod tests {
             br#"{"bucket":"b","source-dir":"x/","compression-level":10}"#,
             br#"{"bucket":"b","source-dir":"x/","name-encoding":"latin1"}"#,
             br#"{"bucket":"b","source-dir":"x/","include":["a[b"]}"#,
+            br#"{"bucket":"b","source-dir":"x/","callback":"ftp://x.com/"}"#,
+            br#"{"bucket":"b","source-dir":"x/","callback":"https://u@x.com/"}"#,
         ] {
             assert!(
                 PackRequest::from_json(body).is_err(),

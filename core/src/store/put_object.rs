@@ -5,7 +5,8 @@ use super::{Bucket, ObjectKey, Provider, StoreConfig};
 
 /// Uploads an object of exactly `content_length` bytes (at most 5 GiB), replacing any
 /// object with that key unless [`Self::forbid_overwrite`]. zip-oss uses it for a pack's
-/// checkpoint (and to seed sample files); archives go through multipart uploads.
+/// checkpoint, for the status objects of asynchronous packs (and to seed sample files);
+/// archives go through multipart uploads.
 ///
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html>
 #[derive(Clone, Debug)]
@@ -14,6 +15,7 @@ pub struct PutObject<'a> {
     key: &'a ObjectKey,
     content_length: u64,
     content_type: Option<&'a str>,
+    cache_control: Option<&'a str>,
     forbid_overwrite: bool,
 }
 
@@ -24,8 +26,14 @@ impl<'a> PutObject<'a> {
             key,
             content_length,
             content_type: None,
+            cache_control: None,
             forbid_overwrite: false,
         }
+    }
+
+    pub fn cache_control(mut self, value: &'a str) -> Self {
+        self.cache_control = Some(value);
+        self
     }
 
     pub fn content_type(mut self, content_type: &'a str) -> Self {
@@ -45,6 +53,9 @@ impl<'a> PutObject<'a> {
             .content_length(self.content_length);
         if let Some(ct) = self.content_type {
             spec = spec.header("content-type", ct);
+        }
+        if let Some(cc) = self.cache_control {
+            spec = spec.header("cache-control", cc);
         }
         if self.forbid_overwrite {
             spec = match cfg.provider {
@@ -75,9 +86,26 @@ mod tests {
             signed_headers(&req),
             "content-type;host;x-amz-content-sha256;x-amz-date"
         );
+        assert_eq!(req.header("if-none-match"), None);
         let claim = PutObject::new(&b, &k, 5)
             .forbid_overwrite(true)
             .sign(&cfg(false), NOW);
         assert_eq!(claim.header("if-none-match"), Some("*"));
+    }
+
+    #[test]
+    fn conditional_create() {
+        let (b, k) = (bucket(), key("output/a.zip.status.json"));
+        let put = PutObject::new(&b, &k, 2)
+            .cache_control("no-cache")
+            .forbid_overwrite(true);
+        let s3 = put.sign(&cfg(false), NOW);
+        assert_eq!(s3.header("if-none-match"), Some("*"));
+        assert_eq!(s3.header("cache-control"), Some("no-cache"));
+        let mut oss = cfg(false);
+        oss.provider = Provider::Oss;
+        let oss = put.sign(&oss, NOW);
+        assert_eq!(oss.header("x-oss-forbid-overwrite"), Some("true"));
+        assert_eq!(oss.header("if-none-match"), None);
     }
 }
