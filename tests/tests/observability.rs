@@ -170,6 +170,19 @@ fn metrics_move_by_what_a_pack_and_a_failed_pack_did() {
         r#"zip_oss_store_requests_total{operation="GetObject",status="200"}"#,
         2.0,
     );
+    // The pack's checkpoint (resume): none there (404), written, deleted at the end.
+    expect(
+        r#"zip_oss_store_requests_total{operation="GetObject",status="404"}"#,
+        1.0,
+    );
+    expect(
+        r#"zip_oss_store_requests_total{operation="PutObject",status="200"}"#,
+        1.0,
+    );
+    expect(
+        r#"zip_oss_store_requests_total{operation="DeleteObject",status="204"}"#,
+        1.0,
+    );
     // The destination must not exist yet: its HeadObject answers 404.
     expect(
         r#"zip_oss_store_requests_total{operation="HeadObject",status="404"}"#,
@@ -193,7 +206,7 @@ fn metrics_move_by_what_a_pack_and_a_failed_pack_did() {
     );
     expect(
         r#"zip_oss_store_request_duration_seconds_count{operation="GetObject"}"#,
-        2.0,
+        3.0,
     );
     assert_eq!(
         sum_matching(&m, "zip_oss_store_retries_total"),
@@ -202,12 +215,12 @@ fn metrics_move_by_what_a_pack_and_a_failed_pack_did() {
     );
     assert_eq!(
         sum_matching(&m, "zip_oss_store_requests_total"),
-        6.0 + parts,
+        9.0 + parts,
         "{m:#?}"
     );
     assert_eq!(value(&after_ok, "zip_oss_packs_in_flight{}"), 0.0);
     // Every store request the proxy saw was counted, and scraping sent none.
-    assert_eq!(env.proxy.log().len() - store_log, 6 + parts as usize);
+    assert_eq!(env.proxy.log().len() - store_log, 9 + parts as usize);
 
     // One pack that fails: every read of b.bin answers 500, so the component reads it
     // five times (four retries), gives up and aborts its upload.
