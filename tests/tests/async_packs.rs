@@ -493,42 +493,34 @@ fn a_failing_callback_receiver_is_retried_with_backoff() {
     );
 }
 
-#[test]
-fn a_callback_that_never_succeeds_is_given_up_and_recorded() {
-    let receiver = Receiver::start(&[500]);
-    let env = env_calling(&receiver);
+/// An asynchronous pack of one file calling `receiver` back: its status object once it
+/// records how the callback went.
+fn callback_recorded(receiver: &Receiver, dest: &str, within: Duration) -> serde_json::Value {
+    let env = env_calling(receiver);
     env.put_files(&[("src/a.txt".into(), b"a".to_vec())]);
     let a = post_async(
         &env,
         &format!(
-            r#"{{"bucket":"{BUCKET}","source-dir":"src/","dest-file":"output/unheard.zip","callback":"{}"}}"#,
+            r#"{{"bucket":"{BUCKET}","source-dir":"src/","dest-file":"{dest}","callback":"{}"}}"#,
             receiver.url()
         ),
     );
-    let (status_url, _) = accepted(&a, "output/unheard.zip");
+    let (status_url, _) = accepted(&a, dest);
+    status_until(&status_url, within, |s| s.get("callback").is_some())
+}
+
+#[test]
+fn a_callback_that_never_succeeds_is_given_up_and_recorded() {
+    let receiver = Receiver::start(&[500]);
     // 5 attempts, 1 + 2 + 4 + 8 s apart.
-    let last = status_until(&status_url, Duration::from_secs(40), |s| {
-        s.get("callback").is_some()
-    });
+    let last = callback_recorded(&receiver, "output/unheard.zip", Duration::from_secs(40));
     assert_eq!(last["state"], "done", "{last}");
     assert_eq!(last["callback"]["delivered"], false, "{last}");
     assert_eq!(last["callback"]["attempts"], 5, "{last}");
     assert_eq!(receiver.got().len(), 5);
     // A 4xx is final: no retry.
     let refusing = Receiver::start(&[400]);
-    let env = env_calling(&refusing);
-    env.put_files(&[("src/a.txt".into(), b"a".to_vec())]);
-    let a = post_async(
-        &env,
-        &format!(
-            r#"{{"bucket":"{BUCKET}","source-dir":"src/","dest-file":"output/refused.zip","callback":"{}"}}"#,
-            refusing.url()
-        ),
-    );
-    let (status_url, _) = accepted(&a, "output/refused.zip");
-    let last = status_until(&status_url, Duration::from_secs(20), |s| {
-        s.get("callback").is_some()
-    });
+    let last = callback_recorded(&refusing, "output/refused.zip", Duration::from_secs(20));
     assert_eq!(last["callback"]["delivered"], false, "{last}");
     assert_eq!(last["callback"]["attempts"], 1, "{last}");
 }

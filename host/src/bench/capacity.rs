@@ -21,7 +21,7 @@ use zip_oss_core::store::{
 use super::{now_unix, store_config, Scenario, BUCKET};
 use crate::demo::pseudo_random;
 
-type Http = Client<HttpConnector, Full<Bytes>>;
+pub(super) type Http = Client<HttpConnector, Full<Bytes>>;
 
 /// GETs in flight: many small objects need a deep window, large ones a few streams.
 fn reads_in_flight(s: &Scenario) -> usize {
@@ -143,10 +143,13 @@ async fn write_as_one_upload(client: &Http, cfg: &StoreConfig, total: usize) -> 
         parts.push(r??);
     }
     parts.sort_by_key(|p| p.part_number);
-    let req = CompleteMultipartUpload::new(&bucket, &key, &upload_id, &parts).body();
-    let signed =
-        CompleteMultipartUpload::new(&bucket, &key, &upload_id, &parts).sign(cfg, now_unix());
-    send(client, signed, Bytes::from(req)).await?;
+    let complete = CompleteMultipartUpload::new(&bucket, &key, &upload_id, &parts);
+    send(
+        client,
+        complete.sign(cfg, now_unix()),
+        Bytes::from(complete.body()),
+    )
+    .await?;
     send(
         client,
         DeleteObject::new(&bucket, &key).sign(cfg, now_unix()),
@@ -156,7 +159,7 @@ async fn write_as_one_upload(client: &Http, cfg: &StoreConfig, total: usize) -> 
     Ok(())
 }
 
-async fn send(client: &Http, req: HttpRequest, body: Bytes) -> anyhow::Result<Bytes> {
+pub(super) async fn send(client: &Http, req: HttpRequest, body: Bytes) -> anyhow::Result<Bytes> {
     Ok(send_for_etag(client, req, body).await?.0)
 }
 

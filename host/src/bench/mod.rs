@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use zip_oss_core::store::{Bucket, Credentials, Endpoint, ObjectKey, PutObject, StoreConfig};
@@ -315,7 +314,7 @@ fn store_config(endpoint: &str) -> anyhow::Result<StoreConfig> {
 /// PUTs the scenario's objects, 16 at a time.
 async fn seed(endpoint: &str, s: &Scenario) -> anyhow::Result<()> {
     let cfg = store_config(endpoint)?;
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client: capacity::Http = Client::builder(TokioExecutor::new()).build_http();
     let bucket = Bucket::new(BUCKET)?;
     let mut tasks = tokio::task::JoinSet::new();
     for (i, &size) in s.sizes.iter().enumerate() {
@@ -327,14 +326,7 @@ async fn seed(endpoint: &str, s: &Scenario) -> anyhow::Result<()> {
         tasks.spawn(async move {
             let data = Bytes::from(pseudo_random(size));
             let req = PutObject::new(&bucket, &key, size as u64).sign(&cfg, now_unix());
-            let mut builder = hyper::Request::builder().method(req.method).uri(&req.url);
-            for (k, v) in &req.headers {
-                builder = builder.header(k, v);
-            }
-            let resp = client.request(builder.body(Full::new(data))?).await?;
-            if !resp.status().is_success() {
-                bail!("seeding {}: {}", key.as_str(), resp.status());
-            }
+            capacity::send(&client, req, data).await?;
             anyhow::Ok(())
         });
     }

@@ -394,17 +394,15 @@ impl_s3! {
             .await
             .map_err(|e| judged(&verdict, e))
             .map_err(|e| self.no_such_upload(e, &id))?;
-        if let Some(etag) = resp.output.e_tag.as_ref().map(|e| e.value().to_string()) {
-            let upload_id = (bucket.clone(), key.clone(), id.clone());
-            if let Some(u) = self.uploads.lock().unwrap().get_mut(&upload_id) {
-                u.etags.insert(number, etag);
-            }
+        let checked = verdict.lock().unwrap().take().and_then(Result::ok);
+        if let Some(part) = &checked {
+            set_checksum!(resp.output, alg, Some(checksums::encode(&part.checksum)));
         }
-        if let Some(Ok(part)) = verdict.lock().unwrap().take() {
-            let value = checksums::encode(&part.checksum);
-            set_checksum!(resp.output, alg, Some(value));
-            let upload_id = (bucket, key, id);
-            if let Some(u) = self.uploads.lock().unwrap().get_mut(&upload_id) {
+        if let Some(u) = self.uploads.lock().unwrap().get_mut(&(bucket, key, id)) {
+            if let Some(etag) = &resp.output.e_tag {
+                u.etags.insert(number, etag.value().to_string());
+            }
+            if let Some(part) = checked {
                 u.parts.insert(number, part);
             }
         }
