@@ -30,6 +30,7 @@ mod list_parts;
 mod presigned_get;
 mod put_object;
 mod upload_part;
+mod upload_part_copy;
 
 pub use config::{ConfigError, Provider, ResourceUrl, StoreConfig};
 pub use credentials::Credentials;
@@ -52,6 +53,7 @@ pub use list_parts::{ListParts, ListedPart, PartsPage};
 pub use presigned_get::PresignedGet;
 pub use put_object::PutObject;
 pub use upload_part::UploadPart;
+pub use upload_part_copy::{CopiedPart, UploadPartCopy};
 
 /// Parses an S3 timestamp such as `2009-10-12T17:50:30.000Z` to unix seconds.
 fn parse_timestamp(s: &str) -> Option<i64> {
