@@ -10,6 +10,7 @@
 
 mod checksums;
 mod listing;
+mod part_copy;
 mod s3_fixes;
 
 use anyhow::Context as _;

@@ -30,6 +30,15 @@
 //!   stored; a checksum of another algorithm than the upload's is `400 InvalidRequest`
 //!   (S3 accepts one in an upload created without an algorithm; we do not). The answer
 //!   echoes the part's checksum. s3s-fs checks nothing.
+//! - `UploadPartCopy` (s3s-fs: no preconditions, no checksum, a 4 KiB read loop) honours
+//!   `x-amz-copy-source-if-match` / `-if-none-match` against the source's ETag (`412
+//!   PreconditionFailed`, nothing stored), reads `x-amz-copy-source-range` as S3 does
+//!   (`bytes=first-last` within the object, else `400 InvalidArgument`), copies in 8 MiB
+//!   blocking reads, and records the part's ETag (MD5) and checksum as UploadPart's are, so
+//!   ListParts lists them and a full-object Complete combines them; `<CopyPartResult>`
+//!   carries the part's checksum in the upload's algorithm when the upload named one.
+//! - `CompleteMultipartUpload` refuses a part but the last under 5 MiB (`400
+//!   EntityTooSmall`, the upload left open); s3s-fs takes any size.
 //! - `CompleteMultipartUpload` refuses a `<Checksum…>` that is not that part's
 //!   (`400 InvalidPart`), an `x-amz-checksum-type` other than the upload's
 //!   (`400 InvalidRequest`), and for a full-object upload a stated whole-object checksum
@@ -61,6 +70,10 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
 use s3s_fs::FileSystem;
 
 use super::checksums::{self, Algorithm, BodyCheck, Checked, Verdict, COMPOSITE, FULL_OBJECT};
+use super::part_copy;
+
+/// S3's smallest part but the last: 5 MiB.
+const MIN_PART: u64 = 5 << 20;
 
 pub struct FixedFs {
     fs: FileSystem,
@@ -179,6 +192,72 @@ impl FixedFs {
             .map_err(S3Error::internal_error)
     }
 
+    /// Whether s3s-fs holds upload `id`, started with `access_key` (its `.upload-<id>.json`
+    /// names the key; private to s3s-fs 0.14.1, as the record paths).
+    async fn upload_record_is(&self, id: &str, access_key: Option<&str>) -> bool {
+        if !upload_id_is_plain(id) {
+            return false;
+        }
+        let path = self.root.join(format!(".upload-{id}.json"));
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => serde_json::from_slice::<Option<String>>(&bytes)
+                .is_ok_and(|ak| ak.as_deref() == access_key),
+            Err(_) => false,
+        }
+    }
+
+    /// `<root>/<bucket>/<key>`, if neither climbs out of it.
+    fn object_path(&self, bucket: &str, key: &str) -> Option<PathBuf> {
+        let plain = |s: &str| {
+            !s.is_empty()
+                && Path::new(s)
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+        };
+        (plain(bucket) && plain(key)).then(|| self.root.join(bucket).join(key))
+    }
+
+    /// The ETag s3s-fs recorded for an object (objects written as plain files have none).
+    async fn recorded_etag(&self, bucket: &str, key: &str) -> Option<String> {
+        let bytes = tokio::fs::read(self.record_path(bucket, key)).await.ok()?;
+        let record: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&bytes).ok()?;
+        record.get("e_tag")?.as_str().map(str::to_owned)
+    }
+
+    /// S3's minimum part size, checked when the upload completes (the last part listed may
+    /// be smaller): `400 EntityTooSmall`, the upload left open. A listed part s3s-fs has no
+    /// file of is left to its own answer.
+    async fn check_part_sizes(
+        &self,
+        id: &str,
+        input: &CompleteMultipartUploadInput,
+    ) -> S3Result<()> {
+        let listed: Vec<i32> = input
+            .multipart_upload
+            .as_ref()
+            .and_then(|m| m.parts.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.part_number)
+            .collect();
+        let Some((_, but_last)) = listed.split_last().filter(|_| upload_id_is_plain(id)) else {
+            return Ok(());
+        };
+        for n in but_last {
+            let path = self.root.join(format!(".upload_id-{id}.part-{n}"));
+            if let Ok(meta) = tokio::fs::metadata(&path).await {
+                if meta.len() < MIN_PART {
+                    return Err(s3s::s3_error!(
+                        EntityTooSmall,
+                        "Your proposed upload is smaller than the minimum allowed object size."
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Drops a deleted object's record (its ETag and checksum).
     async fn forget_object(&self, bucket: &str, key: &str) -> S3Result<()> {
         match tokio::fs::remove_file(self.record_path(bucket, key)).await {
@@ -264,6 +343,11 @@ fn invalid_part() -> S3Error {
         "One or more of the specified parts could not be found.  The part may not have been \
          uploaded, or the specified entity tag may not match the part's entity tag."
     )
+}
+
+/// An upload id as s3s-fs makes them (a UUID): safe in a file name.
+fn upload_id_is_plain(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 /// S3's `encoding-type=url`: form-urlencoding, so a space is `+`.
@@ -409,6 +493,109 @@ impl_s3! {
         Ok(resp)
     }
 
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
+        let input = req.input;
+        let (bucket, key, id, number) = (input.bucket, input.key, input.upload_id, input.part_number);
+        if !(1..=10_000).contains(&number) {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            ));
+        }
+        // The upload: s3s-fs's record of it, made by the same credentials.
+        if !self.upload_record_is(&id, access_key.as_deref()).await {
+            return Err(self.no_such_upload(s3s::s3_error!(AccessDenied), &id));
+        }
+        let (src_bucket, src_key) = match &input.copy_source {
+            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
+            _ => return Err(s3s::s3_error!(NotImplemented)),
+        };
+        let no_such_key = || s3s::s3_error!(NoSuchKey, "The specified key does not exist.");
+        let src_path = self.object_path(&src_bucket, &src_key).ok_or_else(no_such_key)?;
+        let mut src = match std::fs::File::open(&src_path) {
+            Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => f,
+            _ => return Err(no_such_key()),
+        };
+        let size = src.metadata().map_err(S3Error::internal_error)?.len();
+
+        // Preconditions on the source, against the ETag of the version just opened.
+        let (if_match, if_none_match) = (input.copy_source_if_match, input.copy_source_if_none_match);
+        if if_match.is_some() || if_none_match.is_some() {
+            let etag = match self.recorded_etag(&src_bucket, &src_key).await {
+                Some(etag) => etag,
+                None => {
+                    let (etag, file) = tokio::task::spawn_blocking(move || {
+                        let etag = part_copy::md5_of(&mut src);
+                        (etag, src)
+                    })
+                    .await
+                    .map_err(S3Error::internal_error)?;
+                    src = file;
+                    etag.map_err(S3Error::internal_error)?
+                }
+            };
+            let holds = |c: &ETagCondition| match c.as_etag() {
+                None => true, // `*`
+                Some(want) => want.value() == etag,
+            };
+            let failed = if_match.as_ref().is_some_and(|c| !holds(c))
+                || if_none_match.as_ref().is_some_and(holds);
+            if failed {
+                return Err(s3s::s3_error!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                ));
+            }
+        }
+        let (start, len) = part_copy::source_range(input.copy_source_range.as_deref(), size)?;
+        if len > part_copy::MAX_PART {
+            return Err(invalid_request(format!(
+                "The specified copy source is larger than the maximum allowable size for a copy \
+                 source: {}",
+                part_copy::MAX_PART
+            )));
+        }
+
+        // The copy, into a file of ours moved into the part's place once complete.
+        let upload = self.upload(&bucket, &key, &id);
+        let alg = upload.as_ref().map_or(Algorithm::Crc64Nvme, |u| u.alg);
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.root.join(format!(".tmp.zip-oss-{n}.internal.part"));
+        let part_path = self.root.join(format!(".upload_id-{id}.part-{number}"));
+        let (etag, part) = tokio::task::spawn_blocking(move || {
+            let copied = part_copy::copy_range(&mut src, start, len, &tmp, alg)?;
+            std::fs::rename(&tmp, &part_path).inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            })?;
+            std::io::Result::Ok(copied)
+        })
+        .await
+        .map_err(S3Error::internal_error)?
+        .map_err(S3Error::internal_error)?;
+
+        let mut result = CopyPartResult {
+            e_tag: Some(ETag::Strong(etag.clone())),
+            last_modified: Some(Timestamp::from(SystemTime::now())),
+            ..Default::default()
+        };
+        // S3 states the part's checksum for an upload created with an algorithm.
+        if upload.as_ref().is_some_and(|u| u.explicit) {
+            set_checksum!(result, alg, Some(checksums::encode(&part.checksum)));
+        }
+        if let Some(u) = self.uploads.lock().unwrap().get_mut(&(bucket, key, id)) {
+            u.etags.insert(number, etag);
+            u.parts.insert(number, part);
+        }
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(result),
+            ..Default::default()
+        }))
+    }
+
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         let input = &req.input;
         let (bucket, key, id) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
@@ -499,6 +686,7 @@ impl_s3! {
             Some(upload) => Some((upload.alg, upload.checksum_type, object_checksum(&upload, &req.input)?)),
             None => None, // s3s-fs answers (NoSuchUpload, below)
         };
+        self.check_part_sizes(&id, &req.input).await?;
         let mut resp = self.fs.complete_multipart_upload(req).await.map_err(|e| self.no_such_upload(e, &id))?;
         self.forget(&bucket, &key, &id);
         let Some((alg, checksum_type, value)) = checksum else { return Ok(resp) };
