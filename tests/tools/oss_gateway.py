@@ -41,12 +41,25 @@ gateway on loopback. It:
 * answers `x-oss-hash-crc64ecma` (the decimal CRC-64 OSS keeps per object: ECMA-182 with
   the CRC-64/XZ parameters, computed by the SDK's own `alibabacloud_oss_v2.crc.Crc64`) as
   OSS does: on GetObject (the WHOLE object's value, even for a Range answer), HeadObject,
-  PutObject, UploadPart (that part's) and CompleteMultipartUpload (the whole object's, only
-  when every part's is known, combined with the SDK's `Crc64.combine`). Objects put
+  PutObject, UploadPart (that part's; UploadPartCopy's answer has none) and
+  CompleteMultipartUpload (the whole object's, only when every part's is known, uploaded
+  or copied, combined with the SDK's `Crc64.combine`). Objects put
   straight into the backend get theirs computed from their data, on first need, kept by
   ETag;
 * verifies `Content-MD5` on PutObject and UploadPart before forwarding: malformed or not
-  the body's is `400 InvalidDigest` (EC 0017-00000502 / 0017-00000503), nothing stored.
+  the body's is `400 InvalidDigest` (EC 0017-00000502 / 0017-00000503), nothing stored;
+* implements UploadPartCopy (`x-oss-copy-source: /bucket/key`, `x-oss-copy-source-range:
+  bytes=first-last`, `x-oss-copy-source-if-match`) over the backend's S3 UploadPartCopy,
+  checking itself what moto does not (see `copy_part`): the upload (404 NoSuchUpload), the
+  source (404 NoSuchKey), its ETag (412 PreconditionFailed, nothing stored), the range
+  within it (400 InvalidArgument; one not of that form copies the whole object, as OSS
+  documents). The copied bytes' CRC-64 is kept as an uploaded part's, so Complete's
+  `x-oss-hash-crc64ecma` covers copied parts. The answer is OSS's `<CopyPartResult>`
+  (LastModified, ETag) with no CRC header: OSS documents none there, and its SDK's
+  `UploadPartCopyResult` reads none (its UploadPart result reads `x-oss-hash-crc64ecma`);
+* answers ListParts as OSS does: `<ListPartsResult>` (moto says `ListPartsResponse`) with
+  each part's `<HashCrc64ecma>` after its ETag, uploaded or copied, where the gateway
+  knows it (parts uploaded before it started are listed without).
 
 Usage (prints `ready <port>` once listening, then a line `ListObjectsV2 <status>
 <first|continued>` per listing request, before its answer; IPv4 only):
@@ -439,6 +452,12 @@ class Crc64Table:
             crc = Crc64.combine(crc, part_crc, length)
         return crc
 
+    def part_crc(self, upload_id, number):
+        """A part's CRC, or None if unknown."""
+        with self.lock:
+            part = self.parts.get((upload_id, number))
+        return part[0] if part else None
+
     def forget_upload(self, upload_id):
         with self.lock:
             for k in [k for k in self.parts if k[0] == upload_id]:
@@ -520,15 +539,143 @@ def crc64_of_answer(cfg, table, req, query, body, headers, answer):
 
 def read_whole(cfg, req, etag):
     """The object's data, as of `etag` (None if it has changed since)."""
-    path = '/' + quote(req.bucket, safe='') + '/' + quote(req.key, safe='/')
+    status, _, data = backend_request(cfg, 'GET', req.bucket, req.key, {'If-Match': etag})
+    return data if status == 200 else None
+
+
+def backend_request(cfg, method, bucket, key, headers, query=()):
+    """A bodiless request to the backend for `bucket/key`: (status, [(header, value)], body)."""
+    path = '/' + quote(bucket, safe='') + '/' + quote(key, safe='/')
+    path += '?' + encode_query(query) if query else ''
     conn = http.client.HTTPConnection(cfg.backend_host, cfg.backend_port, timeout=120)
     try:
-        conn.request('GET', path, headers={'Authorization': BACKEND_AUTH, 'If-Match': etag})
+        conn.request(method, path, headers={'Authorization': BACKEND_AUTH, 'Content-Length': '0',
+                                            **headers})
         resp = conn.getresponse()
-        data = resp.read()
-        return data if resp.status == 200 else None
+        return resp.status, resp.getheaders(), resp.read()
     finally:
         conn.close()
+
+
+# ---------------------------------------------------------------- ListParts and UploadPartCopy
+
+PART_ELEMENT = re.compile(rb'<Part>(.*?)</Part>', re.S)
+LAST_MODIFIED = re.compile(rb'<LastModified>(.*?)</LastModified>', re.S)
+COPY_RANGE = re.compile(r'bytes=(\d+)-(\d+)')
+# x-oss-copy-source not `/bucket/key` (documented); a range past the source (a placeholder:
+# OSS documents 0042-00000306 for the S3-compatible header only).
+EC_BAD_COPY_SOURCE, EC_BAD_COPY_RANGE = '0042-00000301', '0042-00000306'
+
+
+def is_list_parts(req, query):
+    return (req.method == 'GET' and req.key is not None
+            and any(n == 'uploadId' for n, _ in query))
+
+
+def list_parts_answer(table, upload_id, body):
+    """S3's root (moto says `ListPartsResponse`) and each part's `HashCrc64ecma`, as OSS
+    lists them (after the ETag), for the parts whose CRC the gateway knows."""
+    body = re.sub(rb'<(/?)ListPartsResponse\b', rb'<\1ListPartsResult', body)
+
+    def part(m):
+        inner = m.group(1)
+        number = PART_NUMBERS.search(inner)
+        crc = table.part_crc(upload_id, number.group(1).decode()) if number else None
+        if crc is None or b'<HashCrc64ecma>' in inner:
+            return m.group(0)
+        inner = inner.replace(b'</ETag>', b'</ETag><HashCrc64ecma>%d</HashCrc64ecma>' % crc, 1)
+        return b'<Part>' + inner + b'</Part>'
+
+    return PART_ELEMENT.sub(part, body)
+
+
+def is_copy_part(req, query):
+    """UploadPartCopy: a part upload naming `x-oss-copy-source`."""
+    names = {n for n, _ in query}
+    return (req.method == 'PUT' and req.key is not None and {'uploadId', 'partNumber'} <= names
+            and req.headers.get('x-oss-copy-source') is not None)
+
+
+def copy_part(cfg, table, req, query):
+    """UploadPartCopy as OSS does it, over the backend's S3 UploadPartCopy: the upload must
+    exist (404 NoSuchUpload); `x-oss-copy-source` is `/bucket/key` URL-encoded (else 400
+    InvalidArgument); the source must exist (404 NoSuchKey) and, given
+    `x-oss-copy-source-if-match`, have that ETag (412 PreconditionFailed; the backend, moto,
+    ignores the header, so it is checked here); `x-oss-copy-source-range: bytes=first-last`
+    must lie within the source (400 InvalidArgument), and one that is not of that form
+    copies the whole object (as documented for OSS's API). The range's bytes are read (pinned
+    to the source's ETag) for the part's CRC-64, kept as UploadPart's are, and checked
+    against the copied part's ETag (their MD5). The answer is OSS's `<CopyPartResult>`
+    (LastModified, ETag), with no CRC header: OSS documents none on this answer and its SDK
+    reads none."""
+    params = dict(query)
+    upload_id, number = params['uploadId'], params['partNumber']
+    if not (number.isdigit() and 1 <= int(number) <= 10000):
+        raise OssError(400, 'InvalidArgument', 'Part number must be an integer between 1 and'
+                       ' 10000, inclusive.')
+    status, _, answer = backend_request(cfg, 'GET', req.bucket, req.key, {},
+                                        [('uploadId', upload_id), ('max-parts', '1')])
+    if status == 404:
+        raise OssError(404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID'
+                       ' may be invalid, or the upload may have been aborted or completed.',
+                       {'UploadId': upload_id})
+    if status >= 300:
+        raise backend_error(status, answer, req.key)
+
+    source = req.headers.get('x-oss-copy-source')
+    path = source.partition('?')[0]
+    src_bucket, _, src_key = unquote(path[1:]).partition('/')
+    if not path.startswith('/') or not src_bucket or not src_key:
+        raise OssError(400, 'InvalidArgument', 'Copy Source must mention the source bucket and'
+                       ' key: /sourcebucket/sourcekey.', {'ArgumentName': 'x-oss-copy-source',
+                                                          'ArgumentValue': source},
+                       ec=EC_BAD_COPY_SOURCE)
+    status, headers, _ = backend_request(cfg, 'HEAD', src_bucket, src_key, {})
+    if status == 404:
+        raise OssError(404, 'NoSuchKey', 'The specified key does not exist.', {'Key': src_key})
+    if status >= 300:
+        raise backend_error(status, b'', src_key)
+    headers = {k.lower(): v for k, v in headers}
+    etag, size = headers['etag'], int(headers['content-length'])
+    wanted = req.headers.get('x-oss-copy-source-if-match')
+    if wanted is not None and etag_key(wanted) != etag_key(etag):
+        raise OssError(412, 'PreconditionFailed', 'At least one of the pre-conditions you'
+                       ' specified did not hold.', {'Condition': 'x-oss-copy-source-if-match'})
+    match = COPY_RANGE.fullmatch(req.headers.get('x-oss-copy-source-range', '').strip())
+    first, last = (int(match.group(1)), int(match.group(2))) if match else (0, size - 1)
+    if first > last and match:
+        first, last = 0, size - 1  # not a range: the whole object, as for a malformed one
+    if last >= size:
+        raise OssError(400, 'InvalidArgument', 'The specified copy range exceeds the size of'
+                       f' the source object ({size} bytes).',
+                       {'ArgumentName': 'x-oss-copy-source-range'}, ec=EC_BAD_COPY_RANGE)
+
+    data, ranged = b'', {}
+    if size:
+        ranged = {'x-amz-copy-source-range': f'bytes={first}-{last}'}
+        status, _, data = backend_request(cfg, 'GET', src_bucket, src_key,
+                                          {'Range': ranged['x-amz-copy-source-range'],
+                                           'If-Match': etag})
+        if status == 412:  # changed since the HEAD
+            raise OssError(412, 'PreconditionFailed', 'At least one of the pre-conditions you'
+                           ' specified did not hold.', {'Condition': 'x-oss-copy-source-if-match'})
+        if status not in (200, 206) or len(data) != last - first + 1:
+            raise OssError(500, 'InternalError', f'Reading the copy source failed ({status}).')
+    copy_source = quote('/' + src_bucket + '/' + src_key, safe='/')
+    status, _, answer = backend_request(cfg, 'PUT', req.bucket, req.key,
+                                        {'x-amz-copy-source': copy_source, **ranged},
+                                        [('partNumber', number), ('uploadId', upload_id)])
+    if status >= 300:
+        raise backend_error(status, answer, req.key)
+    part_etag = ETAG_ELEMENT.search(answer)
+    if part_etag is None or etag_key(part_etag.group(1)) != hashlib.md5(data).hexdigest():
+        raise OssError(500, 'InternalError', 'The copy source changed during the copy.')
+    table.part(upload_id, number, crc64(data), len(data))
+    modified = LAST_MODIFIED.search(answer)
+    body = (b'<?xml version="1.0" encoding="UTF-8"?>\n<CopyPartResult><LastModified>'
+            + (modified.group(1) if modified else b'') + b'</LastModified><ETag>'
+            + upper_hex(part_etag.group(1)) + b'</ETag></CopyPartResult>')
+    return 200, [('Content-Type', 'application/xml')], body
 
 
 # ---------------------------------------------------------------- backend (S3)
@@ -624,26 +771,10 @@ class GatewayHandler(BaseHTTPRequestHandler):
             body, query = self.read_request()
             listing = is_list_objects_v2(self, query)
             verify(cfg, self, query)
-            if is_upload(self, query):
-                check_content_md5(self, body)
-            backend_query = query
-            if listing:
-                backend_query = list_v2_backend_query(cfg, self.server.tokens, query)
-            status, headers, answer = forward(cfg, self, backend_query, body)
-            ec = forbids_overwrite(self, query)
-            if status == 412 and ec:
-                raise OssError(409, 'FileAlreadyExists', 'The object you specified already exists'
-                               ' and can not be overwritten.', ec=ec)
-            if status >= 400:
-                raise backend_error(status, answer, self.key)
-            if status < 300 and is_xml_answer(self, query):
-                answer = to_oss_xml(answer)
-                if listing:
-                    answer = list_v2_answer(self.server.tokens, query, answer)
-            crc = (crc64_of_answer(cfg, self.server.crc64, self, query, body, headers, answer)
-                   if 200 <= status < 300 else None)
-            reply = (status, oss_headers(headers) + ([(CRC64_HEADER, str(crc))] if crc is not None
-                                                    else []), answer)
+            if is_copy_part(self, query):
+                reply = copy_part(cfg, self.server.crc64, self, query)
+            else:
+                reply = self.pass_through(cfg, body, query, listing)
         except OssError as err:
             reply = err
         except (OSError, http.client.HTTPException) as exc:  # backend unreachable or broken
@@ -658,6 +789,31 @@ class GatewayHandler(BaseHTTPRequestHandler):
             self.answer(*reply, request_id)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_ANY
+
+    def pass_through(self, cfg, body, query, listing):
+        """Any request but UploadPartCopy: forwarded, its answer put in OSS's shape."""
+        if is_upload(self, query):
+            check_content_md5(self, body)
+        backend_query = query
+        if listing:
+            backend_query = list_v2_backend_query(cfg, self.server.tokens, query)
+        status, headers, answer = forward(cfg, self, backend_query, body)
+        ec = forbids_overwrite(self, query)
+        if status == 412 and ec:
+            raise OssError(409, 'FileAlreadyExists', 'The object you specified already exists'
+                           ' and can not be overwritten.', ec=ec)
+        if status >= 400:
+            raise backend_error(status, answer, self.key)
+        if status < 300 and is_xml_answer(self, query):
+            answer = to_oss_xml(answer)
+            if listing:
+                answer = list_v2_answer(self.server.tokens, query, answer)
+            if is_list_parts(self, query):
+                answer = list_parts_answer(self.server.crc64, dict(query)['uploadId'], answer)
+        crc = (crc64_of_answer(cfg, self.server.crc64, self, query, body, headers, answer)
+               if 200 <= status < 300 else None)
+        return (status, oss_headers(headers) + ([(CRC64_HEADER, str(crc))] if crc is not None
+                                               else []), answer)
 
     def read_request(self):
         """Read the body, split bucket/key, and parse the query; sets self.bucket/key."""
