@@ -24,7 +24,9 @@ mod sim;
 use bytes::Bytes;
 use sim::store::{S3Checksum, SimStore};
 use sim::world::{Faults, Outcome, World};
-use zip_oss_core::pack::{Backoff, Job, Mode, PackError, Rng, Tuning, SNIFF_BYTES};
+use zip_oss_core::pack::{
+    record_key, Backoff, Job, Mode, PackError, Record, Rng, Tuning, SNIFF_BYTES,
+};
 use zip_oss_core::plan::{
     compressed_by_content, incompressible, Compression, PackRequest, Plan, SourceFile,
 };
@@ -33,6 +35,7 @@ use zip_oss_core::store::{Credentials, Endpoint, Provider, StoreConfig};
 use zip_oss_core::zip::{EntryKind, Layout, Method, ZipEncoder};
 
 const BUCKET: &str = "bkt";
+const RECORDS: &str = ".zip-oss/crc/";
 const DEST: &str = "out/archive.zip";
 
 struct Scenario {
@@ -66,8 +69,15 @@ fn scenario(seed: u64) -> Scenario {
         max_resumes: 5,
         checksums: rng.below(10) != 0,
         resume_lease_secs: [0, 5, 20, 20][rng.below(4) as usize],
+        copy: rng.below(2) == 0,
+        copy_min_part: [16 << 10, 40 << 10][rng.below(2) as usize],
     };
-    let mut store = SimStore::new(provider, BUCKET, tuning.min_part_size);
+    // With copy, the store's minimum is the head (what copy is built to honour).
+    let store_min = match tuning.copy {
+        true => tuning.copy_min_part,
+        false => tuning.min_part_size,
+    };
+    let mut store = SimStore::new(provider, BUCKET, store_min);
     store.s3_checksum = match rng.below(20) {
         0..=9 => S3Checksum::Full(Algorithm::Crc64Nvme),
         10..=12 => S3Checksum::Full(Algorithm::Crc32),
@@ -160,6 +170,36 @@ fn scenario(seed: u64) -> Scenario {
     let mut job = Job::new(cfg, request, DEST.into(), mode);
     job.tuning = tuning;
     job.seed = seed;
+    if tuning.copy && rng.below(3) != 0 {
+        // Records an earlier pack left: current ones for some objects, stale ones (of an
+        // older version) for others.
+        job.records = Some(RECORDS.into());
+        let objects: Vec<(String, sim::store::Object)> = store
+            .objects
+            .iter()
+            .filter(|(k, _)| k.starts_with("src/"))
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        for (key, o) in objects {
+            let (etag, crc32) = match rng.below(3) {
+                0 => continue,
+                1 => (o.etag.clone(), true_crc32(&o.data)),
+                _ => ("\"0ld\"".to_string(), true_crc32(&o.data) ^ 1),
+            };
+            let record = Record::new(
+                &key,
+                &etag,
+                o.data.len() as u64,
+                crc32,
+                sniffs_stored(&o.data),
+            );
+            store.put(
+                &record_key(RECORDS, &key),
+                Bytes::from(record.to_json()),
+                1_600_000_000,
+            );
+        }
+    }
 
     let faults = if rng.below(5) == 0 {
         Faults::default()
@@ -191,11 +231,28 @@ fn scenario(seed: u64) -> Scenario {
     if provider == Provider::S3 && !matches!(store.s3_checksum, S3Checksum::Full(_)) {
         faults.flip_read = 0;
     }
+    // Nor a flipped head of a copied object whose CRC-64 the store does not show.
+    if provider == Provider::S3
+        && tuning.copy
+        && store.s3_checksum != S3Checksum::Full(Algorithm::Crc64Nvme)
+    {
+        faults.flip_read = 0;
+    }
     // With checks off nothing is caught: such seeds change no byte.
     if !tuning.checksums {
         (faults.flip_read, faults.flip_part, faults.rot) = (0, 0, 0);
     }
     Scenario { job, store, faults }
+}
+
+fn true_crc32(data: &[u8]) -> u32 {
+    zip_oss_core::store::checksum::crc(Algorithm::Crc32, data) as u32
+}
+
+/// What `auto`'s sniff decides of an object: stored.
+fn sniffs_stored(data: &[u8]) -> bool {
+    let head = &data[..data.len().min(SNIFF_BYTES as usize)];
+    compressed_by_content(head) || incompressible(head)
 }
 
 fn config(provider: Provider) -> StoreConfig {
@@ -264,6 +321,7 @@ fn run_seed_counting(
     let before = store.objects.get(DEST).map(|o| o.data.clone());
     let forbid = job.store.forbid_overwrite;
     let checks = job.tuning.checksums;
+    let copy = job.tuning.copy;
     let others: Vec<String> = store.uploads.keys().cloned().collect();
     // A quarter of the uploads resuming: the process dies once some parts are up, and the
     // same request runs again after the lease (sometimes with an object changed between).
@@ -334,6 +392,9 @@ fn run_seed_counting(
     // A pack that fails before it takes over a died pack's checkpoint leaves it, and its
     // upload, for a later retry (or the lifecycle rule); uploads whose create answer the
     // died pack lost are no checkpoint's: the lifecycle rule's too.
+    if trace {
+        eprintln!("outcome: {:?}", world.outcome);
+    }
     let failed = matches!(world.outcome, Some(Outcome::Failed(_)));
     let left = world.store.objects.get(&checkpoint).map(|o| o.data.clone());
     if left.is_some() && !(failed && left == died_checkpoint) {
@@ -351,9 +412,6 @@ fn run_seed_counting(
                 .filter(|id| left.is_some() || resumable.as_ref() != Some(id)),
         )
         .collect();
-    if trace {
-        eprintln!("outcome: {:?}", world.outcome);
-    }
     let open: Vec<&String> = world
         .store
         .uploads
@@ -429,7 +487,12 @@ fn run_seed_counting(
             // Without faults every part the died pack stored is kept, unless the plan changed.
             if let (Some(n), 0, false) = (parts_at_crash, world.faults_hit + faults_before, changed)
             {
-                if summary.resumed_parts != n {
+                // Copied parts are copied again (cheap: the store does it), not kept.
+                let kept_all = match summary.copied_objects {
+                    0 => summary.resumed_parts == n,
+                    _ => summary.resumed_parts <= n,
+                };
+                if !kept_all {
                     return Err(format!(
                         "{n} parts were up when the pack died, {} kept",
                         summary.resumed_parts
@@ -444,11 +507,28 @@ fn run_seed_counting(
                 .iter()
                 .filter(|e| e.has_data() && e.size() > 0)
                 .count() as u64;
+            if summary.copied_objects > 0 && (mode == Mode::Stream || !copy) {
+                return Err("copied without copy on".into());
+            }
+            if summary.bytes_read + summary.copied_bytes != plan.source_bytes() {
+                return Err("bytes read and copied do not add up".into());
+            }
             let (ok, unchecked) = (summary.verified_objects, summary.unverified_objects);
             let all_checked = checks
                 && (world.store.provider == Provider::Oss
                     || matches!(world.store.s3_checksum, S3Checksum::Full(_)));
-            if ok + unchecked != read || (all_checked && unchecked > 0) || (!all_checked && ok > 0)
+            // A copied object's head is checked only through the archive's CRC-64, which
+            // needs the object's CRC-64: S3 objects keeping another checksum go unchecked.
+            let crc64_kept = world.store.provider == Provider::Oss
+                || world.store.s3_checksum == S3Checksum::Full(Algorithm::Crc64Nvme);
+            // (Or when the lookup that would have shown it failed.)
+            let unchecked_copies = match crc64_kept && world.faults_hit + faults_before == 0 {
+                true => 0,
+                false => summary.copied_objects,
+            };
+            if ok + unchecked != read
+                || (all_checked && unchecked > unchecked_copies)
+                || (!all_checked && ok > 0)
             {
                 return Err(format!(
                     "{read} objects read, {ok} verified, {unchecked} not (store keeps {:?})",
@@ -468,12 +548,28 @@ fn run_seed_counting(
             {
                 return Err("the summary's checksum is not the store's".into());
             }
+            // Every record left describes its object's version truly.
+            for (key, o) in &world.store.objects {
+                let Some(r) = key.strip_prefix(RECORDS).and(Record::parse(&o.data)) else {
+                    continue;
+                };
+                let Some(src) = objects.get(&r.key) else {
+                    continue;
+                };
+                if r.etag == src.etag.trim_matches('"')
+                    && (r.crc32 != true_crc32(&src.data) || r.stored && !sniffs_stored(&src.data))
+                {
+                    return Err(format!("a wrong record of {} was written", r.key));
+                }
+            }
             Ok(if parts_at_crash.is_some() {
                 "done after a resume"
             } else if summary.rereads > 0 {
                 "done after a reread"
             } else if world.garbled > 0 {
                 "done though an answer's checksum was garbled"
+            } else if summary.copied_objects > 0 {
+                "done with copies"
             } else {
                 "done"
             }
@@ -495,7 +591,9 @@ fn run_seed_counting(
             if exists && !taken || !exists && taken && !earlier && world.faults_hit == 0 {
                 return Err(format!("DestinationExists should be {taken}: {error}"));
             }
-            if matches!(error, PackError::ChecksumMismatch { .. }) && world.corrupted == 0 {
+            if matches!(error, PackError::ChecksumMismatch { .. })
+                && world.corrupted + world.garbled == 0
+            {
                 return Err(format!("{error}, yet no byte was changed"));
             }
             if matches!(error, PackError::Internal(_)) {
@@ -557,6 +655,7 @@ fn seeds_keep_every_property() {
             "failed: ChecksumMismatch",
             "done though an answer's checksum was garbled",
             "done after a resume",
+            "done with copies",
         ] {
             assert!(
                 tally.get(how).copied().unwrap_or(0) >= 10,

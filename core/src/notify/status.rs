@@ -223,6 +223,8 @@ mod tests {
             key: "output/a.zip".into(),
             entries: 3,
             bytes_read: 10,
+            copied_bytes: 0,
+            copied_objects: 0,
             archive_bytes: 400,
             parts: 1,
             resumed_parts: 0,

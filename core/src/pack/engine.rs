@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::copy::{self, Copies, Record};
 use super::error::PackError;
 use super::io::{Action, Event, NetError, Now, Token};
 use super::job::{Job, Mode, Tuning};
@@ -37,6 +38,7 @@ use crate::store::{
     AbortMultipartUpload, Bucket, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
     DeleteObject, ErrorKind, GetObject, HeadObject, HttpRequest, ListMultipartUploads,
     ListObjectsV2, ListParts, ObjectKey, PresignedGet, Provider, PutObject, StoreError, UploadPart,
+    UploadPartCopy,
 };
 use crate::zip::Layout;
 
@@ -48,10 +50,16 @@ const MAX_ERROR_BODY: u64 = 64 << 10;
 const WORKING_MEMORY: u64 = 4 << 20;
 /// The largest piece a streamed archive is handed out in: a data slice, or a header.
 const PIECE_MAX: u64 = 400 << 10;
+/// Copied parts in flight per uploaded one: the store does the work, not us.
+const COPIES_PER_PART: usize = 4;
+/// The largest record of an object read back (`copy.rs`); a real one is ~200 bytes.
+const MAX_RECORD: u64 = 4 << 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Listing,
+    /// Looking up the CRC-32s of objects that may be copied (`copy.rs`).
+    Probing,
     Reserving,
     Writing,
     Completing,
@@ -84,6 +92,9 @@ pub struct Engine {
     checkpoint: Option<ObjectKey>,
     /// The CRC-64 the archive's parts and whole are checked with (the store's own).
     archive_algorithm: Algorithm,
+    copies: Copies,
+    /// Records to write once the archive is in place (`copy.rs`), and those on their way.
+    records_due: Option<VecDeque<usize>>,
     failure: Option<PackError>,
 }
 
@@ -127,6 +138,8 @@ impl Engine {
             resume,
             checkpoint,
             archive_algorithm,
+            copies: Copies::default(),
+            records_due: None,
             failure: None,
         };
         match checked {
@@ -176,7 +189,9 @@ impl Engine {
     pub fn progress_so_far(&self) -> Progress {
         match (self.phase, &self.reads) {
             (Phase::Completing | Phase::Finishing, _) => Progress::complete(&self.plan),
-            (Phase::Writing | Phase::Failing, Some(reads)) => Progress::of_reads(&self.plan, reads),
+            (Phase::Writing | Phase::Failing, Some(reads)) => {
+                Progress::of_reads(&self.plan, reads, self.copies.copied_bytes)
+            }
             _ => Progress::default(),
         }
     }
@@ -262,6 +277,9 @@ impl Engine {
         // plan of the very pack it is there to resume).
         let mut sources = listing.finish(&self.job.request);
         sources.retain(|s| !s.key.ends_with(resume::CHECKPOINT_SUFFIX));
+        if let Some(prefix) = self.job.records.as_deref().filter(|p| !p.is_empty()) {
+            sources.retain(|s| !s.key.starts_with(prefix));
+        }
         let options = match PlanOptions::from_request(&self.job.request) {
             Ok(o) => o,
             Err(e) => return self.fail(PackError::invalid(e.to_string())),
@@ -270,6 +288,56 @@ impl Engine {
         if let Err(e) = self.check_plan() {
             return self.fail(e);
         }
+        self.copies = Copies::new(&self.job, &self.plan, self.job.records.is_some());
+        if self.copies.candidates.is_empty() {
+            return self.reserve();
+        }
+        self.phase = Phase::Probing;
+        for &e in &self.copies.candidates {
+            if self.provider() == Provider::S3 {
+                self.copies.queue.push_back(Op::Probe { entry: e });
+            }
+            if self.job.records.is_some() {
+                self.copies.queue.push_back(Op::GetRecord { entry: e });
+            }
+        }
+        self.copies.lookups_left = self.copies.queue.len();
+    }
+
+    /// Sends the copy lookups, several at once.
+    fn probe(&mut self, now: Now) {
+        while self
+            .requests
+            .count(|op| matches!(op, Op::Probe { .. } | Op::GetRecord { .. }))
+            < self.tuning.heads_in_flight
+        {
+            let Some(op) = self.copies.queue.pop_front() else {
+                return;
+            };
+            self.send(op, 0, now);
+        }
+    }
+
+    /// One copy lookup is over, whatever it found.
+    fn looked_up(&mut self) {
+        self.copies.lookups_left -= 1;
+        if self.copies.lookups_left > 0 || self.phase != Phase::Probing {
+            return;
+        }
+        let part_size = self.part_size().max(1);
+        let carried = self
+            .predicted
+            .unwrap_or_else(|| self.plan.archive_bound())
+            .div_ceil(part_size);
+        self.copies.choose(&mut self.plan, carried, part_size);
+        // `auto` entries a record settled are stored now: the size is known better.
+        if let Err(e) = self.check_plan() {
+            return self.fail(e);
+        }
+        self.reserve();
+    }
+
+    fn reserve(&mut self) {
         self.phase = Phase::Reserving;
         self.reserved = self.reservation();
         self.actions.push_back(Action::Reserve {
@@ -322,10 +390,15 @@ impl Engine {
             .map(|e| 96 + 2 * e.name.len() as u64)
             .sum::<u64>()
             + 256;
+        // A copied entry's header and head share the part before its copy, uncut.
+        let uncut = match self.copies.chosen.is_empty() {
+            true => 0,
+            false => self.copies.head + (64 << 10),
+        };
         let output = match self.job.mode {
             // Uploading, filling, one full waiting, and the two an open entry's header
             // fields can straddle, waiting for its CRC.
-            Mode::Upload => (t.parts_in_flight as u64 + 4) * self.part_size(),
+            Mode::Upload => (t.parts_in_flight as u64 + 4) * self.part_size() + uncut,
             Mode::Stream => (t.stream_pieces as u64 + 1) * PIECE_MAX,
         };
         Reads::budget(&self.plan, t) + output + central + WORKING_MEMORY
@@ -358,6 +431,7 @@ impl Engine {
                         &self.plan,
                         part_size,
                         self.tuning.checksums,
+                        &self.copies.layout(),
                     );
                 }
                 if self.job.store.forbid_overwrite {
@@ -376,7 +450,14 @@ impl Engine {
         // Stream pieces carry no checksum: reads are hashed in their own algorithm only.
         let shared = (self.tuning.checksums && self.job.mode == Mode::Upload)
             .then_some(self.archive_algorithm);
-        self.reads = Some(Reads::new(&self.plan, self.tuning, shared));
+        let mut reads = Reads::new(&self.plan, self.tuning, shared, &self.copies);
+        if self.tuning.checksums {
+            // What the probes showed needs no second look.
+            for (e, claimed) in &self.copies.claims {
+                reads.verify.claim(*e, claimed.clone());
+            }
+        }
+        self.reads = Some(reads);
         self.phase = Phase::Writing;
     }
 
@@ -438,10 +519,11 @@ impl Engine {
     fn progress(&mut self, now: Now) {
         match self.phase {
             Phase::Listing => self.look_up(now),
+            Phase::Probing => self.probe(now),
             Phase::Writing => self.write(now),
             #[allow(clippy::collapsible_match)] // `sweep` moves the pack on: not a guard
             Phase::Finishing => {
-                if self.sweep(now) && self.drop_checkpoint(now) {
+                if self.sweep(now) && self.drop_checkpoint(now) && self.write_records(now) {
                     self.finish(now);
                 }
             }
@@ -456,12 +538,16 @@ impl Engine {
             while let Some(unit) = self.reads.as_mut().and_then(Reads::next_to_start) {
                 self.send(Op::Read { unit }, 0, now);
                 started += 1;
-                // S3 shows no checksum on a range answer: ask for the object's.
-                let u = &self.reads.as_ref().expect("reading").units[unit];
+                // S3 shows no checksum on a range answer: ask for the object's (unless a
+                // probe did, or only its head is read).
+                let reads = self.reads.as_ref().expect("reading");
+                let u = &reads.units[unit];
                 if self.tuning.checksums
                     && self.provider() == Provider::S3
                     && u.start == 0
                     && !u.whole
+                    && !reads.copied.contains(&u.entry)
+                    && !reads.verify.known(u.entry)
                 {
                     let entry = u.entry;
                     self.send(Op::Checksum { entry }, 0, now);
@@ -477,8 +563,11 @@ impl Engine {
             };
             // Parts: the next one fills while `parts_in_flight` upload (a slice completes at
             // most one part), so at most `parts_in_flight + 1` full parts and one filling.
-            let pumped = writer.pump(&self.plan, reads, |out| match out {
-                Output::Parts { ready, .. } => ready.len() + sending <= limit,
+            let pumped = writer.pump(&self.plan, reads, &mut self.copies, |out| match out {
+                // Copied parts hold no bytes; they wait in `ready` without counting.
+                Output::Parts { ready, .. } => {
+                    ready.iter().filter(|p| p.copy.is_none()).count() + sending <= limit
+                }
                 Output::Stream {
                     pieces,
                     outstanding,
@@ -513,8 +602,24 @@ impl Engine {
                     return;
                 }
                 let mut start = Vec::new();
-                while self.upload.sending.len() + start.len() < self.tuning.parts_in_flight {
-                    let Some(part) = ready.pop_front() else { break };
+                let copy_limit = self.tuning.parts_in_flight * COPIES_PER_PART;
+                while let Some(front) = ready.front() {
+                    let room = match front.copy {
+                        Some(_) => self.upload.copying.len() < copy_limit,
+                        None => self.upload.sending.len() < self.tuning.parts_in_flight,
+                    };
+                    if !room {
+                        break;
+                    }
+                    let part = ready.pop_front().expect("looked at");
+                    if let Some(range) = part.copy {
+                        if let Some(group) = range.group_crc {
+                            self.upload.copied_crcs.insert(part.number, group);
+                        }
+                        self.upload.copying.insert(part.number, range);
+                        start.push(part.number);
+                        continue;
+                    }
                     if let Some(crc) = part.crc {
                         let len = part.data.len() as u64;
                         self.upload.crcs.insert(part.number, (crc, len));
@@ -531,7 +636,11 @@ impl Engine {
                     start.push(part.number);
                 }
                 for number in start {
-                    self.send(Op::Part { number }, 0, now);
+                    let op = match self.upload.copying.contains_key(&number) {
+                        true => Op::CopyPart { number },
+                        false => Op::Part { number },
+                    };
+                    self.send(op, 0, now);
                 }
             }
             Output::Stream {
@@ -564,7 +673,7 @@ impl Engine {
                 }
             }
             Output::Parts { ready, .. } => {
-                if ready.is_empty() && self.upload.sending.is_empty() && self.upload_ready() {
+                if ready.is_empty() && self.upload.in_flight() == 0 && self.upload_ready() {
                     self.phase = Phase::Completing;
                     self.upload.complete_started = true;
                     self.send(Op::Complete, 0, now);
@@ -591,7 +700,9 @@ impl Engine {
             url,
             key,
             entries: plan.entries.len() as u64,
-            bytes_read: plan.source_bytes(),
+            bytes_read: plan.source_bytes() - self.copies.copied_bytes,
+            copied_bytes: self.copies.copied_bytes,
+            copied_objects: self.copies.chosen.len() as u64,
             archive_bytes: self.writer.as_ref().map_or(0, |w| w.bytes_out),
             parts: self.upload.etags.len() as u32,
             resumed_parts: self.resume.kept,
@@ -599,8 +710,10 @@ impl Engine {
             utf8_fallbacks: plan.utf8_fallbacks(),
             skipped: plan.skipped,
             renamed: plan.renamed,
-            verified_objects: self.reads.as_ref().map_or(0, |r| r.verify.verified),
-            unverified_objects: self.reads.as_ref().map_or(0, |r| r.verify.unverified),
+            verified_objects: self.reads.as_ref().map_or(0, |r| r.verify.verified)
+                + self.copies.verified,
+            unverified_objects: self.reads.as_ref().map_or(0, |r| r.verify.unverified)
+                + self.copies.unverified,
             rereads: self.reads.as_ref().map_or(0, |r| r.verify.rereads()),
             checksum: self.archive_checksum().map(Into::into),
         };
@@ -631,6 +744,9 @@ impl Engine {
                     | Op::Head { .. }
                     | Op::GetCheckpoint
                     | Op::ListParts { .. }
+                    | Op::Probe { .. }
+                    | Op::GetRecord { .. }
+                    | Op::PutRecord { .. }
             )
         });
         self.requests.unschedule(|op| !op.is_cleanup());
@@ -660,6 +776,7 @@ impl Engine {
                 Op::CheckDest
                     | Op::Create
                     | Op::Part { .. }
+                    | Op::CopyPart { .. }
                     | Op::Complete
                     | Op::PutCheckpoint { renew: false }
                     | Op::AbortStale { .. }
@@ -668,6 +785,7 @@ impl Engine {
             return;
         }
         self.upload.sending.clear();
+        self.upload.copying.clear();
         if self.upload.wrong_archive && !self.upload.delete_done {
             if !self.upload.delete_started {
                 self.upload.delete_started = true;
@@ -832,6 +950,51 @@ impl Engine {
                 let key = ObjectKey::new(self.plan.entries[*entry].key.as_str()).ok()?;
                 xml(HeadObject::new(bucket, &key).sign(cfg, t))
             }
+            Op::Probe { entry } => {
+                let key = ObjectKey::new(self.plan.entries[*entry].key.as_str()).ok()?;
+                xml(HeadObject::new(bucket, &key).sign(cfg, t))
+            }
+            Op::GetRecord { entry } => {
+                let key = self.record_key(*entry)?;
+                Some((
+                    GetObject::new(bucket, &key).sign(cfg, t),
+                    Bytes::new(),
+                    MAX_RECORD,
+                ))
+            }
+            Op::PutRecord { entry } => {
+                let key = self.record_key(*entry)?;
+                let e = &self.plan.entries[*entry];
+                let writer = self.writer.as_ref()?;
+                let record = Record::new(
+                    &e.key,
+                    e.etag.as_deref()?,
+                    e.size(),
+                    *writer.crc32s.get(entry)?,
+                    writer.sniffed_stored.contains(entry),
+                )
+                .to_json();
+                let put = PutObject::new(bucket, &key, record.len() as u64)
+                    .content_type("application/json");
+                Some((put.sign(cfg, t), Bytes::from(record), MAX_XML))
+            }
+            Op::CopyPart { number } => {
+                let range = self.upload.copying.get(number)?;
+                let e = &self.plan.entries[range.entry];
+                let source = ObjectKey::new(e.key.as_str()).ok()?;
+                let mut copy = UploadPartCopy::new(
+                    bucket,
+                    dest,
+                    upload_id,
+                    *number,
+                    &source,
+                    (range.start, range.end),
+                );
+                if let Some(etag) = e.etag.as_deref() {
+                    copy = copy.if_match(etag);
+                }
+                xml(copy.sign(cfg, t))
+            }
             Op::VerifyDest => xml(HeadObject::new(bucket, dest).sign(cfg, t)),
             Op::DeleteDest => xml(DeleteObject::new(bucket, dest).sign(cfg, t)),
             Op::HeadDest => xml(HeadObject::new(bucket, dest).sign(cfg, t)),
@@ -862,6 +1025,52 @@ impl Engine {
                 Some((get.sign(cfg, t), Bytes::new(), 0))
             }
         }
+    }
+
+    fn record_key(&self, entry: usize) -> Option<ObjectKey> {
+        let prefix = self.job.records.as_deref()?;
+        ObjectKey::new(copy::record_key(prefix, &self.plan.entries[entry].key)).ok()
+    }
+
+    /// Once the archive is in place: leaves a record of each large object this pack read
+    /// and checked, which no current record describes, so a later pack can copy it.
+    /// `true` once nothing is left to do (records are best effort).
+    fn write_records(&mut self, now: Now) -> bool {
+        if self.records_due.is_none() {
+            let due = match (&self.job.records, &self.writer, &self.reads) {
+                (Some(_), Some(w), Some(r)) => {
+                    let worth = 2 * copy::min_part(self.provider(), self.tuning.copy_min_part);
+                    self.plan
+                        .entries
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, e)| {
+                            e.size() >= worth
+                                && e.etag.is_some()
+                                && w.crc32s.contains_key(i)
+                                && r.verify.matched.contains(i)
+                                && !self.copies.recorded.contains(i)
+                                && !self.copies.chosen.contains_key(i)
+                        })
+                        .map(|(i, _)| i)
+                        .collect()
+                }
+                _ => VecDeque::new(),
+            };
+            self.records_due = Some(due);
+        }
+        while self.requests.count(|op| matches!(op, Op::PutRecord { .. }))
+            < self.tuning.heads_in_flight
+        {
+            let Some(entry) = self.records_due.as_mut().and_then(VecDeque::pop_front) else {
+                break;
+            };
+            self.send(Op::PutRecord { entry }, 0, now);
+        }
+        self.records_due.as_ref().is_some_and(VecDeque::is_empty)
+            && !self
+                .requests
+                .pending(|op| matches!(op, Op::PutRecord { .. }))
     }
 
     fn completed_parts(&self) -> Vec<CompletedPart> {
@@ -928,6 +1137,20 @@ impl Engine {
                 )
             }
             Op::VerifyDest => "check the completed archive's checksum".into(),
+            Op::Probe { entry } => format!(
+                "look up the checksum of `{}`",
+                self.plan.entries[*entry].key
+            ),
+            Op::GetRecord { entry } | Op::PutRecord { entry } => {
+                format!("the record of `{}`", self.plan.entries[*entry].key)
+            }
+            Op::CopyPart { number } => match self.upload.copying.get(number) {
+                Some(r) => format!(
+                    "copy bytes {}..{} of `{}` into part {number}",
+                    r.start, r.end, self.plan.entries[r.entry].key
+                ),
+                None => format!("copy part {number}"),
+            },
             Op::DeleteDest => "delete the corrupted archive".into(),
         }
     }
@@ -1184,6 +1407,9 @@ impl Engine {
             // The store took the archive and stated no contradicting checksum; it cannot be
             // looked at now, so it stays (S3 checked it against ours on completion).
             Op::VerifyDest => self.completed(),
+            // No copy for that object: it is read.
+            Op::Probe { .. } | Op::GetRecord { .. } => self.looked_up(),
+            Op::PutRecord { .. } => {}
             _ => self.fail(error),
         }
     }
@@ -1262,6 +1488,15 @@ impl Engine {
                 self.fail(PackError::ObjectChanged { key })
             }
             Op::DeleteDest if not_found => self.upload.delete_done = true,
+            Op::Probe { .. } | Op::CopyPart { .. } if matches!(error.status, 404 | 412) => {
+                let entry = match op {
+                    Op::CopyPart { number } => self.upload.copying[&number].entry,
+                    _ => entry_of(&op),
+                };
+                let key = self.plan.entries[entry].key.clone();
+                self.fail(PackError::ObjectChanged { key })
+            }
+            Op::GetRecord { .. } if not_found => self.looked_up(),
             Op::Read { unit } if matches!(error.status, 412 | 416) => {
                 let key = self.unit_key(unit);
                 self.fail(PackError::ObjectChanged { key })
@@ -1597,6 +1832,61 @@ impl Engine {
                 }
             }
             Op::AbortStray { .. } => {}
+            Op::Probe { entry } => {
+                let Some(head) = HeadObject::parse(self.provider(), |n| f.header(n)) else {
+                    return self.fail(invalid("no Content-Length".into()));
+                };
+                let e = &self.plan.entries[entry];
+                let changed = match (&e.etag, &head.etag) {
+                    (Some(known), Some(got)) => !same_etag(known, got),
+                    _ => false,
+                };
+                if changed || head.size != e.size() {
+                    let key = e.key.clone();
+                    return self.fail(PackError::ObjectChanged { key });
+                }
+                if let Claimed::Full(c) = &head.checksum {
+                    if c.algorithm == Algorithm::Crc32 {
+                        let crc = c.as_crc().unwrap_or_default() as u32;
+                        self.copies.crc32.insert(entry, crc);
+                    }
+                }
+                self.copies.claims.insert(entry, head.checksum);
+                self.looked_up();
+            }
+            Op::GetRecord { entry } => {
+                // A record that does not parse, or of another version, is as none.
+                if let Some(r) = Record::parse(&f.body) {
+                    if r.describes(&self.plan.entries[entry]) {
+                        self.copies.recorded.insert(entry);
+                        self.copies.crc32.entry(entry).or_insert(r.crc32);
+                        if r.stored {
+                            self.copies.sniffed_stored.insert(entry);
+                        }
+                    }
+                }
+                self.looked_up();
+            }
+            Op::PutRecord { .. } => {}
+            Op::CopyPart { number } => {
+                let copied = match UploadPartCopy::parse(200, &f.body, self.archive_algorithm) {
+                    Ok(c) => c,
+                    Err(e) => return self.refused(f.op, f.attempt, e, now),
+                };
+                let Some(range) = self.upload.copying.remove(&number) else {
+                    return;
+                };
+                if !range.known {
+                    match copied.checksum.as_ref().and_then(|c| c.as_crc()) {
+                        Some(crc) => {
+                            let len = range.end - range.start;
+                            self.upload.copied_crcs.insert(number, (crc, len));
+                        }
+                        None => self.upload.crc_unknown = true,
+                    }
+                }
+                self.upload.etags.insert(number, copied.etag);
+            }
             Op::Read { .. } => unreachable!("reads end in read_ended"),
         }
     }
@@ -1615,4 +1905,11 @@ fn check_job(job: &Job) -> Result<(Bucket, ObjectKey), PackError> {
         .map_err(|e| PackError::invalid(e.to_string()))?;
     PlanOptions::from_request(&job.request).map_err(|e| PackError::invalid(e.to_string()))?;
     Ok((bucket, dest))
+}
+
+fn entry_of(op: &Op) -> usize {
+    match op {
+        Op::Probe { entry } | Op::GetRecord { entry } | Op::PutRecord { entry } => *entry,
+        _ => 0,
+    }
 }

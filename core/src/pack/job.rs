@@ -14,6 +14,9 @@ pub struct Job {
     pub mode: Mode,
     pub limits: Limits,
     pub tuning: Tuning,
+    /// Where zip-oss keeps what it learned of objects (their CRC-32s) for later packs to
+    /// copy instead of carry (`copy.rs`); `None`: no records read or written.
+    pub records: Option<String>,
     /// Seeds the retry jitter: a simulated run with the same seed replays exactly.
     pub seed: u64,
 }
@@ -67,6 +70,11 @@ pub struct Tuning {
     /// (seconds) times three, so that the same request resumes it after it died
     /// (`resume.rs`); 0 turns resuming off.
     pub resume_lease_secs: u64,
+    /// Let the store copy the middle of large stored objects into the archive instead of
+    /// reading and uploading them (`copy.rs`), when their CRC-32 is known.
+    pub copy: bool,
+    /// The store's smallest part (also the head of a copied entry); 0: the provider's.
+    pub copy_min_part: u64,
 }
 
 /// The sniff of `auto` compression looks at this much of an object's start; a first
@@ -89,6 +97,8 @@ impl Default for Tuning {
             max_resumes: 5,
             checksums: true,
             resume_lease_secs: 20,
+            copy: true,
+            copy_min_part: 0,
         }
     }
 }
@@ -119,6 +129,7 @@ impl Job {
             mode,
             limits: Limits::default(),
             tuning: Tuning::default(),
+            records: None,
             seed: 0,
         }
     }

@@ -7,6 +7,9 @@
 //! still coming) waits, and goes out once they are written: parts may be uploaded in any
 //! order, so the archive needs no data descriptors. At most the two parts an entry's
 //! header fields can straddle wait at once.
+//!
+//! A copied range (`copy.rs`) ends the part filling, however short (the writer makes sure
+//! it holds at least the store's minimum), and becomes parts of its own.
 
 use std::collections::BTreeMap;
 
@@ -18,9 +21,39 @@ use crate::zip::Patch;
 #[derive(Debug, PartialEq, Eq)]
 pub struct Part {
     pub number: u32,
+    /// Where it starts in the archive.
+    pub start: u64,
+    /// Its bytes; empty for a copied part.
     pub data: Vec<u8>,
-    /// Its CRC in the splitter's algorithm, if it has one.
+    /// Its CRC in the splitter's algorithm, if it has one (a copied part's, if known).
     pub crc: Option<u64>,
+    /// The object range the store copies into it instead of `data`.
+    pub copy: Option<CopyRange>,
+}
+
+/// Bytes `start..end` of entry `entry`'s object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopyRange {
+    pub entry: usize,
+    pub start: u64,
+    pub end: u64,
+    /// The CRC (and length) of all the copied parts of this entry, known from its
+    /// object's, held by the first of them; `known` marks every one of them.
+    pub group_crc: Option<(u64, u64)>,
+    pub known: bool,
+}
+
+impl Part {
+    pub fn len(&self) -> u64 {
+        match &self.copy {
+            Some(c) => c.end - c.start,
+            None => self.data.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -33,6 +66,11 @@ pub struct TooManyParts {
 pub struct PartSplitter {
     part_size: usize,
     buf: Vec<u8>,
+    /// Where `buf` starts in the archive.
+    buf_start: u64,
+    /// Until the next copy, the part filling is not cut (it must hold a copied entry's
+    /// header and head in one part).
+    uncut: bool,
     next_number: u32,
     /// The parts' checksum algorithm (a CRC), and the CRC of `buf` so far.
     crc: Option<Algorithm>,
@@ -49,6 +87,8 @@ impl PartSplitter {
         PartSplitter {
             part_size,
             buf: Vec::new(),
+            buf_start: 0,
+            uncut: false,
             next_number: 1,
             crc,
             buf_crc: 0,
@@ -69,14 +109,13 @@ impl PartSplitter {
     pub fn patch(&mut self, patch: &Patch, mut emit: impl FnMut(Part)) {
         let range = (patch.offset, patch.offset + patch.bytes.len() as u64);
         self.unresolved.retain(|r| *r != range);
-        let part_size = self.part_size as u64;
-        for (number, part) in self.held.iter_mut() {
-            let start = u64::from(*number - 1) * part_size;
+        for part in self.held.values_mut() {
+            let start = part.start;
             let len = part.data.len() as u64;
             part.crc = patched_crc(self.crc, part.crc, patch, start, len);
             patch.apply(&mut part.data, start);
         }
-        let start = self.buf_start();
+        let start = self.buf_start;
         let len = self.buf.len() as u64;
         if let Some(crc) = patched_crc(self.crc, Some(self.buf_crc), patch, start, len) {
             self.buf_crc = crc;
@@ -86,7 +125,7 @@ impl PartSplitter {
             .held
             .keys()
             .copied()
-            .filter(|n| !self.waits(*n))
+            .filter(|n| !self.waits(&self.held[n]))
             .collect();
         for number in free {
             emit(self.held.remove(&number).expect("held"));
@@ -98,15 +137,44 @@ impl PartSplitter {
         self.held.values().map(|p| p.data.len()).sum()
     }
 
-    fn buf_start(&self) -> u64 {
-        u64::from(self.next_number - 1) * self.part_size as u64
+    /// Whether `part` holds bytes still to be patched.
+    fn waits(&self, part: &Part) -> bool {
+        let (start, end) = (part.start, part.start + part.data.len() as u64);
+        self.unresolved.iter().any(|&(a, b)| a < end && start < b)
     }
 
-    /// Whether part `number` holds bytes still to be patched.
-    fn waits(&self, number: u32) -> bool {
-        let start = u64::from(number - 1) * self.part_size as u64;
-        let end = start + self.part_size as u64;
-        self.unresolved.iter().any(|&(a, b)| a < end && start < b)
+    /// The part filling is not cut before the next [`Self::copy`].
+    pub fn hold_together(&mut self) {
+        self.uncut = true;
+    }
+
+    /// Ends the part filling and adds parts the store copies from `ranges` (in order, each
+    /// with its CRC if known), which follow it in the archive.
+    pub fn copy(
+        &mut self,
+        ranges: Vec<(CopyRange, Option<u64>)>,
+        mut emit: impl FnMut(Part),
+    ) -> Result<(), TooManyParts> {
+        self.uncut = false;
+        if !self.buf.is_empty() {
+            self.cut(&mut emit)?;
+        }
+        for (range, crc) in ranges {
+            let len = range.end - range.start;
+            let part = self.numbered(Vec::new(), crc, Some(range))?;
+            self.buf_start += len;
+            emit(part);
+        }
+        Ok(())
+    }
+
+    fn cut(&mut self, emit: &mut impl FnMut(Part)) -> Result<(), TooManyParts> {
+        let part = self.take_part()?;
+        match self.waits(&part) {
+            true => drop(self.held.insert(part.number, part)),
+            false => emit(part),
+        }
+        Ok(())
     }
 
     /// Appends bytes, whose CRC may be `known`; calls `emit` with every part this completes.
@@ -121,7 +189,10 @@ impl PartSplitter {
             if self.buf.capacity() == 0 {
                 self.buf.reserve_exact(self.part_size);
             }
-            let take = (self.part_size - self.buf.len()).min(data.len());
+            let take = match self.uncut {
+                true => data.len(),
+                false => (self.part_size - self.buf.len().min(self.part_size)).min(data.len()),
+            };
             if let Some(algorithm) = self.crc {
                 // The known CRC is of all of `data`: usable only if it all goes in here.
                 let piece = match known {
@@ -133,12 +204,8 @@ impl PartSplitter {
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
             known = None;
-            if self.buf.len() == self.part_size {
-                let part = self.take_part()?;
-                match self.waits(part.number) {
-                    true => drop(self.held.insert(part.number, part)),
-                    false => emit(part),
-                }
+            if self.buf.len() >= self.part_size && !self.uncut {
+                self.cut(&mut emit)?;
             }
         }
         Ok(())
@@ -165,6 +232,21 @@ impl PartSplitter {
     }
 
     fn take_part(&mut self) -> Result<Part, TooManyParts> {
+        let data = std::mem::take(&mut self.buf);
+        let crc = self.crc.map(|_| std::mem::take(&mut self.buf_crc));
+        let len = data.len() as u64;
+        let part = self.numbered(data, crc, None)?;
+        self.buf_start += len;
+        Ok(part)
+    }
+
+    /// The next number for a part starting where `buf` does.
+    fn numbered(
+        &mut self,
+        data: Vec<u8>,
+        crc: Option<u64>,
+        copy: Option<CopyRange>,
+    ) -> Result<Part, TooManyParts> {
         if u64::from(self.next_number) > MAX_PARTS {
             return Err(TooManyParts {
                 part_size: self.part_size as u64,
@@ -172,8 +254,10 @@ impl PartSplitter {
         }
         let part = Part {
             number: self.next_number,
-            data: std::mem::take(&mut self.buf),
-            crc: self.crc.map(|_| std::mem::take(&mut self.buf_crc)),
+            start: self.buf_start,
+            data,
+            crc,
+            copy,
         };
         self.next_number += 1;
         Ok(part)

@@ -31,9 +31,10 @@ impl Progress {
 
     /// What the encoder has taken of the reads: the reads are in plan order, so every entry
     /// before the first unit not wholly taken is done (empty ones included).
-    pub(crate) fn of_reads(plan: &Plan, reads: &Reads) -> Progress {
+    /// `copied`: object bytes the store copied so far (never read).
+    pub(crate) fn of_reads(plan: &Plan, reads: &Reads, copied: u64) -> Progress {
         let mut progress = Progress::complete(plan);
-        progress.bytes_done = reads.units.iter().map(|u| u.consumed).sum();
+        progress.bytes_done = reads.units.iter().map(|u| u.consumed).sum::<u64>() + copied;
         if let Some(u) = reads.units.iter().find(|u| u.consumed < u.len()) {
             progress.entries_done = u.entry as u64;
         }

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 
+use super::copy::Copies;
 use super::io::Token;
 use super::job::Tuning;
 use super::verify::{Verdict, Verify};
@@ -102,10 +103,14 @@ pub(crate) struct Reads {
     /// in it are hashed once, their CRC handed on with them.
     shared: Option<Algorithm>,
     tuning: Tuning,
+    /// Entries of which only the head is read (the store copies the rest): their bytes
+    /// cannot be checked against the object's checksum, and are not.
+    pub copied: std::collections::BTreeSet<usize>,
 }
 
 impl Reads {
-    pub fn new(plan: &Plan, tuning: Tuning, shared: Option<Algorithm>) -> Reads {
+    /// The reads of `plan`; of a copied entry (`copies`), only its head.
+    pub fn new(plan: &Plan, tuning: Tuning, shared: Option<Algorithm>, copies: &Copies) -> Reads {
         let mut units = Vec::new();
         let mut etags = BTreeMap::new();
         for (entry, e) in plan.entries.iter().enumerate() {
@@ -116,16 +121,17 @@ impl Reads {
             if let Some(etag) = &e.etag {
                 etags.insert(entry, etag.clone());
             }
-            let small = size <= tuning.small_object_max;
+            let read = copies.read_len(entry, size);
+            let small = size <= tuning.small_object_max && read == size;
             let windowed = !small && tuning.read_ranges == 1;
             let step = if small || windowed {
-                size
+                read
             } else {
                 tuning.range_bytes
             };
             let mut start = 0;
-            while start < size {
-                let end = (start + step).min(size);
+            while start < read {
+                let end = (start + step).min(read);
                 units.push(Unit {
                     entry,
                     start,
@@ -133,7 +139,7 @@ impl Reads {
                     whole: start == 0 && end == size,
                     small,
                     checked: false,
-                    last: end == size,
+                    last: end == read,
                     windowed,
                     started: false,
                     token: None,
@@ -161,6 +167,7 @@ impl Reads {
             mismatch: None,
             shared,
             tuning,
+            copied: copies.chosen.keys().copied().collect(),
         }
     }
 
@@ -272,7 +279,8 @@ impl Reads {
             .get_mut(self.front)
             .filter(|u| u.entry == entry)?;
         // A larger object's bytes are hashed as they go; its checksum must be known first.
-        if (u.small && !u.checked) || (!u.small && !self.verify.known(entry)) {
+        let copied = self.copied.contains(&entry);
+        if (u.small && !u.checked) || (!u.small && !copied && !self.verify.known(entry)) {
             return None;
         }
         let mut bytes = u.buffered.pop_front()?;
@@ -288,7 +296,7 @@ impl Reads {
         let n = bytes.len() as u64;
         u.buffered_bytes -= n;
         u.consumed += n;
-        if !u.small {
+        if !u.small && !copied {
             crc = self.verify.hash(entry, &bytes, self.shared);
             if u.last && u.consumed == u.len() {
                 if let Verdict::Mismatch(a) = self.verify.finish(entry) {

@@ -65,6 +65,22 @@ pub(crate) enum Op {
     VerifyDest,
     /// Removes a completed archive whose checksum the store contradicts.
     DeleteDest,
+    /// S3: an object that may be copied, for its checksum (a CRC32 gives the CRC-32).
+    Probe {
+        entry: usize,
+    },
+    /// The record an earlier pack left of an object that may be copied (`copy.rs`).
+    GetRecord {
+        entry: usize,
+    },
+    /// A part the store copies from an object.
+    CopyPart {
+        number: u32,
+    },
+    /// Leaves what this pack learned of an object for later packs.
+    PutRecord {
+        entry: usize,
+    },
 }
 
 impl Op {
@@ -161,6 +177,12 @@ impl Requests {
     /// Whether an operation `pick` picks is in flight or waiting to retry.
     pub fn pending(&self, pick: impl Fn(&Op) -> bool) -> bool {
         self.in_flight.values().any(|f| pick(&f.op)) || self.timers.values().any(|(op, _)| pick(op))
+    }
+
+    /// How many operations `pick` picks are in flight or waiting to retry.
+    pub fn count(&self, pick: impl Fn(&Op) -> bool) -> usize {
+        self.in_flight.values().filter(|f| pick(&f.op)).count()
+            + self.timers.values().filter(|(op, _)| pick(op)).count()
     }
 
     /// The tokens of the in-flight attempts `pick` picks.

@@ -44,15 +44,30 @@ pub(crate) struct Checkpoint {
     pub format: String,
     pub fingerprint: String,
     pub upload_id: String,
+    /// A digest of the fields above, so a checkpoint changed on the way reads as garbled
+    /// (and is read again), never as another pack's.
+    pub check: String,
 }
 
 impl Checkpoint {
     pub fn new(fingerprint: &str, upload_id: &str) -> Checkpoint {
-        Checkpoint {
+        let mut c = Checkpoint {
             format: FORMAT.into(),
             fingerprint: fingerprint.into(),
             upload_id: upload_id.into(),
+            check: String::new(),
+        };
+        c.check = c.digest();
+        c
+    }
+
+    fn digest(&self) -> String {
+        let mut h = Sha256::new();
+        for field in [&self.format, &self.fingerprint, &self.upload_id] {
+            h.update((field.len() as u64).to_be_bytes());
+            h.update(field.as_bytes());
         }
+        hex::encode(&h.finalize()[..8])
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -63,7 +78,7 @@ impl Checkpoint {
     pub fn parse(body: &[u8]) -> Option<Checkpoint> {
         serde_json::from_slice::<Checkpoint>(body)
             .ok()
-            .filter(|c| c.format == FORMAT && !c.upload_id.is_empty())
+            .filter(|c| c.format == FORMAT && !c.upload_id.is_empty() && c.check == c.digest())
     }
 }
 
@@ -138,6 +153,7 @@ pub(crate) fn fingerprint(
     plan: &Plan,
     part_size: u64,
     checksums: bool,
+    copies: &[u8],
 ) -> String {
     let mut h = Sha256::new();
     let mut field = |s: &str| {
@@ -151,6 +167,13 @@ pub(crate) fn fingerprint(
     field(dest);
     field(&part_size.to_string());
     field(if checksums { "checksums" } else { "-" });
+    // Which entries are copied, and their CRC-32s: that decides the parts.
+    h.update((copies.len() as u64).to_be_bytes());
+    h.update(copies);
+    let mut field = |s: &str| {
+        h.update((s.len() as u64).to_be_bytes());
+        h.update(s.as_bytes());
+    };
     for e in &plan.entries {
         // Debug shows every field (key, name, kind and size, time, method and level,
         // sniffing, name encoding, ETag); this version's format, which the hash includes.
@@ -306,14 +329,23 @@ mod tests {
                 &options,
             )
         };
-        let fp = |p: &Plan, part: u64| fingerprint(Provider::S3, "b", "o/a.zip", p, part, true);
+        let fp =
+            |p: &Plan, part: u64| fingerprint(Provider::S3, "b", "o/a.zip", p, part, true, &[]);
         let base = fp(&plan("e1"), 5 << 20);
         assert_eq!(base, fp(&plan("e1"), 5 << 20));
         assert_ne!(base, fp(&plan("e2"), 5 << 20), "an object changed");
         assert_ne!(base, fp(&plan("e1"), 6 << 20), "another part size");
         assert_ne!(
             base,
-            fingerprint(Provider::Oss, "b", "o/a.zip", &plan("e1"), 5 << 20, true)
+            fingerprint(
+                Provider::Oss,
+                "b",
+                "o/a.zip",
+                &plan("e1"),
+                5 << 20,
+                true,
+                &[]
+            )
         );
     }
 

@@ -7,7 +7,12 @@ pub struct Summary {
     pub url: String,
     pub key: String,
     pub entries: u64,
+    /// Object bytes that passed through the packer (read, and uploaded or streamed).
     pub bytes_read: u64,
+    /// Object bytes the store copied into the archive itself (`UploadPartCopy`), never read.
+    pub copied_bytes: u64,
+    /// Objects whose middle the store copied (their heads were read, and not checked).
+    pub copied_objects: u64,
     pub archive_bytes: u64,
     pub parts: u32,
     /// Parts an earlier run of the same request had uploaded before it died, kept.

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 
+use super::part_splitter::CopyRange;
 use crate::store::checksum::{self, Algorithm};
 
 /// Without a `Date` from the store, how far its clock may be from ours: the stores refuse
@@ -46,6 +47,13 @@ pub(crate) struct Upload {
     pub etags: BTreeMap<u32, String>,
     /// Each part's CRC-64 (the store's algorithm) and length.
     pub crcs: BTreeMap<u32, (u64, u64)>,
+    /// Parts the store is copying (`copy.rs`), kept for their retries.
+    pub copying: BTreeMap<u32, CopyRange>,
+    /// The CRC and length of runs of copied parts, by their first part's number: known as
+    /// a run (from the object's CRC), or part by part (from the copy answers).
+    pub copied_crcs: BTreeMap<u32, (u64, u64)>,
+    /// A copied part's CRC is unknown: the archive's cannot be stated.
+    pub crc_unknown: bool,
     /// The archive is in place (no upload to abort any more).
     pub completed: bool,
     /// The store's checksum of the completed archive is not ours: it must go.
@@ -97,12 +105,20 @@ impl Upload {
 
     /// The CRC of the parts uploaded so far, in order, as one object.
     pub fn archive_crc(&self, algorithm: Algorithm) -> Option<u64> {
-        self.crcs.values().fold(None, |acc, &(crc, len)| {
-            Some(match acc {
-                None => crc,
-                Some(a) => checksum::combine(algorithm, a, crc, len),
+        if self.crc_unknown {
+            return None;
+        }
+        let mut all: Vec<(u32, (u64, u64))> = self.crcs.iter().map(|(n, c)| (*n, *c)).collect();
+        all.extend(self.copied_crcs.iter().map(|(n, c)| (*n, *c)));
+        all.sort_by_key(|(n, _)| *n);
+        all.into_iter()
+            .map(|(_, c)| c)
+            .fold(None, |acc, (crc, len)| {
+                Some(match acc {
+                    None => crc,
+                    Some(a) => checksum::combine(algorithm, a, crc, len),
+                })
             })
-        })
     }
 
     /// An answer sent at `sent` and received at `received` (our clock) said `date`.
@@ -112,6 +128,11 @@ impl Upload {
         if self.skew.is_none_or(|(l, h)| seen.1 - seen.0 <= h - l) {
             self.skew = Some(seen);
         }
+    }
+
+    /// Parts of either kind in flight.
+    pub fn in_flight(&self) -> usize {
+        self.sending.len() + self.copying.len()
     }
 
     /// Bytes of parts in flight.

@@ -34,12 +34,19 @@ pub(crate) struct Verify {
     reread: BTreeSet<usize>,
     pub verified: u64,
     pub unverified: u64,
+    /// Entries whose bytes matched their checksum.
+    pub matched: BTreeSet<usize>,
 }
 
 impl Verify {
     /// Records what an answer says about entry `entry`'s bytes.
     pub fn claim(&mut self, entry: usize, claimed: Claimed) {
         self.claims.entry(entry).or_insert(claimed);
+    }
+
+    /// What the store said entry `entry`'s bytes are.
+    pub fn claimed(&self, entry: usize) -> Option<&Claimed> {
+        self.claims.get(&entry)
     }
 
     /// Whether the store has said what entry `entry`'s bytes are.
@@ -56,7 +63,7 @@ impl Verify {
         shared: Option<Algorithm>,
     ) -> (Verdict, Vec<u64>) {
         let Some(Claimed::Full(c)) = self.claims.get(&entry) else {
-            return (self.count(Verdict::Unverifiable), Vec::new());
+            return (self.count(entry, Verdict::Unverifiable), Vec::new());
         };
         let (got, crcs) = if shared == Some(c.algorithm) {
             let mut whole = 0;
@@ -78,7 +85,7 @@ impl Verify {
         } else {
             Verdict::Mismatch(c.algorithm)
         };
-        (self.count(verdict), crcs)
+        (self.count(entry, verdict), crcs)
     }
 
     /// The next bytes of entry `entry`, in order (once [`Verify::known`]). Returns their
@@ -112,7 +119,7 @@ impl Verify {
             Some(Claimed::Full(c)) => Verdict::Mismatch(c.algorithm),
             _ => Verdict::Unverifiable,
         };
-        self.count(verdict)
+        self.count(entry, verdict)
     }
 
     /// Whether a mismatch of `entry` may be read once more (the first one may).
@@ -125,9 +132,12 @@ impl Verify {
         self.reread.len() as u64
     }
 
-    fn count(&mut self, verdict: Verdict) -> Verdict {
+    fn count(&mut self, entry: usize, verdict: Verdict) -> Verdict {
         match verdict {
-            Verdict::Match => self.verified += 1,
+            Verdict::Match => {
+                self.verified += 1;
+                self.matched.insert(entry);
+            }
             Verdict::Unverifiable => self.unverified += 1,
             Verdict::Mismatch(_) => {}
         }

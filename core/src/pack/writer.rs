@@ -9,13 +9,14 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::copy::{copy_chunks, Copies};
 use super::error::PackError;
 use super::io::Token;
 use super::job::SNIFF_BYTES;
-use super::part_splitter::{Part, PartSplitter, TooManyParts};
+use super::part_splitter::{CopyRange, Part, PartSplitter, TooManyParts};
 use super::reads::{Reads, Taken};
 use crate::plan::{compressed_by_content, incompressible, Plan};
-use crate::store::checksum::Algorithm;
+use crate::store::checksum::{self, Algorithm};
 use crate::zip::{EncodeError, Layout, Method, ZipEncoder};
 
 /// The most of one chunk fed to the encoder at once.
@@ -46,12 +47,21 @@ pub(crate) struct Writer {
     pub bytes_out: u64,
     slice: usize,
     pub out: Output,
+    /// Parts: their size and CRC algorithm.
+    part_size: u64,
+    crc: Option<Algorithm>,
+    /// The open entry is copied: the CRC of its head so far (archive's algorithm).
+    copying: Option<u64>,
+    /// Entries' CRC-32s, for the records written after the pack (`copy.rs`), and the
+    /// `auto` entries whose sniff chose stored.
+    pub crc32s: std::collections::BTreeMap<usize, u32>,
+    pub sniffed_stored: std::collections::BTreeSet<usize>,
 }
 
 impl Writer {
     /// Parts of `part_size`, each with its CRC in `crc` if given.
     pub fn parts(part_size: u64, crc: Option<Algorithm>) -> Writer {
-        Self::new(
+        let mut w = Self::new(
             Output::Parts {
                 splitter: Some(PartSplitter::new(part_size, crc)),
                 ready: VecDeque::new(),
@@ -59,7 +69,9 @@ impl Writer {
             // With headers (far smaller than a part), one slice completes at most one part.
             SLICE_BYTES.min(part_size / 2),
             Layout::Patched,
-        )
+        );
+        (w.part_size, w.crc) = (part_size, crc);
+        w
     }
 
     pub fn stream() -> Writer {
@@ -83,6 +95,11 @@ impl Writer {
             bytes_out: 0,
             slice: slice.max(1) as usize,
             out,
+            part_size: 0,
+            crc: None,
+            copying: None,
+            crc32s: Default::default(),
+            sniffed_stored: Default::default(),
         }
     }
 
@@ -110,6 +127,7 @@ impl Writer {
         &mut self,
         plan: &Plan,
         reads: &mut Reads,
+        copies: &mut Copies,
         room: impl Fn(&Output) -> bool,
     ) -> Result<Vec<(Token, u64)>, PackError> {
         let mut credits = Vec::new();
@@ -147,9 +165,11 @@ impl Writer {
                     };
                     if compressed_by_content(&head) || incompressible(&head) {
                         meta = meta.with_method(Method::Stored);
+                        self.sniffed_stored.insert(self.entry);
                     }
                 }
                 let header = encoder.start_entry(meta).map_err(encode_error)?;
+                let copied = copies.chosen.contains_key(&self.entry);
                 if let Output::Parts {
                     splitter: Some(splitter),
                     ..
@@ -158,9 +178,15 @@ impl Writer {
                     for patch in encoder.pending_patches() {
                         splitter.hold(patch);
                     }
+                    if copied {
+                        // Header and head in one part, however long: it must reach the
+                        // store's minimum before the copied parts.
+                        splitter.hold_together();
+                    }
                 }
+                self.copying = copied.then_some(0);
                 self.open = true;
-                self.remaining = entry.size();
+                self.remaining = copies.read_len(self.entry, entry.size());
                 self.emit(Bytes::from(header), None)?;
                 continue;
             }
@@ -182,16 +208,35 @@ impl Writer {
                 }
                 self.remaining -= chunk.len() as u64;
                 // Stored, the bytes go out as read (with their CRC); deflated, new bytes.
-                let (data, crc) = match encoder.write_data(&chunk).map_err(encode_error)? {
+                let (data, mut crc) = match encoder.write_data(&chunk).map_err(encode_error)? {
                     std::borrow::Cow::Borrowed(_) => (chunk.clone(), crc),
                     std::borrow::Cow::Owned(v) => (Bytes::from(v), None),
                 };
+                if let (Some(head), Some(algorithm)) = (self.copying.as_mut(), self.crc) {
+                    let piece = *crc.get_or_insert_with(|| checksum::crc(algorithm, &data));
+                    *head = checksum::combine(algorithm, *head, piece, data.len() as u64);
+                }
                 self.emit(data, crc)?;
                 continue;
+            }
+            if let Some(head_crc) = self.copying.take() {
+                let rest = entry.size() - copies.head;
+                encoder
+                    .copied_data(rest, copies.chosen[&self.entry])
+                    .map_err(encode_error)?;
+                self.bytes_out += rest;
+                let cut = Cut {
+                    entry: self.entry,
+                    part_size: self.part_size,
+                    crc: self.crc,
+                };
+                let claimed = reads.verify.claimed(self.entry);
+                cut.copy_rest(entry.size(), head_crc, claimed, copies, &mut self.out)?;
             }
             // Folders have no descriptor; files (empty ones too) do.
             if entry.kind != crate::zip::EntryKind::Directory {
                 let end = encoder.finish_entry().map_err(encode_error)?;
+                self.crc32s.insert(self.entry, end.crc32);
                 self.emit(Bytes::from(end.bytes), None)?;
                 if let Output::Parts {
                     splitter: Some(splitter),
@@ -208,7 +253,69 @@ impl Writer {
         }
         Ok(credits)
     }
+}
 
+/// How a copied entry's rest is cut into parts.
+struct Cut {
+    entry: usize,
+    part_size: u64,
+    crc: Option<Algorithm>,
+}
+
+impl Cut {
+    /// A copied entry's head is out: the rest becomes copied parts.
+    fn copy_rest(
+        &self,
+        size: u64,
+        head_crc: u64,
+        claimed: Option<&crate::store::checksum::Claimed>,
+        copies: &mut Copies,
+        out: &mut Output,
+    ) -> Result<(), PackError> {
+        let e = self.entry;
+        let head = copies.head;
+        let rest = size - head;
+        copies.copied_bytes += rest;
+        let group = self
+            .crc
+            .and_then(|a| Copies::rest_crc(claimed, a, head_crc, rest))
+            .map(|crc| (crc, rest));
+        // With the rest's CRC following from the object's, the archive's checksum covers
+        // the head read: a changed byte fails the completion. Else nothing checks it.
+        match group {
+            Some(_) => copies.verified += 1,
+            None => copies.unverified += 1,
+        }
+        let mut start = head;
+        let ranges = copy_chunks(rest, self.part_size, head)
+            .into_iter()
+            .enumerate()
+            .map(|(i, len)| {
+                let range = CopyRange {
+                    entry: e,
+                    start,
+                    end: start + len,
+                    group_crc: group.filter(|_| i == 0),
+                    known: group.is_some(),
+                };
+                start += len;
+                (range, None)
+            })
+            .collect();
+        if let Output::Parts {
+            splitter: Some(splitter),
+            ready,
+        } = out
+        {
+            splitter
+                .copy(ranges, |p| ready.push_back(p))
+                .map_err(too_many_parts)?;
+        }
+        Ok(())
+    }
+}
+
+impl Writer {
     /// Sends bytes on, whose CRC in the parts' algorithm may be `crc`.
     fn emit(&mut self, data: Bytes, crc: Option<u64>) -> Result<(), PackError> {
         if data.is_empty() {

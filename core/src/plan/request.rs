@@ -53,6 +53,10 @@ pub struct PackRequest {
     /// allows: `notify::hosts`). Checked for shape here, against the allow-list by the API.
     #[serde(default)]
     pub callback: Option<String>,
+    /// `false`: carry every byte through the packer, even where the store could copy it
+    /// (`pack/copy.rs`).
+    #[serde(default)]
+    pub copy: Option<bool>,
 }
 
 /// A `source-files` item: a key, or a key with the name it gets in the archive.

@@ -60,6 +60,8 @@ impl Patch {
 pub struct EntryEnd {
     pub bytes: Vec<u8>,
     pub patches: Vec<Patch>,
+    /// The file's CRC-32 (0 for a folder).
+    pub crc32: u32,
 }
 
 /// What an entry is; a file's size is known in advance from the listing.
@@ -186,6 +188,8 @@ struct Open {
     deflate: Option<Compress>,
     /// Deflate input not yet a whole block.
     unblocked: Vec<u8>,
+    /// The CRC-32 of the whole data, when some of it was never seen ([`ZipEncoder::copied_data`]).
+    known_crc: Option<u32>,
 }
 
 /// Deflate input is compressed in blocks of exactly this size: miniz_oxide's output
@@ -284,6 +288,7 @@ impl ZipEncoder {
                 compressed: 0,
                 deflate,
                 unblocked: Vec::new(),
+                known_crc: None,
             });
         } else {
             let w = Written {
@@ -346,6 +351,25 @@ impl ZipEncoder {
         self.offset += len;
     }
 
+    /// The rest of a stored file's data (`len` bytes) goes into the archive without passing
+    /// through here (the store copies it); `crc32` is the whole file's.
+    pub fn copied_data(&mut self, len: u64, crc32: u32) -> Result<(), EncodeError> {
+        let open = self.open.as_mut().ok_or(EncodeError::NoEntryOpen)?;
+        if open.deflate.is_some() {
+            return Err(EncodeError::Compression(
+                "a deflated entry cannot be copied".into(),
+            ));
+        }
+        let declared = open.meta.declared_size();
+        let actual = open.written + len;
+        if actual > declared {
+            return Err(EncodeError::SizeMismatch { declared, actual });
+        }
+        open.known_crc = Some(crc32);
+        self.skip_data(len);
+        Ok(())
+    }
+
     /// Ends the open file; returns what is left of its compressed data (if deflated) and
     /// its data descriptor, or (patched) what to write into its local header.
     pub fn finish_entry(&mut self) -> Result<EntryEnd, EncodeError> {
@@ -372,7 +396,7 @@ impl ZipEncoder {
                 "compressed data outgrew 4 GiB".into(),
             ));
         }
-        let crc32 = open.crc.finalize();
+        let crc32 = open.known_crc.unwrap_or_else(|| open.crc.finalize());
         let descriptor = self.layout == Layout::Descriptors;
         if descriptor {
             out.extend(data_descriptor(crc32, open.compressed, open.written, zip64));
@@ -402,6 +426,7 @@ impl ZipEncoder {
         Ok(EntryEnd {
             bytes: out,
             patches,
+            crc32,
         })
     }
 

@@ -189,7 +189,9 @@ impl World {
                 // stream may end in the step its last bytes were taken.
                 let p = self.progress;
                 let upload = !summary.url.is_empty();
-                if upload && (p.entries_done, p.bytes_done) != (summary.entries, summary.bytes_read)
+                if upload
+                    && (p.entries_done, p.bytes_done)
+                        != (summary.entries, summary.bytes_read + summary.copied_bytes)
                 {
                     return Err(format!("done, but progress last said {p:?}"));
                 }

@@ -1,0 +1,324 @@
+//! Copy, don't carry: a stored entry whose CRC-32 is known before its bytes are due goes
+//! into the archive as parts the store copies from the object itself (`UploadPartCopy`),
+//! so only its head passes through the packer.
+//!
+//! The local header needs the CRC-32 up front. It comes from S3's full-object CRC32
+//! (`HeadObject` in checksum mode; AWS SDKs upload with it by default) or from a
+//! **record** zip-oss wrote when an earlier pack read the object: `<prefix><sha256(key)>`
+//! under a prefix the operator names, holding the key, ETag, size, CRC-32 and what the
+//! `auto` sniff decided. A record whose ETag or size differs is ignored. OSS keeps only a
+//! CRC-64 per object, so records are how OSS gets here.
+//!
+//! Every part but the last must reach the store's minimum (S3 5 MiB, OSS 100 KB), and a
+//! part is either uploaded bytes or one copied range. So the part that holds a copied
+//! entry's header also holds its first `min_part` bytes (the **head**, read and carried),
+//! and is not cut before them; the rest of the object follows as copied parts of at most
+//! `max(part_size, 2 × min_part)` each (so each is at least `min_part`), and the next
+//! entry starts a new part.
+//!
+//! The archive is byte for byte what a pack without copy writes. Its CRC-64 stays
+//! checked end to end: a copied range's CRC follows from the object's CRC-64 (which OSS
+//! always shows and S3 may) and the head's, by CRC linearity; else from the copy answer.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+
+use super::job::{Job, Mode};
+use crate::plan::{Plan, PlannedEntry, MAX_PARTS};
+use crate::store::checksum::{self, Algorithm, Claimed};
+use crate::store::Provider;
+use crate::zip::{EntryKind, Method};
+
+/// S3's smallest part (all but the last).
+pub const S3_MIN_PART: u64 = 5 << 20;
+/// OSS asks for parts above 100 KB; a little more, so no store's rounding matters.
+pub const OSS_MIN_PART: u64 = 128 << 10;
+/// A store copies at most this much into one part.
+const MAX_COPY_PART: u64 = 5 << 30;
+
+/// What zip-oss learned of an object when it read it whole.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    pub format: u32,
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+    pub crc32: u32,
+    /// `auto`'s sniff chose to store the entry (its first bytes looked compressed); false
+    /// when it did not, or when the pack that wrote the record did not sniff.
+    pub stored: bool,
+    /// A digest of the fields above: a record changed on the way (or by hand) is ignored.
+    pub check: String,
+}
+
+const RECORD_FORMAT: u32 = 1;
+
+impl Record {
+    pub fn new(key: &str, etag: &str, size: u64, crc32: u32, stored: bool) -> Record {
+        let mut r = Record {
+            format: RECORD_FORMAT,
+            key: key.to_string(),
+            etag: etag.trim().trim_matches('"').to_string(),
+            size,
+            crc32,
+            stored,
+            check: String::new(),
+        };
+        r.check = r.digest();
+        r
+    }
+
+    fn digest(&self) -> String {
+        let mut h = Sha256::new();
+        for field in [
+            self.format.to_string(),
+            self.key.clone(),
+            self.etag.clone(),
+            self.size.to_string(),
+            self.crc32.to_string(),
+            self.stored.to_string(),
+        ] {
+            h.update((field.len() as u64).to_be_bytes());
+            h.update(field.as_bytes());
+        }
+        h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("serialisable")
+    }
+
+    pub fn parse(body: &[u8]) -> Option<Record> {
+        serde_json::from_slice::<Record>(body)
+            .ok()
+            .filter(|r| r.format == RECORD_FORMAT && r.check == r.digest())
+    }
+
+    /// Whether the record is of this very version of the entry's object.
+    pub fn describes(&self, entry: &PlannedEntry) -> bool {
+        let etag = entry.etag.as_deref().map(|e| e.trim().trim_matches('"'));
+        self.key == entry.key && Some(self.etag.as_str()) == etag && self.size == entry.size()
+    }
+}
+
+/// Where the record of `key` lives: fixed length, whatever the key.
+pub fn record_key(prefix: &str, key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{hex}")
+}
+
+/// The smallest part the store takes (all but the last), which is also the head.
+pub fn min_part(provider: Provider, configured: u64) -> u64 {
+    match (configured, provider) {
+        (0, Provider::S3) => S3_MIN_PART,
+        (0, Provider::Oss) => OSS_MIN_PART,
+        (n, _) => n,
+    }
+}
+
+/// The copy decisions of one pack, and what it found out on the way.
+#[derive(Debug, Default)]
+pub(crate) struct Copies {
+    /// The store's minimum part, and the head carried of each copied entry.
+    pub head: u64,
+    /// Entries worth copying, if their CRC-32 turns out known; their lookups in flight.
+    pub candidates: BTreeSet<usize>,
+    pub queue: std::collections::VecDeque<super::requests::Op>,
+    pub lookups_left: usize,
+    /// What the lookups found: CRC-32s, `auto` entries a record says were stored, and
+    /// the checksums S3's `HeadObject` showed.
+    pub crc32: BTreeMap<usize, u32>,
+    pub sniffed_stored: BTreeSet<usize>,
+    pub claims: BTreeMap<usize, Claimed>,
+    /// Entries whose record was read and is current (nothing to write afterwards).
+    pub recorded: BTreeSet<usize>,
+    /// Copied entries, each with its CRC-32.
+    pub chosen: BTreeMap<usize, u32>,
+    /// Object bytes copied by the store.
+    pub copied_bytes: u64,
+    /// Copied entries whose head is covered by the archive's checksum, and those not.
+    pub verified: u64,
+    pub unverified: u64,
+}
+
+impl Copies {
+    /// Entries worth a lookup: files stored (or `auto`, which a record may settle) large
+    /// enough for a head and one copied part.
+    pub fn new(job: &Job, plan: &Plan, records: bool) -> Copies {
+        let head = min_part(job.store.provider, job.tuning.copy_min_part);
+        let mut copies = Copies {
+            head,
+            ..Copies::default()
+        };
+        let on = job.mode == Mode::Upload && job.tuning.copy && job.request.copy.unwrap_or(true);
+        // Without records, only S3's own CRC32 can tell a CRC-32.
+        if !on || !(records || job.store.provider == Provider::S3) {
+            return copies;
+        }
+        copies.candidates = plan
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| worth_copying(e, head))
+            .map(|(i, _)| i)
+            .collect();
+        copies
+    }
+
+    /// The lookups are in: picks the entries to copy, no more than the part count allows.
+    /// `auto` entries a record shows were stored become stored in the plan (the same bytes
+    /// a pack without copy writes: its sniff decides the same).
+    pub fn choose(&mut self, plan: &mut Plan, carried_parts: u64, part_size: u64) {
+        let mut parts = carried_parts;
+        for &e in &self.candidates {
+            let Some(&crc32) = self.crc32.get(&e) else {
+                continue;
+            };
+            let entry = &mut plan.entries[e];
+            if entry.sniff {
+                if !self.sniffed_stored.contains(&e) {
+                    continue;
+                }
+                entry.sniff = false;
+                entry.method = Method::Stored;
+            }
+            if entry.method != Method::Stored {
+                continue;
+            }
+            // A copied entry splits a carried part in two and adds its copied ones.
+            let more = 1 + copy_chunks(entry.size() - self.head, part_size, self.head).len() as u64;
+            if parts + more > MAX_PARTS {
+                break;
+            }
+            parts += more;
+            self.chosen.insert(e, crc32);
+        }
+    }
+
+    /// How much of entry `e` is read: the head of a copied entry, else all of it.
+    pub fn read_len(&self, e: usize, size: u64) -> u64 {
+        if self.chosen.contains_key(&e) {
+            self.head
+        } else {
+            size
+        }
+    }
+
+    /// What decides the archive's parts, for the resume fingerprint.
+    pub fn layout(&self) -> Vec<u8> {
+        let mut out = self.head.to_be_bytes().to_vec();
+        for (e, crc) in &self.chosen {
+            out.extend((*e as u64).to_be_bytes());
+            out.extend(crc.to_be_bytes());
+        }
+        out
+    }
+
+    /// The CRC (in the archive's `algorithm`) of bytes `head..size` of an object, from the
+    /// object's whole CRC (if the store showed one in that algorithm) and its head's.
+    pub fn rest_crc(
+        claimed: Option<&Claimed>,
+        algorithm: Algorithm,
+        head_crc: u64,
+        rest: u64,
+    ) -> Option<u64> {
+        let Some(Claimed::Full(c)) = claimed else {
+            return None;
+        };
+        if c.algorithm != algorithm {
+            return None;
+        }
+        // crc(head ‖ rest) = shift(crc(head), |rest|) ⊕ crc(rest), so crc(rest) follows.
+        let whole = c.as_crc()?;
+        Some(whole ^ checksum::combine(algorithm, head_crc, 0, rest))
+    }
+}
+
+fn worth_copying(e: &PlannedEntry, head: u64) -> bool {
+    matches!(e.kind, EntryKind::File { .. })
+        && e.etag.is_some()
+        && (e.method == Method::Stored || e.sniff)
+        && e.size() >= 2 * head
+}
+
+/// The copied parts of `len` bytes: at most `max(part_size, 2 × min)` each, so each is
+/// at least `min` (given `len ≥ min`), and never above what one copy may hold.
+pub fn copy_chunks(len: u64, part_size: u64, min: u64) -> Vec<u64> {
+    let most = part_size.max(2 * min).min(MAX_COPY_PART);
+    let n = len.div_ceil(most).max(1);
+    let base = len / n;
+    let extra = len % n;
+    (0..n).map(|i| base + u64::from(i < extra)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_within_bounds_and_add_up() {
+        for (len, part, min) in [
+            (5 << 20, 8 << 20, 5 << 20),
+            ((8 << 20) + 1, 8 << 20, 5 << 20),
+            (100 << 20, 8 << 20, 5 << 20),
+            (1 << 40, 105 << 20, 5 << 20),
+            (300 << 10, 64 << 10, 128 << 10),
+        ] {
+            let c = copy_chunks(len, part, min);
+            assert_eq!(c.iter().sum::<u64>(), len);
+            assert!(c.iter().all(|&n| n >= min && n <= MAX_COPY_PART), "{c:?}");
+            assert!(c.iter().all(|&n| n <= part.max(2 * min)), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn records_describe_one_version_of_one_object() {
+        let entry = PlannedEntry {
+            key: "a/b.bin".into(),
+            name: "b.bin".into(),
+            kind: EntryKind::File { size: 10 },
+            mtime_unix: None,
+            method: Method::Stored,
+            sniff: false,
+            name_encoding: crate::zip::NameEncoding::Utf8,
+            etag: Some("\"e1\"".into()),
+        };
+        let r = Record::new("a/b.bin", "\"e1\"", 10, 7, false);
+        let back = Record::parse(&r.to_json()).unwrap();
+        assert!(back.describes(&entry));
+        assert!(!Record::new("a/b.bin", "e2", 10, 7, false).describes(&entry));
+        assert!(!Record::new("a/b.bin", "e1", 11, 7, false).describes(&entry));
+        assert!(!Record::new("a/c.bin", "e1", 10, 7, false).describes(&entry));
+        assert_eq!(Record::parse(b"{}"), None);
+        // A changed digit is caught.
+        let json = String::from_utf8(r.to_json())
+            .unwrap()
+            .replace("\"crc32\":7", "\"crc32\":8");
+        assert!(json.contains("\"crc32\":8"));
+        assert_eq!(Record::parse(json.as_bytes()), None);
+        let k = record_key(".zip-oss/crc/", "a/b.bin");
+        assert_eq!(k.len(), ".zip-oss/crc/".len() + 64);
+    }
+
+    #[test]
+    fn the_rest_of_an_object_has_the_crc_its_whole_and_head_imply() {
+        let a = Algorithm::Crc64Nvme;
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let claim = Claimed::Full(checksum::Checksum::crc(a, checksum::crc(a, &data)));
+        let head = checksum::crc(a, &data[..300]);
+        assert_eq!(
+            Copies::rest_crc(Some(&claim), a, head, 700),
+            Some(checksum::crc(a, &data[300..]))
+        );
+        assert_eq!(
+            Copies::rest_crc(Some(&claim), Algorithm::Crc64Ecma, head, 700),
+            None
+        );
+        assert_eq!(Copies::rest_crc(None, a, head, 700), None);
+    }
+}
