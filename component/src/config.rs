@@ -13,10 +13,12 @@ use crate::exports::zip_oss::pack::zip_pack;
 use crate::wasi::config::store;
 
 /// What one pack may use and how it reads: the operator's limits and the engine's tuning.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Settings {
     pub limits: Limits,
     pub tuning: Tuning,
+    /// Where records of objects' CRC-32s live (`crc_records`), so later packs copy them.
+    pub records: Option<String>,
 }
 
 /// A store serves one connection at a pace of its own; four ranges at once is what the
@@ -34,6 +36,11 @@ fn read_ranges(configured: Option<u64>) -> usize {
 
 /// `checksums`: on unless set false (only for stores that refuse the checksum headers).
 fn checksums(configured: Option<String>) -> Result<bool, PackError> {
+    on_unless_false("checksums", configured)
+}
+
+/// A switch that is on unless configured `false`.
+fn on_unless_false(name: &str, configured: Option<String>) -> Result<bool, PackError> {
     match configured
         .as_deref()
         .map(str::trim)
@@ -41,7 +48,7 @@ fn checksums(configured: Option<String>) -> Result<bool, PackError> {
     {
         None => Ok(true),
         Some(v) => parse_bool(v)
-            .ok_or_else(|| PackError::Misconfigured("`checksums` must be true or false".into())),
+            .ok_or_else(|| PackError::Misconfigured(format!("`{name}` must be true or false"))),
     }
 }
 
@@ -141,6 +148,8 @@ impl Service {
                 read_ranges(number("read_ranges")?),
                 checksums(get("checksums")?)?,
                 number("resume_lease")?,
+                on_unless_false("copy", get("copy")?)?,
+                get("crc_records")?.filter(|p| !p.trim().is_empty()),
             ),
         })
     }
@@ -180,6 +189,11 @@ impl Service {
                     .ok()
                     .flatten()
                     .and_then(|v| v.trim().parse().ok()),
+                on_unless_false("copy", store::get("copy").ok().flatten()).unwrap_or(true),
+                store::get("crc_records")
+                    .ok()
+                    .flatten()
+                    .filter(|p| !p.trim().is_empty()),
             ),
         }
     }
@@ -257,6 +271,8 @@ fn settings(
     read_ranges: usize,
     checksums: bool,
     resume_lease: Option<u64>,
+    copy: bool,
+    records: Option<String>,
 ) -> Settings {
     Settings {
         limits: Limits {
@@ -267,8 +283,10 @@ fn settings(
             read_ranges,
             checksums,
             resume_lease_secs: resume_lease.unwrap_or(Tuning::default().resume_lease_secs),
+            copy,
             ..Tuning::default()
         },
+        records,
     }
 }
 

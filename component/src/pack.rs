@@ -40,6 +40,7 @@ pub fn executor(
     let mut job = Job::new(cfg.clone(), req.clone(), req.dest_key(request_id), mode);
     job.limits = settings.limits;
     job.tuning = settings.tuning;
+    job.records = settings.records;
     let mut seed = [0u8; 8];
     wstd::rand::get_insecure_random_bytes(&mut seed);
     job.seed = u64::from_le_bytes(seed);

@@ -40,6 +40,8 @@ pub fn request(r: zip_pack::PackRequest) -> Result<PackRequest, PackError> {
         },
         // An embedder gets the outcome as the call's result.
         callback: None,
+        // The host's `copy` setting decides (`config::Service::from_wit`).
+        copy: None,
     };
     req.validate()
         .map_err(|e| PackError::invalid(e.to_string()))?;
@@ -52,6 +54,8 @@ pub fn summary(s: Summary) -> zip_pack::PackSummary {
         key: s.key,
         entries: s.entries,
         bytes_read: s.bytes_read,
+        copied_bytes: s.copied_bytes,
+        copied_objects: s.copied_objects,
         archive_bytes: s.archive_bytes,
         parts: s.parts,
         resumed_parts: s.resumed_parts,

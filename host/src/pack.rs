@@ -111,6 +111,8 @@ pub fn summary_json(summary: &PackSummary) -> String {
         "key": summary.key,
         "entries": summary.entries,
         "bytes_read": summary.bytes_read,
+        "copied_bytes": summary.copied_bytes,
+        "copied_objects": summary.copied_objects,
         "archive_bytes": summary.archive_bytes,
         "parts": summary.parts,
         "resumed_parts": summary.resumed_parts,

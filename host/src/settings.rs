@@ -25,6 +25,8 @@ pub mod keys {
     pub const READ_RANGES: &str = "read_ranges";
     pub const CHECKSUMS: &str = "checksums";
     pub const RESUME_LEASE: &str = "resume_lease";
+    pub const COPY: &str = "copy";
+    pub const CRC_RECORDS: &str = "crc_records";
     pub const OSS_INTERNAL: &str = "oss_internal";
     pub const ALLOWED_REGIONS: &str = "allowed_regions";
     pub const ALLOWED_BUCKETS: &str = "allowed_buckets";
@@ -103,6 +105,15 @@ pub struct StoreSettings {
     /// resumes the pack. 0 turns resuming off.
     #[arg(long, env = "ZIP_OSS_RESUME_LEASE")]
     pub resume_lease: Option<u64>,
+    /// Let the store copy the middle of large stored objects into the archive
+    /// (`UploadPartCopy`) when their CRC-32 is known (default true).
+    #[arg(long, env = "ZIP_OSS_COPY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub copy: Option<bool>,
+    /// Prefix in each bucket (e.g. `.zip-oss/crc/`) under which packs record the CRC-32s of
+    /// the large objects they read, so later packs of them copy instead of carry. Unset:
+    /// no records (on OSS, no copies).
+    #[arg(long, env = "ZIP_OSS_CRC_RECORDS")]
+    pub crc_records: Option<String>,
     /// OSS without `--endpoint`: reach `oss-<region>-internal.aliyuncs.com` (inside Aliyun);
     /// links still use the public endpoint.
     #[arg(long, env = "ZIP_OSS_OSS_INTERNAL", num_args = 0..=1, default_value_t = false,
@@ -173,6 +184,11 @@ impl StoreSettings {
             keys::RESUME_LEASE,
             self.resume_lease.map(|n| n.to_string()).as_deref(),
         );
+        put(
+            keys::COPY,
+            self.copy.map(|on| if on { "true" } else { "false" }),
+        );
+        put(keys::CRC_RECORDS, self.crc_records.as_deref());
         put(
             keys::OSS_INTERNAL,
             Some(if self.oss_internal { "true" } else { "false" }),

@@ -17,7 +17,20 @@ impl Moto {
     /// Starts moto on a port the system picks (`-p 0`; it prints which), so tests running
     /// at once never race for one.
     pub fn start() -> Moto {
-        let mut child = Command::new("python3")
+        Self::start_with_min_part(None)
+    }
+
+    /// As [`Moto::start`], with the smallest part (all but the last) OSS takes: 100 KB.
+    pub fn start_for_oss() -> Moto {
+        Self::start_with_min_part(Some(102_400))
+    }
+
+    fn start_with_min_part(min_part: Option<u64>) -> Moto {
+        let mut command = Command::new("python3");
+        if let Some(n) = min_part {
+            command.env("S3_UPLOAD_PART_MIN_SIZE", n.to_string());
+        }
+        let mut child = command
             .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

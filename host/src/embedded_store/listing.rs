@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use md5::Digest as _;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
@@ -48,6 +49,7 @@ pub async fn list_objects_v2(
             key: Some(key.clone()),
             size: Some(*size as i64),
             last_modified: Some(Timestamp::from(*modified)),
+            e_tag: e_tag(root, &input.bucket, key).map(ETag::Strong),
             ..Default::default()
         })
         .collect();
@@ -109,6 +111,30 @@ fn walk(
     }
     keys.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(keys)
+}
+
+/// An object's ETag as s3s-fs answers it on `GET`: the one it recorded when the object was
+/// written, else the MD5 of a file put in the folder by hand. S3 lists every key's.
+fn e_tag(root: &Path, bucket: &str, key: &str) -> Option<String> {
+    let encode = |s: &str| base64_simd::URL_SAFE_NO_PAD.encode_to_string(s);
+    let info = root.join(format!(
+        ".bucket-{}.object-{}.internal.json",
+        encode(bucket),
+        encode(key)
+    ));
+    if let Ok(json) = std::fs::read(&info) {
+        let map: serde_json::Value = serde_json::from_slice(&json).ok()?;
+        if let Some(tag) = map.get("e_tag").and_then(|v| v.as_str()) {
+            return Some(tag.to_string());
+        }
+    }
+    let data = std::fs::read(root.join(bucket).join(key)).ok()?;
+    Some(
+        md5::Md5::digest(&data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
 }
 
 /// The key of a file: its path under the bucket, `/`-joined (None for a name not UTF-8).

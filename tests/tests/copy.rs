@@ -1,0 +1,185 @@
+//! Copy, don't carry (issue 12): a second pack of the same large objects has the store copy
+//! their middles into the archive (`UploadPartCopy`) instead of reading and uploading them,
+//! and the archive is byte for byte the one a pack without copy writes.
+//!
+//! Against the embedded S3 store (objects put through its API, so it keeps their
+//! CRC-64/NVME, as S3 does) and against the OSS protocol gateway over moto. The first pack
+//! reads everything and leaves records of the CRC-32s under `crc_records`; the second
+//! copies; a pack with `"copy": false` gives the reference. A changed object's record is
+//! ignored.
+
+use zip_oss::settings::{AccessSettings, ProviderKind, StoreSettings};
+use zip_oss::{Runtime, RuntimeOptions};
+use zip_oss_core::store::{Bucket, ListObjectsV2, Provider};
+use zip_oss_tests::moto::Moto;
+use zip_oss_tests::oss_gateway::OssGateway;
+use zip_oss_tests::readers::{check_uploaded_archive, manifest_under, Manifest};
+use zip_oss_tests::{noise, now, save, Answer, Env, BUCKET};
+
+const RECORDS: &str = ".zip-oss/crc/";
+const MIB: usize = 1 << 20;
+
+/// Three large objects and a small one under `big/`.
+fn files() -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("big/a.bin".into(), noise(12 * MIB + 123, 1)),
+        ("big/b.bin".into(), noise(20 * MIB + 7, 2)),
+        ("big/c.bin".into(), noise(11 * MIB, 3)),
+        ("big/small.txt".into(), b"small".to_vec()),
+    ]
+}
+
+fn body(dest: &str, copy: bool) -> String {
+    format!(
+        r#"{{"bucket":"{BUCKET}","source-dir":"big/","dest-file":"{dest}","compression":"stored","copy":{copy}}}"#
+    )
+}
+
+fn summary(answer: &Answer) -> serde_json::Value {
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    answer.json()
+}
+
+fn n(summary: &serde_json::Value, field: &str) -> u64 {
+    summary[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {field}: {summary}"))
+}
+
+/// The archive a summary links to.
+fn fetch(summary: &serde_json::Value) -> Vec<u8> {
+    let zip = zip_oss_tests::get(summary["url"].as_str().unwrap());
+    assert_eq!(zip.status, 200, "{}", zip.text());
+    zip.body
+}
+
+#[test]
+fn a_second_pack_copies_large_objects_on_s3_and_writes_the_same_archive() {
+    let env = Env::with_settings(|s| s.crc_records = Some(RECORDS.into()));
+    let files = files();
+    let paths = env.put_objects(&files);
+    let manifest = manifest_under(&paths, "big/");
+    let large: u64 = files
+        .iter()
+        .map(|(_, d)| d.len() as u64)
+        .filter(|n| *n > 10 << 20)
+        .sum();
+
+    let first = summary(&env.post(&body("output/first.zip", true), true));
+    assert_eq!(
+        n(&first, "copied_bytes"),
+        0,
+        "nothing recorded yet: {first}"
+    );
+    assert_eq!(n(&first, "verified_objects"), 4, "{first}");
+    // The records are there now, one per large object, none of them packed.
+    let bucket = Bucket::new(BUCKET).unwrap();
+    let list = ListObjectsV2::new(&bucket, RECORDS).sign(&env.direct_config(), now());
+    let listed = ListObjectsV2::parse(&env.store_request(list).body, Provider::S3).unwrap();
+    assert_eq!(listed.objects.len(), 3, "{:?}", listed.objects);
+
+    let second = summary(&env.post(&body("output/second.zip", true), true));
+    let reference = summary(&env.post(&body("output/reference.zip", false), true));
+    assert_eq!(n(&reference, "copied_bytes"), 0);
+    assert_eq!(n(&second, "copied_objects"), 3, "{second}");
+    // Only the heads (S3's 5 MiB minimum part each) and the small file were carried.
+    assert_eq!(
+        n(&second, "copied_bytes"),
+        large - 3 * 5 * MIB as u64,
+        "{second}"
+    );
+    assert_eq!(n(&second, "bytes_read"), 3 * 5 * MIB as u64 + 5, "{second}");
+    // The store's CRC-64 of each object covers the heads: all verified.
+    assert_eq!(n(&second, "verified_objects"), 4, "{second}");
+    assert_eq!(second["checksum"], reference["checksum"]);
+
+    let copied = fetch(&second);
+    assert!(copied == fetch(&reference), "the copied archive differs");
+    let path = save(env.dir.path(), "second.zip", &copied);
+    check_uploaded_archive(&path, &manifest);
+    assert!(env.open_uploads().is_empty());
+
+    // An object replaced since: its record no longer describes it, so it is read.
+    let changed = vec![("big/b.bin".to_string(), noise(20 * MIB + 7, 9))];
+    let paths = env.put_objects(&changed);
+    let mut manifest = manifest;
+    manifest.extend(manifest_under(&paths, "big/"));
+    let third = summary(&env.post(&body("output/third.zip", true), true));
+    assert_eq!(n(&third, "copied_objects"), 2, "{third}");
+    let reference = summary(&env.post(&body("output/third-reference.zip", false), true));
+    let copied = fetch(&third);
+    assert!(copied == fetch(&reference), "the copied archive differs");
+    let path = save(env.dir.path(), "third.zip", &copied);
+    check_uploaded_archive(&path, &manifest);
+}
+
+/// OSS keeps only a CRC-64 per object: the records are what make copying possible.
+#[test]
+fn a_second_pack_copies_large_objects_on_oss() {
+    let moto = Moto::start_for_oss();
+    moto.create_bucket(BUCKET);
+    let dir = tempfile::tempdir().unwrap();
+    let mut manifest = Manifest::new();
+    for (i, (key, data)) in files().into_iter().enumerate() {
+        moto.put(BUCKET, &key, &data);
+        manifest.insert(
+            key.strip_prefix("big/").unwrap().to_string(),
+            Some(save(dir.path(), &format!("src{i}"), &data)),
+        );
+    }
+    let gateway = OssGateway::start(&moto.endpoint(), "AK", "SK", None);
+    let settings = StoreSettings {
+        provider: ProviderKind::Oss,
+        endpoint: Some(gateway.endpoint()),
+        region: "cn-shanghai".into(),
+        path_style: true,
+        access_key_id: Some("AK".into()),
+        access_key_secret: Some("SK".into()),
+        crc_records: Some(RECORDS.into()),
+        ..StoreSettings::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (addr, server) = rt.block_on(async {
+        let loopback = "127.0.0.1:0".parse().unwrap();
+        let access = AccessSettings::default().config_values(loopback).unwrap();
+        let runtime = Runtime::new(RuntimeOptions {
+            config: settings.config_values().with(access),
+            ..RuntimeOptions::default()
+        })
+        .unwrap();
+        zip_oss::serve::start(runtime, loopback).await.unwrap()
+    });
+    let post = |body: String| {
+        let req = ureq::AgentBuilder::new()
+            .redirects(0)
+            .build()
+            .post(&format!("http://{addr}/"))
+            .set("accept", "application/json");
+        zip_oss_tests::answer(req.send_string(&body))
+    };
+
+    let first = summary(&post(body("output/first.zip", true)));
+    assert_eq!(n(&first, "copied_bytes"), 0, "{first}");
+    let second = summary(&post(body("output/second.zip", true)));
+    let reference = summary(&post(body("output/reference.zip", false)));
+    assert_eq!(n(&second, "copied_objects"), 3, "{second}");
+    // OSS's minimum part is 100 KB: heads of 128 KiB.
+    let heads = 3 * (128 << 10);
+    assert_eq!(n(&second, "bytes_read"), heads + 5, "{second}");
+    let total: u64 = files().iter().map(|(_, d)| d.len() as u64).sum();
+    assert!(
+        n(&second, "bytes_read") * 100 <= total * 5,
+        "more than 5% carried: {second}"
+    );
+    assert_eq!(n(&second, "verified_objects"), 4, "{second}");
+    assert_eq!(second["checksum"], reference["checksum"]);
+    let copied = fetch(&second);
+    assert!(copied == fetch(&reference), "the copied archive differs");
+    let path = save(dir.path(), "oss-second.zip", &copied);
+    check_uploaded_archive(&path, &manifest);
+    rt.block_on(server.shutdown());
+}
