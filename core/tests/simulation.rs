@@ -87,6 +87,7 @@ fn scenario(seed: u64) -> Scenario {
         _ => S3Checksum::Nothing,
     };
     store.page_size = 1 + rng.below(5) as usize;
+    store.refuse_copies = rng.below(4) == 0;
     store.uploads_page_size = 1 + rng.below(3) as usize;
     store.clock_offset = rng.below(1200) as i64 - 600;
 
@@ -322,6 +323,7 @@ fn run_seed_counting(
     let forbid = job.store.forbid_overwrite;
     let checks = job.tuning.checksums;
     let copy = job.tuning.copy;
+    let refused = store.refuse_copies;
     let others: Vec<String> = store.uploads.keys().cloned().collect();
     // A quarter of the uploads resuming: the process dies once some parts are up, and the
     // same request runs again after the lease (sometimes with an object changed between).
@@ -568,6 +570,11 @@ fn run_seed_counting(
                 "done after a reread"
             } else if world.garbled > 0 {
                 "done though an answer's checksum was garbled"
+            } else if summary.copied_objects > 0 && refused {
+                if summary.copied_bytes > 0 {
+                    return Err("the store refused every copy, yet bytes were copied".into());
+                }
+                "done reading refused copies"
             } else if summary.copied_objects > 0 {
                 "done with copies"
             } else {
@@ -656,6 +663,7 @@ fn seeds_keep_every_property() {
             "done though an answer's checksum was garbled",
             "done after a resume",
             "done with copies",
+            "done reading refused copies",
         ] {
             assert!(
                 tally.get(how).copied().unwrap_or(0) >= 10,

@@ -109,7 +109,9 @@ pub struct BenchArgs {
     pub dir: Option<PathBuf>,
     /// `big`, `small`, `all` (both), `ceiling` (the packer alone, against a store that
     /// costs nothing), `instantiate` (the cost of a fresh instance), `checksums` or
-    /// `resume` (the big scenario killed at half its parts and run again).
+    /// `resume` (the big scenario killed at half its parts and run again), `latency` (the
+    /// small scenario with every store answer 10 ms late), `copy` (large objects packed
+    /// again, copied by the store).
     #[arg(long, default_value = "all")]
     pub scenario: String,
 }
@@ -243,6 +245,10 @@ pub struct StoreArgs {
     pub access_key_id: String,
     #[arg(long, env = "ZIP_OSS_ACCESS_KEY_SECRET", hide_env_values = true)]
     pub access_key_secret: String,
+    /// Delay every answer this long, as a store across a network does (the bench's
+    /// latency scenario).
+    #[arg(long, default_value_t = 0)]
+    pub delay_ms: u64,
 }
 
 #[derive(Args, Debug)]
@@ -422,11 +428,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Store(args) => {
-            let (addr, handle) = crate::embedded_store::start(
+            let (addr, handle) = crate::embedded_store::start_delayed(
                 &args.root,
                 args.listen,
                 &args.access_key_id,
                 &args.access_key_secret,
+                std::time::Duration::from_millis(args.delay_ms),
             )
             .await?;
             tracing::info!(

@@ -667,8 +667,8 @@ fn a_live_pack_of_the_archive_is_refused_at_once_and_a_died_packs_status_is_repl
     // A live pack's checkpoint, renewed just now: 409 PackInProgress with its Retry-After,
     // as a synchronous pack is answered, rather than a 202 bound to fail; nothing written.
     let live = zip_oss_core::pack::checkpoint_key("output/busy.zip");
-    let checkpoint = br#"{"format":"zip-oss-resume/1","fingerprint":"f","upload_id":"U1"}"#;
-    env.put_files(&[(live.clone(), checkpoint.to_vec())]);
+    let checkpoint = zip_oss_core::pack::checkpoint_body("f", "U1");
+    env.put_files(&[(live.clone(), checkpoint.clone())]);
     let a = post_async(&env, &body("output/busy.zip"));
     assert_eq!(a.error_code(409), "PackInProgress");
     let retry_after: u64 = a.headers["retry-after"].parse().unwrap();

@@ -139,8 +139,10 @@ pub(crate) struct Copies {
     pub recorded: BTreeSet<usize>,
     /// Copied entries, each with its CRC-32.
     pub chosen: BTreeMap<usize, u32>,
-    /// Object bytes copied by the store.
+    /// Object bytes written as copied parts (progress counts them as packed)...
     pub copied_bytes: u64,
+    /// ...and those of them read and uploaded after all, the store refusing to copy.
+    pub read_instead: u64,
     /// Copied entries whose head is covered by the archive's checksum, and those not.
     pub verified: u64,
     pub unverified: u64,
@@ -164,7 +166,7 @@ impl Copies {
             .entries
             .iter()
             .enumerate()
-            .filter(|(_, e)| worth_copying(e, head))
+            .filter(|(_, e)| worth_copying(e, head, records))
             .map(|(i, _)| i)
             .collect();
         copies
@@ -239,10 +241,11 @@ impl Copies {
     }
 }
 
-fn worth_copying(e: &PlannedEntry, head: u64) -> bool {
+/// Only a record can say what `auto`'s sniff decides, so without records those are not.
+fn worth_copying(e: &PlannedEntry, head: u64, records: bool) -> bool {
     matches!(e.kind, EntryKind::File { .. })
         && e.etag.is_some()
-        && (e.method == Method::Stored || e.sniff)
+        && (e.method == Method::Stored || e.sniff && records)
         && e.size() >= 2 * head
 }
 

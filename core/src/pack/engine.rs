@@ -390,10 +390,11 @@ impl Engine {
             .map(|e| 96 + 2 * e.name.len() as u64)
             .sum::<u64>()
             + 256;
-        // A copied entry's header and head share the part before its copy, uncut.
+        // A copied entry's header and head share the part before its copy, uncut; a copy
+        // the store refuses is read whole into one part.
         let uncut = match self.copies.chosen.is_empty() {
             true => 0,
-            false => self.copies.head + (64 << 10),
+            false => self.copies.head + (64 << 10) + self.part_size().max(2 * self.copies.head),
         };
         let output = match self.job.mode {
             // Uploading, filling, one full waiting, and the two an open entry's header
@@ -593,6 +594,7 @@ impl Engine {
 
     /// Hands out what the writer produced: parts to upload, pieces to the caller.
     fn ship(&mut self, now: Now) {
+        self.read_refused_copies(now);
         let Some(writer) = self.writer.as_mut() else {
             return;
         };
@@ -700,8 +702,8 @@ impl Engine {
             url,
             key,
             entries: plan.entries.len() as u64,
-            bytes_read: plan.source_bytes() - self.copies.copied_bytes,
-            copied_bytes: self.copies.copied_bytes,
+            bytes_read: plan.source_bytes() - self.copies.copied_bytes + self.copies.read_instead,
+            copied_bytes: self.copies.copied_bytes - self.copies.read_instead,
             copied_objects: self.copies.chosen.len() as u64,
             archive_bytes: self.writer.as_ref().map_or(0, |w| w.bytes_out),
             parts: self.upload.etags.len() as u32,
@@ -747,6 +749,7 @@ impl Engine {
                     | Op::Probe { .. }
                     | Op::GetRecord { .. }
                     | Op::PutRecord { .. }
+                    | Op::CopyRead { .. }
             )
         });
         self.requests.unschedule(|op| !op.is_cleanup());
@@ -978,6 +981,16 @@ impl Engine {
                     .content_type("application/json");
                 Some((put.sign(cfg, t), Bytes::from(record), MAX_XML))
             }
+            Op::CopyRead { number } => {
+                let range = self.upload.copying.get(number)?;
+                let e = &self.plan.entries[range.entry];
+                let key = ObjectKey::new(e.key.as_str()).ok()?;
+                let mut get = GetObject::new(bucket, &key).range(range.start, range.end);
+                if let Some(etag) = e.etag.as_deref() {
+                    get = get.if_match(etag);
+                }
+                Some((get.sign(cfg, t), Bytes::new(), range.end - range.start))
+            }
             Op::CopyPart { number } => {
                 let range = self.upload.copying.get(number)?;
                 let e = &self.plan.entries[range.entry];
@@ -1090,8 +1103,50 @@ impl Engine {
     }
 
     fn part_checksum(&self, number: u32) -> Option<Checksum> {
-        let (crc, _) = self.upload.crcs.get(&number)?;
-        Some(Checksum::crc(self.archive_algorithm, *crc))
+        let crc = match self.upload.fallback_crcs.get(&number) {
+            Some(crc) => *crc,
+            None => self.upload.crcs.get(&number)?.0,
+        };
+        Some(Checksum::crc(self.archive_algorithm, crc))
+    }
+
+    /// A copy the store refused is read and uploaded instead, one at a time (a copied part
+    /// is at most `max(part_size, 2 × head)`, which the reservation holds).
+    fn read_refused_copies(&mut self, now: Now) {
+        if self.phase != Phase::Writing
+            || self
+                .requests
+                .pending(|op| matches!(op, Op::CopyRead { .. }))
+        {
+            return;
+        }
+        if let Some(number) = self.upload.refused_copies.pop_front() {
+            self.send(Op::CopyRead { number }, 0, now);
+        }
+    }
+
+    /// A refused copy's bytes are here: they go up as an uploaded part of the same number.
+    fn copy_read(&mut self, number: u32, body: Vec<u8>, now: Now) {
+        let Some(range) = self.upload.copying.get(&number).cloned() else {
+            return;
+        };
+        let len = range.end - range.start;
+        if body.len() as u64 != len {
+            let key = self.plan.entries[range.entry].key.clone();
+            return self.fail(PackError::ObjectChanged { key });
+        }
+        if self.tuning.checksums {
+            let crc = crate::store::checksum::crc(self.archive_algorithm, &body);
+            self.upload.fallback_crcs.insert(number, crc);
+            if !range.known {
+                self.upload.copied_crcs.insert(number, (crc, len));
+            }
+        }
+        self.upload.copying.remove(&number);
+        // Carried after all.
+        self.copies.read_instead += len;
+        self.upload.sending.insert(number, Bytes::from(body));
+        self.send(Op::Part { number }, 0, now);
     }
 
     /// The whole archive's checksum, from its parts' (none for a streamed archive).
@@ -1143,6 +1198,9 @@ impl Engine {
             ),
             Op::GetRecord { entry } | Op::PutRecord { entry } => {
                 format!("the record of `{}`", self.plan.entries[*entry].key)
+            }
+            Op::CopyRead { number } => {
+                format!("read part {number}, which the store would not copy")
             }
             Op::CopyPart { number } => match self.upload.copying.get(number) {
                 Some(r) => format!(
@@ -1239,10 +1297,11 @@ impl Engine {
                 }
             }
             None => {
-                let limit = if matches!(f.op, Op::Read { .. }) {
-                    MAX_ERROR_BODY
-                } else {
-                    MAX_XML
+                let limit = match f.op {
+                    Op::Read { .. } => MAX_ERROR_BODY,
+                    // Bounded by the credit it was sent with (the part's length).
+                    Op::CopyRead { .. } => u64::MAX,
+                    _ => MAX_XML,
                 };
                 if (f.body.len() + bytes.len()) as u64 <= limit {
                     f.body.extend_from_slice(&bytes);
@@ -1488,15 +1547,25 @@ impl Engine {
                 self.fail(PackError::ObjectChanged { key })
             }
             Op::DeleteDest if not_found => self.upload.delete_done = true,
-            Op::Probe { .. } | Op::CopyPart { .. } if matches!(error.status, 404 | 412) => {
+            Op::Probe { .. } | Op::CopyPart { .. } | Op::CopyRead { .. }
+                if matches!(error.status, 404 | 412) =>
+            {
                 let entry = match op {
-                    Op::CopyPart { number } => self.upload.copying[&number].entry,
+                    Op::CopyPart { number } | Op::CopyRead { number } => {
+                        self.upload.copying[&number].entry
+                    }
                     _ => entry_of(&op),
                 };
                 let key = self.plan.entries[entry].key.clone();
                 self.fail(PackError::ObjectChanged { key })
             }
             Op::GetRecord { .. } if not_found => self.looked_up(),
+            // The store will not copy (no permission to read the source, a store without
+            // UploadPartCopy, …): the part's bytes are read and uploaded instead.
+            Op::CopyPart { number } => {
+                self.upload.refused_copies.push_back(number);
+                self.read_refused_copies(now);
+            }
             Op::Read { unit } if matches!(error.status, 412 | 416) => {
                 let key = self.unit_key(unit);
                 self.fail(PackError::ObjectChanged { key })
@@ -1868,6 +1937,7 @@ impl Engine {
                 self.looked_up();
             }
             Op::PutRecord { .. } => {}
+            Op::CopyRead { number } => self.copy_read(number, f.body, now),
             Op::CopyPart { number } => {
                 let copied = match UploadPartCopy::parse(200, &f.body, self.archive_algorithm) {
                     Ok(c) => c,

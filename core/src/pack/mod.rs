@@ -37,7 +37,7 @@ pub use io::{Action, Event, NetError, Now, Token};
 pub use job::{Job, Limits, Mode, Tuning, SNIFF_BYTES};
 pub use part_splitter::{CopyRange, Part, PartSplitter, TooManyParts};
 pub use progress::Progress;
-pub use resume::{checkpoint_key, lease_left, CHECKPOINT_SUFFIX};
+pub use resume::{checkpoint_body, checkpoint_key, lease_left, CHECKPOINT_SUFFIX};
 pub use retry::Backoff;
 pub use rng::Rng;
 pub use summary::{ArchiveChecksum, Summary};

@@ -21,6 +21,10 @@ use super::verify::{Verdict, Verify};
 use crate::plan::Plan;
 use crate::store::checksum::Algorithm;
 
+/// The most small reads in flight, however small the objects: beyond this the host's
+/// connection limit (`--max-outgoing`, 32 by default) queues them anyway.
+pub(crate) const MAX_READ_AHEAD: usize = 64;
+
 /// One read: bytes `start..end` of entry `entry`'s object.
 #[derive(Debug)]
 pub(crate) struct Unit {
@@ -106,6 +110,8 @@ pub(crate) struct Reads {
     /// Entries of which only the head is read (the store copies the rest): their bytes
     /// cannot be checked against the object's checksum, and are not.
     pub copied: std::collections::BTreeSet<usize>,
+    /// Small reads in flight at most ([`Reads::small_window`]).
+    small_window: usize,
 }
 
 impl Reads {
@@ -168,23 +174,40 @@ impl Reads {
             shared,
             tuning,
             copied: copies.chosen.keys().copied().collect(),
+            small_window: Self::small_window(plan, &tuning),
         }
     }
 
-    /// The most the reads can hold at once.
-    pub fn budget(plan: &Plan, tuning: &Tuning) -> u64 {
-        let small = plan
-            .entries
+    /// Small objects read at once: `read_ahead` of the largest small object the tuning
+    /// allows, spent on as many of the plan's as fit (at most [`MAX_READ_AHEAD`]). A folder
+    /// of tiny files gets more reads in flight, which is what hides a store's latency (16
+    /// in flight at 10 ms each cannot pass 1,600 objects/s), in the same memory.
+    pub fn small_window(plan: &Plan, tuning: &Tuning) -> usize {
+        let largest = Self::largest_small(plan, tuning);
+        if largest == 0 {
+            return tuning.read_ahead;
+        }
+        let fit = tuning.read_ahead as u64 * tuning.small_object_max / largest;
+        (fit.min(MAX_READ_AHEAD as u64) as usize).max(tuning.read_ahead)
+    }
+
+    fn largest_small(plan: &Plan, tuning: &Tuning) -> u64 {
+        plan.entries
             .iter()
             .filter(|e| e.size() > 0 && e.size() <= tuning.small_object_max)
             .map(|e| e.size())
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+    }
+
+    /// The most the reads can hold at once.
+    pub fn budget(plan: &Plan, tuning: &Tuning) -> u64 {
+        let small = Self::largest_small(plan, tuning);
         let large = plan
             .entries
             .iter()
             .any(|e| e.size() > tuning.small_object_max);
-        tuning.read_ahead as u64 * small
+        Self::small_window(plan, tuning) as u64 * small
             + if large {
                 tuning.read_ranges as u64 * tuning.range_bytes
             } else {
@@ -204,7 +227,7 @@ impl Reads {
     /// The next unit to start, if a window has room; marks it started. Each window starts
     /// its own units in plan order (small ones are read ahead past large ones).
     pub fn next_to_start(&mut self) -> Option<usize> {
-        if self.active_small < self.tuning.read_ahead {
+        if self.active_small < self.small_window {
             if let Some(i) = next_of(&mut self.units, &mut self.next_small, true) {
                 self.active_small += 1;
                 return Some(i);

@@ -77,6 +77,10 @@ pub(crate) enum Op {
     CopyPart {
         number: u32,
     },
+    /// The bytes of a copied part the store refused to copy, read to be uploaded instead.
+    CopyRead {
+        number: u32,
+    },
     /// Leaves what this pack learned of an object for later packs.
     PutRecord {
         entry: usize,

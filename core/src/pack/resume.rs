@@ -145,6 +145,12 @@ pub fn lease_left(
     }
 }
 
+/// A checkpoint's body as a pack writes it (digest included), for tools and tests that
+/// stand in for a pack.
+pub fn checkpoint_body(fingerprint: &str, upload_id: &str) -> Vec<u8> {
+    Checkpoint::new(fingerprint, upload_id).to_json()
+}
+
 /// Everything the archive's bytes follow from, hashed: equal fingerprints, equal archives.
 pub(crate) fn fingerprint(
     provider: Provider,

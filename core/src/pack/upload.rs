@@ -54,6 +54,10 @@ pub(crate) struct Upload {
     pub copied_crcs: BTreeMap<u32, (u64, u64)>,
     /// A copied part's CRC is unknown: the archive's cannot be stated.
     pub crc_unknown: bool,
+    /// Copied parts the store refused to copy, to be read and uploaded instead (one at a
+    /// time), and the CRCs those uploads state.
+    pub refused_copies: VecDeque<u32>,
+    pub fallback_crcs: BTreeMap<u32, u64>,
     /// The archive is in place (no upload to abort any more).
     pub completed: bool,
     /// The store's checksum of the completed archive is not ours: it must go.

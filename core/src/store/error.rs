@@ -121,6 +121,8 @@ impl StoreError {
             | "RequestTimeout"
             | "Throttling"
             | "ThrottlingException" => ErrorKind::Transient,
+            // A 501: the store does not do this at all (S3 for an unsupported header).
+            "NotImplemented" => ErrorKind::Other,
             _ => match self.status {
                 404 => ErrorKind::NotFound,
                 401 | 403 => ErrorKind::AccessDenied,

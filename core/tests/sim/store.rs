@@ -73,6 +73,8 @@ pub struct SimStore {
     pub s3_checksum: S3Checksum,
     /// The next part stored is stored with one byte flipped (after it was checked).
     pub rot_next_part: bool,
+    /// Refuses every `UploadPartCopy` (`501 NotImplemented`, as a store without it does).
+    pub refuse_copies: bool,
     next_id: u64,
     versions: u64,
 }
@@ -99,6 +101,7 @@ impl SimStore {
             min_part,
             s3_checksum: S3Checksum::Full(Algorithm::Crc64Nvme),
             rot_next_part: false,
+            refuse_copies: false,
             next_id: 0,
             versions: 0,
         }
@@ -322,6 +325,9 @@ impl SimStore {
     /// `If-Match` on the source (412); S3 states the part's checksum when the upload has
     /// an algorithm, OSS states none.
     fn copy_part(&mut self, req: &HttpRequest, key: &str, id: &str, n: u32) -> Answer {
+        if self.refuse_copies {
+            return error(501, "NotImplemented");
+        }
         let h = |name: &str| {
             let prefix = match self.provider {
                 Provider::S3 => "x-amz",

@@ -16,8 +16,11 @@ mod s3_fixes;
 use anyhow::Context as _;
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
+use std::time::Duration;
 
 /// A running store; dropping it stops accepting connections.
 pub use crate::listener::ServerHandle as StoreHandle;
@@ -30,14 +33,57 @@ pub async fn start(
     access_key_id: &str,
     secret: &str,
 ) -> anyhow::Result<(SocketAddr, StoreHandle)> {
+    start_delayed(root, addr, access_key_id, secret, Duration::ZERO).await
+}
+
+/// As [`start`], every answer held back `delay` first (the latency of a store across a
+/// network, which loopback lacks).
+pub async fn start_delayed(
+    root: impl AsRef<Path>,
+    addr: SocketAddr,
+    access_key_id: &str,
+    secret: &str,
+    delay: Duration,
+) -> anyhow::Result<(SocketAddr, StoreHandle)> {
     let root = root.as_ref();
     std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     let fs = s3s_fs::FileSystem::new(root)
         .map_err(|e| anyhow::anyhow!("opening store root {}: {e:?}", root.display()))?;
     let mut builder = S3ServiceBuilder::new(s3_fixes::FixedFs::new(fs, root));
     builder.set_auth(SimpleAuth::from_single(access_key_id, secret));
-    let service = builder.build();
+    let service = Delayed {
+        inner: builder.build(),
+        delay,
+    };
 
     let handle = crate::listener::serve(addr, service).await?;
     Ok((handle.addr(), handle))
+}
+
+/// A service whose every answer leaves `delay` after the request arrived.
+#[derive(Clone)]
+struct Delayed<S> {
+    inner: S,
+    delay: Duration,
+}
+
+impl<S, R> hyper::service::Service<R> for Delayed<S>
+where
+    S: hyper::service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn call(&self, req: R) -> Self::Future {
+        let answer = self.inner.call(req);
+        let delay = self.delay;
+        Box::pin(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            answer.await
+        })
+    }
 }
