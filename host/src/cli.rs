@@ -270,8 +270,10 @@ pub struct DemoArgs {
 /// Limits of the pooled outgoing HTTP client.
 #[derive(Args, Debug, Clone)]
 pub struct OutgoingArgs {
-    /// Outgoing requests in flight at once (connect, upload, wait for the head).
-    #[arg(long, env = "ZIP_OSS_MAX_OUTGOING", default_value_t = 32)]
+    /// Outgoing requests in flight at once (connect, upload, wait for the head). 64: a
+    /// folder of small files needs that many reads in flight to hide a store's ~10 ms
+    /// latency (BENCHMARKS.md).
+    #[arg(long, env = "ZIP_OSS_MAX_OUTGOING", default_value_t = 64)]
     pub max_outgoing: usize,
     /// Connect (TCP + TLS) timeout in seconds, unless the component sets one.
     #[arg(long, env = "ZIP_OSS_CONNECT_TIMEOUT", default_value_t = 10)]

@@ -53,7 +53,7 @@ pub struct OutgoingOptions {
 impl Default for OutgoingOptions {
     fn default() -> Self {
         OutgoingOptions {
-            max_concurrency: 32,
+            max_concurrency: 64,
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(300),
             between_bytes_timeout: Duration::from_secs(120),

@@ -21,8 +21,8 @@ use super::verify::{Verdict, Verify};
 use crate::plan::Plan;
 use crate::store::checksum::Algorithm;
 
-/// The most small reads in flight, however small the objects: beyond this the host's
-/// connection limit (`--max-outgoing`, 32 by default) queues them anyway.
+/// The most small reads in flight, however small the objects: the host's connection
+/// limit (`--max-outgoing`, 64 by default) would queue more anyway.
 pub(crate) const MAX_READ_AHEAD: usize = 64;
 
 /// One read: bytes `start..end` of entry `entry`'s object.
