@@ -111,7 +111,8 @@ pub struct BenchArgs {
     /// costs nothing), `instantiate` (the cost of a fresh instance), `checksums` or
     /// `resume` (the big scenario killed at half its parts and run again), `latency` (the
     /// small scenario with every store answer 10 ms late), `copy` (large objects packed
-    /// again, copied by the store).
+    /// again, copied by the store), `8gib` (the big scenario's objects eight times over:
+    /// memory must stay flat).
     #[arg(long, default_value = "all")]
     pub scenario: String,
 }

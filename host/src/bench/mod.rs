@@ -64,7 +64,7 @@ fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
         Scenario {
             name: "57 objects, ~1 GiB".into(),
             prefix: "big/",
-            sizes: big,
+            sizes: big.clone(),
         },
         Scenario {
             name: "10,000 objects of 4 KiB".into(),
@@ -76,6 +76,12 @@ fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
         "all" => all,
         "big" => all.into_iter().take(1).collect(),
         "small" | "latency" => all.into_iter().skip(1).collect(),
+        // Memory must not grow with the archive: 8× the big scenario's bytes.
+        "8gib" => vec![Scenario {
+            name: "456 objects, ~8 GiB".into(),
+            prefix: "huge/",
+            sizes: (0..8).flat_map(|_| big.iter().copied()).collect(),
+        }],
         "copy" => {
             let mut v: Vec<Scenario> = all.into_iter().take(1).collect();
             v.push(Scenario {
@@ -86,7 +92,7 @@ fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
             v
         }
         other => {
-            bail!("unknown scenario `{other}` (big, small, all, latency, copy, ceiling, checksums, resume, instantiate)")
+            bail!("unknown scenario `{other}` (big, small, all, latency, copy, 8gib, ceiling, checksums, resume, instantiate)")
         }
     })
 }
