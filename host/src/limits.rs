@@ -140,6 +140,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        tracing::debug!(mib = desired >> 20, "instance memory grows");
         if desired > self.max_memory {
             self.exceeded.store(true, Ordering::Relaxed);
             return Ok(false);
