@@ -172,11 +172,14 @@ impl Copies {
         copies
     }
 
-    /// The lookups are in: picks the entries to copy, no more than the part count allows.
-    /// `auto` entries a record shows were stored become stored in the plan (the same bytes
-    /// a pack without copy writes: its sniff decides the same).
-    pub fn choose(&mut self, plan: &mut Plan, carried_parts: u64, part_size: u64) {
-        let mut parts = carried_parts;
+    /// The lookups are in: picks the entries to copy, no more than the part count allows
+    /// for an archive of at most `bound` bytes. `auto` entries a record shows were stored
+    /// become stored in the plan (the same bytes a pack without copy writes: its sniff
+    /// decides the same).
+    pub fn choose(&mut self, plan: &mut Plan, bound: u64, part_size: u64) {
+        // Parts: the carried bytes cut at `part_size`, plus per copied entry the part its
+        // copy cuts short and its copied parts.
+        let (mut carried, mut extra) = (bound, 0u64);
         for &e in &self.candidates {
             let Some(&crc32) = self.crc32.get(&e) else {
                 continue;
@@ -192,12 +195,13 @@ impl Copies {
             if entry.method != Method::Stored {
                 continue;
             }
-            // A copied entry splits a carried part in two and adds its copied ones.
-            let more = 1 + copy_chunks(entry.size() - self.head, part_size, self.head).len() as u64;
-            if parts + more > MAX_PARTS {
-                break;
+            let rest = entry.size() - self.head;
+            let more = 1 + copy_chunks(rest, part_size, self.head).len() as u64;
+            let left = carried.saturating_sub(rest);
+            if left.div_ceil(part_size) + extra + more > MAX_PARTS {
+                continue;
             }
-            parts += more;
+            (carried, extra) = (left, extra + more);
             self.chosen.insert(e, crc32);
         }
     }
@@ -277,6 +281,33 @@ mod tests {
             assert!(c.iter().all(|&n| n >= min && n <= MAX_COPY_PART), "{c:?}");
             assert!(c.iter().all(|&n| n <= part.max(2 * min)), "{c:?}");
         }
+    }
+
+    #[test]
+    fn copied_bytes_free_parts_for_more_copies() {
+        let big = |i: usize| PlannedEntry {
+            key: format!("k{i}"),
+            name: format!("k{i}"),
+            kind: EntryKind::File { size: 45 << 30 },
+            mtime_unix: None,
+            method: Method::Stored,
+            sniff: false,
+            name_encoding: crate::zip::NameEncoding::Utf8,
+            etag: Some("e".into()),
+        };
+        let mut plan = Plan {
+            entries: vec![big(0), big(1)],
+            ..Plan::default()
+        };
+        let mut c = Copies {
+            head: S3_MIN_PART,
+            ..Copies::default()
+        };
+        c.candidates = [0, 1].into();
+        c.crc32 = [(0, 1), (1, 2)].into();
+        // 90 GiB in 10 MiB parts would be 9,216 parts carried: copying frees them.
+        c.choose(&mut plan, 90 << 30, 10 << 20);
+        assert_eq!(c.chosen.len(), 2);
     }
 
     #[test]

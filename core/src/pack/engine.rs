@@ -325,11 +325,8 @@ impl Engine {
             return;
         }
         let part_size = self.part_size().max(1);
-        let carried = self
-            .predicted
-            .unwrap_or_else(|| self.plan.archive_bound())
-            .div_ceil(part_size);
-        self.copies.choose(&mut self.plan, carried, part_size);
+        let bound = self.predicted.unwrap_or_else(|| self.plan.archive_bound());
+        self.copies.choose(&mut self.plan, bound, part_size);
         // `auto` entries a record settled are stored now: the size is known better.
         if let Err(e) = self.check_plan() {
             return self.fail(e);
@@ -390,16 +387,19 @@ impl Engine {
             .map(|e| 96 + 2 * e.name.len() as u64)
             .sum::<u64>()
             + 256;
-        // A copied entry's header and head share the part before its copy, uncut; a copy
-        // the store refuses is read whole into one part.
-        let uncut = match self.copies.chosen.is_empty() {
-            true => 0,
-            false => self.copies.head + (64 << 10) + self.part_size().max(2 * self.copies.head),
+        // A copied entry's header and head share the part before its copy, uncut (any
+        // part may be one); a copy the store refuses is read whole into one more.
+        let (per_part, refused) = match self.copies.chosen.is_empty() {
+            true => (self.part_size(), 0),
+            false => (
+                self.part_size() + self.copies.head + (64 << 10),
+                self.part_size().max(2 * self.copies.head),
+            ),
         };
         let output = match self.job.mode {
             // Uploading, filling, one full waiting, and the two an open entry's header
             // fields can straddle, waiting for its CRC.
-            Mode::Upload => (t.parts_in_flight as u64 + 4) * self.part_size() + uncut,
+            Mode::Upload => (t.parts_in_flight as u64 + 4) * per_part + refused,
             Mode::Stream => (t.stream_pieces as u64 + 1) * PIECE_MAX,
         };
         Reads::budget(&self.plan, t) + output + central + WORKING_MEMORY
@@ -1114,6 +1114,8 @@ impl Engine {
     /// is at most `max(part_size, 2 × head)`, which the reservation holds).
     fn read_refused_copies(&mut self, now: Now) {
         if self.phase != Phase::Writing
+            || self.upload.fallback_uploading.is_some()
+            || self.upload.sending.len() >= self.tuning.parts_in_flight
             || self
                 .requests
                 .pending(|op| matches!(op, Op::CopyRead { .. }))
@@ -1146,6 +1148,7 @@ impl Engine {
         // Carried after all.
         self.copies.read_instead += len;
         self.upload.sending.insert(number, Bytes::from(body));
+        self.upload.fallback_uploading = Some(number);
         self.send(Op::Part { number }, 0, now);
     }
 
@@ -1230,6 +1233,18 @@ impl Engine {
         }
         f.status = Some(status);
         f.headers = headers;
+        if let Op::CopyRead { number } = f.op {
+            // A whole object where a range was asked for must not be read into memory.
+            if status == 200 {
+                let key = self
+                    .upload
+                    .copying
+                    .get(&number)
+                    .map_or(String::new(), |r| self.plan.entries[r.entry].key.clone());
+                self.fail(PackError::RangeNotHonoured { key });
+            }
+            return;
+        }
         let Op::Read { unit } = f.op else { return };
         if !(200..300).contains(&status) {
             // The error's body is read like any answer's, then judged when it ends.
@@ -1548,7 +1563,7 @@ impl Engine {
             }
             Op::DeleteDest if not_found => self.upload.delete_done = true,
             Op::Probe { .. } | Op::CopyPart { .. } | Op::CopyRead { .. }
-                if matches!(error.status, 404 | 412) =>
+                if matches!(error.status, 404 | 412) && error.code != "NoSuchUpload" =>
             {
                 let entry = match op {
                     Op::CopyPart { number } | Op::CopyRead { number } => {
@@ -1784,6 +1799,9 @@ impl Engine {
                     Some(etag) => {
                         self.upload.etags.insert(number, etag.to_string());
                         self.upload.sending.remove(&number);
+                        if self.upload.fallback_uploading == Some(number) {
+                            self.upload.fallback_uploading = None;
+                        }
                     }
                     None => self.fail(invalid("no ETag in the answer".into())),
                 }

@@ -143,9 +143,11 @@ impl PartSplitter {
         self.unresolved.iter().any(|&(a, b)| a < end && start < b)
     }
 
-    /// The part filling is not cut before the next [`Self::copy`].
-    pub fn hold_together(&mut self) {
+    /// The part filling is not cut before the next [`Self::copy`], which comes after
+    /// `more` bytes: room for them is made now, so the buffer does not double.
+    pub fn hold_together(&mut self, more: usize) {
         self.uncut = true;
+        self.buf.reserve_exact(more);
     }
 
     /// Ends the part filling and adds parts the store copies from `ranges` (in order, each

@@ -45,7 +45,9 @@ pub(crate) struct Checkpoint {
     pub fingerprint: String,
     pub upload_id: String,
     /// A digest of the fields above, so a checkpoint changed on the way reads as garbled
-    /// (and is read again), never as another pack's.
+    /// (and is read again), never as another pack's. Absent in checkpoints written before
+    /// it existed, which are taken as they are (a stale plan's, by their fingerprint).
+    #[serde(default)]
     pub check: String,
 }
 
@@ -76,9 +78,11 @@ impl Checkpoint {
 
     /// `None` for anything that is not a checkpoint of this format.
     pub fn parse(body: &[u8]) -> Option<Checkpoint> {
-        serde_json::from_slice::<Checkpoint>(body)
-            .ok()
-            .filter(|c| c.format == FORMAT && !c.upload_id.is_empty() && c.check == c.digest())
+        serde_json::from_slice::<Checkpoint>(body).ok().filter(|c| {
+            c.format == FORMAT
+                && !c.upload_id.is_empty()
+                && (c.check.is_empty() || c.check == c.digest())
+        })
     }
 }
 
@@ -268,6 +272,18 @@ mod tests {
             judge(&b, None, Some(105), 20, FP),
             Found::Live { retry_after: 20 }
         );
+    }
+
+    #[test]
+    fn a_changed_checkpoint_is_no_checkpoint_and_an_older_one_still_is() {
+        let body = checkpoint_body("f", "U1");
+        assert_eq!(Checkpoint::parse(&body).unwrap().upload_id, "U1");
+        let changed = String::from_utf8(body).unwrap().replace("U1", "U7");
+        assert!(Checkpoint::parse(changed.as_bytes()).is_none());
+        // Written before checkpoints had a digest: its upload is still found (and, its
+        // fingerprint being another version's, aborted once its lease is over).
+        let older = br#"{"format":"zip-oss-resume/1","fingerprint":"f","upload_id":"U1"}"#;
+        assert_eq!(Checkpoint::parse(older).unwrap().upload_id, "U1");
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub(crate) struct Upload {
     /// time), and the CRCs those uploads state.
     pub refused_copies: VecDeque<u32>,
     pub fallback_crcs: BTreeMap<u32, u64>,
+    /// The refused copy being uploaded from the bytes read (at most one).
+    pub fallback_uploading: Option<u32>,
     /// The archive is in place (no upload to abort any more).
     pub completed: bool,
     /// The store's checksum of the completed archive is not ours: it must go.

@@ -181,7 +181,7 @@ impl Writer {
                     if copied {
                         // Header and head in one part, however long: it must reach the
                         // store's minimum before the copied parts.
-                        splitter.hold_together();
+                        splitter.hold_together(header.len() + copies.head as usize);
                     }
                 }
                 self.copying = copied.then_some(0);
