@@ -368,6 +368,19 @@ pub fn get(url: &str) -> Answer {
     answer(ureq::get(url).call())
 }
 
+/// Serves the component on a loopback port with `settings` and no keys or tokens (open,
+/// as `serve` is on loopback); returns where, and the handle that stops it.
+pub async fn serve_open(settings: &StoreSettings) -> (std::net::SocketAddr, ServerHandle) {
+    let loopback = "127.0.0.1:0".parse().unwrap();
+    let access = AccessSettings::default().config_values(loopback).unwrap();
+    let runtime = Runtime::new(RuntimeOptions {
+        config: settings.config_values().with(access),
+        ..RuntimeOptions::default()
+    })
+    .unwrap();
+    zip_oss::serve::start(runtime, loopback).await.unwrap()
+}
+
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

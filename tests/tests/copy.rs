@@ -8,8 +8,7 @@
 //! copies; a pack with `"copy": false` gives the reference. A changed object's record is
 //! ignored.
 
-use zip_oss::settings::{AccessSettings, ProviderKind, StoreSettings};
-use zip_oss::{Runtime, RuntimeOptions};
+use zip_oss::settings::{ProviderKind, StoreSettings};
 use zip_oss_core::store::{Bucket, ListObjectsV2, Provider};
 use zip_oss_tests::moto::Moto;
 use zip_oss_tests::oss_gateway::OssGateway;
@@ -143,16 +142,7 @@ fn a_second_pack_copies_large_objects_on_oss() {
         .enable_all()
         .build()
         .unwrap();
-    let (addr, server) = rt.block_on(async {
-        let loopback = "127.0.0.1:0".parse().unwrap();
-        let access = AccessSettings::default().config_values(loopback).unwrap();
-        let runtime = Runtime::new(RuntimeOptions {
-            config: settings.config_values().with(access),
-            ..RuntimeOptions::default()
-        })
-        .unwrap();
-        zip_oss::serve::start(runtime, loopback).await.unwrap()
-    });
+    let (addr, server) = rt.block_on(zip_oss_tests::serve_open(&settings));
     let post = |body: String| {
         let req = ureq::AgentBuilder::new()
             .redirects(0)

@@ -12,10 +12,6 @@
 //! Requests are core's builders (`UploadPartCopy` included), sent with a plain client; the
 //! expected CRCs come from `zip_oss_tests::crc`.
 
-use std::net::SocketAddr;
-
-use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
-use zip_oss::embedded_store::{self, StoreHandle};
 use zip_oss_core::store::checksum::{Algorithm, Checksum};
 use zip_oss_core::store::{
     Bucket, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload, Credentials, Endpoint,
@@ -25,7 +21,7 @@ use zip_oss_core::store::{
 use zip_oss_tests::crc::{b64, crc64nvme, crc64xz};
 use zip_oss_tests::moto::Moto;
 use zip_oss_tests::oss_gateway::OssGateway;
-use zip_oss_tests::{answer, noise, now, Answer};
+use zip_oss_tests::{answer, noise, now, Answer, Env};
 
 const MIB: usize = 1 << 20;
 
@@ -161,59 +157,26 @@ impl Store {
 
 // ------------------------------------------------------------------ the embedded S3 store
 
-/// The embedded store on loopback. (Fields drop in order: the store stops before its
-/// runtime.)
+/// The embedded store on loopback (the tests' shared [`Env`]; only its store is used).
 struct Embedded {
-    _handle: StoreHandle,
-    addr: SocketAddr,
-    dir: tempfile::TempDir,
-    _rt: tokio::runtime::Runtime,
+    env: Env,
 }
 
 impl Embedded {
     fn start() -> Embedded {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("store");
-        std::fs::create_dir_all(root.join("bkt")).unwrap();
-        let (addr, handle) = rt.block_on(async {
-            embedded_store::start(
-                &root,
-                "127.0.0.1:0".parse().unwrap(),
-                ACCESS_KEY_ID,
-                ACCESS_KEY_SECRET,
-            )
-            .await
-            .unwrap()
-        });
-        Embedded {
-            _handle: handle,
-            addr,
-            dir,
-            _rt: rt,
-        }
+        Embedded { env: Env::new() }
     }
 
     fn store(&self) -> Store {
-        let mut cfg = StoreConfig::new(
-            Endpoint::parse(&format!("http://{}", self.addr)).unwrap(),
-            "us-east-1",
-            Credentials::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET),
-        );
-        cfg.path_style = true;
         Store {
-            cfg,
+            cfg: self.env.direct_config(),
             bucket: Bucket::new("bkt").unwrap(),
         }
     }
 
     /// Files of the store's folder that are parts of `id` (s3s-fs's `.upload_id-<id>.part-N`).
     fn part_files(&self, id: &str) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.dir.path().join("store"))
+        let mut names: Vec<String> = std::fs::read_dir(self.env.root())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with(&format!(".upload_id-{id}.part-")))
@@ -319,7 +282,7 @@ fn s3_copy_refuses_what_s3_refuses() {
     let (src, dest) = (Store::key("src.bin"), Store::key("out/b.zip"));
     // Written as a plain file: no record, its ETag is its MD5, as S3's for a PutObject.
     let source = noise(6 * MIB, 3);
-    std::fs::write(embedded.dir.path().join("store/bkt/src.bin"), &source).unwrap();
+    std::fs::write(embedded.env.root().join("bkt/src.bin"), &source).unwrap();
     let etag = s3.etag(&src);
     let id = s3.create(&dest);
 

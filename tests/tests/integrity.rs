@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use zip_oss::settings::{AccessSettings, ProviderKind};
-use zip_oss::{Runtime, RuntimeOptions, StoreSettings};
+use zip_oss::settings::ProviderKind;
+use zip_oss::StoreSettings;
 use zip_oss_core::store::{Bucket, HeadObject, ObjectKey};
 use zip_oss_tests::crc::{b64, crc64nvme, crc64xz};
 use zip_oss_tests::fault_proxy::{Fault, FaultProxy, Flips, Match, RandomRule};
@@ -398,7 +398,6 @@ impl Oss {
             .unwrap();
         let (proxy, addr, server) = rt.block_on(async {
             let proxy = FaultProxy::start(gateway_addr).await.unwrap();
-            let loopback = "127.0.0.1:0".parse().unwrap();
             let settings = StoreSettings {
                 provider: ProviderKind::Oss,
                 endpoint: Some(format!("http://{}", proxy.addr)),
@@ -408,13 +407,7 @@ impl Oss {
                 access_key_secret: Some("SK".into()),
                 ..StoreSettings::default()
             };
-            let access = AccessSettings::default().config_values(loopback).unwrap();
-            let runtime = Runtime::new(RuntimeOptions {
-                config: settings.config_values().with(access),
-                ..RuntimeOptions::default()
-            })
-            .unwrap();
-            let (addr, server) = zip_oss::serve::start(runtime, loopback).await.unwrap();
+            let (addr, server) = zip_oss_tests::serve_open(&settings).await;
             (proxy, addr, server)
         });
         Oss {

@@ -4,8 +4,8 @@
 //! The original's `event.json` packs unchanged and its `302` link (also checked by the
 //! gateway) downloads a valid zip.
 
-use zip_oss::settings::{AccessSettings, ProviderKind};
-use zip_oss::{Runtime, RuntimeOptions, StoreSettings};
+use zip_oss::settings::ProviderKind;
+use zip_oss::StoreSettings;
 use zip_oss_core::store::{
     Bucket, Credentials, Endpoint, HttpRequest, ListObjectsV2, Provider, StoreConfig,
 };
@@ -89,17 +89,7 @@ impl Oss {
 
     /// Serves with `settings`, POSTs `body` with `headers`; returns the answer.
     fn post(&self, settings: StoreSettings, body: &str, headers: &[(&str, &str)]) -> Answer {
-        let (addr, server) = self.rt.block_on(async {
-            let loopback = "127.0.0.1:0".parse().unwrap();
-            // Open, as `serve` is on loopback with no keys or tokens.
-            let access = AccessSettings::default().config_values(loopback).unwrap();
-            let runtime = Runtime::new(RuntimeOptions {
-                config: settings.config_values().with(access),
-                ..RuntimeOptions::default()
-            })
-            .unwrap();
-            zip_oss::serve::start(runtime, loopback).await.unwrap()
-        });
+        let (addr, server) = self.rt.block_on(zip_oss_tests::serve_open(&settings));
         let mut req = ureq::AgentBuilder::new()
             .redirects(0)
             .build()

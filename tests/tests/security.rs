@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use zip_oss::demo::ACCESS_KEY_SECRET;
 use zip_oss::settings::{AccessSettings, ProviderKind};
-use zip_oss::{Runtime, RuntimeOptions, StoreSettings};
+use zip_oss::StoreSettings;
 use zip_oss_core::auth::SigningKey;
 use zip_oss_core::store::{Bucket, GetObject, HttpRequest, ListMultipartUploads, ObjectKey};
 use zip_oss_tests::fault_proxy::{Fault, FaultProxy, Rule};
@@ -511,14 +511,7 @@ fn an_existing_destination_is_409_and_unchanged_oss() {
             access_key_secret: Some("SK".into()),
             ..StoreSettings::default()
         };
-        let loopback = "127.0.0.1:0".parse().unwrap();
-        let access = AccessSettings::default().config_values(loopback).unwrap();
-        let runtime = Runtime::new(RuntimeOptions {
-            config: settings.config_values().with(access),
-            ..RuntimeOptions::default()
-        })
-        .unwrap();
-        let (addr, server) = zip_oss::serve::start(runtime, loopback).await.unwrap();
+        let (addr, server) = zip_oss_tests::serve_open(&settings).await;
         (proxy, server, addr)
     });
     let pack = |dest: &str| {
