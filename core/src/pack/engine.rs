@@ -1569,7 +1569,8 @@ impl Engine {
                     Op::CopyPart { number } | Op::CopyRead { number } => {
                         self.upload.copying[&number].entry
                     }
-                    _ => entry_of(&op),
+                    Op::Probe { entry } => entry,
+                    _ => unreachable!("matched above"),
                 };
                 let key = self.plan.entries[entry].key.clone();
                 self.fail(PackError::ObjectChanged { key })
@@ -1993,11 +1994,4 @@ fn check_job(job: &Job) -> Result<(Bucket, ObjectKey), PackError> {
         .map_err(|e| PackError::invalid(e.to_string()))?;
     PlanOptions::from_request(&job.request).map_err(|e| PackError::invalid(e.to_string()))?;
     Ok((bucket, dest))
-}
-
-fn entry_of(op: &Op) -> usize {
-    match op {
-        Op::Probe { entry } | Op::GetRecord { entry } | Op::PutRecord { entry } => *entry,
-        _ => 0,
-    }
 }

@@ -4,8 +4,8 @@
 //! metadata a `tokio::fs` call of its own (a thread hand-off each): 10,000 keys take ~0.7 s a
 //! page, ~7 s for their ten pages, so listing alone outweighed the rest of a 10,000-object
 //! pack (BENCHMARKS.md). Same answer — the keys under the prefix, sorted, after the
-//! continuation token or `start-after`, `max-keys` of them, the last one as the next token —
-//! from one `spawn_blocking` walk of the prefix's folder only.
+//! continuation token or `start-after`, `max-keys` of them with their ETags, the last one as
+//! the next token — from one `spawn_blocking` walk of the prefix's folder only.
 
 use std::path::{Path, PathBuf};
 
@@ -42,17 +42,23 @@ pub async fn list_objects_v2(
     let max_keys = input.max_keys.unwrap_or(1000);
     let max = usize::try_from(max_keys).unwrap_or(1000);
     let start = after.map_or(0, |a| keys.partition_point(|o| o.0.as_str() <= a.as_str()));
-    let page: Vec<Object> = keys[start..]
-        .iter()
-        .take(max)
-        .map(|(key, size, modified)| Object {
-            key: Some(key.clone()),
-            size: Some(*size as i64),
-            last_modified: Some(Timestamp::from(*modified)),
-            e_tag: e_tag(root, &input.bucket, key).map(ETag::Strong),
-            ..Default::default()
-        })
-        .collect();
+    let listed: Vec<_> = keys[start..].iter().take(max).cloned().collect();
+    // The page's ETags only (a file read each, off the async threads).
+    let (root, bucket) = (root.to_path_buf(), input.bucket.clone());
+    let page: Vec<Object> = tokio::task::spawn_blocking(move || {
+        listed
+            .into_iter()
+            .map(|(key, size, modified)| Object {
+                e_tag: e_tag(&root, &bucket, &key).map(ETag::Strong),
+                key: Some(key),
+                size: Some(size as i64),
+                last_modified: Some(Timestamp::from(modified)),
+                ..Default::default()
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| s3s::s3_error!(InternalError, "{e}"))?;
     let truncated = max > 0 && start + page.len() < keys.len();
     let next = truncated
         .then(|| page.last().and_then(|o| o.key.clone()))
