@@ -17,7 +17,7 @@ use bytes::Bytes;
 use super::copy::Copies;
 use super::io::Token;
 use super::job::Tuning;
-use super::verify::{Verdict, Verify};
+use super::verify::{PieceCrcs, Verdict, Verify};
 use crate::plan::Plan;
 use crate::store::checksum::Algorithm;
 
@@ -52,7 +52,7 @@ pub(crate) struct Unit {
     pub credit: u64,
     buffered: VecDeque<Bytes>,
     /// A checked small unit's chunks' CRCs in the shared algorithm, alongside `buffered`.
-    crcs: VecDeque<Option<u64>>,
+    crcs: VecDeque<PieceCrcs>,
     pub buffered_bytes: u64,
     pub consumed: u64,
     /// Bodies that broke off and were resumed.
@@ -83,8 +83,8 @@ impl Unit {
 /// Bytes taken for the encoder.
 pub(crate) struct Taken {
     pub bytes: Bytes,
-    /// Their CRC in the archive's algorithm, if hashing them for their check gave it.
-    pub crc: Option<u64>,
+    /// Their CRCs, as far as hashing them for their check gave them.
+    pub crcs: PieceCrcs,
     /// Credit to grant a windowed read.
     pub credit: Option<(Token, u64)>,
 }
@@ -307,20 +307,20 @@ impl Reads {
             return None;
         }
         let mut bytes = u.buffered.pop_front()?;
-        let mut crc = u.crcs.pop_front().flatten();
+        let mut crcs = u.crcs.pop_front().unwrap_or_default();
         if bytes.len() > max {
             u.buffered.push_front(bytes.split_off(max));
             if u.small {
-                // Split: neither half's CRC is known.
-                crc = None;
-                u.crcs.push_front(None);
+                // Split: neither half's CRCs are known.
+                crcs = PieceCrcs::default();
+                u.crcs.push_front(PieceCrcs::default());
             }
         }
         let n = bytes.len() as u64;
         u.buffered_bytes -= n;
         u.consumed += n;
         if !u.small && !copied {
-            crc = self.verify.hash(entry, &bytes, self.shared);
+            crcs = self.verify.hash(entry, &bytes, self.shared);
             if u.last && u.consumed == u.len() {
                 if let Verdict::Mismatch(a) = self.verify.finish(entry) {
                     self.mismatch = Some((entry, a));
@@ -344,7 +344,11 @@ impl Reads {
                 credit = Some((token, grant));
             }
         }
-        Some(Taken { bytes, crc, credit })
+        Some(Taken {
+            bytes,
+            crcs,
+            credit,
+        })
     }
 
     /// A small unit is whole: checks it against its object's checksum.
@@ -356,7 +360,7 @@ impl Reads {
         if !matches!(verdict, Verdict::Mismatch(_)) {
             let u = &mut self.units[i];
             u.checked = true;
-            u.crcs = crcs.into_iter().map(Some).collect();
+            u.crcs = crcs.into();
         }
         verdict
     }

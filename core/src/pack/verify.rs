@@ -6,13 +6,23 @@
 //! bytes may already be in uploaded parts, so there a mismatch fails the pack (the upload is
 //! aborted and no archive appears) and the caller's retry reads it again.
 //!
-//! When an object's checksum is a CRC of the archive's algorithm (S3's default CRC-64/NVME,
-//! OSS's CRC-64/ECMA), each piece is hashed once and its CRC is handed on with it: the
-//! parts' CRCs are combined from the same pieces' (`part_splitter.rs`), not hashed again.
+//! When an object's checksum is a CRC-64 (S3's default CRC-64/NVME, OSS's CRC-64/ECMA),
+//! each piece is hashed once, with its CRC-32 in the same pass, and both are handed on:
+//! the encoder combines the entry's CRC-32 from the pieces', and the parts' CRCs, when
+//! the object's algorithm is the archive's, are combined from the same pieces'
+//! (`part_splitter.rs`): no byte is hashed twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::store::checksum::{self, Algorithm, Checksum, Claimed, Hasher};
+
+/// A piece's CRCs that hashing it for its check gave: in the archive's algorithm (for
+/// the parts) and CRC-32 (for the entry).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PieceCrcs {
+    pub crc: Option<u64>,
+    pub crc32: Option<u32>,
+}
 
 /// What checking one object's bytes found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,24 +64,24 @@ impl Verify {
         self.claims.contains_key(&entry)
     }
 
-    /// Checks a whole object at once. With `shared` its claim's algorithm, also returns
-    /// each chunk's CRC in that algorithm (every chunk hashed once).
+    /// Checks a whole object at once. Also returns each chunk's CRCs, as [`Verify::hash`].
     pub fn check_whole<'a>(
         &mut self,
         entry: usize,
         chunks: impl Iterator<Item = &'a [u8]>,
         shared: Option<Algorithm>,
-    ) -> (Verdict, Vec<u64>) {
+    ) -> (Verdict, Vec<PieceCrcs>) {
         let Some(Claimed::Full(c)) = self.claims.get(&entry) else {
             return (self.count(entry, Verdict::Unverifiable), Vec::new());
         };
-        let (got, crcs) = if shared == Some(c.algorithm) {
+        let c = c.clone();
+        let (got, crcs) = if by_pieces(c.algorithm, shared) {
             let mut whole = 0;
-            let crcs: Vec<u64> = chunks
+            let crcs: Vec<PieceCrcs> = chunks
                 .map(|b| {
-                    let crc = checksum::crc(c.algorithm, b);
+                    let (crc, piece) = piece_crcs(c.algorithm, shared, b);
                     whole = checksum::combine(c.algorithm, whole, crc, b.len() as u64);
-                    crc
+                    piece
                 })
                 .collect();
             (Checksum::crc(c.algorithm, whole), crcs)
@@ -80,7 +90,7 @@ impl Verify {
             chunks.for_each(|b| h.update(b));
             (h.finish(), Vec::new())
         };
-        let verdict = if got == *c {
+        let verdict = if got == c {
             Verdict::Match
         } else {
             Verdict::Mismatch(c.algorithm)
@@ -89,22 +99,23 @@ impl Verify {
     }
 
     /// The next bytes of entry `entry`, in order (once [`Verify::known`]). Returns their
-    /// CRC when the claim's algorithm is `shared`.
-    pub fn hash(&mut self, entry: usize, bytes: &[u8], shared: Option<Algorithm>) -> Option<u64> {
+    /// CRC-32 when the claim is a CRC-64, and their CRC when it is in the `shared` one.
+    pub fn hash(&mut self, entry: usize, bytes: &[u8], shared: Option<Algorithm>) -> PieceCrcs {
         let Some(Claimed::Full(c)) = self.claims.get(&entry) else {
-            return None;
+            return PieceCrcs::default();
         };
-        if shared == Some(c.algorithm) {
-            let crc = checksum::crc(c.algorithm, bytes);
+        let algorithm = c.algorithm;
+        if by_pieces(algorithm, shared) {
+            let (crc, piece) = piece_crcs(algorithm, shared, bytes);
             let so_far = self.combined.entry(entry).or_insert(0);
-            *so_far = checksum::combine(c.algorithm, *so_far, crc, bytes.len() as u64);
-            return Some(crc);
+            *so_far = checksum::combine(algorithm, *so_far, crc, bytes.len() as u64);
+            return piece;
         }
         self.hashers
             .entry(entry)
-            .or_insert_with(|| Hasher::new(c.algorithm))
+            .or_insert_with(|| Hasher::new(algorithm))
             .update(bytes);
-        None
+        PieceCrcs::default()
     }
 
     /// Entry `entry`'s last byte was hashed.
@@ -145,6 +156,31 @@ impl Verify {
     }
 }
 
+/// Whether an object checked in `algorithm` is hashed piece by piece and combined: when
+/// the pieces' CRCs are of use beyond the check.
+fn by_pieces(algorithm: Algorithm, shared: Option<Algorithm>) -> bool {
+    shared == Some(algorithm) || pairs_with_crc32(algorithm)
+}
+
+fn pairs_with_crc32(algorithm: Algorithm) -> bool {
+    matches!(algorithm, Algorithm::Crc64Nvme | Algorithm::Crc64Ecma)
+}
+
+/// A piece's CRC in `algorithm` (for the check) and what of it is handed on.
+fn piece_crcs(algorithm: Algorithm, shared: Option<Algorithm>, bytes: &[u8]) -> (u64, PieceCrcs) {
+    let (crc, crc32) = if pairs_with_crc32(algorithm) {
+        let (crc, crc32) = checksum::crc_and_crc32(algorithm, bytes);
+        (crc, Some(crc32))
+    } else {
+        (checksum::crc(algorithm, bytes), None)
+    };
+    let handed = PieceCrcs {
+        crc: (shared == Some(algorithm)).then_some(crc),
+        crc32,
+    };
+    (crc, handed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,7 +199,10 @@ mod tests {
         v.claim(0, claim_of(b"hello world"));
         assert_eq!(
             v.check_whole(0, [&b"hello "[..], b"world"].into_iter(), None),
-            (Verdict::Match, vec![])
+            (
+                Verdict::Match,
+                vec![pieces(None, b"hello "), pieces(None, b"world")]
+            )
         );
         v.claim(1, claim_of(b"hello world"));
         v.hash(1, b"hello", None);
@@ -192,23 +231,55 @@ mod tests {
         v.claim(0, claim_of(b"hello world"));
         let a = v.hash(0, b"hello", nvme);
         let b = v.hash(0, b" world", nvme);
-        assert_eq!(a, Some(crc(Algorithm::Crc64Nvme, b"hello")));
-        assert_eq!(b, Some(crc(Algorithm::Crc64Nvme, b" world")));
+        assert_eq!(
+            a,
+            pieces(Some(crc(Algorithm::Crc64Nvme, b"hello")), b"hello")
+        );
+        assert_eq!(
+            b,
+            pieces(Some(crc(Algorithm::Crc64Nvme, b" world")), b" world")
+        );
         assert_eq!(v.finish(0), Verdict::Match);
-        // Another algorithm: hashed for the check only.
-        assert_eq!(v.hash(1, b"x", Some(Algorithm::Crc64Ecma)), None);
+        // Not yet claimed: nothing is known.
+        assert_eq!(
+            v.hash(1, b"x", Some(Algorithm::Crc64Ecma)),
+            PieceCrcs::default()
+        );
+        // Another CRC-64 than the parts': only the CRC-32 is handed on.
         v.claim(1, claim_of(b"hello world"));
-        assert_eq!(v.hash(1, b"hello world", Some(Algorithm::Crc64Ecma)), None);
+        let got = v.hash(1, b"hello world", Some(Algorithm::Crc64Ecma));
+        assert_eq!(got, pieces(None, b"hello world"));
         assert_eq!(v.finish(1), Verdict::Match);
+        // A checksum that is no CRC-64: hashed for the check only.
+        let sha = Checksum {
+            algorithm: Algorithm::Sha256,
+            value: sha256(b"abc"),
+        };
+        v.claim(3, Claimed::Full(sha));
+        assert_eq!(v.hash(3, b"abc", nvme), PieceCrcs::default());
+        assert_eq!(v.finish(3), Verdict::Match);
         v.claim(2, claim_of(b"hello world"));
         let (verdict, crcs) = v.check_whole(2, [&b"hello"[..], b" World"].into_iter(), nvme);
         assert_eq!(verdict, Verdict::Mismatch(Algorithm::Crc64Nvme));
         assert_eq!(
             crcs,
             vec![
-                crc(Algorithm::Crc64Nvme, b"hello"),
-                crc(Algorithm::Crc64Nvme, b" World")
+                pieces(Some(crc(Algorithm::Crc64Nvme, b"hello")), b"hello"),
+                pieces(Some(crc(Algorithm::Crc64Nvme, b" World")), b" World")
             ]
         );
+    }
+
+    fn pieces(crc: Option<u64>, bytes: &[u8]) -> PieceCrcs {
+        PieceCrcs {
+            crc,
+            crc32: Some(crc32fast::hash(bytes)),
+        }
+    }
+
+    fn sha256(bytes: &[u8]) -> Vec<u8> {
+        let mut h = Hasher::new(Algorithm::Sha256);
+        h.update(bytes);
+        h.finish().value
     }
 }

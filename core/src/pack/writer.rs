@@ -15,6 +15,7 @@ use super::io::Token;
 use super::job::SNIFF_BYTES;
 use super::part_splitter::{CopyRange, Part, PartSplitter, TooManyParts};
 use super::reads::{Reads, Taken};
+use super::verify::PieceCrcs;
 use crate::plan::{compressed_by_content, incompressible, Plan};
 use crate::store::checksum::{self, Algorithm};
 use crate::zip::{EncodeError, Layout, Method, ZipEncoder};
@@ -193,7 +194,7 @@ impl Writer {
             if self.remaining > 0 {
                 let Some(Taken {
                     bytes: chunk,
-                    crc,
+                    crcs: PieceCrcs { mut crc, mut crc32 },
                     credit,
                 }) = reads.take(self.entry, self.slice)
                 else {
@@ -207,8 +208,15 @@ impl Writer {
                     });
                 }
                 self.remaining -= chunk.len() as u64;
+                // Stored bytes go out as read: hashed (if their check did not) for the
+                // entry's CRC-32 and the part's CRC in one pass.
+                if let (None, true, Some(algorithm)) = (crc, encoder.storing(), self.crc) {
+                    let (piece, piece32) = checksum::crc_and_crc32(algorithm, &chunk);
+                    (crc, crc32) = (Some(piece), Some(piece32));
+                }
                 // Stored, the bytes go out as read (with their CRC); deflated, new bytes.
-                let (data, mut crc) = match encoder.write_data(&chunk).map_err(encode_error)? {
+                let written = encoder.write_data_with_crc(&chunk, crc32);
+                let (data, mut crc) = match written.map_err(encode_error)? {
                     std::borrow::Cow::Borrowed(_) => (chunk.clone(), crc),
                     std::borrow::Cow::Owned(v) => (Bytes::from(v), None),
                 };

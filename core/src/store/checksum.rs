@@ -258,6 +258,25 @@ pub fn crc(algorithm: Algorithm, bytes: &[u8]) -> u64 {
     h.finish().as_crc().expect("a CRC")
 }
 
+/// The CRC-32 a ZIP entry needs and the CRC in `algorithm` of the same bytes, in one pass
+/// where that is cheaper (`crc_pair.rs`: a CRC-64 in wasm).
+pub fn crc_and_crc32(algorithm: Algorithm, bytes: &[u8]) -> (u64, u32) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use super::crc_pair::{NVME, XZ};
+        let pair = match algorithm {
+            Algorithm::Crc64Nvme => Some(&NVME),
+            Algorithm::Crc64Ecma => Some(&XZ),
+            _ => None,
+        };
+        if let Some(pair) = pair {
+            let (crc32, crc) = pair.crcs(bytes);
+            return (crc, crc32);
+        }
+    }
+    (crc(algorithm, bytes), crc32fast::hash(bytes))
+}
+
 /// The CRC of `a ‖ b` from `crc(a)`, `crc(b)` and `b`'s length (`algorithm` must be a CRC).
 pub fn combine(algorithm: Algorithm, crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
     combiner(algorithm).combine(crc_a, crc_b, len_b)

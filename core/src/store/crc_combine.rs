@@ -35,6 +35,14 @@ impl Combiner {
         }
     }
 
+    pub const fn poly(&self) -> u64 {
+        self.poly
+    }
+
+    pub const fn one(&self) -> u64 {
+        self.one
+    }
+
     /// The CRC of `a ‖ b`.
     pub fn combine(&self, crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
         multmodp(self.x8n(len_b), crc_a, self.poly, self.one) ^ crc_b
@@ -61,7 +69,7 @@ impl Combiner {
 }
 
 /// a·b mod P, both reflected; `a` is never 0 here (a power of x).
-const fn multmodp(a: u64, mut b: u64, poly: u64, one: u64) -> u64 {
+pub(crate) const fn multmodp(a: u64, mut b: u64, poly: u64, one: u64) -> u64 {
     let mut m = one;
     let mut p = 0u64;
     while m != 0 {

@@ -9,6 +9,7 @@
 pub mod checksum;
 mod config;
 mod crc_combine;
+mod crc_pair;
 mod credentials;
 mod endpoint;
 mod error;

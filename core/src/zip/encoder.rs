@@ -12,6 +12,7 @@
 
 use std::borrow::Cow;
 
+use crate::store::checksum::{self, Algorithm};
 use flate2::{Compress, Compression, FlushCompress};
 
 use super::central_directory::{central_header, Written};
@@ -180,7 +181,8 @@ struct Open {
     /// Where the header's zeros to patch are (patched layout).
     pending: Vec<Patch>,
     version_needed: u16,
-    crc: crc32fast::Hasher,
+    /// The CRC-32 of the data taken so far.
+    crc: u32,
     /// Uncompressed bytes taken so far.
     written: u64,
     /// Bytes emitted as the entry's data so far.
@@ -283,7 +285,7 @@ impl ZipEncoder {
                 local_offset,
                 pending,
                 version_needed,
-                crc: crc32fast::Hasher::new(),
+                crc: 0,
                 written: 0,
                 compressed: 0,
                 deflate,
@@ -304,16 +306,43 @@ impl ZipEncoder {
         Ok(header)
     }
 
+    /// Whether the open file's data goes out as taken (stored).
+    pub fn storing(&self) -> bool {
+        self.open.as_ref().is_some_and(|o| o.deflate.is_none())
+    }
+
     /// Takes a chunk of the open file's data; returns the bytes to emit for it: the chunk
     /// itself when stored, its compressed form (possibly empty) when deflated.
     pub fn write_data<'a>(&mut self, data: &'a [u8]) -> Result<Cow<'a, [u8]>, EncodeError> {
+        self.write_data_with_crc(data, None)
+    }
+
+    /// [`Self::write_data`] for a chunk whose CRC-32 may already be known (hashed in one
+    /// pass with the store's CRC, `checksum::crc_and_crc32`), so it is not hashed again.
+    pub fn write_data_with_crc<'a>(
+        &mut self,
+        data: &'a [u8],
+        crc32: Option<u32>,
+    ) -> Result<Cow<'a, [u8]>, EncodeError> {
         let open = self.open.as_mut().ok_or(EncodeError::NoEntryOpen)?;
         let declared = open.meta.declared_size();
         let actual = open.written + data.len() as u64;
         if actual > declared {
             return Err(EncodeError::SizeMismatch { declared, actual });
         }
-        open.crc.update(data);
+        open.crc = match crc32 {
+            Some(piece) => checksum::combine(
+                Algorithm::Crc32,
+                u64::from(open.crc),
+                u64::from(piece),
+                data.len() as u64,
+            ) as u32,
+            None => {
+                let mut h = crc32fast::Hasher::new_with_initial(open.crc);
+                h.update(data);
+                h.finalize()
+            }
+        };
         open.written = actual;
         let out = match open.deflate.as_mut() {
             None => Cow::Borrowed(data),
@@ -396,7 +425,7 @@ impl ZipEncoder {
                 "compressed data outgrew 4 GiB".into(),
             ));
         }
-        let crc32 = open.known_crc.unwrap_or_else(|| open.crc.finalize());
+        let crc32 = open.known_crc.unwrap_or(open.crc);
         let descriptor = self.layout == Layout::Descriptors;
         if descriptor {
             out.extend(data_descriptor(crc32, open.compressed, open.written, zip64));
