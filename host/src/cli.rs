@@ -108,7 +108,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// `big`, `small`, `all` (both), `ceiling` (the packer alone, against a store that
-    /// costs nothing), `instantiate` (the cost of a fresh instance), `checksums` or
+    /// costs nothing), `ceiling-stored` (only its stored row, three times: CPU per GiB),
+    /// `instantiate` (the cost of a fresh instance), `checksums` or
     /// `resume` (the big scenario killed at half its parts and run again), `latency` (the
     /// small scenario with every store answer 10 ms late), `copy` (large objects packed
     /// again, copied by the store), `8gib` (the big scenario's objects eight times over:

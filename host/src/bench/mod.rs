@@ -92,7 +92,7 @@ fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
             v
         }
         other => {
-            bail!("unknown scenario `{other}` (big, small, all, latency, copy, 8gib, ceiling, checksums, resume, instantiate)")
+            bail!("unknown scenario `{other}` (big, small, all, latency, copy, 8gib, ceiling, ceiling-stored, checksums, resume, instantiate)")
         }
     })
 }
@@ -103,6 +103,9 @@ pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
     }
     if which == "ceiling" {
         return ceiling().await;
+    }
+    if which == "ceiling-stored" {
+        return ceiling_stored().await;
     }
     let scenarios = match which {
         "checksums" => Vec::new(),
@@ -209,6 +212,30 @@ fn capacity_row(s: &Scenario, secs: f64) -> String {
         bytes as f64 / 1e6 / secs,
         n / secs,
     )
+}
+
+/// Only the ceiling's stored row, three times: the packer's CPU per GiB it carries, quick
+/// enough to run once per component compared (`ZIP_OSS_COMPONENT=<other.wasm>` runs
+/// another build's component).
+async fn ceiling_stored() -> anyhow::Result<()> {
+    let big = scenarios("big")?.remove(0);
+    let exe = std::env::current_exe()?;
+    let store =
+        null_store::start(big.objects(), pseudo_random(4 << 20), None, Checksums::None).await?;
+    let endpoint = store.handle.endpoint();
+    println!("{HEADER}");
+    for round in 1..=3 {
+        let s = Scenario {
+            name: format!("round {round}: null store, random bytes, stored"),
+            ..scenarios("big")?.remove(0)
+        };
+        println!(
+            "{}",
+            pack(&exe, &endpoint, &s, &["--compression", "stored"])?
+        );
+    }
+    store.handle.shutdown().await;
+    Ok(())
 }
 
 /// The packer's own limit: the 1 GiB scenario against a store that costs nothing
