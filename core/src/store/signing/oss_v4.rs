@@ -181,10 +181,12 @@ pub fn string_to_sign(datetime: &str, scope: &str, canonical_request: &str) -> S
 /// Step 3: the signing key, an HMAC chain over date, region, product and
 /// `aliyun_v4_request`, keyed first with `"aliyun_v4" + secret`.
 pub fn signing_key(secret: &str, date: &str, region: &str, product: &str) -> [u8; 32] {
-    let k_date = hmac(format!("aliyun_v4{secret}").as_bytes(), date.as_bytes());
-    let k_region = hmac(&k_date, region.as_bytes());
-    let k_product = hmac(&k_region, product.as_bytes());
-    hmac(&k_product, TERMINATOR.as_bytes())
+    super::memoized(["aliyun_v4", secret, date, region, product], || {
+        let k_date = hmac(format!("aliyun_v4{secret}").as_bytes(), date.as_bytes());
+        let k_region = hmac(&k_date, region.as_bytes());
+        let k_product = hmac(&k_region, product.as_bytes());
+        hmac(&k_product, TERMINATOR.as_bytes())
+    })
 }
 
 /// Step 4: the signature, lower-case hex.

@@ -113,10 +113,12 @@ pub fn string_to_sign(datetime: &str, scope: &str, canonical_request: &str) -> S
 
 /// Step 3: the signing key, an HMAC chain over date, region and service.
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-    let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
-    let k_region = hmac(&k_date, region.as_bytes());
-    let k_service = hmac(&k_region, service.as_bytes());
-    hmac(&k_service, b"aws4_request")
+    super::memoized(["aws4", secret, date, region, service], || {
+        let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
+        let k_region = hmac(&k_date, region.as_bytes());
+        let k_service = hmac(&k_region, service.as_bytes());
+        hmac(&k_service, b"aws4_request")
+    })
 }
 
 /// Step 4: the signature, lower-case hex.
