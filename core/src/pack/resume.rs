@@ -401,7 +401,11 @@ mod tests {
         r.listed.insert(1, listed(&md5, None, 16));
         assert_eq!(r.keep(1, data, None).as_deref(), Some(md5.as_str()));
         r.listed.insert(1, listed(&md5, None, 16));
-        assert_eq!(r.keep(1, b"other bytes, same len", None), None);
+        assert_eq!(
+            r.keep(1, b"the part's bytez", None),
+            None,
+            "other bytes, same length"
+        );
         r.listed.insert(1, listed("\"abc-2\"", None, 16));
         assert_eq!(r.keep(1, data, None), None, "not an MD5: uploaded again");
         assert_eq!(r.kept, 2);
