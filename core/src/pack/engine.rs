@@ -867,7 +867,10 @@ impl Engine {
         };
         let token = self.requests.register(op, attempt, now.unix);
         let credit = match unit {
-            Some(unit) => self.reads.as_mut().expect("reading").attempt(unit, token),
+            Some(unit) => {
+                let reads = self.reads.as_mut().expect("reading");
+                reads.attempt(unit, token, now.mono_ms)
+            }
             None => credit,
         };
         self.actions.push_back(Action::Send {
@@ -1255,8 +1258,12 @@ impl Engine {
             return;
         }
         if let Err(e) = self.check_read(unit, status, token) {
-            self.fail(e);
+            return self.fail(e);
         }
+        self.reads
+            .as_mut()
+            .expect("reading")
+            .answered(unit, now.mono_ms);
     }
 
     /// A read's answer is the bytes asked for, of the version every read must carry.

@@ -19,6 +19,7 @@ mod job;
 mod listing;
 mod part_splitter;
 mod progress;
+mod read_window;
 mod reads;
 mod requests;
 mod resume;

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use super::copy::Copies;
 use super::io::Token;
 use super::job::Tuning;
+use super::read_window::ReadWindow;
 use super::verify::{PieceCrcs, Verdict, Verify};
 use crate::plan::Plan;
 use crate::store::checksum::Algorithm;
@@ -57,6 +58,8 @@ pub(crate) struct Unit {
     pub consumed: u64,
     /// Bodies that broke off and were resumed.
     pub resumes: u32,
+    /// When the attempt in flight was sent (monotonic ms).
+    sent_ms: u64,
 }
 
 impl Unit {
@@ -110,8 +113,9 @@ pub(crate) struct Reads {
     /// Entries of which only the head is read (the store copies the rest): their bytes
     /// cannot be checked against the object's checksum, and are not.
     pub copied: std::collections::BTreeSet<usize>,
-    /// Small reads in flight at most ([`Reads::small_window`]).
-    small_window: usize,
+    /// Small reads in flight: as many as the store's latency needs, at most
+    /// [`Reads::small_window`].
+    window: ReadWindow,
 }
 
 impl Reads {
@@ -157,6 +161,7 @@ impl Reads {
                     buffered_bytes: 0,
                     consumed: 0,
                     resumes: 0,
+                    sent_ms: 0,
                 });
                 start = end;
             }
@@ -174,14 +179,15 @@ impl Reads {
             shared,
             tuning,
             copied: copies.chosen.keys().copied().collect(),
-            small_window: Self::small_window(plan, &tuning),
+            window: ReadWindow::new(tuning.read_ahead, Self::small_window(plan, &tuning)),
         }
     }
 
-    /// Small objects read at once: `read_ahead` of the largest small object the tuning
-    /// allows, spent on as many of the plan's as fit (at most [`MAX_READ_AHEAD`]). A folder
-    /// of tiny files gets more reads in flight, which is what hides a store's latency (16
-    /// in flight at 10 ms each cannot pass 1,600 objects/s), in the same memory.
+    /// Small objects read at once at most: `read_ahead` of the largest small object the
+    /// tuning allows, spent on as many of the plan's as fit (at most [`MAX_READ_AHEAD`]). A
+    /// folder of tiny files may have more reads in flight, which is what hides a store's
+    /// latency (16 in flight at 10 ms each cannot pass 1,600 objects/s), in the same
+    /// memory; how many it has is [`ReadWindow`]'s call.
     pub fn small_window(plan: &Plan, tuning: &Tuning) -> usize {
         let largest = Self::largest_small(plan, tuning);
         if largest == 0 {
@@ -227,7 +233,7 @@ impl Reads {
     /// The next unit to start, if a window has room; marks it started. Each window starts
     /// its own units in plan order (small ones are read ahead past large ones).
     pub fn next_to_start(&mut self) -> Option<usize> {
-        if self.active_small < self.small_window {
+        if self.active_small < self.window.get() {
             if let Some(i) = next_of(&mut self.units, &mut self.next_small, true) {
                 self.active_small += 1;
                 return Some(i);
@@ -243,13 +249,22 @@ impl Reads {
     }
 
     /// A new attempt of unit `i` goes out under `token`; the credit it is granted.
-    pub fn attempt(&mut self, i: usize, token: Token) -> u64 {
+    pub fn attempt(&mut self, i: usize, token: Token, now_ms: u64) -> u64 {
         let window = self.tuning.range_bytes;
         let u = &mut self.units[i];
         u.token = Some(token);
+        u.sent_ms = now_ms;
         u.answered = false;
         u.credit = u.initial_credit(window);
         u.credit
+    }
+
+    /// Unit `i`'s answer began at `now_ms`: a small one's latency sizes the window.
+    pub fn answered(&mut self, i: usize, now_ms: u64) {
+        let u = &self.units[i];
+        if u.small {
+            self.window.answered(u.sent_ms, now_ms);
+        }
     }
 
     /// The attempt in flight ended (broke off, or finished): its unspent credit lapses.
