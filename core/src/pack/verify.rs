@@ -10,7 +10,8 @@
 //! each piece is hashed once, with its CRC-32 in the same pass, and both are handed on:
 //! the encoder combines the entry's CRC-32 from the pieces', and the parts' CRCs, when
 //! the object's algorithm is the archive's, are combined from the same pieces'
-//! (`part_splitter.rs`): no byte is hashed twice.
+//! (`part_splitter.rs`): no byte is hashed twice. An object S3 keeps a CRC-32 of is
+//! checked with the entry's CRC-32 from the same one pass, which gives the parts' CRC-64.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -159,7 +160,13 @@ impl Verify {
 /// Whether an object checked in `algorithm` is hashed piece by piece and combined: when
 /// the pieces' CRCs are of use beyond the check.
 fn by_pieces(algorithm: Algorithm, shared: Option<Algorithm>) -> bool {
-    shared == Some(algorithm) || pairs_with_crc32(algorithm)
+    shared == Some(algorithm) || pairs_with_crc32(algorithm) || crc32_with_parts(algorithm, shared)
+}
+
+/// An object S3 keeps a CRC-32 of (what AWS SDKs upload with by default) is checked with
+/// the CRC-32 its entry needs anyway, from the pass that also gives the parts' CRC-64.
+fn crc32_with_parts(algorithm: Algorithm, shared: Option<Algorithm>) -> bool {
+    algorithm == Algorithm::Crc32 && shared.is_some_and(pairs_with_crc32)
 }
 
 fn pairs_with_crc32(algorithm: Algorithm) -> bool {
@@ -168,6 +175,14 @@ fn pairs_with_crc32(algorithm: Algorithm) -> bool {
 
 /// A piece's CRC in `algorithm` (for the check) and what of it is handed on.
 fn piece_crcs(algorithm: Algorithm, shared: Option<Algorithm>, bytes: &[u8]) -> (u64, PieceCrcs) {
+    if let Some(parts) = shared.filter(|_| crc32_with_parts(algorithm, shared)) {
+        let (crc, crc32) = checksum::crc_and_crc32(parts, bytes);
+        let handed = PieceCrcs {
+            crc: Some(crc),
+            crc32: Some(crc32),
+        };
+        return (u64::from(crc32), handed);
+    }
     let (crc, crc32) = if pairs_with_crc32(algorithm) {
         let (crc, crc32) = checksum::crc_and_crc32(algorithm, bytes);
         (crc, Some(crc32))
@@ -268,6 +283,33 @@ mod tests {
                 pieces(Some(crc(Algorithm::Crc64Nvme, b" World")), b" World")
             ]
         );
+    }
+
+    #[test]
+    fn an_object_with_a_crc32_is_checked_by_the_pass_that_hashes_it_for_the_parts() {
+        let nvme = Some(Algorithm::Crc64Nvme);
+        let crc32 = |b: &[u8]| Checksum::crc(Algorithm::Crc32, u64::from(crc32fast::hash(b)));
+        let mut v = Verify::default();
+        v.claim(0, Claimed::Full(crc32(b"hello world")));
+        let a = v.hash(0, b"hello", nvme);
+        let b = v.hash(0, b" world", nvme);
+        assert_eq!(
+            a,
+            pieces(Some(crc(Algorithm::Crc64Nvme, b"hello")), b"hello")
+        );
+        assert_eq!(
+            b,
+            pieces(Some(crc(Algorithm::Crc64Nvme, b" world")), b" world")
+        );
+        assert_eq!(v.finish(0), Verdict::Match);
+        v.claim(1, Claimed::Full(crc32(b"hello world")));
+        let (verdict, crcs) = v.check_whole(1, [&b"hello"[..], b" World"].into_iter(), nvme);
+        assert_eq!(verdict, Verdict::Mismatch(Algorithm::Crc32));
+        assert_eq!(crcs.len(), 2);
+        // Streamed (no parts' algorithm): checked as before, nothing handed on.
+        v.claim(2, Claimed::Full(crc32(b"abc")));
+        assert_eq!(v.hash(2, b"abc", None), PieceCrcs::default());
+        assert_eq!(v.finish(2), Verdict::Match);
     }
 
     fn pieces(crc: Option<u64>, bytes: &[u8]) -> PieceCrcs {
