@@ -54,13 +54,11 @@ impl ReadWindow {
         if self.answers.len() > RATE_SAMPLES {
             self.answers.pop_front();
         }
-        let Some(&first) = self.answers.front() else {
-            return;
-        };
         if self.answers.len() < RATE_SAMPLES {
             return;
         }
         // Millisecond clocks: a span or latency under one counts as one.
+        let first = self.answers.front().copied().unwrap_or(now_ms);
         let span = now_ms.saturating_sub(first).max(1);
         let latency = self.least.max(1);
         let want = (RATE_SAMPLES as u64 * latency * GAIN).div_ceil(span);

@@ -175,25 +175,29 @@ fn pairs_with_crc32(algorithm: Algorithm) -> bool {
 
 /// A piece's CRC in `algorithm` (for the check) and what of it is handed on.
 fn piece_crcs(algorithm: Algorithm, shared: Option<Algorithm>, bytes: &[u8]) -> (u64, PieceCrcs) {
-    if let Some(parts) = shared.filter(|_| crc32_with_parts(algorithm, shared)) {
-        let (crc, crc32) = checksum::crc_and_crc32(parts, bytes);
+    // The one pass is in a CRC-64: the object's own, or the parts' for a CRC-32 object.
+    let wide = match pairs_with_crc32(algorithm) {
+        true => Some(algorithm),
+        false => shared.filter(|_| crc32_with_parts(algorithm, shared)),
+    };
+    let Some(wide) = wide else {
+        let crc = checksum::crc(algorithm, bytes);
         let handed = PieceCrcs {
-            crc: Some(crc),
-            crc32: Some(crc32),
+            crc: (shared == Some(algorithm)).then_some(crc),
+            crc32: None,
         };
-        return (u64::from(crc32), handed);
-    }
-    let (crc, crc32) = if pairs_with_crc32(algorithm) {
-        let (crc, crc32) = checksum::crc_and_crc32(algorithm, bytes);
-        (crc, Some(crc32))
-    } else {
-        (checksum::crc(algorithm, bytes), None)
+        return (crc, handed);
+    };
+    let (crc64, crc32) = checksum::crc_and_crc32(wide, bytes);
+    let checked = match algorithm {
+        Algorithm::Crc32 => u64::from(crc32),
+        _ => crc64,
     };
     let handed = PieceCrcs {
-        crc: (shared == Some(algorithm)).then_some(crc),
-        crc32,
+        crc: (shared == Some(wide)).then_some(crc64),
+        crc32: Some(crc32),
     };
-    (crc, handed)
+    (checked, handed)
 }
 
 #[cfg(test)]
@@ -244,16 +248,7 @@ mod tests {
         let nvme = Some(Algorithm::Crc64Nvme);
         let mut v = Verify::default();
         v.claim(0, claim_of(b"hello world"));
-        let a = v.hash(0, b"hello", nvme);
-        let b = v.hash(0, b" world", nvme);
-        assert_eq!(
-            a,
-            pieces(Some(crc(Algorithm::Crc64Nvme, b"hello")), b"hello")
-        );
-        assert_eq!(
-            b,
-            pieces(Some(crc(Algorithm::Crc64Nvme, b" world")), b" world")
-        );
+        hash_hello_world_for_nvme_parts(&mut v, 0);
         assert_eq!(v.finish(0), Verdict::Match);
         // Not yet claimed: nothing is known.
         assert_eq!(
@@ -291,16 +286,7 @@ mod tests {
         let crc32 = |b: &[u8]| Checksum::crc(Algorithm::Crc32, u64::from(crc32fast::hash(b)));
         let mut v = Verify::default();
         v.claim(0, Claimed::Full(crc32(b"hello world")));
-        let a = v.hash(0, b"hello", nvme);
-        let b = v.hash(0, b" world", nvme);
-        assert_eq!(
-            a,
-            pieces(Some(crc(Algorithm::Crc64Nvme, b"hello")), b"hello")
-        );
-        assert_eq!(
-            b,
-            pieces(Some(crc(Algorithm::Crc64Nvme, b" world")), b" world")
-        );
+        hash_hello_world_for_nvme_parts(&mut v, 0);
         assert_eq!(v.finish(0), Verdict::Match);
         v.claim(1, Claimed::Full(crc32(b"hello world")));
         let (verdict, crcs) = v.check_whole(1, [&b"hello"[..], b" World"].into_iter(), nvme);
@@ -310,6 +296,16 @@ mod tests {
         v.claim(2, Claimed::Full(crc32(b"abc")));
         assert_eq!(v.hash(2, b"abc", None), PieceCrcs::default());
         assert_eq!(v.finish(2), Verdict::Match);
+    }
+
+    /// Hashes "hello world" as entry `entry`'s bytes in two pieces, for parts in CRC-64/NVME:
+    /// each piece's CRC-64 and CRC-32 must be handed on.
+    fn hash_hello_world_for_nvme_parts(v: &mut Verify, entry: usize) {
+        for piece in [&b"hello"[..], b" world"] {
+            let got = v.hash(entry, piece, Some(Algorithm::Crc64Nvme));
+            let want = pieces(Some(crc(Algorithm::Crc64Nvme, piece)), piece);
+            assert_eq!(got, want);
+        }
     }
 
     fn pieces(crc: Option<u64>, bytes: &[u8]) -> PieceCrcs {

@@ -130,29 +130,14 @@ impl Pair {
     fn block(&self, block: &[u8], (lo, hi): (u64, u64)) -> (u64, u64) {
         let lo = u64::from_le_bytes(block[..8].try_into().expect("16 bytes")) ^ lo;
         let hi = u64::from_le_bytes(block[8..16].try_into().expect("16 bytes")) ^ hi;
+        // Byte i of the block (little-endian) looks up table 15 - i.
         let t = &self.tables;
-        let at = |k: usize, byte: u64| &t[k][(byte & 0xff) as usize];
-        let x = xor8([
-            at(15, lo),
-            at(14, lo >> 8),
-            at(13, lo >> 16),
-            at(12, lo >> 24),
-            at(11, lo >> 32),
-            at(10, lo >> 40),
-            at(9, lo >> 48),
-            at(8, lo >> 56),
-        ]);
-        let y = xor8([
-            at(7, hi),
-            at(6, hi >> 8),
-            at(5, hi >> 16),
-            at(4, hi >> 24),
-            at(3, hi >> 32),
-            at(2, hi >> 40),
-            at(1, hi >> 48),
-            at(0, hi >> 56),
-        ]);
-        split(x, y)
+        let eight = |word: u64, last: usize| {
+            xor8(std::array::from_fn(|i| {
+                &t[last - i][((word >> (8 * i)) & 0xff) as usize]
+            }))
+        };
+        split(eight(lo, 15), eight(hi, 7))
     }
 
     fn bytewise(&self, mut s: u128, bytes: &[u8]) -> u128 {
