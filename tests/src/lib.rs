@@ -18,6 +18,7 @@ use zip_oss::limits::InstanceLimits;
 use zip_oss::serve::ServerHandle;
 use zip_oss::settings::AccessSettings;
 use zip_oss::{Runtime, RuntimeOptions, StoreSettings};
+use zip_oss_core::store::checksum::{self, Algorithm, Checksum};
 use zip_oss_core::store::{
     Bucket, Credentials, Endpoint, HttpRequest, ListMultipartUploads, ObjectKey, PutObject,
     StoreConfig,
@@ -213,12 +214,26 @@ impl Env {
     /// store keeps a checksum of each as S3 does (CRC-64/NVME by default); returns the
     /// objects' files by key, as [`Env::put_files`] does.
     pub fn put_objects(&self, files: &[(String, Vec<u8>)]) -> BTreeMap<String, PathBuf> {
+        self.put_objects_checked(files, None)
+    }
+
+    /// [`Env::put_objects`] stating each object's checksum in `algorithm` (a CRC), which
+    /// the store checks and keeps instead of its default, as an SDK's upload does.
+    pub fn put_objects_checked(
+        &self,
+        files: &[(String, Vec<u8>)],
+        algorithm: Option<Algorithm>,
+    ) -> BTreeMap<String, PathBuf> {
         let bucket = Bucket::new(BUCKET).unwrap();
         let mut paths = BTreeMap::new();
         for (key, data) in files {
             let object = ObjectKey::new(key).unwrap();
-            let req = PutObject::new(&bucket, &object, data.len() as u64)
-                .sign(&self.direct_config(), now());
+            let stated = algorithm.map(|a| Checksum::crc(a, checksum::crc(a, data)));
+            let mut put = PutObject::new(&bucket, &object, data.len() as u64);
+            if let Some(c) = &stated {
+                put = put.checksum(c);
+            }
+            let req = put.sign(&self.direct_config(), now());
             let mut r = ureq::request(req.method, &req.url);
             for (k, v) in &req.headers {
                 r = r.set(k, v);

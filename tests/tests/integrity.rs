@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use zip_oss::settings::ProviderKind;
 use zip_oss::StoreSettings;
+use zip_oss_core::store::checksum::Algorithm;
 use zip_oss_core::store::{Bucket, HeadObject, ObjectKey};
 use zip_oss_tests::crc::{b64, crc64nvme, crc64xz};
 use zip_oss_tests::fault_proxy::{Fault, FaultProxy, Flips, Match, RandomRule};
@@ -221,10 +222,19 @@ fn assert_run(run: (Vec<String>, Vec<String>, usize, usize, u64), flips: Flips, 
 fn flipped_bytes_never_make_a_wrong_archive_on_s3() {
     let env = Env::in_memory();
     // PutObject through the API: the store keeps a CRC-64/NVME of each, as S3 does.
-    let sets: Vec<(&str, Manifest)> = sources()
+    let mut sets: Vec<(&str, Manifest)> = sources()
         .iter()
         .map(|(prefix, files)| (*prefix, manifest_under(&env.put_objects(files), prefix)))
         .collect();
+    // And objects uploaded with a CRC-32, as AWS SDKs do: checked with the entry's CRC-32.
+    // Under 10 MiB, so that no store copy stands in for reading them.
+    let crc32: Files = [(700 << 10, 31), (6 * MIB, 32), (1000, 33)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(len, seed))| (format!("src-crc32/f{i}.bin"), noise(len, seed)))
+        .collect();
+    let put = env.put_objects_checked(&crc32, Some(Algorithm::Crc32));
+    sets.push(("src-crc32/", manifest_under(&put, "src-crc32/")));
     flip(&env.proxy, 0.06, 0.05, 0x0014_17e9);
     let expect = |objects| Expect {
         objects,
