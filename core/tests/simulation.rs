@@ -17,7 +17,8 @@
 //!   over, with its upload: a later retry's, or the lifecycle rule's).
 //!
 //! A failing seed prints itself; `SIM_SEED=<n> cargo test --release -p zip-oss-core --test
-//! simulation -- --nocapture` replays it with a trace. `SIM_SEEDS=<n>` runs more.
+//! simulation -- --nocapture` replays it with a trace. `SIM_SEEDS=<n>` runs more;
+//! `SIM_SHOW=<outcome>` names the seeds that ended so.
 
 mod sim;
 
@@ -25,7 +26,7 @@ use bytes::Bytes;
 use sim::store::{S3Checksum, SimStore};
 use sim::world::{Faults, Outcome, World};
 use zip_oss_core::pack::{
-    record_key, Backoff, Job, Mode, PackError, Record, Rng, Tuning, SNIFF_BYTES,
+    record_key, Backoff, Job, Mode, PackError, Record, Rng, Tuning, SEAM_SUFFIX, SNIFF_BYTES,
 };
 use zip_oss_core::plan::{
     compressed_by_content, incompressible, Compression, PackRequest, Plan, SourceFile,
@@ -71,6 +72,7 @@ fn scenario(seed: u64) -> Scenario {
         resume_lease_secs: [0, 5, 20, 20][rng.below(4) as usize],
         copy: rng.below(2) == 0,
         copy_min_part: [16 << 10, 40 << 10][rng.below(2) as usize],
+        seam_min_head: [0, u64::MAX][rng.below(2) as usize],
     };
     // With copy, the store's minimum is the head (what copy is built to honour).
     let store_min = match tuning.copy {
@@ -103,12 +105,17 @@ fn scenario(seed: u64) -> Scenario {
         "empty",
     ];
     let count = rng.below(10);
+    // With seams on, large objects in a row are common (seams join copied ones).
+    let large_from = match tuning.copy && tuning.seam_min_head == 0 {
+        true => 4,
+        false => 8,
+    };
     for i in 0..count {
         let size = match rng.below(10) {
             0 => 0,
+            n if n >= large_from => (70 << 10) + rng.below(250 << 10),
             1..=4 => rng.below(2 << 10),
-            5..=7 => rng.below(70 << 10),
-            _ => (70 << 10) + rng.below(250 << 10),
+            _ => rng.below(70 << 10),
         } as usize;
         let text = rng.below(2) == 0;
         let data: Vec<u8> = (0..size)
@@ -138,8 +145,12 @@ fn scenario(seed: u64) -> Scenario {
     }
 
     let mut request = PackRequest::from_json(br#"{"bucket":"bkt","source-dir":"src/"}"#).unwrap();
-    request.compression =
-        [Compression::Stored, Compression::Deflate, Compression::Auto][rng.below(3) as usize];
+    // With seams on, mostly stored (only stored entries are copied).
+    let methods = match tuning.copy && tuning.seam_min_head == 0 {
+        true => [Compression::Stored, Compression::Stored, Compression::Auto],
+        false => [Compression::Stored, Compression::Deflate, Compression::Auto],
+    };
+    request.compression = methods[rng.below(3) as usize];
     request.compression_level = Some(1);
     if rng.below(5) == 0 {
         // An explicit key list, sometimes naming a key that does not exist.
@@ -181,10 +192,12 @@ fn scenario(seed: u64) -> Scenario {
             .filter(|(k, _)| k.starts_with("src/"))
             .map(|(k, o)| (k.clone(), o.clone()))
             .collect();
+        // With seams on, most are current: seams need copied entries in a row.
+        let seams = tuning.seam_min_head == 0;
         for (key, o) in objects {
-            let (etag, crc32) = match rng.below(3) {
-                0 => continue,
-                1 => (o.etag.clone(), true_crc32(&o.data)),
+            let (etag, crc32) = match (rng.below(3), seams) {
+                (0, false) => continue,
+                (1, _) | (0, true) => (o.etag.clone(), true_crc32(&o.data)),
                 _ => ("\"0ld\"".to_string(), true_crc32(&o.data) ^ 1),
             };
             let record = Record::new(
@@ -310,7 +323,8 @@ fn run_seed(seed: u64, trace: bool) -> Result<String, String> {
     run_seed_counting(seed, trace, &mut Default::default())
 }
 
-/// As [`run_seed`], adding up the answers lost after the store acted, by operation.
+/// As [`run_seed`], adding up the answers lost after the store acted, by operation (and
+/// under `"seams"`, the runs that built a seam).
 fn run_seed_counting(
     seed: u64,
     trace: bool,
@@ -336,6 +350,7 @@ fn run_seed_counting(
     let mut faults_before = 0;
     // What the died pack left: its open uploads, and its checkpoint.
     let mut died_open: Vec<String> = Vec::new();
+    let mut died_scratch: Vec<String> = Vec::new();
     let mut died_checkpoint = None;
     let checkpoint = zip_oss_core::pack::checkpoint_key(DEST);
     let mut world = World::new(job.clone(), store, faults, seed);
@@ -347,6 +362,7 @@ fn run_seed_counting(
     for (op, n) in &world.lost {
         *lost.entry(op).or_default() += n;
     }
+    *lost.entry("seams").or_default() += u64::from(world.seam_requests > 0);
     ran?;
     if world.outcome.is_none() {
         let mut store = std::mem::replace(&mut world.store, SimStore::new(Provider::S3, BUCKET, 1));
@@ -374,6 +390,12 @@ fn run_seed_counting(
             .uploads
             .iter()
             .filter(|(_, u)| u.key == DEST)
+            .map(|(id, _)| id.clone())
+            .collect();
+        died_scratch = store
+            .uploads
+            .iter()
+            .filter(|(_, u)| u.key.ends_with(SEAM_SUFFIX))
             .map(|(id, _)| id.clone())
             .collect();
         died_checkpoint = store.objects.get(&checkpoint).map(|o| o.data.clone());
@@ -406,6 +428,8 @@ fn run_seed_counting(
         .as_deref()
         .and_then(|c| serde_json::from_slice::<serde_json::Value>(c).ok())
         .and_then(|c| c["upload_id"].as_str().map(str::to_string));
+    // A died pack's seams are swept by the pack that takes its checkpoint over.
+    let taken_over = left.is_none();
     let others: Vec<String> = others
         .into_iter()
         .chain(
@@ -413,6 +437,7 @@ fn run_seed_counting(
                 .into_iter()
                 .filter(|id| left.is_some() || resumable.as_ref() != Some(id)),
         )
+        .chain(died_scratch.into_iter().filter(|_| !taken_over))
         .collect();
     let open: Vec<&String> = world
         .store
@@ -422,6 +447,15 @@ fn run_seed_counting(
         .collect();
     if !open.is_empty() {
         return Err(format!("{} upload(s) left open: {open:?}", open.len()));
+    }
+    let scratch: Vec<&String> = world
+        .store
+        .objects
+        .keys()
+        .filter(|k| k.ends_with(SEAM_SUFFIX))
+        .collect();
+    if !scratch.is_empty() && (parts_at_crash.is_none() || taken_over) {
+        return Err(format!("scratch objects left: {scratch:?}"));
     }
     if world.engine.upload_may_be_left_open() {
         return Err("the engine gave up on a cleanup request".into());
@@ -570,6 +604,13 @@ fn run_seed_counting(
                 "done after a reread"
             } else if world.garbled > 0 {
                 "done though an answer's checksum was garbled"
+            } else if world.seam_requests > 0 && !refused {
+                // Only the first copied entry's head is read, if any.
+                let heads = summary.bytes_read;
+                if summary.copied_objects == 0 || heads > plan.source_bytes() {
+                    return Err("seams without copies".into());
+                }
+                "done with seams"
             } else if summary.copied_objects > 0 && refused {
                 if summary.copied_bytes > 0 {
                     return Err("the store refused every copy, yet bytes were copied".into());
@@ -638,23 +679,33 @@ fn seeds_keep_every_property() {
     let mut tally = std::collections::BTreeMap::new();
     let mut failed = Vec::new();
     let mut lost = std::collections::BTreeMap::new();
+    // `SIM_SHOW=<outcome>` names the seeds that ended so (to replay one).
+    let show = std::env::var("SIM_SHOW").ok();
     for seed in 0..seeds {
         match run_seed_counting(seed, false, &mut lost) {
-            Ok(how) => *tally.entry(how).or_insert(0) += 1,
+            Ok(how) => {
+                if show.as_deref() == Some(how.as_str()) {
+                    eprintln!("seed {seed}: {how}");
+                }
+                *tally.entry(how).or_insert(0) += 1
+            }
             Err(e) => failed.push(format!("seed {seed}: {e}")),
         }
     }
-    eprintln!("{seeds} seeds: {tally:?}; answers lost after the store acted: {lost:?}");
+    let seamed = lost.remove("seams").unwrap_or(0);
+    eprintln!("{seeds} seeds: {tally:?}; answers lost after the store acted: {lost:?}; runs with seams: {seamed}");
     assert!(
         failed.is_empty(),
         "{} of {seeds} seeds broke a property (replay one with SIM_SEED=<n> cargo test --release -p zip-oss-core --test simulation -- --nocapture):\n{}",
         failed.len(),
         failed.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
     );
-    assert!(
-        tally.get("done").copied().unwrap_or(0) > seeds / 2,
-        "most seeds should succeed: {tally:?}"
-    );
+    let done: u64 = tally
+        .iter()
+        .filter(|(how, _)| how.starts_with("done"))
+        .map(|(_, n)| *n)
+        .sum();
+    assert!(done > seeds / 2, "most seeds should succeed: {tally:?}");
     if seeds >= 1000 {
         // The checks were put to work: flipped reads read again, flips that stuck caught.
         for how in [
@@ -664,12 +715,14 @@ fn seeds_keep_every_property() {
             "done after a resume",
             "done with copies",
             "done reading refused copies",
+            "done with seams",
         ] {
             assert!(
                 tally.get(how).copied().unwrap_or(0) >= 10,
                 "{how}: {tally:?}"
             );
         }
+        assert!(seamed >= seeds / 50, "only {seamed} runs built a seam");
     }
 }
 

@@ -16,6 +16,10 @@
 //! `max(part_size, 2 × min_part)` each (so each is at least `min_part`), and the next
 //! entry starts a new part.
 //!
+//! Two copied entries in a row need not carry the second one's head: a **seam**
+//! (`seams.rs`) joins the first one's last `min_part` bytes (copied) and the second one's
+//! header (uploaded) into one part, so neither is read.
+//!
 //! The archive is byte for byte what a pack without copy writes. Its CRC-64 stays
 //! checked end to end: a copied range's CRC follows from the object's CRC-64 (which OSS
 //! always shows and S3 may) and the head's, by CRC linearity; else from the copy answer.
@@ -139,6 +143,9 @@ pub(crate) struct Copies {
     pub recorded: BTreeSet<usize>,
     /// Copied entries, each with its CRC-32.
     pub chosen: BTreeMap<usize, u32>,
+    /// Copied entries whose header is in a seam, after the copied entry before them (which
+    /// gives the seam its last `head` bytes): nothing of them is read.
+    pub seamed: BTreeSet<usize>,
     /// Object bytes written as copied parts (progress counts them as packed)...
     pub copied_bytes: u64,
     /// ...and those of them read and uploaded after all, the store refusing to copy.
@@ -206,12 +213,40 @@ impl Copies {
         }
     }
 
-    /// How much of entry `e` is read: the head of a copied entry, else all of it.
+    /// Joins copied entries in a row by seams, where the head is worth it (`min_head`) and
+    /// the entry before keeps a copied middle of at least `head` (every part but the last
+    /// must reach the store's minimum).
+    pub fn join_seams(&mut self, plan: &Plan, min_head: u64) {
+        if self.head < min_head {
+            return;
+        }
+        let chosen: Vec<usize> = self.chosen.keys().copied().collect();
+        for b in chosen {
+            let Some(a) = b.checked_sub(1).filter(|a| self.chosen.contains_key(a)) else {
+                continue;
+            };
+            let middle = plan.entries[a].size() - self.read_len(a, u64::MAX) - self.head;
+            if middle >= self.head {
+                self.seamed.insert(b);
+            }
+        }
+    }
+
+    /// How much of entry `e` is read: the head of a copied entry (nothing after a seam),
+    /// else all of it.
     pub fn read_len(&self, e: usize, size: u64) -> u64 {
-        if self.chosen.contains_key(&e) {
-            self.head
-        } else {
-            size
+        match (self.chosen.contains_key(&e), self.seamed.contains(&e)) {
+            (true, true) => 0,
+            (true, false) => self.head,
+            _ => size,
+        }
+    }
+
+    /// How much of copied entry `e`'s end goes into the seam after it.
+    pub fn tail_len(&self, e: usize) -> u64 {
+        match self.seamed.contains(&(e + 1)) {
+            true => self.head,
+            false => 0,
         }
     }
 
@@ -221,6 +256,7 @@ impl Copies {
         for (e, crc) in &self.chosen {
             out.extend((*e as u64).to_be_bytes());
             out.extend(crc.to_be_bytes());
+            out.push(u8::from(self.seamed.contains(e)));
         }
         out
     }
@@ -308,6 +344,51 @@ mod tests {
         // 90 GiB in 10 MiB parts would be 9,216 parts carried: copying frees them.
         c.choose(&mut plan, 90 << 30, 10 << 20);
         assert_eq!(c.chosen.len(), 2);
+    }
+
+    #[test]
+    fn seams_join_copied_entries_in_a_row_that_keep_a_middle() {
+        let entry = |i: usize, size: u64| PlannedEntry {
+            key: format!("k{i}"),
+            name: format!("k{i}"),
+            kind: EntryKind::File { size },
+            mtime_unix: None,
+            method: Method::Stored,
+            sniff: false,
+            name_encoding: crate::zip::NameEncoding::Utf8,
+            etag: Some("e".into()),
+        };
+        let m = S3_MIN_PART;
+        // 0 and 1 copied in a row; 1 too short to give 2 a tail; 3 not copied; 4 after it.
+        let plan = Plan {
+            entries: vec![
+                entry(0, 3 * m),
+                entry(1, 2 * m - 1),
+                entry(2, 4 * m),
+                entry(3, 4 * m),
+                entry(4, 4 * m),
+            ],
+            ..Plan::default()
+        };
+        let mut c = Copies {
+            head: m,
+            ..Copies::default()
+        };
+        c.chosen = [(0, 1), (1, 2), (2, 3), (4, 5)].into();
+        let mut off = Copies {
+            head: m,
+            chosen: c.chosen.clone(),
+            ..Copies::default()
+        };
+        off.join_seams(&plan, 2 * m);
+        assert!(off.seamed.is_empty(), "heads under the threshold carry");
+        c.join_seams(&plan, m);
+        assert_eq!(c.seamed, [1].into());
+        assert_eq!(
+            (0..5).map(|e| c.read_len(e, 4 * m)).collect::<Vec<_>>(),
+            [m, 0, m, 4 * m, m]
+        );
+        assert_eq!((c.tail_len(0), c.tail_len(1)), (m, 0));
     }
 
     #[test]

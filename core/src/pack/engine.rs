@@ -14,6 +14,8 @@
 //! (`resume.rs`). Every object's bytes are checked against
 //! the store's checksum (`verify.rs`), every part and the whole archive against ours.
 
+mod seam_flow;
+
 use std::collections::VecDeque;
 
 use bytes::Bytes;
@@ -28,6 +30,7 @@ use super::reads::Reads;
 use super::requests::{header, InFlight, Op, Requests};
 use super::resume::{self, Checkpoint, Found, Resume};
 use super::rng::Rng;
+use super::seams::{Seams, SEAM_SUFFIX};
 use super::summary::Summary;
 use super::upload::{Sweep, Upload};
 use super::verify::Verdict;
@@ -93,6 +96,8 @@ pub struct Engine {
     /// The CRC-64 the archive's parts and whole are checked with (the store's own).
     archive_algorithm: Algorithm,
     copies: Copies,
+    /// The seams' scratch uploads (`seams.rs`).
+    seams: Seams,
     /// Records to write once the archive is in place (`copy.rs`), and those on their way.
     records_due: Option<VecDeque<usize>>,
     failure: Option<PackError>,
@@ -139,6 +144,7 @@ impl Engine {
             checkpoint,
             archive_algorithm,
             copies: Copies::default(),
+            seams: Seams::default(),
             records_due: None,
             failure: None,
         };
@@ -171,6 +177,7 @@ impl Engine {
         self.reads.as_ref().map_or(0, Reads::held)
             + self.writer.as_ref().map_or(0, Writer::held)
             + self.upload.held()
+            + self.seams.held()
     }
 
     /// What the pack asked the driver to set aside (0 before it did).
@@ -276,7 +283,9 @@ impl Engine {
         // A checkpoint is zip-oss's own bookkeeping, never an entry (and would change the
         // plan of the very pack it is there to resume).
         let mut sources = listing.finish(&self.job.request);
-        sources.retain(|s| !s.key.ends_with(resume::CHECKPOINT_SUFFIX));
+        sources.retain(|s| {
+            !s.key.ends_with(resume::CHECKPOINT_SUFFIX) && !s.key.ends_with(SEAM_SUFFIX)
+        });
         if let Some(prefix) = self.job.records.as_deref().filter(|p| !p.is_empty()) {
             sources.retain(|s| !s.key.starts_with(prefix));
         }
@@ -293,8 +302,11 @@ impl Engine {
             return self.reserve();
         }
         self.phase = Phase::Probing;
+        // S3 shows an object's CRC32 (and CRC-64) on a lookup. OSS's CRC-64 comes with the
+        // head read, but an entry after a seam has none read: look it up too.
+        let seams = self.copies.head >= self.tuning.seam_min_head;
         for &e in &self.copies.candidates {
-            if self.provider() == Provider::S3 {
+            if self.provider() == Provider::S3 || seams {
                 self.copies.queue.push_back(Op::Probe { entry: e });
             }
             if self.job.records.is_some() {
@@ -327,6 +339,8 @@ impl Engine {
         let part_size = self.part_size().max(1);
         let bound = self.predicted.unwrap_or_else(|| self.plan.archive_bound());
         self.copies.choose(&mut self.plan, bound, part_size);
+        self.copies
+            .join_seams(&self.plan, self.tuning.seam_min_head);
         // `auto` entries a record settled are stored now: the size is known better.
         if let Err(e) = self.check_plan() {
             return self.fail(e);
@@ -524,7 +538,11 @@ impl Engine {
             Phase::Writing => self.write(now),
             #[allow(clippy::collapsible_match)] // `sweep` moves the pack on: not a guard
             Phase::Finishing => {
-                if self.sweep(now) && self.drop_checkpoint(now) && self.write_records(now) {
+                if self.clean_seams(now)
+                    && self.sweep(now)
+                    && self.drop_checkpoint(now)
+                    && self.write_records(now)
+                {
                     self.finish(now);
                 }
             }
@@ -605,15 +623,21 @@ impl Engine {
                 }
                 let mut start = Vec::new();
                 let copy_limit = self.tuning.parts_in_flight * COPIES_PER_PART;
+                let mut seams = Vec::new();
                 while let Some(front) = ready.front() {
-                    let room = match front.copy {
-                        Some(_) => self.upload.copying.len() < copy_limit,
-                        None => self.upload.sending.len() < self.tuning.parts_in_flight,
+                    let copying = self.upload.copying.len() + self.seams.in_flight() + seams.len();
+                    let room = match (&front.copy, &front.seam) {
+                        (Some(_), _) | (_, Some(_)) => copying < copy_limit,
+                        _ => self.upload.sending.len() < self.tuning.parts_in_flight,
                     };
                     if !room {
                         break;
                     }
                     let part = ready.pop_front().expect("looked at");
+                    if part.seam.is_some() {
+                        seams.push(part);
+                        continue;
+                    }
                     if let Some(range) = part.copy {
                         if let Some(group) = range.group_crc {
                             self.upload.copied_crcs.insert(part.number, group);
@@ -643,6 +667,9 @@ impl Engine {
                         false => Op::Part { number },
                     };
                     self.send(op, 0, now);
+                }
+                for part in seams {
+                    self.start_seam(part, now);
                 }
             }
             Output::Stream {
@@ -675,7 +702,11 @@ impl Engine {
                 }
             }
             Output::Parts { ready, .. } => {
-                if ready.is_empty() && self.upload.in_flight() == 0 && self.upload_ready() {
+                if ready.is_empty()
+                    && self.upload.in_flight() == 0
+                    && self.seams.in_flight() == 0
+                    && self.upload_ready()
+                {
                     self.phase = Phase::Completing;
                     self.upload.complete_started = true;
                     self.send(Op::Complete, 0, now);
@@ -783,7 +814,7 @@ impl Engine {
                     | Op::Complete
                     | Op::PutCheckpoint { renew: false }
                     | Op::AbortStale { .. }
-            )
+            ) || op.is_seam_write()
         }) {
             return;
         }
@@ -803,7 +834,7 @@ impl Engine {
             }
             return;
         }
-        if !self.drop_checkpoint(now) || !self.sweep(now) {
+        if !self.clean_seams(now) || !self.drop_checkpoint(now) || !self.sweep(now) {
             return;
         }
         self.phase = Phase::Over;
@@ -816,7 +847,7 @@ impl Engine {
 
     /// Aborts the uploads a lost create answer may have left; `true` once nothing is left to do.
     fn sweep(&mut self, now: Now) -> bool {
-        if !self.upload.create_ambiguous {
+        if !self.upload.create_ambiguous && self.seams.sweep.is_empty() {
             return true;
         }
         match self.upload.sweep {
@@ -834,9 +865,9 @@ impl Engine {
             }
             Sweep::Listing => false,
             Sweep::Aborting => {
-                let strays: Vec<String> = self.upload.strays.drain(..).collect();
-                for upload_id in strays {
-                    self.send(Op::AbortStray { upload_id }, 0, now);
+                let strays: Vec<(String, String)> = self.upload.strays.drain(..).collect();
+                for (key, upload_id) in strays {
+                    self.send(Op::AbortStray { key, upload_id }, 0, now);
                 }
                 if self
                     .requests
@@ -985,7 +1016,7 @@ impl Engine {
                 Some((put.sign(cfg, t), Bytes::from(record), MAX_XML))
             }
             Op::CopyRead { number } => {
-                let range = self.upload.copying.get(number)?;
+                let range = self.copy_source(*number)?;
                 let e = &self.plan.entries[range.entry];
                 let key = ObjectKey::new(e.key.as_str()).ok()?;
                 let mut get = GetObject::new(bucket, &key).range(range.start, range.end);
@@ -1022,9 +1053,19 @@ impl Engine {
                 .prefix(dest.as_str())
                 .markers(key_marker.as_deref(), id_marker.as_deref())
                 .sign(cfg, t)),
-            Op::AbortStray { upload_id } => {
-                xml(AbortMultipartUpload::new(bucket, dest, upload_id).sign(cfg, t))
+            Op::AbortStray { key, upload_id } => {
+                let key = ObjectKey::new(key.as_str()).ok()?;
+                xml(AbortMultipartUpload::new(bucket, &key, upload_id).sign(cfg, t))
             }
+            Op::SeamCreate { .. }
+            | Op::SeamTail { .. }
+            | Op::SeamBytes { .. }
+            | Op::SeamComplete { .. }
+            | Op::SeamCopy { .. }
+            | Op::SeamAbort { .. }
+            | Op::SeamDelete { .. }
+            | Op::ListScratch { .. }
+            | Op::DeleteScratch { .. } => self.build_seam(op, now),
             Op::Read { unit } => {
                 let reads = self.reads.as_ref()?;
                 let u = &reads.units[*unit];
@@ -1132,14 +1173,19 @@ impl Engine {
 
     /// A refused copy's bytes are here: they go up as an uploaded part of the same number.
     fn copy_read(&mut self, number: u32, body: Vec<u8>, now: Now) {
-        let Some(range) = self.upload.copying.get(&number).cloned() else {
+        let Some(range) = self.copy_source(number).cloned() else {
             return;
         };
-        let len = range.end - range.start;
-        if body.len() as u64 != len {
+        if body.len() as u64 != range.len() {
             let key = self.plan.entries[range.entry].key.clone();
             return self.fail(PackError::ObjectChanged { key });
         }
+        // A seam's part: its tail, then its bytes.
+        let body = match self.seams.open.contains_key(&number) {
+            true => self.seam_read(number, body).expect("a seam"),
+            false => body,
+        };
+        let len = body.len() as u64;
         if self.tuning.checksums {
             let crc = crate::store::checksum::crc(self.archive_algorithm, &body);
             self.upload.fallback_crcs.insert(number, crc);
@@ -1149,7 +1195,7 @@ impl Engine {
         }
         self.upload.copying.remove(&number);
         // Carried after all.
-        self.copies.read_instead += len;
+        self.copies.read_instead += range.len();
         self.upload.sending.insert(number, Bytes::from(body));
         self.upload.fallback_uploading = Some(number);
         self.send(Op::Part { number }, 0, now);
@@ -1172,6 +1218,15 @@ impl Engine {
 
     fn what(&self, op: &Op) -> String {
         match op {
+            Op::SeamCreate { .. }
+            | Op::SeamTail { .. }
+            | Op::SeamBytes { .. }
+            | Op::SeamComplete { .. }
+            | Op::SeamCopy { .. }
+            | Op::SeamAbort { .. }
+            | Op::SeamDelete { .. }
+            | Op::ListScratch { .. }
+            | Op::DeleteScratch { .. } => self.what_seam(op).unwrap_or_default(),
             Op::List { .. } => "list objects".into(),
             Op::Head { index } => {
                 format!("look up `{}`", self.job.request.source_files[*index].key())
@@ -1240,9 +1295,7 @@ impl Engine {
             // A whole object where a range was asked for must not be read into memory.
             if status == 200 {
                 let key = self
-                    .upload
-                    .copying
-                    .get(&number)
+                    .copy_source(number)
                     .map_or(String::new(), |r| self.plan.entries[r.entry].key.clone());
                 self.fail(PackError::RangeNotHonoured { key });
             }
@@ -1396,6 +1449,7 @@ impl Engine {
     }
 
     fn request_failed(&mut self, f: InFlight, error: NetError, now: Now) {
+        self.seam_create_unsure(&f.op);
         match f.op {
             Op::Create => {
                 self.upload.create_ambiguous = true;
@@ -1453,6 +1507,9 @@ impl Engine {
 
     /// An operation failed for good.
     fn give_up(&mut self, op: Op, error: PackError, now: Now) {
+        if self.seam_given_up(&op) {
+            return;
+        }
         match op {
             Op::Complete if self.upload.complete_ambiguous && self.phase == Phase::Completing => {
                 self.send(Op::HeadDest, 0, now)
@@ -1500,6 +1557,7 @@ impl Engine {
         let kind = error.kind();
         if kind == ErrorKind::Transient {
             // A 5xx may come after the store acted.
+            self.seam_create_unsure(&op);
             match op {
                 Op::Create => self.upload.create_ambiguous = true,
                 Op::Complete => self.upload.complete_ambiguous = true,
@@ -1508,6 +1566,9 @@ impl Engine {
             }
             let e = PackError::store(self.what(&op), error);
             return self.retry_or_give_up(op, attempt, e, now);
+        }
+        if self.seam_refused(&op, attempt, &error, now) {
+            return;
         }
         let not_found = kind == ErrorKind::NotFound;
         match op {
@@ -1574,7 +1635,7 @@ impl Engine {
             {
                 let entry = match op {
                     Op::CopyPart { number } | Op::CopyRead { number } => {
-                        self.upload.copying[&number].entry
+                        self.copy_source(number).map_or(0, |r| r.entry)
                     }
                     Op::Probe { entry } => entry,
                     _ => unreachable!("matched above"),
@@ -1666,10 +1727,14 @@ impl Engine {
                     .to_string(),
             }),
             Found::Same { upload_id } => {
+                self.sweep_scratch_of(&upload_id);
                 self.upload.id = Some(upload_id);
                 self.send(Op::ListParts { marker: None }, 0, now);
             }
-            Found::Stale { upload_id } => self.send(Op::AbortStale { upload_id }, 0, now),
+            Found::Stale { upload_id } => {
+                self.sweep_scratch_of(&upload_id);
+                self.send(Op::AbortStale { upload_id }, 0, now)
+            }
         }
     }
 
@@ -1909,9 +1974,13 @@ impl Engine {
                     let ours_now = self.upload.id.as_deref() == Some(u.upload_id.as_str())
                         && !self.upload.abort_done
                         && self.phase != Phase::Finishing;
-                    if u.key == dest && !ours_now && self.upload.in_create_window(u.initiated_unix)
-                    {
-                        self.upload.strays.push_back(u.upload_id.clone());
+                    let stray = u.key == dest
+                        && !ours_now
+                        && self.upload.in_create_window(u.initiated_unix);
+                    // Every open upload of a swept scratch key is a stray by now.
+                    if stray || self.seams.swept(&u.key) {
+                        let found = (u.key.clone(), u.upload_id.clone());
+                        self.upload.strays.push_back(found);
                     }
                 }
                 if page.is_truncated
@@ -1983,6 +2052,15 @@ impl Engine {
                 }
                 self.upload.etags.insert(number, copied.etag);
             }
+            Op::SeamCreate { .. }
+            | Op::SeamTail { .. }
+            | Op::SeamBytes { .. }
+            | Op::SeamComplete { .. }
+            | Op::SeamCopy { .. }
+            | Op::SeamAbort { .. }
+            | Op::SeamDelete { .. }
+            | Op::ListScratch { .. }
+            | Op::DeleteScratch { .. } => self.seam_succeeded(f, now),
             Op::Read { .. } => unreachable!("reads end in read_ended"),
         }
     }

@@ -75,6 +75,10 @@ pub struct Tuning {
     pub copy: bool,
     /// The store's smallest part (also the head of a copied entry); 0: the provider's.
     pub copy_min_part: u64,
+    /// Two copied entries in a row are joined by a seam (`seams.rs`) instead of carrying
+    /// the second one's head, when the head is at least this: a seam costs six requests,
+    /// worth it for S3's 5 MiB, not for OSS's 128 KiB.
+    pub seam_min_head: u64,
 }
 
 /// The sniff of `auto` compression looks at this much of an object's start; a first
@@ -99,6 +103,7 @@ impl Default for Tuning {
             resume_lease_secs: 20,
             copy: true,
             copy_min_part: 0,
+            seam_min_head: 1 << 20,
         }
     }
 }

@@ -9,7 +9,9 @@
 //! header fields can straddle wait at once.
 //!
 //! A copied range (`copy.rs`) ends the part filling, however short (the writer makes sure
-//! it holds at least the store's minimum), and becomes parts of its own.
+//! it holds at least the store's minimum), and becomes parts of its own. A seam
+//! (`seams.rs`) is a part that starts with a copied range and goes on with the bytes
+//! pushed until the next copy.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +31,8 @@ pub struct Part {
     pub crc: Option<u64>,
     /// The object range the store copies into it instead of `data`.
     pub copy: Option<CopyRange>,
+    /// A seam: the object range the part starts with, before `data` (whose CRC is `crc`).
+    pub seam: Option<CopyRange>,
 }
 
 /// Bytes `start..end` of entry `entry`'s object.
@@ -43,12 +47,27 @@ pub struct CopyRange {
     pub known: bool,
 }
 
+impl CopyRange {
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+}
+
 impl Part {
     pub fn len(&self) -> u64 {
         match &self.copy {
             Some(c) => c.end - c.start,
-            None => self.data.len() as u64,
+            None => self.data_start() - self.start + self.data.len() as u64,
         }
+    }
+
+    /// Where `data` starts in the archive (after a seam's copied range).
+    pub fn data_start(&self) -> u64 {
+        self.start + self.seam.as_ref().map_or(0, CopyRange::len)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -69,8 +88,10 @@ pub struct PartSplitter {
     /// Where `buf` starts in the archive.
     buf_start: u64,
     /// Until the next copy, the part filling is not cut (it must hold a copied entry's
-    /// header and head in one part).
+    /// header and head in one part, or it is a seam).
     uncut: bool,
+    /// The part filling is a seam starting with this copied range (`buf` follows it).
+    seam: Option<CopyRange>,
     next_number: u32,
     /// The parts' checksum algorithm (a CRC), and the CRC of `buf` so far.
     crc: Option<Algorithm>,
@@ -89,6 +110,7 @@ impl PartSplitter {
             buf: Vec::new(),
             buf_start: 0,
             uncut: false,
+            seam: None,
             next_number: 1,
             crc,
             buf_crc: 0,
@@ -110,7 +132,7 @@ impl PartSplitter {
         let range = (patch.offset, patch.offset + patch.bytes.len() as u64);
         self.unresolved.retain(|r| *r != range);
         for part in self.held.values_mut() {
-            let start = part.start;
+            let start = part.data_start();
             let len = part.data.len() as u64;
             part.crc = patched_crc(self.crc, part.crc, patch, start, len);
             patch.apply(&mut part.data, start);
@@ -139,7 +161,8 @@ impl PartSplitter {
 
     /// Whether `part` holds bytes still to be patched.
     fn waits(&self, part: &Part) -> bool {
-        let (start, end) = (part.start, part.start + part.data.len() as u64);
+        let start = part.data_start();
+        let end = start + part.data.len() as u64;
         self.unresolved.iter().any(|&(a, b)| a < end && start < b)
     }
 
@@ -158,16 +181,25 @@ impl PartSplitter {
         mut emit: impl FnMut(Part),
     ) -> Result<(), TooManyParts> {
         self.uncut = false;
-        if !self.buf.is_empty() {
+        if !self.buf.is_empty() || self.seam.is_some() {
             self.cut(&mut emit)?;
         }
         for (range, crc) in ranges {
-            let len = range.end - range.start;
-            let part = self.numbered(Vec::new(), crc, Some(range))?;
+            let len = range.len();
+            let part = self.numbered(Vec::new(), crc, Some(range), None)?;
             self.buf_start += len;
             emit(part);
         }
         Ok(())
+    }
+
+    /// Starts a seam after the copied parts: a part that begins with `tail` (copied) and
+    /// holds the bytes pushed until the next [`Self::copy`], uncut.
+    pub fn seam(&mut self, tail: CopyRange) {
+        debug_assert!(self.buf.is_empty() && self.seam.is_none());
+        self.buf_start += tail.len();
+        self.seam = Some(tail);
+        self.uncut = true;
     }
 
     fn cut(&mut self, emit: &mut impl FnMut(Part)) -> Result<(), TooManyParts> {
@@ -217,7 +249,7 @@ impl PartSplitter {
     /// patch must have been written (no part waits).
     pub fn finish(mut self) -> Result<Option<Part>, TooManyParts> {
         debug_assert!(self.unresolved.is_empty() && self.held.is_empty());
-        if self.buf.is_empty() {
+        if self.buf.is_empty() && self.seam.is_none() {
             return Ok(None);
         }
         self.take_part().map(Some)
@@ -237,7 +269,8 @@ impl PartSplitter {
         let data = std::mem::take(&mut self.buf);
         let crc = self.crc.map(|_| std::mem::take(&mut self.buf_crc));
         let len = data.len() as u64;
-        let part = self.numbered(data, crc, None)?;
+        let seam = self.seam.take();
+        let part = self.numbered(data, crc, None, seam)?;
         self.buf_start += len;
         Ok(part)
     }
@@ -248,6 +281,7 @@ impl PartSplitter {
         data: Vec<u8>,
         crc: Option<u64>,
         copy: Option<CopyRange>,
+        seam: Option<CopyRange>,
     ) -> Result<Part, TooManyParts> {
         if u64::from(self.next_number) > MAX_PARTS {
             return Err(TooManyParts {
@@ -256,10 +290,11 @@ impl PartSplitter {
         }
         let part = Part {
             number: self.next_number,
-            start: self.buf_start,
+            start: self.buf_start - seam.as_ref().map_or(0, CopyRange::len),
             data,
             crc,
             copy,
+            seam,
         };
         self.next_number += 1;
         Ok(part)
@@ -392,6 +427,46 @@ mod tests {
         let last = s.finish().unwrap().unwrap();
         assert_eq!(last.data, b"abcd");
         assert_eq!(last.crc, Some(checksum::crc(nvme, b"abcd")));
+    }
+
+    #[test]
+    fn a_seam_is_a_copied_tail_and_the_bytes_up_to_the_next_copy() {
+        let nvme = Algorithm::Crc64Nvme;
+        let range = |entry, start, end| CopyRange {
+            entry,
+            start,
+            end,
+            group_crc: None,
+            known: false,
+        };
+        let mut s = PartSplitter::new(4, Some(nvme));
+        let mut parts = Vec::new();
+        s.hold_together(2);
+        s.push(b"ab", None, |p| parts.push(p)).unwrap();
+        s.copy(vec![(range(0, 2, 12), None)], |p| parts.push(p))
+            .unwrap();
+        s.seam(range(0, 12, 18));
+        // Longer than a part, yet not cut: a seam ends only at the next copy.
+        s.push(b"header", None, |p| parts.push(p)).unwrap();
+        assert_eq!(parts.len(), 2);
+        s.copy(vec![(range(1, 0, 9), None)], |p| parts.push(p))
+            .unwrap();
+        s.push(b"end", None, |p| parts.push(p)).unwrap();
+        parts.extend(s.finish().unwrap());
+        let got: Vec<(u32, u64, u64)> =
+            parts.iter().map(|p| (p.number, p.start, p.len())).collect();
+        assert_eq!(
+            got,
+            [(1, 0, 2), (2, 2, 10), (3, 12, 12), (4, 24, 9), (5, 33, 3)]
+        );
+        let seam = &parts[2];
+        assert_eq!(seam.seam, Some(range(0, 12, 18)));
+        assert_eq!(
+            (seam.data_start(), seam.data.as_slice()),
+            (18, &b"header"[..])
+        );
+        // Its CRC is its bytes' alone: the tail's comes from the store.
+        assert_eq!(seam.crc, Some(checksum::crc(nvme, b"header")));
     }
 
     #[test]

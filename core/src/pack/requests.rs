@@ -52,6 +52,7 @@ pub(crate) enum Op {
         id_marker: Option<String>,
     },
     AbortStray {
+        key: String,
         upload_id: String,
     },
     Read {
@@ -65,7 +66,8 @@ pub(crate) enum Op {
     VerifyDest,
     /// Removes a completed archive whose checksum the store contradicts.
     DeleteDest,
-    /// S3: an object that may be copied, for its checksum (a CRC32 gives the CRC-32).
+    /// An object that may be copied, for its checksum (S3's CRC32 gives the CRC-32; OSS
+    /// is looked up only with seams, for the CRC-64 of an entry none of which is read).
     Probe {
         entry: usize,
     },
@@ -85,6 +87,38 @@ pub(crate) enum Op {
     PutRecord {
         entry: usize,
     },
+    /// The steps of the seam that becomes the archive's part `number` (`seams.rs`): its
+    /// scratch upload, the tail copied into it, its bytes, its completion, the archive's
+    /// part copied from it, and its removal (abort or delete).
+    SeamCreate {
+        number: u32,
+    },
+    SeamTail {
+        number: u32,
+    },
+    SeamBytes {
+        number: u32,
+    },
+    SeamComplete {
+        number: u32,
+    },
+    SeamCopy {
+        number: u32,
+    },
+    SeamAbort {
+        number: u32,
+    },
+    SeamDelete {
+        number: u32,
+    },
+    /// A page of the scratch objects to sweep (after the destination's key), and the
+    /// removal of one found.
+    ListScratch {
+        token: Option<String>,
+    },
+    DeleteScratch {
+        key: String,
+    },
 }
 
 impl Op {
@@ -99,6 +133,22 @@ impl Op {
                 | Op::DeleteDest
                 | Op::DeleteCheckpoint
                 | Op::VerifyCheckpoint
+                | Op::SeamAbort { .. }
+                | Op::SeamDelete { .. }
+                | Op::ListScratch { .. }
+                | Op::DeleteScratch { .. }
+        )
+    }
+
+    /// A step of a seam's scratch upload that writes (waited for before cleanup).
+    pub fn is_seam_write(&self) -> bool {
+        matches!(
+            self,
+            Op::SeamCreate { .. }
+                | Op::SeamTail { .. }
+                | Op::SeamBytes { .. }
+                | Op::SeamComplete { .. }
+                | Op::SeamCopy { .. }
         )
     }
 }

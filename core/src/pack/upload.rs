@@ -71,7 +71,8 @@ pub(crate) struct Upload {
     pub abort_started: bool,
     pub abort_done: bool,
     pub sweep: Sweep,
-    pub strays: VecDeque<String>,
+    /// Uploads to abort: `(key, upload id)`.
+    pub strays: VecDeque<(String, String)>,
     /// The store's clock minus ours lies in `low..=high`: from the answer whose `Date`
     /// pinned it down best (the store wrote it between our send and our receipt).
     pub skew: Option<(i64, i64)>,

@@ -169,8 +169,14 @@ impl Writer {
                         self.sniffed_stored.insert(self.entry);
                     }
                 }
-                let header = encoder.start_entry(meta).map_err(encode_error)?;
-                let copied = copies.chosen.contains_key(&self.entry);
+                let copied = copies.chosen.get(&self.entry).copied();
+                // A copied entry's CRC-32 is known: its header needs no patch.
+                let header = match copied {
+                    Some(crc32) => encoder.start_entry_with_crc(meta, crc32),
+                    None => encoder.start_entry(meta),
+                }
+                .map_err(encode_error)?;
+                let copied = copied.is_some();
                 if let Output::Parts {
                     splitter: Some(splitter),
                     ..
@@ -179,9 +185,10 @@ impl Writer {
                     for patch in encoder.pending_patches() {
                         splitter.hold(patch);
                     }
-                    if copied {
+                    if copied && !copies.seamed.contains(&self.entry) {
                         // Header and head in one part, however long: it must reach the
-                        // store's minimum before the copied parts.
+                        // store's minimum before the copied parts. (After a seam, the
+                        // header is in the seam, which is not cut either.)
                         splitter.hold_together(header.len() + copies.head as usize);
                     }
                 }
@@ -228,7 +235,7 @@ impl Writer {
                 continue;
             }
             if let Some(head_crc) = self.copying.take() {
-                let rest = entry.size() - copies.head;
+                let rest = entry.size() - copies.read_len(self.entry, entry.size());
                 encoder
                     .copied_data(rest, copies.chosen[&self.entry])
                     .map_err(encode_error)?;
@@ -281,21 +288,23 @@ impl Cut {
         out: &mut Output,
     ) -> Result<(), PackError> {
         let e = self.entry;
-        let head = copies.head;
+        let head = copies.read_len(e, size);
         let rest = size - head;
+        let tail = copies.tail_len(e);
         copies.copied_bytes += rest;
         let group = self
             .crc
             .and_then(|a| Copies::rest_crc(claimed, a, head_crc, rest))
             .map(|crc| (crc, rest));
         // With the rest's CRC following from the object's, the archive's checksum covers
-        // the head read: a changed byte fails the completion. Else nothing checks it.
+        // the head read: a changed byte fails the completion. Else nothing checks it. The
+        // rest's CRC covers the tail a seam copies too (it comes right after).
         match group {
             Some(_) => copies.verified += 1,
             None => copies.unverified += 1,
         }
         let mut start = head;
-        let ranges = copy_chunks(rest, self.part_size, head)
+        let ranges = copy_chunks(rest - tail, self.part_size, copies.head)
             .into_iter()
             .enumerate()
             .map(|(i, len)| {
@@ -318,6 +327,15 @@ impl Cut {
             splitter
                 .copy(ranges, |p| ready.push_back(p))
                 .map_err(too_many_parts)?;
+            if tail > 0 {
+                splitter.seam(CopyRange {
+                    entry: e,
+                    start: size - tail,
+                    end: size,
+                    group_crc: None,
+                    known: group.is_some(),
+                });
+            }
         }
         Ok(())
     }

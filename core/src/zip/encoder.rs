@@ -306,6 +306,30 @@ impl ZipEncoder {
         Ok(header)
     }
 
+    /// [`Self::start_entry`] for a stored file whose CRC-32 is known before its data (a
+    /// copied object's, `copy.rs`): the local header carries it at once, so no part
+    /// waits for a patch.
+    pub fn start_entry_with_crc(
+        &mut self,
+        meta: EntryMeta,
+        crc32: u32,
+    ) -> Result<Vec<u8>, EncodeError> {
+        let mut header = self.start_entry(meta)?;
+        if let Some(open) = self.open.as_mut().filter(|o| o.deflate.is_none()) {
+            if let Some(at) = open
+                .pending
+                .iter()
+                .position(|p| p.offset == open.local_offset + CRC_OFFSET)
+            {
+                let mut patch = open.pending.remove(at);
+                patch.bytes = crc32.to_le_bytes().to_vec();
+                patch.apply(&mut header, open.local_offset);
+            }
+            open.known_crc = Some(crc32);
+        }
+        Ok(header)
+    }
+
     /// Whether the open file's data goes out as taken (stored).
     pub fn storing(&self) -> bool {
         self.open.as_ref().is_some_and(|o| o.deflate.is_none())

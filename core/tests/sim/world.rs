@@ -92,6 +92,8 @@ pub struct World {
     pub lost: BTreeMap<&'static str, u64>,
     /// Answers whose stated checksum was garbled.
     pub garbled: u64,
+    /// Requests on seams' scratch keys.
+    pub seam_requests: u64,
     /// Bytes flipped in reads or parts, and parts rotted in the store.
     pub corrupted: u64,
     /// The last [`Engine::progress_so_far`] seen while the pack ran.
@@ -134,6 +136,7 @@ impl World {
             faults_hit: 0,
             lost: BTreeMap::new(),
             garbled: 0,
+            seam_requests: 0,
             corrupted: 0,
             progress: Progress::default(),
             crash_at_parts: None,
@@ -316,6 +319,9 @@ impl World {
     ) {
         let latency = 1 + self.rng.below(20);
         let is_read = matches!(request.method, "GET" | "HEAD");
+        if request.url.contains(zip_oss_core::pack::SEAM_SUFFIX) {
+            self.seam_requests += 1;
+        }
         if self.chance(self.faults.reset_before) {
             return self.at(latency, Due::Fail(token));
         }

@@ -1,0 +1,488 @@
+//! The engine's side of seams (`seams.rs`): each seam part the writer hands out becomes a
+//! scratch upload (create; tail copied and bytes uploaded at once; complete), the
+//! archive's part copied from it, and its removal; cleanup and the sweep of scratch keys
+//! as the pack ends, whether it succeeded or failed.
+
+use bytes::Bytes;
+
+use super::{Engine, Phase, MAX_XML};
+use crate::pack::error::PackError;
+use crate::pack::io::Now;
+use crate::pack::part_splitter::{CopyRange, Part};
+use crate::pack::requests::{InFlight, Op};
+use crate::pack::seams::{scratch_key, scratch_prefix, ScratchSweep, Seam, SEAM_SUFFIX};
+use crate::store::checksum::{self, Checksum, Claimed};
+use crate::store::{
+    AbortMultipartUpload, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
+    DeleteObject, ErrorKind, HttpRequest, ListObjectsV2, ObjectKey, StoreError, UploadPart,
+    UploadPartCopy,
+};
+
+impl Engine {
+    /// The scratch prefix of our archive upload.
+    fn our_scratch_prefix(&self) -> String {
+        scratch_prefix(
+            self.dest.as_str(),
+            self.upload.id.as_deref().unwrap_or_default(),
+        )
+    }
+
+    /// A died pack's upload (found by its checkpoint) may have left scratch keys.
+    pub(super) fn sweep_scratch_of(&mut self, upload_id: &str) {
+        let prefix = scratch_prefix(self.dest.as_str(), upload_id);
+        self.seams.sweep.insert(prefix);
+    }
+
+    /// A seam part from the writer: its scratch upload starts.
+    pub(super) fn start_seam(&mut self, part: Part, now: Now) {
+        let Some(tail) = part.seam.clone() else {
+            return;
+        };
+        let number = part.number;
+        let key = scratch_key(&self.our_scratch_prefix(), number);
+        // A tail whose CRC is in its entry's run (known from the object's): the part adds
+        // only its bytes'.
+        if let (true, Some(crc)) = (tail.known, part.crc) {
+            let len = part.data.len() as u64;
+            self.upload.copied_crcs.insert(number, (crc, len));
+        }
+        let seam = Seam::new(key, tail, Bytes::from(part.data), part.crc);
+        self.seams.open.insert(number, seam);
+        self.send(Op::SeamCreate { number }, 0, now);
+    }
+
+    /// The object range a copied part or a seam's tail copies (for a refused copy's read).
+    pub(super) fn copy_source(&self, number: u32) -> Option<&CopyRange> {
+        self.upload
+            .copying
+            .get(&number)
+            .or_else(|| self.seams.open.get(&number).map(|s| &s.tail))
+    }
+
+    pub(super) fn build_seam(&self, op: &Op, now: Now) -> Option<(HttpRequest, Bytes, u64)> {
+        let (cfg, bucket, t) = (&self.job.store, &self.bucket, now.unix);
+        let a = self.archive_algorithm;
+        let xml = |request| Some((request, Bytes::new(), MAX_XML));
+        if let Op::ListScratch { token } = op {
+            let prefix = format!("{}.", self.dest.as_str());
+            return xml(ListObjectsV2::new(bucket, &prefix)
+                .continuation_token(token.as_deref())
+                .max_keys(1000)
+                .sign(cfg, t));
+        }
+        if let Op::DeleteScratch { key } = op {
+            let key = ObjectKey::new(key.as_str()).ok()?;
+            return xml(DeleteObject::new(bucket, &key).sign(cfg, t));
+        }
+        let number = match op {
+            Op::SeamCreate { number }
+            | Op::SeamTail { number }
+            | Op::SeamBytes { number }
+            | Op::SeamComplete { number }
+            | Op::SeamCopy { number }
+            | Op::SeamAbort { number }
+            | Op::SeamDelete { number } => *number,
+            _ => return None,
+        };
+        let s = self.seams.open.get(&number)?;
+        let key = ObjectKey::new(s.key.as_str()).ok()?;
+        let id = s.upload_id.as_deref();
+        match op {
+            Op::SeamCreate { .. } => {
+                let create = CreateMultipartUpload::new(bucket, &key);
+                xml(match self.tuning.checksums {
+                    true => create.full_object_checksum(a),
+                    false => create,
+                }
+                .sign(cfg, t))
+            }
+            Op::SeamTail { .. } => {
+                let e = &self.plan.entries[s.tail.entry];
+                let source = ObjectKey::new(e.key.as_str()).ok()?;
+                let range = (s.tail.start, s.tail.end);
+                let mut copy = UploadPartCopy::new(bucket, &key, id?, 1, &source, range);
+                if let Some(etag) = e.etag.as_deref() {
+                    copy = copy.if_match(etag);
+                }
+                xml(copy.sign(cfg, t))
+            }
+            Op::SeamBytes { .. } => {
+                let crc = s.bytes_crc.map(|c| Checksum::crc(a, c));
+                let mut part = UploadPart::new(bucket, &key, id?, 2, s.bytes.len() as u64);
+                if let Some(crc) = &crc {
+                    part = part.checksum(crc);
+                }
+                Some((part.sign(cfg, t), s.bytes.clone(), MAX_XML))
+            }
+            Op::SeamComplete { .. } => {
+                let (tail_etag, tail_crc) = s.tail_done.clone()?;
+                let parts = [
+                    CompletedPart {
+                        part_number: 1,
+                        etag: tail_etag,
+                        checksum: tail_crc.map(|c| Checksum::crc(a, c)),
+                    },
+                    CompletedPart {
+                        part_number: 2,
+                        etag: s.bytes_etag.clone()?,
+                        checksum: s.bytes_crc.map(|c| Checksum::crc(a, c)),
+                    },
+                ];
+                let whole = self.seam_crc(s).map(|c| Checksum::crc(a, c));
+                let mut complete = CompleteMultipartUpload::new(bucket, &key, id?, &parts);
+                if let Some(whole) = &whole {
+                    complete = complete.checksum(whole);
+                }
+                Some((complete.sign(cfg, t), Bytes::from(complete.body()), MAX_XML))
+            }
+            Op::SeamCopy { .. } => {
+                let upload_id = self.upload.id.as_deref()?;
+                let range = (0, s.len());
+                let mut copy =
+                    UploadPartCopy::new(bucket, &self.dest, upload_id, number, &key, range);
+                if let Some(Some(etag)) = &s.completed {
+                    copy = copy.if_match(etag);
+                }
+                xml(copy.sign(cfg, t))
+            }
+            Op::SeamAbort { .. } => xml(AbortMultipartUpload::new(bucket, &key, id?).sign(cfg, t)),
+            Op::SeamDelete { .. } => xml(DeleteObject::new(bucket, &key).sign(cfg, t)),
+            _ => None,
+        }
+    }
+
+    /// The whole scratch object's CRC: its tail's (as the copy answer stated) and its bytes'.
+    fn seam_crc(&self, s: &Seam) -> Option<u64> {
+        let (_, tail) = s.tail_done.as_ref()?;
+        let a = self.archive_algorithm;
+        Some(checksum::combine(
+            a,
+            (*tail)?,
+            s.bytes_crc?,
+            s.bytes.len() as u64,
+        ))
+    }
+
+    pub(super) fn seam_succeeded(&mut self, f: InFlight, now: Now) {
+        let going = self.phase != Phase::Failing;
+        let what = self.what(&f.op);
+        match f.op {
+            Op::SeamCreate { number } => {
+                let id = match CreateMultipartUpload::parse(&f.body) {
+                    Ok(id) => id,
+                    Err(e) => return self.refused(f.op, f.attempt, e, now),
+                };
+                let Some(s) = self.seams.open.get_mut(&number) else {
+                    return;
+                };
+                s.upload_id = Some(id);
+                if going && !s.refused {
+                    self.send(Op::SeamTail { number }, 0, now);
+                    self.send(Op::SeamBytes { number }, 0, now);
+                }
+            }
+            Op::SeamTail { number } => {
+                let copied = match UploadPartCopy::parse(200, &f.body, self.archive_algorithm) {
+                    Ok(c) => c,
+                    Err(e) => return self.refused(f.op, f.attempt, e, now),
+                };
+                let Some(s) = self.seams.open.get_mut(&number) else {
+                    return;
+                };
+                let crc = copied.checksum.as_ref().and_then(Checksum::as_crc);
+                s.tail_done = Some((copied.etag, crc));
+                self.seam_parts_done(number, now);
+            }
+            Op::SeamBytes { number } => {
+                let Some(s) = self.seams.open.get(&number) else {
+                    return;
+                };
+                let claimed = Claimed::from_headers(self.provider(), |n| f.header(n));
+                let ours = s
+                    .bytes_crc
+                    .map(|c| Checksum::crc(self.archive_algorithm, c));
+                if self.contradicts(&claimed, ours) {
+                    let e = self.mismatch(&f.op);
+                    return self.retry_or_give_up(f.op, f.attempt, e, now);
+                }
+                let Some(etag) = f.header("etag").map(str::to_string) else {
+                    return self.fail(PackError::InvalidResponse {
+                        what,
+                        detail: "no ETag in the answer".into(),
+                    });
+                };
+                if let Some(s) = self.seams.open.get_mut(&number) {
+                    s.bytes_etag = Some(etag);
+                }
+                self.seam_parts_done(number, now);
+            }
+            Op::SeamComplete { number } => {
+                let done = match CompleteMultipartUpload::parse(200, &f.body) {
+                    Ok(done) => done,
+                    Err(e) => return self.refused(f.op, f.attempt, e, now),
+                };
+                self.seam_completed(number, done.etag, now);
+            }
+            Op::SeamCopy { number } => {
+                let copied = match UploadPartCopy::parse(200, &f.body, self.archive_algorithm) {
+                    Ok(c) => c,
+                    Err(e) => return self.refused(f.op, f.attempt, e, now),
+                };
+                let Some(s) = self.seams.open.get(&number) else {
+                    return;
+                };
+                if !s.tail.known {
+                    // The part's CRC: from its tail's and bytes', else as the answer stated.
+                    let stated = copied.checksum.as_ref().and_then(Checksum::as_crc);
+                    match self.seam_crc(s).or(stated) {
+                        Some(crc) => drop(self.upload.copied_crcs.insert(number, (crc, s.len()))),
+                        None => self.upload.crc_unknown = true,
+                    }
+                }
+                self.upload.etags.insert(number, copied.etag);
+                let s = self.seams.open.get_mut(&number).expect("looked at");
+                s.placed = true;
+                s.delete_sent = true;
+                self.send(Op::SeamDelete { number }, 0, now);
+            }
+            Op::SeamAbort { number } => self.seam_aborted(number),
+            Op::SeamDelete { number } => self.seam_deleted(number),
+            Op::ListScratch { .. } => {
+                let page = match ListObjectsV2::parse(&f.body, self.provider()) {
+                    Ok(page) => page,
+                    Err(e) => return self.refused(f.op, f.attempt, e, now),
+                };
+                for o in &page.objects {
+                    if self.seams.swept(&o.key) {
+                        self.seams.found_objects.push(o.key.clone());
+                    }
+                }
+                match page.next_continuation_token.filter(|_| page.is_truncated) {
+                    Some(token) => self.send(Op::ListScratch { token: Some(token) }, 0, now),
+                    None => self.seams.sweep_state = ScratchSweep::Removing,
+                }
+            }
+            Op::DeleteScratch { .. } => {}
+            _ => {}
+        }
+    }
+
+    /// Both parts of a scratch upload are in: complete it.
+    fn seam_parts_done(&mut self, number: u32, now: Now) {
+        let going = self.phase != Phase::Failing;
+        let Some(s) = self.seams.open.get_mut(&number) else {
+            return;
+        };
+        if going
+            && !s.refused
+            && !s.complete_sent
+            && s.tail_done.is_some()
+            && s.bytes_etag.is_some()
+        {
+            s.complete_sent = true;
+            self.send(Op::SeamComplete { number }, 0, now);
+        }
+    }
+
+    /// The scratch object is in place (its ETag, if the answer said): the archive copies it.
+    fn seam_completed(&mut self, number: u32, etag: Option<String>, now: Now) {
+        let Some(s) = self.seams.open.get_mut(&number) else {
+            return;
+        };
+        s.completed = Some(etag);
+        if self.phase != Phase::Failing && !s.refused {
+            self.send(Op::SeamCopy { number }, 0, now);
+        }
+    }
+
+    fn seam_aborted(&mut self, number: u32) {
+        if let Some(s) = self.seams.open.get_mut(&number) {
+            s.abort_done = true;
+        }
+    }
+
+    fn seam_deleted(&mut self, number: u32) {
+        if let Some(s) = self.seams.open.get_mut(&number) {
+            s.delete_done = true;
+        }
+    }
+
+    /// A store's refusal of a seam step, if it is one this handles; `false` leaves it to
+    /// the general rules (a failure).
+    pub(super) fn seam_refused(
+        &mut self,
+        op: &Op,
+        attempt: u32,
+        error: &StoreError,
+        now: Now,
+    ) -> bool {
+        let not_found = error.kind() == ErrorKind::NotFound;
+        let going = self.phase != Phase::Failing;
+        match *op {
+            Op::SeamAbort { number } if not_found => self.seam_aborted(number),
+            Op::SeamDelete { number } if not_found => self.seam_deleted(number),
+            Op::DeleteScratch { .. } if not_found => {}
+            // A retry after a lost answer meets the upload completed: the copy settles it
+            // (a scratch object not there fails it).
+            Op::SeamComplete { number } if not_found && attempt > 0 => {
+                self.seam_completed(number, None, now)
+            }
+            // The tail's object changed since it was listed.
+            Op::SeamTail { number }
+                if matches!(error.status, 404 | 412) && error.code != "NoSuchUpload" =>
+            {
+                let entry = self.seams.open.get(&number).map_or(0, |s| s.tail.entry);
+                let key = self.plan.entries[entry].key.clone();
+                self.fail(PackError::ObjectChanged { key })
+            }
+            // The store holds other bytes than the scratch upload's parts said: as with
+            // the archive's own completion, the pack fails.
+            Op::SeamComplete { .. } if error.code == "BadDigest" => {
+                let e = self.mismatch(op);
+                self.fail(e)
+            }
+            Op::SeamBytes { .. }
+                if matches!(error.code.as_str(), "BadDigest" | "InvalidDigest") =>
+            {
+                let e = self.mismatch(op);
+                self.retry_or_give_up(op.clone(), attempt, e, now)
+            }
+            // The store will not copy: the seam is read and uploaded as an ordinary part.
+            Op::SeamTail { number } | Op::SeamCopy { number }
+                if going && !matches!(error.status, 404 | 412) =>
+            {
+                match self.seams.open.get_mut(&number) {
+                    Some(s) if !s.refused => s.refused = true,
+                    _ => return true,
+                }
+                self.upload.refused_copies.push_back(number);
+                self.read_refused_copies(now);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// A seam step given up on, if it is one this handles.
+    pub(super) fn seam_given_up(&mut self, op: &Op) -> bool {
+        match *op {
+            Op::SeamAbort { number } => self.seam_aborted(number),
+            Op::SeamDelete { number } => self.seam_deleted(number),
+            Op::DeleteScratch { .. } => {}
+            Op::ListScratch { .. } => self.seams.sweep_state = ScratchSweep::Removing,
+            // A refused seam's scratch steps no longer matter (its part is read instead).
+            Op::SeamCreate { number }
+            | Op::SeamTail { number }
+            | Op::SeamBytes { number }
+            | Op::SeamComplete { number }
+                if self.seams.open.get(&number).is_some_and(|s| s.refused) =>
+            {
+                return true
+            }
+            _ => return false,
+        }
+        if op.is_cleanup() {
+            self.upload.leaked = true;
+        }
+        true
+    }
+
+    /// A seam's create answer was lost: a scratch upload we never heard of may be open.
+    pub(super) fn seam_create_unsure(&mut self, op: &Op) {
+        if matches!(op, Op::SeamCreate { .. }) {
+            let prefix = self.our_scratch_prefix();
+            self.seams.sweep.insert(prefix);
+        }
+    }
+
+    /// The seams' part of the pack's end: once no scratch step is on its way, abort the
+    /// scratch uploads left open and delete the scratch objects that may exist, then
+    /// sweep. `true` once nothing is left to do.
+    pub(super) fn clean_seams(&mut self, now: Now) -> bool {
+        if self.requests.pending(Op::is_seam_write) {
+            return false;
+        }
+        let mut sends = Vec::new();
+        for (&number, s) in self.seams.open.iter_mut() {
+            if s.needs_abort() && !s.abort_sent {
+                s.abort_sent = true;
+                sends.push(Op::SeamAbort { number });
+            }
+            if s.needs_delete() && !s.delete_sent {
+                s.delete_sent = true;
+                sends.push(Op::SeamDelete { number });
+            }
+        }
+        for op in sends {
+            self.send(op, 0, now);
+        }
+        if self
+            .requests
+            .pending(|op| matches!(op, Op::SeamAbort { .. } | Op::SeamDelete { .. }))
+        {
+            return false;
+        }
+        self.sweep_scratch_objects(now)
+    }
+
+    /// Deletes the scratch objects under the prefixes to sweep (their open uploads go with
+    /// the destination's strays, `Engine::sweep`).
+    fn sweep_scratch_objects(&mut self, now: Now) -> bool {
+        if self.seams.sweep.is_empty() {
+            return true;
+        }
+        match self.seams.sweep_state {
+            ScratchSweep::NotStarted => {
+                self.seams.sweep_state = ScratchSweep::Listing;
+                self.send(Op::ListScratch { token: None }, 0, now);
+                false
+            }
+            ScratchSweep::Listing => false,
+            ScratchSweep::Removing => {
+                for key in std::mem::take(&mut self.seams.found_objects) {
+                    self.send(Op::DeleteScratch { key }, 0, now);
+                }
+                if self
+                    .requests
+                    .pending(|op| matches!(op, Op::DeleteScratch { .. }))
+                {
+                    return false;
+                }
+                self.seams.sweep_state = ScratchSweep::Done;
+                true
+            }
+            ScratchSweep::Done => true,
+        }
+    }
+
+    /// A refused seam's tail was read: the part is the tail and the seam's bytes.
+    pub(super) fn seam_read(&mut self, number: u32, mut body: Vec<u8>) -> Option<Vec<u8>> {
+        let s = self.seams.open.get_mut(&number)?;
+        body.extend_from_slice(&s.bytes);
+        s.placed = true;
+        Some(body)
+    }
+
+    pub(super) fn what_seam(&self, op: &Op) -> Option<String> {
+        let seam = |number: u32, step: &str| {
+            format!("{step} for part {number} (a seam, `{}`)", {
+                self.seams
+                    .open
+                    .get(&number)
+                    .map_or(String::new(), |s| s.key.clone())
+            })
+        };
+        Some(match *op {
+            Op::SeamCreate { number } => seam(number, "start the scratch upload"),
+            Op::SeamTail { number } => seam(number, "copy the scratch upload's first part"),
+            Op::SeamBytes { number } => seam(number, "upload the scratch upload's last part"),
+            Op::SeamComplete { number } => seam(number, "complete the scratch upload"),
+            Op::SeamCopy { number } => seam(number, "copy the scratch object"),
+            Op::SeamAbort { number } => seam(number, "abort the scratch upload"),
+            Op::SeamDelete { number } => seam(number, "delete the scratch object"),
+            Op::ListScratch { .. } => format!("list scratch objects (`*{SEAM_SUFFIX}`)"),
+            Op::DeleteScratch { ref key } => format!("delete the scratch object `{key}`"),
+            _ => return None,
+        })
+    }
+}
