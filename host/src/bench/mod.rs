@@ -89,6 +89,12 @@ fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
                 prefix: "large/",
                 sizes: vec![64 << 20; 16],
             });
+            // The bound: objects of 32 MiB.
+            v.push(Scenario {
+                name: "32 objects of 32 MiB".into(),
+                prefix: "mid/",
+                sizes: vec![32 << 20; 32],
+            });
             v
         }
         other => {
