@@ -16,9 +16,13 @@
 //!   did, and no checkpoint is left (except a died pack's that a failing retry never took
 //!   over, with its upload: a later retry's, or the lifecycle rule's).
 //!
+//! - seams (`seams.rs`) leave no scratch object and no scratch upload, whether the pack
+//!   succeeds or fails; a second test runs seeds that all build seams.
+//!
 //! A failing seed prints itself; `SIM_SEED=<n> cargo test --release -p zip-oss-core --test
 //! simulation -- --nocapture` replays it with a trace. `SIM_SEEDS=<n>` runs more;
-//! `SIM_SHOW=<outcome>` names the seeds that ended so.
+//! `SIM_SHOW=<outcome>` names the seeds that ended so; `SIM_FOCUS=seams` replays a seed of
+//! the seams test.
 
 mod sim;
 
@@ -45,7 +49,14 @@ struct Scenario {
     faults: Faults,
 }
 
-fn scenario(seed: u64) -> Scenario {
+/// Which seeds: any scenario, or only ones that build seams (copy on, seams on, uploads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Focus {
+    All,
+    Seams,
+}
+
+fn scenario(seed: u64, focus: Focus) -> Scenario {
     let mut rng = Rng::new(seed);
     let provider = if rng.below(4) == 0 && std::env::var("SIM_S3_ONLY").is_err() {
         Provider::Oss
@@ -74,6 +85,10 @@ fn scenario(seed: u64) -> Scenario {
         copy_min_part: [16 << 10, 40 << 10][rng.below(2) as usize],
         seam_min_head: [0, u64::MAX][rng.below(2) as usize],
     };
+    let mut tuning = tuning;
+    if focus == Focus::Seams {
+        (tuning.copy, tuning.seam_min_head) = (true, 0);
+    }
     // With copy, the store's minimum is the head (what copy is built to honour).
     let store_min = match tuning.copy {
         true => tuning.copy_min_part,
@@ -104,11 +119,15 @@ fn scenario(seed: u64) -> Scenario {
         "k%20.dat",
         "empty",
     ];
-    let count = rng.below(10);
+    let count = match focus {
+        Focus::All => rng.below(10),
+        Focus::Seams => 2 + rng.below(8),
+    };
     // With seams on, large objects in a row are common (seams join copied ones).
-    let large_from = match tuning.copy && tuning.seam_min_head == 0 {
-        true => 4,
-        false => 8,
+    let large_from = match (focus, tuning.copy && tuning.seam_min_head == 0) {
+        (Focus::Seams, _) => 2,
+        (_, true) => 4,
+        (_, false) => 8,
     };
     for i in 0..count {
         let size = match rng.below(10) {
@@ -168,7 +187,7 @@ fn scenario(seed: u64) -> Scenario {
             .map(|key| SourceFile::Named { key, name: None })
             .collect();
     }
-    let mode = if rng.below(5) == 0 {
+    let mode = if rng.below(5) == 0 && focus == Focus::All {
         Mode::Stream
     } else {
         Mode::Upload
@@ -182,7 +201,7 @@ fn scenario(seed: u64) -> Scenario {
     let mut job = Job::new(cfg, request, DEST.into(), mode);
     job.tuning = tuning;
     job.seed = seed;
-    if tuning.copy && rng.below(3) != 0 {
+    if tuning.copy && (focus == Focus::Seams || rng.below(3) != 0) {
         // Records an earlier pack left: current ones for some objects, stale ones (of an
         // older version) for others.
         job.records = Some(RECORDS.into());
@@ -198,6 +217,7 @@ fn scenario(seed: u64) -> Scenario {
             let (etag, crc32) = match (rng.below(3), seams) {
                 (0, false) => continue,
                 (1, _) | (0, true) => (o.etag.clone(), true_crc32(&o.data)),
+                _ if focus == Focus::Seams => (o.etag.clone(), true_crc32(&o.data)),
                 _ => ("\"0ld\"".to_string(), true_crc32(&o.data) ^ 1),
             };
             let record = Record::new(
@@ -320,17 +340,18 @@ fn reference(
 
 /// Runs one seed; `Err` describes the broken property.
 fn run_seed(seed: u64, trace: bool) -> Result<String, String> {
-    run_seed_counting(seed, trace, &mut Default::default())
+    run_seed_counting(seed, Focus::All, trace, &mut Default::default())
 }
 
 /// As [`run_seed`], adding up the answers lost after the store acted, by operation (and
 /// under `"seams"`, the runs that built a seam).
 fn run_seed_counting(
     seed: u64,
+    focus: Focus,
     trace: bool,
     lost: &mut std::collections::BTreeMap<&'static str, u64>,
 ) -> Result<String, String> {
-    let Scenario { job, store, faults } = scenario(seed);
+    let Scenario { job, store, faults } = scenario(seed, focus);
     let mode = job.mode;
     let objects = store.objects.clone();
     let before = store.objects.get(DEST).map(|o| o.data.clone());
@@ -362,7 +383,7 @@ fn run_seed_counting(
     for (op, n) in &world.lost {
         *lost.entry(op).or_default() += n;
     }
-    *lost.entry("seams").or_default() += u64::from(world.seam_requests > 0);
+    let mut seamed = world.seam_requests > 0;
     ran?;
     if world.outcome.is_none() {
         let mut store = std::mem::replace(&mut world.store, SimStore::new(Provider::S3, BUCKET, 1));
@@ -406,6 +427,7 @@ fn run_seed_counting(
             );
         }
         world = World::starting_at(job, store, faults, seed + 1, unix0);
+        seamed |= world.seam_requests > 0;
         world.trace = trace;
         let ran = world.run();
         for (op, n) in &world.lost {
@@ -420,6 +442,9 @@ fn run_seed_counting(
         eprintln!("outcome: {:?}", world.outcome);
     }
     let failed = matches!(world.outcome, Some(Outcome::Failed(_)));
+    seamed |= world.seam_requests > 0;
+    *lost.entry("seams").or_default() += u64::from(seamed);
+    *lost.entry("seams, failed").or_default() += u64::from(seamed && failed);
     let left = world.store.objects.get(&checkpoint).map(|o| o.data.clone());
     if left.is_some() && !(failed && left == died_checkpoint) {
         return Err("a checkpoint was left behind".into());
@@ -666,7 +691,11 @@ fn run_seed_counting(
 fn seeds_keep_every_property() {
     if let Ok(seed) = std::env::var("SIM_SEED") {
         let seed: u64 = seed.parse().expect("SIM_SEED is a number");
-        match run_seed(seed, true) {
+        let focus = match std::env::var("SIM_FOCUS").as_deref() {
+            Ok("seams") => Focus::Seams,
+            _ => Focus::All,
+        };
+        match run_seed_counting(seed, focus, true, &mut Default::default()) {
             Ok(how) => eprintln!("seed {seed}: {how}"),
             Err(e) => panic!("seed {seed}: {e}"),
         }
@@ -676,30 +705,10 @@ fn seeds_keep_every_property() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
-    let mut tally = std::collections::BTreeMap::new();
-    let mut failed = Vec::new();
-    let mut lost = std::collections::BTreeMap::new();
-    // `SIM_SHOW=<outcome>` names the seeds that ended so (to replay one).
-    let show = std::env::var("SIM_SHOW").ok();
-    for seed in 0..seeds {
-        match run_seed_counting(seed, false, &mut lost) {
-            Ok(how) => {
-                if show.as_deref() == Some(how.as_str()) {
-                    eprintln!("seed {seed}: {how}");
-                }
-                *tally.entry(how).or_insert(0) += 1
-            }
-            Err(e) => failed.push(format!("seed {seed}: {e}")),
-        }
-    }
+    let (tally, mut lost) = run_seeds(0..seeds, Focus::All);
     let seamed = lost.remove("seams").unwrap_or(0);
+    lost.remove("seams, failed");
     eprintln!("{seeds} seeds: {tally:?}; answers lost after the store acted: {lost:?}; runs with seams: {seamed}");
-    assert!(
-        failed.is_empty(),
-        "{} of {seeds} seeds broke a property (replay one with SIM_SEED=<n> cargo test --release -p zip-oss-core --test simulation -- --nocapture):\n{}",
-        failed.len(),
-        failed.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
-    );
     let done: u64 = tally
         .iter()
         .filter(|(how, _)| how.starts_with("done"))
@@ -725,6 +734,67 @@ fn seeds_keep_every_property() {
         assert!(seamed >= seeds / 50, "only {seamed} runs built a seam");
     }
 }
+
+type Tally = std::collections::BTreeMap<String, u64>;
+
+/// Runs `seeds`, panicking with the ones that broke a property; the outcomes, and the
+/// lost answers (with the runs that built seams, and those that then failed).
+fn run_seeds(
+    seeds: std::ops::Range<u64>,
+    focus: Focus,
+) -> (Tally, std::collections::BTreeMap<&'static str, u64>) {
+    let mut tally = Tally::new();
+    let mut failed = Vec::new();
+    let mut lost = std::collections::BTreeMap::new();
+    // `SIM_SHOW=<outcome>` names the seeds that ended so (to replay one).
+    let show = std::env::var("SIM_SHOW").ok();
+    let count = seeds.end - seeds.start;
+    for seed in seeds {
+        match run_seed_counting(seed, focus, false, &mut lost) {
+            Ok(how) => {
+                if show.as_deref() == Some(how.as_str()) {
+                    eprintln!("seed {seed}: {how}");
+                }
+                *tally.entry(how).or_insert(0) += 1
+            }
+            Err(e) => failed.push(format!("seed {seed}: {e}")),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {count} seeds ({focus:?}) broke a property (replay one with SIM_SEED=<n> [SIM_FOCUS=seams] cargo test --release -p zip-oss-core --test simulation -- --nocapture):\n{}",
+        failed.len(),
+        failed.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+    );
+    (tally, lost)
+}
+
+/// Seams only: every one of their steps meets the faults, and packs fail while scratch
+/// objects exist (which must all be gone as the pack ends).
+#[test]
+fn seams_keep_every_property() {
+    if std::env::var("SIM_SEED").is_ok() {
+        return;
+    }
+    let seeds: u64 = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000)
+        / 2;
+    let (tally, lost) = run_seeds(SEAM_SEEDS..SEAM_SEEDS + seeds, Focus::Seams);
+    let (seamed, failed) = (lost["seams"], lost["seams, failed"]);
+    eprintln!("{seeds} seam seeds: {tally:?}; runs with seams: {seamed}, of them failed: {failed}");
+    if seeds >= 500 {
+        assert!(seamed >= seeds / 4, "only {seamed} runs built a seam");
+        assert!(
+            failed >= seeds / 20,
+            "only {failed} runs failed after building a seam"
+        );
+    }
+}
+
+/// Where the seam-focused seeds start (apart from the others, so they are other folders).
+const SEAM_SEEDS: u64 = 1 << 32;
 
 #[test]
 fn a_seed_replays_exactly() {

@@ -367,7 +367,12 @@ impl World {
             self.store.put(&key, Bytes::from(new), t);
             self.replaced = Some(key);
         }
-        let is_part = request.method == "PUT" && request.url.contains("partNumber=");
+        let any_part = request.method == "PUT" && request.url.contains("partNumber=");
+        // A part's bytes, uploaded (a copied part has none to flip or rot; a rot flagged
+        // on one would land on a later part, maybe of the next run).
+        let is_part = any_part
+            && request.header("x-amz-copy-source").is_none()
+            && request.header("x-oss-copy-source").is_none();
         let mut sent = body.to_vec();
         if is_part && !sent.is_empty() && self.chance(self.faults.flip_part) {
             let at = self.rng.below(sent.len() as u64) as usize;
@@ -396,7 +401,7 @@ impl World {
             answer.body = Bytes::from(b);
         }
         let is_complete = request.method == "POST" && !request.url.contains("uploads");
-        if (is_part || is_complete) && answer.status < 300 && self.chance(self.faults.garble) {
+        if (any_part || is_complete) && answer.status < 300 && self.chance(self.faults.garble) {
             self.garbled += u64::from(garble_checksum(&mut answer));
         }
         let lost = if is_read {
