@@ -304,7 +304,7 @@ impl Engine {
         self.phase = Phase::Probing;
         // S3 shows an object's CRC32 (and CRC-64) on a lookup. OSS's CRC-64 comes with the
         // head read, but an entry after a seam has none read: look it up too.
-        let seams = self.copies.head >= self.tuning.seam_min_head;
+        let seams = self.seams_possible();
         for &e in &self.copies.candidates {
             if self.provider() == Provider::S3 || seams {
                 self.copies.queue.push_back(Op::Probe { entry: e });
@@ -339,8 +339,10 @@ impl Engine {
         let part_size = self.part_size().max(1);
         let bound = self.predicted.unwrap_or_else(|| self.plan.archive_bound());
         self.copies.choose(&mut self.plan, bound, part_size);
-        self.copies
-            .join_seams(&self.plan, self.tuning.seam_min_head);
+        if self.seams_possible() {
+            self.copies
+                .join_seams(&self.plan, self.tuning.seam_min_head);
+        }
         // `auto` entries a record settled are stored now: the size is known better.
         if let Err(e) = self.check_plan() {
             return self.fail(e);

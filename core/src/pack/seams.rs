@@ -115,6 +115,8 @@ impl Seam {
 #[derive(Debug, Default)]
 pub(crate) struct Seams {
     pub open: BTreeMap<u32, Seam>,
+    /// The store refused a seam: the rest are read at once.
+    pub refused: bool,
     /// Scratch prefixes to sweep as the pack ends: a create answer was lost, or a died
     /// pack's keys.
     pub sweep: BTreeSet<String>,
@@ -137,13 +139,9 @@ impl Seams {
         self.open.values().filter(|s| s.in_flight()).count()
     }
 
-    /// Bytes of seams not yet uploaded.
+    /// Bytes of seams kept until their part is in (a refused copy needs them).
     pub fn held(&self) -> u64 {
-        self.open
-            .values()
-            .filter(|s| s.bytes_etag.is_none() && !s.refused)
-            .map(|s| s.bytes.len() as u64)
-            .sum()
+        self.open.values().map(|s| s.bytes.len() as u64).sum()
     }
 
     /// Whether `key` is a scratch key the sweep removes.

@@ -75,6 +75,10 @@ pub struct SimStore {
     pub rot_next_part: bool,
     /// Refuses every `UploadPartCopy` (`501 NotImplemented`, as a store without it does).
     pub refuse_copies: bool,
+    /// Denies one kind of write on scratch keys (`*.zip-oss-seam`), as a policy granting
+    /// only the archive's key would: `create`, `part` (upload or copy into a scratch
+    /// upload), `complete`, or `copy` (the archive's part copied from a scratch object).
+    pub deny_scratch: Option<&'static str>,
     next_id: u64,
     versions: u64,
 }
@@ -102,6 +106,7 @@ impl SimStore {
             s3_checksum: S3Checksum::Full(Algorithm::Crc64Nvme),
             rot_next_part: false,
             refuse_copies: false,
+            deny_scratch: None,
             next_id: 0,
             versions: 0,
         }
@@ -170,6 +175,22 @@ impl SimStore {
                 .map(|(_, v)| v.as_str())
         };
         let mode = req.header("x-amz-checksum-mode") == Some("ENABLED");
+        if let Some(step) = self.deny_scratch {
+            let scratch = key.ends_with(zip_oss_core::pack::SEAM_SUFFIX);
+            let from_scratch = ["x-amz-copy-source", "x-oss-copy-source"]
+                .iter()
+                .any(|h| req.header(h).is_some_and(|v| v.contains("zip-oss-seam")));
+            let denied = match (step, req.method) {
+                ("create", "POST") => scratch && q("uploads").is_some(),
+                ("part", "PUT") => scratch && q("partNumber").is_some(),
+                ("complete", "POST") => scratch && q("uploadId").is_some(),
+                ("copy", "PUT") => from_scratch,
+                _ => false,
+            };
+            if denied {
+                return error(403, "AccessDenied");
+            }
+        }
         let mut answer = match (req.method, key.is_empty()) {
             ("GET", true) if q("uploads").is_some() => self.list_uploads(
                 q("prefix").unwrap_or(""),

@@ -27,8 +27,18 @@ impl Engine {
         )
     }
 
+    /// Whether this pack's destination and store allow seams at all: the store's minimum
+    /// part is worth a seam, and the longest scratch key is a valid key.
+    pub(super) fn seams_possible(&self) -> bool {
+        let longest = scratch_key(&scratch_prefix(self.dest.as_str(), ""), u32::MAX);
+        self.copies.head >= self.tuning.seam_min_head && ObjectKey::new(longest).is_ok()
+    }
+
     /// A died pack's upload (found by its checkpoint) may have left scratch keys.
     pub(super) fn sweep_scratch_of(&mut self, upload_id: &str) {
+        if !(self.job.tuning.copy && self.seams_possible()) {
+            return;
+        }
         let prefix = scratch_prefix(self.dest.as_str(), upload_id);
         self.seams.sweep.insert(prefix);
     }
@@ -46,9 +56,28 @@ impl Engine {
             let len = part.data.len() as u64;
             self.upload.copied_crcs.insert(number, (crc, len));
         }
-        let seam = Seam::new(key, tail, Bytes::from(part.data), part.crc);
-        self.seams.open.insert(number, seam);
+        // Only the bytes: the part's buffer was reserved for a whole part.
+        let bytes = Bytes::copy_from_slice(&part.data);
+        self.seams
+            .open
+            .insert(number, Seam::new(key, tail, bytes, part.crc));
+        if self.seams.refused {
+            // The store refused a seam already: read this one at once.
+            return self.seam_refused_by_store(number, now);
+        }
         self.send(Op::SeamCreate { number }, 0, now);
+    }
+
+    /// The store will not build a seam (no right on scratch keys, no UploadPartCopy, …):
+    /// its tail is read and the seam goes up as an ordinary part; later seams too.
+    fn seam_refused_by_store(&mut self, number: u32, now: Now) {
+        self.seams.refused = true;
+        match self.seams.open.get_mut(&number) {
+            Some(s) if !s.refused && !s.placed => s.refused = true,
+            _ => return,
+        }
+        self.upload.refused_copies.push_back(number);
+        self.read_refused_copies(now);
     }
 
     /// The object range a copied part or a seam's tail copies (for a refused copy's read).
@@ -87,6 +116,10 @@ impl Engine {
         let s = self.seams.open.get(&number)?;
         let key = ObjectKey::new(s.key.as_str()).ok()?;
         let id = s.upload_id.as_deref();
+        // A refused seam is read instead: only its cleanup still goes out.
+        if s.refused && !matches!(op, Op::SeamAbort { .. } | Op::SeamDelete { .. }) {
+            return None;
+        }
         match op {
             Op::SeamCreate { .. } => {
                 let create = CreateMultipartUpload::new(bucket, &key);
@@ -170,7 +203,11 @@ impl Engine {
             Op::SeamCreate { number } => {
                 let id = match CreateMultipartUpload::parse(&f.body) {
                     Ok(id) => id,
-                    Err(e) => return self.refused(f.op, f.attempt, e, now),
+                    Err(e) => {
+                        // The store made an upload whose id we could not read.
+                        self.seam_create_unsure(&f.op);
+                        return self.refused(f.op, f.attempt, e, now);
+                    }
                 };
                 let Some(s) = self.seams.open.get_mut(&number) else {
                     return;
@@ -242,6 +279,7 @@ impl Engine {
                 self.upload.etags.insert(number, copied.etag);
                 let s = self.seams.open.get_mut(&number).expect("looked at");
                 s.placed = true;
+                s.bytes = Bytes::new();
                 s.delete_sent = true;
                 self.send(Op::SeamDelete { number }, 0, now);
             }
@@ -347,16 +385,16 @@ impl Engine {
                 let e = self.mismatch(op);
                 self.retry_or_give_up(op.clone(), attempt, e, now)
             }
-            // The store will not copy: the seam is read and uploaded as an ordinary part.
-            Op::SeamTail { number } | Op::SeamCopy { number }
+            // The store will not build the seam (no right on scratch keys, no
+            // UploadPartCopy, …): it is read and uploaded as an ordinary part.
+            Op::SeamCreate { number }
+            | Op::SeamTail { number }
+            | Op::SeamBytes { number }
+            | Op::SeamComplete { number }
+            | Op::SeamCopy { number }
                 if going && !matches!(error.status, 404 | 412) =>
             {
-                match self.seams.open.get_mut(&number) {
-                    Some(s) if !s.refused => s.refused = true,
-                    _ => return true,
-                }
-                self.upload.refused_copies.push_back(number);
-                self.read_refused_copies(now);
+                self.seam_refused_by_store(number, now)
             }
             _ => return false,
         }
@@ -460,6 +498,7 @@ impl Engine {
         let s = self.seams.open.get_mut(&number)?;
         body.extend_from_slice(&s.bytes);
         s.placed = true;
+        s.bytes = Bytes::new();
         Some(body)
     }
 
