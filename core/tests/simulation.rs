@@ -808,6 +808,25 @@ fn seams_keep_every_property() {
     }
 }
 
+/// A destination so long that a scratch key would pass 1,024 bytes: no seams, and the
+/// packs end (a seam whose request could not be built once left them waiting forever).
+#[test]
+fn a_long_destination_packs_without_seams() {
+    let long = format!("out/{}.zip", "a".repeat(1000));
+    let mut done = 0;
+    for seed in SEAM_SEEDS..SEAM_SEEDS + 200 {
+        let Scenario { mut job, store, .. } = scenario(seed, Focus::Seams);
+        job.dest = long.clone();
+        let mut world = World::new(job, store, Faults::default(), seed);
+        if let Err(e) = world.run() {
+            panic!("seed {seed}: {e}");
+        }
+        assert_eq!(world.seam_requests, 0, "seed {seed}: seams for a long key");
+        done += u32::from(matches!(world.outcome, Some(Outcome::Done(_))));
+    }
+    assert!(done >= 50, "only {done} of 200 packs done");
+}
+
 /// Where the seam-focused seeds start (apart from the others, so they are other folders).
 const SEAM_SEEDS: u64 = 1 << 32;
 
