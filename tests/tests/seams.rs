@@ -41,10 +41,11 @@ fn scratch_keys(env: &Env) -> Vec<String> {
 #[test]
 fn seams_leave_nothing_behind_while_their_answers_are_lost() {
     let env = Env::with_settings(|s| s.crc_records = Some(RECORDS.into()));
-    // a → b and b → c are seams: only a's head is read.
+    // a → b and b → c are seams: only a's head is read; b, under two heads, is copied
+    // whole as the second seam's tail.
     env.put_objects(&[
         ("big/a.bin".into(), noise(16 * MIB + 123, 1)),
-        ("big/b.bin".into(), noise(11 * MIB, 2)),
+        ("big/b.bin".into(), noise(8 * MIB + 3, 2)),
         ("big/c.bin".into(), noise(12 * MIB + 5, 3)),
     ]);
     let first = env.post(&body("output/first.zip", true), true);

@@ -144,8 +144,11 @@ pub(crate) struct Copies {
     /// Copied entries, each with its CRC-32.
     pub chosen: BTreeMap<usize, u32>,
     /// Copied entries whose header is in a seam, after the copied entry before them (which
-    /// gives the seam its last `head` bytes): nothing of them is read.
+    /// gives the seam its last bytes, its **tail**): nothing of them is read.
     pub seamed: BTreeSet<usize>,
+    /// The tail each entry before a seam gives it: `head`, or all it has left when that is
+    /// under two heads (so an object of one to two heads is copied whole between seams).
+    pub tails: BTreeMap<usize, u64>,
     /// Object bytes written as copied parts (progress counts them as packed)...
     pub copied_bytes: u64,
     /// ...and those of them read and uploaded after all, the store refusing to copy.
@@ -157,8 +160,8 @@ pub(crate) struct Copies {
 
 impl Copies {
     /// Entries worth a lookup: files stored (or `auto`, which a record may settle) large
-    /// enough for a head and one copied part.
-    pub fn new(job: &Job, plan: &Plan, records: bool) -> Copies {
+    /// enough for a head and one copied part, or (with `seams`) for a seam's tail.
+    pub fn new(job: &Job, plan: &Plan, records: bool, seams: bool) -> Copies {
         let head = min_part(job.store.provider, job.tuning.copy_min_part);
         let mut copies = Copies {
             head,
@@ -173,7 +176,7 @@ impl Copies {
             .entries
             .iter()
             .enumerate()
-            .filter(|(_, e)| worth_copying(e, head, records))
+            .filter(|(_, e)| worth_copying(e, smallest(head, seams), records))
             .map(|(i, _)| i)
             .collect();
         copies
@@ -213,21 +216,32 @@ impl Copies {
         }
     }
 
-    /// Joins copied entries in a row by seams, where the head is worth it (`min_head`) and
-    /// the entry before keeps a copied middle of at least `head` (every part but the last
-    /// must reach the store's minimum).
+    /// Joins copied entries in a row by seams, where the head is worth it (`min_head`).
+    /// Every part but the last must reach the store's minimum (`head`): a seam's tail (its
+    /// scratch object's first part) and the copied middle the entry before keeps (unless
+    /// none). An entry that joins nothing and is under two heads is not copied after all.
     pub fn join_seams(&mut self, plan: &Plan, min_head: u64) {
-        if self.head < min_head {
-            return;
-        }
+        let h = self.head;
         let chosen: Vec<usize> = self.chosen.keys().copied().collect();
-        for b in chosen {
-            let Some(a) = b.checked_sub(1).filter(|a| self.chosen.contains_key(a)) else {
-                continue;
-            };
-            let middle = plan.entries[a].size() - self.read_len(a, u64::MAX) - self.head;
-            if middle >= self.head {
+        if h >= min_head {
+            for &b in &chosen {
+                let Some(a) = b.checked_sub(1).filter(|a| self.chosen.contains_key(a)) else {
+                    continue;
+                };
+                let left = plan.entries[a].size() - self.read_len(a, u64::MAX);
+                let tail = match left {
+                    l if l < h => continue,
+                    l if l < 2 * h => l,
+                    _ => h,
+                };
+                self.tails.insert(a, tail);
                 self.seamed.insert(b);
+            }
+        }
+        for e in chosen {
+            let joined = self.seamed.contains(&e) || self.tails.contains_key(&e);
+            if !joined && plan.entries[e].size() < 2 * h {
+                self.chosen.remove(&e);
             }
         }
     }
@@ -244,10 +258,7 @@ impl Copies {
 
     /// How much of copied entry `e`'s end goes into the seam after it.
     pub fn tail_len(&self, e: usize) -> u64 {
-        match self.seamed.contains(&(e + 1)) {
-            true => self.head,
-            false => 0,
-        }
+        self.tails.get(&e).copied().unwrap_or(0)
     }
 
     /// What decides the archive's parts, for the resume fingerprint.
@@ -281,12 +292,21 @@ impl Copies {
     }
 }
 
+/// The smallest object worth copying: a head and a copied part, or (between seams) a
+/// seam's tail.
+pub fn smallest(head: u64, seams: bool) -> u64 {
+    match seams {
+        true => head,
+        false => 2 * head,
+    }
+}
+
 /// Only a record can say what `auto`'s sniff decides, so without records those are not.
-fn worth_copying(e: &PlannedEntry, head: u64, records: bool) -> bool {
+fn worth_copying(e: &PlannedEntry, smallest: u64, records: bool) -> bool {
     matches!(e.kind, EntryKind::File { .. })
         && e.etag.is_some()
         && (e.method == Method::Stored || e.sniff && records)
-        && e.size() >= 2 * head
+        && e.size() >= smallest
 }
 
 /// The copied parts of `len` bytes: at most `max(part_size, 2 × min)` each, so each is
@@ -347,7 +367,7 @@ mod tests {
     }
 
     #[test]
-    fn seams_join_copied_entries_in_a_row_that_keep_a_middle() {
+    fn seams_join_copied_entries_in_a_row() {
         let entry = |i: usize, size: u64| PlannedEntry {
             key: format!("k{i}"),
             name: format!("k{i}"),
@@ -359,36 +379,46 @@ mod tests {
             etag: Some("e".into()),
         };
         let m = S3_MIN_PART;
-        // 0 and 1 copied in a row; 1 too short to give 2 a tail; 3 not copied; 4 after it.
+        // 0, 1 and 2 copied in a row: 0 gives a head, 1 (under two heads, no head read)
+        // all it has; 3 is not copied; 4 is alone and under two heads.
         let plan = Plan {
             entries: vec![
                 entry(0, 3 * m),
                 entry(1, 2 * m - 1),
                 entry(2, 4 * m),
                 entry(3, 4 * m),
-                entry(4, 4 * m),
+                entry(4, 3 * m / 2),
             ],
             ..Plan::default()
         };
-        let mut c = Copies {
-            head: m,
-            ..Copies::default()
-        };
-        c.chosen = [(0, 1), (1, 2), (2, 3), (4, 5)].into();
+        let chosen: BTreeMap<usize, u32> = [(0, 1), (1, 2), (2, 3), (4, 5)].into();
         let mut off = Copies {
             head: m,
-            chosen: c.chosen.clone(),
+            chosen: chosen.clone(),
             ..Copies::default()
         };
         off.join_seams(&plan, 2 * m);
         assert!(off.seamed.is_empty(), "heads under the threshold carry");
+        assert_eq!(off.chosen.keys().copied().collect::<Vec<_>>(), [0, 2]);
+        let mut c = Copies {
+            head: m,
+            chosen,
+            ..Copies::default()
+        };
         c.join_seams(&plan, m);
-        assert_eq!(c.seamed, [1].into());
+        assert_eq!(c.seamed, [1, 2].into());
+        assert_eq!(c.tails, [(0, m), (1, 2 * m - 1)].into());
+        assert_eq!(c.chosen.keys().copied().collect::<Vec<_>>(), [0, 1, 2]);
         assert_eq!(
-            (0..5).map(|e| c.read_len(e, 4 * m)).collect::<Vec<_>>(),
-            [m, 0, m, 4 * m, m]
+            (0..5)
+                .map(|e| c.read_len(e, plan.entries[e].size()))
+                .collect::<Vec<_>>(),
+            [m, 0, 0, 4 * m, 3 * m / 2]
         );
-        assert_eq!((c.tail_len(0), c.tail_len(1)), (m, 0));
+        assert_eq!(
+            (c.tail_len(0), c.tail_len(1), c.tail_len(2)),
+            (m, 2 * m - 1, 0)
+        );
     }
 
     #[test]

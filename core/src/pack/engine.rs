@@ -297,7 +297,8 @@ impl Engine {
         if let Err(e) = self.check_plan() {
             return self.fail(e);
         }
-        self.copies = Copies::new(&self.job, &self.plan, self.job.records.is_some());
+        let seams = self.seams_possible();
+        self.copies = Copies::new(&self.job, &self.plan, self.job.records.is_some(), seams);
         if self.copies.candidates.is_empty() {
             return self.reserve();
         }
@@ -1098,7 +1099,8 @@ impl Engine {
         if self.records_due.is_none() {
             let due = match (&self.job.records, &self.writer, &self.reads) {
                 (Some(_), Some(w), Some(r)) => {
-                    let worth = 2 * copy::min_part(self.provider(), self.tuning.copy_min_part);
+                    let head = copy::min_part(self.provider(), self.tuning.copy_min_part);
+                    let worth = copy::smallest(head, self.seams_possible());
                     self.plan
                         .entries
                         .iter()

@@ -304,7 +304,12 @@ impl Cut {
             None => copies.unverified += 1,
         }
         let mut start = head;
-        let ranges = copy_chunks(rest - tail, self.part_size, copies.head)
+        let middle = rest - tail;
+        let chunks = match middle {
+            0 => Vec::new(),
+            _ => copy_chunks(middle, self.part_size, copies.head),
+        };
+        let ranges = chunks
             .into_iter()
             .enumerate()
             .map(|(i, len)| {
@@ -332,7 +337,8 @@ impl Cut {
                     entry: e,
                     start: size - tail,
                     end: size,
-                    group_crc: None,
+                    // The run's CRC rides on its first part: the tail, when it is all of it.
+                    group_crc: group.filter(|_| middle == 0),
                     known: group.is_some(),
                 });
             }

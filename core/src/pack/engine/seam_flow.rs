@@ -6,6 +6,7 @@
 use bytes::Bytes;
 
 use super::{Engine, Phase, MAX_XML};
+use crate::pack::copy;
 use crate::pack::error::PackError;
 use crate::pack::io::Now;
 use crate::pack::part_splitter::{CopyRange, Part};
@@ -31,7 +32,8 @@ impl Engine {
     /// part is worth a seam, and the longest scratch key is a valid key.
     pub(super) fn seams_possible(&self) -> bool {
         let longest = scratch_key(&scratch_prefix(self.dest.as_str(), ""), u32::MAX);
-        self.copies.head >= self.tuning.seam_min_head && ObjectKey::new(longest).is_ok()
+        let head = copy::min_part(self.provider(), self.tuning.copy_min_part);
+        head >= self.tuning.seam_min_head && ObjectKey::new(longest).is_ok()
     }
 
     /// A died pack's upload (found by its checkpoint) may have left scratch keys.
@@ -51,10 +53,17 @@ impl Engine {
         let number = part.number;
         let key = scratch_key(&self.our_scratch_prefix(), number);
         // A tail whose CRC is in its entry's run (known from the object's): the part adds
-        // only its bytes'.
+        // only its bytes' (and the run's, when the tail is all of it).
         if let (true, Some(crc)) = (tail.known, part.crc) {
             let len = part.data.len() as u64;
-            self.upload.copied_crcs.insert(number, (crc, len));
+            let run = match tail.group_crc {
+                Some((run, run_len)) => {
+                    let a = self.archive_algorithm;
+                    (checksum::combine(a, run, crc, len), run_len + len)
+                }
+                None => (crc, len),
+            };
+            self.upload.copied_crcs.insert(number, run);
         }
         // Only the bytes: the part's buffer was reserved for a whole part.
         let bytes = Bytes::copy_from_slice(&part.data);
