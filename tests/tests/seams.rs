@@ -1,8 +1,8 @@
 //! Seams (issue 12) through the fault proxy: copied entries in a row are joined by scratch
 //! objects (`core/src/pack/seams.rs`), each built by a multipart upload of its own, copied
 //! into the archive and deleted. With 40 % of the answers to scratch-key writes lost after
-//! the store acted, and two packs failing on purpose after their seams were built, every
-//! pack must still end cleanly (the reference archive, or an error with nothing at the
+//! the store acted, two packs failing on purpose after their seams were built and one
+//! while they are being built, every pack must still end cleanly (the reference archive, or an error with nothing at the
 //! destination) and leave no scratch object and no upload open.
 
 use zip_oss_core::pack::SEAM_SUFFIX;
@@ -93,6 +93,19 @@ fn seams_leave_nothing_behind_while_their_answers_are_lost() {
         }
     }
     env.proxy.clear_rules();
+    // One more fails while its seams are being built: a scratch completion is refused
+    // (404 NoSuchUpload, as if the upload were gone), so the others' scratch objects exist.
+    env.proxy.add(Rule {
+        method: "POST",
+        contains: vec![format!("{SEAM_SUFFIX}?uploadId=")],
+        fault: Fault::Status(404, "NoSuchUpload"),
+        times: 1,
+    });
+    let answer = env.post(&body("output/seam-mid.zip", true), true);
+    env.proxy.clear_rules();
+    assert!(answer.status >= 400, "{}", answer.text());
+    assert_eq!(answer.json()["error"]["code"], "NoSuchUpload");
+    assert!(!env.object_exists("output/seam-mid.zip"));
     eprintln!("{done} packs done, {failed} failed");
     assert!(done >= 2 && failed >= 2, "{done} done, {failed} failed");
     for method in ["POST", "PUT", "DELETE"] {
