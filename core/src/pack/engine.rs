@@ -1060,15 +1060,7 @@ impl Engine {
                 let key = ObjectKey::new(key.as_str()).ok()?;
                 xml(AbortMultipartUpload::new(bucket, &key, upload_id).sign(cfg, t))
             }
-            Op::SeamCreate { .. }
-            | Op::SeamTail { .. }
-            | Op::SeamBytes { .. }
-            | Op::SeamComplete { .. }
-            | Op::SeamCopy { .. }
-            | Op::SeamAbort { .. }
-            | Op::SeamDelete { .. }
-            | Op::ListScratch { .. }
-            | Op::DeleteScratch { .. } => self.build_seam(op, now),
+            Op::Seam(_) => self.build_seam(op, now),
             Op::Read { unit } => {
                 let reads = self.reads.as_ref()?;
                 let u = &reads.units[*unit];
@@ -1222,15 +1214,7 @@ impl Engine {
 
     fn what(&self, op: &Op) -> String {
         match op {
-            Op::SeamCreate { .. }
-            | Op::SeamTail { .. }
-            | Op::SeamBytes { .. }
-            | Op::SeamComplete { .. }
-            | Op::SeamCopy { .. }
-            | Op::SeamAbort { .. }
-            | Op::SeamDelete { .. }
-            | Op::ListScratch { .. }
-            | Op::DeleteScratch { .. } => self.what_seam(op).unwrap_or_default(),
+            Op::Seam(_) => self.what_seam(op).unwrap_or_default(),
             Op::List { .. } => "list objects".into(),
             Op::Head { index } => {
                 format!("look up `{}`", self.job.request.source_files[*index].key())
@@ -2056,15 +2040,7 @@ impl Engine {
                 }
                 self.upload.etags.insert(number, copied.etag);
             }
-            Op::SeamCreate { .. }
-            | Op::SeamTail { .. }
-            | Op::SeamBytes { .. }
-            | Op::SeamComplete { .. }
-            | Op::SeamCopy { .. }
-            | Op::SeamAbort { .. }
-            | Op::SeamDelete { .. }
-            | Op::ListScratch { .. }
-            | Op::DeleteScratch { .. } => self.seam_succeeded(f, now),
+            Op::Seam(_) => self.seam_succeeded(f, now),
             Op::Read { .. } => unreachable!("reads end in read_ended"),
         }
     }

@@ -87,38 +87,25 @@ pub(crate) enum Op {
     PutRecord {
         entry: usize,
     },
-    /// The steps of the seam that becomes the archive's part `number` (`seams.rs`): its
-    /// scratch upload, the tail copied into it, its bytes, its completion, the archive's
-    /// part copied from it, and its removal (abort or delete).
-    SeamCreate {
-        number: u32,
-    },
-    SeamTail {
-        number: u32,
-    },
-    SeamBytes {
-        number: u32,
-    },
-    SeamComplete {
-        number: u32,
-    },
-    SeamCopy {
-        number: u32,
-    },
-    SeamAbort {
-        number: u32,
-    },
-    SeamDelete {
-        number: u32,
-    },
-    /// A page of the scratch objects to sweep (after the destination's key), and the
-    /// removal of one found.
-    ListScratch {
-        token: Option<String>,
-    },
-    DeleteScratch {
-        key: String,
-    },
+    /// A step of a seam (`seams.rs`).
+    Seam(SeamOp),
+}
+
+/// The steps of the seam that becomes the archive's part `number`: its scratch upload,
+/// the tail copied into it, its bytes, its completion, the archive's part copied from it,
+/// and its removal (abort or delete); and the sweep of scratch keys (a page of the
+/// scratch objects after the destination's key, and the removal of one found).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SeamOp {
+    Create { number: u32 },
+    Tail { number: u32 },
+    Bytes { number: u32 },
+    Complete { number: u32 },
+    Copy { number: u32 },
+    Abort { number: u32 },
+    Delete { number: u32 },
+    ListScratch { token: Option<String> },
+    DeleteScratch { key: String },
 }
 
 impl Op {
@@ -133,22 +120,39 @@ impl Op {
                 | Op::DeleteDest
                 | Op::DeleteCheckpoint
                 | Op::VerifyCheckpoint
-                | Op::SeamAbort { .. }
-                | Op::SeamDelete { .. }
-                | Op::ListScratch { .. }
-                | Op::DeleteScratch { .. }
-        )
+        ) || matches!(self, Op::Seam(step) if !step.is_write())
     }
 
     /// A step of a seam's scratch upload that writes (waited for before cleanup).
     pub fn is_seam_write(&self) -> bool {
+        matches!(self, Op::Seam(step) if step.is_write())
+    }
+}
+
+impl SeamOp {
+    /// The archive part whose seam the step is of (none for the sweep's steps).
+    pub fn number(&self) -> Option<u32> {
+        match *self {
+            SeamOp::Create { number }
+            | SeamOp::Tail { number }
+            | SeamOp::Bytes { number }
+            | SeamOp::Complete { number }
+            | SeamOp::Copy { number }
+            | SeamOp::Abort { number }
+            | SeamOp::Delete { number } => Some(number),
+            SeamOp::ListScratch { .. } | SeamOp::DeleteScratch { .. } => None,
+        }
+    }
+
+    /// Builds the seam (the rest remove it, or sweep).
+    pub fn is_write(&self) -> bool {
         matches!(
             self,
-            Op::SeamCreate { .. }
-                | Op::SeamTail { .. }
-                | Op::SeamBytes { .. }
-                | Op::SeamComplete { .. }
-                | Op::SeamCopy { .. }
+            SeamOp::Create { .. }
+                | SeamOp::Tail { .. }
+                | SeamOp::Bytes { .. }
+                | SeamOp::Complete { .. }
+                | SeamOp::Copy { .. }
         )
     }
 }

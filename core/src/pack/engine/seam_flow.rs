@@ -10,7 +10,7 @@ use crate::pack::copy;
 use crate::pack::error::PackError;
 use crate::pack::io::Now;
 use crate::pack::part_splitter::{CopyRange, Part};
-use crate::pack::requests::{InFlight, Op};
+use crate::pack::requests::{InFlight, Op, SeamOp};
 use crate::pack::seams::{scratch_key, scratch_prefix, ScratchSweep, Seam, SEAM_SUFFIX};
 use crate::store::checksum::{self, Checksum, Claimed};
 use crate::store::{
@@ -74,7 +74,7 @@ impl Engine {
             // The store refused a seam already: read this one at once.
             return self.seam_refused_by_store(number, now);
         }
-        self.send(Op::SeamCreate { number }, 0, now);
+        self.send(Op::Seam(SeamOp::Create { number }), 0, now);
     }
 
     /// The store will not build a seam (no right on scratch keys, no UploadPartCopy, …):
@@ -101,36 +101,28 @@ impl Engine {
         let (cfg, bucket, t) = (&self.job.store, &self.bucket, now.unix);
         let a = self.archive_algorithm;
         let xml = |request| Some((request, Bytes::new(), MAX_XML));
-        if let Op::ListScratch { token } = op {
+        let Op::Seam(step) = op else { return None };
+        if let SeamOp::ListScratch { token } = step {
             let prefix = format!("{}.", self.dest.as_str());
             return xml(ListObjectsV2::new(bucket, &prefix)
                 .continuation_token(token.as_deref())
                 .max_keys(1000)
                 .sign(cfg, t));
         }
-        if let Op::DeleteScratch { key } = op {
+        if let SeamOp::DeleteScratch { key } = step {
             let key = ObjectKey::new(key.as_str()).ok()?;
             return xml(DeleteObject::new(bucket, &key).sign(cfg, t));
         }
-        let number = match op {
-            Op::SeamCreate { number }
-            | Op::SeamTail { number }
-            | Op::SeamBytes { number }
-            | Op::SeamComplete { number }
-            | Op::SeamCopy { number }
-            | Op::SeamAbort { number }
-            | Op::SeamDelete { number } => *number,
-            _ => return None,
-        };
+        let number = step.number()?;
         let s = self.seams.open.get(&number)?;
         let key = ObjectKey::new(s.key.as_str()).ok()?;
         let id = s.upload_id.as_deref();
         // A refused seam is read instead: only its cleanup still goes out.
-        if s.refused && !matches!(op, Op::SeamAbort { .. } | Op::SeamDelete { .. }) {
+        if s.refused && step.is_write() {
             return None;
         }
-        match op {
-            Op::SeamCreate { .. } => {
+        match step {
+            SeamOp::Create { .. } => {
                 let create = CreateMultipartUpload::new(bucket, &key);
                 xml(match self.tuning.checksums {
                     true => create.full_object_checksum(a),
@@ -138,7 +130,7 @@ impl Engine {
                 }
                 .sign(cfg, t))
             }
-            Op::SeamTail { .. } => {
+            SeamOp::Tail { .. } => {
                 let e = &self.plan.entries[s.tail.entry];
                 let source = ObjectKey::new(e.key.as_str()).ok()?;
                 let range = (s.tail.start, s.tail.end);
@@ -148,7 +140,7 @@ impl Engine {
                 }
                 xml(copy.sign(cfg, t))
             }
-            Op::SeamBytes { .. } => {
+            SeamOp::Bytes { .. } => {
                 let crc = s.bytes_crc.map(|c| Checksum::crc(a, c));
                 let mut part = UploadPart::new(bucket, &key, id?, 2, s.bytes.len() as u64);
                 if let Some(crc) = &crc {
@@ -156,7 +148,7 @@ impl Engine {
                 }
                 Some((part.sign(cfg, t), s.bytes.clone(), MAX_XML))
             }
-            Op::SeamComplete { .. } => {
+            SeamOp::Complete { .. } => {
                 let (tail_etag, tail_crc) = s.tail_done.clone()?;
                 let parts = [
                     CompletedPart {
@@ -177,7 +169,7 @@ impl Engine {
                 }
                 Some((complete.sign(cfg, t), Bytes::from(complete.body()), MAX_XML))
             }
-            Op::SeamCopy { .. } => {
+            SeamOp::Copy { .. } => {
                 let upload_id = self.upload.id.as_deref()?;
                 let range = (0, s.len());
                 let mut copy =
@@ -187,8 +179,8 @@ impl Engine {
                 }
                 xml(copy.sign(cfg, t))
             }
-            Op::SeamAbort { .. } => xml(AbortMultipartUpload::new(bucket, &key, id?).sign(cfg, t)),
-            Op::SeamDelete { .. } => xml(DeleteObject::new(bucket, &key).sign(cfg, t)),
+            SeamOp::Abort { .. } => xml(AbortMultipartUpload::new(bucket, &key, id?).sign(cfg, t)),
+            SeamOp::Delete { .. } => xml(DeleteObject::new(bucket, &key).sign(cfg, t)),
             _ => None,
         }
     }
@@ -208,8 +200,9 @@ impl Engine {
     pub(super) fn seam_succeeded(&mut self, f: InFlight, now: Now) {
         let going = self.phase != Phase::Failing;
         let what = self.what(&f.op);
-        match f.op {
-            Op::SeamCreate { number } => {
+        let Op::Seam(step) = f.op.clone() else { return };
+        match step {
+            SeamOp::Create { number } => {
                 let id = match CreateMultipartUpload::parse(&f.body) {
                     Ok(id) => id,
                     Err(e) => {
@@ -223,11 +216,11 @@ impl Engine {
                 };
                 s.upload_id = Some(id);
                 if going && !s.refused {
-                    self.send(Op::SeamTail { number }, 0, now);
-                    self.send(Op::SeamBytes { number }, 0, now);
+                    self.send(Op::Seam(SeamOp::Tail { number }), 0, now);
+                    self.send(Op::Seam(SeamOp::Bytes { number }), 0, now);
                 }
             }
-            Op::SeamTail { number } => {
+            SeamOp::Tail { number } => {
                 let copied = match UploadPartCopy::parse(200, &f.body, self.archive_algorithm) {
                     Ok(c) => c,
                     Err(e) => return self.refused(f.op, f.attempt, e, now),
@@ -239,7 +232,7 @@ impl Engine {
                 s.tail_done = Some((copied.etag, crc));
                 self.seam_parts_done(number, now);
             }
-            Op::SeamBytes { number } => {
+            SeamOp::Bytes { number } => {
                 let Some(s) = self.seams.open.get(&number) else {
                     return;
                 };
@@ -262,14 +255,14 @@ impl Engine {
                 }
                 self.seam_parts_done(number, now);
             }
-            Op::SeamComplete { number } => {
+            SeamOp::Complete { number } => {
                 let done = match CompleteMultipartUpload::parse(200, &f.body) {
                     Ok(done) => done,
                     Err(e) => return self.refused(f.op, f.attempt, e, now),
                 };
                 self.seam_completed(number, done.etag, now);
             }
-            Op::SeamCopy { number } => {
+            SeamOp::Copy { number } => {
                 let copied = match UploadPartCopy::parse(200, &f.body, self.archive_algorithm) {
                     Ok(c) => c,
                     Err(e) => return self.refused(f.op, f.attempt, e, now),
@@ -290,11 +283,11 @@ impl Engine {
                 s.placed = true;
                 s.bytes = Bytes::new();
                 s.delete_sent = true;
-                self.send(Op::SeamDelete { number }, 0, now);
+                self.send(Op::Seam(SeamOp::Delete { number }), 0, now);
             }
-            Op::SeamAbort { number } => self.seam_aborted(number),
-            Op::SeamDelete { number } => self.seam_deleted(number),
-            Op::ListScratch { .. } => {
+            SeamOp::Abort { number } => self.seam_aborted(number),
+            SeamOp::Delete { number } => self.seam_deleted(number),
+            SeamOp::ListScratch { .. } => {
                 let page = match ListObjectsV2::parse(&f.body, self.provider()) {
                     Ok(page) => page,
                     Err(e) => return self.refused(f.op, f.attempt, e, now),
@@ -305,12 +298,13 @@ impl Engine {
                     }
                 }
                 match page.next_continuation_token.filter(|_| page.is_truncated) {
-                    Some(token) => self.send(Op::ListScratch { token: Some(token) }, 0, now),
+                    Some(token) => {
+                        self.send(Op::Seam(SeamOp::ListScratch { token: Some(token) }), 0, now)
+                    }
                     None => self.seams.sweep_state = ScratchSweep::Removing,
                 }
             }
-            Op::DeleteScratch { .. } => {}
-            _ => {}
+            SeamOp::DeleteScratch { .. } => {}
         }
     }
 
@@ -327,7 +321,7 @@ impl Engine {
             && s.bytes_etag.is_some()
         {
             s.complete_sent = true;
-            self.send(Op::SeamComplete { number }, 0, now);
+            self.send(Op::Seam(SeamOp::Complete { number }), 0, now);
         }
     }
 
@@ -338,7 +332,7 @@ impl Engine {
         };
         s.completed = Some(etag);
         if self.phase != Phase::Failing && !s.refused {
-            self.send(Op::SeamCopy { number }, 0, now);
+            self.send(Op::Seam(SeamOp::Copy { number }), 0, now);
         }
     }
 
@@ -365,17 +359,18 @@ impl Engine {
     ) -> bool {
         let not_found = error.kind() == ErrorKind::NotFound;
         let going = self.phase != Phase::Failing;
-        match *op {
-            Op::SeamAbort { number } if not_found => self.seam_aborted(number),
-            Op::SeamDelete { number } if not_found => self.seam_deleted(number),
-            Op::DeleteScratch { .. } if not_found => {}
+        let Op::Seam(step) = op else { return false };
+        match *step {
+            SeamOp::Abort { number } if not_found => self.seam_aborted(number),
+            SeamOp::Delete { number } if not_found => self.seam_deleted(number),
+            SeamOp::DeleteScratch { .. } if not_found => {}
             // A retry after a lost answer meets the upload completed: the copy settles it
             // (a scratch object not there fails it).
-            Op::SeamComplete { number } if not_found && attempt > 0 => {
+            SeamOp::Complete { number } if not_found && attempt > 0 => {
                 self.seam_completed(number, None, now)
             }
             // The tail's object changed since it was listed.
-            Op::SeamTail { number }
+            SeamOp::Tail { number }
                 if matches!(error.status, 404 | 412) && error.code != "NoSuchUpload" =>
             {
                 let entry = self.seams.open.get(&number).map_or(0, |s| s.tail.entry);
@@ -384,11 +379,11 @@ impl Engine {
             }
             // The store holds other bytes than the scratch upload's parts said: as with
             // the archive's own completion, the pack fails.
-            Op::SeamComplete { .. } if error.code == "BadDigest" => {
+            SeamOp::Complete { .. } if error.code == "BadDigest" => {
                 let e = self.mismatch(op);
                 self.fail(e)
             }
-            Op::SeamBytes { .. }
+            SeamOp::Bytes { .. }
                 if matches!(error.code.as_str(), "BadDigest" | "InvalidDigest") =>
             {
                 let e = self.mismatch(op);
@@ -396,11 +391,11 @@ impl Engine {
             }
             // The store will not build the seam (no right on scratch keys, no
             // UploadPartCopy, …): it is read and uploaded as an ordinary part.
-            Op::SeamCreate { number }
-            | Op::SeamTail { number }
-            | Op::SeamBytes { number }
-            | Op::SeamComplete { number }
-            | Op::SeamCopy { number }
+            SeamOp::Create { number }
+            | SeamOp::Tail { number }
+            | SeamOp::Bytes { number }
+            | SeamOp::Complete { number }
+            | SeamOp::Copy { number }
                 if going && !matches!(error.status, 404 | 412) =>
             {
                 self.seam_refused_by_store(number, now)
@@ -412,16 +407,17 @@ impl Engine {
 
     /// A seam step given up on, if it is one this handles.
     pub(super) fn seam_given_up(&mut self, op: &Op) -> bool {
-        match *op {
-            Op::SeamAbort { number } => self.seam_aborted(number),
-            Op::SeamDelete { number } => self.seam_deleted(number),
-            Op::DeleteScratch { .. } => {}
-            Op::ListScratch { .. } => self.seams.sweep_state = ScratchSweep::Removing,
+        let Op::Seam(step) = op else { return false };
+        match *step {
+            SeamOp::Abort { number } => self.seam_aborted(number),
+            SeamOp::Delete { number } => self.seam_deleted(number),
+            SeamOp::DeleteScratch { .. } => {}
+            SeamOp::ListScratch { .. } => self.seams.sweep_state = ScratchSweep::Removing,
             // A refused seam's scratch steps no longer matter (its part is read instead).
-            Op::SeamCreate { number }
-            | Op::SeamTail { number }
-            | Op::SeamBytes { number }
-            | Op::SeamComplete { number }
+            SeamOp::Create { number }
+            | SeamOp::Tail { number }
+            | SeamOp::Bytes { number }
+            | SeamOp::Complete { number }
                 if self.seams.open.get(&number).is_some_and(|s| s.refused) =>
             {
                 return true
@@ -436,7 +432,7 @@ impl Engine {
 
     /// A seam's create answer was lost: a scratch upload we never heard of may be open.
     pub(super) fn seam_create_unsure(&mut self, op: &Op) {
-        if matches!(op, Op::SeamCreate { .. }) {
+        if matches!(op, Op::Seam(SeamOp::Create { .. })) {
             let prefix = self.our_scratch_prefix();
             self.seams.sweep.insert(prefix);
         }
@@ -453,11 +449,11 @@ impl Engine {
         for (&number, s) in self.seams.open.iter_mut() {
             if s.needs_abort() && !s.abort_sent {
                 s.abort_sent = true;
-                sends.push(Op::SeamAbort { number });
+                sends.push(Op::Seam(SeamOp::Abort { number }));
             }
             if s.needs_delete() && !s.delete_sent {
                 s.delete_sent = true;
-                sends.push(Op::SeamDelete { number });
+                sends.push(Op::Seam(SeamOp::Delete { number }));
             }
         }
         for op in sends {
@@ -465,7 +461,7 @@ impl Engine {
         }
         if self
             .requests
-            .pending(|op| matches!(op, Op::SeamAbort { .. } | Op::SeamDelete { .. }))
+            .pending(|op| matches!(op, Op::Seam(SeamOp::Abort { .. } | SeamOp::Delete { .. })))
         {
             return false;
         }
@@ -481,17 +477,17 @@ impl Engine {
         match self.seams.sweep_state {
             ScratchSweep::NotStarted => {
                 self.seams.sweep_state = ScratchSweep::Listing;
-                self.send(Op::ListScratch { token: None }, 0, now);
+                self.send(Op::Seam(SeamOp::ListScratch { token: None }), 0, now);
                 false
             }
             ScratchSweep::Listing => false,
             ScratchSweep::Removing => {
                 for key in std::mem::take(&mut self.seams.found_objects) {
-                    self.send(Op::DeleteScratch { key }, 0, now);
+                    self.send(Op::Seam(SeamOp::DeleteScratch { key }), 0, now);
                 }
                 if self
                     .requests
-                    .pending(|op| matches!(op, Op::DeleteScratch { .. }))
+                    .pending(|op| matches!(op, Op::Seam(SeamOp::DeleteScratch { .. })))
                 {
                     return false;
                 }
@@ -520,17 +516,21 @@ impl Engine {
                     .map_or(String::new(), |s| s.key.clone())
             })
         };
-        Some(match *op {
-            Op::SeamCreate { number } => seam(number, "start the scratch upload"),
-            Op::SeamTail { number } => seam(number, "copy the scratch upload's first part"),
-            Op::SeamBytes { number } => seam(number, "upload the scratch upload's last part"),
-            Op::SeamComplete { number } => seam(number, "complete the scratch upload"),
-            Op::SeamCopy { number } => seam(number, "copy the scratch object"),
-            Op::SeamAbort { number } => seam(number, "abort the scratch upload"),
-            Op::SeamDelete { number } => seam(number, "delete the scratch object"),
-            Op::ListScratch { .. } => format!("list scratch objects (`*{SEAM_SUFFIX}`)"),
-            Op::DeleteScratch { ref key } => format!("delete the scratch object `{key}`"),
-            _ => return None,
+        let Op::Seam(step) = op else { return None };
+        Some(match *step {
+            SeamOp::Create { number } => seam(number, "start the scratch upload"),
+            SeamOp::Tail { number } => seam(number, "copy the scratch upload's first part"),
+            SeamOp::Bytes { number } => seam(number, "upload the scratch upload's last part"),
+            SeamOp::Complete { number } => seam(number, "complete the scratch upload"),
+            SeamOp::Copy { number } => seam(number, "copy the scratch object"),
+            SeamOp::Abort { number } => seam(number, "abort the scratch upload"),
+            SeamOp::Delete { number } => seam(number, "delete the scratch object"),
+            SeamOp::ListScratch { .. } => {
+                format!("list scratch objects (`*{SEAM_SUFFIX}`)")
+            }
+            SeamOp::DeleteScratch { ref key } => {
+                format!("delete the scratch object `{key}`")
+            }
         })
     }
 }
