@@ -498,13 +498,14 @@ impl Engine {
         }
     }
 
-    /// A refused seam's tail was read: the part is the tail and the seam's bytes.
-    pub(super) fn seam_read(&mut self, number: u32, mut body: Vec<u8>) -> Option<Vec<u8>> {
-        let s = self.seams.open.get_mut(&number)?;
-        body.extend_from_slice(&s.bytes);
-        s.placed = true;
-        s.bytes = Bytes::new();
-        Some(body)
+    /// A refused copy's bytes were read: a seam's part is them (its tail) and its bytes.
+    pub(super) fn seam_read(&mut self, number: u32, mut body: Vec<u8>) -> Vec<u8> {
+        if let Some(s) = self.seams.open.get_mut(&number) {
+            body.extend_from_slice(&s.bytes);
+            s.placed = true;
+            s.bytes = Bytes::new();
+        }
+        body
     }
 
     pub(super) fn what_seam(&self, op: &Op) -> Option<String> {
