@@ -13,7 +13,7 @@
 FROM scratch
 COPY rootfs/ /
 USER 10001:10001
-# wasmtime's compilation cache lives under $HOME/.cache: a restart skips compiling.
+# The compiled component is cached under $HOME/.cache/zip-oss: a restart skips compiling.
 ENV HOME=/tmp
 # Function Compute's custom-container port; `zip-oss serve` listens on
 # 0.0.0.0:$FC_CUSTOM_LISTEN_PORT (else $FC_SERVER_PORT, else 9000) inside Function Compute.

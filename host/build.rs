@@ -5,6 +5,7 @@
 //! `cargo build --target wasm32-wasip2`, in a target dir of its own so it never waits on the
 //! lock the outer build holds on its own target dir.
 
+use sha2::Digest as _;
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,6 +53,7 @@ fn main() {
         let empty = PathBuf::from(env::var_os("OUT_DIR").unwrap()).join("no-component.wasm");
         std::fs::write(&empty, b"").unwrap();
         println!("cargo:rustc-env=ZIP_OSS_COMPONENT_WASM={}", empty.display());
+        println!("cargo:rustc-env=ZIP_OSS_COMPONENT_SHA256=");
         println!("cargo:warning=ZIP_OSS_SKIP_COMPONENT_BUILD set: no component embedded");
         return;
     }
@@ -90,6 +92,14 @@ fn main() {
     let wasm = target_dir.join("wasm32-wasip2/release/zip_oss_component.wasm");
     assert!(wasm.exists(), "{} missing after build", wasm.display());
     println!("cargo:rustc-env=ZIP_OSS_COMPONENT_WASM={}", wasm.display());
+    // The compiled-component cache's key, so the host never reads the embedded bytes to
+    // find its compiled code (host/src/compiled_cache.rs).
+    let bytes = std::fs::read(&wasm).expect("reading the built component");
+    let sha256: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("cargo:rustc-env=ZIP_OSS_COMPONENT_SHA256={sha256}");
 }
 
 /// `<outer target dir>/component`: shared by debug and release host builds, but not the

@@ -21,7 +21,8 @@ pub struct Cli {
     /// Run this component instead of the one built into the binary.
     #[arg(long, global = true, env = "ZIP_OSS_COMPONENT")]
     pub component: Option<PathBuf>,
-    /// Skip wasmtime's on-disk compilation cache.
+    /// Skip the compiled-component cache (`$ZIP_OSS_CACHE_DIR`, else `~/.cache/zip-oss`):
+    /// compile the component at every start.
     #[arg(long, global = true)]
     pub no_cache: bool,
     /// `text` (`key=value` lines) or `json` (one JSON object per line, for log services

@@ -9,6 +9,10 @@ use std::path::PathBuf;
 /// `ZIP_OSS_SKIP_COMPONENT_BUILD`).
 pub static EMBEDDED: &[u8] = include_bytes!(env!("ZIP_OSS_COMPONENT_WASM"));
 
+/// Its SHA-256 (hex), taken by `build.rs`: the compiled-component cache's key, found
+/// without reading the embedded bytes (see `compiled_cache.rs`).
+pub static EMBEDDED_SHA256: &str = env!("ZIP_OSS_COMPONENT_SHA256");
+
 /// Run-time override of the embedded component.
 pub const ENV_OVERRIDE: &str = "ZIP_OSS_COMPONENT";
 
@@ -37,6 +41,15 @@ impl ComponentSource {
                 _ => Ok((Cow::Borrowed(EMBEDDED), "embedded".into())),
             },
         }
+    }
+}
+
+impl ComponentSource {
+    /// The embedded component's SHA-256 when this source is the embedded component.
+    pub fn embedded_sha256(&self) -> Option<&'static str> {
+        let overridden = std::env::var_os(ENV_OVERRIDE).is_some_and(|p| !p.is_empty());
+        (matches!(self, ComponentSource::Default) && !overridden && !EMBEDDED.is_empty())
+            .then_some(EMBEDDED_SHA256)
     }
 }
 

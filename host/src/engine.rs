@@ -10,13 +10,13 @@ use crate::progress::{self, ProgressSink};
 use crate::settings::ConfigValues;
 use crate::state::HostState;
 use anyhow::Context as _;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
-    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
-    UpdateDeadline,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
 };
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
@@ -27,7 +27,8 @@ pub struct RuntimeOptions {
     pub outgoing: OutgoingOptions,
     /// The `wasi:config/store` values every instance sees.
     pub config: ConfigValues,
-    /// Use wasmtime's on-disk compilation cache (`~/.cache/wasmtime`): restarts skip compiling.
+    /// Keep the compiled component in the user's cache folder (`compiled_cache.rs`):
+    /// restarts skip compiling.
     pub compilation_cache: bool,
     /// Memory and time each instance may use.
     pub limits: InstanceLimits,
@@ -75,14 +76,6 @@ impl Runtime {
     /// outgoing requests then need a tokio runtime.
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Self> {
         let mut config = Config::new();
-        if options.compilation_cache {
-            match Cache::new(CacheConfig::new()) {
-                Ok(cache) => {
-                    config.cache(Some(cache));
-                }
-                Err(err) => tracing::warn!("compilation cache disabled: {err:#}"),
-            }
-        }
         // `perf record` names the guest's functions when asked: how BENCHMARKS.md's
         // profiles of the component were taken (`perf report` reads /tmp/perf-<pid>.map).
         if std::env::var_os("ZIP_OSS_PERFMAP").is_some() {
@@ -99,11 +92,8 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         start_epoch_ticker(&engine);
 
-        let (bytes, origin) = options.component.load()?;
         let started = Instant::now();
-        let component = Component::new(&engine, &bytes)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("compiling component ({origin})"))?;
+        let (component, origin) = compile(&engine, &options)?;
         tracing::debug!(%origin, ms = started.elapsed().as_millis() as u64, "component ready");
 
         let mut linker = Linker::<HostState>::new(&engine);
@@ -297,6 +287,39 @@ fn pooling(instances: u32, max_memory: usize) -> PoolingAllocationConfig {
         .total_stacks(instances)
         .max_memory_size(max_memory);
     pool
+}
+
+/// The component compiled, or mapped from the compiled-component cache, and where it came
+/// from.
+fn compile(engine: &Engine, options: &RuntimeOptions) -> anyhow::Result<(Component, String)> {
+    let dir = options
+        .compilation_cache
+        .then(crate::compiled_cache::default_dir)
+        .flatten();
+    let (component, origin) = match (dir, options.component.embedded_sha256()) {
+        (Some(dir), Some(sha256)) => {
+            let wasm = || Ok(Cow::Borrowed(crate::component_wasm::EMBEDDED));
+            let origin = "embedded".to_string();
+            let compiled = crate::compiled_cache::load_or_compile(engine, &dir, sha256, wasm);
+            (compiled, origin)
+        }
+        (Some(dir), None) => {
+            let (bytes, origin) = options.component.load()?;
+            let sha256 = crate::compiled_cache::sha256_hex(&bytes);
+            let compiled =
+                crate::compiled_cache::load_or_compile(engine, &dir, &sha256, || Ok(bytes));
+            (compiled, origin)
+        }
+        (None, _) => {
+            let (bytes, origin) = options.component.load()?;
+            (
+                Component::new(engine, &bytes).map_err(anyhow::Error::from),
+                origin,
+            )
+        }
+    };
+    let component = component.with_context(|| format!("compiling component ({origin})"))?;
+    Ok((component, origin))
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] while the engine lives.

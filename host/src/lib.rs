@@ -39,6 +39,7 @@ pub mod bars;
 pub mod bench;
 pub mod bindings;
 pub mod cli;
+pub mod compiled_cache;
 pub mod component_wasm;
 mod config_store;
 pub mod demo;
