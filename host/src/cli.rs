@@ -293,8 +293,8 @@ pub struct OutgoingArgs {
 /// What one request (one instance) may use.
 #[derive(Args, Debug, Clone)]
 pub struct LimitArgs {
-    /// Memory one request may use, in MiB. A pack needs about five parts (8 MiB each up to
-    /// an 80 GB archive) plus 40 MiB; one that needs more is refused with 503 before it starts.
+    /// Memory one request may use, in MiB. A pack reserves eight parts (5 MiB each up to a
+    /// 50 GB archive) plus ~30 MiB; one that needs more is refused with 503 before it starts.
     #[arg(long, env = "ZIP_OSS_MAX_MEMORY_MIB", default_value_t = 512)]
     pub max_memory_mib: usize,
     /// Seconds one request may take; then its upload is aborted and it is answered 504.

@@ -202,7 +202,16 @@ pub struct PooledHooks {
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 
+/// The most one write to an outgoing body may hand over. The host buffers two such writes
+/// per request (wasmtime's default is 1 MiB: 8 MiB for four parts uploading), and the guest
+/// keeps each part whole until it is stored anyway.
+const OUTGOING_BODY_CHUNK: usize = 256 << 10;
+
 impl WasiHttpHooks for PooledHooks {
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        OUTGOING_BODY_CHUNK
+    }
+
     fn send_request(
         &mut self,
         request: Request<WasiBody>,

@@ -92,7 +92,7 @@ pub struct StoreSettings {
     /// Refuse (413) packs reading more object bytes than this.
     #[arg(long, env = "ZIP_OSS_MAX_BYTES")]
     pub max_bytes: Option<u64>,
-    /// Ranges of one large object read at once, 4 MiB each (1 reads it as one stream;
+    /// Ranges of one large object read at once, 2 MiB each (1 reads it as one stream;
     /// default 4, at most 16).
     #[arg(long, env = "ZIP_OSS_READ_RANGES")]
     pub read_ranges: Option<u64>,

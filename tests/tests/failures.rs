@@ -237,7 +237,7 @@ fn a_broken_read_resumes_as_one_stream_too() {
 #[test]
 fn an_object_changing_while_it_is_packed_fails_and_leaves_nothing() {
     let env = Env::new();
-    // Streamed whole (over 1 MiB, up to 4 MiB), then read in ranges (over 4 MiB).
+    // Streamed whole (over 1 MiB, up to 2 MiB), then read in ranges (over 2 MiB).
     for (key, size, changed) in [
         ("d/grows.bin", 2 << 20, 3 << 20),
         ("d/ranged.bin", 9 << 20, 9 << 20),

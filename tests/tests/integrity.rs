@@ -46,7 +46,7 @@ fn sources() -> Vec<(&'static str, Files)> {
         (
             "src-mixed/",
             vec![
-                ("src-mixed/stream.bin".into(), noise(3 * MIB, 11)),
+                ("src-mixed/stream.bin".into(), noise(3 * MIB / 2, 11)),
                 ("src-mixed/read-ahead.bin".into(), noise(700 << 10, 12)),
                 ("src-mixed/sub/a.txt".into(), b"a".to_vec()),
             ],

@@ -167,7 +167,7 @@ fn js_pack(env: &Env, secret: &str, extra: &[&str]) -> (i32, serde_json::Value) 
     (code, json)
 }
 
-/// Keys under `js/`: names that trip up packers, a 20 MiB object spanning three 8 MiB
+/// Keys under `js/`: names that trip up packers, a 20 MiB object spanning five 5 MiB
 /// parts (so part uploads overlap), and over 1,000 keys (a paged listing).
 fn files() -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = vec![

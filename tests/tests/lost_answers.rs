@@ -17,7 +17,7 @@ use zip_oss_tests::{get, noise, save, Answer, Env};
 
 const MIB: usize = 1 << 20;
 
-/// Three source folders: one part, one part with a streamed object, three 8 MiB parts.
+/// Three source folders: one part, one part with a streamed object, several 5 MiB parts.
 fn put_sources(env: &Env) -> Vec<(&'static str, Manifest)> {
     let mut sets = Vec::new();
     let small: Vec<(String, Vec<u8>)> = (0..6)
@@ -27,7 +27,7 @@ fn put_sources(env: &Env) -> Vec<(&'static str, Manifest)> {
     sets.push((
         "mixed/",
         env.put_files(&[
-            ("mixed/stream.bin".into(), noise(3 * MIB, 11)),
+            ("mixed/stream.bin".into(), noise(3 * MIB / 2, 11)),
             ("mixed/read-ahead.bin".into(), noise(700 << 10, 12)),
             ("mixed/sub/a.txt".into(), b"a".to_vec()),
         ]),

@@ -20,7 +20,7 @@ fn awkward_files() -> Vec<(String, Vec<u8>)> {
         ("src/plus+sign.txt".into(), b"plus".to_vec()),
         ("src/percent%20literal.txt".into(), b"percent".to_vec()),
         ("src/empty.dat".into(), Vec::new()),
-        // 8 MiB parts: this one object spans three of them.
+        // 5 MiB parts: this one object spans at least three of them.
         ("src/big/noise.bin".into(), noise(20 << 20, 7)),
     ];
     // Over 1,000 keys: the listing has more than one page.

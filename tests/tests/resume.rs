@@ -20,8 +20,8 @@ use zip_oss_tests::{binary, noise, now, Env, BUCKET};
 
 const OBJECTS: usize = 12;
 const OBJECT_BYTES: usize = 4 << 20;
-/// Parts of the archive (8 MiB each: the smallest part size that fits the plan's bound).
-const PARTS: usize = 7;
+/// Parts of the archive (5 MiB each: the smallest part size that fits the plan's bound).
+const PARTS: usize = 10;
 /// Seconds a dead pack's checkpoint keeps its upload from being taken over.
 const LEASE: u64 = 4;
 

@@ -27,7 +27,7 @@ fn run(cmd: &mut Command) -> String {
 #[test]
 fn an_object_over_4_gib_and_offsets_past_4_gib() {
     // Read as one stream: s3s-fs has no stored ETag for a file written behind its back and
-    // hashes the whole 4 GiB on every GET, which would be once per 4 MiB range.
+    // hashes the whole 4 GiB on every GET, which would be once per 2 MiB range.
     let env = Env::in_memory_with_settings(|s| s.read_ranges = Some(1));
     let dir = env.root().join("bkt/big");
     std::fs::create_dir_all(&dir).unwrap();

@@ -90,7 +90,7 @@ impl Default for Tuning {
         Tuning {
             small_object_max: 1 << 20,
             read_ahead: 16,
-            range_bytes: 4 << 20,
+            range_bytes: 2 << 20,
             read_ranges: 4,
             parts_in_flight: 4,
             min_part_size: MIN_PART_SIZE,
