@@ -38,11 +38,18 @@ pub fn load_or_compile<'a>(
     wasm: impl FnOnce() -> anyhow::Result<Cow<'a, [u8]>>,
 ) -> anyhow::Result<Component> {
     let path = dir.join(format!("{}.cwasm", key(engine, sha256)));
-    if path.is_file() {
-        // SAFETY: the file is one this module wrote (serialized by this wasmtime, for an
-        // engine with the same compatibility hash) into the user's own cache folder: the
-        // same trust wasmtime's own cache places in `~/.cache/wasmtime`. wasmtime checks
-        // its header and version before using it.
+    let usable = match writable_by_others(dir, &path) {
+        None => true,
+        Some(whose) => {
+            tracing::warn!(dir = %dir.display(), "compiled-component cache not used: {whose}");
+            false
+        }
+    };
+    if usable && path.is_file() {
+        // SAFETY: the file is native code run as is. It is one this module wrote
+        // (serialized by this wasmtime, for an engine with the same compatibility hash),
+        // in a folder and file only this user can write (checked just above); wasmtime
+        // checks its header and version before using it.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(component) => return Ok(component),
             Err(err) => {
@@ -51,10 +58,39 @@ pub fn load_or_compile<'a>(
         }
     }
     let component = Component::new(engine, wasm()?).map_err(anyhow::Error::from)?;
-    if let Err(err) = store(&component, dir, &path) {
-        tracing::warn!(dir = %dir.display(), "compiled component not cached: {err:#}");
+    if usable {
+        if let Err(err) = store(&component, dir, &path) {
+            tracing::warn!(dir = %dir.display(), "compiled component not cached: {err:#}");
+        }
     }
     Ok(component)
+}
+
+/// Why code from `dir` must not be run: it or the file is writable by, or belongs to,
+/// someone else (`HOME=/tmp` puts the folder under a world-writable one, where another
+/// user could plant native code). `None` when both are this user's alone, or absent yet.
+#[cfg(unix)]
+fn writable_by_others(dir: &Path, file: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    for path in [dir, file] {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            continue;
+        };
+        if meta.uid() != me {
+            return Some(format!("{} belongs to uid {}", path.display(), meta.uid()));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Some(format!("{} is writable by others", path.display()));
+        }
+    }
+    None
+}
+
+#[cfg(not(unix))]
+fn writable_by_others(_dir: &Path, _file: &Path) -> Option<String> {
+    None
 }
 
 /// The SHA-256 of `bytes`, hex: the key of a component given as a file or bytes.
@@ -86,15 +122,32 @@ fn hex(bytes: &[u8]) -> String {
 /// Written to a file of its own and renamed into place, so that a second process starting
 /// at the same time never maps half a file.
 fn store(component: &Component, dir: &Path, path: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).context("creating the cache folder")?;
+    private_dir(dir).context("creating the cache folder")?;
     let bytes = component.serialize().map_err(anyhow::Error::from)?;
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, bytes).context("writing the compiled component")?;
+    private_file(&tmp, &bytes).context("writing the compiled component")?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })?;
     prune(dir);
     Ok(())
+}
+
+/// The folder, created readable and writable by this user alone (whatever the umask).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+fn private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, bytes)
 }
 
 /// Compiled components the folder keeps: every rebuild of the binary adds one (~9 MiB).
@@ -189,6 +242,38 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), KEPT);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_others_could_have_written_is_not_run() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let engine = Engine::default();
+        let wasm = wat_bytes();
+        let sha = sha256_hex(&wasm);
+        load_or_compile(&engine, &cache, &sha, || Ok(Cow::Borrowed(&wasm[..]))).unwrap();
+        let file = std::fs::read_dir(&cache)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&cache), mode(&file)), (0o700, 0o600));
+        for (path, loose) in [(&file, 0o666), (&cache, 0o777)] {
+            let before = mode(path);
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(loose)).unwrap();
+            let mut compiled = false;
+            load_or_compile(&engine, &cache, &sha, || {
+                compiled = true;
+                Ok(Cow::Borrowed(&wasm[..]))
+            })
+            .unwrap();
+            assert!(compiled, "{} {loose:o}: the file was run", path.display());
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(before)).unwrap();
+        }
     }
 
     fn wat_bytes() -> Vec<u8> {
