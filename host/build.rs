@@ -91,10 +91,15 @@ fn main() {
 
     let wasm = target_dir.join("wasm32-wasip2/release/zip_oss_component.wasm");
     assert!(wasm.exists(), "{} missing after build", wasm.display());
+    // Embedded from a copy of this script's own, so the bytes and their hash below always
+    // match (the component target dir is shared by debug and release builds, and the
+    // other profile may rebuild it without this script running).
+    let bytes = std::fs::read(&wasm).expect("reading the built component");
+    let wasm = PathBuf::from(env::var_os("OUT_DIR").unwrap()).join("zip_oss_component.wasm");
+    std::fs::write(&wasm, &bytes).expect("copying the built component");
     println!("cargo:rustc-env=ZIP_OSS_COMPONENT_WASM={}", wasm.display());
     // The compiled-component cache's key, so the host never reads the embedded bytes to
     // find its compiled code (host/src/compiled_cache.rs).
-    let bytes = std::fs::read(&wasm).expect("reading the built component");
     let sha256: String = sha2::Sha256::digest(&bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

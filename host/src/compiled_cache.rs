@@ -16,6 +16,8 @@ use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
@@ -38,27 +40,27 @@ pub fn load_or_compile<'a>(
     wasm: impl FnOnce() -> anyhow::Result<Cow<'a, [u8]>>,
 ) -> anyhow::Result<Component> {
     let path = dir.join(format!("{}.cwasm", key(engine, sha256)));
-    let usable = match writable_by_others(dir, &path) {
-        None => true,
-        Some(whose) => {
-            tracing::warn!(dir = %dir.display(), "compiled-component cache not used: {whose}");
+    let private = match private_or_absent(dir) {
+        Ok(()) => true,
+        Err(why) => {
+            tracing::warn!("compiled-component cache not used: {why}");
             false
         }
     };
-    if usable && path.is_file() {
-        // SAFETY: the file is native code run as is. It is one this module wrote
-        // (serialized by this wasmtime, for an engine with the same compatibility hash),
-        // in a folder and file only this user can write (checked just above); wasmtime
-        // checks its header and version before using it.
-        match unsafe { Component::deserialize_file(engine, &path) } {
-            Ok(component) => return Ok(component),
-            Err(err) => {
-                tracing::warn!(path = %path.display(), "compiled component unusable, compiling again: {err:#}")
-            }
+    if private {
+        match open_private(&path) {
+            Ok(Some(file)) => match load(engine, &path, file) {
+                Ok(component) => return Ok(component),
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), "compiled component unusable, compiling again: {err:#}")
+                }
+            },
+            Ok(None) => {}
+            Err(why) => tracing::warn!("compiled component not run, compiling again: {why}"),
         }
     }
     let component = Component::new(engine, wasm()?).map_err(anyhow::Error::from)?;
-    if usable {
+    if private {
         if let Err(err) = store(&component, dir, &path) {
             tracing::warn!(dir = %dir.display(), "compiled component not cached: {err:#}");
         }
@@ -66,31 +68,93 @@ pub fn load_or_compile<'a>(
     Ok(component)
 }
 
-/// Why code from `dir` must not be run: it or the file is writable by, or belongs to,
-/// someone else (`HOME=/tmp` puts the folder under a world-writable one, where another
-/// user could plant native code). `None` when both are this user's alone, or absent yet.
+/// Maps the file already opened and checked (through `/proc/self/fd`, so the file checked
+/// is the file mapped); reads it instead where mapping code is not allowed (a `noexec`
+/// folder).
+fn load(engine: &Engine, path: &Path, file: std::fs::File) -> anyhow::Result<Component> {
+    #[cfg(target_os = "linux")]
+    let mapped_path = {
+        use std::os::fd::AsRawFd as _;
+        PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+    };
+    #[cfg(not(target_os = "linux"))]
+    let mapped_path = path.to_path_buf();
+    // SAFETY: the file is native code run as is. It is one this module wrote (serialized by
+    // this wasmtime, for an engine with the same compatibility hash) in a folder, and as a
+    // file, only this user can write (`private_or_absent`, `open_private`); wasmtime checks
+    // its header, version and settings before using it.
+    let mapped = unsafe { Component::deserialize_file(engine, &mapped_path) };
+    let Err(err) = mapped else {
+        return mapped.map_err(anyhow::Error::from);
+    };
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut &file, &mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    // SAFETY: as above: the same checked file, read instead of mapped.
+    unsafe { Component::deserialize(engine, &bytes) }
+        .map_err(|_| anyhow::Error::from(err).context("mapping it failed, and so did reading it"))
+}
+
+/// `Err` with the reason when `dir` belongs to, or is writable by, someone else:
+/// `HOME=/tmp` puts the folder under a world-writable one, where another user could plant
+/// native code. A folder not there yet is fine: it is created private.
 #[cfg(unix)]
-fn writable_by_others(dir: &Path, file: &Path) -> Option<String> {
+fn private_or_absent(dir: &Path) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(meta) => owned_alone(dir, &meta),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("{}: {e}", dir.display())),
+    }
+}
+
+/// The file, opened without following a symlink, if it is there and this user's alone.
+#[cfg(unix)]
+fn open_private(path: &Path) -> Result<Option<std::fs::File>, String> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path);
+    let file = match opened {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", path.display()));
+    }
+    owned_alone(path, &meta).map(|()| Some(file))
+}
+
+#[cfg(unix)]
+fn owned_alone(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt as _;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
-    for path in [dir, file] {
-        let Ok(meta) = std::fs::symlink_metadata(path) else {
-            continue;
-        };
-        if meta.uid() != me {
-            return Some(format!("{} belongs to uid {}", path.display(), meta.uid()));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Some(format!("{} is writable by others", path.display()));
-        }
+    if meta.uid() != me {
+        return Err(format!("{} belongs to uid {}", path.display(), meta.uid()));
     }
-    None
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!("{} is writable by others", path.display()));
+    }
+    Ok(())
 }
 
 #[cfg(not(unix))]
-fn writable_by_others(_dir: &Path, _file: &Path) -> Option<String> {
-    None
+fn private_or_absent(_dir: &Path) -> Result<(), String> {
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn open_private(path: &Path) -> Result<Option<std::fs::File>, String> {
+    match std::fs::File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
 }
 
 /// The SHA-256 of `bytes`, hex: the key of a component given as a file or bytes.
@@ -119,19 +183,31 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Written to a file of its own and renamed into place, so that a second process starting
-/// at the same time never maps half a file.
+/// Written to a new file of its own (named for this process, this call and the time: two
+/// threads, or two containers that are each pid 1, never share one), synced, and renamed
+/// into place, so that no process ever maps half a file, even after a power cut.
 fn store(component: &Component, dir: &Path, path: &Path) -> anyhow::Result<()> {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
     private_dir(dir).context("creating the cache folder")?;
     let bytes = component.serialize().map_err(anyhow::Error::from)?;
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    private_file(&tmp, &bytes).context("writing the compiled component")?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("{}.{call}.{nanos}{TMP}", std::process::id()));
+    let written = private_file(&tmp, &bytes)
+        .context("writing the compiled component")
+        .and_then(|()| std::fs::rename(&tmp, path).context("renaming it into place"));
+    if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
-    })?;
+    }
+    written?;
     prune(dir);
     Ok(())
 }
+
+/// How a file still being written ends: `prune` deletes those a killed process left.
+const TMP: &str = ".tmp";
 
 /// The folder, created readable and writable by this user alone (whatever the umask).
 fn private_dir(dir: &Path) -> std::io::Result<()> {
@@ -144,26 +220,40 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
 
 fn private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(path)?, bytes)
+    let mut file = options.open(path)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    file.sync_all()
 }
 
 /// Compiled components the folder keeps: every rebuild of the binary adds one (~9 MiB).
 const KEPT: usize = 8;
 
+/// A file still being written after this long was left by a process that died.
+const ABANDONED: Duration = Duration::from_secs(600);
+
 /// Deletes all but the [`KEPT`] newest compiled components (a process still running one
-/// keeps its mapping: deleting a mapped file does not unmap it).
+/// keeps its mapping: deleting a mapped file does not unmap it), and abandoned temporaries.
 fn prune(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut files: Vec<_> = entries
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .collect();
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let (path, name) = (entry.path(), entry.file_name());
+        let Some(modified) = entry.metadata().ok().and_then(|m| m.modified().ok()) else {
+            continue;
+        };
+        if name.to_string_lossy().ends_with(TMP) {
+            if modified.elapsed().is_ok_and(|age| age > ABANDONED) {
+                let _ = std::fs::remove_file(&path);
+            }
+        } else if path.extension().is_some_and(|x| x == "cwasm") {
+            files.push((modified, path));
+        }
+    }
     files.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
     for (_, path) in files.into_iter().skip(KEPT) {
         let _ = std::fs::remove_file(path);
@@ -274,6 +364,64 @@ mod tests {
             assert!(compiled, "{} {loose:o}: the file was run", path.display());
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(before)).unwrap();
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_in_place_of_the_file_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, elsewhere) = (dir.path().join("cache"), dir.path().join("elsewhere"));
+        let engine = Engine::default();
+        let wasm = wat_bytes();
+        let sha = sha256_hex(&wasm);
+        load_or_compile(&engine, &cache, &sha, || Ok(Cow::Borrowed(&wasm[..]))).unwrap();
+        let file = std::fs::read_dir(&cache)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::rename(&file, &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
+        let mut compiled = false;
+        load_or_compile(&engine, &cache, &sha, || {
+            compiled = true;
+            Ok(Cow::Borrowed(&wasm[..]))
+        })
+        .unwrap();
+        assert!(compiled, "the symlink was followed");
+        assert!(
+            !std::fs::symlink_metadata(&file).unwrap().is_symlink(),
+            "not replaced"
+        );
+    }
+
+    #[test]
+    fn threads_compiling_at_once_leave_one_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let wasm = wat_bytes();
+        let sha = sha256_hex(&wasm);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    load_or_compile(&engine, dir.path(), &sha, || Ok(Cow::Borrowed(&wasm[..])))
+                        .unwrap();
+                });
+            }
+        });
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        let mut compiled = false;
+        load_or_compile(&engine, dir.path(), &sha, || {
+            compiled = true;
+            Ok(Cow::Borrowed(&wasm[..]))
+        })
+        .unwrap();
+        assert!(!compiled, "the file left was not whole");
     }
 
     fn wat_bytes() -> Vec<u8> {
