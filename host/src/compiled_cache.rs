@@ -298,12 +298,7 @@ mod tests {
             .unwrap()
             .path();
         std::fs::write(&file, b"not a compiled component").unwrap();
-        let mut compiled = false;
-        load_or_compile(&engine, dir.path(), &sha, || {
-            compiled = true;
-            Ok(Cow::Borrowed(&wasm[..]))
-        })
-        .unwrap();
+        let compiled = compiles(&engine, dir.path(), &wasm);
         assert!(compiled);
         assert!(std::fs::read(&file).unwrap().len() > 100, "not replaced");
     }
@@ -355,12 +350,7 @@ mod tests {
         for (path, loose) in [(&file, 0o666), (&cache, 0o777)] {
             let before = mode(path);
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(loose)).unwrap();
-            let mut compiled = false;
-            load_or_compile(&engine, &cache, &sha, || {
-                compiled = true;
-                Ok(Cow::Borrowed(&wasm[..]))
-            })
-            .unwrap();
+            let compiled = compiles(&engine, &cache, &wasm);
             assert!(compiled, "{} {loose:o}: the file was run", path.display());
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(before)).unwrap();
         }
@@ -383,12 +373,7 @@ mod tests {
             .path();
         std::fs::rename(&file, &elsewhere).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
-        let mut compiled = false;
-        load_or_compile(&engine, &cache, &sha, || {
-            compiled = true;
-            Ok(Cow::Borrowed(&wasm[..]))
-        })
-        .unwrap();
+        let compiled = compiles(&engine, &cache, &wasm);
         assert!(compiled, "the symlink was followed");
         assert!(
             !std::fs::symlink_metadata(&file).unwrap().is_symlink(),
@@ -415,13 +400,19 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+        let compiled = compiles(&engine, dir.path(), &wasm);
+        assert!(!compiled, "the file left was not whole");
+    }
+
+    /// Loads `wasm` through the cache in `dir`: whether it had to be compiled.
+    fn compiles(engine: &Engine, dir: &Path, wasm: &[u8]) -> bool {
         let mut compiled = false;
-        load_or_compile(&engine, dir.path(), &sha, || {
+        load_or_compile(engine, dir, &sha256_hex(wasm), || {
             compiled = true;
-            Ok(Cow::Borrowed(&wasm[..]))
+            Ok(Cow::Borrowed(wasm))
         })
         .unwrap();
-        assert!(!compiled, "the file left was not whole");
+        compiled
     }
 
     fn wat_bytes() -> Vec<u8> {
