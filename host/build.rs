@@ -100,10 +100,7 @@ fn main() {
     println!("cargo:rustc-env=ZIP_OSS_COMPONENT_WASM={}", wasm.display());
     // The compiled-component cache's key, so the host never reads the embedded bytes to
     // find its compiled code (host/src/compiled_cache.rs).
-    let sha256: String = sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
     println!("cargo:rustc-env=ZIP_OSS_COMPONENT_SHA256={sha256}");
 }
 

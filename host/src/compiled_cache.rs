@@ -159,7 +159,7 @@ fn open_private(path: &Path) -> Result<Option<std::fs::File>, String> {
 
 /// The SHA-256 of `bytes`, hex: the key of a component given as a file or bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    hex::encode(Sha256::digest(bytes))
 }
 
 fn key(engine: &Engine, sha256: &str) -> String {
@@ -176,11 +176,7 @@ fn key(engine: &Engine, sha256: &str) -> String {
     let mut feed = Feed(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut feed);
     feed.write(sha256.as_bytes());
-    hex(&feed.0.finalize()[..16])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&feed.0.finalize()[..16])
 }
 
 /// Written to a new file of its own (named for this process, this call and the time: two
@@ -289,14 +285,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::default();
         let wasm = wat_bytes();
-        let sha = sha256_hex(&wasm);
-        load_or_compile(&engine, dir.path(), &sha, || Ok(Cow::Borrowed(&wasm[..]))).unwrap();
-        let file = std::fs::read_dir(dir.path())
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        let file = cached(&engine, dir.path(), &wasm);
         std::fs::write(&file, b"not a compiled component").unwrap();
         let compiled = compiles(&engine, dir.path(), &wasm);
         assert!(compiled);
@@ -337,14 +326,7 @@ mod tests {
         let cache = dir.path().join("cache");
         let engine = Engine::default();
         let wasm = wat_bytes();
-        let sha = sha256_hex(&wasm);
-        load_or_compile(&engine, &cache, &sha, || Ok(Cow::Borrowed(&wasm[..]))).unwrap();
-        let file = std::fs::read_dir(&cache)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        let file = cached(&engine, &cache, &wasm);
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!((mode(&cache), mode(&file)), (0o700, 0o600));
         for (path, loose) in [(&file, 0o666), (&cache, 0o777)] {
@@ -363,14 +345,7 @@ mod tests {
         let (cache, elsewhere) = (dir.path().join("cache"), dir.path().join("elsewhere"));
         let engine = Engine::default();
         let wasm = wat_bytes();
-        let sha = sha256_hex(&wasm);
-        load_or_compile(&engine, &cache, &sha, || Ok(Cow::Borrowed(&wasm[..]))).unwrap();
-        let file = std::fs::read_dir(&cache)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        let file = cached(&engine, &cache, &wasm);
         std::fs::rename(&file, &elsewhere).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
         let compiled = compiles(&engine, &cache, &wasm);
@@ -402,6 +377,15 @@ mod tests {
         assert_eq!(names.len(), 1, "{names:?}");
         let compiled = compiles(&engine, dir.path(), &wasm);
         assert!(!compiled, "the file left was not whole");
+    }
+
+    /// Compiles `wasm` into the empty cache `dir`: the one file written there.
+    fn cached(engine: &Engine, dir: &Path, wasm: &[u8]) -> PathBuf {
+        assert!(compiles(engine, dir, wasm));
+        let mut files = std::fs::read_dir(dir).unwrap();
+        let file = files.next().unwrap().unwrap().path();
+        assert!(files.next().is_none());
+        file
     }
 
     /// Loads `wasm` through the cache in `dir`: whether it had to be compiled.

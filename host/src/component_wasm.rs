@@ -33,24 +33,28 @@ impl ComponentSource {
         match self {
             ComponentSource::Path(path) => read(path.clone()),
             ComponentSource::Bytes(bytes) => Ok((Cow::Owned(bytes.clone()), "bytes".into())),
-            ComponentSource::Default => match std::env::var_os(ENV_OVERRIDE) {
-                Some(path) if !path.is_empty() => read(path.into()),
-                _ if EMBEDDED.is_empty() => anyhow::bail!(
+            ComponentSource::Default => match override_path() {
+                Some(path) => read(path.into()),
+                None if EMBEDDED.is_empty() => anyhow::bail!(
                     "this build embeds no component (ZIP_OSS_SKIP_COMPONENT_BUILD); set {ENV_OVERRIDE}"
                 ),
-                _ => Ok((Cow::Borrowed(EMBEDDED), "embedded".into())),
+                None => Ok((Cow::Borrowed(EMBEDDED), "embedded".into())),
             },
         }
     }
+
+    /// [`EMBEDDED_SHA256`] when [`Self::load`] would give the embedded component.
+    pub fn embedded_sha256(&self) -> Option<&'static str> {
+        let embedded = matches!(self, ComponentSource::Default)
+            && override_path().is_none()
+            && !EMBEDDED.is_empty();
+        embedded.then_some(EMBEDDED_SHA256)
+    }
 }
 
-impl ComponentSource {
-    /// The embedded component's SHA-256 when this source is the embedded component.
-    pub fn embedded_sha256(&self) -> Option<&'static str> {
-        let overridden = std::env::var_os(ENV_OVERRIDE).is_some_and(|p| !p.is_empty());
-        (matches!(self, ComponentSource::Default) && !overridden && !EMBEDDED.is_empty())
-            .then_some(EMBEDDED_SHA256)
-    }
+/// `ZIP_OSS_COMPONENT`, unless unset or empty.
+fn override_path() -> Option<std::ffi::OsString> {
+    std::env::var_os(ENV_OVERRIDE).filter(|path| !path.is_empty())
 }
 
 fn read(path: PathBuf) -> anyhow::Result<(Cow<'static, [u8]>, String)> {

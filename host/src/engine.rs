@@ -292,30 +292,27 @@ fn pooling(instances: u32, max_memory: usize) -> PoolingAllocationConfig {
 /// The component compiled, or mapped from the compiled-component cache, and where it came
 /// from.
 fn compile(engine: &Engine, options: &RuntimeOptions) -> anyhow::Result<(Component, String)> {
+    use crate::compiled_cache::{load_or_compile, sha256_hex};
     let dir = options
         .compilation_cache
         .then(crate::compiled_cache::default_dir)
         .flatten();
     let (component, origin) = match (dir, options.component.embedded_sha256()) {
+        // Found by the key build.rs took: the embedded bytes are read only to compile.
         (Some(dir), Some(sha256)) => {
             let wasm = || Ok(Cow::Borrowed(crate::component_wasm::EMBEDDED));
-            let origin = "embedded".to_string();
-            let compiled = crate::compiled_cache::load_or_compile(engine, &dir, sha256, wasm);
-            (compiled, origin)
-        }
-        (Some(dir), None) => {
-            let (bytes, origin) = options.component.load()?;
-            let sha256 = crate::compiled_cache::sha256_hex(&bytes);
-            let compiled =
-                crate::compiled_cache::load_or_compile(engine, &dir, &sha256, || Ok(bytes));
-            (compiled, origin)
-        }
-        (None, _) => {
-            let (bytes, origin) = options.component.load()?;
             (
-                Component::new(engine, &bytes).map_err(anyhow::Error::from),
-                origin,
+                load_or_compile(engine, &dir, sha256, wasm),
+                "embedded".into(),
             )
+        }
+        (dir, _) => {
+            let (bytes, origin) = options.component.load()?;
+            let component = match dir {
+                Some(dir) => load_or_compile(engine, &dir, &sha256_hex(&bytes), || Ok(bytes)),
+                None => Component::new(engine, &bytes).map_err(anyhow::Error::from),
+            };
+            (component, origin)
         }
     };
     let component = component.with_context(|| format!("compiling component ({origin})"))?;
