@@ -127,13 +127,17 @@ fn scenario(seed: u64, focus: Focus) -> Scenario {
         "k%20.dat",
         "empty",
     ];
+    // Now and then a longer folder, so parts pile up behind slow uploads.
+    let long = focus == Focus::All && rng.below(8) == 0;
     let count = match focus {
+        Focus::All if long => 12 + rng.below(24),
         Focus::All => rng.below(10),
         Focus::Seams => 2 + rng.below(8),
     };
     // With seams on, large objects in a row are common (seams join copied ones).
     let large_from = match (focus, tuning.copy && tuning.seam_min_head == 0) {
         (Focus::Seams, _) => 2,
+        _ if long => 5,
         (_, true) => 4,
         (_, false) => 8,
     };
@@ -384,6 +388,8 @@ fn run_seed_counting(
     let checkpoint = zip_oss_core::pack::checkpoint_key(DEST);
     let mut world = World::new(job.clone(), store, faults, seed);
     world.trace = trace;
+    // Uploads slower than reads in half the seeds, so parts wait for their turn.
+    world.upload_bytes_per_ms = [None, Some(4 << 10), Some(16 << 10)][(seed % 4).min(2) as usize];
     if crash {
         world.crash_at_parts = Some((DEST.into(), 1 + fate.below(4) as usize));
     }
@@ -451,6 +457,7 @@ fn run_seed_counting(
     }
     let failed = matches!(world.outcome, Some(Outcome::Failed(_)));
     seamed |= world.seam_requests > 0;
+    *lost.entry("parts at the bound").or_default() += u64::from(world.parts_at_bound);
     *lost.entry("seams").or_default() += u64::from(seamed);
     *lost.entry("seams, failed").or_default() += u64::from(seamed && failed);
     let left = world.store.objects.get(&checkpoint).map(|o| o.data.clone());
@@ -717,7 +724,8 @@ fn seeds_keep_every_property() {
     let (tally, mut lost) = run_seeds(0..seeds, Focus::All);
     let seamed = lost.remove("seams").unwrap_or(0);
     lost.remove("seams, failed");
-    eprintln!("{seeds} seeds: {tally:?}; answers lost after the store acted: {lost:?}; runs with seams: {seamed}");
+    let at_bound = lost.remove("parts at the bound").unwrap_or(0);
+    eprintln!("{seeds} seeds: {tally:?}; answers lost after the store acted: {lost:?}; runs with seams: {seamed}; runs with as many part buffers as reserved: {at_bound}");
     let done: u64 = tally
         .iter()
         .filter(|(how, _)| how.starts_with("done"))

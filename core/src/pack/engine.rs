@@ -180,6 +180,17 @@ impl Engine {
             + self.seams.held()
     }
 
+    /// Part buffers alive: uploading (a refused copy's read aside), waiting to, waiting
+    /// for a patch, and filling. The reservation holds `parts_in_flight + 2` of them.
+    pub fn part_buffers(&self) -> usize {
+        let fallback = self
+            .upload
+            .fallback_uploading
+            .is_some_and(|n| self.upload.sending.contains_key(&n));
+        self.upload.sending.len() - usize::from(fallback)
+            + self.writer.as_ref().map_or(0, Writer::part_buffers)
+    }
+
     /// What the pack asked the driver to set aside (0 before it did).
     pub fn reserved(&self) -> u64 {
         self.reserved
@@ -414,9 +425,9 @@ impl Engine {
             ),
         };
         let output = match self.job.mode {
-            // Uploading, filling, one full waiting, and the two an open entry's header
-            // fields can straddle, waiting for its CRC.
-            Mode::Upload => (t.parts_in_flight as u64 + 4) * per_part + refused,
+            // Uploading or about to, filling, and the one holding the open entry's header
+            // fields, waiting for its CRC (`part_splitter.rs` never cuts among them).
+            Mode::Upload => (t.parts_in_flight as u64 + 2) * per_part + refused,
             Mode::Stream => (t.stream_pieces as u64 + 1) * PIECE_MAX,
         };
         Reads::budget(&self.plan, t) + output + central + WORKING_MEMORY
@@ -583,12 +594,13 @@ impl Engine {
                 Mode::Upload => (self.tuning.parts_in_flight, self.upload.sending.len()),
                 Mode::Stream => (self.tuning.stream_pieces, 0),
             };
-            // Parts: the next one fills while `parts_in_flight` upload (a slice completes at
-            // most one part), so at most `parts_in_flight + 1` full parts and one filling.
+            // Parts: the next one fills only while an upload slot is free (a slice completes
+            // at most one part), so at most `parts_in_flight` full parts and one filling; the
+            // reads' buffers, larger than a part, fill it as soon as a slot frees.
             let pumped = writer.pump(&self.plan, reads, &mut self.copies, |out| match out {
                 // Copied parts hold no bytes; they wait in `ready` without counting.
                 Output::Parts { ready, .. } => {
-                    ready.iter().filter(|p| p.copy.is_none()).count() + sending <= limit
+                    ready.iter().filter(|p| p.copy.is_none()).count() + sending < limit
                 }
                 Output::Stream {
                     pieces,

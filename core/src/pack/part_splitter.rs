@@ -5,8 +5,8 @@
 //!
 //! A part holding header bytes still to be patched (the CRC-32 of an entry whose data is
 //! still coming) waits, and goes out once they are written: parts may be uploaded in any
-//! order, so the archive needs no data descriptors. At most the two parts an entry's
-//! header fields can straddle wait at once.
+//! order, so the archive needs no data descriptors. A part is never cut among the header
+//! fields still to be patched (it runs on to their end), so one part at most waits.
 //!
 //! A copied range (`copy.rs`) ends the part filling, however short (the writer makes sure
 //! it holds at least the store's minimum), and becomes parts of its own. A seam
@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::plan::MAX_PARTS;
+use crate::plan::{MAX_PARTS, MAX_PART_SIZE};
 use crate::store::checksum::{self, Algorithm};
 use crate::zip::Patch;
 
@@ -223,10 +223,15 @@ impl PartSplitter {
             if self.buf.capacity() == 0 {
                 self.buf.reserve_exact(self.part_size);
             }
+            let cut = self.cut_at();
             let take = match self.uncut {
                 true => data.len(),
-                false => (self.part_size - self.buf.len().min(self.part_size)).min(data.len()),
+                false => (cut - self.buf.len().min(cut)).min(data.len()),
             };
+            if !self.uncut {
+                // Only a part stretched past a header outgrows its room, by those bytes.
+                self.buf.reserve_exact(take);
+            }
             if let Some(algorithm) = self.crc {
                 // The known CRC is of all of `data`: usable only if it all goes in here.
                 let piece = match known {
@@ -238,7 +243,7 @@ impl PartSplitter {
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
             known = None;
-            if self.buf.len() >= self.part_size && !self.uncut {
+            if self.buf.len() >= cut && !self.uncut {
                 self.cut(&mut emit)?;
             }
         }
@@ -253,6 +258,32 @@ impl PartSplitter {
             return Ok(None);
         }
         self.take_part().map(Some)
+    }
+
+    /// Where the part filling is cut (from its start): at the part size, or just past the
+    /// open entry's header fields still to be patched if the part size falls among them, so
+    /// that they wait in one part, never two.
+    fn cut_at(&self) -> usize {
+        let cut = self.buf_start + self.part_size as u64;
+        let starts_before = self.unresolved.iter().any(|&(a, _)| a < cut);
+        match self.unresolved.iter().map(|&(_, b)| b).max() {
+            // (Unless that outgrows the stores' largest part.)
+            Some(end) if starts_before && end > cut && end - self.buf_start <= MAX_PART_SIZE => {
+                usize::try_from(end - self.buf_start).unwrap_or(usize::MAX)
+            }
+            _ => self.part_size,
+        }
+    }
+
+    /// Bytes allocated: the part filling's whole room (taken at its first byte) and the
+    /// full parts waiting for a patch. What the pack's reservation must cover.
+    pub fn allocated(&self) -> usize {
+        self.buf.capacity() + self.held_bytes()
+    }
+
+    /// Parts with bytes here: waiting for a patch, and the one filling.
+    pub fn part_buffers(&self) -> usize {
+        self.held.len() + usize::from(self.buf.capacity() > 0)
     }
 
     /// Bytes waiting to fill the next part.
@@ -381,7 +412,8 @@ mod tests {
         let nvme = Algorithm::Crc64Nvme;
         let mut s = PartSplitter::new(4, Some(nvme));
         let mut out = Vec::new();
-        // Zeros at 2..5 straddle parts 1 and 2; filled in after part 3 is cut.
+        // Zeros at 2..5 would straddle parts 1 and 2: part 1 runs on to 5 and waits alone
+        // (filled in after part 3 is cut).
         let later = Patch {
             offset: 2,
             bytes: b"XYZ".to_vec(),
@@ -392,15 +424,16 @@ mod tests {
         });
         s.push(b"ab\0\0\0fghijkl", None, |p| out.push(p)).unwrap();
         let numbers: Vec<u32> = out.iter().map(|p| p.number).collect();
-        assert_eq!(numbers, [3], "parts 1 and 2 wait");
-        assert_eq!(s.held_bytes(), 8);
+        assert_eq!(numbers, [2], "part 1 waits");
+        assert_eq!(s.held_bytes(), 5);
         s.push(b"mn", None, |p| out.push(p)).unwrap();
         s.patch(&later, |p| out.push(p));
         out.extend(s.finish().unwrap());
         out.sort_by_key(|p| p.number);
         let all: Vec<u8> = out.iter().flat_map(|p| p.data.clone()).collect();
         assert_eq!(all, b"abXYZfghijklmn");
-        assert_eq!(out.len(), 4);
+        let lens: Vec<usize> = out.iter().map(|p| p.data.len()).collect();
+        assert_eq!(lens, [5, 4, 4, 1]);
         for p in &out {
             assert_eq!(
                 p.crc,
@@ -427,6 +460,37 @@ mod tests {
         let last = s.finish().unwrap().unwrap();
         assert_eq!(last.data, b"abcd");
         assert_eq!(last.crc, Some(checksum::crc(nvme, b"abcd")));
+    }
+
+    #[test]
+    fn header_fields_to_patch_on_both_sides_of_a_cut_keep_one_part_waiting() {
+        let zeros = |offset, n| Patch {
+            offset,
+            bytes: vec![0; n],
+        };
+        // A CRC field at 1..3 and a ZIP64 size at 6..8, a long name between, parts of 4.
+        let mut s = PartSplitter::new(4, None);
+        let mut out = Vec::new();
+        s.hold(&zeros(1, 2));
+        s.hold(&zeros(6, 2));
+        s.push(b"h\0\0nam\0\0data-data", None, |p| out.push(p))
+            .unwrap();
+        assert_eq!(
+            s.held_bytes(),
+            8,
+            "one part, run on to the second field's end"
+        );
+        let emitted: Vec<(u32, u64, usize)> = out
+            .iter()
+            .map(|p| (p.number, p.start, p.data.len()))
+            .collect();
+        assert_eq!(emitted, [(2, 8, 4), (3, 12, 4)]);
+        // Fields inside one part do not stretch it.
+        let mut s = PartSplitter::new(4, None);
+        let mut out = Vec::new();
+        s.hold(&zeros(1, 2));
+        s.push(b"h\0\0xyz", None, |p| out.push(p)).unwrap();
+        assert_eq!((s.held_bytes(), out.len(), s.buffered()), (4, 0, 2));
     }
 
     #[test]

@@ -108,9 +108,7 @@ impl Writer {
     pub fn held(&self) -> u64 {
         match &self.out {
             Output::Parts { splitter, ready } => {
-                splitter
-                    .as_ref()
-                    .map_or(0, |s| (s.buffered() + s.held_bytes()) as u64)
+                splitter.as_ref().map_or(0, |s| s.allocated() as u64)
                     + ready.iter().map(|p| p.data.len() as u64).sum::<u64>()
             }
             Output::Stream {
@@ -119,6 +117,17 @@ impl Writer {
             } => {
                 outstanding.iter().sum::<u64>() + pieces.iter().map(|p| p.len() as u64).sum::<u64>()
             }
+        }
+    }
+
+    /// Part buffers: full ones not yet handed to the upload, and the one filling.
+    pub fn part_buffers(&self) -> usize {
+        match &self.out {
+            Output::Parts { splitter, ready } => {
+                ready.iter().filter(|p| p.copy.is_none()).count()
+                    + splitter.as_ref().map_or(0, PartSplitter::part_buffers)
+            }
+            Output::Stream { .. } => 0,
         }
     }
 

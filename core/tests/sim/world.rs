@@ -101,6 +101,12 @@ pub struct World {
     /// The process dies (the run stops, no outcome) once the store holds this many parts
     /// of an upload of this key.
     pub crash_at_parts: Option<(String, usize)>,
+    /// The job's, for the bound on part buffers.
+    parts_in_flight: usize,
+    /// Request bodies go up at this rate (default: as fast as anything else).
+    pub upload_bytes_per_ms: Option<u64>,
+    /// As many part buffers were alive at some moment as the reservation holds.
+    pub parts_at_bound: bool,
 }
 
 impl World {
@@ -110,6 +116,7 @@ impl World {
 
     /// A world whose clock starts at `unix0` (a pack repeated after another died).
     pub fn starting_at(job: Job, store: SimStore, faults: Faults, seed: u64, unix0: u64) -> World {
+        let parts_in_flight = job.tuning.parts_in_flight.max(1);
         let engine = Engine::new(
             job,
             Now {
@@ -140,6 +147,9 @@ impl World {
             corrupted: 0,
             progress: Progress::default(),
             crash_at_parts: None,
+            parts_in_flight,
+            upload_bytes_per_ms: None,
+            parts_at_bound: false,
         }
     }
 
@@ -253,11 +263,19 @@ impl World {
         Ok(())
     }
 
-    fn check_memory(&self) -> Result<(), String> {
+    fn check_memory(&mut self) -> Result<(), String> {
         let (held, reserved) = (self.engine.held(), self.engine.reserved());
         if reserved > 0 && held > reserved {
             return Err(format!("holds {held} bytes, reserved {reserved}"));
         }
+        // Parts are what memory is made of at scale; the bytes above have slack.
+        let (parts, limit) = (self.engine.part_buffers(), self.parts_in_flight + 2);
+        if parts > limit {
+            return Err(format!(
+                "{parts} part buffers alive, the reservation holds {limit}"
+            ));
+        }
+        self.parts_at_bound |= parts == limit;
         Ok(())
     }
 
@@ -317,7 +335,11 @@ impl World {
         body: &[u8],
         credit: u64,
     ) {
-        let latency = 1 + self.rng.below(20);
+        let mut latency = 1 + self.rng.below(20);
+        if let Some(rate) = self.upload_bytes_per_ms {
+            // A body takes its time to go up: parts pile up behind slow uploads.
+            latency += body.len() as u64 / rate.max(1);
+        }
         let is_read = matches!(request.method, "GET" | "HEAD");
         if request.url.contains(zip_oss_core::pack::SEAM_SUFFIX) {
             self.seam_requests += 1;
