@@ -293,7 +293,7 @@ pub struct OutgoingArgs {
 /// What one request (one instance) may use.
 #[derive(Args, Debug, Clone)]
 pub struct LimitArgs {
-    /// Memory one request may use, in MiB. A pack reserves six parts (5 MiB each up to a
+    /// Memory one request may use, in MiB. A pack reserves seven parts (5 MiB each up to a
     /// 50 GB archive) plus ~30 MiB; one that needs more is refused with 503 before it starts.
     #[arg(long, env = "ZIP_OSS_MAX_MEMORY_MIB", default_value_t = 512)]
     pub max_memory_mib: usize,

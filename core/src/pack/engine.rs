@@ -181,7 +181,7 @@ impl Engine {
     }
 
     /// Part buffers alive: uploading (a refused copy's read aside), waiting to, waiting
-    /// for a patch, and filling. The reservation holds `parts_in_flight + 2` of them.
+    /// for a patch, and filling. The reservation holds `parts_in_flight + 3` of them.
     pub fn part_buffers(&self) -> usize {
         let fallback = self
             .upload
@@ -425,9 +425,9 @@ impl Engine {
             ),
         };
         let output = match self.job.mode {
-            // Uploading or about to, filling, and the one holding the open entry's header
-            // fields, waiting for its CRC (`part_splitter.rs` never cuts among them).
-            Mode::Upload => (t.parts_in_flight as u64 + 2) * per_part + refused,
+            // Uploading, one full waiting, filling, and the one holding the open entry's
+            // header fields, waiting for its CRC (`part_splitter.rs` never cuts among them).
+            Mode::Upload => (t.parts_in_flight as u64 + 3) * per_part + refused,
             Mode::Stream => (t.stream_pieces as u64 + 1) * PIECE_MAX,
         };
         Reads::budget(&self.plan, t) + output + central + WORKING_MEMORY
@@ -594,13 +594,12 @@ impl Engine {
                 Mode::Upload => (self.tuning.parts_in_flight, self.upload.sending.len()),
                 Mode::Stream => (self.tuning.stream_pieces, 0),
             };
-            // Parts: the next one fills only while an upload slot is free (a slice completes
-            // at most one part), so at most `parts_in_flight` full parts and one filling; the
-            // reads' buffers, larger than a part, fill it as soon as a slot frees.
+            // Parts: the next one fills while `parts_in_flight` upload (a slice completes at
+            // most one part), so at most `parts_in_flight + 1` full parts and one filling.
             let pumped = writer.pump(&self.plan, reads, &mut self.copies, |out| match out {
                 // Copied parts hold no bytes; they wait in `ready` without counting.
                 Output::Parts { ready, .. } => {
-                    ready.iter().filter(|p| p.copy.is_none()).count() + sending < limit
+                    ready.iter().filter(|p| p.copy.is_none()).count() + sending <= limit
                 }
                 Output::Stream {
                     pieces,

@@ -269,7 +269,7 @@ impl World {
             return Err(format!("holds {held} bytes, reserved {reserved}"));
         }
         // Parts are what memory is made of at scale; the bytes above have slack.
-        let (parts, limit) = (self.engine.part_buffers(), self.parts_in_flight + 2);
+        let (parts, limit) = (self.engine.part_buffers(), self.parts_in_flight + 3);
         if parts > limit {
             return Err(format!(
                 "{parts} part buffers alive, the reservation holds {limit}"
