@@ -388,7 +388,7 @@ fn run_seed_counting(
     let checkpoint = zip_oss_core::pack::checkpoint_key(DEST);
     let mut world = World::new(job.clone(), store, faults, seed);
     world.trace = trace;
-    // Uploads slower than reads in half the seeds, so parts wait for their turn.
+    // Uploads slower than reads in three seeds of four, so parts wait for their turn.
     world.upload_bytes_per_ms = [None, Some(4 << 10), Some(16 << 10)][(seed % 4).min(2) as usize];
     if crash {
         world.crash_at_parts = Some((DEST.into(), 1 + fate.below(4) as usize));

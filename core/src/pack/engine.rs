@@ -181,7 +181,7 @@ impl Engine {
     }
 
     /// Part buffers alive: uploading (a refused copy's read aside), waiting to, waiting
-    /// for a patch, and filling. The reservation holds `parts_in_flight + 3` of them.
+    /// for a patch, and filling; never more than [`Engine::part_buffers_reserved`].
     pub fn part_buffers(&self) -> usize {
         let fallback = self
             .upload
@@ -189,6 +189,13 @@ impl Engine {
             .is_some_and(|n| self.upload.sending.contains_key(&n));
         self.upload.sending.len() - usize::from(fallback)
             + self.writer.as_ref().map_or(0, Writer::part_buffers)
+    }
+
+    /// Part buffers the reservation holds: the uploads, one full waiting, one filling,
+    /// and the one holding the open entry's header fields, waiting for its CRC
+    /// (`part_splitter.rs` never cuts among them).
+    pub fn part_buffers_reserved(&self) -> usize {
+        self.tuning.parts_in_flight + 3
     }
 
     /// What the pack asked the driver to set aside (0 before it did).
@@ -425,9 +432,7 @@ impl Engine {
             ),
         };
         let output = match self.job.mode {
-            // Uploading, one full waiting, filling, and the one holding the open entry's
-            // header fields, waiting for its CRC (`part_splitter.rs` never cuts among them).
-            Mode::Upload => (t.parts_in_flight as u64 + 3) * per_part + refused,
+            Mode::Upload => self.part_buffers_reserved() as u64 * per_part + refused,
             Mode::Stream => (t.stream_pieces as u64 + 1) * PIECE_MAX,
         };
         Reads::budget(&self.plan, t) + output + central + WORKING_MEMORY

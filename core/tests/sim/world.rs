@@ -101,8 +101,6 @@ pub struct World {
     /// The process dies (the run stops, no outcome) once the store holds this many parts
     /// of an upload of this key.
     pub crash_at_parts: Option<(String, usize)>,
-    /// The job's, for the bound on part buffers.
-    parts_in_flight: usize,
     /// Request bodies go up at this rate (default: as fast as anything else).
     pub upload_bytes_per_ms: Option<u64>,
     /// As many part buffers were alive at some moment as the reservation holds.
@@ -116,7 +114,6 @@ impl World {
 
     /// A world whose clock starts at `unix0` (a pack repeated after another died).
     pub fn starting_at(job: Job, store: SimStore, faults: Faults, seed: u64, unix0: u64) -> World {
-        let parts_in_flight = job.tuning.parts_in_flight.max(1);
         let engine = Engine::new(
             job,
             Now {
@@ -147,7 +144,6 @@ impl World {
             corrupted: 0,
             progress: Progress::default(),
             crash_at_parts: None,
-            parts_in_flight,
             upload_bytes_per_ms: None,
             parts_at_bound: false,
         }
@@ -269,7 +265,10 @@ impl World {
             return Err(format!("holds {held} bytes, reserved {reserved}"));
         }
         // Parts are what memory is made of at scale; the bytes above have slack.
-        let (parts, limit) = (self.engine.part_buffers(), self.parts_in_flight + 3);
+        let (parts, limit) = (
+            self.engine.part_buffers(),
+            self.engine.part_buffers_reserved(),
+        );
         if parts > limit {
             return Err(format!(
                 "{parts} part buffers alive, the reservation holds {limit}"
