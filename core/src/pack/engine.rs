@@ -1872,9 +1872,12 @@ impl Engine {
                 match f.header("etag") {
                     Some(etag) => {
                         self.upload.etags.insert(number, etag.to_string());
-                        self.upload.sending.remove(&number);
+                        let body = self.upload.sending.remove(&number);
                         if self.upload.fallback_uploading == Some(number) {
+                            // A refused copy's read, not a part buffer.
                             self.upload.fallback_uploading = None;
+                        } else if let (Some(body), Some(writer)) = (body, self.writer.as_mut()) {
+                            writer.recycle(body);
                         }
                     }
                     None => self.fail(invalid("no ETag in the answer".into())),

@@ -15,6 +15,8 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
+
 use crate::plan::{MAX_PARTS, MAX_PART_SIZE};
 use crate::store::checksum::{self, Algorithm};
 use crate::zip::Patch;
@@ -100,6 +102,11 @@ pub struct PartSplitter {
     unresolved: Vec<(u64, u64)>,
     /// Full parts waiting for a patch, by number.
     held: BTreeMap<u32, Part>,
+    /// Buffers of parts the store has taken, to fill the next parts with. Wasm memory
+    /// never shrinks, and a freed part buffer is soon split by small allocations, so the
+    /// next part no longer fits in it: a long pack would walk its parts across its whole
+    /// reservation, making all of it resident.
+    spare: Vec<Vec<u8>>,
 }
 
 impl PartSplitter {
@@ -116,6 +123,7 @@ impl PartSplitter {
             buf_crc: 0,
             unresolved: Vec::new(),
             held: BTreeMap::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -221,6 +229,7 @@ impl PartSplitter {
         let mut known = known;
         while !data.is_empty() {
             if self.buf.capacity() == 0 {
+                self.buf = self.spare.pop().unwrap_or_default();
                 self.buf.reserve_exact(self.part_size);
             }
             let cut = self.cut_at();
@@ -275,15 +284,30 @@ impl PartSplitter {
         }
     }
 
-    /// Bytes allocated: the part filling's whole room (taken at its first byte) and the
-    /// full parts waiting for a patch. What the pack's reservation must cover.
+    /// Bytes allocated: the part filling's whole room (taken at its first byte), the full
+    /// parts waiting for a patch and the spare buffers. What the reservation must cover.
     pub fn allocated(&self) -> usize {
-        self.buf.capacity() + self.held_bytes()
+        self.buf.capacity()
+            + self.held_bytes()
+            + self.spare.iter().map(Vec::capacity).sum::<usize>()
     }
 
-    /// Parts with bytes here: waiting for a patch, and the one filling.
+    /// Part buffers here: waiting for a patch, filling, and spare.
     pub fn part_buffers(&self) -> usize {
-        self.held.len() + usize::from(self.buf.capacity() > 0)
+        self.held.len() + usize::from(self.buf.capacity() > 0) + self.spare.len()
+    }
+
+    /// Takes back an uploaded part's buffer to fill a later part with, if it is one (no
+    /// other handle to it, room for a part). A spare only ever replaces a buffer that was
+    /// alive, so the buffers alive and spare are never more than were alive at once.
+    pub fn recycle(&mut self, bytes: Bytes) {
+        if let Ok(buf) = bytes.try_into_mut() {
+            let mut buf = Vec::from(buf);
+            if buf.capacity() >= self.part_size {
+                buf.clear();
+                self.spare.push(buf);
+            }
+        }
     }
 
     /// Bytes waiting to fill the next part.
@@ -538,5 +562,27 @@ mod tests {
         let mut s = PartSplitter::new(1, None);
         let err = s.push(&vec![0u8; 10_001], None, |_| {}).unwrap_err();
         assert_eq!(err, TooManyParts { part_size: 1 });
+    }
+
+    #[test]
+    fn an_uploaded_parts_buffer_fills_a_later_part() {
+        let mut s = PartSplitter::new(4, None);
+        let mut out = Vec::new();
+        s.push(b"abcd", None, |p| out.push(p)).unwrap();
+        let first = out.pop().unwrap();
+        let at = first.data.as_ptr();
+        s.recycle(Bytes::from(first.data));
+        assert_eq!((s.part_buffers(), s.allocated()), (1, 4));
+        s.push(b"efgh", None, |p| out.push(p)).unwrap();
+        assert_eq!((out[0].data.as_ptr(), &out[0].data[..]), (at, &b"efgh"[..]));
+        assert_eq!(s.part_buffers(), 0);
+
+        // One still sent elsewhere, or too small for a part, is not kept.
+        let shared = Bytes::from(out.pop().unwrap().data);
+        let elsewhere = shared.clone();
+        s.recycle(shared);
+        s.recycle(Bytes::from(vec![0u8; 3]));
+        assert_eq!(s.part_buffers(), 0);
+        drop(elsewhere);
     }
 }

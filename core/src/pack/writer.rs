@@ -120,6 +120,17 @@ impl Writer {
         }
     }
 
+    /// Takes back an uploaded part's buffer (`PartSplitter::recycle`).
+    pub fn recycle(&mut self, bytes: Bytes) {
+        if let Output::Parts {
+            splitter: Some(splitter),
+            ..
+        } = &mut self.out
+        {
+            splitter.recycle(bytes);
+        }
+    }
+
     /// Part buffers: full ones not yet handed to the upload, and the one filling.
     pub fn part_buffers(&self) -> usize {
         match &self.out {
