@@ -117,6 +117,10 @@ pub struct BenchArgs {
     /// memory must stay flat).
     #[arg(long, default_value = "all")]
     pub scenario: String,
+    /// Run the store on one CPU and the capacity clients and packs on the others, as a
+    /// store on other machines would be: its work then takes no CPU from the packer.
+    #[arg(long)]
+    pub split_cores: bool,
 }
 
 #[derive(Args, Debug)]
@@ -453,7 +457,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ui = args.ui.then_some(args.listen);
             crate::demo::run(&args.dir, cli.runtime_options(&args.outgoing), ui).await
         }
-        Command::Bench(args) => crate::bench::run(args.dir.as_deref(), &args.scenario).await,
+        Command::Bench(args) => {
+            crate::bench::run(args.dir.as_deref(), &args.scenario, args.split_cores).await
+        }
         Command::Sign(args) => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?

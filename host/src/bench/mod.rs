@@ -27,6 +27,7 @@ use null_store::Checksums;
 mod capacity;
 mod checksums;
 mod copy;
+mod cores;
 mod instantiate;
 mod null_store;
 mod resume;
@@ -103,7 +104,10 @@ fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
     })
 }
 
-pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
+pub async fn run(dir: Option<&Path>, which: &str, split_cores: bool) -> anyhow::Result<()> {
+    if split_cores && matches!(which, "instantiate" | "ceiling" | "ceiling-stored") {
+        bail!("--split-cores splits the embedded store from the packer; `{which}` runs no store");
+    }
     if which == "instantiate" {
         return instantiate::run().await;
     }
@@ -134,7 +138,15 @@ pub async fn run(dir: Option<&Path>, which: &str) -> anyhow::Result<()> {
     let addr = free_loopback_addr()?;
     // A store across a network answers in milliseconds; loopback in microseconds.
     let delay_ms = if which == "latency" { LATENCY_MS } else { 0 };
-    let mut store = start_store(&exe, &dir, addr, delay_ms)?;
+    let split = if split_cores {
+        let split = cores::Split::new()?;
+        split.pin_this_process()?;
+        println!("{}\n", split.describe());
+        Some(split)
+    } else {
+        None
+    };
+    let mut store = start_store(&exe, &dir, addr, delay_ms, split.as_ref())?;
     let result = async {
         wait_for(addr)?;
         let endpoint = format!("http://{addr}");
@@ -191,8 +203,13 @@ fn start_store(
     dir: &Path,
     addr: SocketAddr,
     delay_ms: u64,
+    split: Option<&cores::Split>,
 ) -> anyhow::Result<std::process::Child> {
-    Command::new(exe)
+    let mut command = Command::new(exe);
+    if let Some(split) = split {
+        split.for_store(&mut command);
+    }
+    command
         .args(["store", "--root"])
         .arg(dir)
         .args(["--listen", &addr.to_string()])
