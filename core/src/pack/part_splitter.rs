@@ -178,6 +178,10 @@ impl PartSplitter {
     /// `more` bytes: room for them is made now, so the buffer does not double.
     pub fn hold_together(&mut self, more: usize) {
         self.uncut = true;
+        if self.buf.capacity() == 0 {
+            // A spare's room first: a buffer made here beside spares would be one too many.
+            self.buf = self.spare.pop().unwrap_or_default();
+        }
         self.buf.reserve_exact(more);
     }
 
@@ -562,6 +566,20 @@ mod tests {
         let mut s = PartSplitter::new(1, None);
         let err = s.push(&vec![0u8; 10_001], None, |_| {}).unwrap_err();
         assert_eq!(err, TooManyParts { part_size: 1 });
+    }
+
+    #[test]
+    fn a_header_held_with_its_head_fills_a_spare() {
+        let mut s = PartSplitter::new(4, None);
+        let mut out = Vec::new();
+        s.push(b"abcd", None, |p| out.push(p)).unwrap();
+        let first = out.pop().unwrap();
+        let used = first.data.as_ptr();
+        s.recycle(Bytes::from(first.data));
+        // A copied entry's header and head, held together, take the spare's room.
+        s.hold_together(2);
+        assert_eq!(s.buf.as_ptr(), used);
+        assert_eq!(s.part_buffers(), 1);
     }
 
     #[test]
