@@ -1,10 +1,10 @@
 //! `bench --split-cores`: the store on one CPU, everything else on the others.
 //!
 //! On a shared machine the embedded store's own work (it spends about as much CPU per small
-//! GET as the packer does) takes CPU from the packer, and a pack is then measured against a
-//! store that a real deployment's store, on other machines, never competes with. Splitting
-//! the CPUs gives the store one of its own, for the capacity clients and for each pack
-//! alike, so a ratio compares the packer with native clients, not with the store's load.
+//! GET as the packer does) takes CPU from the packer, which a deployment's store, on other
+//! machines, never does. Splitting the CPUs gives the store one of its own, for the
+//! capacity clients and for each pack alike, so a ratio compares the packer with native
+//! clients, not with the store's load. Linux only, as the bench's RSS sampling already is.
 
 use std::os::unix::process::CommandExt as _;
 use std::process::Command;
