@@ -84,7 +84,7 @@ impl Runtime {
         // Lets a guest that computes without pause be stopped: it yields every tick.
         config.epoch_interruption(true);
         // The component is a p2 component and the host calls it with no concurrent API:
-        // without the async ABI's bookkeeping every host call (hundreds per small object)
+        // without the async ABI's bookkeeping every host call (dozens per store request)
         // skips creating and deleting a host task.
         config.concurrency_support(false);
         if let Some(slots) = options.pooling {

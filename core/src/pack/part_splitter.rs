@@ -178,10 +178,7 @@ impl PartSplitter {
     /// `more` bytes: room for them is made now, so the buffer does not double.
     pub fn hold_together(&mut self, more: usize) {
         self.uncut = true;
-        if self.buf.capacity() == 0 {
-            // A spare's room first: a buffer made here beside spares would be one too many.
-            self.buf = self.spare.pop().unwrap_or_default();
-        }
+        self.take_spare();
         self.buf.reserve_exact(more);
     }
 
@@ -233,7 +230,7 @@ impl PartSplitter {
         let mut known = known;
         while !data.is_empty() {
             if self.buf.capacity() == 0 {
-                self.buf = self.spare.pop().unwrap_or_default();
+                self.take_spare();
                 self.buf.reserve_exact(self.part_size);
             }
             let cut = self.cut_at();
@@ -271,6 +268,14 @@ impl PartSplitter {
             return Ok(None);
         }
         self.take_part().map(Some)
+    }
+
+    /// A part with no buffer yet fills a spare one, if any: a buffer made while a spare
+    /// waits would be one more than were ever alive at once.
+    fn take_spare(&mut self) {
+        if self.buf.capacity() == 0 {
+            self.buf = self.spare.pop().unwrap_or_default();
+        }
     }
 
     /// Where the part filling is cut (from its start): at the part size, or just past the
@@ -570,26 +575,29 @@ mod tests {
 
     #[test]
     fn a_header_held_with_its_head_fills_a_spare() {
-        let mut s = PartSplitter::new(4, None);
-        let mut out = Vec::new();
-        s.push(b"abcd", None, |p| out.push(p)).unwrap();
-        let first = out.pop().unwrap();
-        let used = first.data.as_ptr();
-        s.recycle(Bytes::from(first.data));
+        let (mut s, used) = one_part_uploaded();
         // A copied entry's header and head, held together, take the spare's room.
         s.hold_together(2);
         assert_eq!(s.buf.as_ptr(), used);
         assert_eq!(s.part_buffers(), 1);
     }
 
-    #[test]
-    fn an_uploaded_parts_buffer_fills_a_later_part() {
+    /// A splitter of 4-byte parts whose first part went up and came back as a spare, and
+    /// where that buffer is.
+    fn one_part_uploaded() -> (PartSplitter, *const u8) {
         let mut s = PartSplitter::new(4, None);
         let mut out = Vec::new();
         s.push(b"abcd", None, |p| out.push(p)).unwrap();
         let first = out.pop().unwrap();
         let at = first.data.as_ptr();
         s.recycle(Bytes::from(first.data));
+        (s, at)
+    }
+
+    #[test]
+    fn an_uploaded_parts_buffer_fills_a_later_part() {
+        let (mut s, at) = one_part_uploaded();
+        let mut out = Vec::new();
         assert_eq!((s.part_buffers(), s.allocated()), (1, 4));
         s.push(b"efgh", None, |p| out.push(p)).unwrap();
         assert_eq!((out[0].data.as_ptr(), &out[0].data[..]), (at, &b"efgh"[..]));

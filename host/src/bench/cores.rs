@@ -21,10 +21,7 @@ pub struct Split {
 impl Split {
     /// The first CPU this process may use for the store, the rest for the others.
     pub fn new() -> anyhow::Result<Split> {
-        let allowed = affinity()?;
-        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| unsafe { libc::CPU_ISSET(c, &allowed) })
-            .collect();
+        let cpus = members(&affinity()?);
         if cpus.len() < 2 {
             bail!(
                 "--split-cores needs at least two CPUs, this process may use {}",
@@ -83,9 +80,7 @@ impl Split {
 
 fn empty() -> libc::cpu_set_t {
     // SAFETY: cpu_set_t is a plain bit array; all zeroes is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    unsafe { libc::CPU_ZERO(&mut set) };
-    set
+    unsafe { std::mem::zeroed() }
 }
 
 fn affinity() -> anyhow::Result<libc::cpu_set_t> {
@@ -103,10 +98,61 @@ fn set(tid: libc::pid_t, cpus: &libc::cpu_set_t) -> std::io::Result<()> {
     Ok(())
 }
 
-fn list(set: &libc::cpu_set_t) -> String {
+/// The CPUs in `set`, lowest first.
+fn members(set: &libc::cpu_set_t) -> Vec<usize> {
     (0..libc::CPU_SETSIZE as usize)
         .filter(|&c| unsafe { libc::CPU_ISSET(c, set) })
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
+        .collect()
+}
+
+fn list(set: &libc::cpu_set_t) -> String {
+    let cpus: Vec<String> = members(set).iter().map(usize::to_string).collect();
+    cpus.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel's own view of a process's CPUs, as `1` or `1,3`.
+    fn allowed_list(status: &str) -> String {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("Cpus_allowed_list:"))
+            .expect("a Cpus_allowed_list line");
+        let ranges = line["Cpus_allowed_list:".len()..].trim();
+        let mut cpus = Vec::new();
+        for range in ranges.split(',') {
+            let (a, b) = range.split_once('-').unwrap_or((range, range));
+            let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+            cpus.extend((a..=b).map(|c| c.to_string()));
+        }
+        cpus.join(",")
+    }
+
+    #[test]
+    fn the_store_runs_on_its_cpu_alone_and_nothing_else_does() {
+        let Ok(split) = Split::new() else {
+            // One CPU: nothing to split, and `new` says so.
+            assert_eq!(
+                std::thread::available_parallelism().map_or(1, usize::from),
+                1
+            );
+            return;
+        };
+        let (store, rest) = (members(&split.store), members(&split.rest));
+        assert_eq!(store.len(), 1);
+        assert!(!rest.is_empty() && !rest.contains(&store[0]));
+
+        // A child started as the store is, asked by the kernel where it may run.
+        let mut child = Command::new("cat");
+        child.arg("/proc/self/status");
+        split.for_store(&mut child);
+        let out = child.output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(
+            allowed_list(&String::from_utf8_lossy(&out.stdout)),
+            list(&split.store)
+        );
+    }
 }
