@@ -11,13 +11,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_channel::mpsc;
 use futures_lite::StreamExt;
 use wstd::http::body::{Body, Bytes};
-use wstd::http::error::ErrorCode;
-use wstd::http::{BodyExt, Client, Method, Request};
+use wstd::http::{Client, Method, Request};
 use wstd::runtime::{spawn, Task};
 use zip_oss_core::pack::{Action, Engine, Event, NetError, Now, PackError, Summary, Token};
 use zip_oss_core::store::HttpRequest;
 
 use crate::progress::Reporter;
+use crate::store_http;
 
 /// Where a run stopped.
 pub enum Stop {
@@ -26,6 +26,10 @@ pub enum Stop {
     Done(Summary),
     Failed(PackError),
 }
+
+/// The longest wait for an answer's head or its next bytes: a stalled store must not
+/// hang a pack forever; the engine retries or resumes.
+const STORE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How far one request's body may be read.
 #[derive(Default)]
@@ -36,7 +40,6 @@ struct Credit {
 
 pub struct Executor {
     engine: Engine,
-    http: Rc<Client>,
     tasks: HashMap<Token, (Task<()>, Rc<RefCell<Credit>>)>,
     events: mpsc::UnboundedSender<Event>,
     incoming: mpsc::UnboundedReceiver<Event>,
@@ -51,15 +54,12 @@ pub struct Executor {
 impl Executor {
     pub fn new(engine: Engine) -> Executor {
         let mut http = Client::new();
-        // A stalled store must not hang a pack forever; the engine retries or resumes.
-        http.set_first_byte_timeout(Duration::from_secs(60));
-        http.set_between_bytes_timeout(Duration::from_secs(60));
+        http.set_first_byte_timeout(STORE_TIMEOUT);
+        http.set_between_bytes_timeout(STORE_TIMEOUT);
         let (events, incoming) = mpsc::unbounded();
-        let http = Rc::new(http);
         Executor {
             engine,
-            progress: Reporter::from_config(http.clone()).into_iter().collect(),
-            http,
+            progress: Reporter::from_config(Rc::new(http)).into_iter().collect(),
             tasks: HashMap::new(),
             events,
             incoming,
@@ -168,7 +168,6 @@ impl Executor {
                     waker: None,
                 }));
                 let task = spawn(exchange(
-                    self.http.clone(),
                     token,
                     request,
                     body,
@@ -222,7 +221,6 @@ fn reserve(bytes: u64) -> bool {
 
 /// One request: sends it, reports its head, then its body as far as credit allows.
 async fn exchange(
-    http: Rc<Client>,
     token: Token,
     request: HttpRequest,
     body: Bytes,
@@ -232,54 +230,36 @@ async fn exchange(
     let send = |e: Event| {
         let _ = events.unbounded_send(e);
     };
-    let request = match to_wstd(request, body) {
-        Ok(r) => r,
-        Err(message) => {
-            return send(Event::Failed {
-                token,
-                error: NetError::new(message),
-            })
-        }
-    };
-    let response = match http.send(request).await {
-        Ok(r) => r,
-        Err(e) => {
-            let error = if denied(&e) {
-                NetError::denied()
-            } else {
-                NetError::new(e.to_string())
+    let answer = match store_http::send(request, body, STORE_TIMEOUT).await {
+        Ok(answer) => answer,
+        Err(failed) => {
+            let error = match failed {
+                store_http::Failed::Denied => NetError::denied(),
+                store_http::Failed::Other(message) => NetError::new(message),
             };
             return send(Event::Failed { token, error });
         }
     };
-    let headers = response
-        .headers()
-        .iter()
-        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
-        .collect();
     send(Event::Response {
         token,
-        status: response.status().as_u16(),
-        headers,
+        status: answer.status,
+        headers: answer.headers,
     });
-    let mut body = response.into_body().into_boxed_body();
-    // One frame may be read ahead of the credit: how the end of a body is seen.
+    let mut body = answer.body;
+    // One chunk may be read ahead of the credit: how the end of a body is seen.
     let mut carry: Option<Bytes> = None;
     loop {
         let chunk = match carry.take() {
             Some(chunk) => chunk,
-            None => match body.frame().await {
+            None => match body.next().await {
                 None => return send(Event::End { token }),
-                Some(Err(e)) => {
+                Some(Err(message)) => {
                     return send(Event::Failed {
                         token,
-                        error: NetError::new(e.to_string()),
+                        error: NetError::new(message),
                     })
                 }
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) if !data.is_empty() => data,
-                    _ => continue,
-                },
+                Some(Ok(data)) => data,
             },
         };
         let allowed = std::future::poll_fn(|cx| {
@@ -326,16 +306,6 @@ pub(crate) fn to_wstd(req: HttpRequest, body: Bytes) -> Result<Request<Body>, St
     builder
         .body(body)
         .map_err(|e| format!("building a store request: {e}"))
-}
-
-/// Whether the host refused the request (`HTTP-request-denied`): it is stopping this pack.
-fn denied(e: &wstd::http::Error) -> bool {
-    e.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<ErrorCode>(),
-            Some(ErrorCode::HttpRequestDenied)
-        )
-    })
 }
 
 pub fn now_unix() -> u64 {

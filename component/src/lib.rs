@@ -10,6 +10,7 @@
 //! - [`config`]: store configuration from `wasi:config/store`.
 //! - [`pack`]: a request and the settings become the engine's job.
 //! - [`executor`]: runs the engine: its requests over `wasi:http`, their answers back.
+//! - [`store_http`]: one store request over `wasi:http`, for the pack's requests.
 //! - [`stream`]: the archive streamed as the response body instead, or only its size.
 //! - [`browse`]: one folder of a bucket for a file browser (`GET /list`).
 //! - [`progress`]: progress reports to a host that asked for them (`progress_url`), and
@@ -24,6 +25,7 @@ mod http_api;
 mod notify;
 mod pack;
 mod progress;
+mod store_http;
 mod stream;
 mod wit;
 

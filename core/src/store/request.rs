@@ -1,5 +1,7 @@
 //! The signed request handed to a driver, and the one place actions sign.
 
+use std::borrow::Cow;
+
 use super::config::Provider;
 use super::config::{ResourceUrl, StoreConfig};
 use super::signing::oss_v4;
@@ -23,6 +25,19 @@ impl HttpRequest {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The URL as `wasi:http` takes it: scheme, authority, and path with query (starting
+    /// with `/`, which is added when the URL has none). `None` without `scheme://`.
+    pub fn url_parts(&self) -> Option<(&str, &str, Cow<'_, str>)> {
+        let (scheme, rest) = self.url.split_once("://")?;
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(end);
+        let path = match path.starts_with('/') {
+            true => Cow::Borrowed(path),
+            false => Cow::Owned(format!("/{path}")),
+        };
+        Some((scheme, authority, path))
     }
 }
 
@@ -102,5 +117,42 @@ impl RequestSpec {
             headers: &self.headers,
             additional_headers: &[],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HttpRequest;
+
+    fn parts(url: &str) -> Option<(String, String, String)> {
+        let req = HttpRequest {
+            method: "GET",
+            url: url.into(),
+            headers: Vec::new(),
+        };
+        req.url_parts()
+            .map(|(s, a, p)| (s.into(), a.into(), p.into_owned()))
+    }
+
+    #[test]
+    fn a_url_splits_as_wasi_http_takes_it() {
+        let p = |s: &str, a: &str, q: &str| Some((s.into(), a.into(), q.into()));
+        assert_eq!(
+            parts("http://127.0.0.1:9000/bkt/a%20b?uploadId=1&partNumber=2"),
+            p(
+                "http",
+                "127.0.0.1:9000",
+                "/bkt/a%20b?uploadId=1&partNumber=2"
+            )
+        );
+        assert_eq!(
+            parts("https://bkt.oss.example"),
+            p("https", "bkt.oss.example", "/")
+        );
+        assert_eq!(
+            parts("https://h?list-type=2"),
+            p("https", "h", "/?list-type=2")
+        );
+        assert_eq!(parts("h/no-scheme"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! Request signing, one file per scheme: AWS SigV4 (S3, and OSS's S3-compatible
 //! endpoint) and OSS's own V4.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 pub mod oss_v4;
@@ -26,6 +27,29 @@ fn memoized(inputs: [&str; 5], derive: impl FnOnce() -> [u8; 32]) -> [u8; 32] {
         *last = Some((inputs.map(str::to_string).to_vec(), key));
         key
     })
+}
+
+/// A header name as signed: trimmed and lower-cased (borrowed when it already is, as the
+/// names core writes are).
+fn lower_trimmed(name: &str) -> Cow<'_, str> {
+    let name = name.trim();
+    match name.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => Cow::Owned(name.to_ascii_lowercase()),
+        false => Cow::Borrowed(name),
+    }
+}
+
+/// `parts` joined with newlines, into one allocation and without `format!`'s machinery:
+/// the canonical request and the string to sign are built for every request.
+fn lines(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(part);
+    }
+    out
 }
 
 #[cfg(test)]

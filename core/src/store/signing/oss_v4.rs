@@ -16,6 +16,8 @@
 //! (`alibabacloud-oss-go-sdk-v2`'s `oss/signer/signer_test.go`; the Python
 //! SDK v2 repeats them). Callers pass the time; nothing here reads a clock.
 
+use std::borrow::Cow;
+
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -61,8 +63,8 @@ pub fn is_default_signed(lower_name: &str) -> bool {
     lower_name.starts_with("x-oss-") || lower_name == "content-type" || lower_name == "content-md5"
 }
 
-fn normalize_name(name: &str) -> String {
-    name.trim().to_ascii_lowercase()
+fn normalize_name(name: &str) -> Cow<'_, str> {
+    super::lower_trimmed(name)
 }
 
 /// Step 1a: the canonical URI, `/bucket/key` encoded with `/` kept.
@@ -99,6 +101,7 @@ pub fn additional_headers(headers: &[(String, String)], listed: &[&str]) -> Vec<
                 .find(|(h, _)| normalize_name(h) == *n)
                 .is_some_and(|(_, v)| !v.is_empty())
         })
+        .map(Cow::into_owned)
         .collect();
     names.sort();
     names.dedup();
@@ -109,18 +112,22 @@ pub fn additional_headers(headers: &[(String, String)], listed: &[&str]) -> Vec<
 /// header: names lower-cased and sorted, values trimmed (inner whitespace
 /// kept), repeated names joined with commas in the order given.
 pub fn canonical_headers(headers: &[(String, String)], additional: &[String]) -> String {
-    let mut signed: Vec<(String, &str)> = headers
+    let mut signed: Vec<(Cow<'_, str>, &str)> = headers
         .iter()
         .map(|(n, v)| (normalize_name(n), v.trim()))
-        .filter(|(n, _)| is_default_signed(n) || additional.contains(n))
+        .filter(|(n, _)| is_default_signed(n) || additional.iter().any(|a| a == n))
         .collect();
     signed.sort_by(|a, b| a.0.cmp(&b.0)); // stable: repeated names keep their order
-    let mut out = String::new();
+    let mut out = String::with_capacity(256);
     for group in signed.chunk_by(|a, b| a.0 == b.0) {
-        let values: Vec<&str> = group.iter().map(|(_, v)| *v).collect();
         out.push_str(&group[0].0);
         out.push(':');
-        out.push_str(&values.join(","));
+        for (i, (_, value)) in group.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(value);
+        }
         out.push('\n');
     }
     out
@@ -147,7 +154,14 @@ pub fn canonical_request(
     additional_headers: &str,
     payload_hash: &str,
 ) -> String {
-    format!("{method}\n{canonical_uri}\n{canonical_query}\n{canonical_headers}\n{additional_headers}\n{payload_hash}")
+    super::lines(&[
+        method,
+        canonical_uri,
+        canonical_query,
+        canonical_headers,
+        additional_headers,
+        payload_hash,
+    ])
 }
 
 /// Steps 1a–1e put together for a request exactly as it will be sent (its
@@ -175,7 +189,7 @@ pub fn scope(date: &str, region: &str, product: &str) -> String {
 /// Step 2: the string to sign.
 pub fn string_to_sign(datetime: &str, scope: &str, canonical_request: &str) -> String {
     let hash = hex::encode(Sha256::digest(canonical_request.as_bytes()));
-    format!("{ALGORITHM}\n{datetime}\n{scope}\n{hash}")
+    super::lines(&[ALGORITHM, datetime, scope, &hash])
 }
 
 /// Step 3: the signing key, an HMAC chain over date, region, product and
@@ -228,7 +242,7 @@ fn sign_headers_as(
         .iter()
         .filter(|(n, _)| {
             !matches!(
-                normalize_name(n).as_str(),
+                &*normalize_name(n),
                 DATE | CONTENT_SHA256 | SECURITY_TOKEN | AUTHORIZATION
             )
         })

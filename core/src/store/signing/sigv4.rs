@@ -3,6 +3,8 @@
 //! lays it out: canonical request → string to sign → signing key → signature.
 //! Each step is tested against the published AWS example vectors.
 
+use std::borrow::Cow;
+
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -64,28 +66,49 @@ pub fn amz_date(unix: u64) -> String {
 /// lower-cased and sorted, values trimmed with inner whitespace runs collapsed,
 /// repeated names joined with commas; `host` is added from `authority`.
 pub fn canonical_headers(authority: &str, headers: &[(String, String)]) -> (String, String) {
-    let mut all: Vec<(String, String)> = headers
+    let mut all: Vec<(Cow<'_, str>, Cow<'_, str>)> = headers
         .iter()
-        .map(|(n, v)| {
-            (
-                n.trim().to_ascii_lowercase(),
-                v.split_whitespace().collect::<Vec<_>>().join(" "),
-            )
-        })
+        .map(|(n, v)| (super::lower_trimmed(n), collapsed(v)))
         .filter(|(n, _)| n != "host")
         .collect();
-    all.push(("host".to_string(), authority.to_string()));
+    all.push((Cow::Borrowed("host"), Cow::Borrowed(authority)));
     all.sort_by(|a, b| a.0.cmp(&b.0)); // stable: repeated names keep their order
 
-    let mut canonical = String::new();
-    let mut signed = Vec::new();
+    let mut canonical = String::with_capacity(256);
+    let mut signed = String::with_capacity(96);
     for group in all.chunk_by(|a, b| a.0 == b.0) {
         let name = &group[0].0;
-        let values: Vec<&str> = group.iter().map(|(_, v)| v.as_str()).collect();
-        canonical.push_str(&format!("{name}:{}\n", values.join(",")));
-        signed.push(name.as_str());
+        canonical.push_str(name);
+        canonical.push(':');
+        for (i, (_, value)) in group.iter().enumerate() {
+            if i > 0 {
+                canonical.push(',');
+            }
+            canonical.push_str(value);
+        }
+        canonical.push('\n');
+        if !signed.is_empty() {
+            signed.push(';');
+        }
+        signed.push_str(name);
     }
-    (canonical, signed.join(";"))
+    (canonical, signed)
+}
+
+/// A value as SigV4 signs it: trimmed, each inner run of whitespace one space (borrowed
+/// when it already is, as nearly every value is).
+fn collapsed(value: &str) -> Cow<'_, str> {
+    let trimmed = value.trim();
+    let mut after_space = false;
+    let plain = trimmed.chars().all(|c| {
+        let ok = !c.is_whitespace() || (c == ' ' && !after_space);
+        after_space = c.is_whitespace();
+        ok
+    });
+    match plain {
+        true => Cow::Borrowed(trimmed),
+        false => Cow::Owned(trimmed.split_whitespace().collect::<Vec<_>>().join(" ")),
+    }
 }
 
 /// Step 1: the canonical request.
@@ -97,7 +120,14 @@ pub fn canonical_request(
     signed_headers: &str,
     payload_hash: &str,
 ) -> String {
-    format!("{method}\n{canonical_uri}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}")
+    super::lines(&[
+        method,
+        canonical_uri,
+        canonical_query,
+        canonical_headers,
+        signed_headers,
+        payload_hash,
+    ])
 }
 
 /// The credential scope, `date/region/s3/aws4_request`.
@@ -108,7 +138,7 @@ pub fn scope(date: &str, region: &str) -> String {
 /// Step 2: the string to sign.
 pub fn string_to_sign(datetime: &str, scope: &str, canonical_request: &str) -> String {
     let hash = hex::encode(Sha256::digest(canonical_request.as_bytes()));
-    format!("{ALGORITHM}\n{datetime}\n{scope}\n{hash}")
+    super::lines(&[ALGORITHM, datetime, scope, &hash])
 }
 
 /// Step 3: the signing key, an HMAC chain over date, region and service.

@@ -1,0 +1,189 @@
+//! One store request over `wasi:http`, straight from core's [`HttpRequest`] to the host's
+//! resources and back, for the pack's requests (one per small object, so their cost is
+//! most of a small pack's guest time).
+//!
+//! Written by hand rather than through wstd's `Client` because that goes by the `http`
+//! crate's types both ways: the request's URL and headers are parsed into them and then
+//! appended to the host's fields one call at a time, and the answer's headers are
+//! validated into a `HeaderMap` that the engine wants back as strings. Here the headers
+//! go over in one `fields.from-list` call and come back as the host lists them, and the
+//! body is read until it closes, without asking for trailers no store sends.
+//! wstd's reactor still does the waiting.
+
+use std::time::Duration;
+
+use futures_lite::future::try_zip;
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{
+    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+};
+use wasip2::io::streams::{InputStream, StreamError};
+use wstd::http::body::Bytes;
+use wstd::io::{AsyncOutputStream, AsyncPollable};
+use zip_oss_core::store::HttpRequest;
+
+/// The most one read of a body asks for: wstd's frame size, which the engine's memory
+/// accounting (chunks of 32–128 KiB) was measured with.
+const READ_MAX: u64 = 64 * 1024;
+
+/// Why a request got no answer.
+pub enum Failed {
+    /// The host refused it (`HTTP-request-denied`): it is stopping this pack.
+    Denied,
+    Other(String),
+}
+
+impl From<ErrorCode> for Failed {
+    fn from(e: ErrorCode) -> Self {
+        match e {
+            ErrorCode::HttpRequestDenied => Failed::Denied,
+            e => Failed::Other(e.to_string()),
+        }
+    }
+}
+
+/// An answer's head, and its body to read.
+pub struct Answer {
+    pub status: u16,
+    /// Lower-case names, as the host lists them; values that are not UTF-8 are left out.
+    pub headers: Vec<(String, String)>,
+    pub body: AnswerBody,
+}
+
+/// Sends `request` with `body`; the answer once its head has come. Each wait (for the
+/// head, between body bytes) is bounded by `timeout`.
+pub async fn send(request: HttpRequest, body: Bytes, timeout: Duration) -> Result<Answer, Failed> {
+    let outgoing = outgoing(request, body.len())?;
+    let out_body = outgoing
+        .body()
+        .expect("a new request's body is there to take");
+    let options = RequestOptions::new();
+    let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    // Best effort: a host without these timeouts has its own.
+    let _ = options.set_first_byte_timeout(Some(nanos));
+    let _ = options.set_between_bytes_timeout(Some(nanos));
+    let future = outgoing_handler::handle(outgoing, Some(options))?;
+    let write = async move {
+        // Nothing is written for an empty body: a host that has sent a bodiless request
+        // may already have closed its stream.
+        if !body.is_empty() {
+            let stream = out_body
+                .write()
+                .expect("the body's stream is there to take");
+            let stream = AsyncOutputStream::new(stream);
+            stream
+                .write_all(&body)
+                .await
+                .map_err(|e| Failed::Other(format!("sending the request's body: {e}")))?;
+        }
+        OutgoingBody::finish(out_body, None)?;
+        Ok::<(), Failed>(())
+    };
+    let answer = async move {
+        AsyncPollable::new(future.subscribe()).wait_for().await;
+        let response = future
+            .get()
+            .expect("ready once its pollable is")
+            .expect("taken once")?;
+        let status = response.status();
+        let fields = response.headers();
+        let headers = fields
+            .entries()
+            .into_iter()
+            .filter_map(|(mut name, value)| {
+                name.make_ascii_lowercase();
+                Some((name, String::from_utf8(value).ok()?))
+            })
+            .collect();
+        drop(fields);
+        let body = response.consume().expect("consumed once");
+        let stream = body.stream().expect("streamed once");
+        Ok::<Answer, Failed>(Answer {
+            status,
+            headers,
+            body: AnswerBody {
+                subscription: None,
+                stream,
+                _body: body,
+            },
+        })
+    };
+    let ((), answer) = try_zip(write, answer).await?;
+    Ok(answer)
+}
+
+/// The host's request for `request`, its headers in one call (with a `content-length`
+/// for a body: without one the host's client sends it chunked, which S3 refuses with
+/// `MissingContentLength`, even an empty one).
+fn outgoing(mut request: HttpRequest, body_len: usize) -> Result<OutgoingRequest, Failed> {
+    let bad = |what: &str| Failed::Other(format!("building a store request: {what}"));
+    let needs_length =
+        request.header("content-length").is_none() && !matches!(request.method, "GET" | "HEAD");
+    let mut list: Vec<(String, Vec<u8>)> = std::mem::take(&mut request.headers)
+        .into_iter()
+        .map(|(n, v)| (n, v.into_bytes()))
+        .collect();
+    if needs_length {
+        list.push(("content-length".into(), body_len.to_string().into_bytes()));
+    }
+    let fields = Fields::from_list(&list).map_err(|e| bad(&format!("headers: {e:?}")))?;
+    let outgoing = OutgoingRequest::new(fields);
+    let method = match request.method {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "PUT" => Method::Put,
+        "POST" => Method::Post,
+        "DELETE" => Method::Delete,
+        other => Method::Other(other.into()),
+    };
+    let (scheme, authority, path) = request.url_parts().ok_or_else(|| bad("no scheme"))?;
+    let scheme = match scheme {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => Scheme::Other(other.into()),
+    };
+    outgoing.set_method(&method).map_err(|()| bad("method"))?;
+    outgoing
+        .set_scheme(Some(&scheme))
+        .map_err(|()| bad("scheme"))?;
+    outgoing
+        .set_authority(Some(authority))
+        .map_err(|()| bad("authority"))?;
+    outgoing
+        .set_path_with_query(Some(&path))
+        .map_err(|()| bad("path"))?;
+    Ok(outgoing)
+}
+
+/// An answer's body, read as the host hands it over.
+pub struct AnswerBody {
+    // Dropped in this order: the pollable and the stream are the body's children.
+    subscription: Option<AsyncPollable>,
+    stream: InputStream,
+    _body: IncomingBody,
+}
+
+impl AnswerBody {
+    /// The next bytes; `None` once the body has ended.
+    pub async fn next(&mut self) -> Option<Result<Bytes, String>> {
+        loop {
+            match self.stream.read(READ_MAX) {
+                Ok(bytes) if !bytes.is_empty() => return Some(Ok(Bytes::from(bytes))),
+                Ok(_) => {
+                    let stream = &self.stream;
+                    self.subscription
+                        .get_or_insert_with(|| AsyncPollable::new(stream.subscribe()))
+                        .wait_for()
+                        .await
+                }
+                Err(StreamError::Closed) => return None,
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return Some(Err(format!(
+                        "reading the answer's body: {}",
+                        e.to_debug_string()
+                    )))
+                }
+            }
+        }
+    }
+}
