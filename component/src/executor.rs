@@ -75,9 +75,14 @@ impl Executor {
 
     /// The time as the engine takes it.
     pub fn now(&self) -> Now {
+        self.now_with(now_unix())
+    }
+
+    /// The time, with the wall clock as already read.
+    fn now_with(&self, unix: u64) -> Now {
         Now {
             mono_ms: self.started.elapsed().as_millis() as u64,
-            unix: now_unix(),
+            unix,
         }
     }
 
@@ -106,7 +111,15 @@ impl Executor {
 
     pub async fn run(&mut self) -> Stop {
         loop {
-            while let Some(action) = self.engine.poll(self.now()) {
+            // Each reading of a clock is a host call, and a small object makes several
+            // actions and events. The wall clock (whole seconds: signing, leases) is read
+            // once for the actions of a round and once for the events that came in
+            // together; the monotonic one before each action and each event, as the read
+            // window measures the latency and the pace of answers by those stamps (one
+            // stamp for a batch of answers would show them coming faster than the packer
+            // takes them).
+            let unix = now_unix();
+            while let Some(action) = self.engine.poll(self.now_with(unix)) {
                 if let Some(stop) = self.act(action) {
                     return stop;
                 }
@@ -122,7 +135,7 @@ impl Executor {
                 .min();
             let event = match due {
                 Some(due) => {
-                    let wait = due.saturating_sub(self.now().mono_ms);
+                    let wait = due.saturating_sub(now_ms);
                     futures_lite::future::or(self.incoming.next(), async move {
                         wstd::task::sleep(wstd::time::Duration::from_millis(wait)).await;
                         None
@@ -132,19 +145,19 @@ impl Executor {
                 None => self.incoming.next().await,
             };
             let Some(event) = event else { continue };
-            self.take(event);
+            let unix = now_unix();
+            self.take(event, self.now_with(unix));
             // Everything that arrived meanwhile, before the engine acts again.
             while let Ok(event) = self.incoming.try_recv() {
-                self.take(event);
+                self.take(event, self.now_with(unix));
             }
         }
     }
 
-    fn take(&mut self, event: Event) {
+    fn take(&mut self, event: Event, now: Now) {
         if let Event::End { token } | Event::Failed { token, .. } = &event {
             self.tasks.remove(token);
         }
-        let now = self.now();
         self.engine.handle(event, now);
     }
 

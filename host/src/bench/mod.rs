@@ -3,8 +3,9 @@
 //! The embedded store runs as a child process and is seeded through the S3 API (so it
 //! serves stored ETags instead of hashing every object on each read); each pack runs as
 //! `zip-oss pack`, a child process of its own, so its peak RSS is the host's alone
-//! (its `VmHWM`, sampled every 20 ms while it runs). Scenarios: 57 objects totalling about 1 GiB, and 10,000 objects of
-//! 4 KiB (a folder of many small files).
+//! (its `VmHWM`, and the most anonymous memory seen, sampled every 20 ms while it runs).
+//! Scenarios: 57 objects totalling about 1 GiB, and 10,000 objects of 4 KiB (a folder of
+//! many small files).
 //!
 //! `--scenario instantiate` measures what a request costs before any packing: a fresh
 //! instance of the component, on demand and from the pooling allocator, and a whole HTTP
@@ -175,7 +176,7 @@ pub async fn run(dir: Option<&Path>, which: &str, split_cores: bool) -> anyhow::
             let capacity = capacity::measure(&endpoint, s).await?;
             let packed = measure(&exe, &endpoint, s, &[])?;
             println!(
-                "| {}: store, listing alone | {} | | | | {listing:.2} | | | | | | |",
+                "| {}: store, listing alone | {} | | | | {listing:.2} | | | | | | | |",
                 s.name,
                 s.sizes.len()
             );
@@ -222,14 +223,14 @@ fn start_store(
         .context("starting the store")
 }
 
-const HEADER: &str = "| scenario | objects | MiB read | archive MiB | parts | pack s | MB/s | objects/s | process wall s | host peak RSS MiB | host CPU s | × capacity |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+const HEADER: &str = "| scenario | objects | MiB read | archive MiB | parts | pack s | MB/s | objects/s | process wall s | host peak RSS MiB | peak anon MiB | host CPU s | × capacity |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
 /// The store's capacity for the scenario ([`capacity`]) as a row of the same table.
 fn capacity_row(s: &Scenario, secs: f64) -> String {
     let bytes: usize = s.sizes.iter().sum();
     let n = s.sizes.len() as f64;
     format!(
-        "| {}: store capacity | {n} | {:.0} | | | {secs:.2} | {:.0} | {:.0} | | | | 1 |",
+        "| {}: store capacity | {n} | {:.0} | | | {secs:.2} | {:.0} | {:.0} | | | | | 1 |",
         s.name,
         bytes as f64 / (1 << 20) as f64,
         bytes as f64 / 1e6 / secs,
@@ -495,9 +496,11 @@ fn measure_into(
         std::io::Read::read_to_string(&mut stdout, &mut out).map(|_| out)
     });
     let mut max_rss_kib = 0;
+    let mut max_anon_kib = 0;
     let mut cpu_ticks = 0;
-    while let Some(hwm) = peak_rss_kib(pid) {
+    while let Some((hwm, anon)) = rss_kib(pid) {
         max_rss_kib = max_rss_kib.max(hwm);
+        max_anon_kib = max_anon_kib.max(anon);
         cpu_ticks = cpu_ticks.max(cpu_ticks_of(pid).unwrap_or(0));
         std::thread::sleep(Duration::from_millis(20));
         if child.try_wait()?.is_some() {
@@ -518,7 +521,7 @@ fn measure_into(
     const MIB: f64 = (1 << 20) as f64;
     let cpu_s = cpu_ticks as f64 / CLOCK_TICKS_PER_S;
     let row = format!(
-        "| {} | {} | {:.0} | {:.0} | {} | {:.2} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} |",
+        "| {} | {} | {:.0} | {:.0} | {} | {:.2} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.2} |",
         s.name,
         entries,
         read / MIB,
@@ -529,6 +532,7 @@ fn measure_into(
         entries / secs,
         wall,
         max_rss_kib as f64 / 1024.0,
+        max_anon_kib as f64 / 1024.0,
         cpu_s,
     ) + " — |";
     Ok(Packed {
@@ -556,12 +560,19 @@ fn cpu_ticks_of(pid: u32) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// A process's peak RSS so far (`VmHWM`), while it runs. (Not `wait4`'s `ru_maxrss`: a
-/// child spawned with vfork-style `posix_spawn` inherits its parent's high-water mark.)
-fn peak_rss_kib(pid: u32) -> Option<u64> {
+/// A process's peak RSS so far (`VmHWM`) and its anonymous memory now (`RssAnon`), while
+/// it runs. (Not `wait4`'s `ru_maxrss`: a child spawned with vfork-style `posix_spawn`
+/// inherits its parent's high-water mark.) The RSS also counts the pages of the binary
+/// and the compiled component the kernel maps in, more of them the more of those files
+/// the page cache holds (a build just made: ~5 MiB more, BENCHMARKS.md); the anonymous
+/// memory is what the pack allocated.
+fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((field("VmHWM:")?, field("RssAnon:")?))
 }
 
 fn now_unix() -> u64 {
