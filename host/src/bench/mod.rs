@@ -31,6 +31,7 @@ mod copy;
 mod cores;
 mod instantiate;
 mod null_store;
+mod page_cache;
 mod resume;
 
 const BUCKET: &str = "bench";
@@ -483,6 +484,7 @@ fn measure_into(
     dest: &str,
     extra: &[&str],
 ) -> anyhow::Result<Packed> {
+    page_cache::evict_pack_files(exe, crate::compiled_cache::default_dir().as_deref());
     let started = Instant::now();
     let mut child = pack_command(exe, endpoint, s, dest)
         .args(extra)
