@@ -1,6 +1,6 @@
 //! One store request over `wasi:http`, straight from core's [`HttpRequest`] to the host's
-//! resources and back, for the pack's requests (one per small object, so their cost is
-//! most of a small pack's guest time).
+//! resources and back, for the pack's requests (one per small object, so what each costs
+//! shows in a folder of small files).
 //!
 //! Written by hand rather than through wstd's `Client` because that goes by the `http`
 //! crate's types both ways: the request's URL and headers are parsed into them and then
@@ -22,8 +22,8 @@ use wstd::http::body::Bytes;
 use wstd::io::{AsyncOutputStream, AsyncPollable};
 use zip_oss_core::store::HttpRequest;
 
-/// The most one read of a body asks for: wstd's frame size, which the engine's memory
-/// accounting (chunks of 32–128 KiB) was measured with.
+/// The most one read of a body asks for: wstd's frame size, with which the pack's memory
+/// was measured (256 KiB made no difference to the packer's CPU per GiB).
 const READ_MAX: u64 = 64 * 1024;
 
 /// Why a request got no answer.
