@@ -574,7 +574,8 @@ fn rss_kib(pid: u32) -> Option<(u64, u64)> {
         let line = status.lines().find(|l| l.starts_with(name))?;
         line.split_whitespace().nth(1)?.parse().ok()
     };
-    Some((field("VmHWM:")?, field("RssAnon:")?))
+    // `RssAnon` is missing before Linux 4.5: the RSS is still worth sampling.
+    Some((field("VmHWM:")?, field("RssAnon:").unwrap_or(0)))
 }
 
 fn now_unix() -> u64 {
