@@ -565,9 +565,9 @@ fn cpu_ticks_of(pid: u32) -> Option<u64> {
 /// A process's peak RSS so far (`VmHWM`) and its anonymous memory now (`RssAnon`), while
 /// it runs. (Not `wait4`'s `ru_maxrss`: a child spawned with vfork-style `posix_spawn`
 /// inherits its parent's high-water mark.) The RSS also counts the pages of the binary
-/// and the compiled component the kernel maps in, more of them the more of those files
-/// the page cache holds (a build just made: ~5 MiB more, BENCHMARKS.md); the anonymous
-/// memory is what the pack allocated.
+/// and the compiled component the kernel maps in (a build just made: ~5 MiB more than
+/// once its files have left the page cache, `page_cache.rs`); the anonymous memory is
+/// what the pack allocated.
 fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| -> Option<u64> {

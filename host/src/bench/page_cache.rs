@@ -1,6 +1,6 @@
 //! Each pack's RSS counts the pages of the binary and of the compiled component that the
-//! kernel maps into it, and it maps more of them the more of those files the page cache
-//! holds, and in larger pieces when a file was written just now: the same build measured
+//! kernel maps into it, and it mapped more of them while those files were freshly written
+//! than once their pages had been dropped and read back: the same build measured
 //! 48 MiB right after it was made and 42 MiB once its files had left the page cache, with
 //! the same 22 MiB of anonymous memory (BENCHMARKS.md). So a build compared with an older
 //! one looked 5 MiB heavier for nothing. Before each pack the bench asks the kernel to drop
