@@ -39,6 +39,26 @@ fn lower_trimmed(name: &str) -> Cow<'_, str> {
     }
 }
 
+/// The canonical header block both schemes sign: `name:value\n` per name, names sorted
+/// (stably, so repeated names keep their order) and a name's values joined with commas.
+/// Sorts `headers` in place, which SigV4 then lists the signed names from.
+fn header_block<V: AsRef<str>>(headers: &mut [(Cow<'_, str>, V)]) -> String {
+    headers.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = String::with_capacity(256);
+    for group in headers.chunk_by(|a, b| a.0 == b.0) {
+        out.push_str(&group[0].0);
+        out.push(':');
+        for (i, (_, value)) in group.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(value.as_ref());
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// `parts` joined with newlines, into one allocation and without `format!`'s machinery:
 /// the canonical request and the string to sign are built for every request.
 fn lines(parts: &[&str]) -> String {

@@ -21,6 +21,7 @@ use std::borrow::Cow;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use super::lower_trimmed;
 use super::sigv4::Timestamp;
 use crate::store::credentials::Credentials;
 use crate::store::uri::encode_path;
@@ -63,10 +64,6 @@ pub fn is_default_signed(lower_name: &str) -> bool {
     lower_name.starts_with("x-oss-") || lower_name == "content-type" || lower_name == "content-md5"
 }
 
-fn normalize_name(name: &str) -> Cow<'_, str> {
-    super::lower_trimmed(name)
-}
-
 /// Step 1a: the canonical URI, `/bucket/key` encoded with `/` kept.
 pub fn canonical_uri(bucket: Option<&str>, key: Option<&str>) -> String {
     let mut uri = String::from("/");
@@ -93,12 +90,12 @@ pub fn canonical_query(params: &[(String, String)]) -> String {
 pub fn additional_headers(headers: &[(String, String)], listed: &[&str]) -> Vec<String> {
     let mut names: Vec<String> = listed
         .iter()
-        .map(|n| normalize_name(n))
+        .map(|n| lower_trimmed(n))
         .filter(|n| !is_default_signed(n))
         .filter(|n| {
             headers
                 .iter()
-                .find(|(h, _)| normalize_name(h) == *n)
+                .find(|(h, _)| lower_trimmed(h) == *n)
                 .is_some_and(|(_, v)| !v.is_empty())
         })
         .map(Cow::into_owned)
@@ -114,23 +111,10 @@ pub fn additional_headers(headers: &[(String, String)], listed: &[&str]) -> Vec<
 pub fn canonical_headers(headers: &[(String, String)], additional: &[String]) -> String {
     let mut signed: Vec<(Cow<'_, str>, &str)> = headers
         .iter()
-        .map(|(n, v)| (normalize_name(n), v.trim()))
+        .map(|(n, v)| (lower_trimmed(n), v.trim()))
         .filter(|(n, _)| is_default_signed(n) || additional.iter().any(|a| a == n))
         .collect();
-    signed.sort_by(|a, b| a.0.cmp(&b.0)); // stable: repeated names keep their order
-    let mut out = String::with_capacity(256);
-    for group in signed.chunk_by(|a, b| a.0 == b.0) {
-        out.push_str(&group[0].0);
-        out.push(':');
-        for (i, (_, value)) in group.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(value);
-        }
-        out.push('\n');
-    }
-    out
+    super::header_block(&mut signed)
 }
 
 /// Step 1e: the payload hash: the `x-oss-content-sha256` header's value if
@@ -138,7 +122,7 @@ pub fn canonical_headers(headers: &[(String, String)], additional: &[String]) ->
 pub fn payload_hash(headers: &[(String, String)]) -> &str {
     headers
         .iter()
-        .find(|(n, _)| normalize_name(n) == CONTENT_SHA256)
+        .find(|(n, _)| lower_trimmed(n) == CONTENT_SHA256)
         .map(|(_, v)| v.as_str())
         .filter(|v| !v.is_empty())
         .unwrap_or(UNSIGNED_PAYLOAD)
@@ -242,7 +226,7 @@ fn sign_headers_as(
         .iter()
         .filter(|(n, _)| {
             !matches!(
-                &*normalize_name(n),
+                &*lower_trimmed(n),
                 DATE | CONTENT_SHA256 | SECURITY_TOKEN | AUTHORIZATION
             )
         })

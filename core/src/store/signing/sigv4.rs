@@ -72,27 +72,9 @@ pub fn canonical_headers(authority: &str, headers: &[(String, String)]) -> (Stri
         .filter(|(n, _)| n != "host")
         .collect();
     all.push((Cow::Borrowed("host"), Cow::Borrowed(authority)));
-    all.sort_by(|a, b| a.0.cmp(&b.0)); // stable: repeated names keep their order
-
-    let mut canonical = String::with_capacity(256);
-    let mut signed = String::with_capacity(96);
-    for group in all.chunk_by(|a, b| a.0 == b.0) {
-        let name = &group[0].0;
-        canonical.push_str(name);
-        canonical.push(':');
-        for (i, (_, value)) in group.iter().enumerate() {
-            if i > 0 {
-                canonical.push(',');
-            }
-            canonical.push_str(value);
-        }
-        canonical.push('\n');
-        if !signed.is_empty() {
-            signed.push(';');
-        }
-        signed.push_str(name);
-    }
-    (canonical, signed)
+    let canonical = super::header_block(&mut all);
+    let signed: Vec<&str> = all.chunk_by(|a, b| a.0 == b.0).map(|g| &*g[0].0).collect();
+    (canonical, signed.join(";"))
 }
 
 /// A value as SigV4 signs it: trimmed, each inner run of whitespace one space (borrowed
