@@ -303,9 +303,8 @@ pub(crate) fn to_wstd(req: HttpRequest, body: Bytes) -> Result<Request<Body>, St
     for (name, value) in &req.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
-    // wstd sends no Content-Length of its own, and without one hyper would send a
-    // chunked body, which S3 refuses (`MissingContentLength`), even an empty one.
-    if req.header("content-length").is_none() && !matches!(req.method, "GET" | "HEAD") {
+    // wstd sends no Content-Length of its own.
+    if req.needs_content_length() {
         builder = builder.header("content-length", body.len());
     }
     let body = if body.is_empty() {

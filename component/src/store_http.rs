@@ -112,13 +112,10 @@ pub async fn send(request: HttpRequest, body: Bytes, timeout: Duration) -> Resul
     Ok(answer)
 }
 
-/// The host's request for `request`, its headers in one call (with a `content-length`
-/// for a body: without one the host's client sends it chunked, which S3 refuses with
-/// `MissingContentLength`, even an empty one).
+/// The host's request for `request`, its headers in one call.
 fn outgoing(mut request: HttpRequest, body_len: usize) -> Result<OutgoingRequest, Failed> {
     let bad = |what: &str| Failed::Other(format!("building a store request: {what}"));
-    let needs_length =
-        request.header("content-length").is_none() && !matches!(request.method, "GET" | "HEAD");
+    let needs_length = request.needs_content_length();
     let mut list: Vec<(String, Vec<u8>)> = std::mem::take(&mut request.headers)
         .into_iter()
         .map(|(n, v)| (n, v.into_bytes()))

@@ -27,6 +27,13 @@ impl HttpRequest {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Whether a driver must add `content-length` (the body's length, 0 included): the
+    /// request may carry a body and has none set. Without it HTTP clients send the body
+    /// chunked, which S3 refuses (`MissingContentLength`), even an empty one.
+    pub fn needs_content_length(&self) -> bool {
+        self.header("content-length").is_none() && !matches!(self.method, "GET" | "HEAD")
+    }
+
     /// The URL as `wasi:http` takes it: scheme, authority, and path with query (starting
     /// with `/`, which is added when the URL has none). `None` without `scheme://`.
     pub fn url_parts(&self) -> Option<(&str, &str, Cow<'_, str>)> {
@@ -132,6 +139,23 @@ mod tests {
         };
         req.url_parts()
             .map(|(s, a, p)| (s.into(), a.into(), p.into_owned()))
+    }
+
+    #[test]
+    fn a_body_without_a_length_needs_one() {
+        let req = |method, headers: &[(&str, &str)]| HttpRequest {
+            method,
+            url: "http://h/k".into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        };
+        assert!(req("PUT", &[]).needs_content_length());
+        assert!(req("POST", &[("x-amz-date", "d")]).needs_content_length());
+        assert!(!req("PUT", &[("Content-Length", "5")]).needs_content_length());
+        assert!(!req("GET", &[]).needs_content_length());
+        assert!(!req("HEAD", &[]).needs_content_length());
     }
 
     #[test]
