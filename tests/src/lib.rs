@@ -7,6 +7,7 @@ pub mod fault_proxy;
 pub mod moto;
 pub mod oss_gateway;
 pub mod readers;
+pub mod served;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

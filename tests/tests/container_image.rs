@@ -7,13 +7,13 @@
 //! podman runs here with runc, cgroupfs and the host's network (the store is on loopback),
 //! with open-file and process limits below the sandbox's own (runc cannot raise them).
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 use zip_oss_tests::readers::{check_archive, manifest_under};
+use zip_oss_tests::served::listening_port;
 use zip_oss_tests::{binary, get, save, Env};
 
 const TOKEN: &str = "container-test-token-0123456789";
@@ -97,11 +97,6 @@ fn the_image_runs_as_function_compute_would_and_packs() {
         ("files/sub/中文.txt".into(), "内容".as_bytes().to_vec()),
         ("files/big.bin".into(), zip_oss_tests::noise(5 << 20, 3)),
     ]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     // As s.yaml configures the function: OSS-style settings aside (the test store speaks S3
     // path-style), credentials from the x-fc-* headers, callers holding a token.
     run({
@@ -120,7 +115,8 @@ fn the_image_runs_as_function_compute_would_and_packs() {
             "--ulimit",
             "nproc=1000:1000",
         ])
-        .args(["--env", &format!("FC_CUSTOM_LISTEN_PORT={port}")])
+        // Port 0: the kernel picks one, which it logs; no other test can take it first.
+        .args(["--env", "FC_CUSTOM_LISTEN_PORT=0"])
         .args([
             "--env",
             "FC_REGION=cn-shanghai",
@@ -146,7 +142,11 @@ fn the_image_runs_as_function_compute_would_and_packs() {
     });
     // It compiles the component first (no cache in a fresh container): seconds.
     let deadline = Instant::now() + Duration::from_secs(120);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    let port = loop {
+        let log = logs(&cleanup.name);
+        if let Some(port) = listening_port(&log) {
+            break port;
+        }
         let state = run({
             let mut c = podman();
             c.args(["inspect", "--format", "{{.State.Running}}", &cleanup.name]);
@@ -155,16 +155,11 @@ fn the_image_runs_as_function_compute_would_and_packs() {
         assert_eq!(
             String::from_utf8_lossy(&state.stdout).trim(),
             "true",
-            "the container exited: {}",
-            logs(&cleanup.name)
+            "the container exited: {log}"
         );
-        assert!(
-            Instant::now() < deadline,
-            "not listening: {}",
-            logs(&cleanup.name)
-        );
+        assert!(Instant::now() < deadline, "not listening: {log}");
         std::thread::sleep(Duration::from_millis(200));
-    }
+    };
 
     let health = get(&format!("http://127.0.0.1:{port}/healthz"));
     assert_eq!((health.status, health.text().as_str()), (200, "ok\n"));

@@ -3,67 +3,47 @@
 //! `FC_CUSTOM_LISTEN_PORT`), each request's temporary credentials in `x-fc-*` headers and
 //! its id in `x-fc-request-id` (the default destination, and the log line).
 
-use std::io::Read;
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 use zip_oss_tests::fault_proxy::{Fault, Rule};
 use zip_oss_tests::readers::{check_archive, manifest_under};
+use zip_oss_tests::served::Served;
 use zip_oss_tests::{binary, get, save, Env};
 
 struct Container {
-    child: Child,
+    served: Served,
     port: u16,
 }
 
 impl Container {
-    /// `zip-oss serve` with Function Compute's variables and the store settings. The port is
-    /// picked free and handed over in `FC_CUSTOM_LISTEN_PORT`; should another test take it
-    /// first, our server exits at once and we try another.
+    /// `zip-oss serve` with Function Compute's variables and the store settings. Port 0 in
+    /// `FC_CUSTOM_LISTEN_PORT` lets the kernel pick, so parallel tests never share one.
     fn start(env: &Env, extra: &[(&str, &str)]) -> Container {
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut cmd = Command::new(binary());
-            cmd.arg("serve")
-                .env_clear()
-                .env("FC_CUSTOM_LISTEN_PORT", port.to_string())
-                .env("FC_REGION", "cn-shanghai")
-                .env("FC_FUNCTION_NAME", "zip-oss")
-                .env("ZIP_OSS_ENDPOINT", format!("http://{}", env.proxy.addr))
-                .env("ZIP_OSS_PATH_STYLE", "true")
-                .env("ZIP_OSS_FC_CREDENTIALS", "true")
-                // It listens on all interfaces, as in Function Compute, whose trigger
-                // (`authType: function`) authenticates callers instead of zip-oss.
-                .env("ZIP_OSS_ANONYMOUS", "true")
-                .env("HOME", env.dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
-            for (k, v) in extra {
-                cmd.env(k, v);
-            }
-            let mut child = cmd.spawn().unwrap();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while TcpStream::connect(("127.0.0.1", port)).is_err()
-                && child.try_wait().unwrap().is_none()
-            {
-                assert!(
-                    Instant::now() < deadline,
-                    "zip-oss serve did not listen on FC_CUSTOM_LISTEN_PORT"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-            if child.try_wait().unwrap().is_none() {
-                return Container { child, port };
-            }
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .env_clear()
+            .env("FC_CUSTOM_LISTEN_PORT", "0")
+            .env("FC_REGION", "cn-shanghai")
+            .env("FC_FUNCTION_NAME", "zip-oss")
+            .env("ZIP_OSS_ENDPOINT", format!("http://{}", env.proxy.addr))
+            .env("ZIP_OSS_PATH_STYLE", "true")
+            .env("ZIP_OSS_FC_CREDENTIALS", "true")
+            // It listens on all interfaces, as in Function Compute, whose trigger
+            // (`authType: function`) authenticates callers instead of zip-oss.
+            .env("ZIP_OSS_ANONYMOUS", "true")
+            .env("HOME", env.dir.path());
+        for (k, v) in extra {
+            cmd.env(k, v);
         }
-        panic!("zip-oss serve could not listen on any port tried");
+        let served = Served::start(cmd)
+            .unwrap_or_else(|(status, log)| panic!("zip-oss serve exited ({status}):\n{log}"));
+        Container {
+            port: served.port,
+            served,
+        }
     }
 
     fn post(&self, body: &str, request_id: &str) -> zip_oss_tests::Answer {
@@ -78,17 +58,8 @@ impl Container {
     }
 
     /// Stops it (SIGTERM, as the platform does) and returns what it logged.
-    fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let mut log = String::new();
-        if let Some(mut stderr) = self.child.stderr.take() {
-            let _ = stderr.read_to_string(&mut log);
-        }
-        let _ = self.child.wait();
-        log
+    fn stop(self) -> String {
+        self.served.stop().1
     }
 }
 
@@ -194,10 +165,7 @@ fn sigterm_lets_a_running_pack_finish_then_exits() {
             )
         });
         std::thread::sleep(Duration::from_millis(500));
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.child.id().to_string())
-            .status();
+        c.served.terminate();
         std::thread::sleep(Duration::from_millis(300));
         assert!(
             TcpStream::connect(("127.0.0.1", port)).is_err(),
@@ -213,7 +181,7 @@ fn sigterm_lets_a_running_pack_finish_then_exits() {
         let manifest = manifest_under(&paths, "files/");
         check_archive(&zip, &manifest);
     });
-    let status = c.child.wait().unwrap();
+    let status = c.served.wait();
     assert!(status.success(), "exit after the pack: {status}");
 }
 
@@ -246,10 +214,7 @@ fn sigterm_past_the_grace_aborts_the_running_pack_then_exits() {
             assert!(Instant::now() < deadline, "{:#?}", env.proxy.log());
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.child.id().to_string())
-            .status();
+        c.served.terminate();
         let answer = running.join().unwrap();
         assert_eq!(answer.error_code(503), "ShuttingDown", "{}", answer.text());
         assert!(
@@ -259,7 +224,7 @@ fn sigterm_past_the_grace_aborts_the_running_pack_then_exits() {
         );
     });
     // Well before the stalled read would have ended.
-    let status = c.child.wait().unwrap();
+    let status = c.served.wait();
     assert!(status.success(), "exit after the cut-off: {status}");
     assert!(
         stopping.elapsed() < Duration::from_secs(20),

@@ -3,7 +3,7 @@
 //! pack and a failed pack did; and `--log-format json` giving one JSON object per line.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 use zip_oss_tests::fault_proxy::{Fault, Rule};
+use zip_oss_tests::served::Served;
 use zip_oss_tests::{binary, get, Env};
 
 /// One scrape: every sample by `name{label="value",...}` (labels sorted).
@@ -288,30 +289,17 @@ fn metrics_move_by_what_a_pack_and_a_failed_pack_did() {
 fn json_logs_are_one_object_per_line() {
     let env = Env::new();
     env.put_files(&[("d/a.txt".into(), b"alpha".to_vec())]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(binary())
-        .args(["serve", "--log-format", "json", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
+    let mut cmd = Command::new(binary());
+    cmd.args(["serve", "--log-format", "json", "--listen", "127.0.0.1:0"])
         .env_clear()
         .env("ZIP_OSS_ENDPOINT", format!("http://{}", env.proxy.addr))
         .env("ZIP_OSS_PATH_STYLE", "true")
         .env("ZIP_OSS_ACCESS_KEY_ID", ACCESS_KEY_ID)
         .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
-        .env("HOME", env.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "zip-oss serve exited");
-        assert!(Instant::now() < deadline, "zip-oss serve did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        .env("HOME", env.dir.path());
+    let served =
+        Served::start(cmd).unwrap_or_else(|(_, log)| panic!("zip-oss serve exited:\n{log}"));
+    let port = served.port;
     let agent = ureq::AgentBuilder::new().redirects(0).build();
     let answer = zip_oss_tests::answer(
         agent
@@ -327,18 +315,8 @@ fn json_logs_are_one_object_per_line() {
         "{metrics}"
     );
 
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let (status, log) = served.stop();
+    assert!(status.success(), "{status}");
 
     let lines: Vec<Value> = log
         .lines()

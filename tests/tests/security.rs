@@ -4,10 +4,8 @@
 //! through the gateway over moto), the README's signer, the logs, and the two hostile
 //! requests (a climbing `dest-file`, a 64 MiB body).
 
-use std::io::Read as _;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use zip_oss::demo::ACCESS_KEY_SECRET;
@@ -19,6 +17,7 @@ use zip_oss_tests::fault_proxy::{Fault, FaultProxy, Rule};
 use zip_oss_tests::moto::Moto;
 use zip_oss_tests::oss_gateway::OssGateway;
 use zip_oss_tests::readers::{check_archive, manifest_under};
+use zip_oss_tests::served::Served;
 use zip_oss_tests::{answer, binary, get, now, save, Answer, Env};
 
 const SECRET: &str = "app-signing-secret-0123456789abcdef";
@@ -694,99 +693,34 @@ fn the_readme_python_signer_makes_the_same_link_as_zip_oss_sign() {
     }
 }
 
-/// `zip-oss serve` with `args` and `envs`, logging to a file; `None` if it exited.
-struct Served {
-    child: std::process::Child,
-    log: PathBuf,
-    port: u16,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn serve(env: &Env, host: &str, args: &[&str], envs: &[(&str, &str)]) -> Served {
-    let port = free_port();
-    let log = env.dir.path().join(format!("serve-{port}.log"));
+/// `zip-oss serve` on `host` (port 0) with `args` and `envs`; its exit status and log if it
+/// exited instead of listening.
+fn serve(
+    env: &Env,
+    host: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> Result<Served, (std::process::ExitStatus, String)> {
     let mut cmd = Command::new(binary());
-    cmd.args([
-        "serve",
-        "--listen",
-        &format!("{host}:{port}"),
-        "--path-style",
-    ])
-    .args(["--endpoint", &format!("http://{}", env.proxy.addr)])
-    .args(["--access-key-id", zip_oss::demo::ACCESS_KEY_ID])
-    .env_clear()
-    .env("HOME", env.dir.path())
-    .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
-    .args(args)
-    .stdout(Stdio::null())
-    .stderr(std::fs::File::create(&log).unwrap());
+    cmd.args(["serve", "--listen", &format!("{host}:0"), "--path-style"])
+        .args(["--endpoint", &format!("http://{}", env.proxy.addr)])
+        .args(["--access-key-id", zip_oss::demo::ACCESS_KEY_ID])
+        .env_clear()
+        .env("HOME", env.dir.path())
+        .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
+        .args(args);
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    Served {
-        child: cmd.spawn().unwrap(),
-        log,
-        port,
-    }
-}
-
-impl Served {
-    /// Waits until it listens; `false` if it exited instead.
-    fn listening(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
-            }
-            if self.child.try_wait().unwrap().is_some() {
-                return false;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "zip-oss serve neither listened nor exited"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
-    }
-
-    /// SIGTERM; returns the exit status and what it logged.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
-        if self.child.try_wait().unwrap().is_none() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.child.id().to_string())
-                .status();
-        }
-        let status = self.child.wait().unwrap();
-        let mut log = String::new();
-        std::fs::File::open(&self.log)
-            .unwrap()
-            .read_to_string(&mut log)
-            .unwrap();
-        (status, log)
-    }
+    Served::start(cmd)
 }
 
 #[test]
 fn beyond_loopback_without_auth_refuses_to_start_unless_anonymous() {
     let env = Env::new();
-    let mut refused = serve(&env, "0.0.0.0", &[], &[]);
-    assert!(
-        !refused.listening(),
-        "served 0.0.0.0 without authentication"
-    );
-    let (status, log) = refused.stop();
+    let Err((status, log)) = serve(&env, "0.0.0.0", &[], &[]) else {
+        panic!("served 0.0.0.0 without authentication");
+    };
     assert!(!status.success());
     for option in [
         "--signing-keys",
@@ -800,19 +734,19 @@ fn beyond_loopback_without_auth_refuses_to_start_unless_anonymous() {
         );
     }
 
-    let mut open = serve(&env, "0.0.0.0", &["--anonymous"], &[]);
-    assert!(open.listening(), "--anonymous did not start");
+    let open = serve(&env, "0.0.0.0", &["--anonymous"], &[])
+        .unwrap_or_else(|(_, log)| panic!("--anonymous did not start:\n{log}"));
     assert_eq!(get(&format!("{}healthz", open.url())).status, 200);
     let (status, _) = open.stop();
     assert!(status.success(), "{status}");
 
-    let mut keyed = serve(
+    let keyed = serve(
         &env,
         "0.0.0.0",
         &[],
         &[("ZIP_OSS_SIGNING_KEYS", &format!("app:{SECRET}"))],
-    );
-    assert!(keyed.listening(), "keys did not start it");
+    )
+    .unwrap_or_else(|(_, log)| panic!("keys did not start it:\n{log}"));
     keyed.stop();
 }
 
@@ -820,7 +754,7 @@ fn beyond_loopback_without_auth_refuses_to_start_unless_anonymous() {
 fn no_key_token_or_signature_in_any_log_line() {
     let env = Env::new();
     env.put_files(&[("d/a.txt".into(), b"a".to_vec())]);
-    let mut server = serve(
+    let server = serve(
         &env,
         "127.0.0.1",
         &[],
@@ -832,8 +766,8 @@ fn no_key_token_or_signature_in_any_log_line() {
             ("ZIP_OSS_TOKENS", TOKEN),
             ("RUST_LOG", "zip_oss=debug,info"),
         ],
-    );
-    assert!(server.listening());
+    )
+    .unwrap_or_else(|(_, log)| panic!("zip-oss serve exited:\n{log}"));
     let json = r#"{"bucket":"bkt","source-dir":"d/"}"#;
     let good = link_query("app", SECRET, json, now() + 300);
     let bad = with_param(&good, "signature", &"0".repeat(64));
