@@ -285,11 +285,13 @@ pub struct OutgoingArgs {
     /// Connect (TCP + TLS) timeout in seconds, unless the component sets one.
     #[arg(long, env = "ZIP_OSS_CONNECT_TIMEOUT", default_value_t = 10)]
     pub connect_timeout: u64,
-    /// Seconds from a connection being ready to the response head (upload included), unless
-    /// the component sets one.
+    /// Seconds from the request's body having been sent to the response head (plus as long
+    /// again as the body took to send, for what the socket still holds), unless the component
+    /// sets one. A slow upload is not timed out as long as it keeps going.
     #[arg(long, env = "ZIP_OSS_FIRST_BYTE_TIMEOUT", default_value_t = 300)]
     pub first_byte_timeout: u64,
-    /// Seconds allowed between response body chunks, unless the component sets one.
+    /// Seconds allowed between response body chunks, and for the store to take the next chunk
+    /// of a request's body, unless the component sets one.
     #[arg(long, env = "ZIP_OSS_BETWEEN_BYTES_TIMEOUT", default_value_t = 120)]
     pub between_bytes_timeout: u64,
 }

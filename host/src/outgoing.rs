@@ -40,9 +40,10 @@ pub struct OutgoingOptions {
     pub max_concurrency: usize,
     /// TCP connect plus TLS handshake.
     pub connect_timeout: Duration,
-    /// From a connection being ready (pooled or new) to the response head, body upload included.
+    /// From the request's body having been handed over (whole) to the response head.
     pub first_byte_timeout: Duration,
-    /// Between two frames of the response body.
+    /// Between two frames of the response body, and while the request's body is sent, the
+    /// longest the store may go without taking its next frame.
     pub between_bytes_timeout: Duration,
     /// Idle pooled connections are closed after this; keep it under the servers' keep-alive.
     pub pool_idle_timeout: Duration,
@@ -160,26 +161,52 @@ impl OutgoingClient {
             .await
             .map_err(|_| Error::ConnectionLimitReached)?;
         let clock = Arc::new(Mutex::new(ConnectClock::default()));
+        let sending = Arc::new(Mutex::new(Sending::NotYet));
+        let length = request
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let request = request.map(|body| {
+            SendClock {
+                inner: body,
+                first: None,
+                left: length,
+                sending: sending.clone(),
+            }
+            .boxed_unsync()
+        });
         let started = Instant::now();
         let sent = CONNECT.scope((connect, clock.clone()), self.client.request(request));
         let mut sent = std::pin::pin!(sent);
         let response = loop {
-            // The first-byte clock starts once a connection exists: at once for a pooled one,
-            // after the connect when this request opened one.
-            let deadline = {
+            // The connect has its own timeout (given its time here too); then the store must
+            // keep taking the request's body (a slow upload is fine, a stalled one is not),
+            // then answer in time.
+            let ready = {
                 let clock = clock.lock().unwrap();
                 match (clock.started, clock.finished) {
-                    (_, Some(connected)) => connected + first_byte,
-                    (Some(connecting), None) => connecting + connect + first_byte,
-                    (None, None) => started + first_byte,
+                    (_, Some(connected)) => connected,
+                    (Some(connecting), None) => connecting + connect,
+                    (None, None) => started,
                 }
             };
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            let deadline = match *sending.lock().unwrap() {
+                Sending::NotYet => ready + first_byte,
+                Sending::Taken(at) => at + between,
+                // The guest is slow to write: not the store's wait.
+                Sending::WaitingOnGuest => now + between,
+                // What the socket still holds drains at the pace the body went: as long
+                // again as it took, at most, unless the buffers held most of it.
+                Sending::Done { at, took } => at + first_byte + took,
+            };
+            if now >= deadline {
                 return Err(Error::ConnectionReadTimeout);
             }
+            // Looked at again every second: a body's progress moves the deadline either way.
             tokio::select! {
                 result = &mut sent => break result.map_err(|err| map_client_error(&err))?,
-                _ = tokio::time::sleep_until(deadline) => {}
+                _ = tokio::time::sleep_until(deadline.min(now + Duration::from_secs(1))) => {}
             }
         };
         Ok(response.map(|body| TimedBody::new(body, between, cancel).boxed_unsync()))
@@ -313,6 +340,80 @@ tokio::task_local! {
 struct ConnectClock {
     started: Option<Instant>,
     finished: Option<Instant>,
+}
+
+/// Where the sending of a request's body stands, for its timeouts.
+#[derive(Clone, Copy)]
+enum Sending {
+    /// Not asked for yet: the connection is not ready.
+    NotYet,
+    /// The last frame was taken at this time; the next is the store's to take.
+    Taken(Instant),
+    /// Asked for a frame the guest has not written yet.
+    WaitingOnGuest,
+    /// All of it handed over at this time, after sending for so long; the answer is due.
+    Done { at: Instant, took: Duration },
+}
+
+/// A request's body that notes how its sending goes: the upload of a large part over a slow
+/// link may take minutes while each frame goes in seconds, so the first-byte timeout counts
+/// from the body's end, and a body the store stops taking fails after the between-bytes one.
+struct SendClock {
+    inner: WasiBody,
+    /// When the first frame was taken.
+    first: Option<Instant>,
+    /// What is left of its `content-length`: hyper stops asking once that much is taken.
+    left: Option<u64>,
+    sending: Arc<Mutex<Sending>>,
+}
+
+impl Body for SendClock {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            let taken = frame.data_ref().map_or(0, |d| d.len() as u64);
+            this.left = this.left.map(|left| left.saturating_sub(taken));
+        }
+        let now = Instant::now();
+        let first = *this.first.get_or_insert(now);
+        let ended = this.left == Some(0) || this.inner.is_end_stream();
+        *this.sending.lock().unwrap() = match &polled {
+            Poll::Pending => Sending::WaitingOnGuest,
+            Poll::Ready(Some(Ok(_))) if !ended => Sending::Taken(now),
+            Poll::Ready(_) => Sending::Done {
+                at: now,
+                took: now - first,
+            },
+        };
+        polled
+    }
+
+    /// hyper asks before polling (a bodiless request is never polled): the body is done.
+    fn is_end_stream(&self) -> bool {
+        let end = self.inner.is_end_stream();
+        if end {
+            let mut sending = self.sending.lock().unwrap();
+            if !matches!(*sending, Sending::Done { .. }) {
+                let now = Instant::now();
+                *sending = Sending::Done {
+                    at: now,
+                    took: self.first.map_or(Duration::ZERO, |first| now - first),
+                };
+            }
+        }
+        end
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Puts a timeout around another connector (TCP connect plus TLS handshake).

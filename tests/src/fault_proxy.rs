@@ -47,6 +47,11 @@ pub enum Fault {
     /// a random position (the body is read whole first); same length, headers untouched.
     /// An empty body is forwarded as it is (no flip is counted).
     FlipRequestByte,
+    /// Forward the request's body at this many bytes a second: a slow uplink.
+    SlowRequestBody(u64),
+    /// Forward this many bytes of the request's body, then take no more: a store that stops
+    /// reading mid-upload, so that the client's writes back up.
+    StallRequestBody(usize),
     /// Relay the response with one byte of its body XORed with a random non-zero value, at a
     /// random position below its `Content-Length` (streamed; a body without one is read
     /// whole first); same length, headers untouched. An empty body is relayed as it is.
@@ -230,7 +235,12 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy on loopback forwarding to `upstream` (`127.0.0.1:port`).
     pub async fn start(upstream: SocketAddr) -> anyhow::Result<FaultProxy> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        // A receive buffer of a WAN link's size rather than loopback's several MiB, so that
+        // a slowed request body backs up into the sender as it would over a slow uplink.
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(128 << 10)?;
+        socket.bind("127.0.0.1:0".parse().unwrap())?;
+        let listener = socket.listen(1024)?;
         let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
         let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -431,6 +441,8 @@ async fn handle(
                 .map_err(|never| match never {})
                 .boxed()
         }
+        Some(Fault::SlowRequestBody(rate)) => paced_body(body, rate, usize::MAX),
+        Some(Fault::StallRequestBody(after)) => paced_body(body, u64::MAX, after),
         _ => body.map_err(std::io::Error::other).boxed(),
     };
     let upstream_resp = match client.request(Request::from_parts(parts, body)).await {
@@ -470,6 +482,36 @@ async fn handle(
         _ => body.map_err(std::io::Error::other).boxed(),
     };
     Ok(Response::from_parts(parts, body))
+}
+
+/// A request body forwarded at `rate` bytes a second, and only its first `limit` bytes: after
+/// those it takes no more, and the upload hangs.
+fn paced_body(body: Incoming, rate: u64, limit: usize) -> ProxyBody {
+    const TICK: std::time::Duration = std::time::Duration::from_millis(50);
+    let per_tick = usize::try_from(rate / 20).unwrap_or(usize::MAX).max(1);
+    let frames = stream::unfold(
+        (body.into_data_stream(), Bytes::new(), 0usize),
+        move |(mut data, mut left, mut sent)| async move {
+            use futures_util::StreamExt as _;
+            if sent >= limit {
+                std::future::pending::<()>().await;
+            }
+            while left.is_empty() {
+                match data.next().await? {
+                    Ok(bytes) => left = bytes,
+                    Err(e) => return Some((Err(std::io::Error::other(e)), (data, left, sent))),
+                }
+            }
+            let n = left.len().min(per_tick).min(limit - sent);
+            let chunk = left.split_to(n);
+            sent += n;
+            if rate != u64::MAX {
+                tokio::time::sleep(TICK).await;
+            }
+            Some((Ok(Frame::data(chunk)), (data, left, sent)))
+        },
+    );
+    BodyExt::boxed(StreamBody::new(frames))
 }
 
 /// Flips the byte `plan` picks of a body of `length` bytes, if it falls in `chunk`, which

@@ -1,0 +1,110 @@
+//! The host's timeouts on a request's body, through the fault proxy to the real store: an
+//! upload that goes slowly but steadily runs for as long as it needs (a large part over a
+//! slow uplink takes minutes), while one the store stops taking fails within the
+//! between-bytes timeout instead of hanging the pack.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use zip_oss::outgoing::{OutgoingClient, OutgoingOptions};
+use zip_oss_core::store::{Bucket, Credentials, Endpoint, ObjectKey, PutObject, StoreConfig};
+use zip_oss_tests::fault_proxy::{Fault, Rule};
+use zip_oss_tests::{noise, now, Env, BUCKET};
+
+/// Every timeout 2 s: a body that takes longer than that in all must still go through.
+fn client() -> std::sync::Arc<OutgoingClient> {
+    OutgoingClient::new(OutgoingOptions {
+        first_byte_timeout: Duration::from_secs(2),
+        between_bytes_timeout: Duration::from_secs(2),
+        ..OutgoingOptions::default()
+    })
+}
+
+/// A signed PutObject of `data` to `key`, through the proxy; its status or the error.
+async fn put(
+    env: &Env,
+    client: &OutgoingClient,
+    key: &str,
+    data: Vec<u8>,
+) -> Result<u16, wasmtime_wasi_http::Error> {
+    let mut config = StoreConfig::new(
+        Endpoint::parse(&format!("http://{}", env.proxy.addr)).unwrap(),
+        "us-east-1",
+        Credentials::new(
+            zip_oss::demo::ACCESS_KEY_ID,
+            zip_oss::demo::ACCESS_KEY_SECRET,
+        ),
+    );
+    config.path_style = true;
+    let bucket = Bucket::new(BUCKET).unwrap();
+    let signed = PutObject::new(&bucket, &ObjectKey::new(key).unwrap(), data.len() as u64)
+        .sign(&config, now());
+    let mut request = hyper::Request::builder()
+        .method(signed.method)
+        .uri(&signed.url);
+    for (name, value) in &signed.headers {
+        request = request.header(name, value);
+    }
+    if signed.needs_content_length() {
+        request = request.header("content-length", data.len());
+    }
+    // In frames of 256 KiB, as the host hands over a guest's body.
+    let frames: Vec<Result<Frame<Bytes>, wasmtime_wasi_http::Error>> = Bytes::from(data)
+        .chunks(256 << 10)
+        .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+        .collect();
+    let body = StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync();
+    let response = client.send(request.body(body).unwrap(), None, None).await?;
+    Ok(response.status().as_u16())
+}
+
+#[test]
+fn a_slow_steady_upload_outlasts_the_first_byte_timeout() {
+    let env = Env::new();
+    env.proxy.add(Rule {
+        method: "PUT",
+        contains: vec!["slow.bin".into()],
+        fault: Fault::SlowRequestBody(2 << 20),
+        times: 1,
+    });
+    let data = noise(16 << 20, 7);
+    let started = Instant::now();
+    let status = env
+        .rt
+        .block_on(async { put(&env, &client(), "slow.bin", data.clone()).await })
+        .expect("a slow upload failed");
+    let took = started.elapsed();
+    assert_eq!(status, 200);
+    // 16 MiB at 2 MiB/s: far past every 2 s timeout in all.
+    assert!(took > Duration::from_secs(6), "took only {took:?}");
+    let stored = std::fs::read(env.root().join(BUCKET).join("slow.bin")).unwrap();
+    assert!(stored == data, "the store holds other bytes");
+}
+
+#[test]
+fn an_upload_the_store_stops_taking_fails_within_the_timeout() {
+    let env = Env::new();
+    env.proxy.add(Rule {
+        method: "PUT",
+        contains: vec!["stalled.bin".into()],
+        fault: Fault::StallRequestBody(1 << 20),
+        times: 1,
+    });
+    let started = Instant::now();
+    let result = env
+        .rt
+        .block_on(async { put(&env, &client(), "stalled.bin", noise(64 << 20, 8)).await });
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            result,
+            Err(wasmtime_wasi_http::Error::ConnectionReadTimeout)
+        ),
+        "{result:?}"
+    );
+    // The 2 s between-bytes timeout, once the socket buffers have filled; not a hang.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(!env.object_exists("stalled.bin"));
+}
