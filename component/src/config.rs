@@ -9,6 +9,8 @@ use zip_oss_core::store::{Credentials, Endpoint, Provider, StoreConfig};
 
 use zip_oss_core::pack::{Limits, PackError, Tuning};
 
+use std::time::Duration;
+
 use crate::exports::zip_oss::pack::zip_pack;
 use crate::wasi::config::store;
 
@@ -19,7 +21,14 @@ pub struct Settings {
     pub tuning: Tuning,
     /// Where records of objects' CRC-32s live (`crc_records`), so later packs copy them.
     pub records: Option<String>,
+    /// The longest the store may keep the pack waiting (`store_timeout`, seconds): for an
+    /// answer's head once a request's body is sent, between its body's bytes, and for the
+    /// store to take the next bytes of an upload.
+    pub store_timeout: Duration,
 }
+
+/// A stalled store must not hang a pack forever; the engine retries or resumes.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A store serves one connection at a pace of its own; four ranges at once is what the
 /// stores' own download tools use by default.
@@ -143,13 +152,16 @@ impl Service {
             allowed_buckets: list("allowed_buckets")?,
             fc_credentials,
             settings: settings(
-                number("max_entries")?,
-                number("max_bytes")?,
+                Limits {
+                    max_entries: number("max_entries")?,
+                    max_bytes: number("max_bytes")?,
+                },
                 read_ranges(number("read_ranges")?),
                 checksums(get("checksums")?)?,
                 number("resume_lease")?,
                 on_unless_false("copy", get("copy")?)?,
                 get("crc_records")?.filter(|p| !p.trim().is_empty()),
+                number("store_timeout")?,
             ),
         })
     }
@@ -175,8 +187,10 @@ impl Service {
             allowed_buckets: Vec::new(),
             fc_credentials: false,
             settings: settings(
-                c.max_entries,
-                c.max_bytes,
+                Limits {
+                    max_entries: c.max_entries,
+                    max_bytes: c.max_bytes,
+                },
                 // Tuning is not part of the store: the host's configuration, if it sets it.
                 read_ranges(
                     store::get("read_ranges")
@@ -194,6 +208,10 @@ impl Service {
                     .ok()
                     .flatten()
                     .filter(|p| !p.trim().is_empty()),
+                store::get("store_timeout")
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.trim().parse().ok()),
             ),
         }
     }
@@ -266,19 +284,16 @@ impl Service {
 }
 
 fn settings(
-    max_entries: Option<u64>,
-    max_bytes: Option<u64>,
+    limits: Limits,
     read_ranges: usize,
     checksums: bool,
     resume_lease: Option<u64>,
     copy: bool,
     records: Option<String>,
+    store_timeout: Option<u64>,
 ) -> Settings {
     Settings {
-        limits: Limits {
-            max_entries,
-            max_bytes,
-        },
+        limits,
         tuning: Tuning {
             read_ranges,
             checksums,
@@ -287,6 +302,9 @@ fn settings(
             ..Tuning::default()
         },
         records,
+        store_timeout: store_timeout
+            .filter(|s| *s > 0)
+            .map_or(DEFAULT_STORE_TIMEOUT, Duration::from_secs),
     }
 }
 

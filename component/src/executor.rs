@@ -27,10 +27,6 @@ pub enum Stop {
     Failed(PackError),
 }
 
-/// The longest wait for an answer's head or its next bytes: a stalled store must not
-/// hang a pack forever; the engine retries or resumes.
-const STORE_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// How far one request's body may be read.
 #[derive(Default)]
 struct Credit {
@@ -40,6 +36,7 @@ struct Credit {
 
 pub struct Executor {
     engine: Engine,
+    timeout: Duration,
     tasks: HashMap<Token, (Task<()>, Rc<RefCell<Credit>>)>,
     events: mpsc::UnboundedSender<Event>,
     incoming: mpsc::UnboundedReceiver<Event>,
@@ -52,13 +49,16 @@ pub struct Executor {
 }
 
 impl Executor {
-    pub fn new(engine: Engine) -> Executor {
+    /// Runs `engine`, letting the store keep a request waiting at most `timeout` (see
+    /// [`crate::config::Settings::store_timeout`]).
+    pub fn new(engine: Engine, timeout: Duration) -> Executor {
         let mut http = Client::new();
-        http.set_first_byte_timeout(STORE_TIMEOUT);
-        http.set_between_bytes_timeout(STORE_TIMEOUT);
+        http.set_first_byte_timeout(timeout);
+        http.set_between_bytes_timeout(timeout);
         let (events, incoming) = mpsc::unbounded();
         Executor {
             engine,
+            timeout,
             progress: Reporter::from_config(Rc::new(http)).into_iter().collect(),
             tasks: HashMap::new(),
             events,
@@ -182,8 +182,8 @@ impl Executor {
                 }));
                 let task = spawn(exchange(
                     token,
-                    request,
-                    body,
+                    (request, body),
+                    self.timeout,
                     credit.clone(),
                     self.events.clone(),
                 ));
@@ -235,15 +235,15 @@ fn reserve(bytes: u64) -> bool {
 /// One request: sends it, reports its head, then its body as far as credit allows.
 async fn exchange(
     token: Token,
-    request: HttpRequest,
-    body: Bytes,
+    (request, body): (HttpRequest, Bytes),
+    timeout: Duration,
     credit: Rc<RefCell<Credit>>,
     events: mpsc::UnboundedSender<Event>,
 ) {
     let send = |e: Event| {
         let _ = events.unbounded_send(e);
     };
-    let answer = match store_http::send(request, body, STORE_TIMEOUT).await {
+    let answer = match store_http::send(request, body, timeout).await {
         Ok(answer) => answer,
         Err(failed) => {
             let error = match failed {

@@ -41,6 +41,7 @@ pub fn executor(
     job.limits = settings.limits;
     job.tuning = settings.tuning;
     job.records = settings.records;
+    let timeout = settings.store_timeout;
     let mut seed = [0u8; 8];
     wstd::rand::get_insecure_random_bytes(&mut seed);
     job.seed = u64::from_le_bytes(seed);
@@ -49,7 +50,7 @@ pub fn executor(
         mono_ms: 0,
         unix: now_unix(),
     };
-    Executor::new(Engine::new(job, now))
+    Executor::new(Engine::new(job, now), timeout)
 }
 
 /// Packs into the bucket; the summary carries the presigned link.

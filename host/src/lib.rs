@@ -56,6 +56,7 @@ pub mod serve;
 pub mod settings;
 pub mod state;
 pub mod ui;
+mod unsent_limit;
 
 pub use engine::{Runtime, RuntimeOptions};
 pub use settings::StoreSettings;

@@ -9,6 +9,7 @@
 use crate::limits::{allowed_after_cancel, finish_once_sent, is_callback, reports_the_end};
 use crate::metrics::{operation, Attempts, Metrics};
 use crate::progress::{self, ProgressSink};
+use crate::unsent_limit::UnsentLimit;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming};
@@ -64,8 +65,8 @@ impl Default for OutgoingOptions {
     }
 }
 
-/// The connector stack: TCP, then TLS for `https` URLs (webpki roots), under a connect timeout.
-pub type Connector = TimeoutConnector<HttpsConnector<HttpConnector>>;
+/// The connector stack: TCP (holding little unsent, `unsent_limit.rs`), then TLS for `https` URLs (webpki roots), under a connect timeout.
+pub type Connector = TimeoutConnector<HttpsConnector<UnsentLimit<HttpConnector>>>;
 
 /// Builds the http + https connector shared by the pooled client and the downloader.
 pub fn connector(connect_timeout: Duration) -> Connector {
@@ -78,7 +79,7 @@ pub fn connector(connect_timeout: Duration) -> Connector {
         .expect("ring provider supports the default TLS versions")
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http);
+        .wrap_connector(UnsentLimit { inner: http });
     TimeoutConnector {
         inner: https,
         default: connect_timeout,

@@ -25,6 +25,7 @@ pub mod keys {
     pub const READ_RANGES: &str = "read_ranges";
     pub const CHECKSUMS: &str = "checksums";
     pub const RESUME_LEASE: &str = "resume_lease";
+    pub const STORE_TIMEOUT: &str = "store_timeout";
     pub const COPY: &str = "copy";
     pub const CRC_RECORDS: &str = "crc_records";
     pub const OSS_INTERNAL: &str = "oss_internal";
@@ -105,6 +106,11 @@ pub struct StoreSettings {
     /// resumes the pack. 0 turns resuming off.
     #[arg(long, env = "ZIP_OSS_RESUME_LEASE")]
     pub resume_lease: Option<u64>,
+    /// Seconds the store may keep a pack waiting (default 60): for an answer once a
+    /// request's body is sent, between an answer's bytes, and for the store to take the next
+    /// bytes of an upload. A request that waits longer fails and is retried.
+    #[arg(long, env = "ZIP_OSS_STORE_TIMEOUT")]
+    pub store_timeout: Option<u64>,
     /// Let the store copy the middle of large stored objects into the archive
     /// (`UploadPartCopy`) when their CRC-32 is known (default true).
     #[arg(long, env = "ZIP_OSS_COPY", value_parser = clap::builder::BoolishValueParser::new())]
@@ -183,6 +189,10 @@ impl StoreSettings {
         put(
             keys::RESUME_LEASE,
             self.resume_lease.map(|n| n.to_string()).as_deref(),
+        );
+        put(
+            keys::STORE_TIMEOUT,
+            self.store_timeout.map(|n| n.to_string()).as_deref(),
         );
         put(
             keys::COPY,

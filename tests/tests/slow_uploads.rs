@@ -1,7 +1,7 @@
-//! The host's timeouts on a request's body, through the fault proxy to the real store: an
-//! upload that goes slowly but steadily runs for as long as it needs (a large part over a
-//! slow uplink takes minutes), while one the store stops taking fails within the
-//! between-bytes timeout instead of hanging the pack.
+//! Timeouts on a request's body, through the fault proxy to the real store: an upload that
+//! goes slowly but steadily runs for as long as it needs (a large part over a slow uplink
+//! takes minutes), while one the store stops taking fails within the between-bytes timeout
+//! instead of hanging the pack. First the host's client alone, then a whole pack.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,8 @@ use hyper::body::Frame;
 use zip_oss::outgoing::{OutgoingClient, OutgoingOptions};
 use zip_oss_core::store::{Bucket, Credentials, Endpoint, ObjectKey, PutObject, StoreConfig};
 use zip_oss_tests::fault_proxy::{Fault, Rule};
-use zip_oss_tests::{noise, now, Env, BUCKET};
+use zip_oss_tests::readers::{check_archive, manifest_under};
+use zip_oss_tests::{get, noise, now, save, Env, BUCKET};
 
 /// Every timeout 2 s: a body that takes longer than that in all must still go through.
 fn client() -> std::sync::Arc<OutgoingClient> {
@@ -107,4 +108,35 @@ fn an_upload_the_store_stops_taking_fails_within_the_timeout() {
     // The 2 s between-bytes timeout, once the socket buffers have filled; not a hang.
     assert!(took < Duration::from_secs(20), "took {took:?}");
     assert!(!env.object_exists("stalled.bin"));
+}
+
+/// The whole pack, component and host, with the store timeout at 2 s and every part
+/// uploading at 1 MiB/s (5 s a part): the parts go through once each, none timed out and
+/// sent again, and the archive is whole.
+#[test]
+fn a_pack_whose_parts_upload_slowly_completes_without_retries() {
+    let env = Env::with_settings(|s| s.store_timeout = Some(2));
+    let paths = env.put_files(&[
+        ("d/big.bin".into(), noise(12 << 20, 9)),
+        ("d/small.txt".into(), b"small".to_vec()),
+    ]);
+    env.proxy.add(Rule {
+        method: "PUT",
+        contains: vec!["partNumber=".into()],
+        fault: Fault::SlowRequestBody(1 << 20),
+        times: 10,
+    });
+    let answer = env.post(r#"{"bucket":"bkt","source-dir":"d/"}"#, true);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let parts: Vec<String> = env
+        .proxy
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("PUT") && l.contains("partNumber="))
+        .collect();
+    assert_eq!(parts.len(), 3, "a part was sent again: {parts:#?}");
+    let summary = answer.json();
+    let zip = get(summary["url"].as_str().unwrap());
+    let zip = save(env.dir.path(), "slow.zip", &zip.body);
+    check_archive(&zip, &manifest_under(&paths, "d/"));
 }
