@@ -472,7 +472,11 @@ fn pack_command(exe: &Path, endpoint: &str, s: &Scenario, dest: &str) -> Command
             "--access-key-id",
             ACCESS_KEY_ID,
         ])
-        .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET);
+        .env("ZIP_OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
+        // s3s-fs answers CompleteMultipartUpload only once it has copied the parts into
+        // the object: over a minute for 8 GiB on a busy disk, which the default timeout
+        // took for a lost answer. S3 answers at once and sends whitespace while it works.
+        .env("ZIP_OSS_STORE_TIMEOUT", "600");
     cmd
 }
 
