@@ -34,7 +34,8 @@ pub enum Fault {
     Status(u16, &'static str),
     /// Forward, then cut the response body off after this many bytes.
     CutBodyAfter(usize),
-    /// Forward after waiting this many milliseconds (a slow store).
+    /// Forward after waiting this many milliseconds (a slow store), even if the client has
+    /// left meanwhile: the store has the request and goes on with it.
     Delay(u64),
     /// Answer this status and S3 error code after this many milliseconds, without forwarding
     /// (a failure that comes late, after other reads have moved on).
@@ -422,9 +423,6 @@ async fn handle(
             .unwrap();
         return Ok(resp);
     }
-    if let Some(Fault::Delay(ms)) = fault {
-        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-    }
     let (mut parts, body) = req.into_parts();
     parts.uri = format!("http://{upstream}{pq}").parse().unwrap();
     let body: ProxyBody = match fault {
@@ -441,11 +439,32 @@ async fn handle(
                 .map_err(|never| match never {})
                 .boxed()
         }
+        // The store has the request and is slow with it: it goes on even if the client
+        // gives up waiting and leaves.
+        Some(Fault::Delay(_)) => match body.collect().await {
+            Ok(c) => Full::new(c.to_bytes())
+                .map_err(|never| match never {})
+                .boxed(),
+            Err(e) => return Ok(bad_gateway(format!("proxy: reading the request: {e}"))),
+        },
         Some(Fault::SlowRequestBody(rate)) => paced_body(body, rate, usize::MAX),
         Some(Fault::StallRequestBody(after)) => paced_body(body, u64::MAX, after),
         _ => body.map_err(std::io::Error::other).boxed(),
     };
-    let upstream_resp = match client.request(Request::from_parts(parts, body)).await {
+    let request = Request::from_parts(parts, body);
+    let forwarded = match fault {
+        Some(Fault::Delay(ms)) => {
+            let client = client.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                client.request(request).await
+            })
+            .await
+            .expect("the forwarding task is never cancelled")
+        }
+        _ => client.request(request).await,
+    };
+    let upstream_resp = match forwarded {
         Ok(r) => r,
         Err(_) if matches!(fault, Some(Fault::LoseAnswer)) => return lose_answer(lose).await,
         Err(e) => return Ok(bad_gateway(format!("proxy: {e}"))),

@@ -297,6 +297,44 @@ fn a_lost_complete_answer_still_succeeds() {
     );
 }
 
+/// A Complete the store is slow to carry out: its answer times out (store timeout 2 s; the
+/// proxy holds it 4 s before the store sees it), the retry finds the upload gone, and the
+/// archive is not there yet either. The pack looks again until it is, and succeeds.
+#[test]
+fn a_complete_still_under_way_when_its_retry_finds_no_upload_still_succeeds() {
+    let env = Env::with_settings(|s| s.store_timeout = Some(2));
+    let sets = put_sources(&env);
+    let (prefix, manifest) = &sets[0];
+    let complete = Match::complete_upload();
+    for fault in [Fault::Delay(4000), Fault::Status(404, "NoSuchUpload")] {
+        env.proxy.add(Rule {
+            method: complete.method,
+            contains: complete.contains.clone(),
+            fault,
+            times: 1,
+        });
+    }
+    let answer = pack(&env, prefix, "output/late.zip", true);
+    let outcome = judge(&env, &answer, "output/late.zip", manifest, true);
+    assert_eq!(
+        (outcome, env.open_uploads()),
+        (Ok(Outcome::Success), vec![]),
+        "(outcome, uploads left open): {:#?}",
+        env.proxy.log()
+    );
+    let heads = env
+        .proxy
+        .log()
+        .iter()
+        .filter(|l| l.starts_with("HEAD") && l.contains("output/late.zip"))
+        .count();
+    assert!(
+        heads >= 2,
+        "the archive was looked for once: {:#?}",
+        env.proxy.log()
+    );
+}
+
 #[test]
 fn a_lost_abort_answer_leaves_no_upload_open() {
     let env = Env::with_dest_prefixes(&["out/"]);

@@ -1655,10 +1655,15 @@ impl Engine {
                 let key = self.unit_key(unit);
                 self.fail(PackError::ObjectChanged { key })
             }
-            Op::HeadDest if not_found => self.fail(PackError::StoreUnreachable {
-                what: "complete the upload".into(),
-                detail: "the store lost the upload, and the archive is not in place".into(),
-            }),
+            // A Complete whose answer was lost may still be assembling the archive (S3
+            // takes minutes for a large one): look again, as long as cleanup may.
+            Op::HeadDest if not_found => {
+                let e = PackError::StoreUnreachable {
+                    what: "complete the upload".into(),
+                    detail: "the store lost the upload, and the archive is not in place".into(),
+                };
+                self.retry_or_give_up(op, attempt, e, now)
+            }
             _ => {
                 let e = PackError::store(self.what(&op), error);
                 self.give_up(op, e, now)
@@ -1960,11 +1965,13 @@ impl Engine {
                     let claimed = head.map_or(Claimed::Nothing, |h| h.checksum);
                     self.judge_archive(&claimed);
                 } else {
-                    self.fail(PackError::StoreUnreachable {
+                    // Perhaps an older object, which the lost Complete is still replacing.
+                    let e = PackError::StoreUnreachable {
                         what: "complete the upload".into(),
                         detail: "the answer was lost, and the destination is not this archive"
                             .into(),
-                    });
+                    };
+                    self.retry_or_give_up(Op::HeadDest, f.attempt, e, now);
                 }
             }
             Op::Abort => self.upload.abort_done = true,
