@@ -41,7 +41,9 @@ pub struct OutgoingOptions {
     pub max_concurrency: usize,
     /// TCP connect plus TLS handshake.
     pub connect_timeout: Duration,
-    /// From the request's body having been handed over (whole) to the response head.
+    /// From the request's body having been handed over (whole; plus as long again as that
+    /// took, and at least the between-bytes time, for what the buffers still hold) to the
+    /// response head; from the connection for a request without a body.
     pub first_byte_timeout: Duration,
     /// Between two frames of the response body, and while the request's body is sent, the
     /// longest the store may go without taking its next frame.
@@ -195,11 +197,12 @@ impl OutgoingClient {
             let deadline = match *sending.lock().unwrap() {
                 Sending::NotYet => ready + first_byte,
                 Sending::Taken(at) => at + between,
-                // The guest is slow to write: not the store's wait.
-                Sending::WaitingOnGuest => now + between,
-                // What the socket still holds drains at the pace the body went: as long
-                // again as it took, at most, unless the buffers held most of it.
-                Sending::Done { at, took } => at + first_byte + took,
+                // The guest is slow to write: not the store's wait, but not for ever.
+                Sending::WaitingOnGuest(since) => since + first_byte.max(between),
+                // What hyper and the socket still hold (~1 MiB at most) drains at the pace
+                // the body went: as long again as it took, and at least the between-bytes
+                // time (a small body is taken whole at once, telling nothing of the pace).
+                Sending::Done { at, took } => at + first_byte + took.max(between),
             };
             if now >= deadline {
                 return Err(Error::ConnectionReadTimeout);
@@ -350,8 +353,8 @@ enum Sending {
     NotYet,
     /// The last frame was taken at this time; the next is the store's to take.
     Taken(Instant),
-    /// Asked for a frame the guest has not written yet.
-    WaitingOnGuest,
+    /// Asked, since this time, for a frame the guest has not written yet.
+    WaitingOnGuest(Instant),
     /// All of it handed over at this time, after sending for so long; the answer is due.
     Done { at: Instant, took: Duration },
 }
@@ -385,18 +388,23 @@ impl Body for SendClock {
         let now = Instant::now();
         let first = *this.first.get_or_insert(now);
         let ended = this.left == Some(0) || this.inner.is_end_stream();
-        *this.sending.lock().unwrap() = match &polled {
-            Poll::Pending => Sending::WaitingOnGuest,
-            Poll::Ready(Some(Ok(_))) if !ended => Sending::Taken(now),
-            Poll::Ready(_) => Sending::Done {
+        let mut sending = this.sending.lock().unwrap();
+        *sending = match (&polled, *sending) {
+            (Poll::Pending, Sending::WaitingOnGuest(since)) => Sending::WaitingOnGuest(since),
+            (Poll::Pending, _) => Sending::WaitingOnGuest(now),
+            (Poll::Ready(Some(Ok(_))), _) if !ended => Sending::Taken(now),
+            (Poll::Ready(_), _) => Sending::Done {
                 at: now,
                 took: now - first,
             },
         };
+        drop(sending);
         polled
     }
 
-    /// hyper asks before polling (a bodiless request is never polled): the body is done.
+    /// hyper asks before polling and after each frame; a body that says it has ended is
+    /// done. (A guest's body never says so before it is polled; a bodiless request is never
+    /// polled and keeps the first-byte timeout from the connection, as before.)
     fn is_end_stream(&self) -> bool {
         let end = self.inner.is_end_stream();
         if end {

@@ -455,12 +455,14 @@ async fn handle(
     let forwarded = match fault {
         Some(Fault::Delay(ms)) => {
             let client = client.clone();
-            tokio::spawn(async move {
+            let delayed = tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                 client.request(request).await
-            })
-            .await
-            .expect("the forwarding task is never cancelled")
+            });
+            match delayed.await {
+                Ok(forwarded) => forwarded,
+                Err(e) => return Ok(bad_gateway(format!("proxy: the delayed forward: {e}"))),
+            }
         }
         _ => client.request(request).await,
     };
@@ -506,8 +508,10 @@ async fn handle(
 /// A request body forwarded at `rate` bytes a second, and only its first `limit` bytes: after
 /// those it takes no more, and the upload hangs.
 fn paced_body(body: Incoming, rate: u64, limit: usize) -> ProxyBody {
-    const TICK: std::time::Duration = std::time::Duration::from_millis(50);
-    let per_tick = usize::try_from(rate / 20).unwrap_or(usize::MAX).max(1);
+    // At most a twentieth of a second's worth at a time, each due when the bytes before it
+    // would have gone at `rate`.
+    let per_step = usize::try_from(rate / 20).unwrap_or(usize::MAX).max(1);
+    let start = tokio::time::Instant::now();
     let frames = stream::unfold(
         (body.into_data_stream(), Bytes::new(), 0usize),
         move |(mut data, mut left, mut sent)| async move {
@@ -521,12 +525,13 @@ fn paced_body(body: Incoming, rate: u64, limit: usize) -> ProxyBody {
                     Err(e) => return Some((Err(std::io::Error::other(e)), (data, left, sent))),
                 }
             }
-            let n = left.len().min(per_tick).min(limit - sent);
+            if rate != u64::MAX {
+                let due = std::time::Duration::from_secs_f64(sent as f64 / rate as f64);
+                tokio::time::sleep_until(start + due).await;
+            }
+            let n = left.len().min(per_step).min(limit - sent);
             let chunk = left.split_to(n);
             sent += n;
-            if rate != u64::MAX {
-                tokio::time::sleep(TICK).await;
-            }
             Some((Ok(Frame::data(chunk)), (data, left, sent)))
         },
     );

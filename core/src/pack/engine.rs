@@ -1506,6 +1506,24 @@ impl Engine {
             .schedule(op, attempt, now.mono_ms + delay.as_millis() as u64);
     }
 
+    /// After a lost Complete the destination holds no archive of ours yet. That Complete
+    /// may still be assembling it (S3 takes minutes for a large one, and goes on after
+    /// the client has given up), so look again every few seconds for a while before
+    /// failing with `error`; not once the pack has been stopped.
+    fn look_again(&mut self, error: PackError, now: Now) {
+        const FOR_MS: u64 = 180_000;
+        const EVERY_MS: u64 = 3_000;
+        let since = *self.upload.settle_since.get_or_insert(now.mono_ms);
+        let stopped = matches!(self.failure, Some(PackError::Stopped { .. }));
+        if now.mono_ms.saturating_sub(since) < FOR_MS && !stopped {
+            // A fresh request each time: a look that finds nothing is no failed attempt.
+            self.requests
+                .schedule(Op::HeadDest, 0, now.mono_ms + EVERY_MS);
+        } else {
+            self.give_up(Op::HeadDest, error, now);
+        }
+    }
+
     /// An operation failed for good.
     fn give_up(&mut self, op: Op, error: PackError, now: Now) {
         if self.seam_given_up(&op) {
@@ -1655,15 +1673,13 @@ impl Engine {
                 let key = self.unit_key(unit);
                 self.fail(PackError::ObjectChanged { key })
             }
-            // A Complete whose answer was lost may still be assembling the archive (S3
-            // takes minutes for a large one): look again, as long as cleanup may.
-            Op::HeadDest if not_found => {
-                let e = PackError::StoreUnreachable {
+            Op::HeadDest if not_found => self.look_again(
+                PackError::StoreUnreachable {
                     what: "complete the upload".into(),
                     detail: "the store lost the upload, and the archive is not in place".into(),
-                };
-                self.retry_or_give_up(op, attempt, e, now)
-            }
+                },
+                now,
+            ),
             _ => {
                 let e = PackError::store(self.what(&op), error);
                 self.give_up(op, e, now)
@@ -1971,7 +1987,7 @@ impl Engine {
                         detail: "the answer was lost, and the destination is not this archive"
                             .into(),
                     };
-                    self.retry_or_give_up(Op::HeadDest, f.attempt, e, now);
+                    self.look_again(e, now);
                 }
             }
             Op::Abort => self.upload.abort_done = true,

@@ -68,6 +68,9 @@ pub(crate) struct Upload {
     pub delete_done: bool,
     pub complete_started: bool,
     pub complete_ambiguous: bool,
+    /// When the destination was first found without our archive after a lost Complete
+    /// (monotonic ms): it is looked at again for a while (`engine.rs`, `look_again`).
+    pub settle_since: Option<u64>,
     pub abort_started: bool,
     pub abort_done: bool,
     pub sweep: Sweep,
