@@ -173,6 +173,7 @@ impl OutgoingClient {
             SendClock {
                 inner: body,
                 first: None,
+                taken: 0,
                 left: length,
                 sending: sending.clone(),
             }
@@ -199,10 +200,14 @@ impl OutgoingClient {
                 Sending::Taken(at) => at + between,
                 // The guest is slow to write: not the store's wait, but not for ever.
                 Sending::WaitingOnGuest(since) => since + first_byte.max(between),
-                // What hyper and the socket still hold (~1 MiB at most) drains at the pace
-                // the body went: as long again as it took, and at least the between-bytes
-                // time (a small body is taken whole at once, telling nothing of the pace).
-                Sending::Done { at, took } => at + first_byte + took.max(between),
+                // What hyper and the socket still hold of a body (~1 MiB at most) drains at
+                // the pace the body went: as long again as it took, and at least the
+                // between-bytes time (a small body is taken whole at once, telling nothing
+                // of the pace). An empty one holds nothing.
+                Sending::Done { at, took, empty } => match empty {
+                    true => at + first_byte,
+                    false => at + first_byte + took.max(between),
+                },
             };
             if now >= deadline {
                 return Err(Error::ConnectionReadTimeout);
@@ -355,8 +360,13 @@ enum Sending {
     Taken(Instant),
     /// Asked, since this time, for a frame the guest has not written yet.
     WaitingOnGuest(Instant),
-    /// All of it handed over at this time, after sending for so long; the answer is due.
-    Done { at: Instant, took: Duration },
+    /// All of it handed over at this time, after sending for so long (nothing to send if
+    /// `empty`); the answer is due.
+    Done {
+        at: Instant,
+        took: Duration,
+        empty: bool,
+    },
 }
 
 /// A request's body that notes how its sending goes: the upload of a large part over a slow
@@ -366,6 +376,8 @@ struct SendClock {
     inner: WasiBody,
     /// When the first frame was taken.
     first: Option<Instant>,
+    /// Bytes taken so far.
+    taken: u64,
     /// What is left of its `content-length`: hyper stops asking once that much is taken.
     left: Option<u64>,
     sending: Arc<Mutex<Sending>>,
@@ -383,6 +395,7 @@ impl Body for SendClock {
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             let taken = frame.data_ref().map_or(0, |d| d.len() as u64);
+            this.taken += taken;
             this.left = this.left.map(|left| left.saturating_sub(taken));
         }
         let now = Instant::now();
@@ -396,6 +409,7 @@ impl Body for SendClock {
             (Poll::Ready(_), _) => Sending::Done {
                 at: now,
                 took: now - first,
+                empty: this.taken == 0,
             },
         };
         drop(sending);
@@ -403,8 +417,8 @@ impl Body for SendClock {
     }
 
     /// hyper asks before polling and after each frame; a body that says it has ended is
-    /// done. (A guest's body never says so before it is polled; a bodiless request is never
-    /// polled and keeps the first-byte timeout from the connection, as before.)
+    /// done. (A guest's body never says so before it is polled; an empty body that does, or
+    /// one never polled, keeps the first-byte timeout from the connection, as before.)
     fn is_end_stream(&self) -> bool {
         let end = self.inner.is_end_stream();
         if end {
@@ -414,6 +428,7 @@ impl Body for SendClock {
                 *sending = Sending::Done {
                     at: now,
                     took: self.first.map_or(Duration::ZERO, |first| now - first),
+                    empty: self.taken == 0,
                 };
             }
         }
