@@ -174,7 +174,7 @@ impl OutgoingClient {
                 inner: body,
                 first: None,
                 taken: 0,
-                left: length,
+                length,
                 sending: sending.clone(),
             }
             .boxed_unsync()
@@ -378,9 +378,20 @@ struct SendClock {
     first: Option<Instant>,
     /// Bytes taken so far.
     taken: u64,
-    /// What is left of its `content-length`: hyper stops asking once that much is taken.
-    left: Option<u64>,
+    /// Its `content-length`: hyper stops asking once that much is taken.
+    length: Option<u64>,
     sending: Arc<Mutex<Sending>>,
+}
+
+impl SendClock {
+    /// All of it handed over, at `now`.
+    fn done(&self, now: Instant) -> Sending {
+        Sending::Done {
+            at: now,
+            took: self.first.map_or(Duration::ZERO, |first| now - first),
+            empty: self.taken == 0,
+        }
+    }
 }
 
 impl Body for SendClock {
@@ -396,21 +407,16 @@ impl Body for SendClock {
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             let taken = frame.data_ref().map_or(0, |d| d.len() as u64);
             this.taken += taken;
-            this.left = this.left.map(|left| left.saturating_sub(taken));
         }
         let now = Instant::now();
-        let first = *this.first.get_or_insert(now);
-        let ended = this.left == Some(0) || this.inner.is_end_stream();
+        this.first.get_or_insert(now);
+        let ended = this.length == Some(this.taken) || this.inner.is_end_stream();
         let mut sending = this.sending.lock().unwrap();
         *sending = match (&polled, *sending) {
             (Poll::Pending, Sending::WaitingOnGuest(since)) => Sending::WaitingOnGuest(since),
             (Poll::Pending, _) => Sending::WaitingOnGuest(now),
             (Poll::Ready(Some(Ok(_))), _) if !ended => Sending::Taken(now),
-            (Poll::Ready(_), _) => Sending::Done {
-                at: now,
-                took: now - first,
-                empty: this.taken == 0,
-            },
+            (Poll::Ready(_), _) => this.done(now),
         };
         drop(sending);
         polled
@@ -424,12 +430,7 @@ impl Body for SendClock {
         if end {
             let mut sending = self.sending.lock().unwrap();
             if !matches!(*sending, Sending::Done { .. }) {
-                let now = Instant::now();
-                *sending = Sending::Done {
-                    at: now,
-                    took: self.first.map_or(Duration::ZERO, |first| now - first),
-                    empty: self.taken == 0,
-                };
+                *sending = self.done(Instant::now());
             }
         }
         end
