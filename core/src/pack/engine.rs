@@ -37,6 +37,7 @@ use super::verify::Verdict;
 use super::writer::{Output, Writer};
 use crate::plan::{part_size_at_least, Plan, PlanOptions};
 use crate::store::checksum::{Algorithm, Checksum, Claimed};
+use crate::store::host_hashes::{self, Hashed};
 use crate::store::{
     AbortMultipartUpload, Bucket, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
     DeleteObject, ErrorKind, GetObject, HeadObject, HttpRequest, ListMultipartUploads,
@@ -244,7 +245,11 @@ impl Engine {
                 status,
                 headers,
             } => self.response(token, status, headers, now),
-            Event::Data { token, bytes } => self.data(token, bytes),
+            Event::Data {
+                token,
+                bytes,
+                hashed,
+            } => self.data(token, bytes, hashed),
             Event::End { token } => {
                 if let Some(f) = self.requests.in_flight.remove(&token) {
                     self.ended(f, now);
@@ -1090,7 +1095,13 @@ impl Engine {
                 if let Some(etag) = etag {
                     get = get.if_match(etag);
                 }
-                Some((get.sign(cfg, t), Bytes::new(), 0))
+                let mut request = get.sign(cfg, t);
+                // Unsigned: only a host that hashes sees it, and takes it off.
+                request.headers.push((
+                    host_hashes::ASK.into(),
+                    self.archive_algorithm.name().into(),
+                ));
+                Some((request, Bytes::new(), 0))
             }
         }
     }
@@ -1357,7 +1368,7 @@ impl Engine {
         Ok(())
     }
 
-    fn data(&mut self, token: Token, bytes: Bytes) {
+    fn data(&mut self, token: Token, bytes: Bytes, hashed: Option<Hashed>) {
         let Some(f) = self.requests.in_flight.get_mut(&token) else {
             return;
         };
@@ -1367,7 +1378,12 @@ impl Engine {
         };
         match reading {
             Some(unit) => {
-                if !self.reads.as_mut().expect("reading").arrived(unit, bytes) {
+                if !self
+                    .reads
+                    .as_mut()
+                    .expect("reading")
+                    .arrived(unit, bytes, hashed)
+                {
                     let key = self.unit_key(unit);
                     self.fail(PackError::ObjectChanged { key });
                 }

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::{PackError, Summary};
+use crate::store::host_hashes::Hashed;
 use crate::store::HttpRequest;
 
 /// Names one attempt of one request; events of an attempt the engine gave up on are ignored.
@@ -64,6 +65,8 @@ pub enum Event {
     Data {
         token: Token,
         bytes: Bytes,
+        /// Their CRCs, when the host computed them (`store::host_hashes`).
+        hashed: Option<Hashed>,
     },
     /// The answer's body ended.
     End {

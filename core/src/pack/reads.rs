@@ -21,6 +21,7 @@ use super::read_window::ReadWindow;
 use super::verify::{PieceCrcs, Verdict, Verify};
 use crate::plan::Plan;
 use crate::store::checksum::Algorithm;
+use crate::store::host_hashes::Hashed;
 
 /// The most small reads in flight, however small the objects: the host's connection
 /// limit (`--max-outgoing`, 64 by default) would queue more anyway.
@@ -52,6 +53,8 @@ pub(crate) struct Unit {
     /// Granted to the attempt in flight and not yet received.
     pub credit: u64,
     buffered: VecDeque<Bytes>,
+    /// What the host hashed of each of `buffered`.
+    hashed: VecDeque<Option<Hashed>>,
     /// A checked small unit's chunks' CRCs in the shared algorithm, alongside `buffered`.
     crcs: VecDeque<PieceCrcs>,
     pub buffered_bytes: u64,
@@ -157,6 +160,7 @@ impl Reads {
                     received: 0,
                     credit: 0,
                     buffered: VecDeque::new(),
+                    hashed: VecDeque::new(),
                     crcs: VecDeque::new(),
                     buffered_bytes: 0,
                     consumed: 0,
@@ -275,7 +279,7 @@ impl Reads {
     }
 
     /// Bytes arrived; `false` if more came than the unit asked for.
-    pub fn arrived(&mut self, i: usize, bytes: Bytes) -> bool {
+    pub fn arrived(&mut self, i: usize, bytes: Bytes, hashed: Option<Hashed>) -> bool {
         let u = &mut self.units[i];
         let n = bytes.len() as u64;
         if u.received + n > u.len() {
@@ -286,6 +290,7 @@ impl Reads {
         u.buffered_bytes += n;
         if !bytes.is_empty() {
             u.buffered.push_back(bytes);
+            u.hashed.push_back(hashed);
         }
         true
     }
@@ -322,11 +327,18 @@ impl Reads {
             return None;
         }
         let mut bytes = u.buffered.pop_front()?;
+        let mut hashed = u.hashed.pop_front().flatten();
         let mut crcs = u.crcs.pop_front().unwrap_or_default();
         if bytes.len() > max {
+            let tail_hashed = hashed.map(|h| {
+                let (head, tail) = h.split(&bytes, max);
+                hashed = Some(head);
+                tail
+            });
             u.buffered.push_front(bytes.split_off(max));
+            u.hashed.push_front(tail_hashed);
             if u.small {
-                // Split: neither half's CRCs are known.
+                // Split: neither half's CRCs from the check are known.
                 crcs = PieceCrcs::default();
                 u.crcs.push_front(PieceCrcs::default());
             }
@@ -335,13 +347,14 @@ impl Reads {
         u.buffered_bytes -= n;
         u.consumed += n;
         if !u.small && !copied {
-            crcs = self.verify.hash(entry, &bytes, self.shared);
+            crcs = self.verify.hash(entry, &bytes, self.shared, hashed);
             if u.last && u.consumed == u.len() {
                 if let Verdict::Mismatch(a) = self.verify.finish(entry) {
                     self.mismatch = Some((entry, a));
                 }
             }
         }
+        let crcs = crcs.or_hashed(hashed, self.shared);
         let mut credit = None;
         if u.consumed == u.len() {
             if u.small {
@@ -369,9 +382,12 @@ impl Reads {
     /// A small unit is whole: checks it against its object's checksum.
     pub fn check_small(&mut self, i: usize) -> Verdict {
         let u = &self.units[i];
-        let (verdict, crcs) =
-            self.verify
-                .check_whole(u.entry, u.buffered.iter().map(|b| &b[..]), self.shared);
+        let chunks = u
+            .buffered
+            .iter()
+            .map(|b| &b[..])
+            .zip(u.hashed.iter().copied());
+        let (verdict, crcs) = self.verify.check_whole(u.entry, chunks, self.shared);
         if !matches!(verdict, Verdict::Mismatch(_)) {
             let u = &mut self.units[i];
             u.checked = true;
@@ -388,6 +404,7 @@ impl Reads {
             "a small unit is handed over only once checked"
         );
         u.buffered.clear();
+        u.hashed.clear();
         u.crcs.clear();
         u.buffered_bytes = 0;
         u.received = 0;
@@ -397,6 +414,7 @@ impl Reads {
     pub fn clear(&mut self) {
         for u in &mut self.units[self.front..] {
             u.buffered.clear();
+            u.hashed.clear();
             u.buffered_bytes = 0;
             u.credit = 0;
             u.token = None;

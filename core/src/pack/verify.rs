@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::store::checksum::{self, Algorithm, Checksum, Claimed, Hasher};
+use crate::store::host_hashes::Hashed;
 
 /// A piece's CRCs that hashing it for its check gave: in the archive's algorithm (for
 /// the parts) and CRC-32 (for the entry).
@@ -23,6 +24,17 @@ use crate::store::checksum::{self, Algorithm, Checksum, Claimed, Hasher};
 pub(crate) struct PieceCrcs {
     pub crc: Option<u64>,
     pub crc32: Option<u32>,
+}
+
+impl PieceCrcs {
+    /// Fills in what the host hashed: the CRC-32, and the CRC when it is the parts'.
+    pub fn or_hashed(self, hashed: Option<Hashed>, shared: Option<Algorithm>) -> PieceCrcs {
+        let Some(h) = hashed else { return self };
+        PieceCrcs {
+            crc: self.crc.or((shared == Some(h.algorithm)).then_some(h.crc)),
+            crc32: self.crc32.or(Some(h.crc32)),
+        }
+    }
 }
 
 /// What checking one object's bytes found.
@@ -69,18 +81,18 @@ impl Verify {
     pub fn check_whole<'a>(
         &mut self,
         entry: usize,
-        chunks: impl Iterator<Item = &'a [u8]>,
+        chunks: impl Iterator<Item = (&'a [u8], Option<Hashed>)>,
         shared: Option<Algorithm>,
     ) -> (Verdict, Vec<PieceCrcs>) {
         let Some(Claimed::Full(c)) = self.claims.get(&entry) else {
             return (self.count(entry, Verdict::Unverifiable), Vec::new());
         };
         let c = c.clone();
-        let (got, crcs) = if by_pieces(c.algorithm, shared) {
+        let (got, crcs) = if by_pieces(c.algorithm) {
             let mut whole = 0;
             let crcs: Vec<PieceCrcs> = chunks
-                .map(|b| {
-                    let (crc, piece) = piece_crcs(c.algorithm, shared, b);
+                .map(|(b, hashed)| {
+                    let (crc, piece) = piece_crcs(c.algorithm, shared, b, hashed);
                     whole = checksum::combine(c.algorithm, whole, crc, b.len() as u64);
                     piece
                 })
@@ -88,7 +100,7 @@ impl Verify {
             (Checksum::crc(c.algorithm, whole), crcs)
         } else {
             let mut h = Hasher::new(c.algorithm);
-            chunks.for_each(|b| h.update(b));
+            chunks.for_each(|(b, _)| h.update(b));
             (h.finish(), Vec::new())
         };
         let verdict = if got == c {
@@ -101,13 +113,19 @@ impl Verify {
 
     /// The next bytes of entry `entry`, in order (once [`Verify::known`]). Returns their
     /// CRC-32 when the claim is a CRC-64, and their CRC when it is in the `shared` one.
-    pub fn hash(&mut self, entry: usize, bytes: &[u8], shared: Option<Algorithm>) -> PieceCrcs {
+    pub fn hash(
+        &mut self,
+        entry: usize,
+        bytes: &[u8],
+        shared: Option<Algorithm>,
+        hashed: Option<Hashed>,
+    ) -> PieceCrcs {
         let Some(Claimed::Full(c)) = self.claims.get(&entry) else {
             return PieceCrcs::default();
         };
         let algorithm = c.algorithm;
-        if by_pieces(algorithm, shared) {
-            let (crc, piece) = piece_crcs(algorithm, shared, bytes);
+        if by_pieces(algorithm) {
+            let (crc, piece) = piece_crcs(algorithm, shared, bytes, hashed);
             let so_far = self.combined.entry(entry).or_insert(0);
             *so_far = checksum::combine(algorithm, *so_far, crc, bytes.len() as u64);
             return piece;
@@ -158,9 +176,10 @@ impl Verify {
 }
 
 /// Whether an object checked in `algorithm` is hashed piece by piece and combined: when
-/// the pieces' CRCs are of use beyond the check.
-fn by_pieces(algorithm: Algorithm, shared: Option<Algorithm>) -> bool {
-    shared == Some(algorithm) || pairs_with_crc32(algorithm) || crc32_with_parts(algorithm, shared)
+/// it is a CRC, so that a piece's CRCs serve beyond the check, and what the host hashed
+/// serves the check.
+fn by_pieces(algorithm: Algorithm) -> bool {
+    algorithm.is_crc()
 }
 
 /// An object S3 keeps a CRC-32 of (what AWS SDKs upload with by default) is checked with
@@ -174,7 +193,23 @@ fn pairs_with_crc32(algorithm: Algorithm) -> bool {
 }
 
 /// A piece's CRC in `algorithm` (for the check) and what of it is handed on.
-fn piece_crcs(algorithm: Algorithm, shared: Option<Algorithm>, bytes: &[u8]) -> (u64, PieceCrcs) {
+fn piece_crcs(
+    algorithm: Algorithm,
+    shared: Option<Algorithm>,
+    bytes: &[u8],
+    hashed: Option<Hashed>,
+) -> (u64, PieceCrcs) {
+    // What the host hashed, when the check is in one of its CRCs.
+    if let Some(h) = hashed {
+        let checked = match algorithm {
+            Algorithm::Crc32 => Some(u64::from(h.crc32)),
+            a if a == h.algorithm => Some(h.crc),
+            _ => None,
+        };
+        if let Some(checked) = checked {
+            return (checked, PieceCrcs::default().or_hashed(hashed, shared));
+        }
+    }
     // The one pass is in a CRC-64: the object's own, or the parts' for a CRC-32 object.
     let wide = match pairs_with_crc32(algorithm) {
         true => Some(algorithm),
@@ -217,18 +252,22 @@ mod tests {
         let mut v = Verify::default();
         v.claim(0, claim_of(b"hello world"));
         assert_eq!(
-            v.check_whole(0, [&b"hello "[..], b"world"].into_iter(), None),
+            v.check_whole(
+                0,
+                [&b"hello "[..], b"world"].into_iter().map(|b| (b, None)),
+                None
+            ),
             (
                 Verdict::Match,
                 vec![pieces(None, b"hello "), pieces(None, b"world")]
             )
         );
         v.claim(1, claim_of(b"hello world"));
-        v.hash(1, b"hello", None);
-        v.hash(1, b" World", None);
+        v.hash(1, b"hello", None, None);
+        v.hash(1, b" World", None, None);
         assert_eq!(v.finish(1), Verdict::Mismatch(Algorithm::Crc64Nvme));
         v.claim(2, Claimed::Composite);
-        v.hash(2, b"x", None);
+        v.hash(2, b"x", None, None);
         assert_eq!(v.finish(2), Verdict::Unverifiable);
         assert_eq!((v.verified, v.unverified), (1, 1));
         assert!(v.may_reread(1) && !v.may_reread(1));
@@ -239,7 +278,7 @@ mod tests {
         let mut v = Verify::default();
         v.claim(0, claim_of(b"a"));
         v.claim(0, Claimed::Nothing);
-        v.hash(0, b"a", None);
+        v.hash(0, b"a", None, None);
         assert_eq!(v.finish(0), Verdict::Match);
     }
 
@@ -252,12 +291,12 @@ mod tests {
         assert_eq!(v.finish(0), Verdict::Match);
         // Not yet claimed: nothing is known.
         assert_eq!(
-            v.hash(1, b"x", Some(Algorithm::Crc64Ecma)),
+            v.hash(1, b"x", Some(Algorithm::Crc64Ecma), None),
             PieceCrcs::default()
         );
         // Another CRC-64 than the parts': only the CRC-32 is handed on.
         v.claim(1, claim_of(b"hello world"));
-        let got = v.hash(1, b"hello world", Some(Algorithm::Crc64Ecma));
+        let got = v.hash(1, b"hello world", Some(Algorithm::Crc64Ecma), None);
         assert_eq!(got, pieces(None, b"hello world"));
         assert_eq!(v.finish(1), Verdict::Match);
         // A checksum that is no CRC-64: hashed for the check only.
@@ -266,10 +305,14 @@ mod tests {
             value: sha256(b"abc"),
         };
         v.claim(3, Claimed::Full(sha));
-        assert_eq!(v.hash(3, b"abc", nvme), PieceCrcs::default());
+        assert_eq!(v.hash(3, b"abc", nvme, None), PieceCrcs::default());
         assert_eq!(v.finish(3), Verdict::Match);
         v.claim(2, claim_of(b"hello world"));
-        let (verdict, crcs) = v.check_whole(2, [&b"hello"[..], b" World"].into_iter(), nvme);
+        let (verdict, crcs) = v.check_whole(
+            2,
+            [&b"hello"[..], b" World"].into_iter().map(|b| (b, None)),
+            nvme,
+        );
         assert_eq!(verdict, Verdict::Mismatch(Algorithm::Crc64Nvme));
         assert_eq!(
             crcs,
@@ -289,20 +332,53 @@ mod tests {
         hash_hello_world_for_nvme_parts(&mut v, 0);
         assert_eq!(v.finish(0), Verdict::Match);
         v.claim(1, Claimed::Full(crc32(b"hello world")));
-        let (verdict, crcs) = v.check_whole(1, [&b"hello"[..], b" World"].into_iter(), nvme);
+        let (verdict, crcs) = v.check_whole(
+            1,
+            [&b"hello"[..], b" World"].into_iter().map(|b| (b, None)),
+            nvme,
+        );
         assert_eq!(verdict, Verdict::Mismatch(Algorithm::Crc32));
         assert_eq!(crcs.len(), 2);
         // Streamed (no parts' algorithm): checked as before, nothing handed on.
         v.claim(2, Claimed::Full(crc32(b"abc")));
-        assert_eq!(v.hash(2, b"abc", None), PieceCrcs::default());
+        assert_eq!(v.hash(2, b"abc", None, None), PieceCrcs::default());
         assert_eq!(v.finish(2), Verdict::Match);
+    }
+
+    #[test]
+    fn what_the_host_hashed_is_checked_and_handed_on_without_hashing_again() {
+        let nvme = Some(Algorithm::Crc64Nvme);
+        let host = |b: &[u8]| Some(Hashed::of(Algorithm::Crc64Nvme, b));
+        let mut v = Verify::default();
+        v.claim(0, claim_of(b"hello world"));
+        for piece in [&b"hello"[..], b" world"] {
+            let got = v.hash(0, piece, nvme, host(piece));
+            assert_eq!(got, pieces(Some(crc(Algorithm::Crc64Nvme, piece)), piece));
+        }
+        assert_eq!(v.finish(0), Verdict::Match);
+        // The host's word is what is checked: CRCs of other bytes fail the check.
+        v.claim(1, claim_of(b"hello world"));
+        v.hash(1, b"hello world", nvme, host(b"hello World"));
+        assert_eq!(v.finish(1), Verdict::Mismatch(Algorithm::Crc64Nvme));
+        // A CRC-32 claim is checked with the host's CRC-32, streamed or whole.
+        let crc32 = Checksum::crc(Algorithm::Crc32, u64::from(crc32fast::hash(b"abc")));
+        v.claim(2, Claimed::Full(crc32));
+        let (verdict, crcs) = v.check_whole(2, [(&b"abc"[..], host(b"abd"))].into_iter(), None);
+        assert_eq!(verdict, Verdict::Mismatch(Algorithm::Crc32));
+        assert_eq!(crcs, vec![pieces(None, b"abd")]);
+        // Unclaimed: nothing checked, the host's CRCs still handed on.
+        let none = PieceCrcs::default().or_hashed(host(b"xyz"), nvme);
+        assert_eq!(
+            none,
+            pieces(Some(crc(Algorithm::Crc64Nvme, b"xyz")), b"xyz")
+        );
     }
 
     /// Hashes "hello world" as entry `entry`'s bytes in two pieces, for parts in CRC-64/NVME:
     /// each piece's CRC-64 and CRC-32 must be handed on.
     fn hash_hello_world_for_nvme_parts(v: &mut Verify, entry: usize) {
         for piece in [&b"hello"[..], b" world"] {
-            let got = v.hash(entry, piece, Some(Algorithm::Crc64Nvme));
+            let got = v.hash(entry, piece, Some(Algorithm::Crc64Nvme), None);
             let want = pieces(Some(crc(Algorithm::Crc64Nvme, piece)), piece);
             assert_eq!(got, want);
         }

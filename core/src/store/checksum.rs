@@ -72,6 +72,11 @@ impl Algorithm {
         }
     }
 
+    /// Whether it is a CRC (they combine; the others do not).
+    pub fn is_crc(self) -> bool {
+        self.crc().is_some()
+    }
+
     fn crc(self) -> Option<CrcAlgorithm> {
         match self {
             Algorithm::Crc64Nvme => Some(CrcAlgorithm::Crc64Nvme),

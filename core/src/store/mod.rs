@@ -13,6 +13,7 @@ mod crc_pair;
 mod credentials;
 mod endpoint;
 mod error;
+pub mod host_hashes;
 mod names;
 mod request;
 pub mod signing;

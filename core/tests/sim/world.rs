@@ -11,6 +11,8 @@ use zip_oss_core::pack::{
     Action, Engine, Event, Job, NetError, Now, PackError, Progress, Rng, Summary, Token,
 };
 use zip_oss_core::plan::Plan;
+use zip_oss_core::store::checksum::Algorithm;
+use zip_oss_core::store::host_hashes::{self, Hashed};
 
 use super::store::{error, Answer, SimStore};
 
@@ -58,6 +60,8 @@ struct Delivery {
     /// A chunk or the end is already queued.
     queued: bool,
     answered: bool,
+    /// The host hashes each chunk, in this CRC-64, as zip-oss's host does when asked.
+    hashes: Option<Algorithm>,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,6 +79,8 @@ pub struct World {
     pub store: SimStore,
     rng: Rng,
     faults: Faults,
+    /// Whether the host hashes the answers it is asked to (`store::host_hashes`).
+    host_hashes: bool,
     now_ms: u64,
     unix0: u64,
     seq: u64,
@@ -126,6 +132,7 @@ impl World {
             store,
             rng: Rng::new(seed ^ 0x5eed),
             faults,
+            host_hashes: seed % 2 == 0,
             now_ms: 0,
             unix0,
             seq: 0,
@@ -362,6 +369,7 @@ impl World {
                     cut_at: None,
                     queued: false,
                     answered: false,
+                    hashes: None,
                 },
             );
             return self.at(latency, Due::Respond(token, status, e.headers));
@@ -448,6 +456,10 @@ impl World {
         };
         let cut_at = (!answer.body.is_empty() && self.chance(self.faults.cut))
             .then(|| self.rng.below(answer.body.len() as u64) as usize);
+        let hashes = request
+            .header(host_hashes::ASK)
+            .and_then(host_hashes::asked)
+            .filter(|_| self.host_hashes && (200..300).contains(&answer.status));
         self.deliveries.insert(
             token,
             Delivery {
@@ -457,6 +469,7 @@ impl World {
                 cut_at,
                 queued: false,
                 answered: false,
+                hashes,
             },
         );
         self.at(
@@ -540,7 +553,15 @@ impl World {
                     let bytes = d.body.slice(d.sent..d.sent + n);
                     d.sent += n;
                     d.credit -= n as u64;
-                    self.engine.handle(Event::Data { token, bytes }, now);
+                    let hashed = d.hashes.map(|a| Hashed::of(a, &bytes));
+                    self.engine.handle(
+                        Event::Data {
+                            token,
+                            bytes,
+                            hashed,
+                        },
+                        now,
+                    );
                     self.pump(token);
                     return;
                 }
