@@ -14,6 +14,7 @@ use wstd::http::body::{Body, Bytes};
 use wstd::http::{Client, Method, Request};
 use wstd::runtime::{spawn, Task};
 use zip_oss_core::pack::{Action, Engine, Event, NetError, Now, PackError, Summary, Token};
+use zip_oss_core::store::host_hashes::Hashed;
 use zip_oss_core::store::HttpRequest;
 
 use crate::progress::Reporter;
@@ -260,9 +261,9 @@ async fn exchange(
     });
     let mut body = answer.body;
     // One chunk may be read ahead of the credit: how the end of a body is seen.
-    let mut carry: Option<Bytes> = None;
+    let mut carry: Option<(Bytes, Option<Hashed>)> = None;
     loop {
-        let chunk = match carry.take() {
+        let (mut chunk, mut hashed) = match carry.take() {
             Some(chunk) => chunk,
             None => match body.next().await {
                 None => return send(Event::End { token }),
@@ -285,14 +286,20 @@ async fn exchange(
             }
         })
         .await;
-        let mut chunk = chunk;
         if chunk.len() as u64 > allowed {
-            carry = Some(chunk.split_off(allowed as usize));
+            let at = allowed as usize;
+            let tail_hashed = hashed.map(|h| {
+                let (head, tail) = h.split(&chunk, at);
+                hashed = Some(head);
+                tail
+            });
+            carry = Some((chunk.split_off(at), tail_hashed));
         }
         credit.borrow_mut().bytes -= chunk.len() as u64;
         send(Event::Data {
             token,
             bytes: chunk,
+            hashed,
         });
     }
 }

@@ -9,6 +9,9 @@
 //! go over in one `fields.from-list` call and come back as the host lists them, and the
 //! body is read until it closes, without asking for trailers no store sends.
 //! wstd's reactor still does the waiting.
+//!
+//! A host that hashes answers' bodies (`zip_oss_core::store::host_hashes`) is asked to
+//! when the engine wants it; under any other host the ask is taken off the request.
 
 use std::time::Duration;
 
@@ -20,6 +23,8 @@ use wasip2::http::types::{
 use wasip2::io::streams::{InputStream, StreamError};
 use wstd::http::body::Bytes;
 use wstd::io::{AsyncOutputStream, AsyncPollable};
+use zip_oss_core::store::checksum::Algorithm;
+use zip_oss_core::store::host_hashes::{self, Deframer, Hashed};
 use zip_oss_core::store::HttpRequest;
 
 /// The most one read of a body asks for: wstd's frame size, with which the pack's memory
@@ -52,7 +57,12 @@ pub struct Answer {
 
 /// Sends `request` with `body`; the answer once its head has come. Each wait (for the
 /// head, between body bytes) is bounded by `timeout`.
-pub async fn send(request: HttpRequest, body: Bytes, timeout: Duration) -> Result<Answer, Failed> {
+pub async fn send(
+    mut request: HttpRequest,
+    body: Bytes,
+    timeout: Duration,
+) -> Result<Answer, Failed> {
+    let asked = ask_for_hashes(&mut request);
     let outgoing = outgoing(request, body.len())?;
     let out_body = outgoing
         .body()
@@ -87,7 +97,7 @@ pub async fn send(request: HttpRequest, body: Bytes, timeout: Duration) -> Resul
             .expect("taken once")?;
         let status = response.status();
         let fields = response.headers();
-        let headers = fields
+        let mut headers: Vec<(String, String)> = fields
             .entries()
             .into_iter()
             .filter_map(|(mut name, value)| {
@@ -96,6 +106,15 @@ pub async fn send(request: HttpRequest, body: Bytes, timeout: Duration) -> Resul
             })
             .collect();
         drop(fields);
+        // Framed only if asked, and said so by the host (which takes the mark off answers
+        // from the store).
+        let marked = headers
+            .iter()
+            .position(|(n, _)| n == host_hashes::MARK)
+            .map(|i| headers.remove(i).1);
+        let deframer = asked
+            .filter(|a| marked.as_deref() == Some(a.name()))
+            .map(Deframer::new);
         let body = response.consume().expect("consumed once");
         let stream = body.stream().expect("streamed once");
         Ok::<Answer, Failed>(Answer {
@@ -104,12 +123,32 @@ pub async fn send(request: HttpRequest, body: Bytes, timeout: Duration) -> Resul
             body: AnswerBody {
                 subscription: None,
                 stream,
+                deframer,
                 _body: body,
             },
         })
     };
     let ((), answer) = try_zip(write, answer).await?;
     Ok(answer)
+}
+
+/// Takes the engine's ask for hashed bodies off `request`, and puts it back only for a
+/// host that hashes (one that does not would send it on to the store). The CRC-64 asked.
+fn ask_for_hashes(request: &mut HttpRequest) -> Option<Algorithm> {
+    let i = request
+        .headers
+        .iter()
+        .position(|(n, _)| n == host_hashes::ASK)?;
+    let (name, value) = request.headers.remove(i);
+    let asked = host_hashes::asked(&value).filter(|_| host_hashes_here())?;
+    request.headers.push((name, value));
+    Some(asked)
+}
+
+/// Whether this host hashes answers' bodies: it says so in the environment.
+fn host_hashes_here() -> bool {
+    static HERE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HERE.get_or_init(|| std::env::var(host_hashes::HOST_ENV).is_ok_and(|v| v == "1"))
 }
 
 /// The host's request for `request`, its headers in one call.
@@ -157,15 +196,28 @@ pub struct AnswerBody {
     // Dropped in this order: the pollable and the stream are the body's children.
     subscription: Option<AsyncPollable>,
     stream: InputStream,
+    /// Set when the host sends the body as hashed frames.
+    deframer: Option<Deframer>,
     _body: IncomingBody,
 }
 
 impl AnswerBody {
-    /// The next bytes; `None` once the body has ended.
-    pub async fn next(&mut self) -> Option<Result<Bytes, String>> {
+    /// The next bytes, with their CRCs when the host hashed them; `None` once the body
+    /// has ended.
+    pub async fn next(&mut self) -> Option<Result<(Bytes, Option<Hashed>), String>> {
         loop {
-            match self.stream.read(READ_MAX) {
-                Ok(bytes) if !bytes.is_empty() => return Some(Ok(Bytes::from(bytes))),
+            let want = self.deframer.as_ref().map_or(READ_MAX, |d| d.want() as u64);
+            match self.stream.read(want) {
+                Ok(bytes) if !bytes.is_empty() => {
+                    let Some(deframer) = &mut self.deframer else {
+                        return Some(Ok((Bytes::from(bytes), None)));
+                    };
+                    match deframer.push(Bytes::from(bytes)) {
+                        Ok(None) => continue,
+                        Ok(Some((payload, hashed))) => return Some(Ok((payload, Some(hashed)))),
+                        Err(e) => return Some(Err(format!("reading the answer's body: {e}"))),
+                    }
+                }
                 Ok(_) => {
                     let stream = &self.stream;
                     self.subscription
@@ -173,7 +225,12 @@ impl AnswerBody {
                         .wait_for()
                         .await
                 }
-                Err(StreamError::Closed) => return None,
+                Err(StreamError::Closed) => {
+                    let ended = self.deframer.as_ref().map_or(Ok(()), Deframer::end);
+                    return ended
+                        .err()
+                        .map(|e| Err(format!("reading the answer's body: {e}")));
+                }
                 Err(StreamError::LastOperationFailed(e)) => {
                     return Some(Err(format!(
                         "reading the answer's body: {}",

@@ -6,6 +6,7 @@
 //! run in parallel; this module adds keep-alive reuse, a concurrency limit and timeouts.
 //! The component's progress reports are answered here and go nowhere ([`crate::progress`]).
 
+use crate::hashed_body;
 use crate::limits::{allowed_after_cancel, finish_once_sent, is_callback, reports_the_end};
 use crate::metrics::{operation, Attempts, Metrics};
 use crate::progress::{self, ProgressSink};
@@ -250,10 +251,11 @@ impl WasiHttpHooks for PooledHooks {
 
     fn send_request(
         &mut self,
-        request: Request<WasiBody>,
+        mut request: Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: IoFuture,
     ) -> Box<dyn Future<Output = Result<(Response<WasiBody>, IoFuture), Error>> + Send> {
+        let asked = hashed_body::take_ask(&mut request);
         let (method, uri) = (request.method(), request.uri());
         if progress::is_report(uri) {
             // Answered here, never sent: no store request, no metrics, no limits.
@@ -330,6 +332,7 @@ impl WasiHttpHooks for PooledHooks {
                 })
                 .boxed_unsync()
             });
+            let response = hashed_body::answer(response, asked);
             // The pool drives connection I/O itself; there is no per-request I/O future.
             let io: IoFuture = Box::new(async { Ok(()) });
             Ok((response, io))

@@ -132,7 +132,7 @@ impl World {
             store,
             rng: Rng::new(seed ^ 0x5eed),
             faults,
-            host_hashes: seed % 2 == 0,
+            host_hashes: seed.is_multiple_of(2),
             now_ms: 0,
             unix0,
             seq: 0,

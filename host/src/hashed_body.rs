@@ -1,0 +1,149 @@
+//! The host's side of `zip_oss_core::store::host_hashes`: an answer the guest asked to
+//! have hashed comes to it as frames, each payload with its CRC-32 and CRC-64, computed
+//! here natively (carry-less multiply) instead of in wasm.
+//!
+//! The ask never reaches the store, and a mark the store itself sends never reaches the
+//! guest: only this host says a body is framed.
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame};
+use hyper::{Request, Response};
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use wasmtime_wasi_http::{Error, WasiBody};
+use zip_oss_core::store::checksum::Algorithm;
+use zip_oss_core::store::host_hashes::{self, ASK, MARK};
+
+/// Takes the guest's ask off `request`: the CRC-64 it wants, if any.
+pub fn take_ask<B>(request: &mut Request<B>) -> Option<Algorithm> {
+    let value = request.headers_mut().remove(ASK)?;
+    host_hashes::asked(value.to_str().ok()?)
+}
+
+/// The answer as the guest gets it: never with the store's own mark; framed and marked
+/// when hashes were `asked` and it succeeded (error bodies are the store's XML).
+pub fn answer(mut response: Response<WasiBody>, asked: Option<Algorithm>) -> Response<WasiBody> {
+    response.headers_mut().remove(MARK);
+    let Some(algorithm) = asked.filter(|_| response.status().is_success()) else {
+        return response;
+    };
+    response.headers_mut().insert(
+        MARK,
+        algorithm.name().parse().expect("a valid header value"),
+    );
+    response.map(|inner| {
+        HashedBody {
+            inner,
+            algorithm,
+            queued: VecDeque::new(),
+        }
+        .boxed_unsync()
+    })
+}
+
+/// A body sent on as hashed frames.
+struct HashedBody {
+    inner: WasiBody,
+    algorithm: Algorithm,
+    /// Frames (heads and payloads) of the last chunk, not yet handed on.
+    queued: VecDeque<Bytes>,
+}
+
+impl Body for HashedBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(next) = this.queued.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(next))));
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => this
+                        .queued
+                        .extend(host_hashes::frames(this.algorithm, data)),
+                    // Trailers pass as they are.
+                    Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                },
+                other => return other,
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.queued.is_empty() && self.inner.is_end_stream()
+    }
+
+    // The length grows by the frames' heads: left unstated.
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, Full};
+    use zip_oss_core::store::host_hashes::{Deframer, Hashed};
+
+    fn store_answer(status: u16, body: &'static [u8]) -> Response<WasiBody> {
+        let body = Full::new(Bytes::from_static(body))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let mut r = Response::new(body);
+        *r.status_mut() = status.try_into().unwrap();
+        // A store (or a stranger in its place) claiming to have hashed.
+        r.headers_mut().insert(MARK, "crc64nvme".parse().unwrap());
+        r
+    }
+
+    async fn deframed(r: Response<WasiBody>, algorithm: Algorithm) -> Vec<(Bytes, Hashed)> {
+        let wire = r.into_body().collect().await.unwrap().to_bytes();
+        let mut d = Deframer::new(algorithm);
+        let (mut at, mut out) = (0, Vec::new());
+        while at < wire.len() {
+            let n = d.want().min(wire.len() - at);
+            out.extend(d.push(wire.slice(at..at + n)).unwrap());
+            at += n;
+        }
+        d.end().unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn an_asked_answer_is_framed_with_its_crcs_and_marked_by_us_only() {
+        let mut request = Request::new(());
+        request
+            .headers_mut()
+            .insert(ASK, "crc64ecma".parse().unwrap());
+        let asked = take_ask(&mut request);
+        assert_eq!(asked, Some(Algorithm::Crc64Ecma));
+        assert!(
+            request.headers().get(ASK).is_none(),
+            "the store never sees the ask"
+        );
+
+        let r = answer(store_answer(206, b"hello world"), asked);
+        assert_eq!(r.headers()[MARK], "crc64ecma");
+        let frames = deframed(r, Algorithm::Crc64Ecma).await;
+        assert_eq!(
+            frames,
+            vec![(
+                Bytes::from_static(b"hello world"),
+                Hashed::of(Algorithm::Crc64Ecma, b"hello world")
+            )]
+        );
+
+        // Not asked, or an error: the store's bytes as they are, and no mark.
+        for (status, asked) in [(200, None), (404, asked)] {
+            let r = answer(store_answer(status, b"<Error/>"), asked);
+            assert!(r.headers().get(MARK).is_none());
+            let body = r.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body, Bytes::from_static(b"<Error/>"));
+        }
+    }
+}
