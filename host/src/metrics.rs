@@ -65,6 +65,7 @@ pub struct Metrics {
     store_duration: HistogramFamily<OperationLabels>,
     retries: Family<OperationLabels, Counter>,
     read_bytes: Counter,
+    hashed_bytes: Counter,
     written_bytes: Family<DestinationLabels, Counter>,
 }
 
@@ -136,6 +137,13 @@ impl Metrics {
             Unit::Bytes,
             read_bytes.clone(),
         );
+        let hashed_bytes = Counter::default();
+        registry.register_with_unit(
+            "hashed",
+            "Object bytes read whose CRCs the host computed for the component (the rest it hashes in wasm)",
+            Unit::Bytes,
+            hashed_bytes.clone(),
+        );
         let written_bytes = Family::<DestinationLabels, Counter>::default();
         registry.register_with_unit(
             "written",
@@ -152,6 +160,7 @@ impl Metrics {
             store_duration,
             retries,
             read_bytes,
+            hashed_bytes,
             written_bytes,
         }
     }
@@ -201,6 +210,10 @@ impl Metrics {
 
     pub fn read(&self, bytes: u64) {
         self.read_bytes.inc_by(bytes);
+    }
+
+    pub fn hashed(&self, bytes: u64) {
+        self.hashed_bytes.inc_by(bytes);
     }
 
     pub fn written(&self, destination: &'static str, bytes: u64) {

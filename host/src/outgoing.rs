@@ -323,6 +323,9 @@ impl WasiHttpHooks for PooledHooks {
                 body.map_frame(move |frame| {
                     if let (true, Some(data)) = (reads_object, frame.data_ref()) {
                         metrics.read(data.len() as u64);
+                        if asked.is_some() {
+                            metrics.hashed(data.len() as u64);
+                        }
                     }
                     frame
                 })

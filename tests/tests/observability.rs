@@ -159,6 +159,8 @@ fn metrics_move_by_what_a_pack_and_a_failed_pack_did() {
     };
     expect(ok, 1.0);
     expect("zip_oss_read_bytes_total{}", read);
+    // The component asked, and the host hashed every byte it read.
+    expect("zip_oss_hashed_bytes_total{}", read);
     expect(
         r#"zip_oss_written_bytes_total{destination="store"}"#,
         archive,
