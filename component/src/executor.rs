@@ -14,7 +14,7 @@ use wstd::http::body::{Body, Bytes};
 use wstd::http::{Client, Method, Request};
 use wstd::runtime::{spawn, Task};
 use zip_oss_core::pack::{Action, Engine, Event, NetError, Now, PackError, Summary, Token};
-use zip_oss_core::store::host_hashes::Hashed;
+use zip_oss_core::store::host_hashes::{self, Hashed};
 use zip_oss_core::store::HttpRequest;
 
 use crate::progress::Reporter;
@@ -287,13 +287,9 @@ async fn exchange(
         })
         .await;
         if chunk.len() as u64 > allowed {
-            let at = allowed as usize;
-            let tail_hashed = hashed.map(|h| {
-                let (head, tail) = h.split(&chunk, at);
-                hashed = Some(head);
-                tail
-            });
-            carry = Some((chunk.split_off(at), tail_hashed));
+            let (head, tail) = host_hashes::split(chunk, hashed, allowed as usize);
+            (chunk, hashed) = head;
+            carry = Some(tail);
         }
         credit.borrow_mut().bytes -= chunk.len() as u64;
         send(Event::Data {

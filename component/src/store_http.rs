@@ -113,7 +113,13 @@ pub async fn send(
             .position(|(n, _)| n == host_hashes::MARK)
             .map(|i| headers.remove(i).1);
         let deframer = asked
-            .filter(|a| marked.as_deref() == Some(a.name()))
+            .filter(|a| {
+                let token = host_token().unwrap_or_default();
+                marked
+                    .as_deref()
+                    .and_then(|m| host_hashes::marked(m, token))
+                    == Some(*a)
+            })
             .map(Deframer::new);
         let body = response.consume().expect("consumed once");
         let stream = body.stream().expect("streamed once");
@@ -140,15 +146,22 @@ fn ask_for_hashes(request: &mut HttpRequest) -> Option<Algorithm> {
         .iter()
         .position(|(n, _)| n == host_hashes::ASK)?;
     let (name, value) = request.headers.remove(i);
-    let asked = host_hashes::asked(&value).filter(|_| host_hashes_here())?;
+    let asked = host_hashes::asked(&value).filter(|_| host_token().is_some())?;
     request.headers.push((name, value));
     Some(asked)
 }
 
-/// Whether this host hashes answers' bodies: it says so in the environment.
-fn host_hashes_here() -> bool {
-    static HERE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *HERE.get_or_init(|| std::env::var(host_hashes::HOST_ENV).is_ok_and(|v| v == "1"))
+/// The token of a host that hashes answers' bodies, from the environment, where it says
+/// so; its marks bear it.
+fn host_token() -> Option<&'static str> {
+    static TOKEN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    TOKEN
+        .get_or_init(|| {
+            std::env::var(host_hashes::HOST_ENV)
+                .ok()
+                .filter(|t| !t.is_empty())
+        })
+        .as_deref()
 }
 
 /// The host's request for `request`, its headers in one call.

@@ -16,6 +16,18 @@ use wasmtime_wasi_http::{Error, WasiBody};
 use zip_oss_core::store::checksum::Algorithm;
 use zip_oss_core::store::host_hashes::{self, ASK, MARK};
 
+/// This process's token, which its guests find in their environment and its marks bear:
+/// a mark from anywhere else (a store, when some other host was handed the variable) does
+/// not count.
+pub fn token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let mut bytes = [0u8; 16];
+        getrandom::getrandom(&mut bytes).expect("the OS's random numbers");
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    })
+}
+
 /// Takes the guest's ask off `request`: the CRC-64 it wants, if any.
 pub fn take_ask<B>(request: &mut Request<B>) -> Option<Algorithm> {
     let value = request.headers_mut().remove(ASK)?;
@@ -31,7 +43,9 @@ pub fn answer(mut response: Response<WasiBody>, asked: Option<Algorithm>) -> Res
     };
     response.headers_mut().insert(
         MARK,
-        algorithm.name().parse().expect("a valid header value"),
+        host_hashes::mark(algorithm, token())
+            .parse()
+            .expect("a valid header value"),
     );
     response.map(|inner| {
         HashedBody {
@@ -128,7 +142,11 @@ mod tests {
         );
 
         let r = answer(store_answer(206, b"hello world"), asked);
-        assert_eq!(r.headers()[MARK], "crc64ecma");
+        let mark = r.headers()[MARK].to_str().unwrap();
+        assert_eq!(
+            host_hashes::marked(mark, token()),
+            Some(Algorithm::Crc64Ecma)
+        );
         let frames = deframed(r, Algorithm::Crc64Ecma).await;
         assert_eq!(
             frames,

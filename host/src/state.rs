@@ -24,7 +24,10 @@ impl HostState {
             .stdout(wasmtime_wasi::cli::stderr())
             .stderr(wasmtime_wasi::cli::stderr())
             // The pooled sender hashes the answers the guest asks it to (`hashed_body.rs`).
-            .env(zip_oss_core::store::host_hashes::HOST_ENV, "1")
+            .env(
+                zip_oss_core::store::host_hashes::HOST_ENV,
+                crate::hashed_body::token(),
+            )
             .build();
         HostState {
             wasi,

@@ -21,7 +21,7 @@ use super::read_window::ReadWindow;
 use super::verify::{PieceCrcs, Verdict, Verify};
 use crate::plan::Plan;
 use crate::store::checksum::Algorithm;
-use crate::store::host_hashes::Hashed;
+use crate::store::host_hashes::{self, Hashed};
 
 /// The most small reads in flight, however small the objects: the host's connection
 /// limit (`--max-outgoing`, 64 by default) would queue more anyway.
@@ -330,13 +330,10 @@ impl Reads {
         let mut hashed = u.hashed.pop_front().flatten();
         let mut crcs = u.crcs.pop_front().unwrap_or_default();
         if bytes.len() > max {
-            let tail_hashed = hashed.map(|h| {
-                let (head, tail) = h.split(&bytes, max);
-                hashed = Some(head);
-                tail
-            });
-            u.buffered.push_front(bytes.split_off(max));
-            u.hashed.push_front(tail_hashed);
+            let (head, tail) = host_hashes::split(bytes, hashed, max);
+            (bytes, hashed) = head;
+            u.buffered.push_front(tail.0);
+            u.hashed.push_front(tail.1);
             if u.small {
                 // Split: neither half's CRCs from the check are known.
                 crcs = PieceCrcs::default();

@@ -219,7 +219,7 @@ fn piece_crcs(
         let crc = checksum::crc(algorithm, bytes);
         let handed = PieceCrcs {
             crc: (shared == Some(algorithm)).then_some(crc),
-            crc32: None,
+            crc32: (algorithm == Algorithm::Crc32).then_some(crc as u32),
         };
         return (crc, handed);
     };
@@ -339,9 +339,9 @@ mod tests {
         );
         assert_eq!(verdict, Verdict::Mismatch(Algorithm::Crc32));
         assert_eq!(crcs.len(), 2);
-        // Streamed (no parts' algorithm): checked as before, nothing handed on.
+        // Streamed (no parts' algorithm): its CRC-32 is the entry's, handed on.
         v.claim(2, Claimed::Full(crc32(b"abc")));
-        assert_eq!(v.hash(2, b"abc", None, None), PieceCrcs::default());
+        assert_eq!(v.hash(2, b"abc", None, None), pieces(None, b"abc"));
         assert_eq!(v.finish(2), Verdict::Match);
     }
 

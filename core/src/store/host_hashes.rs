@@ -5,12 +5,14 @@
 //!
 //! Opt-in on both sides, so a host that knows nothing of it changes nothing. The guest
 //! asks with the request header [`ASK`], naming the CRC-64 it wants, only where the host
-//! has said it hashes (zip-oss's own host sets [`HOST_ENV`] in the guest's environment).
-//! That host removes [`ASK`] before the request goes out and any [`MARK`] from the store's
-//! answer; a successful answer then gets [`MARK`] and its body is sent as frames: a
-//! [`HEAD`]-byte head (payload length `u32`, CRC-32 `u32`, CRC-64 `u64`, little-endian),
-//! then that many payload bytes. Without [`MARK`] the body is the store's bytes and the
-//! guest hashes them as before.
+//! has said it hashes: zip-oss's own host sets [`HOST_ENV`] in the guest's environment to
+//! a random token of its process. That host removes [`ASK`] before the request goes out
+//! and any [`MARK`] from the store's answer; a successful answer then gets [`MARK`] (the
+//! algorithm and the token, [`mark`]) and its body is sent as frames: a [`HEAD`]-byte head
+//! (payload length `u32`, CRC-32 `u32`, CRC-64 `u64`, little-endian), then that many
+//! payload bytes. Without a [`MARK`] bearing the token (a host given [`HOST_ENV`] by
+//! mistake passes the store's answers on as they are) the body is the store's bytes and
+//! the guest hashes them as before.
 //!
 //! The host hashes the bytes as they came from the store, before any copy into the guest,
 //! so a byte flipped on the way in still fails the object's check, and one flipped in the
@@ -24,7 +26,7 @@ use super::checksum::{self, Algorithm};
 pub const ASK: &str = "zip-oss-hash";
 /// Answer header: the body is hashed frames, with the CRC-64 named.
 pub const MARK: &str = "zip-oss-hashed";
-/// Set (to `1`) in the guest's environment by a host that answers [`ASK`].
+/// Set to the host's token in the guest's environment by a host that answers [`ASK`].
 pub const HOST_ENV: &str = "ZIP_OSS_HOST_HASHES";
 /// A frame's head: payload length, CRC-32, CRC-64.
 pub const HEAD: usize = 16;
@@ -72,6 +74,31 @@ pub fn asked(value: &str) -> Option<Algorithm> {
     [Algorithm::Crc64Nvme, Algorithm::Crc64Ecma]
         .into_iter()
         .find(|a| a.name() == value)
+}
+
+/// [`MARK`]'s value: the algorithm hashed in, and the host's token.
+pub fn mark(algorithm: Algorithm, token: &str) -> String {
+    format!("{} {token}", algorithm.name())
+}
+
+/// The algorithm a [`MARK`] value names, if it bears `token` (never an empty one).
+pub fn marked(value: &str, token: &str) -> Option<Algorithm> {
+    let (algorithm, bears) = value.split_once(' ')?;
+    (!token.is_empty() && bears == token)
+        .then(|| asked(algorithm))
+        .flatten()
+}
+
+/// A chunk and its CRCs cut in two at `at` (within it): the head's CRCs are hashed, the
+/// tail's follow from the whole's ([`Hashed::split`]).
+pub fn split(
+    mut chunk: Bytes,
+    hashed: Option<Hashed>,
+    at: usize,
+) -> ((Bytes, Option<Hashed>), (Bytes, Option<Hashed>)) {
+    let halves = hashed.map(|h| h.split(&chunk, at));
+    let tail = chunk.split_off(at);
+    ((chunk, halves.map(|h| h.0)), (tail, halves.map(|h| h.1)))
 }
 
 /// The host's side: `chunk` as frames (head, payload, head, payload, …), hashed in
@@ -226,6 +253,27 @@ mod tests {
                 assert_eq!(tail, Hashed::of(algorithm, &body[at..]));
             }
         }
+    }
+
+    #[test]
+    fn a_chunk_cut_in_two_keeps_each_half_with_its_own_crcs() {
+        let chunk = data(3000);
+        let whole = Some(Hashed::of(Algorithm::Crc64Ecma, &chunk));
+        let ((head, head_h), (tail, tail_h)) = split(chunk.clone(), whole, 1000);
+        assert_eq!((&head[..], &tail[..]), (&chunk[..1000], &chunk[1000..]));
+        assert_eq!(head_h, Some(Hashed::of(Algorithm::Crc64Ecma, &head)));
+        assert_eq!(tail_h, Some(Hashed::of(Algorithm::Crc64Ecma, &tail)));
+        assert_eq!(split(chunk, None, 1).1 .1, None);
+    }
+
+    #[test]
+    fn a_mark_counts_only_with_the_hosts_token() {
+        let value = mark(Algorithm::Crc64Nvme, "t0k3n");
+        assert_eq!(marked(&value, "t0k3n"), Some(Algorithm::Crc64Nvme));
+        assert_eq!(marked(&value, "other"), None);
+        assert_eq!(marked("crc64nvme", "t0k3n"), None);
+        assert_eq!(marked("crc64nvme ", ""), None);
+        assert_eq!(marked("crc32 t0k3n", "t0k3n"), None);
     }
 
     #[test]
