@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 /// The most a connection keeps written but unsent: two of the host's body frames.
-const UNSENT_MAX: libc::c_int = 512 << 10;
+const UNSENT_MAX: u32 = 512 << 10;
 
 /// Sets the limit on every connection `inner` makes.
 #[derive(Clone)]
@@ -49,20 +49,28 @@ where
 /// Best effort: a kernel without the option just buffers as before.
 fn limit(tcp: &TcpStream) {
     #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let value = UNSENT_MAX;
-        // SAFETY: a valid socket, and a pointer to a c_int of the size given.
-        unsafe {
-            libc::setsockopt(
-                tcp.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_NOTSENT_LOWAT,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
-    }
+    let _ = socket2::SockRef::from(tcp).set_tcp_notsent_lowat(UNSENT_MAX);
     #[cfg(not(target_os = "linux"))]
     let _ = tcp;
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use tower_service::Service;
+
+    #[tokio::test]
+    async fn every_connection_made_keeps_little_unsent() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri: Uri = format!("http://{}/", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let mut connector = UnsentLimit {
+            inner: HttpConnector::new(),
+        };
+        let io = connector.call(uri).await.unwrap();
+        let lowat = socket2::SockRef::from(io.inner()).tcp_notsent_lowat();
+        assert_eq!(lowat.unwrap(), UNSENT_MAX);
+    }
 }
