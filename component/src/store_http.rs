@@ -115,10 +115,7 @@ pub async fn send(
         let deframer = asked
             .filter(|a| {
                 let token = host_token().unwrap_or_default();
-                marked
-                    .as_deref()
-                    .and_then(|m| host_hashes::marked(m, token))
-                    == Some(*a)
+                marked.and_then(|m| host_hashes::marked(&m, token)) == Some(*a)
             })
             .map(Deframer::new);
         let body = response.consume().expect("consumed once");
@@ -145,10 +142,11 @@ fn ask_for_hashes(request: &mut HttpRequest) -> Option<Algorithm> {
         .headers
         .iter()
         .position(|(n, _)| n == host_hashes::ASK)?;
-    let (name, value) = request.headers.remove(i);
-    let asked = host_hashes::asked(&value).filter(|_| host_token().is_some())?;
-    request.headers.push((name, value));
-    Some(asked)
+    let asked = host_hashes::asked(&request.headers[i].1).filter(|_| host_token().is_some());
+    if asked.is_none() {
+        request.headers.remove(i);
+    }
+    asked
 }
 
 /// The token of a host that hashes answers' bodies, from the environment, where it says

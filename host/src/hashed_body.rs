@@ -6,12 +6,10 @@
 //! guest: only this host says a body is framed.
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::{Body, Frame};
+use futures_util::{stream, StreamExt};
+use http_body_util::{BodyExt, BodyStream, StreamBody};
+use hyper::body::Frame;
 use hyper::{Request, Response};
-use std::collections::VecDeque;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use wasmtime_wasi_http::{Error, WasiBody};
 use zip_oss_core::store::checksum::Algorithm;
 use zip_oss_core::store::host_hashes::{self, ASK, MARK};
@@ -48,54 +46,20 @@ pub fn answer(mut response: Response<WasiBody>, asked: Option<Algorithm>) -> Res
             .expect("a valid header value"),
     );
     response.map(|inner| {
-        HashedBody {
-            inner,
-            algorithm,
-            queued: VecDeque::new(),
-        }
-        .boxed_unsync()
+        // Each data frame becomes its hashed frames; trailers and errors pass as they are.
+        let frames = BodyStream::new(inner).flat_map(move |frame| {
+            let out: Vec<Result<Frame<Bytes>, Error>> = match frame.map(Frame::into_data) {
+                Ok(Ok(data)) => host_hashes::frames(algorithm, data)
+                    .into_iter()
+                    .map(|b| Ok(Frame::data(b)))
+                    .collect(),
+                Ok(Err(trailers)) => vec![Ok(trailers)],
+                Err(e) => vec![Err(e)],
+            };
+            stream::iter(out)
+        });
+        StreamBody::new(frames).boxed_unsync()
     })
-}
-
-/// A body sent on as hashed frames.
-struct HashedBody {
-    inner: WasiBody,
-    algorithm: Algorithm,
-    /// Frames (heads and payloads) of the last chunk, not yet handed on.
-    queued: VecDeque<Bytes>,
-}
-
-impl Body for HashedBody {
-    type Data = Bytes;
-    type Error = Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        let this = &mut *self;
-        loop {
-            if let Some(next) = this.queued.pop_front() {
-                return Poll::Ready(Some(Ok(Frame::data(next))));
-            }
-            match Pin::new(&mut this.inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => this
-                        .queued
-                        .extend(host_hashes::frames(this.algorithm, data)),
-                    // Trailers pass as they are.
-                    Err(frame) => return Poll::Ready(Some(Ok(frame))),
-                },
-                other => return other,
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.queued.is_empty() && self.inner.is_end_stream()
-    }
-
-    // The length grows by the frames' heads: left unstated.
 }
 
 #[cfg(test)]
