@@ -383,15 +383,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Run on a worker, not on this thread: the pack's wasm then waits for its I/O where the
-    // I/O's tasks run, and a wake-up need not cross threads (in `bench --scenario small`,
-    // a tenth less CPU per object; `serve` runs each request on a worker anyway).
-    let ran = runtime.block_on(async {
-        tokio::spawn(run(cli))
-            .await
-            .unwrap_or_else(|e| Err(anyhow::anyhow!("the command's task failed: {e}")))
-    });
-    match ran {
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -432,14 +424,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let request = args.request();
             // Bars only on a terminal: piped, stderr stays as quiet as stdout stays clean.
             let bars = crate::bars::PackBars::on_terminal();
-            let packed = crate::pack::pack_and_fetch_showing(
-                &runtime,
-                &store,
-                &request,
-                args.output.as_deref(),
-                bars.as_ref(),
-            )
-            .await?;
+            // Run on a worker, not on the main thread: the pack's wasm then waits for its
+            // I/O where the I/O's tasks run, and a wake-up need not cross threads (in
+            // `bench --scenario small`, a tenth less CPU per object; `serve` runs each
+            // request on a worker anyway). Only the pack: the other commands block in
+            // places (the bench waits for its children), which on a worker can strand
+            // another task queued behind it.
+            let output = args.output.clone();
+            let packed = tokio::spawn(async move {
+                let output = output.as_deref();
+                crate::pack::pack_and_fetch_showing(
+                    &runtime,
+                    &store,
+                    &request,
+                    output,
+                    bars.as_ref(),
+                )
+                .await
+            })
+            .await??;
             println!("{}", crate::pack::summary_json(&packed.summary));
             if let Some((path, size)) = packed.downloaded {
                 eprintln!("downloaded {size} bytes to {}", path.display());
