@@ -23,6 +23,7 @@ use wasip2::http::types::{
 use wasip2::io::streams::{InputStream, StreamError};
 use wstd::http::body::Bytes;
 use wstd::io::{AsyncOutputStream, AsyncPollable};
+use zip_oss_core::store::answer_wait;
 use zip_oss_core::store::checksum::Algorithm;
 use zip_oss_core::store::host_hashes::{self, Deframer, Hashed};
 use zip_oss_core::store::HttpRequest;
@@ -68,10 +69,14 @@ pub async fn send(
         .body()
         .expect("a new request's body is there to take");
     let options = RequestOptions::new();
-    let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    // Our host (the one that hashes) starts the first-byte clock once the body is sent;
+    // others count the sending in it.
+    let first_byte =
+        answer_wait::first_byte_timeout(timeout, body.len() as u64, host_token().is_none());
     // Best effort: a host without these timeouts has its own.
-    let _ = options.set_first_byte_timeout(Some(nanos));
-    let _ = options.set_between_bytes_timeout(Some(nanos));
+    let _ = options.set_first_byte_timeout(Some(nanos(first_byte)));
+    let _ = options.set_between_bytes_timeout(Some(nanos(timeout)));
     let future = outgoing_handler::handle(outgoing, Some(options))?;
     let write = async move {
         // Nothing is written for an empty body: a host that has sent a bodiless request

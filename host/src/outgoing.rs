@@ -53,6 +53,11 @@ pub struct OutgoingOptions {
     pub pool_idle_timeout: Duration,
     /// Idle connections kept per host.
     pub pool_max_idle_per_host: usize,
+    /// Behave as a plain wasi:http host (Spin, wasmtime's default sender), to test the
+    /// component under one: the first-byte timeout runs from the request's start, its
+    /// body's sending included (as `default_send_request` bounds the whole send), and the
+    /// guest is not told the token that has its reads hashed.
+    pub plain: bool,
 }
 
 impl Default for OutgoingOptions {
@@ -64,6 +69,7 @@ impl Default for OutgoingOptions {
             between_bytes_timeout: Duration::from_secs(120),
             pool_idle_timeout: Duration::from_secs(15),
             pool_max_idle_per_host: 64,
+            plain: false,
         }
     }
 }
@@ -197,6 +203,7 @@ impl OutgoingClient {
             };
             let now = Instant::now();
             let deadline = match *sending.lock().unwrap() {
+                _ if self.options.plain => ready + first_byte,
                 Sending::NotYet => ready + first_byte,
                 Sending::Taken(at) => at + between,
                 // The guest is slow to write: not the store's wait, but not for ever.

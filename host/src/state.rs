@@ -19,16 +19,18 @@ pub struct HostState {
 
 impl HostState {
     pub fn new(hooks: PooledHooks, config: Arc<ConfigValues>, limiter: MemoryLimiter) -> Self {
-        let wasi = WasiCtx::builder()
-            // Guest stdout goes to our stderr: our stdout carries `pack`'s JSON summary.
-            .stdout(wasmtime_wasi::cli::stderr())
-            .stderr(wasmtime_wasi::cli::stderr())
+        let mut wasi = WasiCtx::builder();
+        // Guest stdout goes to our stderr: our stdout carries `pack`'s JSON summary.
+        wasi.stdout(wasmtime_wasi::cli::stderr())
+            .stderr(wasmtime_wasi::cli::stderr());
+        if !hooks.client.options().plain {
             // The pooled sender hashes the answers the guest asks it to (`hashed_body.rs`).
-            .env(
+            wasi.env(
                 zip_oss_core::store::host_hashes::HOST_ENV,
                 crate::hashed_body::token(),
-            )
-            .build();
+            );
+        }
+        let wasi = wasi.build();
         HostState {
             wasi,
             http: WasiHttpCtx::new(),

@@ -16,6 +16,7 @@ use fault_proxy::FaultProxy;
 use zip_oss::demo::{ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 use zip_oss::embedded_store::{self, StoreHandle};
 use zip_oss::limits::InstanceLimits;
+use zip_oss::outgoing::OutgoingOptions;
 use zip_oss::serve::ServerHandle;
 use zip_oss::settings::AccessSettings;
 use zip_oss::{Runtime, RuntimeOptions, StoreSettings};
@@ -62,6 +63,7 @@ impl Env {
             |_| {},
             |_| {},
             Default::default(),
+            Default::default(),
         )
     }
 
@@ -72,6 +74,7 @@ impl Env {
             tempfile::tempdir().unwrap(),
             |_| {},
             adjust,
+            Default::default(),
             Default::default(),
         )
     }
@@ -89,6 +92,23 @@ impl Env {
             adjust,
             |_| {},
             Default::default(),
+            Default::default(),
+        )
+    }
+
+    /// As [`Env::with_settings`], under a host that behaves as a plain wasi:http host
+    /// ([`OutgoingOptions::plain`]): how the component fares under Spin, say.
+    pub fn plain_host_with_settings(adjust: impl FnOnce(&mut StoreSettings)) -> Env {
+        Self::build(
+            ACCESS_KEY_SECRET,
+            tempfile::tempdir().unwrap(),
+            adjust,
+            |_| {},
+            Default::default(),
+            OutgoingOptions {
+                plain: true,
+                ..OutgoingOptions::default()
+            },
         )
     }
 
@@ -100,6 +120,7 @@ impl Env {
             |_| {},
             |_| {},
             limits,
+            Default::default(),
         )
     }
 
@@ -114,6 +135,7 @@ impl Env {
             |_| {},
             adjust,
             limits,
+            Default::default(),
         )
     }
 
@@ -136,6 +158,7 @@ impl Env {
             adjust,
             |_| {},
             Default::default(),
+            Default::default(),
         )
     }
 
@@ -145,6 +168,7 @@ impl Env {
         adjust: impl FnOnce(&mut StoreSettings),
         adjust_access: impl FnOnce(&mut AccessSettings),
         limits: InstanceLimits,
+        outgoing: OutgoingOptions,
     ) -> Env {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -173,6 +197,7 @@ impl Env {
                     .config_values()
                     .with(access.config_values(loopback).unwrap()),
                 limits,
+                outgoing,
                 ..RuntimeOptions::default()
             })
             .unwrap();

@@ -140,3 +140,36 @@ fn a_pack_whose_parts_upload_slowly_completes_without_retries() {
     let zip = save(env.dir.path(), "slow.zip", &zip.body);
     check_archive(&zip, &manifest_under(&paths, "d/"));
 }
+
+/// The same pack under a host that counts an upload's sending in the first-byte timeout,
+/// as Spin and wasmtime's default sender do (`OutgoingOptions::plain`): a part taking 5 s
+/// to send must not time out at the 2 s store timeout and be sent again until the pack
+/// fails. The component gives such a host the body's time at the slowest pace it accepts
+/// (`answer_wait.rs`); a store that stops taking the body is still cut off by it.
+#[test]
+fn a_pack_whose_parts_upload_slowly_completes_under_a_plain_host() {
+    let env = Env::plain_host_with_settings(|s| s.store_timeout = Some(2));
+    let paths = env.put_files(&[
+        ("d/big.bin".into(), noise(12 << 20, 10)),
+        ("d/small.txt".into(), b"small".to_vec()),
+    ]);
+    env.proxy.add(Rule {
+        method: "PUT",
+        contains: vec!["partNumber=".into()],
+        fault: Fault::SlowRequestBody(1 << 20),
+        times: 10,
+    });
+    let answer = env.post(r#"{"bucket":"bkt","source-dir":"d/"}"#, true);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let parts: Vec<String> = env
+        .proxy
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("PUT") && l.contains("partNumber="))
+        .collect();
+    assert_eq!(parts.len(), 3, "a part was sent again: {parts:#?}");
+    let summary = answer.json();
+    let zip = get(summary["url"].as_str().unwrap());
+    let zip = save(env.dir.path(), "slow-plain.zip", &zip.body);
+    check_archive(&zip, &manifest_under(&paths, "d/"));
+}

@@ -6,6 +6,7 @@
 //! response XML is matched on local names, so OSS's namespace-less
 //! documents parse like S3's.
 
+pub mod answer_wait;
 pub mod checksum;
 mod config;
 mod crc_combine;
