@@ -425,8 +425,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // Bars only on a terminal: piped, stderr stays as quiet as stdout stays clean.
             let bars = crate::bars::PackBars::on_terminal();
             // Run on a worker, not on the main thread: the pack's wasm then waits for its
-            // I/O where the I/O's tasks run, and a wake-up need not cross threads (in
-            // `bench --scenario small`, a tenth less CPU per object; `serve` runs each
+            // I/O where the I/O's tasks run, and a wake-up need not cross threads (14 %
+            // less CPU per GiB, 7–22 % per small object: BENCHMARKS.md; `serve` runs each
             // request on a worker anyway). Only the pack: the other commands block in
             // places (the bench waits for its children), which on a worker can strand
             // another task queued behind it.
