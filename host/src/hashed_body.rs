@@ -22,7 +22,7 @@ pub fn token() -> &'static str {
     TOKEN.get_or_init(|| {
         let mut bytes = [0u8; 16];
         getrandom::getrandom(&mut bytes).expect("the OS's random numbers");
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(bytes)
     })
 }
 

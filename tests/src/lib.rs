@@ -86,29 +86,30 @@ impl Env {
 
     /// As [`Env::new`], with the component's settings adjusted (limits, say).
     pub fn with_settings(adjust: impl FnOnce(&mut StoreSettings)) -> Env {
-        Self::build(
-            ACCESS_KEY_SECRET,
-            tempfile::tempdir().unwrap(),
-            adjust,
-            |_| {},
-            Default::default(),
-            Default::default(),
-        )
+        Self::with_settings_and_outgoing(adjust, OutgoingOptions::default())
     }
 
     /// As [`Env::with_settings`], under a host that behaves as a plain wasi:http host
     /// ([`OutgoingOptions::plain`]): how the component fares under Spin, say.
     pub fn plain_host_with_settings(adjust: impl FnOnce(&mut StoreSettings)) -> Env {
+        let plain = OutgoingOptions {
+            plain: true,
+            ..OutgoingOptions::default()
+        };
+        Self::with_settings_and_outgoing(adjust, plain)
+    }
+
+    fn with_settings_and_outgoing(
+        adjust: impl FnOnce(&mut StoreSettings),
+        outgoing: OutgoingOptions,
+    ) -> Env {
         Self::build(
             ACCESS_KEY_SECRET,
             tempfile::tempdir().unwrap(),
             adjust,
             |_| {},
             Default::default(),
-            OutgoingOptions {
-                plain: true,
-                ..OutgoingOptions::default()
-            },
+            outgoing,
         )
     }
 
