@@ -192,11 +192,11 @@ impl Engine {
             + self.writer.as_ref().map_or(0, Writer::part_buffers)
     }
 
-    /// Part buffers the reservation holds: the uploads, one full waiting, one filling,
-    /// and the one holding the open entry's header fields, waiting for its CRC
+    /// Part buffers the reservation holds: the full ones (uploading or waiting to), one
+    /// filling, and the one holding the open entry's header fields, waiting for its CRC
     /// (`part_splitter.rs` never cuts among them).
     pub fn part_buffers_reserved(&self) -> usize {
-        self.tuning.parts_in_flight + 3
+        self.tuning.parts_in_flight + 2
     }
 
     /// What the pack asked the driver to set aside (0 before it did).
@@ -604,12 +604,14 @@ impl Engine {
                 Mode::Upload => (self.tuning.parts_in_flight, self.upload.sending.len()),
                 Mode::Stream => (self.tuning.stream_pieces, 0),
             };
-            // Parts: the next one fills while `parts_in_flight` upload (a slice completes at
-            // most one part), so at most `parts_in_flight + 1` full parts and one filling.
+            // Parts: the next one fills while fewer than `parts_in_flight` are full (a slice
+            // completes at most one part), so at most `parts_in_flight` full and one filling.
+            // A part waiting for an upload slot would hold 5 MiB to save only the time to
+            // top up the filling one from reads already here (BENCHMARKS 2026-12-05).
             let pumped = writer.pump(&self.plan, reads, &mut self.copies, |out| match out {
                 // Copied parts hold no bytes; they wait in `ready` without counting.
                 Output::Parts { ready, .. } => {
-                    ready.iter().filter(|p| p.copy.is_none()).count() + sending <= limit
+                    ready.iter().filter(|p| p.copy.is_none()).count() + sending < limit
                 }
                 Output::Stream {
                     pieces,

@@ -48,7 +48,8 @@ pub struct Tuning {
     /// with `read_ranges == 1` each is one stream, `range_bytes` of it buffered at most.
     pub range_bytes: u64,
     pub read_ranges: usize,
-    /// Parts uploading at once.
+    /// Parts uploading at once. Three: a fourth measured no faster, on loopback or behind
+    /// 10 ms, and would reserve 5 MiB more (BENCHMARKS 2026-12-05).
     pub parts_in_flight: usize,
     /// The smallest part cut (the store's minimum, except the last part).
     pub min_part_size: u64,
@@ -92,7 +93,7 @@ impl Default for Tuning {
             read_ahead: 16,
             range_bytes: 2 << 20,
             read_ranges: 4,
-            parts_in_flight: 4,
+            parts_in_flight: 3,
             min_part_size: MIN_PART_SIZE,
             stream_pieces: 8,
             heads_in_flight: 16,
