@@ -52,11 +52,8 @@ pub(crate) struct Unit {
     pub received: u64,
     /// Granted to the attempt in flight and not yet received.
     pub credit: u64,
-    buffered: VecDeque<Bytes>,
-    /// What the host hashed of each of `buffered`.
-    hashed: VecDeque<Option<Hashed>>,
-    /// A checked small unit's chunks' CRCs in the shared algorithm, alongside `buffered`.
-    crcs: VecDeque<PieceCrcs>,
+    /// What arrived and was not yet taken, in order.
+    chunks: VecDeque<Chunk>,
     pub buffered_bytes: u64,
     pub consumed: u64,
     /// Bodies that broke off and were resumed.
@@ -75,12 +72,10 @@ impl Unit {
         !(self.whole && self.received == 0)
     }
 
-    /// Lets go of the queues' room once the unit is taken whole. Units stay until the pack
+    /// Lets go of the queue's room once the unit is taken whole. Units stay until the pack
     /// ends, and an 8 GiB pack's ~8,000 spent ranges kept ~16 MiB of empty queues.
-    fn free_queues(&mut self) {
-        self.buffered = VecDeque::new();
-        self.hashed = VecDeque::new();
-        self.crcs = VecDeque::new();
+    fn free_queue(&mut self) {
+        self.chunks = VecDeque::new();
     }
 
     /// What the next attempt may be granted: the rest of a fixed unit, or the window.
@@ -92,6 +87,15 @@ impl Unit {
             rest
         }
     }
+}
+
+/// Bytes as they arrived, with what the host hashed of them.
+#[derive(Debug)]
+struct Chunk {
+    bytes: Bytes,
+    hashed: Option<Hashed>,
+    /// Set when a small unit is checked: its CRCs in the shared algorithm and CRC-32.
+    crcs: PieceCrcs,
 }
 
 /// Bytes taken for the encoder.
@@ -167,9 +171,7 @@ impl Reads {
                     answered: false,
                     received: 0,
                     credit: 0,
-                    buffered: VecDeque::new(),
-                    hashed: VecDeque::new(),
-                    crcs: VecDeque::new(),
+                    chunks: VecDeque::new(),
                     buffered_bytes: 0,
                     consumed: 0,
                     resumes: 0,
@@ -297,8 +299,11 @@ impl Reads {
         u.credit = u.credit.saturating_sub(n);
         u.buffered_bytes += n;
         if !bytes.is_empty() {
-            u.buffered.push_back(bytes);
-            u.hashed.push_back(hashed);
+            u.chunks.push_back(Chunk {
+                bytes,
+                hashed,
+                crcs: PieceCrcs::default(),
+            });
         }
         true
     }
@@ -310,7 +315,7 @@ impl Reads {
             return None;
         }
         let mut out = Vec::with_capacity(n as usize);
-        for b in &u.buffered {
+        for b in u.chunks.iter().map(|c| &c.bytes) {
             let take = (n as usize - out.len()).min(b.len());
             out.extend_from_slice(&b[..take]);
             if out.len() == n as usize {
@@ -334,19 +339,21 @@ impl Reads {
         if (u.small && !u.checked) || (!u.small && !copied && !self.verify.known(entry)) {
             return None;
         }
-        let mut bytes = u.buffered.pop_front()?;
-        let mut hashed = u.hashed.pop_front().flatten();
-        let mut crcs = u.crcs.pop_front().unwrap_or_default();
+        let Chunk {
+            mut bytes,
+            mut hashed,
+            mut crcs,
+        } = u.chunks.pop_front()?;
         if bytes.len() > max {
-            let (head, tail) = host_hashes::split(bytes, hashed, max);
+            let (head, (tail, tail_hashed)) = host_hashes::split(bytes, hashed, max);
             (bytes, hashed) = head;
-            u.buffered.push_front(tail.0);
-            u.hashed.push_front(tail.1);
-            if u.small {
-                // Split: neither half's CRCs from the check are known.
-                crcs = PieceCrcs::default();
-                u.crcs.push_front(PieceCrcs::default());
-            }
+            // Split: neither half's CRCs from a check are known.
+            crcs = PieceCrcs::default();
+            u.chunks.push_front(Chunk {
+                bytes: tail,
+                hashed: tail_hashed,
+                crcs,
+            });
         }
         let n = bytes.len() as u64;
         u.buffered_bytes -= n;
@@ -367,7 +374,7 @@ impl Reads {
             } else {
                 self.active_large -= 1;
             }
-            u.free_queues();
+            u.free_queue();
             self.front += 1;
         } else if let (true, Some(token), true) = (u.windowed, u.token, u.answered) {
             // Top the window up once a quarter of it is free.
@@ -388,16 +395,14 @@ impl Reads {
     /// A small unit is whole: checks it against its object's checksum.
     pub fn check_small(&mut self, i: usize) -> Verdict {
         let u = &self.units[i];
-        let chunks = u
-            .buffered
-            .iter()
-            .map(|b| &b[..])
-            .zip(u.hashed.iter().copied());
+        let chunks = u.chunks.iter().map(|c| (&c.bytes[..], c.hashed));
         let (verdict, crcs) = self.verify.check_whole(u.entry, chunks, self.shared);
         if !matches!(verdict, Verdict::Mismatch(_)) {
             let u = &mut self.units[i];
             u.checked = true;
-            u.crcs = crcs.into();
+            for (chunk, crcs) in u.chunks.iter_mut().zip(crcs) {
+                chunk.crcs = crcs;
+            }
         }
         verdict
     }
@@ -409,9 +414,7 @@ impl Reads {
             u.consumed, 0,
             "a small unit is handed over only once checked"
         );
-        u.buffered.clear();
-        u.hashed.clear();
-        u.crcs.clear();
+        u.chunks.clear();
         u.buffered_bytes = 0;
         u.received = 0;
     }
@@ -419,7 +422,7 @@ impl Reads {
     /// Forgets everything buffered (the pack failed).
     pub fn clear(&mut self) {
         for u in &mut self.units[self.front..] {
-            u.free_queues();
+            u.free_queue();
             u.buffered_bytes = 0;
             u.credit = 0;
             u.token = None;
@@ -485,8 +488,11 @@ mod tests {
         assert_eq!(reads.units.len(), 8);
         for u in &reads.units {
             assert_eq!(u.consumed, u.len());
-            let room = u.buffered.capacity() + u.hashed.capacity() + u.crcs.capacity();
-            assert_eq!(room, 0, "a spent range keeps its queues' room");
+            assert_eq!(
+                u.chunks.capacity(),
+                0,
+                "a spent range keeps its queue's room"
+            );
         }
     }
 }
