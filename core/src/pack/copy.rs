@@ -341,16 +341,7 @@ mod tests {
 
     #[test]
     fn copied_bytes_free_parts_for_more_copies() {
-        let big = |i: usize| PlannedEntry {
-            key: format!("k{i}"),
-            name: format!("k{i}"),
-            kind: EntryKind::File { size: 45 << 30 },
-            mtime_unix: None,
-            method: Method::Stored,
-            sniff: false,
-            name_encoding: crate::zip::NameEncoding::Utf8,
-            etag: Some("e".into()),
-        };
+        let big = |i: usize| PlannedEntry::stored_file(&format!("k{i}"), 45 << 30);
         let mut plan = Plan {
             entries: vec![big(0), big(1)],
             ..Plan::default()
@@ -368,16 +359,7 @@ mod tests {
 
     #[test]
     fn seams_join_copied_entries_in_a_row() {
-        let entry = |i: usize, size: u64| PlannedEntry {
-            key: format!("k{i}"),
-            name: format!("k{i}"),
-            kind: EntryKind::File { size },
-            mtime_unix: None,
-            method: Method::Stored,
-            sniff: false,
-            name_encoding: crate::zip::NameEncoding::Utf8,
-            etag: Some("e".into()),
-        };
+        let entry = |i: usize, size: u64| PlannedEntry::stored_file(&format!("k{i}"), size);
         let m = S3_MIN_PART;
         // 0, 1 and 2 copied in a row: 0 gives a head, 1 (under two heads, no head read)
         // all it has; 3 is not copied; 4 is alone and under two heads.
@@ -424,14 +406,9 @@ mod tests {
     #[test]
     fn records_describe_one_version_of_one_object() {
         let entry = PlannedEntry {
-            key: "a/b.bin".into(),
             name: "b.bin".into(),
-            kind: EntryKind::File { size: 10 },
-            mtime_unix: None,
-            method: Method::Stored,
-            sniff: false,
-            name_encoding: crate::zip::NameEncoding::Utf8,
             etag: Some("\"e1\"".into()),
+            ..PlannedEntry::stored_file("a/b.bin", 10)
         };
         let r = Record::new("a/b.bin", "\"e1\"", 10, 7, false);
         let back = Record::parse(&r.to_json()).unwrap();

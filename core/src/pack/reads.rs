@@ -447,21 +447,11 @@ mod tests {
     use super::*;
     use crate::plan::PlannedEntry;
     use crate::store::checksum::Claimed;
-    use crate::zip::{EntryKind, Method};
 
     #[test]
     fn a_range_taken_whole_holds_no_room() {
         let plan = Plan {
-            entries: vec![PlannedEntry {
-                key: "k".into(),
-                name: "k".into(),
-                kind: EntryKind::File { size: 8 << 20 },
-                mtime_unix: None,
-                method: Method::Stored,
-                sniff: false,
-                name_encoding: crate::zip::NameEncoding::Utf8,
-                etag: Some("e".into()),
-            }],
+            entries: vec![PlannedEntry::stored_file("k", 8 << 20)],
             ..Plan::default()
         };
         let tuning = Tuning {

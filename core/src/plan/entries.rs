@@ -44,6 +44,22 @@ pub struct PlannedEntry {
 }
 
 impl PlannedEntry {
+    /// A stored file entry named as its key, with ETag `e`: what the engine's unit tests
+    /// pack.
+    #[cfg(test)]
+    pub(crate) fn stored_file(key: &str, size: u64) -> PlannedEntry {
+        PlannedEntry {
+            key: key.into(),
+            name: key.into(),
+            kind: EntryKind::File { size },
+            mtime_unix: None,
+            method: Method::Stored,
+            sniff: false,
+            name_encoding: NameEncoding::Utf8,
+            etag: Some("e".into()),
+        }
+    }
+
     pub fn meta(&self) -> EntryMeta {
         EntryMeta::new(&self.name, self.kind, self.mtime_unix)
             .with_name_encoding(&self.name, self.name_encoding)
