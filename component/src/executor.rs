@@ -13,7 +13,7 @@ use futures_lite::StreamExt;
 use wstd::http::body::{Body, Bytes};
 use wstd::http::{Client, Method, Request};
 use wstd::runtime::{spawn, Task};
-use zip_oss_core::pack::{Action, Engine, Event, NetError, Now, PackError, Summary, Token};
+use zip_oss_core::pack::{Action, Engine, Event, NetError, Now, PackError, Rope, Summary, Token};
 use zip_oss_core::store::host_hashes::{self, Hashed};
 use zip_oss_core::store::HttpRequest;
 
@@ -236,7 +236,7 @@ fn reserve(bytes: u64) -> bool {
 /// One request: sends it, reports its head, then its body as far as credit allows.
 async fn exchange(
     token: Token,
-    (request, body): (HttpRequest, Bytes),
+    (request, body): (HttpRequest, Rope),
     timeout: Duration,
     credit: Rc<RefCell<Credit>>,
     events: mpsc::UnboundedSender<Event>,

@@ -23,6 +23,7 @@ use wasip2::http::types::{
 use wasip2::io::streams::{InputStream, StreamError};
 use wstd::http::body::Bytes;
 use wstd::io::{AsyncOutputStream, AsyncPollable};
+use zip_oss_core::pack::Rope;
 use zip_oss_core::store::answer_wait;
 use zip_oss_core::store::checksum::Algorithm;
 use zip_oss_core::store::host_hashes::{self, Deframer, Hashed};
@@ -60,7 +61,7 @@ pub struct Answer {
 /// head, between body bytes) is bounded by `timeout`.
 pub async fn send(
     mut request: HttpRequest,
-    body: Bytes,
+    body: Rope,
     timeout: Duration,
 ) -> Result<Answer, Failed> {
     let asked = ask_for_hashes(&mut request);
@@ -86,10 +87,13 @@ pub async fn send(
                 .write()
                 .expect("the body's stream is there to take");
             let stream = AsyncOutputStream::new(stream);
-            stream
-                .write_all(&body)
-                .await
-                .map_err(|e| Failed::Other(format!("sending the request's body: {e}")))?;
+            // Piece by piece: a part is the bytes as they were read, never one buffer.
+            for piece in body.pieces() {
+                stream
+                    .write_all(piece)
+                    .await
+                    .map_err(|e| Failed::Other(format!("sending the request's body: {e}")))?;
+            }
         }
         OutgoingBody::finish(out_body, None)?;
         Ok::<(), Failed>(())

@@ -30,6 +30,7 @@ use super::reads::Reads;
 use super::requests::{header, InFlight, Op, Requests};
 use super::resume::{self, Checkpoint, Found, Resume};
 use super::rng::Rng;
+use super::rope::Rope;
 use super::seams::{Seams, SEAM_SUFFIX};
 use super::summary::Summary;
 use super::upload::{Sweep, Upload};
@@ -682,9 +683,7 @@ impl Engine {
                         self.upload.etags.insert(part.number, etag);
                         continue;
                     }
-                    self.upload
-                        .sending
-                        .insert(part.number, Bytes::from(part.data));
+                    self.upload.sending.insert(part.number, part.data);
                     start.push(part.number);
                 }
                 for number in start {
@@ -938,11 +937,11 @@ impl Engine {
         });
     }
 
-    fn build(&self, op: &Op, now: Now) -> Option<(HttpRequest, Bytes, u64)> {
+    fn build(&self, op: &Op, now: Now) -> Option<(HttpRequest, Rope, u64)> {
         let cfg = &self.job.store;
         let (bucket, dest, t) = (&self.bucket, &self.dest, now.unix);
         let upload_id = self.upload.id.as_deref().unwrap_or_default();
-        let xml = |request| Some((request, Bytes::new(), MAX_XML));
+        let xml = |request| Some((request, Rope::new(), MAX_XML));
         match op {
             Op::List { prefix, token } => {
                 let prefix = &self.job.request.source_dir[*prefix];
@@ -968,7 +967,7 @@ impl Engine {
                 let put = PutObject::new(bucket, self.checkpoint.as_ref()?, body.len() as u64)
                     .content_type("application/json")
                     .forbid_overwrite(self.resume.claim_free_key && !renew);
-                Some((put.sign(cfg, t), Bytes::from(body), MAX_XML))
+                Some((put.sign(cfg, t), Rope::from(body), MAX_XML))
             }
             Op::ListParts { marker } => xml(ListParts::new(bucket, dest, upload_id)
                 .after(*marker)
@@ -1007,7 +1006,7 @@ impl Engine {
                 if let Some(whole) = &whole {
                     complete = complete.checksum(whole);
                 }
-                Some((complete.sign(cfg, t), Bytes::from(complete.body()), MAX_XML))
+                Some((complete.sign(cfg, t), Rope::from(complete.body()), MAX_XML))
             }
             Op::Checksum { entry } => {
                 let key = ObjectKey::new(self.plan.entries[*entry].key.as_str()).ok()?;
@@ -1021,7 +1020,7 @@ impl Engine {
                 let key = self.record_key(*entry)?;
                 Some((
                     GetObject::new(bucket, &key).sign(cfg, t),
-                    Bytes::new(),
+                    Rope::new(),
                     MAX_RECORD,
                 ))
             }
@@ -1039,7 +1038,7 @@ impl Engine {
                 .to_json();
                 let put = PutObject::new(bucket, &key, record.len() as u64)
                     .content_type("application/json");
-                Some((put.sign(cfg, t), Bytes::from(record), MAX_XML))
+                Some((put.sign(cfg, t), Rope::from(record), MAX_XML))
             }
             Op::CopyRead { number } => {
                 let range = self.copy_source(*number)?;
@@ -1049,7 +1048,7 @@ impl Engine {
                 if let Some(etag) = e.etag.as_deref() {
                     get = get.if_match(etag);
                 }
-                Some((get.sign(cfg, t), Bytes::new(), range.end - range.start))
+                Some((get.sign(cfg, t), Rope::new(), range.end - range.start))
             }
             Op::CopyPart { number } => {
                 let range = self.upload.copying.get(number)?;
@@ -1103,7 +1102,7 @@ impl Engine {
                     host_hashes::ASK.into(),
                     self.archive_algorithm.name().into(),
                 ));
-                Some((request, Bytes::new(), 0))
+                Some((request, Rope::new(), 0))
             }
         }
     }
@@ -1218,7 +1217,7 @@ impl Engine {
         self.upload.copying.remove(&number);
         // Carried after all.
         self.copies.read_instead += range.len();
-        self.upload.sending.insert(number, Bytes::from(body));
+        self.upload.sending.insert(number, Rope::from(body));
         self.upload.fallback_uploading = Some(number);
         self.send(Op::Part { number }, 0, now);
     }
@@ -1911,12 +1910,9 @@ impl Engine {
                 match f.header("etag") {
                     Some(etag) => {
                         self.upload.etags.insert(number, etag.to_string());
-                        let body = self.upload.sending.remove(&number);
+                        self.upload.sending.remove(&number);
                         if self.upload.fallback_uploading == Some(number) {
-                            // A refused copy's read, not a part buffer.
                             self.upload.fallback_uploading = None;
-                        } else if let (Some(body), Some(writer)) = (body, self.writer.as_mut()) {
-                            writer.recycle(body);
                         }
                     }
                     None => self.fail(invalid("no ETag in the answer".into())),

@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 
+use super::rope::Rope;
+
 use super::{PackError, Summary};
 use crate::store::host_hashes::Hashed;
 use crate::store::HttpRequest;
@@ -27,7 +29,8 @@ pub enum Action {
     Send {
         token: Token,
         request: HttpRequest,
-        body: Bytes,
+        /// In pieces: a part's body is the bytes as they were read, not one copy.
+        body: Rope,
         credit: u64,
     },
     /// The answer of `token` may deliver `bytes` more.

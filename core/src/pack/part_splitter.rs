@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use super::rope::Rope;
 use crate::plan::{MAX_PARTS, MAX_PART_SIZE};
 use crate::store::checksum::{self, Algorithm};
 use crate::zip::Patch;
@@ -28,7 +29,7 @@ pub struct Part {
     /// Where it starts in the archive.
     pub start: u64,
     /// Its bytes; empty for a copied part.
-    pub data: Vec<u8>,
+    pub data: Rope,
     /// Its CRC in the splitter's algorithm, if it has one (a copied part's, if known).
     pub crc: Option<u64>,
     /// The object range the store copies into it instead of `data`.
@@ -86,7 +87,7 @@ pub struct TooManyParts {
 /// Buffers at most one part; full parts are handed out as soon as they fill.
 pub struct PartSplitter {
     part_size: usize,
-    buf: Vec<u8>,
+    buf: Rope,
     /// Where `buf` starts in the archive.
     buf_start: u64,
     /// Until the next copy, the part filling is not cut (it must hold a copied entry's
@@ -102,11 +103,6 @@ pub struct PartSplitter {
     unresolved: Vec<(u64, u64)>,
     /// Full parts waiting for a patch, by number.
     held: BTreeMap<u32, Part>,
-    /// Buffers of parts the store has taken, to fill the next parts with. Wasm memory
-    /// never shrinks, and a freed part buffer is soon split by small allocations, so the
-    /// next part no longer fits in it: a long pack would walk its parts across its whole
-    /// reservation, making all of it resident.
-    spare: Vec<Vec<u8>>,
 }
 
 impl PartSplitter {
@@ -114,7 +110,7 @@ impl PartSplitter {
         let part_size = usize::try_from(part_size).unwrap_or(usize::MAX).max(1);
         PartSplitter {
             part_size,
-            buf: Vec::new(),
+            buf: Rope::new(),
             buf_start: 0,
             uncut: false,
             seam: None,
@@ -123,7 +119,6 @@ impl PartSplitter {
             buf_crc: 0,
             unresolved: Vec::new(),
             held: BTreeMap::new(),
-            spare: Vec::new(),
         }
     }
 
@@ -143,14 +138,14 @@ impl PartSplitter {
             let start = part.data_start();
             let len = part.data.len() as u64;
             part.crc = patched_crc(self.crc, part.crc, patch, start, len);
-            patch.apply(&mut part.data, start);
+            part.data.patch(patch, start);
         }
         let start = self.buf_start;
         let len = self.buf.len() as u64;
         if let Some(crc) = patched_crc(self.crc, Some(self.buf_crc), patch, start, len) {
             self.buf_crc = crc;
         }
-        patch.apply(&mut self.buf, start);
+        self.buf.patch(patch, start);
         let free: Vec<u32> = self
             .held
             .keys()
@@ -174,12 +169,9 @@ impl PartSplitter {
         self.unresolved.iter().any(|&(a, b)| a < end && start < b)
     }
 
-    /// The part filling is not cut before the next [`Self::copy`], which comes after
-    /// `more` bytes: room for them is made now, so the buffer does not double.
-    pub fn hold_together(&mut self, more: usize) {
+    /// The part filling is not cut before the next [`Self::copy`].
+    pub fn hold_together(&mut self) {
         self.uncut = true;
-        self.take_spare();
-        self.buf.reserve_exact(more);
     }
 
     /// Ends the part filling and adds parts the store copies from `ranges` (in order, each
@@ -195,7 +187,7 @@ impl PartSplitter {
         }
         for (range, crc) in ranges {
             let len = range.len();
-            let part = self.numbered(Vec::new(), crc, Some(range), None)?;
+            let part = self.numbered(Rope::new(), crc, Some(range), None)?;
             self.buf_start += len;
             emit(part);
         }
@@ -221,37 +213,30 @@ impl PartSplitter {
     }
 
     /// Appends bytes, whose CRC may be `known`; calls `emit` with every part this completes.
+    /// The bytes go into the part as they are (a part boundary slices them), not copied.
     pub fn push(
         &mut self,
-        mut data: &[u8],
+        mut data: Bytes,
         known: Option<u64>,
         mut emit: impl FnMut(Part),
     ) -> Result<(), TooManyParts> {
         let mut known = known;
         while !data.is_empty() {
-            if self.buf.capacity() == 0 {
-                self.take_spare();
-                self.buf.reserve_exact(self.part_size);
-            }
             let cut = self.cut_at();
             let take = match self.uncut {
                 true => data.len(),
                 false => (cut - self.buf.len().min(cut)).min(data.len()),
             };
-            if !self.uncut {
-                // Only a part stretched past a header outgrows its room, by those bytes.
-                self.buf.reserve_exact(take);
-            }
+            let piece = data.split_to(take);
             if let Some(algorithm) = self.crc {
                 // The known CRC is of all of `data`: usable only if it all goes in here.
-                let piece = match known {
-                    Some(crc) if take == data.len() => crc,
-                    _ => checksum::crc(algorithm, &data[..take]),
+                let crc = match known {
+                    Some(crc) if data.is_empty() => crc,
+                    _ => checksum::crc(algorithm, &piece),
                 };
-                self.buf_crc = checksum::combine(algorithm, self.buf_crc, piece, take as u64);
+                self.buf_crc = checksum::combine(algorithm, self.buf_crc, crc, take as u64);
             }
-            self.buf.extend_from_slice(&data[..take]);
-            data = &data[take..];
+            self.buf.push(piece);
             known = None;
             if self.buf.len() >= cut && !self.uncut {
                 self.cut(&mut emit)?;
@@ -270,14 +255,6 @@ impl PartSplitter {
         self.take_part().map(Some)
     }
 
-    /// A part with no buffer yet fills a spare one, if any: a buffer made while a spare
-    /// waits would be one more than were ever alive at once.
-    fn take_spare(&mut self) {
-        if self.buf.capacity() == 0 {
-            self.buf = self.spare.pop().unwrap_or_default();
-        }
-    }
-
     /// Where the part filling is cut (from its start): at the part size, or just past the
     /// open entry's header fields still to be patched if the part size falls among them, so
     /// that they wait in one part, never two.
@@ -293,30 +270,15 @@ impl PartSplitter {
         }
     }
 
-    /// Bytes allocated: the part filling's whole room (taken at its first byte), the full
-    /// parts waiting for a patch and the spare buffers. What the reservation must cover.
+    /// Bytes held: the part filling and the full parts waiting for a patch. What the
+    /// reservation must cover.
     pub fn allocated(&self) -> usize {
-        self.buf.capacity()
-            + self.held_bytes()
-            + self.spare.iter().map(Vec::capacity).sum::<usize>()
+        self.buf.len() + self.held_bytes()
     }
 
-    /// Part buffers here: waiting for a patch, filling, and spare.
+    /// Parts here: waiting for a patch, and filling.
     pub fn part_buffers(&self) -> usize {
-        self.held.len() + usize::from(self.buf.capacity() > 0) + self.spare.len()
-    }
-
-    /// Takes back an uploaded part's buffer to fill a later part with, if it is one (no
-    /// other handle to it, room for a part). A spare only ever replaces a buffer that was
-    /// alive, so the buffers alive and spare are never more than were alive at once.
-    pub fn recycle(&mut self, bytes: Bytes) {
-        if let Ok(buf) = bytes.try_into_mut() {
-            let mut buf = Vec::from(buf);
-            if buf.capacity() >= self.part_size {
-                buf.clear();
-                self.spare.push(buf);
-            }
-        }
+        self.held.len() + usize::from(!self.buf.is_empty())
     }
 
     /// Bytes waiting to fill the next part.
@@ -342,7 +304,7 @@ impl PartSplitter {
     /// The next number for a part starting where `buf` does.
     fn numbered(
         &mut self,
-        data: Vec<u8>,
+        data: Rope,
         crc: Option<u64>,
         copy: Option<CopyRange>,
         seam: Option<CopyRange>,
@@ -391,21 +353,22 @@ mod tests {
     fn cuts_exact_parts_and_a_short_tail() {
         let mut s = PartSplitter::new(4, None);
         let mut parts = Vec::new();
-        s.push(b"abcdefghij", None, |p| parts.push(p)).unwrap();
-        s.push(b"k", None, |p| parts.push(p)).unwrap();
+        s.push(Bytes::from_static(b"abcdefghij"), None, |p| parts.push(p))
+            .unwrap();
+        s.push(Bytes::from_static(b"k"), None, |p| parts.push(p))
+            .unwrap();
         parts.extend(s.finish().unwrap());
-        let got: Vec<(u32, &[u8])> = parts
-            .iter()
-            .map(|p| (p.number, p.data.as_slice()))
-            .collect();
-        assert_eq!(got, [(1, &b"abcd"[..]), (2, b"efgh"), (3, b"ijk")]);
+        let got: Vec<(u32, Vec<u8>)> = parts.iter().map(|p| (p.number, p.data.to_vec())).collect();
+        let want = [(1, &b"abcd"[..]), (2, b"efgh"), (3, b"ijk")].map(|(n, b)| (n, b.to_vec()));
+        assert_eq!(got, want);
     }
 
     #[test]
     fn no_empty_tail_after_an_exact_fill() {
         let mut s = PartSplitter::new(2, None);
         let mut n = 0;
-        s.push(b"abcd", None, |_| n += 1).unwrap();
+        s.push(Bytes::from_static(b"abcd"), None, |_| n += 1)
+            .unwrap();
         assert_eq!(n, 2);
         assert_eq!(s.finish().unwrap(), None);
     }
@@ -416,18 +379,25 @@ mod tests {
         let mut s = PartSplitter::new(8, Some(nvme));
         let mut parts = Vec::new();
         // A piece whose CRC is known and fits; one cut by a boundary; one hashed here.
-        s.push(b"abc", Some(checksum::crc(nvme, b"abc")), |p| parts.push(p))
-            .unwrap();
-        s.push(b"defghijk", Some(checksum::crc(nvme, b"defghijk")), |p| {
-            parts.push(p)
-        })
+        s.push(
+            Bytes::from_static(b"abc"),
+            Some(checksum::crc(nvme, b"abc")),
+            |p| parts.push(p),
+        )
         .unwrap();
-        s.push(b"lmn", None, |p| parts.push(p)).unwrap();
+        s.push(
+            Bytes::from_static(b"defghijk"),
+            Some(checksum::crc(nvme, b"defghijk")),
+            |p| parts.push(p),
+        )
+        .unwrap();
+        s.push(Bytes::from_static(b"lmn"), None, |p| parts.push(p))
+            .unwrap();
         parts.extend(s.finish().unwrap());
         for p in &parts {
             assert_eq!(
                 p.crc,
-                Some(checksum::crc(nvme, &p.data)),
+                Some(checksum::crc(nvme, &p.data.to_vec())),
                 "part {}",
                 p.number
             );
@@ -435,7 +405,7 @@ mod tests {
         assert_eq!(parts.len(), 2);
         // A wrong known CRC goes into the part's: the store would refuse the part.
         let mut s = PartSplitter::new(8, Some(nvme));
-        s.push(b"abc", Some(1), |_| {}).unwrap();
+        s.push(Bytes::from_static(b"abc"), Some(1), |_| {}).unwrap();
         let part = s.finish().unwrap().unwrap();
         assert_ne!(part.crc, Some(checksum::crc(nvme, b"abc")));
     }
@@ -455,22 +425,26 @@ mod tests {
             offset: 2,
             bytes: vec![0; 3],
         });
-        s.push(b"ab\0\0\0fghijkl", None, |p| out.push(p)).unwrap();
+        s.push(Bytes::from_static(b"ab\0\0\0fghijkl"), None, |p| {
+            out.push(p)
+        })
+        .unwrap();
         let numbers: Vec<u32> = out.iter().map(|p| p.number).collect();
         assert_eq!(numbers, [2], "part 1 waits");
         assert_eq!(s.held_bytes(), 5);
-        s.push(b"mn", None, |p| out.push(p)).unwrap();
+        s.push(Bytes::from_static(b"mn"), None, |p| out.push(p))
+            .unwrap();
         s.patch(&later, |p| out.push(p));
         out.extend(s.finish().unwrap());
         out.sort_by_key(|p| p.number);
-        let all: Vec<u8> = out.iter().flat_map(|p| p.data.clone()).collect();
+        let all: Vec<u8> = out.iter().flat_map(|p| p.data.to_vec()).collect();
         assert_eq!(all, b"abXYZfghijklmn");
         let lens: Vec<usize> = out.iter().map(|p| p.data.len()).collect();
         assert_eq!(lens, [5, 4, 4, 1]);
         for p in &out {
             assert_eq!(
                 p.crc,
-                Some(checksum::crc(nvme, &p.data)),
+                Some(checksum::crc(nvme, &p.data.to_vec())),
                 "part {}",
                 p.number
             );
@@ -482,7 +456,7 @@ mod tests {
             bytes: vec![0; 2],
         };
         s.hold(&zeros);
-        s.push(b"a\0\0d", None, |_| {}).unwrap();
+        s.push(Bytes::from_static(b"a\0\0d"), None, |_| {}).unwrap();
         s.patch(
             &Patch {
                 offset: 1,
@@ -491,7 +465,7 @@ mod tests {
             |_| {},
         );
         let last = s.finish().unwrap().unwrap();
-        assert_eq!(last.data, b"abcd");
+        assert_eq!(last.data.to_vec(), b"abcd");
         assert_eq!(last.crc, Some(checksum::crc(nvme, b"abcd")));
     }
 
@@ -506,8 +480,10 @@ mod tests {
         let mut out = Vec::new();
         s.hold(&zeros(1, 2));
         s.hold(&zeros(6, 2));
-        s.push(b"h\0\0nam\0\0data-data", None, |p| out.push(p))
-            .unwrap();
+        s.push(Bytes::from_static(b"h\0\0nam\0\0data-data"), None, |p| {
+            out.push(p)
+        })
+        .unwrap();
         assert_eq!(
             s.held_bytes(),
             8,
@@ -522,7 +498,8 @@ mod tests {
         let mut s = PartSplitter::new(4, None);
         let mut out = Vec::new();
         s.hold(&zeros(1, 2));
-        s.push(b"h\0\0xyz", None, |p| out.push(p)).unwrap();
+        s.push(Bytes::from_static(b"h\0\0xyz"), None, |p| out.push(p))
+            .unwrap();
         assert_eq!((s.held_bytes(), out.len(), s.buffered()), (4, 0, 2));
     }
 
@@ -538,17 +515,20 @@ mod tests {
         };
         let mut s = PartSplitter::new(4, Some(nvme));
         let mut parts = Vec::new();
-        s.hold_together(2);
-        s.push(b"ab", None, |p| parts.push(p)).unwrap();
+        s.hold_together();
+        s.push(Bytes::from_static(b"ab"), None, |p| parts.push(p))
+            .unwrap();
         s.copy(vec![(range(0, 2, 12), None)], |p| parts.push(p))
             .unwrap();
         s.seam(range(0, 12, 18));
         // Longer than a part, yet not cut: a seam ends only at the next copy.
-        s.push(b"header", None, |p| parts.push(p)).unwrap();
+        s.push(Bytes::from_static(b"header"), None, |p| parts.push(p))
+            .unwrap();
         assert_eq!(parts.len(), 2);
         s.copy(vec![(range(1, 0, 9), None)], |p| parts.push(p))
             .unwrap();
-        s.push(b"end", None, |p| parts.push(p)).unwrap();
+        s.push(Bytes::from_static(b"end"), None, |p| parts.push(p))
+            .unwrap();
         parts.extend(s.finish().unwrap());
         let got: Vec<(u32, u64, u64)> =
             parts.iter().map(|p| (p.number, p.start, p.len())).collect();
@@ -559,8 +539,8 @@ mod tests {
         let seam = &parts[2];
         assert_eq!(seam.seam, Some(range(0, 12, 18)));
         assert_eq!(
-            (seam.data_start(), seam.data.as_slice()),
-            (18, &b"header"[..])
+            (seam.data_start(), seam.data.to_vec()),
+            (18, b"header".to_vec())
         );
         // Its CRC is its bytes' alone: the tail's comes from the store.
         assert_eq!(seam.crc, Some(checksum::crc(nvme, b"header")));
@@ -569,46 +549,26 @@ mod tests {
     #[test]
     fn refuses_the_ten_thousand_and_first_part() {
         let mut s = PartSplitter::new(1, None);
-        let err = s.push(&vec![0u8; 10_001], None, |_| {}).unwrap_err();
+        let err = s
+            .push(Bytes::from(vec![0u8; 10_001]), None, |_| {})
+            .unwrap_err();
         assert_eq!(err, TooManyParts { part_size: 1 });
     }
 
     #[test]
-    fn a_header_held_with_its_head_fills_a_spare() {
-        let (mut s, used) = one_part_uploaded();
-        // A copied entry's header and head, held together, take the spare's room.
-        s.hold_together(2);
-        assert_eq!(s.buf.as_ptr(), used);
-        assert_eq!(s.part_buffers(), 1);
-    }
-
-    /// A splitter of 4-byte parts whose first part went up and came back as a spare, and
-    /// where that buffer is.
-    fn one_part_uploaded() -> (PartSplitter, *const u8) {
-        let mut s = PartSplitter::new(4, None);
+    fn pushed_bytes_go_into_parts_uncopied_even_across_a_cut() {
+        let big = Bytes::from(vec![9u8; 48 << 10]);
+        let mut s = PartSplitter::new(32 << 10, None);
         let mut out = Vec::new();
-        s.push(b"abcd", None, |p| out.push(p)).unwrap();
-        let first = out.pop().unwrap();
-        let at = first.data.as_ptr();
-        s.recycle(Bytes::from(first.data));
-        (s, at)
-    }
-
-    #[test]
-    fn an_uploaded_parts_buffer_fills_a_later_part() {
-        let (mut s, at) = one_part_uploaded();
-        let mut out = Vec::new();
-        assert_eq!((s.part_buffers(), s.allocated()), (1, 4));
-        s.push(b"efgh", None, |p| out.push(p)).unwrap();
-        assert_eq!((out[0].data.as_ptr(), &out[0].data[..]), (at, &b"efgh"[..]));
-        assert_eq!(s.part_buffers(), 0);
-
-        // One still sent elsewhere, or too small for a part, is not kept.
-        let shared = Bytes::from(out.pop().unwrap().data);
-        let elsewhere = shared.clone();
-        s.recycle(shared);
-        s.recycle(Bytes::from(vec![0u8; 3]));
-        assert_eq!(s.part_buffers(), 0);
-        drop(elsewhere);
+        s.push(big.clone(), None, |p| out.push(p)).unwrap();
+        // What fills the next part is held, counted by its length.
+        assert_eq!((s.allocated(), s.part_buffers()), (16 << 10, 1));
+        out.extend(s.finish().unwrap());
+        let firsts: Vec<*const u8> = out
+            .iter()
+            .map(|p| p.data.pieces().next().unwrap().as_ptr())
+            .collect();
+        assert_eq!(firsts, [big.as_ptr(), big[32 << 10..].as_ptr()]);
+        assert_eq!((out[0].data.len(), out[1].data.len()), (32 << 10, 16 << 10));
     }
 }

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use sha2::Sha256;
 
+use super::rope::Rope;
 use crate::plan::Plan;
 use crate::store::checksum::Checksum;
 use crate::store::{ListedPart, Provider};
@@ -227,20 +228,28 @@ impl Resume {
     /// Whether a listed part `number` holds exactly `data`: by the store's CRC when it
     /// states one (`crc`, ours, in the same algorithm), else by an MD5 ETag. Takes it
     /// out of the list either way: a part not kept is uploaded again under its number.
-    pub fn keep(&mut self, number: u32, data: &[u8], crc: Option<Checksum>) -> Option<String> {
+    pub fn keep(&mut self, number: u32, data: &Rope, crc: Option<Checksum>) -> Option<String> {
         let listed = self.listed.remove(&number)?;
         if listed.size != data.len() as u64 {
             return None;
         }
         let same = match (&listed.checksum, &crc) {
             (Some(theirs), Some(ours)) if theirs.algorithm == ours.algorithm => theirs == ours,
-            _ => md5_etag(&listed.etag).is_some_and(|md5| md5 == md5::Md5::digest(data)[..]),
+            _ => md5_etag(&listed.etag).is_some_and(|md5| md5 == md5_of(data)[..]),
         };
         same.then(|| {
             self.kept += 1;
             listed.etag
         })
     }
+}
+
+fn md5_of(data: &Rope) -> Vec<u8> {
+    let mut md5 = md5::Md5::new();
+    for piece in data.pieces() {
+        md5.update(piece);
+    }
+    md5.finalize().to_vec()
 }
 
 /// The MD5 a plain ETag is (a quoted hex digest; not for multipart or encrypted objects).
@@ -373,9 +382,10 @@ mod tests {
 
     #[test]
     fn a_listed_part_is_kept_only_if_it_is_the_bytes() {
-        let data = b"the part's bytes";
+        let bytes = b"the part's bytes";
+        let data = &Rope::from(bytes.to_vec());
         let a = Algorithm::Crc64Nvme;
-        let ours = Checksum::crc(a, crate::store::checksum::crc(a, data));
+        let ours = Checksum::crc(a, crate::store::checksum::crc(a, bytes));
         let listed = |etag: &str, checksum: Option<Checksum>, size: u64| ListedPart {
             number: 1,
             etag: etag.into(),
@@ -397,12 +407,12 @@ mod tests {
         r.listed.insert(1, listed("\"x\"", Some(wrong), 16));
         assert_eq!(r.keep(1, data, Some(ours.clone())), None);
         // No checksum from the store: the ETag as MD5.
-        let md5 = format!("\"{}\"", hex::encode(md5::Md5::digest(data)));
+        let md5 = format!("\"{}\"", hex::encode(md5::Md5::digest(bytes)));
         r.listed.insert(1, listed(&md5, None, 16));
         assert_eq!(r.keep(1, data, None).as_deref(), Some(md5.as_str()));
         r.listed.insert(1, listed(&md5, None, 16));
         assert_eq!(
-            r.keep(1, b"the part's bytez", None),
+            r.keep(1, &Rope::from(b"the part's bytez".to_vec()), None),
             None,
             "other bytes, same length"
         );

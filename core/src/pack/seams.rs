@@ -24,10 +24,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use super::part_splitter::CopyRange;
+use super::rope::Rope;
 
 /// Ends every scratch key: a listing skips such keys.
 pub const SEAM_SUFFIX: &str = ".zip-oss-seam";
@@ -50,7 +50,7 @@ pub(crate) struct Seam {
     /// Part 1: the end of the copied entry before (copied).
     pub tail: CopyRange,
     /// Part 2: the archive's bytes after it, and their CRC (archive's algorithm).
-    pub bytes: Bytes,
+    pub bytes: Rope,
     pub bytes_crc: Option<u64>,
     pub upload_id: Option<String>,
     /// Part 1's ETag and the CRC its copy answer stated.
@@ -71,7 +71,7 @@ pub(crate) struct Seam {
 }
 
 impl Seam {
-    pub fn new(key: String, tail: CopyRange, bytes: Bytes, bytes_crc: Option<u64>) -> Seam {
+    pub fn new(key: String, tail: CopyRange, bytes: Rope, bytes_crc: Option<u64>) -> Seam {
         Seam {
             key,
             tail,

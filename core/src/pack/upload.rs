@@ -15,9 +15,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use bytes::Bytes;
-
 use super::part_splitter::CopyRange;
+use super::rope::Rope;
 use crate::store::checksum::{self, Algorithm};
 
 /// Without a `Date` from the store, how far its clock may be from ours: the stores refuse
@@ -43,7 +42,7 @@ pub(crate) struct Upload {
     /// Our clock (unix) when the first create attempt left and when the last one ended.
     pub create_window: Option<(u64, u64)>,
     /// Parts being uploaded, kept for their retries.
-    pub sending: BTreeMap<u32, Bytes>,
+    pub sending: BTreeMap<u32, Rope>,
     pub etags: BTreeMap<u32, String>,
     /// Each part's CRC-64 (the store's algorithm) and length.
     pub crcs: BTreeMap<u32, (u64, u64)>,

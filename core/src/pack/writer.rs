@@ -120,17 +120,6 @@ impl Writer {
         }
     }
 
-    /// Takes back an uploaded part's buffer (`PartSplitter::recycle`).
-    pub fn recycle(&mut self, bytes: Bytes) {
-        if let Output::Parts {
-            splitter: Some(splitter),
-            ..
-        } = &mut self.out
-        {
-            splitter.recycle(bytes);
-        }
-    }
-
     /// Part buffers: full ones not yet handed to the upload, and the one filling.
     pub fn part_buffers(&self) -> usize {
         match &self.out {
@@ -209,7 +198,7 @@ impl Writer {
                         // Header and head in one part, however long: it must reach the
                         // store's minimum before the copied parts. (After a seam, the
                         // header is in the seam, which is not cut either.)
-                        splitter.hold_together(header.len() + copies.head as usize);
+                        splitter.hold_together();
                     }
                 }
                 self.copying = copied.then_some(0);
@@ -245,7 +234,11 @@ impl Writer {
                 let written = encoder.write_data_with_crc(&chunk, crc32);
                 let (data, mut crc) = match written.map_err(encode_error)? {
                     std::borrow::Cow::Borrowed(_) => (chunk.clone(), crc),
-                    std::borrow::Cow::Owned(v) => (Bytes::from(v), None),
+                    // (Held in a part as it is: with no more room than it needs.)
+                    std::borrow::Cow::Owned(mut v) => {
+                        v.shrink_to_fit();
+                        (Bytes::from(v), None)
+                    }
                 };
                 if let (Some(head), Some(algorithm)) = (self.copying.as_mut(), self.crc) {
                     let piece = *crc.get_or_insert_with(|| checksum::crc(algorithm, &data));
@@ -378,7 +371,7 @@ impl Writer {
             Output::Parts { splitter, ready } => splitter
                 .as_mut()
                 .expect("open until finished")
-                .push(&data, crc, |p| ready.push_back(p))
+                .push(data, crc, |p| ready.push_back(p))
                 .map_err(too_many_parts),
             Output::Stream { pieces, .. } => {
                 pieces.push_back(data);

@@ -305,7 +305,7 @@ impl World {
                         body.len()
                     );
                 }
-                self.send(token, &request, &body, credit);
+                self.send(token, &request, &body.to_vec(), credit);
             }
             Action::Credit { token, bytes } => {
                 if let Some(d) = self.deliveries.get_mut(&token) {

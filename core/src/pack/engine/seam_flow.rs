@@ -3,7 +3,7 @@
 //! archive's part copied from it, and its removal; cleanup and the sweep of scratch keys
 //! as the pack ends, whether it succeeded or failed.
 
-use bytes::Bytes;
+use crate::pack::rope::Rope;
 
 use super::{Engine, Phase, MAX_XML};
 use crate::pack::copy;
@@ -65,8 +65,7 @@ impl Engine {
             };
             self.upload.copied_crcs.insert(number, run);
         }
-        // Only the bytes: the part's buffer was reserved for a whole part.
-        let bytes = Bytes::copy_from_slice(&part.data);
+        let bytes = part.data;
         self.seams
             .open
             .insert(number, Seam::new(key, tail, bytes, part.crc));
@@ -97,10 +96,10 @@ impl Engine {
             .or_else(|| self.seams.open.get(&number).map(|s| &s.tail))
     }
 
-    pub(super) fn build_seam(&self, op: &Op, now: Now) -> Option<(HttpRequest, Bytes, u64)> {
+    pub(super) fn build_seam(&self, op: &Op, now: Now) -> Option<(HttpRequest, Rope, u64)> {
         let (cfg, bucket, t) = (&self.job.store, &self.bucket, now.unix);
         let a = self.archive_algorithm;
-        let xml = |request| Some((request, Bytes::new(), MAX_XML));
+        let xml = |request| Some((request, Rope::new(), MAX_XML));
         let Op::Seam(step) = op else { return None };
         if let SeamOp::ListScratch { token } = step {
             let prefix = format!("{}.", self.dest.as_str());
@@ -167,7 +166,7 @@ impl Engine {
                 if let Some(whole) = &whole {
                     complete = complete.checksum(whole);
                 }
-                Some((complete.sign(cfg, t), Bytes::from(complete.body()), MAX_XML))
+                Some((complete.sign(cfg, t), Rope::from(complete.body()), MAX_XML))
             }
             SeamOp::Copy { .. } => {
                 let upload_id = self.upload.id.as_deref()?;
@@ -281,7 +280,7 @@ impl Engine {
                 self.upload.etags.insert(number, copied.etag);
                 let s = self.seams.open.get_mut(&number).expect("looked at");
                 s.placed = true;
-                s.bytes = Bytes::new();
+                s.bytes = Rope::new();
                 s.delete_sent = true;
                 self.send(Op::Seam(SeamOp::Delete { number }), 0, now);
             }
@@ -501,9 +500,11 @@ impl Engine {
     /// A refused copy's bytes were read: a seam's part is them (its tail) and its bytes.
     pub(super) fn seam_read(&mut self, number: u32, mut body: Vec<u8>) -> Vec<u8> {
         if let Some(s) = self.seams.open.get_mut(&number) {
-            body.extend_from_slice(&s.bytes);
+            for piece in s.bytes.pieces() {
+                body.extend_from_slice(piece);
+            }
             s.placed = true;
-            s.bytes = Bytes::new();
+            s.bytes = Rope::new();
         }
         body
     }
