@@ -4,7 +4,8 @@
 //!
 //! - the archive equals the reference archive of the same plan byte for byte, or the pack
 //!   failed with a typed error (and a run without faults never fails);
-//! - after a failure nothing is at the destination;
+//! - after a failure nothing is at the destination, even once the store has finished every
+//!   Complete it took on;
 //! - no multipart upload is left open in the store;
 //! - the memory the engine holds never exceeds what it reserved;
 //! - a byte flipped on the way (read or part) or kept flipped by the store never reaches a
@@ -269,6 +270,7 @@ fn scenario(seed: u64, focus: Focus) -> Scenario {
             flip_part: p(150),
             rot: p(60),
             garble: p(150),
+            late_complete: p(500),
         }
     };
     // Nothing can catch a flipped read of an object the store keeps no checksum of (it is
@@ -460,6 +462,10 @@ fn run_seed_counting(
     *lost.entry("parts at the bound").or_default() += u64::from(world.parts_at_bound);
     *lost.entry("seams").or_default() += u64::from(seamed);
     *lost.entry("seams, failed").or_default() += u64::from(seamed && failed);
+    *lost.entry("completes finished late").or_default() += world.late_finished;
+    *lost
+        .entry("completes finished as an abort came")
+        .or_default() += world.late_at_abort;
     let left = world.store.objects.get(&checkpoint).map(|o| o.data.clone());
     if left.is_some() && !(failed && left == died_checkpoint) {
         return Err("a checkpoint was left behind".into());

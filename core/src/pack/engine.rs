@@ -832,7 +832,9 @@ impl Engine {
         if self.requests.pending(|op| {
             matches!(
                 op,
-                Op::CheckDest
+                // (The look after an abort found no upload: `abort_found_nothing`.)
+                Op::HeadDest
+                    | Op::CheckDest
                     | Op::Create
                     | Op::Part { .. }
                     | Op::CopyPart { .. }
@@ -1528,6 +1530,10 @@ impl Engine {
     /// the client has given up), so look again every few seconds for a while before
     /// failing with `error`; not once the pack has been stopped.
     fn look_again(&mut self, error: PackError, now: Now) {
+        if self.phase == Phase::Failing {
+            // The last look, after the abort (`abort_found_nothing`): the failure stands.
+            return;
+        }
         const FOR_MS: u64 = 180_000;
         const EVERY_MS: u64 = 3_000;
         let since = *self.upload.settle_since.get_or_insert(now.mono_ms);
@@ -1538,6 +1544,21 @@ impl Engine {
                 .schedule(Op::HeadDest, 0, now.mono_ms + EVERY_MS);
         } else {
             self.give_up(Op::HeadDest, error, now);
+        }
+    }
+
+    /// The upload was gone when we aborted it. After a Complete we gave up on, that may be
+    /// the Complete finishing after all, between our last look and the abort (the store
+    /// goes on after the client gives up): one more look at the destination says whether
+    /// the pack succeeded, rather than report a failure with the archive in place.
+    fn abort_found_nothing(&mut self, now: Now) {
+        self.upload.abort_done = true;
+        let stopped = matches!(self.failure, Some(PackError::Stopped { .. }));
+        if self.upload.complete_ambiguous && !self.upload.completed && !self.upload.rechecked {
+            self.upload.rechecked = true;
+            if !stopped {
+                self.send(Op::HeadDest, 0, now);
+            }
         }
     }
 
@@ -1608,7 +1629,7 @@ impl Engine {
         }
         let not_found = kind == ErrorKind::NotFound;
         match op {
-            Op::Abort if not_found => self.upload.abort_done = true,
+            Op::Abort if not_found => self.abort_found_nothing(now),
             Op::AbortStray { .. } if not_found => {}
             // A retry after a lost answer meets our own completed archive: gone, or (with
             // overwriting refused) already there. The destination settles which.
@@ -1990,11 +2011,16 @@ impl Engine {
                     h.size == size && etag_parts.is_none_or(|n| n == parts)
                 });
                 if ours {
+                    if self.phase == Phase::Failing {
+                        // The Complete we gave up on finished after all.
+                        self.failure = None;
+                        self.phase = Phase::Completing;
+                    }
                     // Our archive, as the store assembled it: its checksum must be ours.
                     self.upload.completed = true;
                     let claimed = head.map_or(Claimed::Nothing, |h| h.checksum);
                     self.judge_archive(&claimed);
-                } else {
+                } else if self.phase != Phase::Failing {
                     // Perhaps an older object, which the lost Complete is still replacing.
                     let e = PackError::StoreUnreachable {
                         what: "complete the upload".into(),

@@ -72,6 +72,9 @@ pub(crate) struct Upload {
     pub settle_since: Option<u64>,
     pub abort_started: bool,
     pub abort_done: bool,
+    /// The abort found no upload after a lost Complete, and the destination was looked
+    /// at once more (`engine.rs`, `abort_found_nothing`).
+    pub rechecked: bool,
     pub sweep: Sweep,
     /// Uploads to abort: `(key, upload id)`.
     pub strays: VecDeque<(String, String)>,

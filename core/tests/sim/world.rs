@@ -1,7 +1,8 @@
 //! One simulated pack: the engine, the simulated store, a virtual clock and a network that
 //! misbehaves as the seed says — answers late, cut, lost after the store acted, 5xx,
 //! connections reset before it did, an object replaced between listing and read, a byte
-//! flipped on the way in or out, a part the store keeps with a byte flipped.
+//! flipped on the way in or out, a part the store keeps with a byte flipped, a Complete
+//! the store finishes minutes after its answer was lost.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -42,6 +43,10 @@ pub struct Faults {
     /// The checksum a part's or a completion's answer states is changed on the way (the
     /// store holds the right bytes).
     pub garble: u64,
+    /// The store takes a Complete on, its answer is lost, and it finishes 30 s to 5.5 min
+    /// later (S3 takes minutes over a large archive, and goes on after the client gave
+    /// up); meanwhile a repeated Complete is refused with a 500, and an abort races it.
+    pub late_complete: u64,
 }
 
 #[derive(Debug)]
@@ -72,6 +77,8 @@ enum Due {
     Chunk(Token),
     Reserved(bool),
     OutputTaken,
+    /// The store finishes the Complete it took on for this upload id.
+    Late(String),
 }
 
 pub struct World {
@@ -111,6 +118,11 @@ pub struct World {
     pub upload_bytes_per_ms: Option<u64>,
     /// As many part buffers were alive at some moment as the reservation holds.
     pub parts_at_bound: bool,
+    /// Completes the store took on and has not finished, by upload id.
+    late: BTreeMap<String, (zip_oss_core::store::HttpRequest, Vec<u8>)>,
+    /// Completes that finished late, and of those, as an abort arrived.
+    pub late_finished: u64,
+    pub late_at_abort: u64,
 }
 
 impl World {
@@ -153,6 +165,9 @@ impl World {
             crash_at_parts: None,
             upload_bytes_per_ms: None,
             parts_at_bound: false,
+            late: BTreeMap::new(),
+            late_finished: 0,
+            late_at_abort: 0,
         }
     }
 
@@ -212,7 +227,15 @@ impl World {
                     return Err(format!("done, but progress last said {p:?}"));
                 }
             }
-            if self.outcome.is_some() || self.crashed() {
+            if self.outcome.is_some() {
+                // The store finishes what it took on, whatever the pack made of it.
+                let ids: Vec<String> = self.late.keys().cloned().collect();
+                for id in ids {
+                    self.finish_late(&id);
+                }
+                return Ok(());
+            }
+            if self.crashed() {
                 return Ok(());
             }
             self.check_progress()?;
@@ -359,20 +382,33 @@ impl World {
             } else {
                 (500, "InternalError")
             };
-            let e = error(status, code);
-            self.deliveries.insert(
-                token,
-                Delivery {
-                    body: e.body,
-                    sent: 0,
-                    credit,
-                    cut_at: None,
-                    queued: false,
-                    answered: false,
-                    hashes: None,
-                },
-            );
-            return self.at(latency, Due::Respond(token, status, e.headers));
+            return self.refuse(token, credit, latency, status, code);
+        }
+        let upload_id = upload_id(&request.url).filter(|_| {
+            !request.url.contains(zip_oss_core::pack::SEAM_SUFFIX)
+                && matches!(request.method, "POST" | "DELETE")
+        });
+        if let Some(id) = upload_id {
+            let complete = request.method == "POST";
+            if self.late.contains_key(&id) {
+                if complete {
+                    return self.refuse(token, credit, latency, 500, "InternalError");
+                }
+                // An abort meets the Complete still assembling: either may win.
+                match self.rng.below(2) {
+                    0 => {
+                        self.late_at_abort += 1;
+                        self.finish_late(&id);
+                    }
+                    _ => drop(self.late.remove(&id)),
+                }
+            } else if complete && self.chance(self.faults.late_complete) {
+                self.late
+                    .insert(id.clone(), (request.clone(), body.to_vec()));
+                let after = 30_000 + self.rng.below(300_000);
+                self.at(after, Due::Late(id));
+                return self.at(latency, Due::Fail(token));
+            }
         }
         let is_object_read = request.method == "GET"
             && !request.url.contains("list-type")
@@ -478,6 +514,39 @@ impl World {
         );
     }
 
+    /// Answers `token` with an error, the store having done nothing.
+    fn refuse(&mut self, token: Token, credit: u64, latency: u64, status: u16, code: &str) {
+        let e = error(status, code);
+        self.deliveries.insert(
+            token,
+            Delivery {
+                body: e.body,
+                sent: 0,
+                credit,
+                cut_at: None,
+                queued: false,
+                answered: false,
+                hashes: None,
+            },
+        );
+        self.at(latency, Due::Respond(token, status, e.headers));
+    }
+
+    /// The store finishes the Complete it took on for upload `id`, if it still holds it.
+    fn finish_late(&mut self, id: &str) {
+        if let Some((request, body)) = self.late.remove(id) {
+            let t = self.store_time();
+            let answer = self.store.handle(&request, &body, t);
+            self.late_finished += u64::from(answer.status < 300);
+            if self.trace {
+                eprintln!(
+                    "{:>8} ms late complete of {id}: {}",
+                    self.now_ms, answer.status
+                );
+            }
+        }
+    }
+
     /// Queues the next chunk of `token`'s body if credit allows.
     fn pump(&mut self, token: Token) {
         let Some(d) = self.deliveries.get_mut(&token) else {
@@ -500,6 +569,7 @@ impl World {
         let event = match due {
             Due::Reserved(ok) => Event::Reserved { ok },
             Due::OutputTaken => Event::OutputTaken,
+            Due::Late(id) => return self.finish_late(&id),
             Due::Fail(token) => {
                 if self.trace {
                     eprintln!("{:>8} ms failed {token:?}", self.now_ms);
@@ -596,4 +666,11 @@ fn garble_checksum(answer: &mut Answer) -> bool {
         return true;
     }
     false
+}
+
+/// The `uploadId` a request's URL names.
+fn upload_id(url: &str) -> Option<String> {
+    let at = url.find("uploadId=")? + "uploadId=".len();
+    let id = url[at..].split('&').next()?;
+    Some(id.to_string())
 }
