@@ -50,11 +50,13 @@ struct Scenario {
     faults: Faults,
 }
 
-/// Which seeds: any scenario, or only ones that build seams (copy on, seams on, uploads).
+/// Which seeds: any scenario, only ones that build seams (copy on, seams on, uploads), or
+/// long folders of large objects behind slow uploads, so parts pile up to the bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Focus {
     All,
     Seams,
+    Parts,
 }
 
 fn scenario(seed: u64, focus: Focus) -> Scenario {
@@ -129,10 +131,10 @@ fn scenario(seed: u64, focus: Focus) -> Scenario {
         "empty",
     ];
     // Now and then a longer folder, so parts pile up behind slow uploads.
-    let long = focus == Focus::All && rng.below(8) == 0;
+    let long = focus == Focus::All && rng.below(8) == 0 || focus == Focus::Parts;
     let count = match focus {
-        Focus::All if long => 12 + rng.below(24),
-        Focus::All => rng.below(10),
+        Focus::All | Focus::Parts if long => 12 + rng.below(24),
+        Focus::All | Focus::Parts => rng.below(10),
         Focus::Seams => 2 + rng.below(8),
     };
     // With seams on, large objects in a row are common (seams join copied ones).
@@ -391,7 +393,10 @@ fn run_seed_counting(
     let mut world = World::new(job.clone(), store, faults, seed);
     world.trace = trace;
     // Uploads slower than reads in three seeds of four, so parts wait for their turn.
-    world.upload_bytes_per_ms = [None, Some(4 << 10), Some(16 << 10)][(seed % 4).min(2) as usize];
+    world.upload_bytes_per_ms = match focus {
+        Focus::Parts => Some(1 << 10),
+        _ => [None, Some(4 << 10), Some(16 << 10)][(seed % 4).min(2) as usize],
+    };
     if crash {
         world.crash_at_parts = Some((DEST.into(), 1 + fate.below(4) as usize));
     }
@@ -715,6 +720,7 @@ fn seeds_keep_every_property() {
         let seed: u64 = seed.parse().expect("SIM_SEED is a number");
         let focus = match std::env::var("SIM_FOCUS").as_deref() {
             Ok("seams") => Focus::Seams,
+            Ok("parts") => Focus::Parts,
             _ => Focus::All,
         };
         match run_seed_counting(seed, focus, true, &mut Default::default()) {
@@ -822,6 +828,26 @@ fn seams_keep_every_property() {
     }
 }
 
+/// Long folders of large objects behind slow uploads: entries span many parts, parts pile
+/// up, and every property holds (the part count and bytes within the reservation are
+/// checked after every event, `World::check_memory`).
+#[test]
+fn parts_pile_up_behind_slow_uploads() {
+    if std::env::var("SIM_SEED").is_ok() {
+        return;
+    }
+    let seeds: u64 = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000)
+        / 4;
+    let (tally, lost) = run_seeds(PARTS_SEEDS..PARTS_SEEDS + seeds, Focus::Parts);
+    let at_bound = lost.get("parts at the bound").copied().unwrap_or(0);
+    eprintln!(
+        "{seeds} part seeds: {tally:?}; runs with as many part buffers as reserved: {at_bound}"
+    );
+}
+
 /// A destination so long that a scratch key would pass 1,024 bytes: no seams, and the
 /// packs end (a seam whose request could not be built once left them waiting forever).
 #[test]
@@ -843,6 +869,8 @@ fn a_long_destination_packs_without_seams() {
 
 /// Where the seam-focused seeds start (apart from the others, so they are other folders).
 const SEAM_SEEDS: u64 = 1 << 32;
+/// Where the part-focused seeds start.
+const PARTS_SEEDS: u64 = 2 << 32;
 
 #[test]
 fn a_seed_replays_exactly() {

@@ -222,6 +222,21 @@ impl PartSplitter {
     ) -> Result<(), TooManyParts> {
         let mut known = known;
         while !data.is_empty() {
+            data = self.push_one(data, known.take(), &mut emit)?;
+        }
+        Ok(())
+    }
+
+    /// As [`Self::push`], but stops at the first part it completes and gives back the
+    /// bytes it did not take (their CRC is not known).
+    pub fn push_one(
+        &mut self,
+        mut data: Bytes,
+        known: Option<u64>,
+        mut emit: impl FnMut(Part),
+    ) -> Result<Bytes, TooManyParts> {
+        let mut known = known;
+        while !data.is_empty() {
             let cut = self.cut_at();
             let take = match self.uncut {
                 true => data.len(),
@@ -240,9 +255,10 @@ impl PartSplitter {
             known = None;
             if self.buf.len() >= cut && !self.uncut {
                 self.cut(&mut emit)?;
+                return Ok(data);
             }
         }
-        Ok(())
+        Ok(data)
     }
 
     /// The last, possibly short, part; `None` if every byte is already in a part. Every

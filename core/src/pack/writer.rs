@@ -57,6 +57,10 @@ pub(crate) struct Writer {
     /// `auto` entries whose sniff chose stored.
     pub crc32s: std::collections::BTreeMap<usize, u32>,
     pub sniffed_stored: std::collections::BTreeSet<usize>,
+    /// Parts: bytes from the encoder that wait for room, because the bytes before them
+    /// completed a part. A step of [`Writer::pump`] completes at most one part, however
+    /// much the encoder gives at once (a deflater's burst can fill two small parts).
+    pending: VecDeque<(Bytes, Option<u64>)>,
 }
 
 impl Writer {
@@ -67,7 +71,6 @@ impl Writer {
                 splitter: Some(PartSplitter::new(part_size, crc)),
                 ready: VecDeque::new(),
             },
-            // With headers (far smaller than a part), one slice completes at most one part.
             SLICE_BYTES.min(part_size / 2),
             Layout::Patched,
         );
@@ -101,6 +104,7 @@ impl Writer {
             copying: None,
             crc32s: Default::default(),
             sniffed_stored: Default::default(),
+            pending: VecDeque::new(),
         }
     }
 
@@ -110,6 +114,11 @@ impl Writer {
             Output::Parts { splitter, ready } => {
                 splitter.as_ref().map_or(0, |s| s.allocated() as u64)
                     + ready.iter().map(|p| p.data.len() as u64).sum::<u64>()
+                    + self
+                        .pending
+                        .iter()
+                        .map(|(b, _)| b.len() as u64)
+                        .sum::<u64>()
             }
             Output::Stream {
                 pieces,
@@ -142,17 +151,23 @@ impl Writer {
     ) -> Result<Vec<(Token, u64)>, PackError> {
         let mut credits = Vec::new();
         while !self.finished && room(&self.out) {
+            if let Some((data, crc)) = self.pending.pop_front() {
+                if let Output::Parts {
+                    splitter: Some(splitter),
+                    ready,
+                } = &mut self.out
+                {
+                    let rest = splitter
+                        .push_one(data, crc, |p| ready.push_back(p))
+                        .map_err(too_many_parts)?;
+                    if !rest.is_empty() {
+                        self.pending.push_front((rest, None));
+                    }
+                }
+                continue;
+            }
             let Some(encoder) = self.encoder.as_mut() else {
-                break;
-            };
-            let Some(entry) = plan.entries.get(self.entry) else {
-                let tail = self
-                    .encoder
-                    .take()
-                    .expect("checked")
-                    .finish()
-                    .map_err(encode_error)?;
-                self.emit(Bytes::from(tail), None)?;
+                // The end records are in, and nothing waits: the last part.
                 if let Output::Parts { splitter, ready } = &mut self.out {
                     if let Some(last) = splitter
                         .take()
@@ -165,6 +180,16 @@ impl Writer {
                 }
                 self.finished = true;
                 break;
+            };
+            let Some(entry) = plan.entries.get(self.entry) else {
+                let tail = self
+                    .encoder
+                    .take()
+                    .expect("checked")
+                    .finish()
+                    .map_err(encode_error)?;
+                self.emit(Bytes::from(tail), None)?;
+                continue;
             };
             if !self.open {
                 let mut meta = entry.meta();
@@ -368,11 +393,21 @@ impl Writer {
         }
         self.bytes_out += data.len() as u64;
         match &mut self.out {
-            Output::Parts { splitter, ready } => splitter
-                .as_mut()
-                .expect("open until finished")
-                .push(data, crc, |p| ready.push_back(p))
-                .map_err(too_many_parts),
+            Output::Parts { splitter, ready } => {
+                if !self.pending.is_empty() {
+                    self.pending.push_back((data, crc));
+                    return Ok(());
+                }
+                let rest = splitter
+                    .as_mut()
+                    .expect("open until finished")
+                    .push_one(data, crc, |p| ready.push_back(p))
+                    .map_err(too_many_parts)?;
+                if !rest.is_empty() {
+                    self.pending.push_back((rest, None));
+                }
+                Ok(())
+            }
             Output::Stream { pieces, .. } => {
                 pieces.push_back(data);
                 Ok(())

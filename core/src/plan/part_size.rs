@@ -19,10 +19,15 @@ pub fn part_size(archive_bound: u64) -> Option<u64> {
 }
 
 /// As [`part_size`], with another smallest part (tests use small parts to get many).
+/// The minimum is kept as it is: rounded up to a whole MiB, the simulation's 64 KiB parts
+/// were 1 MiB, and its objects never spanned more than two.
 pub fn part_size_at_least(archive_bound: u64, min_part: u64) -> Option<u64> {
     const MIB: u64 = 1 << 20;
     let per_part = archive_bound.div_ceil(MAX_PARTS);
-    let size = per_part.div_ceil(MIB).saturating_mul(MIB).max(min_part);
+    let size = match per_part <= min_part {
+        true => min_part,
+        false => per_part.div_ceil(MIB).saturating_mul(MIB),
+    };
     (size <= MAX_PART_SIZE).then_some(size)
 }
 
