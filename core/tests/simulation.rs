@@ -798,18 +798,26 @@ fn run_seeds(
     (tally, lost)
 }
 
-/// Seams only: every one of their steps meets the faults, and packs fail while scratch
-/// objects exist (which must all be gone as the pack ends).
-#[test]
-fn seams_keep_every_property() {
+/// How many seeds a focused test runs: `SIM_SEEDS` (2,000 unless set) over `share`; none
+/// while `SIM_SEED` replays one seed.
+fn seed_count(share: u64) -> Option<u64> {
     if std::env::var("SIM_SEED").is_ok() {
-        return;
+        return None;
     }
     let seeds: u64 = std::env::var("SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(2000)
-        / 2;
+        .unwrap_or(2000);
+    Some(seeds / share)
+}
+
+/// Seams only: every one of their steps meets the faults, and packs fail while scratch
+/// objects exist (which must all be gone as the pack ends).
+#[test]
+fn seams_keep_every_property() {
+    let Some(seeds) = seed_count(2) else {
+        return;
+    };
     let (tally, lost) = run_seeds(SEAM_SEEDS..SEAM_SEEDS + seeds, Focus::Seams);
     let count = |what| lost.get(what).copied().unwrap_or(0);
     let (seamed, failed) = (count("seams"), count("seams, failed"));
@@ -833,14 +841,9 @@ fn seams_keep_every_property() {
 /// checked after every event, `World::check_memory`).
 #[test]
 fn parts_pile_up_behind_slow_uploads() {
-    if std::env::var("SIM_SEED").is_ok() {
+    let Some(seeds) = seed_count(4) else {
         return;
-    }
-    let seeds: u64 = std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2000)
-        / 4;
+    };
     let (tally, lost) = run_seeds(PARTS_SEEDS..PARTS_SEEDS + seeds, Focus::Parts);
     let at_bound = lost.get("parts at the bound").copied().unwrap_or(0);
     eprintln!(
