@@ -338,11 +338,7 @@ async fn ceiling() -> anyhow::Result<()> {
 
 /// CPU seconds this process has used (user and system; not its children's).
 fn own_cpu_secs() -> f64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
+    cpu_ticks_of(std::process::id()).unwrap_or(0) as f64 / CLOCK_TICKS_PER_S
 }
 
 /// Words and lines, as logs and CSVs are: deflate shrinks it about fourfold.
