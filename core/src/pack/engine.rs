@@ -195,7 +195,10 @@ impl Engine {
 
     /// Part buffers the reservation holds: the full ones (uploading or waiting to), one
     /// filling, and the one holding the open entry's header fields, waiting for its CRC
-    /// (`part_splitter.rs` never cuts among them).
+    /// (`part_splitter.rs` never cuts among them). Since a writer step completes at most
+    /// one part and the bytes after it wait outside the filling part (`Writer::pending`),
+    /// the filling one holds bytes only while fewer are full: one part more than a pack
+    /// can have alive, kept until the README's figures and `limits.rs` follow.
     pub fn part_buffers_reserved(&self) -> usize {
         self.tuning.parts_in_flight + 2
     }
@@ -605,8 +608,9 @@ impl Engine {
                 Mode::Upload => (self.tuning.parts_in_flight, self.upload.sending.len()),
                 Mode::Stream => (self.tuning.stream_pieces, 0),
             };
-            // Parts: the next one fills while fewer than `parts_in_flight` are full (a slice
-            // completes at most one part), so at most `parts_in_flight` full and one filling.
+            // Parts: the next one fills while fewer than `parts_in_flight` are full (a step
+            // completes at most one part: `Writer::pending`), so at most `parts_in_flight`
+            // full.
             // A part waiting for an upload slot would hold 5 MiB to save only the time to
             // top up the filling one from reads already here (BENCHMARKS 2026-12-05).
             let pumped = writer.pump(&self.plan, reads, &mut self.copies, |out| match out {
