@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone, Copy, Debug)]
 pub struct InstanceLimits {
     /// Largest linear memory, in bytes. The component reserves what a pack needs before it
-    /// starts the upload (about five parts plus 40 MiB), so a pack that cannot fit is refused
+    /// starts the upload (four parts, its read windows and 4 MiB), so a pack that cannot fit is refused
     /// up front.
     pub max_memory: usize,
     /// Wall-clock time one request may take, from instantiation to its last byte.

@@ -89,9 +89,9 @@ fn a_pack_past_its_time_limit_is_answered_504_and_its_upload_aborted() {
 
 #[test]
 fn a_pack_that_cannot_fit_in_memory_is_refused_before_it_uploads() {
-    // 24 MiB cannot hold five 5 MiB parts plus working memory.
+    // 20 MiB cannot hold four 5 MiB parts plus working memory.
     let env = Env::with_limits(InstanceLimits {
-        max_memory: 24 << 20,
+        max_memory: 20 << 20,
         ..InstanceLimits::default()
     });
     two_objects(&env);
