@@ -110,6 +110,7 @@ pub struct BenchArgs {
     pub dir: Option<PathBuf>,
     /// `big`, `small`, `all` (both), `ceiling` (the packer alone, against a store that
     /// costs nothing), `ceiling-stored` (only its stored row, three times: CPU per GiB),
+    /// `objects` (memory per object: 10,000 and 100,000 objects against that store),
     /// `instantiate` (the cost of a fresh instance), `checksums` or
     /// `resume` (the big scenario killed at half its parts and run again), `latency` (the
     /// small scenario with every store answer 10 ms late), `copy` (large objects packed

@@ -104,13 +104,18 @@ fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
             v
         }
         other => {
-            bail!("unknown scenario `{other}` (big, small, all, latency, copy, 8gib, ceiling, ceiling-stored, checksums, resume, instantiate)")
+            bail!("unknown scenario `{other}` (big, small, all, latency, copy, 8gib, ceiling, ceiling-stored, objects, checksums, resume, instantiate)")
         }
     })
 }
 
 pub async fn run(dir: Option<&Path>, which: &str, split_cores: bool) -> anyhow::Result<()> {
-    if split_cores && matches!(which, "instantiate" | "ceiling" | "ceiling-stored") {
+    if split_cores
+        && matches!(
+            which,
+            "instantiate" | "ceiling" | "ceiling-stored" | "objects"
+        )
+    {
         bail!("--split-cores splits the embedded store from the packer; `{which}` runs no store");
     }
     if which == "instantiate" {
@@ -121,6 +126,9 @@ pub async fn run(dir: Option<&Path>, which: &str, split_cores: bool) -> anyhow::
     }
     if which == "ceiling-stored" {
         return ceiling_stored().await;
+    }
+    if which == "objects" {
+        return per_object().await;
     }
     let scenarios = match which {
         "checksums" => Vec::new(),
@@ -267,6 +275,41 @@ async fn ceiling_stored() -> anyhow::Result<()> {
         );
     }
     store.handle.shutdown().await;
+    Ok(())
+}
+
+/// What a pack holds per object: folders of 10,000 and 100,000 objects of 1 KiB against
+/// the null store (nothing else differs), so the difference in peak memory is the
+/// listing, the plan, the reads' bookkeeping and the central directory of 90,000 objects.
+async fn per_object() -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    println!("{HEADER}");
+    let mut peaks = Vec::new();
+    for n in [10_000, 100_000] {
+        let s = Scenario {
+            name: format!("null store, {n} objects of 1 KiB, stored"),
+            prefix: "many/",
+            sizes: vec![1024; n],
+        };
+        let store =
+            null_store::start(s.objects(), pseudo_random(1 << 20), None, Checksums::None).await?;
+        let packed = measure(
+            &exe,
+            &store.handle.endpoint(),
+            &s,
+            &["--compression", "stored"],
+        )?;
+        println!("{}", packed.row);
+        peaks.push((n, packed.rss_mib, packed.anon_mib));
+        store.handle.shutdown().await;
+    }
+    let ((n0, rss0, anon0), (n1, rss1, anon1)) = (peaks[0], peaks[1]);
+    let per = |a: f64, b: f64| (b - a) * (1 << 20) as f64 / (n1 - n0) as f64;
+    println!(
+        "\nPer object: {:.0} bytes of peak RSS, {:.0} of peak anonymous memory.",
+        per(rss0, rss1),
+        per(anon0, anon1)
+    );
     Ok(())
 }
 
@@ -443,6 +486,9 @@ async fn seed(endpoint: &str, s: &Scenario) -> anyhow::Result<()> {
 struct Packed {
     row: String,
     cpu_s: f64,
+    /// Peak RSS and peak anonymous memory, MiB.
+    rss_mib: f64,
+    anon_mib: f64,
     mib_read: f64,
     /// Object MiB the store copied into the archive (never read).
     mib_copied: f64,
@@ -538,6 +584,7 @@ fn measure_into(
     let entries = summary["entries"].as_f64().unwrap_or(0.0);
     const MIB: f64 = (1 << 20) as f64;
     let cpu_s = cpu_ticks as f64 / CLOCK_TICKS_PER_S;
+    let (rss_mib, anon_mib) = (max_rss_kib as f64 / 1024.0, max_anon_kib as f64 / 1024.0);
     let row = format!(
         "| {} | {} | {:.0} | {:.0} | {} | {:.2} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.2} |",
         s.name,
@@ -549,13 +596,15 @@ fn measure_into(
         read / 1e6 / secs,
         entries / secs,
         wall,
-        max_rss_kib as f64 / 1024.0,
-        max_anon_kib as f64 / 1024.0,
+        rss_mib,
+        anon_mib,
         cpu_s,
     ) + " — |";
     Ok(Packed {
         row,
         cpu_s,
+        rss_mib,
+        anon_mib,
         mib_read: read / MIB,
         mib_copied: summary["copied_bytes"].as_f64().unwrap_or(0.0) / MIB,
         secs,

@@ -46,6 +46,8 @@ pub struct NullStore {
 struct Objects {
     /// `(key, size)`, in listing order.
     list: Vec<(String, u64)>,
+    /// Each key's size (a scan of `list` per read was quadratic at 100,000 objects).
+    sizes: std::collections::HashMap<String, u64>,
     /// Object bytes are slices of this.
     data: Bytes,
     /// Bytes per second one body is sent at, if paced.
@@ -87,6 +89,7 @@ pub async fn start(
         }
     }
     let objects = Arc::new(Objects {
+        sizes: objects.iter().cloned().collect(),
         list: objects,
         data: Bytes::from(data),
         per_connection,
@@ -114,7 +117,7 @@ async fn answer(req: Request<Incoming>, objects: &Objects, uploaded: &AtomicU64)
     let path = req.uri().path().trim_start_matches('/');
     let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
     let (bucket, key) = (bucket.to_string(), key.to_string());
-    let size_of = |key: &str| objects.list.iter().find(|(k, _)| k == key).map(|(_, s)| *s);
+    let size_of = |key: &str| objects.sizes.get(key).copied();
     // `bytes=a-b` or `bytes=a-`: the part of the object asked for.
     let range = req
         .headers()
@@ -125,7 +128,7 @@ async fn answer(req: Request<Incoming>, objects: &Objects, uploaded: &AtomicU64)
         .map(|(a, b)| (a.parse::<u64>().ok(), b.parse::<u64>().ok()));
 
     match (req.method().clone(), key.is_empty()) {
-        (Method::GET, true) if has("list-type") => xml(list_xml(&bucket, objects)),
+        (Method::GET, true) if has("list-type") => xml(list_xml(&bucket, objects, &query)),
         (Method::HEAD, false) if size_of(&key).is_none() => {
             match objects.archives.lock().expect("not poisoned").get(&key) {
                 Some(&size) => Response::builder()
@@ -242,13 +245,29 @@ async fn answer(req: Request<Incoming>, objects: &Objects, uploaded: &AtomicU64)
     }
 }
 
-fn list_xml(bucket: &str, objects: &Objects) -> String {
+/// One page of 1,000 keys, as S3 lists; the continuation token is the next key's index.
+fn list_xml(bucket: &str, objects: &Objects, query: &str) -> String {
+    const PAGE: usize = 1000;
+    let from: usize = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("continuation-token="))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0)
+        .min(objects.list.len());
+    let page = &objects.list[from..(from + PAGE).min(objects.list.len())];
+    let next = from + page.len();
+    let more = next < objects.list.len();
     let mut xml = format!(
-        "<ListBucketResult><Name>{bucket}</Name><KeyCount>{}</KeyCount><MaxKeys>1000</MaxKeys>\
-         <IsTruncated>false</IsTruncated>",
-        objects.list.len()
+        "<ListBucketResult><Name>{bucket}</Name><KeyCount>{}</KeyCount><MaxKeys>{PAGE}</MaxKeys>\
+         <IsTruncated>{more}</IsTruncated>",
+        page.len()
     );
-    for (key, size) in &objects.list {
+    if more {
+        xml.push_str(&format!(
+            "<NextContinuationToken>{next}</NextContinuationToken>"
+        ));
+    }
+    for (key, size) in page {
         xml.push_str(&format!(
             "<Contents><Key>{key}</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified>\
              <ETag>\"0123456789abcdef0123456789abcdef\"</ETag><Size>{size}</Size></Contents>"
