@@ -1099,8 +1099,7 @@ impl Engine {
                 if u.ranged() {
                     get = get.range(u.start + u.received, u.end);
                 }
-                let etag = reads.etags.get(&u.entry);
-                if let Some(etag) = etag {
+                if let Some(etag) = reads.etag(&self.plan, u.entry) {
                     get = get.if_match(etag);
                 }
                 let mut request = get.sign(cfg, t);
@@ -1348,7 +1347,7 @@ impl Engine {
         if u.ranged() && status != 206 {
             return Err(PackError::RangeNotHonoured { key });
         }
-        let want = u.len() - u.received;
+        let (want, ranged) = (u.len() - u.received, u.ranged());
         let length = f
             .header("content-length")
             .and_then(|v| v.trim().parse::<u64>().ok());
@@ -1356,19 +1355,17 @@ impl Engine {
             return Err(PackError::ObjectChanged { key });
         }
         let entry = u.entry;
-        match (reads.etags.get(&entry), f.header("etag")) {
+        match (reads.etag(&self.plan, entry), f.header("etag")) {
             (Some(known), Some(got)) if !same_etag(known, got) => {
                 return Err(PackError::ObjectChanged { key })
             }
-            (None, Some(got)) => {
-                reads.etags.insert(entry, got.to_string());
-            }
+            (None, Some(got)) => reads.learn_etag(entry, got),
             _ => {}
         }
         // OSS shows the whole object's CRC on every answer; S3 only on whole-object ones.
         if !self.tuning.checksums {
             reads.verify.claim(entry, Claimed::Nothing);
-        } else if self.job.store.provider == Provider::Oss || !u.ranged() {
+        } else if self.job.store.provider == Provider::Oss || !ranged {
             let claimed = Claimed::from_headers(self.job.store.provider, |n| f.header(n));
             reads.verify.claim(entry, claimed);
         }
@@ -1993,7 +1990,7 @@ impl Engine {
                     return self.fail(invalid("no Content-Length".into()));
                 };
                 let reads = self.reads.as_mut().expect("reading");
-                let changed = match (reads.etags.get(&entry), &head.etag) {
+                let changed = match (reads.etag(&self.plan, entry), &head.etag) {
                     (Some(known), Some(got)) => !same_etag(known, got),
                     _ => false,
                 };

@@ -116,8 +116,10 @@ pub(crate) struct Reads {
     next_large: usize,
     active_small: usize,
     active_large: usize,
-    /// Per entry, the ETag every read of it must carry: the listing's, else the first answer's.
-    pub etags: BTreeMap<usize, String>,
+    /// ETags learned from a first answer, for entries the plan has none of (every read
+    /// carries the listing's, else this: [`Reads::etag`]). The plan's are not copied here:
+    /// a map of every entry's cost ~100 bytes an object.
+    learned_etags: BTreeMap<usize, String>,
     pub verify: Verify,
     /// An object whose bytes (already handed over) did not match its checksum.
     pub mismatch: Option<(usize, crate::store::checksum::Algorithm)>,
@@ -136,16 +138,8 @@ pub(crate) struct Reads {
 impl Reads {
     /// The reads of `plan`; of a copied entry (`copies`), only its head.
     pub fn new(plan: &Plan, tuning: Tuning, shared: Option<Algorithm>, copies: &Copies) -> Reads {
-        let mut units = Vec::new();
-        let mut etags = BTreeMap::new();
-        for (entry, e) in plan.entries.iter().enumerate() {
-            let size = e.size();
-            if size == 0 {
-                continue;
-            }
-            if let Some(etag) = &e.etag {
-                etags.insert(entry, etag.clone());
-            }
+        // Each entry's bytes to read and the step they are cut by.
+        let cuts = |entry: usize, size: u64| {
             let read = copies.read_len(entry, size);
             let small = size <= tuning.small_object_max && read == size;
             let windowed = !small && tuning.read_ranges == 1;
@@ -154,6 +148,24 @@ impl Reads {
             } else {
                 tuning.range_bytes
             };
+            (read, small, windowed, step)
+        };
+        // Counted first: a vector grown by doubling leaves up to half its room unused, and
+        // guest memory, once touched, stays.
+        let count: u64 = (plan.entries.iter().enumerate())
+            .filter(|(_, e)| e.size() > 0)
+            .map(|(entry, e)| {
+                let (read, _, _, step) = cuts(entry, e.size());
+                read.div_ceil(step.max(1))
+            })
+            .sum();
+        let mut units = Vec::with_capacity(count as usize);
+        for (entry, e) in plan.entries.iter().enumerate() {
+            let size = e.size();
+            if size == 0 {
+                continue;
+            }
+            let (read, small, windowed, step) = cuts(entry, size);
             let mut start = 0;
             while start < read {
                 let end = (start + step).min(read);
@@ -180,6 +192,7 @@ impl Reads {
                 start = end;
             }
         }
+        debug_assert_eq!(units.len() as u64, count);
         Reads {
             units,
             front: 0,
@@ -187,7 +200,7 @@ impl Reads {
             next_large: 0,
             active_small: 0,
             active_large: 0,
-            etags,
+            learned_etags: BTreeMap::new(),
             verify: Verify::default(),
             mismatch: None,
             shared,
@@ -218,6 +231,19 @@ impl Reads {
             .map(|e| e.size())
             .max()
             .unwrap_or(0)
+    }
+
+    /// The ETag every read of `entry` must carry: the listing's, else the first answer's.
+    pub fn etag<'a>(&'a self, plan: &'a Plan, entry: usize) -> Option<&'a str> {
+        plan.entries[entry]
+            .etag
+            .as_deref()
+            .or_else(|| self.learned_etags.get(&entry).map(String::as_str))
+    }
+
+    /// Remembers the ETag of `entry`'s first answer, when the plan has none.
+    pub fn learn_etag(&mut self, entry: usize, etag: &str) {
+        self.learned_etags.insert(entry, etag.to_string());
     }
 
     /// The most the reads can hold at once.

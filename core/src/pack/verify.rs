@@ -72,6 +72,11 @@ impl Verify {
         self.claims.get(&entry)
     }
 
+    /// Entry `entry` is in the archive: what the store said of it is needed no more.
+    pub fn forget(&mut self, entry: usize) {
+        self.claims.remove(&entry);
+    }
+
     /// Whether the store has said what entry `entry`'s bytes are.
     pub fn known(&self, entry: usize) -> bool {
         self.claims.contains_key(&entry)

@@ -150,9 +150,12 @@ impl Plan {
     /// `source-dir` marker itself is the archive's root and is left out silently.
     /// Filters leave entries out quietly; they are the request's own choice.
     pub fn build(sources: impl IntoIterator<Item = Source>, opts: &PlanOptions) -> Plan {
+        let sources = sources.into_iter();
         let mut plan = Plan::default();
         let mut taken = HashSet::new();
-        let mut named: Vec<(Source, String)> = Vec::new();
+        // Sized up front, here and below: a vector grown by doubling leaves up to half its
+        // room unused, and guest memory, once touched, stays (BENCHMARKS: `objects`).
+        let mut named: Vec<(Source, String)> = Vec::with_capacity(sources.size_hint().0);
         for src in sources {
             let natural = match &src.name {
                 Some(n) => entry_name(n, None),
@@ -180,6 +183,7 @@ impl Plan {
         }
         taken.extend(folders.iter().cloned());
         let mut emitted_folders: HashSet<String> = HashSet::new();
+        plan.entries.reserve_exact(named.len());
         for (src, natural) in named {
             let is_dir = src.key.ends_with('/') && src.name.is_none();
             let name = if is_dir {
