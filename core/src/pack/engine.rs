@@ -495,6 +495,12 @@ impl Engine {
         let shared = (self.tuning.checksums && self.job.mode == Mode::Upload)
             .then_some(self.archive_algorithm);
         let mut reads = Reads::new(&self.plan, self.tuning, shared, &self.copies);
+        // Which entries matched, and their CRC-32s, serve only the records written after
+        // the pack: kept per entry only when there are records to write.
+        reads.verify.keep_matched = self.job.records.is_some();
+        if let Some(writer) = self.writer.as_mut() {
+            writer.keep_crc32s = self.job.records.is_some();
+        }
         if self.tuning.checksums {
             // What the probes showed needs no second look.
             for (e, claimed) in &self.copies.claims {

@@ -57,8 +57,11 @@ pub(crate) struct Verify {
     reread: BTreeSet<usize>,
     pub verified: u64,
     pub unverified: u64,
-    /// Entries whose bytes matched their checksum.
+    /// Entries whose bytes matched their checksum, when [`Verify::keep_matched`].
     pub matched: BTreeSet<usize>,
+    /// Whether to keep `matched` (the records need it; otherwise it would cost a set entry
+    /// per object for the whole pack).
+    pub keep_matched: bool,
 }
 
 impl Verify {
@@ -171,7 +174,9 @@ impl Verify {
         match verdict {
             Verdict::Match => {
                 self.verified += 1;
-                self.matched.insert(entry);
+                if self.keep_matched {
+                    self.matched.insert(entry);
+                }
             }
             Verdict::Unverifiable => self.unverified += 1,
             Verdict::Mismatch(_) => {}

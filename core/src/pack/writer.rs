@@ -53,9 +53,10 @@ pub(crate) struct Writer {
     crc: Option<Algorithm>,
     /// The open entry is copied: the CRC of its head so far (archive's algorithm).
     copying: Option<u64>,
-    /// Entries' CRC-32s, for the records written after the pack (`copy.rs`), and the
-    /// `auto` entries whose sniff chose stored.
+    /// Entries' CRC-32s, for the records written after the pack (`copy.rs`), when
+    /// `keep_crc32s`; and the `auto` entries whose sniff chose stored.
     pub crc32s: std::collections::BTreeMap<usize, u32>,
+    pub keep_crc32s: bool,
     pub sniffed_stored: std::collections::BTreeSet<usize>,
     /// Parts: bytes from the encoder that wait for room, because the bytes before them
     /// completed a part. A step of [`Writer::pump`] completes at most one part, however
@@ -103,6 +104,7 @@ impl Writer {
             crc: None,
             copying: None,
             crc32s: Default::default(),
+            keep_crc32s: false,
             sniffed_stored: Default::default(),
             pending: VecDeque::new(),
         }
@@ -186,9 +188,11 @@ impl Writer {
                     .encoder
                     .take()
                     .expect("checked")
-                    .finish()
+                    .finish_in_chunks()
                     .map_err(encode_error)?;
-                self.emit(Bytes::from(tail), None)?;
+                for chunk in tail {
+                    self.emit(Bytes::from(chunk), None)?;
+                }
                 continue;
             };
             if !self.open {
@@ -289,7 +293,9 @@ impl Writer {
             // Folders have no descriptor; files (empty ones too) do.
             if entry.kind != crate::zip::EntryKind::Directory {
                 let end = encoder.finish_entry().map_err(encode_error)?;
-                self.crc32s.insert(self.entry, end.crc32);
+                if self.keep_crc32s {
+                    self.crc32s.insert(self.entry, end.crc32);
+                }
                 self.emit(Bytes::from(end.bytes), None)?;
                 if let Output::Parts {
                     splitter: Some(splitter),

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use crate::store::checksum::{self, Algorithm};
 use flate2::{Compress, Compression, FlushCompress};
 
+use super::central_bytes::CentralBytes;
 use super::central_directory::{central_header, Written};
 use super::data_descriptor::data_descriptor;
 use super::end_of_central_directory::end_records;
@@ -205,7 +206,7 @@ pub struct ZipEncoder {
     layout: Layout,
     offset: u64,
     entries: u64,
-    central: Vec<u8>,
+    central: CentralBytes,
     open: Option<Open>,
 }
 
@@ -301,7 +302,7 @@ impl ZipEncoder {
                 version_needed,
                 descriptor: false,
             };
-            self.central.extend_from_slice(&central_header(&meta, &w));
+            self.central.push(&central_header(&meta, &w));
         }
         Ok(header)
     }
@@ -474,8 +475,7 @@ impl ZipEncoder {
             version_needed: open.version_needed,
             descriptor,
         };
-        self.central
-            .extend_from_slice(&central_header(&open.meta, &w));
+        self.central.push(&central_header(&open.meta, &w));
         Ok(EntryEnd {
             bytes: out,
             patches,
@@ -483,17 +483,38 @@ impl ZipEncoder {
         })
     }
 
+    /// Central directory bytes so far.
+    pub(crate) fn central_len(&self) -> u64 {
+        self.central.len()
+    }
+
+    /// An encoder that keeps no central directory, only its size: for predicting sizes.
+    pub(crate) fn counting(layout: Layout) -> Self {
+        ZipEncoder {
+            layout,
+            central: CentralBytes::counting(),
+            ..Self::default()
+        }
+    }
+
     /// Ends the archive: central directory and end records.
-    pub fn finish(mut self) -> Result<Vec<u8>, EncodeError> {
+    pub fn finish(self) -> Result<Vec<u8>, EncodeError> {
+        Ok(self.finish_in_chunks()?.concat())
+    }
+
+    /// [`Self::finish`] as the chunks the central directory was kept in, the end records
+    /// last: never one buffer of the whole directory.
+    pub fn finish_in_chunks(mut self) -> Result<Vec<Vec<u8>>, EncodeError> {
         if self.open.is_some() {
             return Err(EncodeError::EntryOpen);
         }
         let cd_offset = self.offset;
-        let cd_size = self.central.len() as u64;
+        let cd_size = self.central.len();
         let end = end_records(self.entries, cd_offset, cd_size);
-        self.central.extend_from_slice(&end);
-        self.offset += self.central.len() as u64;
-        Ok(self.central)
+        self.offset += cd_size + end.len() as u64;
+        let mut chunks = self.central.into_chunks();
+        chunks.push(end);
+        Ok(chunks)
     }
 }
 

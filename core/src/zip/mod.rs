@@ -5,6 +5,7 @@
 //! and part sizing), a sans-IO shape (bytes out, no `Write` sink, so it runs unchanged in
 //! the component's async loop), and control over every name and extra-field byte.
 
+mod central_bytes;
 mod central_directory;
 mod data_descriptor;
 mod dos_time;

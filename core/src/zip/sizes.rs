@@ -19,7 +19,7 @@ pub fn archive_size_in<'a>(
     layout: Layout,
 ) -> Result<Option<u64>, super::EncodeError> {
     let mut enc = SizeOnly {
-        enc: ZipEncoder::with_layout(layout),
+        enc: ZipEncoder::counting(layout),
     };
     for meta in entries {
         if meta.method != super::Method::Stored {
@@ -55,7 +55,8 @@ impl SizeOnly {
 
     fn finish(self) -> Result<u64, super::EncodeError> {
         let before = self.enc.bytes_out();
-        let tail = self.enc.finish()?;
-        Ok(before + tail.len() as u64)
+        let central = self.enc.central_len();
+        let end = self.enc.finish_in_chunks()?;
+        Ok(before + central + end.iter().map(|c| c.len() as u64).sum::<u64>())
     }
 }
