@@ -53,6 +53,7 @@ pub mod metrics;
 pub mod outgoing;
 pub mod pack;
 pub mod progress;
+mod request_options;
 pub mod serve;
 pub mod settings;
 pub mod state;

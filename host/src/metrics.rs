@@ -67,6 +67,7 @@ pub struct Metrics {
     read_bytes: Counter,
     hashed_bytes: Counter,
     written_bytes: Family<DestinationLabels, Counter>,
+    resources_left: Counter,
 }
 
 /// 50 ms to ~55 min: a pack of a few small files to one near the default request timeout.
@@ -151,6 +152,12 @@ impl Metrics {
             Unit::Bytes,
             written_bytes.clone(),
         );
+        let resources_left = Counter::default();
+        registry.register(
+            "instance_resources_left",
+            "Host resources (wasi:http requests, bodies, streams, fields) still held for an instance when it ended: a few per instance; one per store request is a leak",
+            resources_left.clone(),
+        );
         Metrics {
             registry,
             packs,
@@ -162,6 +169,7 @@ impl Metrics {
             read_bytes,
             hashed_bytes,
             written_bytes,
+            resources_left,
         }
     }
 
@@ -210,6 +218,10 @@ impl Metrics {
 
     pub fn read(&self, bytes: u64) {
         self.read_bytes.inc_by(bytes);
+    }
+
+    pub fn resources_left(&self, n: u64) {
+        self.resources_left.inc_by(n);
     }
 
     pub fn hashed(&self, bytes: u64) {

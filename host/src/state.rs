@@ -42,6 +42,15 @@ impl HostState {
     }
 }
 
+/// What the instance left in the table is counted (`zip_oss_instance_resources_left`):
+/// wasmtime-wasi-http 48 once left every request's options there (`request_options.rs`).
+impl Drop for HostState {
+    fn drop(&mut self) {
+        let left = self.table.iter_mut().count() as u64;
+        self.hooks.metrics.resources_left(left);
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

@@ -342,3 +342,36 @@ fn json_logs_are_one_object_per_line() {
     assert!(request["ms"].is_u64(), "{request}");
     assert!(!log.contains(ACCESS_KEY_SECRET), "the secret was logged");
 }
+
+/// An instance gives back what each store request took in the host: a pack of 300 small
+/// objects (300 reads, each with its own timeouts) leaves a few resources, not one per
+/// read. wasmtime-wasi-http 48 kept every request's `request-options` (`request_options.rs`
+/// in the host deletes them), which at a million objects would fill the table and trap.
+#[test]
+fn a_pack_leaves_no_host_resource_per_request() {
+    let env = Env::new();
+    let files: Vec<(String, Vec<u8>)> = (0..300)
+        .map(|i| {
+            (
+                format!("many/{i:03}.txt"),
+                format!("object {i}").into_bytes(),
+            )
+        })
+        .collect();
+    env.put_files(&files);
+    let name = "zip_oss_instance_resources_left_total{}";
+    let before = scrape(&env);
+    let answer = env.post(
+        r#"{"bucket":"bkt","source-dir":"many/","dest-file":"output/many.zip"}"#,
+        true,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.json()["entries"], 300, "{}", answer.text());
+    let ok = r#"zip_oss_packs_total{code="none",outcome="success"}"#;
+    let after = scrape_until(&env, ok, value(&before, ok) + 1.0);
+    let left = value(&after, name) - value(&before, name);
+    assert!(
+        left < 30.0,
+        "the pack's instance left {left} resources in the host's table"
+    );
+}
