@@ -1103,7 +1103,7 @@ impl Engine {
                 let key = ObjectKey::new(entry.key.as_str()).ok()?;
                 let mut get = GetObject::new(bucket, &key);
                 if u.ranged() {
-                    get = get.range(u.start + u.received, u.end);
+                    get = get.range(u.start + u.received(), u.end);
                 }
                 if let Some(etag) = reads.etag(&self.plan, u.entry) {
                     get = get.if_match(etag);
@@ -1353,7 +1353,7 @@ impl Engine {
         if u.ranged() && status != 206 {
             return Err(PackError::RangeNotHonoured { key });
         }
-        let (want, ranged) = (u.len() - u.received, u.ranged());
+        let (want, ranged) = (u.len() - u.received(), u.ranged());
         let length = f
             .header("content-length")
             .and_then(|v| v.trim().parse::<u64>().ok());
@@ -1375,7 +1375,7 @@ impl Engine {
             let claimed = Claimed::from_headers(self.job.store.provider, |n| f.header(n));
             reads.verify.claim(entry, claimed);
         }
-        reads.units[unit].answered = true;
+        reads.units[unit].flight_mut().answered = true;
         Ok(())
     }
 
@@ -1440,7 +1440,7 @@ impl Engine {
         let reads = self.reads.as_mut().expect("reading");
         reads.attempt_over(unit);
         let u = &reads.units[unit];
-        if u.received < u.len() {
+        if u.received() < u.len() {
             // Ended early: resume where it stopped.
             return self.read_broke(unit, f.attempt, now);
         }
@@ -1466,13 +1466,15 @@ impl Engine {
         let max = self.tuning.max_resumes;
         let reads = self.reads.as_mut().expect("reading");
         let u = &mut reads.units[unit];
-        u.resumes += 1;
-        if u.resumes > max {
-            let (times, at) = (u.resumes, u.start + u.received);
+        let at = u.start + u.received();
+        let f = u.flight_mut();
+        f.resumes += 1;
+        if f.resumes > max {
+            let times = f.resumes;
             let key = self.unit_key(unit);
             return self.fail(PackError::ReadInterrupted { key, times, at });
         }
-        let retry = u.resumes;
+        let retry = f.resumes;
         self.retry_later(Op::Read { unit }, attempt + 1, retry, now);
     }
 

@@ -38,13 +38,23 @@ pub(crate) struct Unit {
     /// Read ahead in the small-object window (else the range window). A small unit is
     /// its whole object, handed over only once all of it is here and checked.
     pub small: bool,
-    /// Whether a small unit's bytes were checked (and may be handed over).
-    pub checked: bool,
     /// Ends at the object's last byte.
     pub last: bool,
     /// Credit is granted as the encoder takes bytes (one stream per large object).
     pub windowed: bool,
     pub started: bool,
+    pub consumed: u64,
+    /// The read's state from its start until it is taken whole. Units are made for the
+    /// whole plan up front (one per small object), and a waiting or spent one keeps none:
+    /// ~60 bytes an object less for the whole pack.
+    flight: Option<Box<Flight>>,
+}
+
+/// A started unit's read: its attempts, what arrived and what was granted.
+#[derive(Debug, Default)]
+pub(crate) struct Flight {
+    /// Whether a small unit's bytes were checked (and may be handed over).
+    pub checked: bool,
     /// The attempt in flight, and whether its answer's head arrived.
     pub token: Option<Token>,
     pub answered: bool,
@@ -55,34 +65,74 @@ pub(crate) struct Unit {
     /// What arrived and was not yet taken, in order.
     chunks: VecDeque<Chunk>,
     pub buffered_bytes: u64,
-    pub consumed: u64,
     /// Bodies that broke off and were resumed.
     pub resumes: u32,
     /// When the attempt in flight was sent (monotonic ms).
     sent_ms: u64,
 }
 
+/// What a unit that has no read going shows.
+static IDLE: Flight = Flight {
+    checked: false,
+    token: None,
+    answered: false,
+    received: 0,
+    credit: 0,
+    chunks: VecDeque::new(),
+    buffered_bytes: 0,
+    resumes: 0,
+    sent_ms: 0,
+};
+
 impl Unit {
     pub fn len(&self) -> u64 {
         self.end - self.start
     }
 
-    /// Whether this attempt asks for a range (anything but the whole object from byte 0).
-    pub fn ranged(&self) -> bool {
-        !(self.whole && self.received == 0)
+    /// Taken whole by the encoder.
+    fn spent(&self) -> bool {
+        self.consumed == self.len()
     }
 
-    /// Lets go of the queue's room once the unit is taken whole. Units stay until the pack
-    /// ends, and an 8 GiB pack's ~8,000 spent ranges kept ~16 MiB of empty queues.
-    fn free_queue(&mut self) {
-        self.chunks = VecDeque::new();
+    /// Its read's state (an idle one before it starts and once it is spent).
+    pub fn flight(&self) -> &Flight {
+        self.flight.as_deref().unwrap_or(&IDLE)
+    }
+
+    /// Its read's state, which a started unit has until it is spent.
+    pub fn flight_mut(&mut self) -> &mut Flight {
+        debug_assert!(
+            self.started && !self.spent(),
+            "a read's state outside its read"
+        );
+        self.flight.get_or_insert_with(Box::default)
+    }
+
+    /// Bytes received from `start` on (all of them once spent).
+    pub fn received(&self) -> u64 {
+        match &self.flight {
+            Some(f) => f.received,
+            None if self.started && self.spent() => self.len(),
+            None => 0,
+        }
+    }
+
+    /// Whether this attempt asks for a range (anything but the whole object from byte 0).
+    pub fn ranged(&self) -> bool {
+        !(self.whole && self.received() == 0)
+    }
+
+    /// Lets go of the read's state once the unit is taken whole.
+    fn spend(&mut self) {
+        self.flight = None;
     }
 
     /// What the next attempt may be granted: the rest of a fixed unit, or the window.
     fn initial_credit(&self, window: u64) -> u64 {
-        let rest = self.len() - self.received;
+        let f = self.flight();
+        let rest = self.len() - f.received;
         if self.windowed {
-            window.saturating_sub(self.buffered_bytes).min(rest)
+            window.saturating_sub(f.buffered_bytes).min(rest)
         } else {
             rest
         }
@@ -175,19 +225,11 @@ impl Reads {
                     end,
                     whole: start == 0 && end == size,
                     small,
-                    checked: false,
                     last: end == read,
                     windowed,
                     started: false,
-                    token: None,
-                    answered: false,
-                    received: 0,
-                    credit: 0,
-                    chunks: VecDeque::new(),
-                    buffered_bytes: 0,
                     consumed: 0,
-                    resumes: 0,
-                    sent_ms: 0,
+                    flight: None,
                 });
                 start = end;
             }
@@ -266,7 +308,7 @@ impl Reads {
         self.units[self.front..]
             .iter()
             .filter(|u| u.started)
-            .map(|u| u.buffered_bytes + u.credit)
+            .map(|u| u.flight().buffered_bytes + u.flight().credit)
             .sum()
     }
 
@@ -292,40 +334,47 @@ impl Reads {
     pub fn attempt(&mut self, i: usize, token: Token, now_ms: u64) -> u64 {
         let window = self.tuning.range_bytes;
         let u = &mut self.units[i];
-        u.token = Some(token);
-        u.sent_ms = now_ms;
-        u.answered = false;
-        u.credit = u.initial_credit(window);
-        u.credit
+        let credit = u.initial_credit(window);
+        let f = u.flight_mut();
+        f.token = Some(token);
+        f.sent_ms = now_ms;
+        f.answered = false;
+        f.credit = credit;
+        credit
     }
 
     /// Unit `i`'s answer began at `now_ms`: a small one's latency sizes the window.
     pub fn answered(&mut self, i: usize, now_ms: u64) {
         let u = &self.units[i];
         if u.small {
-            self.window.answered(u.sent_ms, now_ms);
+            self.window.answered(u.flight().sent_ms, now_ms);
         }
     }
 
     /// The attempt in flight ended (broke off, or finished): its unspent credit lapses.
     pub fn attempt_over(&mut self, i: usize) {
-        let u = &mut self.units[i];
-        u.token = None;
-        u.credit = 0;
+        if let Some(f) = self.units[i].flight.as_deref_mut() {
+            f.token = None;
+            f.credit = 0;
+        }
     }
 
     /// Bytes arrived; `false` if more came than the unit asked for.
     pub fn arrived(&mut self, i: usize, bytes: Bytes, hashed: Option<Hashed>) -> bool {
         let u = &mut self.units[i];
         let n = bytes.len() as u64;
-        if u.received + n > u.len() {
+        if u.received() + n > u.len() {
             return false;
         }
-        u.received += n;
-        u.credit = u.credit.saturating_sub(n);
-        u.buffered_bytes += n;
-        if !bytes.is_empty() {
-            u.chunks.push_back(Chunk {
+        if n == 0 {
+            return true;
+        }
+        let f = u.flight_mut();
+        f.received += n;
+        f.credit = f.credit.saturating_sub(n);
+        f.buffered_bytes += n;
+        {
+            f.chunks.push_back(Chunk {
                 bytes,
                 hashed,
                 crcs: PieceCrcs::default(),
@@ -337,11 +386,12 @@ impl Reads {
     /// The first `n` bytes of entry `entry` without taking them, once they are here.
     pub fn peek(&self, entry: usize, n: u64) -> Option<Vec<u8>> {
         let u = self.units.get(self.front).filter(|u| u.entry == entry)?;
-        if u.consumed != 0 || u.buffered_bytes < n || (u.small && !u.checked) {
+        let f = u.flight();
+        if u.consumed != 0 || f.buffered_bytes < n || (u.small && !f.checked) {
             return None;
         }
         let mut out = Vec::with_capacity(n as usize);
-        for b in u.chunks.iter().map(|c| &c.bytes) {
+        for b in f.chunks.iter().map(|c| &c.bytes) {
             let take = (n as usize - out.len()).min(b.len());
             out.extend_from_slice(&b[..take]);
             if out.len() == n as usize {
@@ -362,27 +412,32 @@ impl Reads {
             .filter(|u| u.entry == entry)?;
         // A larger object's bytes are hashed as they go; its checksum must be known first.
         let copied = self.copied.contains(&entry);
-        if (u.small && !u.checked) || (!u.small && !copied && !self.verify.known(entry)) {
+        let checked = u.flight().checked;
+        if (u.small && !checked) || (!u.small && !copied && !self.verify.known(entry)) {
             return None;
         }
+        if u.flight().chunks.is_empty() {
+            return None;
+        }
+        let f = u.flight_mut();
         let Chunk {
             mut bytes,
             mut hashed,
             mut crcs,
-        } = u.chunks.pop_front()?;
+        } = f.chunks.pop_front()?;
         if bytes.len() > max {
             let (head, (tail, tail_hashed)) = host_hashes::split(bytes, hashed, max);
             (bytes, hashed) = head;
             // Split: neither half's CRCs from a check are known.
             crcs = PieceCrcs::default();
-            u.chunks.push_front(Chunk {
+            f.chunks.push_front(Chunk {
                 bytes: tail,
                 hashed: tail_hashed,
                 crcs,
             });
         }
         let n = bytes.len() as u64;
-        u.buffered_bytes -= n;
+        f.buffered_bytes -= n;
         u.consumed += n;
         if !u.small && !copied {
             crcs = self.verify.hash(entry, &bytes, self.shared, hashed);
@@ -400,14 +455,18 @@ impl Reads {
             } else {
                 self.active_large -= 1;
             }
-            u.free_queue();
+            u.spend();
             self.front += 1;
-        } else if let (true, Some(token), true) = (u.windowed, u.token, u.answered) {
+        } else if let (true, Some(token), true) =
+            (u.windowed, u.flight().token, u.flight().answered)
+        {
             // Top the window up once a quarter of it is free.
-            let free = window.saturating_sub(u.buffered_bytes + u.credit);
-            let grant = free.min(u.len() - u.received - u.credit);
-            if grant > 0 && (grant >= window / 4 || u.received + u.credit + grant == u.len()) {
-                u.credit += grant;
+            let len = u.len();
+            let f = u.flight_mut();
+            let free = window.saturating_sub(f.buffered_bytes + f.credit);
+            let grant = free.min(len - f.received - f.credit);
+            if grant > 0 && (grant >= window / 4 || f.received + f.credit + grant == len) {
+                f.credit += grant;
                 credit = Some((token, grant));
             }
         }
@@ -421,12 +480,12 @@ impl Reads {
     /// A small unit is whole: checks it against its object's checksum.
     pub fn check_small(&mut self, i: usize) -> Verdict {
         let u = &self.units[i];
-        let chunks = u.chunks.iter().map(|c| (&c.bytes[..], c.hashed));
+        let chunks = u.flight().chunks.iter().map(|c| (&c.bytes[..], c.hashed));
         let (verdict, crcs) = self.verify.check_whole(u.entry, chunks, self.shared);
         if !matches!(verdict, Verdict::Mismatch(_)) {
-            let u = &mut self.units[i];
-            u.checked = true;
-            for (chunk, crcs) in u.chunks.iter_mut().zip(crcs) {
+            let f = self.units[i].flight_mut();
+            f.checked = true;
+            for (chunk, crcs) in f.chunks.iter_mut().zip(crcs) {
                 chunk.crcs = crcs;
             }
         }
@@ -440,18 +499,16 @@ impl Reads {
             u.consumed, 0,
             "a small unit is handed over only once checked"
         );
-        u.chunks.clear();
-        u.buffered_bytes = 0;
-        u.received = 0;
+        let f = u.flight_mut();
+        f.chunks.clear();
+        f.buffered_bytes = 0;
+        f.received = 0;
     }
 
     /// Forgets everything buffered (the pack failed).
     pub fn clear(&mut self) {
         for u in &mut self.units[self.front..] {
-            u.free_queue();
-            u.buffered_bytes = 0;
-            u.credit = 0;
-            u.token = None;
+            u.spend();
         }
         self.front = self.units.len();
     }
@@ -464,6 +521,7 @@ fn next_of(units: &mut [Unit], cursor: &mut usize, small: bool) -> Option<usize>
     }
     let unit = units.get_mut(*cursor)?;
     unit.started = true;
+    unit.flight = Some(Box::default());
     *cursor += 1;
     Some(*cursor - 1)
 }
@@ -504,11 +562,7 @@ mod tests {
         assert_eq!(reads.units.len(), 8);
         for u in &reads.units {
             assert_eq!(u.consumed, u.len());
-            assert_eq!(
-                u.chunks.capacity(),
-                0,
-                "a spent range keeps its queue's room"
-            );
+            assert!(u.flight.is_none(), "a spent range keeps its read's state");
         }
     }
 }
