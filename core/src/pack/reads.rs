@@ -373,13 +373,11 @@ impl Reads {
         f.received += n;
         f.credit = f.credit.saturating_sub(n);
         f.buffered_bytes += n;
-        {
-            f.chunks.push_back(Chunk {
-                bytes,
-                hashed,
-                crcs: PieceCrcs::default(),
-            });
-        }
+        f.chunks.push_back(Chunk {
+            bytes,
+            hashed,
+            crcs: PieceCrcs::default(),
+        });
         true
     }
 
