@@ -30,7 +30,7 @@ pub fn plan(data: &[u8]) {
     if flags.get(1).is_some_and(|b| b & 1 == 1) {
         opts.name_encoding = NameEncoding::Gbk;
     }
-    let base = lines.next().unwrap_or("").to_string();
+    let base: std::sync::Arc<str> = lines.next().unwrap_or("").into();
     let sources: Vec<Source> = lines
         .take(300)
         .enumerate()

@@ -18,8 +18,9 @@ pub struct Source {
     pub key: String,
     pub size: u64,
     pub mtime_unix: Option<i64>,
-    /// The prefix the name is relative to (the `source-dir` it was listed under).
-    pub base: String,
+    /// The prefix the name is relative to (the `source-dir` it was listed under), shared
+    /// by every object listed under it.
+    pub base: std::sync::Arc<str>,
     /// A name chosen by the request (`source-files` item with `name`).
     pub name: Option<String>,
     /// The version listed; every read must carry it (`If-Match`), so an object replaced
@@ -159,10 +160,10 @@ impl Plan {
         for src in sources {
             let natural = match &src.name {
                 Some(n) => entry_name(n, None),
-                None => entry_name(&src.key, Some(src.base.as_str())),
+                None => entry_name(&src.key, Some(&src.base)),
             };
             let Some(natural) = natural else {
-                if src.key != src.base {
+                if *src.key != *src.base {
                     plan.skipped.push(src.key);
                 }
                 continue;
