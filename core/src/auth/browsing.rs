@@ -35,7 +35,6 @@ impl AccessPolicy {
 mod tests {
     use super::*;
     use crate::auth::Prefixes;
-    use crate::store::ObjectInfo;
 
     fn policy(sources: &[&str]) -> AccessPolicy {
         AccessPolicy::new(
@@ -45,20 +44,7 @@ mod tests {
     }
 
     fn page(keys: &[&str], folders: &[&str]) -> ListPage {
-        ListPage {
-            objects: keys
-                .iter()
-                .map(|k| ObjectInfo {
-                    key: k.to_string(),
-                    size: 1,
-                    last_modified_unix: None,
-                    etag: None,
-                })
-                .collect(),
-            next_continuation_token: None,
-            is_truncated: false,
-            common_prefixes: folders.iter().map(|f| f.to_string()).collect(),
-        }
+        crate::store::test_page(keys, folders)
     }
 
     #[test]

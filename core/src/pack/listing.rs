@@ -100,23 +100,9 @@ impl Listing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ObjectInfo;
 
     fn page(keys: &[&str]) -> ListPage {
-        ListPage {
-            objects: keys
-                .iter()
-                .map(|k| ObjectInfo {
-                    key: k.to_string(),
-                    size: 1,
-                    last_modified_unix: None,
-                    etag: None,
-                })
-                .collect(),
-            next_continuation_token: None,
-            is_truncated: false,
-            common_prefixes: Vec::new(),
-        }
+        crate::store::test_page(keys, &[])
     }
 
     #[test]

@@ -180,6 +180,26 @@ impl<'a> ListObjectsV2<'a> {
     }
 }
 
+/// A page of `keys` (one byte each, no ETag) and `folders`: what the listing's and the
+/// browsing's tests list.
+#[cfg(test)]
+pub(crate) fn test_page(keys: &[&str], folders: &[&str]) -> ListPage {
+    ListPage {
+        objects: keys
+            .iter()
+            .map(|k| ObjectInfo {
+                key: k.to_string(),
+                size: 1,
+                last_modified_unix: None,
+                etag: None,
+            })
+            .collect(),
+        next_continuation_token: None,
+        is_truncated: false,
+        common_prefixes: folders.iter().map(|f| f.to_string()).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

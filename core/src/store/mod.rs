@@ -51,6 +51,8 @@ pub use get_object::GetObject;
 pub(crate) use head_object::parse_http_date;
 pub use head_object::{HeadObject, ObjectHead};
 pub use list_multipart_uploads::{ListMultipartUploads, UploadInfo, UploadsPage};
+#[cfg(test)]
+pub(crate) use list_objects_v2::test_page;
 pub use list_objects_v2::{ListObjectsV2, ListPage, ObjectInfo};
 pub use list_parts::{ListParts, ListedPart, PartsPage};
 pub use presigned_get::PresignedGet;
