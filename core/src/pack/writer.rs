@@ -154,18 +154,7 @@ impl Writer {
         let mut credits = Vec::new();
         while !self.finished && room(&self.out) {
             if let Some((data, crc)) = self.pending.pop_front() {
-                if let Output::Parts {
-                    splitter: Some(splitter),
-                    ready,
-                } = &mut self.out
-                {
-                    let rest = splitter
-                        .push_one(data, crc, |p| ready.push_back(p))
-                        .map_err(too_many_parts)?;
-                    if !rest.is_empty() {
-                        self.pending.push_front((rest, None));
-                    }
-                }
+                self.push_to_parts(data, crc)?;
                 continue;
             }
             let Some(encoder) = self.encoder.as_mut() else {
@@ -402,26 +391,33 @@ impl Writer {
         }
         self.bytes_out += data.len() as u64;
         match &mut self.out {
-            Output::Parts { splitter, ready } => {
-                if !self.pending.is_empty() {
-                    self.pending.push_back((data, crc));
-                    return Ok(());
-                }
-                let rest = splitter
-                    .as_mut()
-                    .expect("open until finished")
-                    .push_one(data, crc, |p| ready.push_back(p))
-                    .map_err(too_many_parts)?;
-                if !rest.is_empty() {
-                    self.pending.push_back((rest, None));
-                }
+            Output::Parts { .. } if !self.pending.is_empty() => {
+                self.pending.push_back((data, crc));
                 Ok(())
             }
+            Output::Parts { .. } => self.push_to_parts(data, crc),
             Output::Stream { pieces, .. } => {
                 pieces.push_back(data);
                 Ok(())
             }
         }
+    }
+
+    /// Into the filling part, up to the first part it completes; the bytes after that wait
+    /// first in `pending`.
+    fn push_to_parts(&mut self, data: Bytes, crc: Option<u64>) -> Result<(), PackError> {
+        let Output::Parts { splitter, ready } = &mut self.out else {
+            unreachable!("only parts wait in `pending`");
+        };
+        let rest = splitter
+            .as_mut()
+            .expect("open until finished")
+            .push_one(data, crc, |p| ready.push_back(p))
+            .map_err(too_many_parts)?;
+        if !rest.is_empty() {
+            self.pending.push_front((rest, None));
+        }
+        Ok(())
     }
 }
 
