@@ -30,6 +30,13 @@ pub struct Cli {
     #[arg(long, global = true, env = "ZIP_OSS_LOG_FORMAT", default_value = "text",
           value_parser = ["text", "json"])]
     pub log_format: String,
+    /// Threads that run the packs and their I/O [default: 1 for `pack`, one per CPU for
+    /// the rest]. One pack on one thread spends ~20 % less CPU: its wasm, its connections
+    /// and its timers wake each other without crossing threads (BENCHMARKS.md); more
+    /// threads serve more packs at once, or one pack past ~1 GB/s.
+    #[arg(long, global = true, env = "ZIP_OSS_THREADS",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -374,10 +381,15 @@ pub fn main() -> ExitCode {
             .init();
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    let threads = match cli.command {
+        Command::Pack(_) => cli.threads.or(Some(1)),
+        _ => cli.threads,
+    };
+    if let Some(threads) = threads {
+        runtime.worker_threads(threads.into());
+    }
+    let runtime = match runtime.enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: starting tokio: {err}");
@@ -428,7 +440,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // Run on a worker, not on the main thread: the pack's wasm then waits for its
             // I/O where the I/O's tasks run, and a wake-up need not cross threads (14 %
             // less CPU per GiB, 7–22 % per small object: BENCHMARKS.md; `serve` runs each
-            // request on a worker anyway). Only the pack: the other commands block in
+            // request on a worker anyway). With one worker (`--threads`' default here)
+            // none does. Only the pack: the other commands block in
             // places (the bench waits for its children), which on a worker can strand
             // another task queued behind it.
             let output = args.output.clone();
