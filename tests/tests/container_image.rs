@@ -137,6 +137,7 @@ fn the_image_runs_as_function_compute_would_and_packs() {
             "ZIP_OSS_REQUEST_TIMEOUT=3500",
         ])
         .args(["--env", "ZIP_OSS_MAX_MEMORY_MIB=200"])
+        .args(["--env", "ZIP_OSS_THREADS=1"])
         .arg(&cleanup.tag);
         c
     });
