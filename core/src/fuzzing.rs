@@ -47,8 +47,12 @@ pub fn plan(data: &[u8]) {
 
     let mut names = HashSet::new();
     for e in &plan.entries {
-        assert_safe(&e.name);
-        assert!(names.insert(e.name.clone()), "duplicate name {:?}", e.name);
+        assert_safe(e.name());
+        assert!(
+            names.insert(e.name().to_string()),
+            "duplicate name {:?}",
+            e.name()
+        );
     }
     for e in plan
         .entries
@@ -56,17 +60,17 @@ pub fn plan(data: &[u8]) {
         .filter(|e| e.kind != EntryKind::Directory)
     {
         assert!(
-            !names.contains(&format!("{}/", e.name)),
+            !names.contains(&format!("{}/", e.name())),
             "{:?} is a file and a folder",
-            e.name
+            e.name()
         );
-        let mut parent = e.name.as_str();
+        let mut parent = e.name();
         while let Some((p, _)) = parent.rsplit_once('/') {
             assert!(
                 !plan
                     .entries
                     .iter()
-                    .any(|f| f.kind != EntryKind::Directory && f.name == p),
+                    .any(|f| f.kind != EntryKind::Directory && f.name() == p),
                 "{p:?} is a file and a folder"
             );
             parent = p;

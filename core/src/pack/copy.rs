@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use super::job::{Job, Mode};
 use crate::plan::{Plan, PlannedEntry, MAX_PARTS};
 use crate::store::checksum::{self, Algorithm, Claimed};
-use crate::store::Provider;
+use crate::store::{ETag, Provider};
 use crate::zip::{EntryKind, Method};
 
 /// S3's smallest part (all but the last).
@@ -104,7 +104,8 @@ impl Record {
 
     /// Whether the record is of this very version of the entry's object.
     pub fn describes(&self, entry: &PlannedEntry) -> bool {
-        let etag = entry.etag.as_deref().map(|e| e.trim().trim_matches('"'));
+        let etag = entry.etag.as_ref().map(ETag::text);
+        let etag = etag.as_deref().map(|e| e.trim().trim_matches('"'));
         self.key == entry.key && Some(self.etag.as_str()) == etag && self.size == entry.size()
     }
 }
@@ -405,11 +406,8 @@ mod tests {
 
     #[test]
     fn records_describe_one_version_of_one_object() {
-        let entry = PlannedEntry {
-            name: "b.bin".into(),
-            etag: Some("\"e1\"".into()),
-            ..PlannedEntry::stored_file("a/b.bin", 10)
-        };
+        let mut entry = PlannedEntry::stored_file("a/b.bin", 10);
+        entry.etag = Some(ETag::new("\"e1\""));
         let r = Record::new("a/b.bin", "\"e1\"", 10, 7, false);
         let back = Record::parse(&r.to_json()).unwrap();
         assert!(back.describes(&entry));

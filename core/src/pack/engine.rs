@@ -41,7 +41,7 @@ use crate::store::checksum::{Algorithm, Checksum, Claimed};
 use crate::store::host_hashes::{self, Hashed};
 use crate::store::{
     AbortMultipartUpload, Bucket, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
-    DeleteObject, ErrorKind, GetObject, HeadObject, HttpRequest, ListMultipartUploads,
+    DeleteObject, ETag, ErrorKind, GetObject, HeadObject, HttpRequest, ListMultipartUploads,
     ListObjectsV2, ListParts, ObjectKey, PresignedGet, Provider, PutObject, StoreError, UploadPart,
     UploadPartCopy,
 };
@@ -429,7 +429,7 @@ impl Engine {
             .plan
             .entries
             .iter()
-            .map(|e| 96 + 2 * e.name.len() as u64)
+            .map(|e| 96 + 2 * e.name().len() as u64)
             .sum::<u64>()
             + 256;
         // A copied entry's header and head share the part before its copy, uncut (any
@@ -1043,7 +1043,7 @@ impl Engine {
                 let writer = self.writer.as_ref()?;
                 let record = Record::new(
                     &e.key,
-                    e.etag.as_deref()?,
+                    &e.etag.as_ref()?.text(),
                     e.size(),
                     *writer.crc32s.get(entry)?,
                     writer.sniffed_stored.contains(entry),
@@ -1058,7 +1058,8 @@ impl Engine {
                 let e = &self.plan.entries[range.entry];
                 let key = ObjectKey::new(e.key.as_str()).ok()?;
                 let mut get = GetObject::new(bucket, &key).range(range.start, range.end);
-                if let Some(etag) = e.etag.as_deref() {
+                let etag = e.etag.as_ref().map(ETag::text);
+                if let Some(etag) = etag.as_deref() {
                     get = get.if_match(etag);
                 }
                 Some((get.sign(cfg, t), Rope::new(), range.end - range.start))
@@ -1075,7 +1076,8 @@ impl Engine {
                     &source,
                     (range.start, range.end),
                 );
-                if let Some(etag) = e.etag.as_deref() {
+                let etag = e.etag.as_ref().map(ETag::text);
+                if let Some(etag) = etag.as_deref() {
                     copy = copy.if_match(etag);
                 }
                 xml(copy.sign(cfg, t))
@@ -1105,7 +1107,8 @@ impl Engine {
                 if u.ranged() {
                     get = get.range(u.start + u.received(), u.end);
                 }
-                if let Some(etag) = reads.etag(&self.plan, u.entry) {
+                let etag = reads.etag(&self.plan, u.entry);
+                if let Some(etag) = etag.as_deref() {
                     get = get.if_match(etag);
                 }
                 let mut request = get.sign(cfg, t);
@@ -1362,7 +1365,7 @@ impl Engine {
         }
         let entry = u.entry;
         match (reads.etag(&self.plan, entry), f.header("etag")) {
-            (Some(known), Some(got)) if !same_etag(known, got) => {
+            (Some(known), Some(got)) if !same_etag(&known, got) => {
                 return Err(PackError::ObjectChanged { key })
             }
             (None, Some(got)) => reads.learn_etag(entry, got),
@@ -1886,7 +1889,7 @@ impl Engine {
                     key: self.job.request.source_files[index].key().to_string(),
                     size: head.size,
                     mtime_unix: head.last_modified_unix,
-                    etag: head.etag,
+                    etag: head.etag.as_deref().map(ETag::new),
                     ..Default::default()
                 };
                 let listing = self.listing.as_mut().expect("listing");
@@ -1999,7 +2002,7 @@ impl Engine {
                 };
                 let reads = self.reads.as_mut().expect("reading");
                 let changed = match (reads.etag(&self.plan, entry), &head.etag) {
-                    (Some(known), Some(got)) => !same_etag(known, got),
+                    (Some(known), Some(got)) => !same_etag(&known, got),
                     _ => false,
                 };
                 if changed || head.size != self.plan.entries[entry].size() {
@@ -2079,7 +2082,7 @@ impl Engine {
                 };
                 let e = &self.plan.entries[entry];
                 let changed = match (&e.etag, &head.etag) {
-                    (Some(known), Some(got)) => !same_etag(known, got),
+                    (Some(known), Some(got)) => !same_etag(&known.text(), got),
                     _ => false,
                 };
                 if changed || head.size != e.size() {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 
 use crate::plan::{PackRequest, Source};
-use crate::store::ListPage;
+use crate::store::{ETag, ListPage};
 
 #[derive(Debug, Default)]
 pub(crate) struct Listing {
@@ -40,7 +40,7 @@ impl Listing {
                 mtime_unix: o.last_modified_unix,
                 base: base.clone(),
                 name: None,
-                etag: o.etag,
+                etag: o.etag.as_deref().map(ETag::new),
             });
         }
     }

@@ -10,6 +10,7 @@
 //! Every object's bytes are checked against the store's checksum on their way to the
 //! encoder (`verify.rs`): a small object is handed over only once it is whole and checked.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
@@ -22,6 +23,7 @@ use super::verify::{PieceCrcs, Verdict, Verify};
 use crate::plan::Plan;
 use crate::store::checksum::Algorithm;
 use crate::store::host_hashes::{self, Hashed};
+use crate::store::ETag;
 
 /// The most small reads in flight, however small the objects: the host's connection
 /// limit (`--max-outgoing`, 64 by default) would queue more anyway.
@@ -276,11 +278,16 @@ impl Reads {
     }
 
     /// The ETag every read of `entry` must carry: the listing's, else the first answer's.
-    pub fn etag<'a>(&'a self, plan: &'a Plan, entry: usize) -> Option<&'a str> {
+    pub fn etag<'a>(&'a self, plan: &'a Plan, entry: usize) -> Option<Cow<'a, str>> {
         plan.entries[entry]
             .etag
-            .as_deref()
-            .or_else(|| self.learned_etags.get(&entry).map(String::as_str))
+            .as_ref()
+            .map(ETag::text)
+            .or_else(|| {
+                self.learned_etags
+                    .get(&entry)
+                    .map(|e| Cow::Borrowed(e.as_str()))
+            })
     }
 
     /// Remembers the ETag of `entry`'s first answer, when the plan has none.

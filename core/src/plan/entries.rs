@@ -5,8 +5,11 @@ use std::collections::{BTreeSet, HashSet};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::compressibility::compressed_by_extension;
+use super::entry_name::EntryName;
 use super::naming::{entry_name, unique_name};
 use super::request::{Compression, Folders, PackRequest};
+use super::taken_names::TakenNames;
+use crate::store::ETag;
 use crate::zip::{
     archive_size_in, entry_overhead, EncodeError, EntryKind, EntryMeta, Layout, Method,
     NameEncoding,
@@ -25,7 +28,7 @@ pub struct Source {
     pub name: Option<String>,
     /// The version listed; every read must carry it (`If-Match`), so an object replaced
     /// after listing fails the pack instead of being packed with the wrong size or bytes.
-    pub etag: Option<String>,
+    pub etag: Option<ETag>,
 }
 
 /// One entry of the archive and the object it comes from.
@@ -33,7 +36,8 @@ pub struct Source {
 pub struct PlannedEntry {
     /// The object's key; empty for a folder entry no object stands for.
     pub key: String,
-    pub name: String,
+    /// [`PlannedEntry::name`]: usually the key's tail, so kept as where it starts.
+    name: EntryName,
     pub kind: EntryKind,
     pub mtime_unix: Option<i64>,
     pub method: Method,
@@ -41,7 +45,7 @@ pub struct PlannedEntry {
     pub sniff: bool,
     pub name_encoding: NameEncoding,
     /// The listed version of the object (see [`Source::etag`]).
-    pub etag: Option<String>,
+    pub etag: Option<ETag>,
 }
 
 impl PlannedEntry {
@@ -51,19 +55,24 @@ impl PlannedEntry {
     pub(crate) fn stored_file(key: &str, size: u64) -> PlannedEntry {
         PlannedEntry {
             key: key.into(),
-            name: key.into(),
+            name: EntryName::KeyTail(0),
             kind: EntryKind::File { size },
             mtime_unix: None,
             method: Method::Stored,
             sniff: false,
             name_encoding: NameEncoding::Utf8,
-            etag: Some("e".into()),
+            etag: Some(ETag::new("e")),
         }
     }
 
+    /// The entry's name in the archive.
+    pub fn name(&self) -> &str {
+        self.name.of(&self.key)
+    }
+
     pub fn meta(&self) -> EntryMeta {
-        EntryMeta::new(&self.name, self.kind, self.mtime_unix)
-            .with_name_encoding(&self.name, self.name_encoding)
+        EntryMeta::new(self.name(), self.kind, self.mtime_unix)
+            .with_name_encoding(self.name(), self.name_encoding)
             .with_method(self.method)
     }
 
@@ -153,7 +162,7 @@ impl Plan {
     pub fn build(sources: impl IntoIterator<Item = Source>, opts: &PlanOptions) -> Plan {
         let sources = sources.into_iter();
         let mut plan = Plan::default();
-        let mut taken = HashSet::new();
+        let mut taken = TakenNames::default();
         // Sized up front, here and below: a vector grown by doubling leaves up to half its
         // room unused, and guest memory, once touched, stays (BENCHMARKS: `objects`).
         let mut named: Vec<(Source, String)> = Vec::with_capacity(sources.size_hint().0);
@@ -169,7 +178,7 @@ impl Plan {
                 continue;
             };
             let is_dir = src.key.ends_with('/') && src.name.is_none();
-            if !opts.keeps(&natural, is_dir) || (is_dir && !taken.insert(natural.clone())) {
+            if !opts.keeps(&natural, is_dir) || (is_dir && !taken.take_other(&[], &natural)) {
                 continue; // filtered out, or the same folder twice
             }
             named.push((src, natural));
@@ -182,20 +191,22 @@ impl Plan {
                 folders.insert(name.clone());
             }
         }
-        taken.extend(folders.iter().cloned());
+        for folder in &folders {
+            taken.take_other(&[], folder);
+        }
         let mut emitted_folders: HashSet<String> = HashSet::new();
         plan.entries.reserve_exact(named.len());
         for (src, natural) in named {
             let is_dir = src.key.ends_with('/') && src.name.is_none();
+            let entries = &plan.entries;
             let name = if is_dir {
                 natural.clone()
-            } else if folders.contains(&format!("{natural}/")) {
-                taken.insert(natural.clone()); // the folder holds it: count it as taken
-                unique_name(&natural, &mut taken)
-            } else if taken.insert(natural.clone()) {
-                natural.clone()
             } else {
-                unique_name(&natural, &mut taken)
+                if folders.contains(&format!("{natural}/")) {
+                    // The folder holds it: count it as taken.
+                    taken.take_other(entries, &natural);
+                }
+                unique_name(&natural, |n| !taken.contains(entries, n))
             };
             if name != natural {
                 plan.renamed.push((src.key.clone(), name.clone()));
@@ -216,9 +227,10 @@ impl Plan {
                 continue;
             }
             let (method, sniff) = opts.method_for(&name);
+            let index = plan.entries.len();
             plan.entries.push(PlannedEntry {
+                name: EntryName::new(&src.key, name),
                 key: src.key,
-                name,
                 kind: EntryKind::File { size: src.size },
                 mtime_unix: src.mtime_unix,
                 method,
@@ -226,6 +238,7 @@ impl Plan {
                 name_encoding: opts.name_encoding,
                 etag: src.etag,
             });
+            taken.take_entry(&plan.entries, index);
         }
         plan
     }
@@ -255,7 +268,7 @@ impl Plan {
         };
         self.entries
             .iter()
-            .map(|e| worst(e) + entry_overhead(e.name.len()))
+            .map(|e| worst(e) + entry_overhead(e.name().len()))
             .sum::<u64>()
             + 98
     }
@@ -265,7 +278,7 @@ impl Plan {
         self.entries
             .iter()
             .filter(|e| e.meta().name.fell_back_to_utf8)
-            .map(|e| e.name.clone())
+            .map(|e| e.name().to_string())
             .collect()
     }
 }
@@ -277,8 +290,8 @@ fn folder(
     name_encoding: NameEncoding,
 ) -> PlannedEntry {
     PlannedEntry {
+        name: EntryName::new(&key, name),
         key,
-        name,
         kind: EntryKind::Directory,
         mtime_unix,
         method: Method::Stored,
@@ -313,7 +326,7 @@ mod tests {
     }
 
     fn names(plan: &Plan) -> Vec<&str> {
-        plan.entries.iter().map(|e| e.name.as_str()).collect()
+        plan.entries.iter().map(PlannedEntry::name).collect()
     }
 
     #[test]

@@ -3,9 +3,11 @@
 
 mod compressibility;
 mod entries;
+mod entry_name;
 mod naming;
 mod part_size;
 mod request;
+mod taken_names;
 
 pub use compressibility::{compressed_by_content, compressed_by_extension, incompressible};
 pub use entries::{Plan, PlanOptions, PlannedEntry, Source};

@@ -11,8 +11,6 @@
 //!
 //! A key whose name comes out empty is skipped and reported.
 
-use std::collections::HashSet;
-
 /// The entry name for `key`, or `None` when nothing of it is left.
 pub fn entry_name(key: &str, source_dir: Option<&str>) -> Option<String> {
     let rel = match source_dir {
@@ -56,10 +54,10 @@ fn is_drive_letter(seg: &str) -> bool {
     b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
 }
 
-/// `name` if not yet taken, else the first free `stem (N).ext` with N = 2, 3, …;
-/// the result is recorded in `taken`. Deterministic for a given order of names.
-pub fn unique_name(name: &str, taken: &mut HashSet<String>) -> String {
-    if taken.insert(name.to_string()) {
+/// `name` if it is free, else the first free `stem (N).ext` with N = 2, 3, …
+/// Deterministic for a given order of names.
+pub fn unique_name(name: &str, free: impl Fn(&str) -> bool) -> String {
+    if free(name) {
         return name.to_string();
     }
     let (dir, file) = match name.rfind('/') {
@@ -72,13 +70,14 @@ pub fn unique_name(name: &str, taken: &mut HashSet<String>) -> String {
     };
     (2u64..)
         .map(|n| format!("{dir}{stem} ({n}){ext}"))
-        .find(|candidate| taken.insert(candidate.clone()))
+        .find(|candidate| free(candidate))
         .expect("an unbounded counter finds a free name")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     #[test]
     fn strips_the_source_dir() {
@@ -125,10 +124,15 @@ mod tests {
     #[test]
     fn duplicates_get_numbered_names() {
         let mut taken = HashSet::new();
-        assert_eq!(unique_name("a/report.txt", &mut taken), "a/report.txt");
-        assert_eq!(unique_name("a/report.txt", &mut taken), "a/report (2).txt");
-        assert_eq!(unique_name("a/report.txt", &mut taken), "a/report (3).txt");
-        assert_eq!(unique_name(".env", &mut taken), ".env");
-        assert_eq!(unique_name(".env", &mut taken), ".env (2)");
+        let mut unique = |name| {
+            let got = unique_name(name, |n| !taken.contains(n));
+            taken.insert(got.clone());
+            got
+        };
+        assert_eq!(unique("a/report.txt"), "a/report.txt");
+        assert_eq!(unique("a/report.txt"), "a/report (2).txt");
+        assert_eq!(unique("a/report.txt"), "a/report (3).txt");
+        assert_eq!(unique(".env"), ".env");
+        assert_eq!(unique(".env"), ".env (2)");
     }
 }

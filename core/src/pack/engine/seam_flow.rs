@@ -13,6 +13,7 @@ use crate::pack::part_splitter::{CopyRange, Part};
 use crate::pack::requests::{InFlight, Op, SeamOp};
 use crate::pack::seams::{scratch_key, scratch_prefix, ScratchSweep, Seam, SEAM_SUFFIX};
 use crate::store::checksum::{self, Checksum, Claimed};
+use crate::store::ETag;
 use crate::store::{
     AbortMultipartUpload, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
     DeleteObject, ErrorKind, HttpRequest, ListObjectsV2, ObjectKey, StoreError, UploadPart,
@@ -134,7 +135,8 @@ impl Engine {
                 let source = ObjectKey::new(e.key.as_str()).ok()?;
                 let range = (s.tail.start, s.tail.end);
                 let mut copy = UploadPartCopy::new(bucket, &key, id?, 1, &source, range);
-                if let Some(etag) = e.etag.as_deref() {
+                let etag = e.etag.as_ref().map(ETag::text);
+                if let Some(etag) = etag.as_deref() {
                     copy = copy.if_match(etag);
                 }
                 xml(copy.sign(cfg, t))
