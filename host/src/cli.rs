@@ -31,9 +31,11 @@ pub struct Cli {
           value_parser = ["text", "json"])]
     pub log_format: String,
     /// Threads that run the packs and their I/O [default: 1 for `pack`, one per CPU for
-    /// the rest]. One pack on one thread spends ~20 % less CPU: its wasm, its connections
-    /// and its timers wake each other without crossing threads (BENCHMARKS.md); more
-    /// threads serve more packs at once, or one pack past ~1 GB/s.
+    /// the rest]. One pack on one thread spends less CPU (20–30 % for large objects): its
+    /// wasm, its connections and its timers wake each other without crossing threads
+    /// (BENCHMARKS.md); more
+    /// threads serve more packs at once, or one pack past ~1 GB/s or ~10,000 objects a
+    /// second.
     #[arg(long, global = true, env = "ZIP_OSS_THREADS",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
