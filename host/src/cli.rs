@@ -33,9 +33,8 @@ pub struct Cli {
     /// Threads that run the packs and their I/O [default: 1 for `pack`, one per CPU for
     /// the rest]. One pack on one thread spends less CPU (20–30 % for large objects): its
     /// wasm, its connections and its timers wake each other without crossing threads
-    /// (BENCHMARKS.md); more
-    /// threads serve more packs at once, or one pack past ~1 GB/s or ~10,000 objects a
-    /// second.
+    /// (BENCHMARKS.md); more threads serve more packs at once, or one pack past ~1 GB/s
+    /// or ~10,000 objects a second.
     #[arg(long, global = true, env = "ZIP_OSS_THREADS",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,

@@ -190,9 +190,9 @@ pub async fn run(dir: Option<&Path>, which: &str, split_cores: bool) -> anyhow::
             let capacity = capacity::measure(&endpoint, s).await?;
             let capacity_cpu = own_cpu_secs() - cpu_before;
             let store_for_capacity = store_cpu() - store_before;
-            let store_before = store_cpu();
+            let store_before_pack = store_cpu();
             let packed = measure(&exe, &endpoint, s, &[])?;
-            let store_for_pack = store_cpu() - store_before;
+            let store_for_pack = store_cpu() - store_before_pack;
             println!(
                 "| {}: store, listing alone | {} | | | | {listing:.2} | | | | | | | |",
                 s.name,
