@@ -27,7 +27,7 @@ impl TakenNames {
     pub(crate) fn contains(&self, entries: &[PlannedEntry], name: &str) -> bool {
         let hash = self.hasher.hash_one(name);
         self.table
-            .find(hash, |&s| self.name(entries, s) == name)
+            .find(hash, |&s| name_of(entries, &self.others, s) == name)
             .is_some()
     }
 
@@ -49,18 +49,16 @@ impl TakenNames {
 
     fn record(&mut self, entries: &[PlannedEntry], slot: Slot) {
         let (table, others, hasher) = (&mut self.table, &self.others, &self.hasher);
-        let name_of = |s: Slot| match s {
-            Slot::Entry(i) => entries[i].name(),
-            Slot::Other(i) => others[i].as_str(),
-        };
-        let hash = hasher.hash_one(name_of(slot));
-        table.insert_unique(hash, slot, |&s| hasher.hash_one(name_of(s)));
+        let hash = hasher.hash_one(name_of(entries, others, slot));
+        table.insert_unique(hash, slot, |&s| {
+            hasher.hash_one(name_of(entries, others, s))
+        });
     }
+}
 
-    fn name<'a>(&'a self, entries: &'a [PlannedEntry], slot: Slot) -> &'a str {
-        match slot {
-            Slot::Entry(i) => entries[i].name(),
-            Slot::Other(i) => &self.others[i],
-        }
+fn name_of<'a>(entries: &'a [PlannedEntry], others: &'a [String], slot: Slot) -> &'a str {
+    match slot {
+        Slot::Entry(i) => entries[i].name(),
+        Slot::Other(i) => &others[i],
     }
 }

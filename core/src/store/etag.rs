@@ -30,10 +30,9 @@ impl ETag {
         if upper && lower {
             return None; // mixed case would not come back the same
         }
+        // Hex digits only (`from_str_radix` would take a `+`, which would not come back).
         let mut digest = [0u8; 16];
-        for (byte, pair) in digest.iter_mut().zip(hex.chunks_exact(2)) {
-            *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-        }
+        hex::decode_to_slice(hex, &mut digest).ok()?;
         Some(ETag::Md5 { digest, upper })
     }
 
@@ -85,6 +84,7 @@ mod tests {
             "\"D41d8cd98f00b204e9800998ecf8427e\"",   // mixed case
             "d41d8cd98f00b204e9800998ecf8427e",       // unquoted
             "\"d41d8cd98f00b204e9800998ecf8427g\"",   // not hex
+            "\"+41d8cd98f00b204e9800998ecf8427e\"",   // a sign is not a digit
             "\"e1\"",
             "",
         ] {
