@@ -1314,7 +1314,8 @@ impl Engine {
         let Some(f) = self.requests.in_flight.get_mut(&token) else {
             return;
         };
-        if let Some(date) = header(&headers, "date").and_then(crate::store::parse_http_date) {
+        let date = || header(&headers, "date").and_then(crate::store::parse_http_date);
+        if let Some(date) = self.upload.wants_date(now.unix).then(date).flatten() {
             self.upload.saw_date(date, f.sent_unix, now.unix);
         }
         f.status = Some(status);

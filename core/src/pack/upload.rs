@@ -81,6 +81,8 @@ pub(crate) struct Upload {
     /// The store's clock minus ours lies in `low..=high`: from the answer whose `Date`
     /// pinned it down best (the store wrote it between our send and our receipt).
     pub skew: Option<(i64, i64)>,
+    /// Our clock when the last `Date` was taken into `skew`.
+    pub date_seen: Option<u64>,
     /// A cleanup request was given up on: an upload may be left open.
     pub leaked: bool,
 }
@@ -133,8 +135,16 @@ impl Upload {
             })
     }
 
+    /// Whether an answer received at `received` (our clock) could tell more of the skew
+    /// than is known: not once an exact bound was taken in this same second. Parsing every
+    /// answer's `Date` cost ~1 % of a pack of small objects, one answer each.
+    pub fn wants_date(&self, received: u64) -> bool {
+        !(self.skew.is_some_and(|(l, h)| l == h) && self.date_seen == Some(received))
+    }
+
     /// An answer sent at `sent` and received at `received` (our clock) said `date`.
     pub fn saw_date(&mut self, date: i64, sent: u64, received: u64) {
+        self.date_seen = Some(received);
         // A late answer (stalled on the way) bounds the skew loosely; keep the tightest.
         let seen = (date - received as i64, date - sent as i64);
         if self.skew.is_none_or(|(l, h)| seen.1 - seen.0 <= h - l) {
@@ -150,5 +160,26 @@ impl Upload {
     /// Bytes of parts in flight.
     pub fn held(&self) -> u64 {
         self.sending.values().map(|b| b.len() as u64).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Upload;
+
+    #[test]
+    fn a_date_is_read_until_the_skew_is_exact_within_the_second() {
+        let mut u = Upload::default();
+        assert!(u.wants_date(100));
+        // Sent at 99, received at 100: the skew is known within a second only.
+        u.saw_date(1_000, 99, 100);
+        assert_eq!(u.skew, Some((900, 901)));
+        assert!(u.wants_date(100));
+        // Sent and received in one second: exact, nothing more to learn in it.
+        u.saw_date(1_000, 100, 100);
+        assert_eq!(u.skew, Some((900, 900)));
+        assert!(!u.wants_date(100));
+        // The next second is looked at again (the store's clock may step).
+        assert!(u.wants_date(101));
     }
 }

@@ -68,7 +68,7 @@ pub struct ResourceUrl {
 impl ResourceUrl {
     /// The full URL with an already-encoded query (may be empty).
     pub fn url(&self, query: &str) -> String {
-        let mut url = format!("{}://{}{}", self.scheme.as_str(), self.authority, self.path);
+        let mut url = [self.scheme.as_str(), "://", &self.authority, &self.path].concat();
         if !query.is_empty() {
             url.push('?');
             url.push_str(query);
@@ -115,17 +115,23 @@ impl StoreConfig {
         let bucket_bound_domain =
             public && self.public_bucket_bound && self.public_endpoint.is_some();
         let (authority, path) = if bucket_bound_domain {
-            (ep.authority(), format!("/{}", key.unwrap_or_default()))
+            (
+                ep.authority(),
+                ["/", key.as_deref().unwrap_or_default()].concat(),
+            )
         } else if self.path_style {
             let b = encode_path(bucket.as_str());
-            let path = match key {
-                Some(k) => format!("/{b}/{k}"),
-                None => format!("/{b}"),
+            let path = match &key {
+                Some(k) => ["/", &b, "/", k].concat(),
+                None => ["/", &b].concat(),
             };
             (ep.authority(), path)
         } else {
-            let authority = ep.authority_with_prefix(&format!("{}.", bucket.as_str()));
-            (authority, format!("/{}", key.unwrap_or_default()))
+            let authority = ep.authority_with_prefix(&[bucket.as_str(), "."].concat());
+            (
+                authority,
+                ["/", key.as_deref().unwrap_or_default()].concat(),
+            )
         };
         ResourceUrl {
             scheme: ep.scheme(),

@@ -15,13 +15,15 @@ const PATH: &AsciiSet = &COMPONENT.remove(b'/');
 
 /// Encodes a query name or value (and `/` too, as SigV4 requires there).
 pub fn encode_component(s: &str) -> String {
-    utf8_percent_encode(s, COMPONENT).to_string()
+    std::borrow::Cow::from(utf8_percent_encode(s, COMPONENT)).into_owned()
 }
 
 /// Encodes an object key for the path; S3 signs the path encoded once,
 /// without normalizing `.`/`..` segments or double slashes.
 pub fn encode_path(s: &str) -> String {
-    utf8_percent_encode(s, PATH).to_string()
+    // `into`, not `to_string`: no `Display` machinery, and one copy when nothing is encoded
+    // (every small object's GET encodes its key).
+    std::borrow::Cow::from(utf8_percent_encode(s, PATH)).into_owned()
 }
 
 /// The SigV4 canonical query string, which is also the query we send:

@@ -172,7 +172,7 @@ pub fn scope(date: &str, region: &str, product: &str) -> String {
 
 /// Step 2: the string to sign.
 pub fn string_to_sign(datetime: &str, scope: &str, canonical_request: &str) -> String {
-    let hash = hex::encode(Sha256::digest(canonical_request.as_bytes()));
+    let hash = super::hex_lower(&Sha256::digest(canonical_request.as_bytes()));
     super::lines(&[ALGORITHM, datetime, scope, &hash])
 }
 
@@ -189,7 +189,7 @@ pub fn signing_key(secret: &str, date: &str, region: &str, product: &str) -> [u8
 
 /// Step 4: the signature, lower-case hex.
 pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
-    hex::encode(hmac(signing_key, string_to_sign.as_bytes()))
+    super::hex_lower(&hmac(signing_key, string_to_sign.as_bytes()))
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {

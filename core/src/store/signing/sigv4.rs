@@ -51,8 +51,22 @@ impl Timestamp {
         const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
         let secs = i64::try_from(unix).unwrap_or(MAX).min(MAX);
         let t = OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let date = format!("{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day());
-        let datetime = format!("{date}T{:02}{:02}{:02}Z", t.hour(), t.minute(), t.second());
+        // Digits written directly: every request is signed, and `format!` showed there.
+        let mut datetime = String::with_capacity(16);
+        let digits = |out: &mut String, n: u32, width: u32| {
+            for place in (0..width).rev() {
+                out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+            }
+        };
+        digits(&mut datetime, t.year().max(0) as u32, 4);
+        digits(&mut datetime, u32::from(u8::from(t.month())), 2);
+        digits(&mut datetime, u32::from(t.day()), 2);
+        datetime.push('T');
+        digits(&mut datetime, u32::from(t.hour()), 2);
+        digits(&mut datetime, u32::from(t.minute()), 2);
+        digits(&mut datetime, u32::from(t.second()), 2);
+        datetime.push('Z');
+        let date = datetime[..8].to_string();
         Self { date, datetime }
     }
 }
@@ -114,12 +128,12 @@ pub fn canonical_request(
 
 /// The credential scope, `date/region/s3/aws4_request`.
 pub fn scope(date: &str, region: &str) -> String {
-    format!("{date}/{region}/{SERVICE}/aws4_request")
+    [date, "/", region, "/", SERVICE, "/aws4_request"].concat()
 }
 
 /// Step 2: the string to sign.
 pub fn string_to_sign(datetime: &str, scope: &str, canonical_request: &str) -> String {
-    let hash = hex::encode(Sha256::digest(canonical_request.as_bytes()));
+    let hash = super::hex_lower(&Sha256::digest(canonical_request.as_bytes()));
     super::lines(&[ALGORITHM, datetime, scope, &hash])
 }
 
@@ -135,7 +149,7 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
 
 /// Step 4: the signature, lower-case hex.
 pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
-    hex::encode(hmac(signing_key, string_to_sign.as_bytes()))
+    super::hex_lower(&hmac(signing_key, string_to_sign.as_bytes()))
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
@@ -181,13 +195,19 @@ pub fn sign_headers(
         &signing_key(&creds.access_key_secret, &ts.date, region, SERVICE),
         &sts,
     );
-    headers.push((
-        "authorization".into(),
-        format!(
-            "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed}, Signature={sig}",
-            creds.access_key_id
-        ),
-    ));
+    let authorization = [
+        ALGORITHM,
+        " Credential=",
+        &creds.access_key_id,
+        "/",
+        &scope,
+        ", SignedHeaders=",
+        &signed,
+        ", Signature=",
+        &sig,
+    ]
+    .concat();
+    headers.push(("authorization".into(), authorization));
     headers
 }
 
