@@ -12,6 +12,13 @@
 //!
 //! A host that hashes answers' bodies (`zip_oss_core::store::host_hashes`) is asked to
 //! when the engine wants it; under any other host the ask is taken off the request.
+//!
+//! Timeouts: zip-oss's own host is given them as `request-options` (it times a body by its
+//! progress, and lets go of the options). Any other host times the request with the
+//! guest's own clock instead, and is given no options: wasmtime-wasi-http, which Spin
+//! links, reads a request's options and keeps them in the instance's table until the
+//! instance ends (a million objects, a million entries: the table's limit, then a trap),
+//! and a host may ignore them altogether.
 
 use std::time::Duration;
 
@@ -21,8 +28,10 @@ use wasip2::http::types::{
     ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
 use wasip2::io::streams::{InputStream, StreamError};
+use wstd::future::FutureExt as _;
 use wstd::http::body::Bytes;
 use wstd::io::{AsyncOutputStream, AsyncPollable};
+use wstd::time::Timer;
 use zip_oss_core::pack::Rope;
 use zip_oss_core::store::answer_wait;
 use zip_oss_core::store::checksum::Algorithm;
@@ -69,16 +78,19 @@ pub async fn send(
     let out_body = outgoing
         .body()
         .expect("a new request's body is there to take");
-    let options = RequestOptions::new();
-    let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let ours = host_token().is_some();
     // Our host (the one that hashes) starts the first-byte clock once the body is sent;
     // others count the sending in it.
-    let first_byte =
-        answer_wait::first_byte_timeout(timeout, body.len() as u64, host_token().is_none());
-    // Best effort: a host without these timeouts has its own.
-    let _ = options.set_first_byte_timeout(Some(nanos(first_byte)));
-    let _ = options.set_between_bytes_timeout(Some(nanos(timeout)));
-    let future = outgoing_handler::handle(outgoing, Some(options))?;
+    let first_byte = answer_wait::first_byte_timeout(timeout, body.len() as u64, !ours);
+    let options = ours.then(|| {
+        let options = RequestOptions::new();
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        // Best effort: a host without these timeouts has its own.
+        let _ = options.set_first_byte_timeout(Some(nanos(first_byte)));
+        let _ = options.set_between_bytes_timeout(Some(nanos(timeout)));
+        options
+    });
+    let future = outgoing_handler::handle(outgoing, options)?;
     let write = async move {
         // Nothing is written for an empty body: a host that has sent a bodiless request
         // may already have closed its stream.
@@ -136,12 +148,26 @@ pub async fn send(
                 subscription: None,
                 stream,
                 deframer,
+                between: (!ours).then_some(timeout),
                 _body: body,
             },
         })
     };
-    let ((), answer) = try_zip(write, answer).await?;
+    let sent = try_zip(write, answer);
+    let ((), answer) = match ours {
+        true => sent.await?,
+        // As such hosts time it: from the start, the body's sending included.
+        false => sent
+            .timeout(Timer::after(first_byte.into()).wait())
+            .await
+            .map_err(|_| Failed::Other(format!("no answer within {}", secs(first_byte))))??,
+    };
     Ok(answer)
+}
+
+/// A wait as an error message states it.
+fn secs(wait: Duration) -> String {
+    format!("{:.1} s (timed by the component)", wait.as_secs_f64())
 }
 
 /// Takes the engine's ask for hashed bodies off `request`, and puts it back only for a
@@ -218,6 +244,8 @@ pub struct AnswerBody {
     stream: InputStream,
     /// Set when the host sends the body as hashed frames.
     deframer: Option<Deframer>,
+    /// The longest wait for the next bytes, timed here (a host other than ours).
+    between: Option<Duration>,
     _body: IncomingBody,
 }
 
@@ -240,10 +268,24 @@ impl AnswerBody {
                 }
                 Ok(_) => {
                     let stream = &self.stream;
-                    self.subscription
+                    let ready = self
+                        .subscription
                         .get_or_insert_with(|| AsyncPollable::new(stream.subscribe()))
-                        .wait_for()
+                        .wait_for();
+                    let Some(between) = self.between else {
+                        ready.await;
+                        continue;
+                    };
+                    if ready
+                        .timeout(Timer::after(between.into()).wait())
                         .await
+                        .is_err()
+                    {
+                        return Some(Err(format!(
+                            "reading the answer's body: nothing for {}",
+                            secs(between)
+                        )));
+                    }
                 }
                 Err(StreamError::Closed) => {
                     let ended = self.deframer.as_ref().map_or(Ok(()), Deframer::end);

@@ -8,6 +8,11 @@
 //! of host memory), and the table refuses entries past 1,000,000: a folder of a million
 //! objects would have trapped. Here the request goes through wasmtime-wasi-http's own
 //! `handle`, and the options are deleted after it.
+//!
+//! A host that plays a plain `wasi:http` host ([`crate::outgoing::OutgoingOptions::plain`],
+//! for tests) keeps them, as wasmtime-wasi-http, and so Spin, does: the component gives
+//! such hosts none (`component/src/store_http.rs`), which a test of what an instance
+//! leaves behind checks.
 
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi_http::p2::bindings::http::outgoing_handler::Host as _;
@@ -15,33 +20,35 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Host as _};
 use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, HostOutgoingRequest};
 use wasmtime_wasi_http::{RequestOptions, WasiHttpView};
 
+use crate::state::HostState;
+
 /// The interface as wasmtime-wasi-http 48 links it (`wasi:http@0.2.12`; the linker
 /// serves any 0.2.x import from it).
 const INTERFACE: &str = "wasi:http/outgoing-handler@0.2.12";
 
 /// wasmtime-wasi-http's `wasi:http` imports, with `handle` replaced by [`handle`].
-pub fn add_http_to_linker<T: WasiHttpView + 'static>(linker: &mut Linker<T>) -> anyhow::Result<()> {
+pub fn add_http_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     linker.allow_shadowing(true);
-    linker
-        .instance(INTERFACE)?
-        .func_wrap("handle", handle::<T>)?;
+    linker.instance(INTERFACE)?.func_wrap("handle", handle)?;
     linker.allow_shadowing(false);
     Ok(())
 }
 
 type Sent = Result<Resource<HostFutureIncomingResponse>, ErrorCode>;
 
-fn handle<T: WasiHttpView>(
-    mut store: wasmtime::StoreContextMut<'_, T>,
+fn handle(
+    mut store: wasmtime::StoreContextMut<'_, HostState>,
     (request, options): (
         Resource<HostOutgoingRequest>,
         Option<Resource<RequestOptions>>,
     ),
 ) -> wasmtime::Result<(Sent,)> {
+    let plain = store.data().plain_http();
     let mut http = store.data_mut().http();
     let owned = options
         .as_ref()
+        .filter(|_| !plain)
         .map(|o| Resource::<RequestOptions>::new_own(o.rep()));
     let sent = http.handle(request, options);
     if let Some(options) = owned {

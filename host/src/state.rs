@@ -18,6 +18,11 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// Whether this instance's host plays a plain `wasi:http` host (tests).
+    pub(crate) fn plain_http(&self) -> bool {
+        self.hooks.client.options().plain
+    }
+
     pub fn new(hooks: PooledHooks, config: Arc<ConfigValues>, limiter: MemoryLimiter) -> Self {
         let mut wasi = WasiCtx::builder();
         // Guest stdout goes to our stderr: our stdout carries `pack`'s JSON summary.

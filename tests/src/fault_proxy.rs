@@ -34,6 +34,9 @@ pub enum Fault {
     Status(u16, &'static str),
     /// Forward, then cut the response body off after this many bytes.
     CutBodyAfter(usize),
+    /// Forward, then send no more of the response body after this many bytes, keeping
+    /// the connection open: a store that stops sending mid-answer.
+    StallResponseBody(usize),
     /// Forward after waiting this many milliseconds (a slow store), even if the client has
     /// left meanwhile: the store has the request and goes on with it.
     Delay(u64),
@@ -492,6 +495,17 @@ async fn handle(
                 Err(std::io::Error::other("cut off by the test proxy")),
             ];
             BodyExt::boxed(StreamBody::new(stream::iter(frames)))
+        }
+        Some(Fault::StallResponseBody(n)) => {
+            let bytes = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let head = bytes.slice(..n.min(bytes.len()));
+            use futures_util::StreamExt as _;
+            let frames = stream::iter([Ok(Frame::data(head))]).chain(stream::pending());
+            BodyExt::boxed(StreamBody::new(frames))
         }
         Some(Fault::FlipResponseByte) => {
             let length = parts

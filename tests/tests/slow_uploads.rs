@@ -1,7 +1,9 @@
 //! Timeouts on a request's body, through the fault proxy to the real store: an upload that
 //! goes slowly but steadily runs for as long as it needs (a large part over a slow uplink
 //! takes minutes), while one the store stops taking fails within the between-bytes timeout
-//! instead of hanging the pack. First the host's client alone, then a whole pack.
+//! instead of hanging the pack. First the host's client alone, then a whole pack. Last, a
+//! store that is late to answer or stops sending, under a plain host that is given no
+//! timeouts: the component's own clock stops the wait.
 
 use std::time::{Duration, Instant};
 
@@ -153,5 +155,52 @@ fn pack_with_slow_parts(env: Env) {
     let summary = answer.json();
     let zip = get(summary["url"].as_str().unwrap());
     let zip = save(env.dir.path(), "slow.zip", &zip.body);
+    check_archive(&zip, &manifest_under(&paths, "d/"));
+}
+
+/// Under a plain host (Spin's behaviour; the component gives it no `request-options`, and
+/// its own timeouts are minutes), a read the store is slow to answer is timed by the
+/// component: given up at the 2 s store timeout and sent again, not waited on for 30 s.
+#[test]
+fn a_late_answer_is_timed_out_by_the_component_under_a_plain_host() {
+    read_once_faulty(Fault::Delay(30_000));
+}
+
+/// The same for a store that stops sending an answer's body: nothing for 2 s, and the
+/// read is resumed where it stopped.
+#[test]
+fn a_stalled_body_is_timed_out_by_the_component_under_a_plain_host() {
+    read_once_faulty(Fault::StallResponseBody(1000));
+}
+
+/// Packs a folder whose one object's first read meets `fault`, under a plain host with
+/// a 2 s store timeout: the pack completes well before the fault would have let it, with
+/// the object read twice, and the archive reads back whole.
+fn read_once_faulty(fault: Fault) {
+    let env = Env::plain_host_with_settings(|s| s.store_timeout = Some(2));
+    let paths = env.put_files(&[
+        ("d/slow.bin".into(), noise(64 << 10, 3)),
+        ("d/small.txt".into(), b"small".to_vec()),
+    ]);
+    env.proxy.add(Rule {
+        method: "GET",
+        contains: vec!["slow.bin".into()],
+        fault,
+        times: 1,
+    });
+    let started = Instant::now();
+    let answer = env.post(r#"{"bucket":"bkt","source-dir":"d/"}"#, true);
+    let took = started.elapsed();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let reads = env
+        .proxy
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("GET") && l.contains("slow.bin"))
+        .count();
+    assert_eq!(reads, 2, "{:#?}", env.proxy.log());
+    let zip = get(answer.json()["url"].as_str().unwrap());
+    let zip = save(env.dir.path(), "late.zip", &zip.body);
     check_archive(&zip, &manifest_under(&paths, "d/"));
 }
