@@ -160,49 +160,59 @@ impl Plan {
     /// `source-dir` marker itself is the archive's root and is left out silently.
     /// Filters leave entries out quietly; they are the request's own choice.
     pub fn build(sources: impl IntoIterator<Item = Source>, opts: &PlanOptions) -> Plan {
-        let sources = sources.into_iter();
+        // A `Vec` is taken as it is (no copy).
+        let sources: Vec<Source> = sources.into_iter().collect();
         let mut plan = Plan::default();
         let mut taken = TakenNames::default();
-        // Sized up front, here and below: a vector grown by doubling leaves up to half its
-        // room unused, and guest memory, once touched, stays (BENCHMARKS: `objects`).
-        let mut named: Vec<(Source, String)> = Vec::with_capacity(sources.size_hint().0);
-        for src in sources {
-            let natural = match &src.name {
-                Some(n) => entry_name(n, None),
-                None => entry_name(&src.key, Some(&src.base)),
-            };
-            let Some(natural) = natural else {
+        // Two passes over the sources, each working their natural names out afresh, rather
+        // than one keeping every name beside its source: the folders must all be known
+        // before the first name is given out, and a list of `(Source, name)` held ~60 more
+        // bytes an object at the plan's peak, the pack's (BENCHMARKS: `objects`).
+        let natural_of = |src: &Source| match &src.name {
+            Some(n) => entry_name(n, None),
+            None => entry_name(&src.key, Some(&src.base)),
+        };
+        let is_dir = |src: &Source| src.key.ends_with('/') && src.name.is_none();
+        // First: which sources become entries, and the archive's folders.
+        let mut kept = Vec::with_capacity(sources.len());
+        let mut folders: BTreeSet<String> = BTreeSet::new();
+        for src in &sources {
+            let Some(natural) = natural_of(src) else {
                 if *src.key != *src.base {
-                    plan.skipped.push(src.key);
+                    plan.skipped.push(src.key.clone());
                 }
+                kept.push(false);
                 continue;
             };
-            let is_dir = src.key.ends_with('/') && src.name.is_none();
-            if !opts.keeps(&natural, is_dir) || (is_dir && !taken.take_other(&[], &natural)) {
-                continue; // filtered out, or the same folder twice
-            }
-            named.push((src, natural));
-        }
-        // A file may not take a name that is also a folder of the archive.
-        let mut folders: BTreeSet<String> = BTreeSet::new();
-        for (src, name) in &named {
-            folders.extend(parents(name));
-            if src.key.ends_with('/') && src.name.is_none() {
-                folders.insert(name.clone());
+            let dir = is_dir(src);
+            // Filtered out, or the same folder twice.
+            let keep = opts.keeps(&natural, dir) && (!dir || taken.take_other(&[], &natural));
+            kept.push(keep);
+            if keep {
+                // A file may not take a name that is also a folder of the archive.
+                folders.extend(parents(&natural));
+                if dir {
+                    folders.insert(natural);
+                }
             }
         }
         for folder in &folders {
             taken.take_other(&[], folder);
         }
+        // Then the entries, named in listing order. Sized up front: a vector grown by
+        // doubling leaves up to half its room unused, and guest memory, once touched,
+        // stays (BENCHMARKS: `objects`).
         let mut emitted_folders: HashSet<String> = HashSet::new();
-        plan.entries.reserve_exact(named.len());
-        for (src, natural) in named {
-            let is_dir = src.key.ends_with('/') && src.name.is_none();
+        plan.entries
+            .reserve_exact(kept.iter().filter(|k| **k).count());
+        for (src, _) in sources.into_iter().zip(kept).filter(|(_, keep)| *keep) {
+            let natural = natural_of(&src).expect("kept sources have a name");
+            let dir = is_dir(&src);
             let entries = &plan.entries;
-            let name = if is_dir {
+            let name = if dir {
                 natural.clone()
             } else {
-                if folders.contains(&format!("{natural}/")) {
+                if !folders.is_empty() && folders.contains(&format!("{natural}/")) {
                     // The folder holds it: count it as taken.
                     taken.take_other(entries, &natural);
                 }
@@ -219,7 +229,7 @@ impl Plan {
                     }
                 }
             }
-            if is_dir {
+            if dir {
                 if emitted_folders.insert(name.clone()) {
                     plan.entries
                         .push(folder(name, src.key, src.mtime_unix, opts.name_encoding));
@@ -256,8 +266,8 @@ impl Plan {
 
     /// [`Plan::archive_size`] in either layout (uploaded archives are patched).
     pub fn archive_size_in(&self, layout: Layout) -> Result<Option<u64>, EncodeError> {
-        let metas: Vec<EntryMeta> = self.entries.iter().map(PlannedEntry::meta).collect();
-        archive_size_in(&metas, layout)
+        // One at a time: a list of every entry's was ~100 bytes an object more at its peak.
+        archive_size_in(self.entries.iter().map(PlannedEntry::meta), layout)
     }
 
     /// An upper bound of the archive's size whatever the compression does.

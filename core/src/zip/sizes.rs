@@ -14,14 +14,15 @@ pub fn archive_size<'a>(
 }
 
 /// [`archive_size`] in either layout.
-pub fn archive_size_in<'a>(
-    entries: impl IntoIterator<Item = &'a EntryMeta>,
+pub fn archive_size_in<M: std::borrow::Borrow<EntryMeta>>(
+    entries: impl IntoIterator<Item = M>,
     layout: Layout,
 ) -> Result<Option<u64>, super::EncodeError> {
     let mut enc = SizeOnly {
         enc: ZipEncoder::counting(layout),
     };
     for meta in entries {
+        let meta = meta.borrow();
         if meta.method != super::Method::Stored {
             return Ok(None);
         }
