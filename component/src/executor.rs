@@ -39,6 +39,8 @@ pub struct Executor {
     engine: Engine,
     timeout: Duration,
     tasks: HashMap<Token, (Task<()>, Rc<RefCell<Credit>>)>,
+    /// The timer of the next deadline (monotonic ms since `started`), while it stands.
+    wake: Option<(u64, wstd::time::Timer)>,
     events: mpsc::UnboundedSender<Event>,
     incoming: mpsc::UnboundedReceiver<Event>,
     started: Instant,
@@ -62,6 +64,7 @@ impl Executor {
             timeout,
             progress: Reporter::from_config(Rc::new(http)).into_iter().collect(),
             tasks: HashMap::new(),
+            wake: None,
             events,
             incoming,
             started: Instant::now(),
@@ -134,14 +137,21 @@ impl Executor {
                 .into_iter()
                 .flatten()
                 .min();
-            let event = match due {
-                Some(due) => {
-                    let wait = due.saturating_sub(now_ms);
-                    futures_lite::future::or(self.incoming.next(), async move {
-                        wstd::task::sleep(wstd::time::Duration::from_millis(wait)).await;
+            // One timer while the deadline stays (a pack's lease renewal is due for its whole
+            // length): a timer made for every round was two host calls more per event.
+            if self.wake.as_ref().map(|(at, _)| *at) != due {
+                self.wake = due.map(|due| {
+                    let wait = wstd::time::Duration::from_millis(due.saturating_sub(now_ms));
+                    (due, wstd::time::Timer::after(wait))
+                });
+            }
+            let event = match &self.wake {
+                Some((_, timer)) => {
+                    let woken = async {
+                        timer.wait().await;
                         None
-                    })
-                    .await
+                    };
+                    futures_lite::future::or(self.incoming.next(), woken).await
                 }
                 None => self.incoming.next().await,
             };
