@@ -34,7 +34,8 @@ use zip_oss_core::pack::{
     record_key, Backoff, Job, Mode, PackError, Record, Rng, Tuning, SEAM_SUFFIX, SNIFF_BYTES,
 };
 use zip_oss_core::plan::{
-    compressed_by_content, incompressible, Compression, PackRequest, Plan, SourceFile,
+    compressed_by_content, incompressible, Compression, PackRequest, Plan, PlanOptions, Source,
+    SourceFile,
 };
 use zip_oss_core::store::checksum::Algorithm;
 use zip_oss_core::store::{Credentials, Endpoint, Provider, StoreConfig};
@@ -179,6 +180,17 @@ fn scenario(seed: u64, focus: Focus) -> Scenario {
     }
 
     let mut request = PackRequest::from_json(br#"{"bucket":"bkt","source-dir":"src/"}"#).unwrap();
+    if rng.below(4) == 0 {
+        // Several prefixes, listed at once: one inside another (its keys are packed under
+        // the first that lists them), one with nothing under it.
+        let sets: [&[&str]; 3] = [
+            &["src/1", "src/"],
+            &["src/folder/", "src/2", "src/", "src/none/"],
+            &["src/", "src/1"],
+        ];
+        let set = sets[rng.below(3) as usize];
+        request.source_dir = set.iter().map(|p| p.to_string()).collect();
+    }
     // With seams on, mostly stored (only stored entries are copied).
     let methods = match tuning.copy && tuning.seam_min_head == 0 {
         true => [Compression::Stored, Compression::Stored, Compression::Auto],
@@ -316,6 +328,37 @@ fn config(provider: Provider) -> StoreConfig {
     cfg
 }
 
+/// The entries (key, name) of listing each `source-dir` prefix in turn, every key once,
+/// under the first prefix that lists it: what listing them at once must give.
+fn listed_in_turn(
+    request: &PackRequest,
+    objects: &std::collections::BTreeMap<String, sim::store::Object>,
+) -> Vec<(String, String)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut sources = Vec::new();
+    for prefix in &request.source_dir {
+        let base: std::sync::Arc<str> = prefix.as_str().into();
+        for (key, o) in objects.range(prefix.clone()..) {
+            if !key.starts_with(prefix.as_str()) {
+                break;
+            }
+            if seen.insert(key.clone()) {
+                sources.push(Source {
+                    key: key.clone(),
+                    size: o.data.len() as u64,
+                    base: base.clone(),
+                    ..Source::default()
+                });
+            }
+        }
+    }
+    let options = PlanOptions::from_request(request).expect("valid options");
+    let plan = Plan::build(sources, &options);
+    (plan.entries.iter())
+        .map(|e| (e.key.clone(), e.name().to_string()))
+        .collect()
+}
+
 /// The archive the plan describes, written in one go from the objects as they were: with
 /// data descriptors when streamed, patched headers when uploaded.
 fn reference(
@@ -369,6 +412,7 @@ fn run_seed_counting(
 ) -> Result<String, String> {
     let Scenario { job, store, faults } = scenario(seed, focus);
     let mode = job.mode;
+    let request = job.request.clone();
     let objects = store.objects.clone();
     let before = store.objects.get(DEST).map(|o| o.data.clone());
     let forbid = job.store.forbid_overwrite;
@@ -521,6 +565,16 @@ fn run_seed_counting(
     match outcome {
         Outcome::Done(summary) => {
             let plan = world.plan.as_ref().ok_or("done without a plan")?;
+            let want = listed_in_turn(&request, &objects);
+            let got: Vec<(String, String)> = (plan.entries.iter())
+                .map(|e| (e.key.clone(), e.name().to_string()))
+                .collect();
+            if request.source_files.is_empty() && got != want {
+                return Err(format!(
+                    "the plan's entries differ from listing the prefixes one after the other: \
+                     {got:?} against {want:?}"
+                ));
+            }
             let layout = match mode {
                 Mode::Upload => Layout::Patched,
                 Mode::Stream => Layout::Descriptors,

@@ -483,29 +483,22 @@ async fn handle(
     }
     let (parts, body) = upstream_resp.into_parts();
     let body: ProxyBody = match fault {
-        Some(Fault::CutBodyAfter(n)) => {
-            let bytes = body
-                .collect()
-                .await
-                .map(|c| c.to_bytes())
-                .unwrap_or_default();
-            let head = bytes.slice(..n.min(bytes.len()));
-            let frames: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
-                Ok(Frame::data(head)),
-                Err(std::io::Error::other("cut off by the test proxy")),
-            ];
-            BodyExt::boxed(StreamBody::new(stream::iter(frames)))
-        }
-        Some(Fault::StallResponseBody(n)) => {
-            let bytes = body
-                .collect()
-                .await
-                .map(|c| c.to_bytes())
-                .unwrap_or_default();
-            let head = bytes.slice(..n.min(bytes.len()));
+        Some(Fault::CutBodyAfter(n) | Fault::StallResponseBody(n)) => {
             use futures_util::StreamExt as _;
-            let frames = stream::iter([Ok(Frame::data(head))]).chain(stream::pending());
-            BodyExt::boxed(StreamBody::new(frames))
+            let bytes = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let head = stream::iter([Ok(Frame::data(bytes.slice(..n.min(bytes.len()))))]);
+            match fault {
+                Some(Fault::CutBodyAfter(_)) => {
+                    let cut = std::io::Error::other("cut off by the test proxy");
+                    BodyExt::boxed(StreamBody::new(head.chain(stream::iter([Err(cut)]))))
+                }
+                // Nothing more, and the connection held open.
+                _ => BodyExt::boxed(StreamBody::new(head.chain(stream::pending()))),
+            }
         }
         Some(Fault::FlipResponseByte) => {
             let length = parts

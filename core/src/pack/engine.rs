@@ -151,7 +151,7 @@ impl Engine {
             failure: None,
         };
         match checked {
-            Ok(_) => engine.start_listing(now),
+            Ok(_) => engine.start_listing(),
             Err(e) => engine.fail(e),
         }
         engine.progress(now);
@@ -164,7 +164,16 @@ impl Engine {
             for (op, attempt) in self.requests.due(now.mono_ms) {
                 self.send(op, attempt, now);
             }
-            self.progress(now);
+            // A phase that ends within a step moves on at once, even when it asked for
+            // nothing: a failure found while writing, with nothing in flight to cancel,
+            // had no event coming to start its cleanup, and the pack hung.
+            loop {
+                let phase = self.phase;
+                self.progress(now);
+                if !self.actions.is_empty() || self.phase == phase {
+                    break;
+                }
+            }
         }
         self.actions.pop_front()
     }
@@ -271,32 +280,33 @@ impl Engine {
 
     // ----- the phases -----
 
-    fn start_listing(&mut self, now: Now) {
-        if self.job.request.source_files.is_empty() {
-            if self.job.request.source_dir.is_empty() {
-                return self.fail(PackError::invalid(
-                    "`source-dir` or `source-files` is required",
-                ));
-            }
-            self.send(
-                Op::List {
-                    prefix: 0,
-                    token: None,
-                },
-                0,
-                now,
-            );
+    fn start_listing(&mut self) {
+        let req = &self.job.request;
+        if req.source_files.is_empty() && req.source_dir.is_empty() {
+            self.fail(PackError::invalid(
+                "`source-dir` or `source-files` is required",
+            ));
         }
     }
 
-    /// `source-files`: their lookups, several at once.
+    /// `source-dir`: the prefixes' listings, several at once; `source-files`: their
+    /// lookups, several at once.
     fn look_up(&mut self, now: Now) {
         loop {
             let Some(listing) = self.listing.as_mut() else {
                 return;
             };
-            if listing.heads_in_flight() >= self.tuning.heads_in_flight {
+            let in_flight = listing.heads_in_flight() + listing.prefixes_in_flight();
+            if in_flight >= self.tuning.heads_in_flight {
                 return;
+            }
+            if let Some(prefix) = listing.next_prefix() {
+                let op = Op::List {
+                    prefix,
+                    token: None,
+                };
+                self.send(op, 0, now);
+                continue;
             }
             let Some(index) = listing.next_head() else {
                 return;
@@ -1856,30 +1866,20 @@ impl Engine {
                     .next_continuation_token
                     .clone()
                     .filter(|_| page.is_truncated);
-                let name = self.job.request.source_dir[prefix].clone();
-                self.listing
-                    .as_mut()
-                    .expect("listing")
-                    .add_page(&name, page);
-                match next {
-                    Some(token) => self.send(
-                        Op::List {
-                            prefix,
-                            token: Some(token),
-                        },
-                        0,
-                        now,
-                    ),
-                    None if prefix + 1 < self.job.request.source_dir.len() => self.send(
-                        Op::List {
-                            prefix: prefix + 1,
-                            token: None,
-                        },
-                        0,
-                        now,
-                    ),
-                    None => self.make_plan(),
+                let name = &self.job.request.source_dir[prefix];
+                let listing = self.listing.as_mut().expect("listing");
+                listing.add_page(prefix, name, page, next.is_none());
+                if listing.prefixes_done() {
+                    return self.make_plan();
                 }
+                if let Some(token) = next {
+                    let op = Op::List {
+                        prefix,
+                        token: Some(token),
+                    };
+                    self.send(op, 0, now);
+                }
+                // A prefix's end lets the next one start (`look_up`).
             }
             Op::Head { index } => {
                 let head = HeadObject::parse(self.provider(), |n| f.header(n));
