@@ -122,3 +122,49 @@ fn source_files_pick_keys_and_names_stay_relative() {
     .collect();
     check_uploaded_archive(&zip_path, &manifest);
 }
+
+/// Several prefixes, listed at once: every key once, under the first prefix that lists it
+/// (one inside another), in the archive in the order of listing them one after the other;
+/// one prefix has over 1,000 keys, so its pages come in between the others'.
+#[test]
+fn several_prefixes_pack_each_key_once_in_the_requests_order() {
+    let env = Env::new();
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("a/1.txt".into(), b"1".to_vec()),
+        ("a/b/2.txt".into(), b"2".to_vec()),
+        ("a/b/3.txt".into(), b"3".to_vec()),
+        ("c/4.txt".into(), b"4".to_vec()),
+    ];
+    for i in 0..1100 {
+        files.push((format!("c/many/{i:04}.txt"), vec![b'x'; i % 7]));
+    }
+    let paths = env.put_files(&files);
+    let body =
+        r#"{"bucket":"bkt","source-dir":["a/b/","c/","a/"],"dest-file":"output/several.zip"}"#;
+    let answer = env.post(body, true);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let zip = get(answer.json()["url"].as_str().unwrap());
+    let zip_path = save(env.dir.path(), "several.zip", &zip.body);
+    // `a/b/` first: its keys are named under it, and not again under `a/`.
+    let mut in_turn: Vec<(String, &str)> = vec![
+        ("2.txt".into(), "a/b/2.txt"),
+        ("3.txt".into(), "a/b/3.txt"),
+        ("4.txt".into(), "c/4.txt"),
+    ];
+    let many: Vec<String> = (0..1100).map(|i| format!("c/many/{i:04}.txt")).collect();
+    in_turn.extend(
+        many.iter()
+            .map(|k| (k["c/".len()..].to_string(), k.as_str())),
+    );
+    in_turn.push(("1.txt".into(), "a/1.txt"));
+    let manifest: Manifest = (in_turn.iter())
+        .map(|(name, key)| (name.clone(), Some(paths[*key].clone())))
+        .collect();
+    check_uploaded_archive(&zip_path, &manifest);
+    let archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    let names: Vec<&str> = (0..archive.len())
+        .map(|i| archive.name_for_index(i).unwrap())
+        .collect();
+    let want: Vec<&str> = in_turn.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, want);
+}
