@@ -1617,7 +1617,7 @@ impl Engine {
             }
             Op::AbortStale { .. } => {
                 self.upload.leaked = true;
-                self.send(Op::Create, 0, now);
+                self.stale_aborted(now);
             }
             Op::DeleteDest => {
                 self.upload.delete_done = true;
@@ -1695,7 +1695,7 @@ impl Engine {
                 self.upload.id = None;
                 self.send(Op::Create, 0, now)
             }
-            Op::AbortStale { .. } if not_found => self.send(Op::Create, 0, now),
+            Op::AbortStale { .. } if not_found => self.stale_aborted(now),
             Op::DeleteCheckpoint if not_found => self.resume.delete_done = true,
             // The part's bytes changed on the way: S3 refused to store them. Send them again.
             Op::Part { .. } if matches!(error.code.as_str(), "BadDigest" | "InvalidDigest") => {
@@ -1822,6 +1822,14 @@ impl Engine {
         }
     }
 
+    /// An older plan's upload is gone (or given up on): this pack's own upload may start,
+    /// unless the pack failed meanwhile.
+    fn stale_aborted(&mut self, now: Now) {
+        if self.phase != Phase::Failing {
+            self.send(Op::Create, 0, now);
+        }
+    }
+
     /// The store's word on the completed archive's checksum: ours, or it must go.
     fn judge_archive(&mut self, claimed: &Claimed) {
         if self.contradicts(claimed, self.archive_checksum()) {
@@ -1933,7 +1941,7 @@ impl Engine {
                     None => self.send(Op::PutCheckpoint { renew: false }, 0, now),
                 }
             }
-            Op::AbortStale { .. } => self.send(Op::Create, 0, now),
+            Op::AbortStale { .. } => self.stale_aborted(now),
             Op::DeleteCheckpoint => self.resume.delete_done = true,
             Op::Part { number } => {
                 // OSS answers the stored part's CRC-64, S3 echoes the one it checked.

@@ -114,6 +114,9 @@ impl Op {
         matches!(
             self,
             Op::Abort
+                // An older plan's upload, which nothing else will abort once the checkpoint
+                // naming it is gone: it must go even if this pack fails.
+                | Op::AbortStale { .. }
                 | Op::ListUploads { .. }
                 | Op::AbortStray { .. }
                 | Op::HeadDest
