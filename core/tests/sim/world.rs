@@ -451,6 +451,9 @@ impl World {
         }
         let t = self.store_time();
         let mut answer = self.store.handle(request, body, t);
+        // The rot was meant for this part: one the store refused (a flipped byte) takes it
+        // no further, or it would rot a later part, even the next run's, uncounted there.
+        self.store.rot_next_part = false;
         if self.trace && request.url.contains("uploads=") && request.method == "GET" {
             eprintln!("    listed: {}", String::from_utf8_lossy(&answer.body));
         }
