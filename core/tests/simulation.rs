@@ -82,6 +82,7 @@ fn scenario(seed: u64, focus: Focus) -> Scenario {
             cap: std::time::Duration::from_secs(2),
         },
         cleanup_attempts: 10,
+        cleanup_for_secs: 120,
         max_resumes: 5,
         checksums: rng.below(10) != 0,
         resume_lease_secs: [0, 5, 20, 20][rng.below(4) as usize],
@@ -927,6 +928,62 @@ fn a_long_destination_packs_without_seams() {
         done += u32::from(matches!(world.outcome, Some(Outcome::Done(_))));
     }
     assert!(done >= 50, "only {done} of 200 packs done");
+}
+
+/// A store outage as a failed pack cleans up: its abort is retried past its ten
+/// attempts, for two minutes from the first failure, so an outage of 90 s leaves nothing
+/// open; one of ten minutes is given up after those two minutes, and said so.
+#[test]
+fn an_outage_at_cleanup_is_waited_out_for_two_minutes() {
+    let mut runs = 0;
+    for seed in 0..400 {
+        for outage_s in [90, 600] {
+            let Scenario { mut job, store, .. } = scenario(seed, Focus::All);
+            if job.mode != Mode::Upload || job.tuning.copy {
+                break;
+            }
+            job.tuning.resume_lease_secs = 0;
+            let mut world = World::new(job, store, Faults::default(), seed);
+            world.deny_parts = true;
+            world.aborts_refused_for_ms = Some(outage_s * 1000);
+            world.run().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            let Some(first) = world.first_abort_ms else {
+                continue; // Failed before its upload existed (the destination was taken).
+            };
+            assert!(
+                matches!(world.outcome, Some(Outcome::Failed(_))),
+                "seed {seed}: {:?}",
+                world.outcome
+            );
+            let given_up = world.engine.upload_may_be_left_open();
+            let open = (world.store.uploads.values())
+                .filter(|u| u.key == DEST)
+                .count();
+            let tried_ms = world.last_abort_ms - first;
+            if outage_s == 90 {
+                assert!(
+                    !given_up && open == 0,
+                    "seed {seed}: {open} upload(s) left open"
+                );
+                assert!(
+                    world.aborts_refused > 10,
+                    "seed {seed}: {}",
+                    world.aborts_refused
+                );
+            } else {
+                assert!(
+                    given_up && open == 1,
+                    "seed {seed}: given up {given_up}, open {open}"
+                );
+                assert!(
+                    (120_000..130_000).contains(&tried_ms),
+                    "seed {seed}: aborts tried for {tried_ms} ms"
+                );
+            }
+            runs += 1;
+        }
+    }
+    assert!(runs >= 40, "only {runs} runs");
 }
 
 /// Where the seam-focused seeds start (apart from the others, so they are other folders).

@@ -166,6 +166,37 @@ fn a_refused_completion_aborts_the_upload() {
     let _ = BUCKET;
 }
 
+/// A store outage as a failed pack cleans up: twelve aborts in a row refused (more than
+/// its ten attempts) are waited out, and the upload is still aborted.
+#[test]
+fn an_outage_at_cleanup_is_waited_out() {
+    let env = Env::with_dest_prefixes(&["out/"]);
+    env.put_files(&[("d/a.txt".into(), b"a".to_vec())]);
+    env.proxy.add(Rule {
+        method: "POST",
+        contains: vec!["uploadId=".into()],
+        fault: Fault::Status(400, "InvalidPart"),
+        times: 1,
+    });
+    env.proxy.add(Rule {
+        method: "DELETE",
+        contains: vec!["uploadId=".into()],
+        fault: Fault::Status(503, "ServiceUnavailable"),
+        times: 12,
+    });
+    let answer = env.post(
+        r#"{"bucket":"bkt","source-dir":"d/","dest-file":"out/z.zip"}"#,
+        false,
+    );
+    answer.error_code(502);
+    let aborts = (env.proxy.log().iter())
+        .filter(|l| l.starts_with("DELETE ") && l.contains("uploadId="))
+        .count();
+    assert_eq!(aborts, 13, "{:?}", env.proxy.log());
+    assert!(!env.object_exists("out/z.zip"));
+    assert_eq!(env.open_uploads(), Vec::<String>::new());
+}
+
 #[test]
 fn limits_refuse_with_413_before_any_upload() {
     let env = Env::with_settings(|s| {

@@ -87,6 +87,36 @@ fn a_pack_past_its_time_limit_is_answered_504_and_its_upload_aborted() {
     assert!(!env.object_exists("late-export.zip"));
 }
 
+/// A pack stopped at its limit whose abort meets a store outage: the abort is tried again
+/// within the grace, and the upload is still aborted.
+#[test]
+fn a_stopped_packs_refused_abort_is_retried_within_the_grace() {
+    let env = Env::with_limits(InstanceLimits {
+        timeout: Duration::from_secs(2),
+        abort_grace: Duration::from_secs(10),
+        ..InstanceLimits::default()
+    });
+    two_objects(&env);
+    slow_read_of_b(&env, 8000);
+    env.proxy.add(Rule {
+        method: "DELETE",
+        contains: vec!["uploadId=".into()],
+        fault: Fault::Status(503, "ServiceUnavailable"),
+        times: 2,
+    });
+    let answer = env.post(
+        r#"{"bucket":"bkt","source-dir":"files/","dest-file":"output/late.zip"}"#,
+        true,
+    );
+    assert_eq!(answer.error_code(504), "Timeout", "{}", answer.text());
+    let aborts = (env.proxy.log().iter())
+        .filter(|l| l.starts_with("DELETE") && l.contains("uploadId="))
+        .count();
+    assert_eq!(aborts, 3, "{:#?}", env.proxy.log());
+    assert_eq!(env.open_uploads(), Vec::<String>::new());
+    assert!(!env.object_exists("output/late.zip"));
+}
+
 #[test]
 fn a_pack_that_cannot_fit_in_memory_is_refused_before_it_uploads() {
     // 20 MiB cannot hold four 5 MiB parts plus working memory.

@@ -103,6 +103,8 @@ pub struct Engine {
     /// Records to write once the archive is in place (`copy.rs`), and those on their way.
     records_due: Option<VecDeque<usize>>,
     failure: Option<PackError>,
+    /// When the first cleanup request failed: cleanup is retried for a while from then.
+    cleanup_failed_at: Option<u64>,
 }
 
 impl Engine {
@@ -149,6 +151,7 @@ impl Engine {
             seams: Seams::default(),
             records_due: None,
             failure: None,
+            cleanup_failed_at: None,
         };
         match checked {
             Ok(_) => engine.start_listing(),
@@ -1523,22 +1526,35 @@ impl Engine {
     }
 
     fn retry_or_give_up(&mut self, op: Op, attempt: u32, error: PackError, now: Now) {
-        let max = if op.is_cleanup() {
-            self.tuning.cleanup_attempts
+        let more = if op.is_cleanup() {
+            self.cleanup_may_retry(attempt, now)
         } else {
-            self.tuning.backoff.max_attempts
+            attempt + 1 < self.tuning.backoff.max_attempts
         };
+        // A stopped pack's host lets only its abort through, for a grace it keeps itself.
         let stopped = matches!(self.failure, Some(PackError::Stopped { .. }));
-        let wanted = op.is_cleanup() || self.phase != Phase::Failing;
-        if attempt + 1 < max && wanted && !stopped {
+        let wanted = op.is_cleanup() || (self.phase != Phase::Failing && !stopped);
+        if more && wanted {
             self.retry_later(op, attempt + 1, attempt + 1, now);
         } else {
             self.give_up(op, error, now);
         }
     }
 
+    /// Cleanup is retried `cleanup_attempts` times, and on for `cleanup_for_secs` since
+    /// the pack's first failed cleanup request: giving up leaves an upload open.
+    fn cleanup_may_retry(&mut self, attempt: u32, now: Now) -> bool {
+        let since = *self.cleanup_failed_at.get_or_insert(now.mono_ms);
+        let budget_ms = self.tuning.cleanup_for_secs.saturating_mul(1000);
+        attempt + 1 < self.tuning.cleanup_attempts || now.mono_ms.saturating_sub(since) < budget_ms
+    }
+
     fn retry_later(&mut self, op: Op, attempt: u32, retry: u32, now: Now) {
-        let backoff = self.tuning.backoff;
+        let mut backoff = self.tuning.backoff;
+        if op.is_cleanup() {
+            // Cleanup goes on past the others' attempts, its waits growing to the cap.
+            backoff.max_attempts = u32::MAX;
+        }
         let delay = backoff
             .delay(
                 retry.clamp(1, backoff.max_attempts.max(2) - 1),

@@ -61,6 +61,10 @@ pub struct Tuning {
     /// Attempts of the requests that clean up (abort, sweep, settle): more than the rest,
     /// since giving up on them leaves an upload open.
     pub cleanup_attempts: u32,
+    /// And for at least this long (seconds) since the pack's first failed cleanup
+    /// request: a store outage of a minute or two at the end of a pack is waited out
+    /// rather than an upload left open until a lifecycle rule.
+    pub cleanup_for_secs: u64,
     /// How often one read may break off and resume.
     pub max_resumes: u32,
     /// Verify reads against the store's checksums and state ours on every part and on the
@@ -99,6 +103,7 @@ impl Default for Tuning {
             heads_in_flight: 16,
             backoff: Backoff::default(),
             cleanup_attempts: 10,
+            cleanup_for_secs: 120,
             max_resumes: 5,
             checksums: true,
             resume_lease_secs: 20,

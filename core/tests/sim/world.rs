@@ -123,6 +123,15 @@ pub struct World {
     /// Completes that finished late, and of those, as an abort arrived.
     pub late_finished: u64,
     pub late_at_abort: u64,
+    /// Every `UploadPart` is denied (403): the pack fails once its upload exists.
+    pub deny_parts: bool,
+    /// An outage at cleanup: every `AbortMultipartUpload` is answered 503 until this
+    /// long after the first one arrived.
+    pub aborts_refused_for_ms: Option<u64>,
+    /// When the first abort arrived, and the aborts refused and answered since.
+    pub first_abort_ms: Option<u64>,
+    pub aborts_refused: u32,
+    pub last_abort_ms: u64,
 }
 
 impl World {
@@ -168,6 +177,11 @@ impl World {
             late: BTreeMap::new(),
             late_finished: 0,
             late_at_abort: 0,
+            deny_parts: false,
+            aborts_refused_for_ms: None,
+            first_abort_ms: None,
+            aborts_refused: 0,
+            last_abort_ms: 0,
         }
     }
 
@@ -375,6 +389,19 @@ impl World {
         }
         if self.chance(self.faults.reset_before) {
             return self.at(latency, Due::Fail(token));
+        }
+        let own_upload = upload_id(&request.url).is_some()
+            && !request.url.contains(zip_oss_core::pack::SEAM_SUFFIX);
+        if own_upload && request.method == "PUT" && self.deny_parts {
+            return self.refuse(token, credit, latency, 403, "AccessDenied");
+        }
+        if own_upload && request.method == "DELETE" {
+            self.last_abort_ms = self.now_ms;
+            let first = *self.first_abort_ms.get_or_insert(self.now_ms);
+            if (self.aborts_refused_for_ms).is_some_and(|d| self.now_ms < first + d) {
+                self.aborts_refused += 1;
+                return self.refuse(token, credit, latency, 503, "ServiceUnavailable");
+            }
         }
         if self.chance(self.faults.transient) {
             let (status, code) = if self.rng.below(2) == 0 {
