@@ -168,3 +168,45 @@ fn several_prefixes_pack_each_key_once_in_the_requests_order() {
     let want: Vec<&str> = in_turn.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, want);
 }
+
+/// A folder of subfolders is listed as key ranges at once (a sample with a delimiter names
+/// the subfolders, then each range from its `start-after`), and packs exactly what a flat
+/// listing gives, in its order.
+#[test]
+fn a_folder_of_subfolders_is_listed_in_ranges_in_key_order() {
+    let env = Env::new();
+    let mut keys: Vec<String> = vec!["t/top.txt".into(), "t/b.txt".into(), "t/c/1".into()];
+    for i in 0..1100 {
+        keys.push(format!("t/a/{i:04}"));
+        keys.push(format!("t/b/{i:04}"));
+    }
+    let files: Vec<(String, Vec<u8>)> = (keys.iter())
+        .enumerate()
+        .map(|(i, k)| (k.clone(), vec![b'0' + (i % 10) as u8; i % 5]))
+        .collect();
+    let paths = env.put_files(&files);
+    let answer = env.post(
+        r#"{"bucket":"bkt","source-dir":"t/","dest-file":"output/tree.zip"}"#,
+        true,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let lists: Vec<String> = (env.proxy.log().into_iter())
+        .filter(|l| l.contains("list-type=2"))
+        .collect();
+    let sampled = lists.iter().filter(|l| l.contains("delimiter=")).count();
+    let ranged = lists.iter().filter(|l| l.contains("start-after=")).count();
+    assert!(sampled == 1 && ranged >= 1, "{lists:#?}");
+    keys.sort();
+    let zip = get(answer.json()["url"].as_str().unwrap());
+    let zip_path = save(env.dir.path(), "tree.zip", &zip.body);
+    let manifest: Manifest = (keys.iter())
+        .map(|k| (k["t/".len()..].to_string(), Some(paths[k.as_str()].clone())))
+        .collect();
+    check_uploaded_archive(&zip_path, &manifest);
+    let archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    let names: Vec<&str> = (0..archive.len())
+        .map(|i| archive.name_for_index(i).unwrap())
+        .collect();
+    let want: Vec<&str> = keys.iter().map(|k| &k["t/".len()..]).collect();
+    assert_eq!(names, want);
+}

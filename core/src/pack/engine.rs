@@ -129,7 +129,7 @@ impl Engine {
         };
         let mut engine = Engine {
             rng: Rng::new(job.seed),
-            listing: Some(Listing::new(&job.request)),
+            listing: Some(Listing::new(&job.request, tuning.list_ranges)),
             job,
             tuning,
             bucket,
@@ -299,13 +299,13 @@ impl Engine {
             let Some(listing) = self.listing.as_mut() else {
                 return;
             };
-            let in_flight = listing.heads_in_flight() + listing.prefixes_in_flight();
+            let in_flight = listing.heads_in_flight() + listing.streams_in_flight();
             if in_flight >= self.tuning.heads_in_flight {
                 return;
             }
-            if let Some(prefix) = listing.next_prefix() {
+            if let Some(stream) = listing.next_stream() {
                 let op = Op::List {
-                    prefix,
+                    stream,
                     token: None,
                 };
                 self.send(op, 0, now);
@@ -969,13 +969,19 @@ impl Engine {
         let upload_id = self.upload.id.as_deref().unwrap_or_default();
         let xml = |request| Some((request, Rope::new(), MAX_XML));
         match op {
-            Op::List { prefix, token } => {
-                let prefix = &self.job.request.source_dir[*prefix];
+            Op::List { stream, token } => {
+                let s = self.listing.as_ref()?.request(*stream);
                 // OSS pages hold 100 keys unless asked for more; S3 at most 1,000 anyway.
-                xml(ListObjectsV2::new(bucket, prefix)
+                let mut list = ListObjectsV2::new(bucket, s.prefix)
                     .continuation_token(token.as_deref())
-                    .max_keys(1000)
-                    .sign(cfg, t))
+                    .max_keys(1000);
+                if token.is_none() {
+                    list = list.start_after(s.start_after);
+                }
+                if s.delimited {
+                    list = list.delimiter("/");
+                }
+                xml(list.sign(cfg, t))
             }
             Op::Head { index } => {
                 let key = ObjectKey::new(self.job.request.source_files[*index].key()).ok()?;
@@ -1881,7 +1887,7 @@ impl Engine {
             detail,
         };
         match f.op {
-            Op::List { prefix, .. } => {
+            Op::List { stream, .. } => {
                 let page = match ListObjectsV2::parse(&f.body, self.job.store.provider) {
                     Ok(page) => page,
                     Err(e) => return self.refused(f.op, f.attempt, e, now),
@@ -1890,20 +1896,19 @@ impl Engine {
                     .next_continuation_token
                     .clone()
                     .filter(|_| page.is_truncated);
-                let name = &self.job.request.source_dir[prefix];
                 let listing = self.listing.as_mut().expect("listing");
-                listing.add_page(prefix, name, page, next.is_none());
+                let more = listing.add_page(stream, page, next.is_none());
                 if listing.prefixes_done() {
                     return self.make_plan();
                 }
-                if let Some(token) = next {
+                if let Some(token) = next.filter(|_| more) {
                     let op = Op::List {
-                        prefix,
+                        stream,
                         token: Some(token),
                     };
                     self.send(op, 0, now);
                 }
-                // A prefix's end lets the next one start (`look_up`).
+                // A stream's end, or the ranges a sample made, start others (`look_up`).
             }
             Op::Head { index } => {
                 let head = HeadObject::parse(self.provider(), |n| f.header(n));

@@ -55,8 +55,11 @@ pub struct Tuning {
     pub min_part_size: u64,
     /// Pieces of a streamed archive the caller may hold unconsumed.
     pub stream_pieces: usize,
-    /// Source-file lookups in flight at once.
+    /// Source-file lookups, or listing requests, in flight at once.
     pub heads_in_flight: usize,
+    /// Key ranges a folder's listing is split into at most, listed at once
+    /// (`list_split.rs`); 1 lists each folder flat, its pages one after another.
+    pub list_ranges: usize,
     pub backoff: Backoff,
     /// Attempts of the requests that clean up (abort, sweep, settle): more than the rest,
     /// since giving up on them leaves an upload open.
@@ -101,6 +104,7 @@ impl Default for Tuning {
             min_part_size: MIN_PART_SIZE,
             stream_pieces: 8,
             heads_in_flight: 16,
+            list_ranges: 16,
             backoff: Backoff::default(),
             cleanup_attempts: 10,
             cleanup_for_secs: 120,
@@ -125,6 +129,7 @@ impl Tuning {
         self.min_part_size = self.min_part_size.max(1);
         self.stream_pieces = self.stream_pieces.max(1);
         self.heads_in_flight = self.heads_in_flight.max(1);
+        self.list_ranges = self.list_ranges.max(1);
         self.backoff.max_attempts = self.backoff.max_attempts.max(1);
         self.cleanup_attempts = self.cleanup_attempts.max(self.backoff.max_attempts);
         self

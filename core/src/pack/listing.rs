@@ -1,16 +1,20 @@
 //! The objects to pack: every page of each `source-dir` listing, or each `source-files`
 //! key looked up, several at once. A key met twice is packed once.
 //!
-//! Several prefixes are listed at once (each one's pages in turn, as continuation tokens
-//! require), and their objects kept in the request's order whatever order the pages come
-//! in: pages of a prefix listed ahead of the first unfinished one wait, so a key under two
-//! prefixes is packed under the first, as listing them one after the other would.
+//! A folder is listed as *streams*, each one request's pages in turn (as continuation
+//! tokens require): first a sample (one page with `delimiter=/`), then the key ranges it
+//! splits the folder into ([`list_split`](super::list_split)), several at once. Several
+//! folders are listed at once too. Objects are kept in the request's order whatever order
+//! the pages come in: a stream's objects wait while a stream before it is unfinished, so
+//! the sources are exactly those of listing the folders flat one after the other, and a
+//! key under two prefixes is packed under the first.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
 
+use super::list_split::{split, Range, Sampled};
 use crate::plan::{PackRequest, Source};
 use crate::store::{ETag, ListPage};
 
@@ -21,81 +25,209 @@ pub(crate) struct Listing {
     /// themselves held a second copy of every key while listing.
     seen: HashTable<usize>,
     hasher: std::hash::RandomState,
-    /// Per `source-dir` prefix: objects listed while an earlier prefix was unfinished.
-    ahead: Vec<Vec<Source>>,
-    /// Per prefix: its last page came.
-    listed: Vec<bool>,
-    /// The first prefix not wholly added to `sources`; the next prefix to start listing.
-    front: usize,
-    next_prefix: usize,
+    /// Per `source-dir` prefix: its name (the sources' base) and its streams in order.
+    dirs: Vec<(Arc<str>, Vec<usize>)>,
+    streams: Vec<Stream>,
+    /// Ranges a folder is split into at most (1: listed flat, no sample).
+    ranges: usize,
+    /// The first stream not wholly added to `sources`: a folder, and a place in its order.
+    front: (usize, usize),
     /// `source-files` lookups, by index; the next to start; how many are back.
     heads: Vec<Option<Source>>,
     next_head: usize,
     heads_back: usize,
 }
 
+/// One request's pages, in turn.
+#[derive(Debug)]
+struct Stream {
+    /// The folder (index into `dirs`) it lists for.
+    dir: usize,
+    kind: Kind,
+    /// Listed while a stream before it was unfinished.
+    objects: Vec<Source>,
+    /// Its first request was sent (cleared when a sample is taken again deeper).
+    started: bool,
+    done: bool,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// One delimited page of `prefix`, `depth` subfolders below the folder (`all`: every
+    /// key of the folder is under it).
+    Sample {
+        prefix: String,
+        depth: u32,
+        all: bool,
+    },
+    /// The folder's keys in a range, flat.
+    Range(Range),
+}
+
+/// A stream's request: what `ListObjectsV2` to send.
+pub(crate) struct StreamRequest<'a> {
+    pub prefix: &'a str,
+    pub start_after: Option<&'a str>,
+    pub delimited: bool,
+}
+
 impl Listing {
-    pub fn new(req: &PackRequest) -> Listing {
-        let prefixes = if req.source_files.is_empty() {
-            req.source_dir.len()
-        } else {
-            0
+    /// `ranges`: how many ranges a folder's listing may be split into (1: flat).
+    pub fn new(req: &PackRequest, ranges: usize) -> Listing {
+        let dirs: Vec<(Arc<str>, Vec<usize>)> = match req.source_files.is_empty() {
+            true => (req.source_dir.iter())
+                .enumerate()
+                .map(|(i, d)| (Arc::from(d.as_str()), vec![i]))
+                .collect(),
+            false => Vec::new(),
         };
+        let streams = (dirs.iter().enumerate())
+            .map(|(dir, (name, _))| Stream {
+                dir,
+                kind: match ranges > 1 {
+                    true => Kind::Sample {
+                        prefix: name.to_string(),
+                        depth: 0,
+                        all: true,
+                    },
+                    false => Kind::Range(Range::default()),
+                },
+                objects: Vec::new(),
+                started: false,
+                done: false,
+            })
+            .collect();
         Listing {
-            ahead: vec![Vec::new(); prefixes],
-            listed: vec![false; prefixes],
+            dirs,
+            streams,
+            ranges: ranges.max(1),
             heads: vec![None; req.source_files.len()],
             ..Listing::default()
         }
     }
 
-    /// The next prefix to start listing, if any is left.
-    pub fn next_prefix(&mut self) -> Option<usize> {
-        (self.next_prefix < self.listed.len()).then(|| {
-            self.next_prefix += 1;
-            self.next_prefix - 1
-        })
+    /// The next stream to start, if any waits: the earliest in the request's order.
+    pub fn next_stream(&mut self) -> Option<usize> {
+        let streams = &self.streams;
+        let next = (self.dirs.iter().skip(self.front.0))
+            .flat_map(|(_, order)| order.iter().copied())
+            .find(|&s| !streams[s].started && !streams[s].done)?;
+        self.streams[next].started = true;
+        Some(next)
     }
 
-    /// Prefixes started and not wholly listed.
-    pub fn prefixes_in_flight(&self) -> usize {
-        self.listed[..self.next_prefix]
-            .iter()
-            .filter(|done| !**done)
+    /// Streams started and not done.
+    pub fn streams_in_flight(&self) -> usize {
+        (self.streams.iter())
+            .filter(|s| s.started && !s.done)
             .count()
     }
 
-    /// Whether every prefix is listed.
+    /// Whether every folder is listed.
     pub fn prefixes_done(&self) -> bool {
-        self.front == self.listed.len()
+        self.front.0 == self.dirs.len()
     }
 
-    /// A page of the listing of prefix number `index`, named `prefix`; `last` if no page
-    /// of it follows.
-    pub fn add_page(&mut self, index: usize, prefix: &str, page: ListPage, last: bool) {
-        let base: Arc<str> = prefix.into();
-        let sources = page.objects.into_iter().map(|o| Source {
-            key: o.key,
-            size: o.size,
-            mtime_unix: o.last_modified_unix,
-            base: base.clone(),
-            name: None,
-            etag: o.etag.as_deref().map(ETag::new),
-        });
-        if index == self.front {
-            sources.for_each(|s| self.add(s));
-        } else {
-            self.ahead[index].extend(sources);
+    /// The listing request stream `index` sends first (later pages add their token).
+    pub fn request(&self, index: usize) -> StreamRequest<'_> {
+        let stream = &self.streams[index];
+        match &stream.kind {
+            Kind::Sample { prefix, .. } => StreamRequest {
+                prefix,
+                start_after: None,
+                delimited: true,
+            },
+            Kind::Range(range) => StreamRequest {
+                prefix: &self.dirs[stream.dir].0,
+                start_after: range.after.as_deref(),
+                delimited: false,
+            },
         }
-        self.listed[index] |= last;
-        // The prefixes after a finished front are added as far as they came.
-        while self.front < self.listed.len() && self.listed[self.front] {
-            self.front += 1;
-            if let Some(waiting) = self.ahead.get_mut(self.front) {
-                std::mem::take(waiting)
-                    .into_iter()
-                    .for_each(|s| self.add(s));
+    }
+
+    /// A page of stream `index`; `last` if the store has none after it. `true` if the
+    /// stream goes on with the page's continuation token.
+    pub fn add_page(&mut self, index: usize, page: ListPage, last: bool) -> bool {
+        let base = self.dirs[self.streams[index].dir].0.clone();
+        let to_sources = |objects: Vec<crate::store::ObjectInfo>| {
+            objects.into_iter().map(move |o| Source {
+                key: o.key,
+                size: o.size,
+                mtime_unix: o.last_modified_unix,
+                base: base.clone(),
+                name: None,
+                etag: o.etag.as_deref().map(ETag::new),
+            })
+        };
+        let stream = &mut self.streams[index];
+        let more = match &stream.kind {
+            Kind::Sample { depth, all, .. } => {
+                match split(&page, *depth, *all, self.ranges) {
+                    Sampled::Whole => {
+                        stream.objects.extend(to_sources(page.objects));
+                        stream.done = true;
+                    }
+                    Sampled::Flat { after } => {
+                        stream.objects.extend(to_sources(page.objects));
+                        stream.kind = Kind::Range(Range {
+                            after: Some(after),
+                            upto: None,
+                        });
+                        stream.started = false;
+                    }
+                    Sampled::Descend { prefix, depth, all } => {
+                        stream.kind = Kind::Sample { prefix, depth, all };
+                        stream.started = false;
+                    }
+                    Sampled::Ranges(ranges) => {
+                        stream.done = true;
+                        let dir = stream.dir;
+                        let first = self.streams.len();
+                        self.streams.extend(ranges.into_iter().map(|r| Stream {
+                            dir,
+                            kind: Kind::Range(r),
+                            objects: Vec::new(),
+                            started: false,
+                            done: false,
+                        }));
+                        let order = &mut self.dirs[dir].1;
+                        let at = order.iter().position(|&s| s == index).expect("in order");
+                        order.splice(at..=at, first..self.streams.len());
+                    }
+                }
+                false
             }
+            Kind::Range(range) => {
+                let past = page.objects.iter().position(|o| range.past(&o.key));
+                let mut objects = page.objects;
+                if let Some(at) = past {
+                    objects.truncate(at);
+                }
+                let at_end = (range.upto.as_deref())
+                    .is_some_and(|u| objects.last().is_some_and(|o| o.key.as_str() >= u));
+                stream.done = last || past.is_some() || at_end;
+                stream.objects.extend(to_sources(objects));
+                !stream.done
+            }
+        };
+        self.drain();
+        more
+    }
+
+    /// Adds the objects of the streams at the front, as far as they are finished.
+    fn drain(&mut self) {
+        while let Some((_, order)) = self.dirs.get(self.front.0) {
+            let Some(&s) = order.get(self.front.1) else {
+                self.front = (self.front.0 + 1, 0);
+                continue;
+            };
+            std::mem::take(&mut self.streams[s].objects)
+                .into_iter()
+                .for_each(|o| self.add(o));
+            if !self.streams[s].done {
+                return;
+            }
+            self.front.1 += 1;
         }
     }
 
@@ -162,9 +294,13 @@ mod tests {
     #[test]
     fn a_key_met_twice_is_kept_once_under_its_first_prefix() {
         let req = PackRequest::from_json(br#"{"bucket":"b","source-dir":["a/","a/b/"]}"#).unwrap();
-        let mut listing = Listing::new(&req);
-        listing.add_page(0, "a/", page(&["a/1", "a/b/c", "a/2"]), true);
-        listing.add_page(1, "a/b/", page(&["a/b/c", "a/b/d"]), true);
+        let mut listing = Listing::new(&req, 1);
+        assert_eq!(
+            (listing.next_stream(), listing.next_stream()),
+            (Some(0), Some(1))
+        );
+        listing.add_page(0, page(&["a/1", "a/b/c", "a/2"]), true);
+        listing.add_page(1, page(&["a/b/c", "a/b/d"]), true);
         let sources = listing.finish(&req);
         let keys: Vec<(&str, &str)> = sources.iter().map(|s| (s.key.as_str(), &*s.base)).collect();
         assert_eq!(
@@ -184,8 +320,8 @@ mod tests {
             br#"{"bucket":"b","source-dir":["a/","a/b/"],"source-files":["a/b/c","x/y","a/b/c"]}"#,
         )
         .unwrap();
-        let mut listing = Listing::new(&req);
-        assert_eq!(listing.next_prefix(), None, "lookups list nothing");
+        let mut listing = Listing::new(&req, 16);
+        assert_eq!(listing.next_stream(), None, "lookups list nothing");
         while let Some(i) = listing.next_head() {
             let key = req.source_files[i].key();
             let s = Source {
@@ -207,28 +343,28 @@ mod tests {
     fn prefixes_listed_at_once_keep_the_requests_order() {
         let req =
             PackRequest::from_json(br#"{"bucket":"b","source-dir":["a/","a/b/","c/"]}"#).unwrap();
-        let pages: [(usize, &str, &[&str], bool); 6] = [
-            (0, "a/", &["a/1", "a/b/c"], false),
-            (0, "a/", &["a/b/d", "a/z"], true),
-            (1, "a/b/", &["a/b/c"], false),
-            (1, "a/b/", &["a/b/d", "a/b/e"], true),
-            (2, "c/", &["c/1"], false),
-            (2, "c/", &["c/2", "a/1"], true),
+        let pages: [(usize, &[&str], bool); 6] = [
+            (0, &["a/1", "a/b/c"], false),
+            (0, &["a/b/d", "a/z"], true),
+            (1, &["a/b/c"], false),
+            (1, &["a/b/d", "a/b/e"], true),
+            (2, &["c/1"], false),
+            (2, &["c/2", "a/1"], true),
         ];
         let keys = |order: &[usize]| {
-            let mut listing = Listing::new(&req);
+            let mut listing = Listing::new(&req, 1);
             let mut started = Vec::new();
-            while let Some(p) = listing.next_prefix() {
+            while let Some(p) = listing.next_stream() {
                 started.push(p);
             }
             assert_eq!(started, [0, 1, 2]);
             for &i in order {
-                let (index, prefix, keys, last) = pages[i];
+                let (index, keys, last) = pages[i];
                 assert!(!listing.prefixes_done());
-                listing.add_page(index, prefix, page(keys), last);
+                assert_eq!(listing.add_page(index, page(keys), last), !last);
             }
             assert!(listing.prefixes_done());
-            assert_eq!(listing.prefixes_in_flight(), 0);
+            assert_eq!(listing.streams_in_flight(), 0);
             let sources = listing.finish(&req);
             sources
                 .into_iter()
@@ -250,6 +386,134 @@ mod tests {
         );
         for order in [[4, 2, 5, 0, 3, 1], [2, 3, 4, 5, 0, 1], [0, 4, 2, 1, 5, 3]] {
             assert_eq!(keys(&order), in_turn, "pages in the order {order:?}");
+        }
+    }
+
+    /// `ListObjectsV2` as S3 answers it over `keys` (sorted): `max` items a page, a
+    /// delimiter's common prefixes counted among them, the token naming the last item.
+    fn store_page(
+        keys: &[String],
+        req: &StreamRequest<'_>,
+        token: Option<&str>,
+        max: usize,
+    ) -> ListPage {
+        let (after, folder) = match token {
+            Some(t) => (Some(&t[2..]), t.starts_with("p:")),
+            None => (req.start_after, false),
+        };
+        let mut items: Vec<(String, bool)> = Vec::new();
+        for k in keys.iter().filter(|k| k.starts_with(req.prefix)) {
+            if after.is_some_and(|a| k.as_str() <= a || (folder && k.starts_with(a))) {
+                continue;
+            }
+            let rest = &k[req.prefix.len()..];
+            match rest.find('/').filter(|_| req.delimited) {
+                Some(at) => {
+                    let p = format!("{}{}", req.prefix, &rest[..=at]);
+                    if items.last() != Some(&(p.clone(), true)) {
+                        items.push((p, true));
+                    }
+                }
+                None => items.push((k.clone(), false)),
+            }
+        }
+        let truncated = items.len() > max;
+        items.truncate(max);
+        let keys: Vec<&str> = (items.iter().filter(|i| !i.1))
+            .map(|i| i.0.as_str())
+            .collect();
+        let folders: Vec<&str> = (items.iter().filter(|i| i.1))
+            .map(|i| i.0.as_str())
+            .collect();
+        let mut page = crate::store::test_page(&keys, &folders);
+        page.is_truncated = truncated;
+        page.next_continuation_token = truncated.then(|| {
+            let (last, is_folder) = items.last().expect("a full page");
+            format!("{}:{last}", if *is_folder { "p" } else { "k" })
+        });
+        page
+    }
+
+    /// A tree of folders split into ranges, pages answered in a shuffled order: the
+    /// objects are those of the flat listing, in its order, whatever the page size and the
+    /// ranges wanted.
+    #[test]
+    fn a_folder_split_into_ranges_lists_as_flat() {
+        let mut keys: Vec<String> = [
+            "d/",
+            "d/0",
+            "d/a/",
+            "d/a/1",
+            "d/a/2",
+            "d/a.txt",
+            "d/b/x/1",
+            "d/b/x/2",
+            "d/b/y/",
+            "d/b0",
+            "d/c/",
+            "d/c/c/c/1",
+            "d/z",
+            "e/1",
+            "d/one/deep/chain/2024/1",
+            "d/one/deep/chain/2024/2",
+            "d/中/1",
+        ]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+        for i in 0..40 {
+            keys.push(format!("d/m/{:02}/{i}", i % 7));
+        }
+        keys.sort();
+        let req = PackRequest::from_json(br#"{"bucket":"b","source-dir":["d/b/","d/","d/one/"]}"#)
+            .unwrap();
+        let flat = |listing: Listing| -> Vec<String> {
+            listing
+                .finish(&req)
+                .into_iter()
+                .map(|s| format!("{}@{}", s.key, s.base))
+                .collect()
+        };
+        let mut want = Listing::new(&req, 1);
+        for (stream, dir) in [(0, "d/b/"), (1, "d/"), (2, "d/one/")] {
+            assert_eq!(want.next_stream(), Some(stream));
+            let all: Vec<&str> = keys
+                .iter()
+                .map(String::as_str)
+                .filter(|k| k.starts_with(dir))
+                .collect();
+            want.add_page(stream, crate::store::test_page(&all, &[]), true);
+        }
+        let want = flat(want);
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        for max in [1, 2, 3, 5, 1000] {
+            for ranges in [1, 2, 3, 16] {
+                for _ in 0..20 {
+                    let mut listing = Listing::new(&req, ranges);
+                    let mut pending: Vec<(usize, Option<String>)> = Vec::new();
+                    let mut requests = 0;
+                    while !listing.prefixes_done() {
+                        while listing.streams_in_flight() < 4 {
+                            let Some(s) = listing.next_stream() else {
+                                break;
+                            };
+                            pending.push((s, None));
+                        }
+                        rng = rng
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        let (s, token) = pending.swap_remove((rng >> 33) as usize % pending.len());
+                        let page = store_page(&keys, &listing.request(s), token.as_deref(), max);
+                        let next = page.next_continuation_token.clone();
+                        if listing.add_page(s, page, next.is_none()) {
+                            pending.push((s, next));
+                        }
+                        requests += 1;
+                        assert!(requests < 1000, "no end");
+                    }
+                    assert_eq!(flat(listing), want, "{max} a page, {ranges} ranges");
+                }
+            }
         }
     }
 }

@@ -8,9 +8,9 @@ use super::io::Token;
 /// One logical store operation; its attempts share it, each under a fresh token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Op {
-    /// A page of the listing of `source-dir` number `prefix`.
+    /// A page of the listing's stream number `stream` (`listing.rs`).
     List {
-        prefix: usize,
+        stream: usize,
         token: Option<String>,
     },
     /// The lookup of `source-files` number `index`.

@@ -20,6 +20,7 @@ pub struct ListObjectsV2<'a> {
     continuation_token: Option<&'a str>,
     max_keys: Option<u32>,
     delimiter: Option<&'a str>,
+    start_after: Option<&'a str>,
 }
 
 /// One page of a listing.
@@ -51,6 +52,7 @@ impl<'a> ListObjectsV2<'a> {
             continuation_token: None,
             max_keys: None,
             delimiter: None,
+            start_after: None,
         }
     }
 
@@ -72,6 +74,12 @@ impl<'a> ListObjectsV2<'a> {
         self
     }
 
+    /// Starts after this key (S3 and OSS ignore it once a continuation token is given).
+    pub fn start_after(mut self, key: Option<&'a str>) -> Self {
+        self.start_after = key;
+        self
+    }
+
     pub fn sign(&self, cfg: &StoreConfig, now_unix: u64) -> HttpRequest {
         let mut spec = RequestSpec::new("GET", cfg.bucket_url(self.bucket, false))
             .query("list-type", "2")
@@ -85,6 +93,9 @@ impl<'a> ListObjectsV2<'a> {
         }
         if let Some(d) = self.delimiter {
             spec = spec.query("delimiter", d);
+        }
+        if let Some(key) = self.start_after {
+            spec = spec.query("start-after", key);
         }
         spec.sign(cfg, now_unix)
     }
@@ -266,6 +277,18 @@ mod tests {
                     etag: None,
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn start_after_is_encoded_as_a_query_parameter() {
+        let b = bucket();
+        let req = ListObjectsV2::new(&b, "a/")
+            .start_after(Some("a/b c/"))
+            .sign(&cfg(true), NOW);
+        assert_eq!(
+            req.url,
+            "http://127.0.0.1:9000/bkt?encoding-type=url&list-type=2&prefix=a%2F&start-after=a%2Fb%20c%2F"
         );
     }
 

@@ -197,7 +197,12 @@ impl SimStore {
                 q("key-marker"),
                 q("upload-id-marker"),
             ),
-            ("GET", true) => self.list(q("prefix").unwrap_or(""), q("continuation-token")),
+            ("GET", true) => self.list(
+                q("prefix").unwrap_or(""),
+                q("continuation-token"),
+                q("start-after"),
+                q("delimiter"),
+            ),
             ("HEAD", false) => match self.objects.get(&key) {
                 Some(o) => Answer {
                     status: 200,
@@ -412,24 +417,60 @@ impl SimStore {
         )
     }
 
-    fn list(&mut self, prefix: &str, token: Option<&str>) -> Answer {
+    /// `ListObjectsV2` as S3 answers it: with a delimiter, the "folders" past the prefix
+    /// are common prefixes, counted against `max-keys` with the keys, and a page ending on
+    /// one continues past every key under it; `start-after` is ignored once a token is given.
+    fn list(
+        &mut self,
+        prefix: &str,
+        token: Option<&str>,
+        start_after: Option<&str>,
+        delimiter: Option<&str>,
+    ) -> Answer {
         // Tokens are opaque and hold `+`, `/` and `=`, as real ones do; OSS sends them
         // URL-encoded (with the keys) and expects them back decoded.
-        let after = match token {
-            None | Some("") => None,
+        let (after, folder) = match token {
+            None | Some("") => (start_after.map(str::to_string), false),
             Some(t) => match t.strip_prefix("tok+/").and_then(|t| t.strip_suffix('=')) {
-                Some(hex) => Some(String::from_utf8(hex_decode(hex)).expect("token key")),
+                Some(hex) => {
+                    let item = String::from_utf8(hex_decode(hex)).expect("token key");
+                    match item.strip_prefix('\u{1}') {
+                        Some(folder) => (Some(folder.to_string()), true),
+                        None => (Some(item), false),
+                    }
+                }
                 None => return error(400, "InvalidArgument"),
             },
         };
-        let keys: Vec<(&String, &Object)> = self
-            .objects
-            .iter()
-            .filter(|(k, _)| k.starts_with(prefix) && after.as_ref().is_none_or(|a| *k > a))
-            .take(self.page_size + 1)
-            .collect();
-        let truncated = keys.len() > self.page_size;
-        let page = &keys[..keys.len().min(self.page_size)];
+        let delimiter = delimiter.filter(|d| !d.is_empty());
+        // Each item: a key with its object, or a common prefix.
+        let mut items: Vec<(String, Option<&Object>)> = Vec::new();
+        for (k, o) in self.objects.range(prefix.to_string()..) {
+            if !k.starts_with(prefix) || items.len() > self.page_size {
+                break;
+            }
+            if after
+                .as_ref()
+                .is_some_and(|a| k <= a || (folder && k.starts_with(a.as_str())))
+            {
+                continue;
+            }
+            let rest = &k[prefix.len()..];
+            match delimiter.and_then(|d| rest.find(d).map(|at| at + d.len())) {
+                Some(end) => {
+                    let common = format!("{prefix}{}", &rest[..end]);
+                    if items
+                        .last()
+                        .is_none_or(|(last, o)| o.is_some() || *last != common)
+                    {
+                        items.push((common, None));
+                    }
+                }
+                None => items.push((k.clone(), Some(o))),
+            }
+        }
+        let truncated = items.len() > self.page_size;
+        let page = &items[..items.len().min(self.page_size)];
         let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
         x.push_str(match self.provider {
             Provider::S3 => "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
@@ -443,7 +484,10 @@ impl SimStore {
             page.len()
         ));
         if truncated {
-            let last = page.last().expect("a full page").0;
+            let last = match page.last().expect("a full page") {
+                (key, Some(_)) => key.clone(),
+                (common, None) => format!("\u{1}{common}"),
+            };
             let token = format!("tok+/{}=", hex_encode(last.as_bytes()));
             let token = match self.provider {
                 Provider::S3 => esc(&token),
@@ -453,13 +497,19 @@ impl SimStore {
                 "<NextContinuationToken>{token}</NextContinuationToken>"
             ));
         }
-        for (k, o) in page {
+        for (k, o) in page.iter().filter_map(|(k, o)| Some((k, (*o)?))) {
             x.push_str(&format!(
                 "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>{}</ETag><Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents>",
                 url_encode(k),
                 iso_date(o.mtime),
                 esc(&o.etag),
                 o.data.len()
+            ));
+        }
+        for (common, _) in page.iter().filter(|(_, o)| o.is_none()) {
+            x.push_str(&format!(
+                "<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
+                url_encode(common)
             ));
         }
         x.push_str("</ListBucketResult>");

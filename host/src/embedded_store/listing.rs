@@ -1,11 +1,15 @@
-//! `ListObjectsV2` without a delimiter, as s3s-fs 0.14.1 answers it but in one blocking walk.
+//! `ListObjectsV2`, as s3s-fs 0.14.1 answers it but in one blocking walk.
 //!
 //! s3s-fs walks the whole bucket for every page, each directory entry, its type and its
 //! metadata a `tokio::fs` call of its own (a thread hand-off each): 10,000 keys take ~0.7 s a
 //! page, ~7 s for their ten pages, so listing alone outweighed the rest of a 10,000-object
 //! pack (BENCHMARKS.md). Same answer — the keys under the prefix, sorted, after the
 //! continuation token or `start-after`, `max-keys` of them with their ETags, the last one as
-//! the next token — from one `spawn_blocking` walk of the prefix's folder only.
+//! the next token — from one `spawn_blocking` walk of the prefix's folder only. With a
+//! delimiter, as S3 answers: the "folders" past the prefix are common prefixes counted
+//! against `max-keys` with the keys, and a page ending on one continues past every key
+//! under it (a token naming a folder: it ends with the delimiter, past the prefix, which no
+//! key a delimited page lists can).
 
 use std::path::{Path, PathBuf};
 
@@ -41,8 +45,54 @@ pub async fn list_objects_v2(
     };
     let max_keys = input.max_keys.unwrap_or(1000);
     let max = usize::try_from(max_keys).unwrap_or(1000);
-    let start = after.map_or(0, |a| keys.partition_point(|o| o.0.as_str() <= a.as_str()));
-    let listed: Vec<_> = keys[start..].iter().take(max).cloned().collect();
+    let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+    let start = after
+        .as_deref()
+        .map_or(0, |a| keys.partition_point(|o| o.0.as_str() <= a));
+    let past_folder = (input.continuation_token.as_deref())
+        .filter(|t| delimiter.as_deref().is_some_and(|d| t.ends_with(d)) && t.len() > prefix.len());
+    // Each item: a key (its index in `keys`) or a common prefix.
+    let mut items: Vec<Result<usize, String>> = Vec::new();
+    for (i, (key, ..)) in keys.iter().enumerate().skip(start) {
+        if items.len() > max {
+            break;
+        }
+        if past_folder.is_some_and(|f| key.starts_with(f)) {
+            continue;
+        }
+        let rest = &key[prefix.len().min(key.len())..];
+        match delimiter
+            .as_deref()
+            .and_then(|d| rest.find(d).map(|at| at + d.len()))
+        {
+            Some(end) => {
+                let common = format!("{prefix}{}", &rest[..end]);
+                if !matches!(items.last(), Some(Err(last)) if *last == common) {
+                    items.push(Err(common));
+                }
+            }
+            None => items.push(Ok(i)),
+        }
+    }
+    let truncated = max > 0 && items.len() > max;
+    items.truncate(max);
+    let next = truncated
+        .then(|| match items.last() {
+            Some(Ok(i)) => keys[*i].0.clone(),
+            Some(Err(common)) => common.clone(),
+            None => String::new(),
+        })
+        .filter(|t| !t.is_empty());
+    let common_prefixes: Vec<CommonPrefix> = (items.iter())
+        .filter_map(|item| item.as_ref().err())
+        .map(|p| CommonPrefix {
+            prefix: Some(p.clone()),
+        })
+        .collect();
+    let listed: Vec<_> = (items.iter())
+        .filter_map(|item| item.as_ref().ok())
+        .map(|&i| keys[i].clone())
+        .collect();
     // The page's ETags only (a file read each, off the async threads).
     let (root, bucket) = (root.to_path_buf(), input.bucket.clone());
     let page: Vec<Object> = tokio::task::spawn_blocking(move || {
@@ -59,12 +109,10 @@ pub async fn list_objects_v2(
     })
     .await
     .map_err(|e| s3s::s3_error!(InternalError, "{e}"))?;
-    let truncated = max > 0 && start + page.len() < keys.len();
-    let next = truncated
-        .then(|| page.last().and_then(|o| o.key.clone()))
-        .flatten();
     let output = ListObjectsV2Output {
-        key_count: Some(page.len() as i32),
+        key_count: Some(items.len() as i32),
+        common_prefixes: (!common_prefixes.is_empty()).then_some(common_prefixes),
+        delimiter: input.delimiter,
         max_keys: Some(max_keys),
         is_truncated: Some(truncated),
         contents: (!page.is_empty()).then_some(page),
