@@ -43,6 +43,11 @@ fn read_ranges(configured: Option<u64>) -> usize {
     })
 }
 
+/// How many key ranges a folder's listing may split into, within 1..=16 (1: flat).
+fn list_ranges(configured: Option<u64>) -> usize {
+    configured.map_or(Tuning::default().list_ranges, |n| n.clamp(1, 16) as usize)
+}
+
 /// `checksums`: on unless set false (only for stores that refuse the checksum headers).
 fn checksums(configured: Option<String>) -> Result<bool, PackError> {
     on_unless_false("checksums", configured)
@@ -88,7 +93,7 @@ impl Service {
     /// Reads the keys Spin variables are named by: `provider`, `endpoint`, `public_endpoint`,
     /// `region`, `path_style`, `access_key_id`, `access_key_secret`, `security_token`,
     /// `oss_internal`, `allowed_regions`, `allowed_buckets`, `fc_credentials`,
-    /// `max_entries`, `max_bytes`, `read_ranges`, `checksums`.
+    /// `max_entries`, `max_bytes`, `read_ranges`, `list_ranges`, `checksums`.
     pub fn from_wasi_config() -> Result<Service, PackError> {
         let get = |key: &str| -> Result<Option<String>, PackError> {
             store::get(key)
@@ -156,7 +161,10 @@ impl Service {
                     max_entries: number("max_entries")?,
                     max_bytes: number("max_bytes")?,
                 },
-                read_ranges(number("read_ranges")?),
+                (
+                    read_ranges(number("read_ranges")?),
+                    list_ranges(number("list_ranges")?),
+                ),
                 checksums(get("checksums")?)?,
                 number("resume_lease")?,
                 on_unless_false("copy", get("copy")?)?,
@@ -192,11 +200,19 @@ impl Service {
                     max_bytes: c.max_bytes,
                 },
                 // Tuning is not part of the store: the host's configuration, if it sets it.
-                read_ranges(
-                    store::get("read_ranges")
-                        .ok()
-                        .flatten()
-                        .and_then(|v| v.trim().parse().ok()),
+                (
+                    read_ranges(
+                        store::get("read_ranges")
+                            .ok()
+                            .flatten()
+                            .and_then(|v| v.trim().parse().ok()),
+                    ),
+                    list_ranges(
+                        store::get("list_ranges")
+                            .ok()
+                            .flatten()
+                            .and_then(|v| v.trim().parse().ok()),
+                    ),
                 ),
                 checksums(store::get("checksums").ok().flatten()).unwrap_or(true),
                 store::get("resume_lease")
@@ -283,9 +299,12 @@ impl Service {
     }
 }
 
+/// The ranges read and listed at once, in that order.
+type Ranges = (usize, usize);
+
 fn settings(
     limits: Limits,
-    read_ranges: usize,
+    (read_ranges, list_ranges): Ranges,
     checksums: bool,
     resume_lease: Option<u64>,
     copy: bool,
@@ -296,6 +315,7 @@ fn settings(
         limits,
         tuning: Tuning {
             read_ranges,
+            list_ranges,
             checksums,
             resume_lease_secs: resume_lease.unwrap_or(Tuning::default().resume_lease_secs),
             copy,

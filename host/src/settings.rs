@@ -23,6 +23,7 @@ pub mod keys {
     pub const MAX_ENTRIES: &str = "max_entries";
     pub const MAX_BYTES: &str = "max_bytes";
     pub const READ_RANGES: &str = "read_ranges";
+    pub const LIST_RANGES: &str = "list_ranges";
     pub const CHECKSUMS: &str = "checksums";
     pub const RESUME_LEASE: &str = "resume_lease";
     pub const STORE_TIMEOUT: &str = "store_timeout";
@@ -97,6 +98,10 @@ pub struct StoreSettings {
     /// default 4, at most 16).
     #[arg(long, env = "ZIP_OSS_READ_RANGES")]
     pub read_ranges: Option<u64>,
+    /// Key ranges a folder with subfolders is listed as at once (default 16; 1 lists each
+    /// folder flat, for a store that mishandles `delimiter` or `start-after`).
+    #[arg(long, env = "ZIP_OSS_LIST_RANGES")]
+    pub list_ranges: Option<u64>,
     /// Verify reads against the store's checksums and state ours on every part and on the
     /// archive (default). `false` only for stores that refuse `x-amz-checksum-*` headers.
     #[arg(long, env = "ZIP_OSS_CHECKSUMS", value_parser = clap::builder::BoolishValueParser::new())]
@@ -181,6 +186,10 @@ impl StoreSettings {
         put(
             keys::READ_RANGES,
             self.read_ranges.map(|n| n.to_string()).as_deref(),
+        );
+        put(
+            keys::LIST_RANGES,
+            self.list_ranges.map(|n| n.to_string()).as_deref(),
         );
         put(
             keys::CHECKSUMS,

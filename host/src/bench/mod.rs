@@ -36,11 +36,13 @@ mod resume;
 
 const BUCKET: &str = "bench";
 
-/// One workload: objects under `prefix`.
+/// One workload: objects under `prefix`, spread in order over `folders` subfolders of it
+/// (0: none).
 struct Scenario {
     name: String,
     prefix: &'static str,
     sizes: Vec<usize>,
+    folders: usize,
 }
 
 impl Scenario {
@@ -54,7 +56,10 @@ impl Scenario {
     }
 
     fn key(&self, i: usize) -> String {
-        format!("{}{i:05}.bin", self.prefix)
+        match self.folders {
+            0 => format!("{}{i:05}.bin", self.prefix),
+            n => format!("{}f{:03}/{i:05}.bin", self.prefix, i * n / self.sizes.len()),
+        }
     }
 }
 
@@ -68,11 +73,13 @@ fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
             name: "57 objects, ~1 GiB".into(),
             prefix: "big/",
             sizes: big.clone(),
+            folders: 0,
         },
         Scenario {
             name: "10,000 objects of 4 KiB".into(),
             prefix: "small/",
             sizes: vec![4096; 10_000],
+            folders: 0,
         },
     ];
     Ok(match which {
@@ -87,6 +94,7 @@ fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
             name: "456 objects, ~8 GiB".into(),
             prefix: "huge/",
             sizes: (0..8).flat_map(|_| big.iter().copied()).collect(),
+            folders: 0,
         }],
         "copy" => {
             let mut v: Vec<Scenario> = all.into_iter().take(1).collect();
@@ -94,17 +102,26 @@ fn scenarios(which: &str) -> anyhow::Result<Vec<Scenario>> {
                 name: "16 objects of 64 MiB".into(),
                 prefix: "large/",
                 sizes: vec![64 << 20; 16],
+                folders: 0,
             });
             // The bound: objects of 32 MiB.
             v.push(Scenario {
                 name: "32 objects of 32 MiB".into(),
                 prefix: "mid/",
                 sizes: vec![32 << 20; 32],
+                folders: 0,
             });
             v
         }
+        // A tree: 20,000 objects of 1 KiB in 20 folders, listed flat and in ranges.
+        "tree" => vec![Scenario {
+            name: "20,000 objects of 1 KiB in 20 folders".into(),
+            prefix: "tree/",
+            sizes: vec![1024; 20_000],
+            folders: 20,
+        }],
         other => {
-            bail!("unknown scenario `{other}` (big, small, all, latency, copy, 8gib, ceiling, ceiling-stored, objects, checksums, resume, instantiate)")
+            bail!("unknown scenario `{other}` (big, small, all, latency, tree, copy, 8gib, ceiling, ceiling-stored, objects, checksums, resume, instantiate)")
         }
     })
 }
@@ -150,7 +167,11 @@ pub async fn run(dir: Option<&Path>, which: &str, split_cores: bool) -> anyhow::
 
     let addr = free_loopback_addr()?;
     // A store across a network answers in milliseconds; loopback in microseconds.
-    let delay_ms = if which == "latency" { LATENCY_MS } else { 0 };
+    let delay_ms = if matches!(which, "latency" | "tree") {
+        LATENCY_MS
+    } else {
+        0
+    };
     let split = if split_cores {
         let split = cores::Split::new()?;
         split.pin_this_process()?;
@@ -177,6 +198,9 @@ pub async fn run(dir: Option<&Path>, which: &str, split_cores: bool) -> anyhow::
                 println!();
             }
             return Ok(());
+        }
+        if which == "tree" {
+            return tree(&exe, &endpoint, &scenarios[0]).await;
         }
         if which == "latency" {
             println!("Every store answer delayed {LATENCY_MS} ms.\n");
@@ -215,6 +239,26 @@ pub async fn run(dir: Option<&Path>, which: &str, split_cores: bool) -> anyhow::
         let _ = std::fs::remove_dir_all(&dir);
     }
     result
+}
+
+/// A folder of 20 subfolders behind 10 ms answers, packed with its listing flat (pages
+/// one after another) and split into key ranges listed at once, alternating, three times.
+async fn tree(exe: &Path, endpoint: &str, s: &Scenario) -> anyhow::Result<()> {
+    println!("Every store answer delayed {LATENCY_MS} ms.\n");
+    seed(endpoint, s).await?;
+    println!("{HEADER}");
+    for round in 1..=3 {
+        for ranges in ["1", "16"] {
+            let s = Scenario {
+                name: format!("round {round}: {}, --list-ranges {ranges}", s.name),
+                prefix: s.prefix,
+                sizes: s.sizes.clone(),
+                folders: s.folders,
+            };
+            println!("{}", pack(exe, endpoint, &s, &["--list-ranges", ranges])?);
+        }
+    }
+    Ok(())
 }
 
 /// The embedded store as a child process over `dir`, on `addr`.
@@ -299,6 +343,7 @@ async fn per_object() -> anyhow::Result<()> {
             name: format!("null store, {n} objects of 1 KiB, stored"),
             prefix: "many/",
             sizes: vec![1024; n],
+            folders: 0,
         };
         let store =
             null_store::start(s.objects(), pseudo_random(1 << 20), None, Checksums::None).await?;

@@ -5,13 +5,13 @@
 //! page, ~7 s for their ten pages, so listing alone outweighed the rest of a 10,000-object
 //! pack (BENCHMARKS.md). Same answer — the keys under the prefix, sorted, after the
 //! continuation token or `start-after`, `max-keys` of them with their ETags, the last one as
-//! the next token — from one `spawn_blocking` walk of the prefix's folder only. With a
-//! delimiter, as S3 answers: the "folders" past the prefix are common prefixes counted
-//! against `max-keys` with the keys, and a page ending on one continues past every key
-//! under it (a token naming a folder: it ends with the delimiter, past the prefix, which no
-//! key a delimited page lists can).
+//! the next token — from one `spawn_blocking` walk of the folders in key order that stops
+//! once the page is full (`Walk`). With a delimiter, as S3 answers: the "folders" past the
+//! prefix are common prefixes counted against `max-keys` with the keys, and a page ending
+//! on one continues past every key under it (a token naming a folder: it ends with the
+//! delimiter, past the prefix, which no key a delimited page lists can).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use md5::Digest as _;
 use s3s::dto::*;
@@ -25,16 +25,6 @@ pub async fn list_objects_v2(
     let bucket_root = root.join(&input.bucket);
     let prefix = input.prefix.clone().unwrap_or_default();
     let prefix = prefix.trim_start_matches('/').to_string();
-    let walk_root = bucket_root.clone();
-    let walk_prefix = prefix.clone();
-    let keys = tokio::task::spawn_blocking(move || walk(&walk_root, &walk_prefix))
-        .await
-        .map_err(|e| s3s::s3_error!(InternalError, "{e}"))?
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => s3s::s3_error!(NoSuchBucket),
-            _ => s3s::s3_error!(InternalError, "{e}"),
-        })?;
-
     let after = match (
         input.continuation_token.as_deref(),
         input.start_after.as_deref(),
@@ -46,52 +36,45 @@ pub async fn list_objects_v2(
     let max_keys = input.max_keys.unwrap_or(1000);
     let max = usize::try_from(max_keys).unwrap_or(1000);
     let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
-    let start = after
-        .as_deref()
-        .map_or(0, |a| keys.partition_point(|o| o.0.as_str() <= a));
-    let past_folder = (input.continuation_token.as_deref())
+    let past_folder = (input.continuation_token.clone())
         .filter(|t| delimiter.as_deref().is_some_and(|d| t.ends_with(d)) && t.len() > prefix.len());
-    // Each item: a key (its index in `keys`) or a common prefix.
-    let mut items: Vec<Result<usize, String>> = Vec::new();
-    for (i, (key, ..)) in keys.iter().enumerate().skip(start) {
-        if items.len() > max {
-            break;
-        }
-        if past_folder.is_some_and(|f| key.starts_with(f)) {
-            continue;
-        }
-        let rest = &key[prefix.len().min(key.len())..];
-        match delimiter
-            .as_deref()
-            .and_then(|d| rest.find(d).map(|at| at + d.len()))
-        {
-            Some(end) => {
-                let common = format!("{prefix}{}", &rest[..end]);
-                if !matches!(items.last(), Some(Err(last)) if *last == common) {
-                    items.push(Err(common));
-                }
-            }
-            None => items.push(Ok(i)),
-        }
-    }
+    let walk = Walk {
+        prefix: prefix.clone(),
+        after,
+        past_folder,
+        delimiter: delimiter.clone(),
+        want: max + 1,
+    };
+    let items = tokio::task::spawn_blocking(move || walk.run(&bucket_root))
+        .await
+        .map_err(|e| s3s::s3_error!(InternalError, "{e}"))?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => s3s::s3_error!(NoSuchBucket),
+            _ => s3s::s3_error!(InternalError, "{e}"),
+        })?;
+    let mut items = items;
     let truncated = max > 0 && items.len() > max;
     items.truncate(max);
     let next = truncated
         .then(|| match items.last() {
-            Some(Ok(i)) => keys[*i].0.clone(),
-            Some(Err(common)) => common.clone(),
+            Some(Item::Key(key, ..)) | Some(Item::Folder(key)) => key.clone(),
             None => String::new(),
         })
         .filter(|t| !t.is_empty());
     let common_prefixes: Vec<CommonPrefix> = (items.iter())
-        .filter_map(|item| item.as_ref().err())
-        .map(|p| CommonPrefix {
-            prefix: Some(p.clone()),
+        .filter_map(|item| match item {
+            Item::Folder(p) => Some(CommonPrefix {
+                prefix: Some(p.clone()),
+            }),
+            Item::Key(..) => None,
         })
         .collect();
-    let listed: Vec<_> = (items.iter())
-        .filter_map(|item| item.as_ref().ok())
-        .map(|&i| keys[i].clone())
+    let key_count = items.len();
+    let listed: Vec<(String, u64, std::time::SystemTime)> = (items.into_iter())
+        .filter_map(|item| match item {
+            Item::Key(key, size, modified) => Some((key, size, modified)),
+            Item::Folder(_) => None,
+        })
         .collect();
     // The page's ETags only (a file read each, off the async threads).
     let (root, bucket) = (root.to_path_buf(), input.bucket.clone());
@@ -110,7 +93,7 @@ pub async fn list_objects_v2(
     .await
     .map_err(|e| s3s::s3_error!(InternalError, "{e}"))?;
     let output = ListObjectsV2Output {
-        key_count: Some(items.len() as i32),
+        key_count: Some(key_count as i32),
         common_prefixes: (!common_prefixes.is_empty()).then_some(common_prefixes),
         delimiter: input.delimiter,
         max_keys: Some(max_keys),
@@ -127,44 +110,104 @@ pub async fn list_objects_v2(
     Ok(S3Response::new(output))
 }
 
-/// Every file under `bucket_root` whose key starts with `prefix`, sorted by key: walks only
-/// the deepest folder the prefix names.
-fn walk(
-    bucket_root: &Path,
-    prefix: &str,
-) -> std::io::Result<Vec<(String, u64, std::time::SystemTime)>> {
-    if !bucket_root.is_dir() {
-        return Err(std::io::ErrorKind::NotFound.into());
+/// One entry of a page: a key with its size and time, or a common prefix.
+enum Item {
+    Key(String, u64, std::time::SystemTime),
+    Folder(String),
+}
+
+/// A page's walk: the folders in key order (a folder's name sorts as if it ended in `/`),
+/// skipping those wholly before `after` or outside the prefix, not entering one that a
+/// delimiter makes a common prefix, and stopping once `want` items are found, so a page
+/// costs its own size, not the bucket's.
+struct Walk {
+    prefix: String,
+    after: Option<String>,
+    /// A continuation token naming a common prefix: every key under it was listed.
+    past_folder: Option<String>,
+    delimiter: Option<String>,
+    want: usize,
+}
+
+impl Walk {
+    fn run(&self, bucket_root: &Path) -> std::io::Result<Vec<Item>> {
+        if !bucket_root.is_dir() {
+            return Err(std::io::ErrorKind::NotFound.into());
+        }
+        let mut items = Vec::new();
+        self.visit(bucket_root, "", &mut items)?;
+        Ok(items)
     }
-    let folder = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
-    let mut keys = Vec::new();
-    let mut dirs: Vec<PathBuf> = vec![bucket_root.join(folder)];
-    while let Some(dir) = dirs.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
+
+    /// The folder at `dir`, whose keys start with `at` (`""` or ending in `/`).
+    fn visit(&self, dir: &Path, at: &str, items: &mut Vec<Item>) -> std::io::Result<()> {
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                dirs.push(entry.path());
-                continue;
-            }
-            let path = entry.path();
-            let Some(key) = key_of(bucket_root, &path) else {
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };
-            if !key.starts_with(prefix) {
+            let is_dir = entry.file_type()?.is_dir();
+            let key = format!("{at}{name}{}", if is_dir { "/" } else { "" });
+            entries.push((key, is_dir, entry));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, is_dir, entry) in entries {
+            if items.len() >= self.want {
+                return Ok(());
+            }
+            let overlaps =
+                key.starts_with(&self.prefix) || (is_dir && self.prefix.starts_with(&key));
+            if !overlaps {
                 continue;
             }
-            let meta = entry.metadata()?;
-            keys.push((key, meta.len(), meta.modified()?));
+            // Every key of a folder starts with its key: wholly before `after`, or listed.
+            let before = |a: &str| match is_dir {
+                true => key.as_str() < a && !a.starts_with(&key),
+                false => key.as_str() <= a,
+            };
+            if self.after.as_deref().is_some_and(before)
+                || self
+                    .past_folder
+                    .as_deref()
+                    .is_some_and(|f| key.starts_with(f))
+            {
+                continue;
+            }
+            let folded = (self.delimiter.as_deref())
+                .filter(|_| key.len() > self.prefix.len() && key.starts_with(&self.prefix))
+                .and_then(|d| {
+                    let rest = &key[self.prefix.len()..];
+                    rest.find(d)
+                        .map(|at| format!("{}{}", self.prefix, &rest[..at + d.len()]))
+                });
+            match (folded, is_dir) {
+                (Some(common), _) => {
+                    let known = matches!(items.last(), Some(Item::Folder(p)) if *p == common);
+                    if !known && (!is_dir || holds_a_file(&entry.path())?) {
+                        items.push(Item::Folder(common));
+                    }
+                }
+                (None, true) => self.visit(&entry.path(), &key, items)?,
+                (None, false) => {
+                    let meta = entry.metadata()?;
+                    items.push(Item::Key(key, meta.len(), meta.modified()?));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a folder holds a file at any depth (S3 lists no common prefix for nothing).
+fn holds_a_file(dir: &Path) -> std::io::Result<bool> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() || holds_a_file(&entry.path())? {
+            return Ok(true);
         }
     }
-    keys.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(keys)
+    Ok(false)
 }
 
 /// An object's ETag as s3s-fs answers it on `GET`: the one it recorded when the object was
@@ -191,9 +234,95 @@ fn e_tag(root: &Path, bucket: &str, key: &str) -> Option<String> {
     )
 }
 
-/// The key of a file: its path under the bucket, `/`-joined (None for a name not UTF-8).
-fn key_of(bucket_root: &Path, path: &Path) -> Option<String> {
-    let rel = path.strip_prefix(bucket_root).ok()?;
-    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
-    Some(parts?.join("/"))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What S3 answers over `keys` (sorted), by the rules, for comparison with the walk.
+    fn model(keys: &[&str], w: &Walk) -> Vec<String> {
+        let mut items: Vec<String> = Vec::new();
+        for k in keys.iter().filter(|k| k.starts_with(&w.prefix)) {
+            let listed = w.after.as_deref().is_some_and(|a| *k <= a)
+                || w.past_folder.as_deref().is_some_and(|f| k.starts_with(f));
+            if listed || items.len() >= w.want {
+                continue;
+            }
+            let rest = &k[w.prefix.len()..];
+            let item = match w
+                .delimiter
+                .as_deref()
+                .and_then(|d| rest.find(d).map(|at| at + d.len()))
+            {
+                Some(end) => format!("{}{}", w.prefix, &rest[..end]),
+                None => k.to_string(),
+            };
+            if items.last() != Some(&item) {
+                items.push(item);
+            }
+        }
+        items
+    }
+
+    /// Keys whose order differs from a plain folder walk's (`b.txt` < `b/…` < `b0`), pages
+    /// after keys, after folders and inside prefixes, with and without a delimiter.
+    #[test]
+    fn the_walk_answers_as_s3_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut keys = vec![
+            "a", "b.txt", "b/c", "b/d/e", "b/d/f", "b0", "b-x/1", "c/", "d/1/2/3", "中/x",
+        ];
+        keys.retain(|k| !k.ends_with('/'));
+        keys.sort();
+        for k in &keys {
+            let path = dir.path().join(k);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, k).unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("empty/inside")).unwrap();
+        let names = |items: Vec<Item>| -> Vec<String> {
+            (items.into_iter())
+                .map(|i| match i {
+                    Item::Key(k, ..) | Item::Folder(k) => k,
+                })
+                .collect()
+        };
+        let mut checked = 0;
+        for prefix in ["", "b", "b/", "b/d/", "d/", "z"] {
+            for delimiter in [None, Some("/")] {
+                for after in [
+                    None,
+                    Some("b"),
+                    Some("b.txt"),
+                    Some("b/c"),
+                    Some("b/d/"),
+                    Some("b0"),
+                ] {
+                    for want in [1, 2, 3, 100] {
+                        // A token names a folder only as a delimited page at this prefix
+                        // can: one level past it.
+                        let past_folder = (after.filter(|a| {
+                            let rest = a.strip_prefix(prefix).unwrap_or("");
+                            delimiter.is_some() && rest.find('/') == Some(rest.len().max(1) - 1)
+                        }))
+                        .map(str::to_string);
+                        let w = Walk {
+                            prefix: prefix.into(),
+                            after: after.map(str::to_string),
+                            past_folder,
+                            delimiter: delimiter.map(str::to_string),
+                            want,
+                        };
+                        let got = names(w.run(dir.path()).unwrap());
+                        assert_eq!(
+                            got,
+                            model(&keys, &w),
+                            "{prefix:?} {delimiter:?} {after:?} {want}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 6 * 2 * 6 * 4);
+    }
 }
