@@ -168,6 +168,33 @@ fn function_compute_credentials_and_request_id() {
     assert_eq!(oss.post(settings, EVENT, &headers[..2]).status, 403);
 }
 
+/// A folder of subfolders over OSS (the gateway over moto, 10 keys a page): a delimited
+/// sample names them, three ranges are listed from their `start-after` with OSS's encoded
+/// tokens, and the archive holds every object in the flat listing's order.
+#[test]
+fn a_folder_of_subfolders_lists_in_ranges_over_oss() {
+    let mut files: Vec<(String, Vec<u8>)> = vec![("files/z.txt".into(), b"z".to_vec())];
+    for folder in ["a", "b", "c d"] {
+        for i in 0..25 {
+            let key = format!("files/{folder}/{i:02}+=.txt");
+            files.push((key.clone(), key.into_bytes()));
+        }
+    }
+    let oss = Oss::start_with(None, files, &["--max-page", "10"]);
+    let answer = oss.post(oss.settings(Some("SK")), EVENT, &[]);
+    oss.check_redirect(&answer);
+    let lists = oss.gateway.list_requests();
+    let first = lists.iter().filter(|l| l.ends_with("200 first")).count();
+    let continued = lists
+        .iter()
+        .filter(|l| l.ends_with("200 continued"))
+        .count();
+    // The sample, then three ranges of 25 or 26 keys (the last page of each may run into
+    // the next range, which cuts it there).
+    assert_eq!((first, lists.len()), (4, first + continued), "{lists:?}");
+    assert!((6..=9).contains(&continued), "{lists:?}");
+}
+
 /// OSS URL-encodes the continuation tokens of an `encoding-type=url` listing, as it does the
 /// keys (S3 never does). The gateway hands out tokens holding `+`, `/` and `=` and, as OSS,
 /// answers `400 InvalidArgument` to one sent back encoded twice. With 10 objects a page, a
