@@ -44,8 +44,9 @@ struct Stream {
     /// The folder (index into `dirs`) it lists for.
     dir: usize,
     kind: Kind,
-    /// Listed while a stream before it was unfinished.
-    objects: Vec<Source>,
+    /// Listed while a stream before it was unfinished, a vector a page: one grown by
+    /// doubling would hold up to twice its objects' room while other streams list.
+    objects: Vec<Vec<Source>>,
     /// Its first request was sent (cleared when a sample is taken again deeper).
     started: bool,
     done: bool,
@@ -149,26 +150,28 @@ impl Listing {
     /// stream goes on with the page's continuation token.
     pub fn add_page(&mut self, index: usize, page: ListPage, last: bool) -> bool {
         let base = self.dirs[self.streams[index].dir].0.clone();
-        let to_sources = |objects: Vec<crate::store::ObjectInfo>| {
-            objects.into_iter().map(move |o| Source {
-                key: o.key,
-                size: o.size,
-                mtime_unix: o.last_modified_unix,
-                base: base.clone(),
-                name: None,
-                etag: o.etag.as_deref().map(ETag::new),
-            })
+        let to_sources = |objects: Vec<crate::store::ObjectInfo>| -> Vec<Source> {
+            (objects.into_iter())
+                .map(|o| Source {
+                    key: o.key,
+                    size: o.size,
+                    mtime_unix: o.last_modified_unix,
+                    base: base.clone(),
+                    name: None,
+                    etag: o.etag.as_deref().map(ETag::new),
+                })
+                .collect()
         };
         let stream = &mut self.streams[index];
         let more = match &stream.kind {
             Kind::Sample { depth, all, .. } => {
                 match split(&page, *depth, *all, self.ranges) {
                     Sampled::Whole => {
-                        stream.objects.extend(to_sources(page.objects));
+                        stream.objects.push(to_sources(page.objects));
                         stream.done = true;
                     }
                     Sampled::Flat { after } => {
-                        stream.objects.extend(to_sources(page.objects));
+                        stream.objects.push(to_sources(page.objects));
                         stream.kind = Kind::Range(Range {
                             after: Some(after),
                             upto: None,
@@ -206,7 +209,7 @@ impl Listing {
                 let at_end = (range.upto.as_deref())
                     .is_some_and(|u| objects.last().is_some_and(|o| o.key.as_str() >= u));
                 stream.done = last || past.is_some() || at_end;
-                stream.objects.extend(to_sources(objects));
+                stream.objects.push(to_sources(objects));
                 !stream.done
             }
         };
@@ -223,6 +226,7 @@ impl Listing {
             };
             std::mem::take(&mut self.streams[s].objects)
                 .into_iter()
+                .flatten()
                 .for_each(|o| self.add(o));
             if !self.streams[s].done {
                 return;
