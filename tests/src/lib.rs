@@ -333,6 +333,13 @@ impl Env {
         keys
     }
 
+    /// How many `AbortMultipartUpload` requests reached the proxy.
+    pub fn aborts_sent(&self) -> usize {
+        (self.proxy.log().iter())
+            .filter(|l| l.starts_with("DELETE ") && l.contains("uploadId="))
+            .count()
+    }
+
     /// Whether `key` exists in the bucket (its file in the store folder).
     pub fn object_exists(&self, key: &str) -> bool {
         self.root().join(BUCKET).join(key).exists()
