@@ -169,8 +169,8 @@ fn function_compute_credentials_and_request_id() {
 }
 
 /// A folder of subfolders over OSS (the gateway over moto, 10 keys a page): a delimited
-/// sample names them, three ranges are listed from their `start-after` with OSS's encoded
-/// tokens, and the archive holds every object in the flat listing's order.
+/// sample names them, the ranges they bound are listed from their `start-after` with OSS's
+/// encoded tokens, and the archive holds every object.
 #[test]
 fn a_folder_of_subfolders_lists_in_ranges_over_oss() {
     let mut files: Vec<(String, Vec<u8>)> = vec![("files/z.txt".into(), b"z".to_vec())];
@@ -189,18 +189,20 @@ fn a_folder_of_subfolders_lists_in_ranges_over_oss() {
         .iter()
         .filter(|l| l.ends_with("200 continued"))
         .count();
-    // The sample, then three ranges of 25 or 26 keys (the last page of each may run into
-    // the next range, which cuts it there).
-    assert_eq!((first, lists.len()), (4, first + continued), "{lists:?}");
-    assert!((6..=9).contains(&continued), "{lists:?}");
+    // The flat listing, cut where the ranges the sample bounds begin (two, or one if the
+    // listing had passed the first bound by the time the sample answered).
+    assert!(
+        (3..=4).contains(&first) && lists.len() == first + continued,
+        "{lists:?}"
+    );
 }
 
 /// OSS URL-encodes the continuation tokens of an `encoding-type=url` listing, as it does the
 /// keys (S3 never does). The gateway hands out tokens holding `+`, `/` and `=` and, as OSS,
 /// answers `400 InvalidArgument` to one sent back encoded twice. With 10 objects a page, a
-/// folder of 35 lists in 5 pages and packs whole: two samples, the folder's and its one
-/// subfolder's (which finds nothing to split it by, and is its first page), then the rest
-/// from after that page's last key.
+/// folder of 35 lists in 4 pages and packs whole (beside them, one or two samples: the
+/// folder's, and its one subfolder's unless the listing was over first; neither finds
+/// anything to split it by).
 #[test]
 fn a_folder_of_many_pages_lists_through_oss_encoded_tokens() {
     let files: Vec<(String, Vec<u8>)> = (0..35)
@@ -212,16 +214,16 @@ fn a_folder_of_many_pages_lists_through_oss_encoded_tokens() {
     let oss = Oss::start_with(None, files, &["--max-page", "10"]);
     let answer = oss.post(oss.settings(Some("SK")), EVENT, &[]);
     let lists = oss.gateway.list_requests();
-    assert_eq!(
-        lists,
-        [
-            "ListObjectsV2 200 first",
-            "ListObjectsV2 200 first",
-            "ListObjectsV2 200 first",
-            "ListObjectsV2 200 continued",
-            "ListObjectsV2 200 continued",
-        ],
-        "{}",
+    let first = lists
+        .iter()
+        .filter(|l| *l == "ListObjectsV2 200 first")
+        .count();
+    let continued = (lists.iter())
+        .filter(|l| *l == "ListObjectsV2 200 continued")
+        .count();
+    assert!(
+        (2..=3).contains(&first) && continued == 3 && lists.len() == first + continued,
+        "{lists:?}: {}",
         answer.text()
     );
     oss.check_redirect(&answer);

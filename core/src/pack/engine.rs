@@ -320,6 +320,8 @@ impl Engine {
 
     /// Listing done: the plan, its checks, and the memory it needs.
     fn make_plan(&mut self) {
+        // Samples still out advise a listing that is over.
+        self.cancel(|op| matches!(op, Op::List { .. }));
         let listing = self.listing.take().expect("listed once");
         // A checkpoint is zip-oss's own bookkeeping, never an entry (and would change the
         // plan of the very pack it is there to resume).
@@ -1593,6 +1595,19 @@ impl Engine {
         }
     }
 
+    /// A listing's sample that failed is forgotten (`true`): it was advice, and the folder
+    /// is listed without it.
+    fn sample_failed(&mut self, op: &Op) -> bool {
+        let Op::List { stream, .. } = op else {
+            return false;
+        };
+        let Some(listing) = self.listing.as_mut().filter(|l| l.is_sample(*stream)) else {
+            return false;
+        };
+        listing.sample_failed(*stream);
+        true
+    }
+
     /// The upload was gone when we aborted it. After a Complete we gave up on, that may be
     /// the Complete finishing after all, between our last look and the abort (the store
     /// goes on after the client gives up): one more look at the destination says whether
@@ -1610,7 +1625,7 @@ impl Engine {
 
     /// An operation failed for good.
     fn give_up(&mut self, op: Op, error: PackError, now: Now) {
-        if self.seam_given_up(&op) {
+        if self.seam_given_up(&op) || self.sample_failed(&op) {
             return;
         }
         match op {
@@ -1670,7 +1685,7 @@ impl Engine {
             let e = PackError::store(self.what(&op), error);
             return self.retry_or_give_up(op, attempt, e, now);
         }
-        if self.seam_refused(&op, attempt, &error, now) {
+        if self.seam_refused(&op, attempt, &error, now) || self.sample_failed(&op) {
             return;
         }
         let not_found = kind == ErrorKind::NotFound;

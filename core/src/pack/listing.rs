@@ -2,19 +2,19 @@
 //! key looked up, several at once. A key met twice is packed once.
 //!
 //! A folder is listed as *streams*, each one request's pages in turn (as continuation
-//! tokens require): first a sample (one page with `delimiter=/`), then the key ranges it
-//! splits the folder into ([`list_split`](super::list_split)), several at once. Several
-//! folders are listed at once too. Objects are kept in the request's order whatever order
-//! the pages come in: a stream's objects wait while a stream before it is unfinished, so
-//! the sources are exactly those of listing the folders flat one after the other, and a
-//! key under two prefixes is packed under the first.
+//! tokens require): flat from the start, and split into key ranges listed at once as a
+//! sample beside it (one page with `delimiter=/`) advises ([`list_split`](super::list_split)).
+//! Several folders are listed at once too. Objects are kept in the request's order
+//! whatever order the pages come in: a stream's objects wait while a stream before it is
+//! unfinished, so the sources are exactly those of listing the folders flat one after the
+//! other, and a key under two prefixes is packed under the first.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
 
-use super::list_split::{split, Range, Sampled};
+use super::list_split::{ranges_between, split, Range, Sampled};
 use crate::plan::{PackRequest, Source};
 use crate::store::{ETag, ListPage};
 
@@ -25,9 +25,12 @@ pub(crate) struct Listing {
     /// themselves held a second copy of every key while listing.
     seen: HashTable<usize>,
     hasher: std::hash::RandomState,
-    /// Per `source-dir` prefix: its name (the sources' base) and its streams in order.
+    /// Per `source-dir` prefix: its name (the sources' base) and its ranges' streams in
+    /// order.
     dirs: Vec<(Arc<str>, Vec<usize>)>,
     streams: Vec<Stream>,
+    /// The samples' streams, one per folder (none when listing flat).
+    samples: Vec<usize>,
     /// Ranges a folder is split into at most (1: listed flat, no sample).
     ranges: usize,
     /// The first stream not wholly added to `sources`: a folder, and a place in its order.
@@ -47,6 +50,8 @@ struct Stream {
     /// Listed while a stream before it was unfinished, a vector a page: one grown by
     /// doubling would hold up to twice its objects' room while other streams list.
     objects: Vec<Vec<Source>>,
+    /// The last key it listed.
+    last: Option<String>,
     /// Its first request was sent (cleared when a sample is taken again deeper).
     started: bool,
     done: bool,
@@ -54,13 +59,8 @@ struct Stream {
 
 #[derive(Debug)]
 enum Kind {
-    /// One delimited page of `prefix`, `depth` subfolders below the folder (`all`: every
-    /// key of the folder is under it).
-    Sample {
-        prefix: String,
-        depth: u32,
-        all: bool,
-    },
+    /// One delimited page of `prefix`, `depth` subfolders below the folder.
+    Sample { prefix: String, depth: u32 },
     /// The folder's keys in a range, flat.
     Range(Range),
 }
@@ -75,46 +75,68 @@ pub(crate) struct StreamRequest<'a> {
 impl Listing {
     /// `ranges`: how many ranges a folder's listing may be split into (1: flat).
     pub fn new(req: &PackRequest, ranges: usize) -> Listing {
-        let dirs: Vec<(Arc<str>, Vec<usize>)> = match req.source_files.is_empty() {
+        let names: Vec<Arc<str>> = match req.source_files.is_empty() {
             true => (req.source_dir.iter())
-                .enumerate()
-                .map(|(i, d)| (Arc::from(d.as_str()), vec![i]))
+                .map(|d| Arc::from(d.as_str()))
                 .collect(),
             false => Vec::new(),
         };
-        let streams = (dirs.iter().enumerate())
-            .map(|(dir, (name, _))| Stream {
-                dir,
-                kind: match ranges > 1 {
-                    true => Kind::Sample {
-                        prefix: name.to_string(),
-                        depth: 0,
-                        all: true,
-                    },
-                    false => Kind::Range(Range::default()),
-                },
-                objects: Vec::new(),
-                started: false,
-                done: false,
-            })
+        let stream = |dir: usize, kind: Kind| Stream {
+            dir,
+            kind,
+            objects: Vec::new(),
+            last: None,
+            started: false,
+            done: false,
+        };
+        let mut streams: Vec<Stream> = (0..names.len())
+            .map(|dir| stream(dir, Kind::Range(Range::default())))
             .collect();
+        let mut samples = Vec::new();
+        if ranges > 1 {
+            for (dir, name) in names.iter().enumerate() {
+                samples.push(streams.len());
+                let prefix = name.to_string();
+                streams.push(stream(dir, Kind::Sample { prefix, depth: 0 }));
+            }
+        }
         Listing {
-            dirs,
+            dirs: (names.into_iter().enumerate())
+                .map(|(dir, name)| (name, vec![dir]))
+                .collect(),
             streams,
+            samples,
             ranges: ranges.max(1),
             heads: vec![None; req.source_files.len()],
             ..Listing::default()
         }
     }
 
-    /// The next stream to start, if any waits: the earliest in the request's order.
+    /// The next stream to start, if any waits: a sample of a folder not yet listed, else
+    /// the earliest range in the request's order.
     pub fn next_stream(&mut self) -> Option<usize> {
-        let streams = &self.streams;
-        let next = (self.dirs.iter().skip(self.front.0))
-            .flat_map(|(_, order)| order.iter().copied())
-            .find(|&s| !streams[s].started && !streams[s].done)?;
+        let (streams, front) = (&self.streams, self.front.0);
+        let waits = |s: &usize| !streams[*s].started && !streams[*s].done;
+        let sample = (self.samples.iter())
+            .filter(|&&s| streams[s].dir >= front)
+            .find(|s| waits(s));
+        let next = *sample.or_else(|| {
+            (self.dirs.iter().skip(front))
+                .flat_map(|(_, order)| order.iter())
+                .find(|s| waits(s))
+        })?;
         self.streams[next].started = true;
         Some(next)
+    }
+
+    /// Whether stream `index` is a sample: advice, whose failure is forgotten.
+    pub fn is_sample(&self, index: usize) -> bool {
+        matches!(self.streams[index].kind, Kind::Sample { .. })
+    }
+
+    /// A sample that failed: the folder is listed without its advice.
+    pub fn sample_failed(&mut self, index: usize) {
+        self.streams[index].done = true;
     }
 
     /// Streams started and not done.
@@ -164,38 +186,27 @@ impl Listing {
         };
         let stream = &mut self.streams[index];
         let more = match &stream.kind {
-            Kind::Sample { depth, all, .. } => {
-                match split(&page, *depth, *all, self.ranges) {
-                    Sampled::Whole => {
-                        stream.objects.push(to_sources(page.objects));
-                        stream.done = true;
-                    }
-                    Sampled::Flat { after } => {
-                        stream.objects.push(to_sources(page.objects));
-                        stream.kind = Kind::Range(Range {
-                            after: Some(after),
-                            upto: None,
-                        });
+            Kind::Sample { depth, .. } => {
+                let (depth, dir) = (*depth, stream.dir);
+                // Boundaries past what the folder's last stream has listed, or starts after.
+                let tail = *self.dirs[dir].1.last().expect("a folder has a stream");
+                let listed = match &self.streams[tail].kind {
+                    Kind::Range(r) => self.streams[tail].last.clone().or(r.after.clone()),
+                    Kind::Sample { .. } => None,
+                };
+                let stream = &mut self.streams[index];
+                match split(&page, depth, self.ranges, listed.as_deref()) {
+                    Sampled::Descend { prefix, depth } => {
+                        stream.kind = Kind::Sample { prefix, depth };
                         stream.started = false;
                     }
-                    Sampled::Descend { prefix, depth, all } => {
-                        stream.kind = Kind::Sample { prefix, depth, all };
-                        stream.started = false;
-                    }
-                    Sampled::Ranges(ranges) => {
+                    Sampled::Bounds(bounds) => {
                         stream.done = true;
-                        let dir = stream.dir;
-                        let first = self.streams.len();
-                        self.streams.extend(ranges.into_iter().map(|r| Stream {
-                            dir,
-                            kind: Kind::Range(r),
-                            objects: Vec::new(),
-                            started: false,
-                            done: false,
-                        }));
-                        let order = &mut self.dirs[dir].1;
-                        let at = order.iter().position(|&s| s == index).expect("in order");
-                        order.splice(at..=at, first..self.streams.len());
+                        if let Some((first, rest)) = bounds.split_first() {
+                            if !self.streams[tail].done {
+                                self.cut(dir, tail, first, rest);
+                            }
+                        }
                     }
                 }
                 false
@@ -209,12 +220,34 @@ impl Listing {
                 let at_end = (range.upto.as_deref())
                     .is_some_and(|u| objects.last().is_some_and(|o| o.key.as_str() >= u));
                 stream.done = last || past.is_some() || at_end;
+                if let Some(o) = objects.last() {
+                    stream.last = Some(o.key.clone());
+                }
                 stream.objects.push(to_sources(objects));
                 !stream.done
             }
         };
         self.drain();
         more
+    }
+
+    /// Ends folder `dir`'s last stream, `tail`, at `first`, and lists the rest as ranges
+    /// between `rest`.
+    fn cut(&mut self, dir: usize, tail: usize, first: &str, rest: &[String]) {
+        if let Kind::Range(range) = &mut self.streams[tail].kind {
+            range.upto = Some(first.to_string());
+        }
+        for range in ranges_between(Some(first.to_string()), rest) {
+            self.dirs[dir].1.push(self.streams.len());
+            self.streams.push(Stream {
+                dir,
+                kind: Kind::Range(range),
+                objects: Vec::new(),
+                last: None,
+                started: false,
+                done: false,
+            });
+        }
     }
 
     /// Adds the objects of the streams at the front, as far as they are finished.
@@ -438,9 +471,9 @@ mod tests {
         page
     }
 
-    /// A tree of folders split into ranges, pages answered in a shuffled order: the
-    /// objects are those of the flat listing, in its order, whatever the page size and the
-    /// ranges wanted.
+    /// A tree of folders split into ranges, pages answered in a shuffled order and some
+    /// samples failing: the objects are those of the flat listing, in its order, whatever
+    /// the page size and the ranges wanted.
     #[test]
     fn a_folder_split_into_ranges_lists_as_flat() {
         let mut keys: Vec<String> = [
@@ -507,6 +540,11 @@ mod tests {
                             .wrapping_mul(6364136223846793005)
                             .wrapping_add(1442695040888963407);
                         let (s, token) = pending.swap_remove((rng >> 33) as usize % pending.len());
+                        if listing.is_sample(s) && rng.is_multiple_of(5) {
+                            // A sample that failed: the listing goes on without it.
+                            listing.sample_failed(s);
+                            continue;
+                        }
                         let page = store_page(&keys, &listing.request(s), token.as_deref(), max);
                         let next = page.next_continuation_token.clone();
                         if listing.add_page(s, page, next.is_none()) {
