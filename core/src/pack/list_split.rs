@@ -34,36 +34,53 @@ impl Range {
     }
 }
 
-/// What a sample (one delimited page) says to do.
+/// What a sample (one delimited page) says.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Sampled {
     /// Sample again inside this subfolder, `depth` deep.
     Descend { prefix: String, depth: u32 },
-    /// Cut the listing at these keys, in order (none: leave it whole).
-    Bounds(Vec<String>),
+    /// The folder's subfolders (those of the sample's first page, in order).
+    Folders(Vec<String>),
 }
 
-/// What the sample `page`, taken `depth` subfolders below the folder listed, says: at most
-/// `ranges - 1` boundaries, all past `listed` (the key the listing has got to).
-pub(crate) fn split(page: &ListPage, depth: u32, ranges: usize, listed: Option<&str>) -> Sampled {
-    let folders = &page.common_prefixes;
+/// What the sample `page`, taken `depth` subfolders below the folder listed, says.
+pub(crate) fn sampled(page: ListPage, depth: u32) -> Sampled {
+    let folders = page.common_prefixes;
     if folders.len() == 1 && !page.is_truncated && depth < MAX_DEPTH {
+        let prefix = folders.into_iter().next().expect("one");
         return Sampled::Descend {
-            prefix: folders[0].clone(),
+            prefix,
             depth: depth + 1,
         };
     }
-    // Boundaries among the subfolders after the first (the first range holds the keys
-    // before it and the first subfolder), evenly spread over those still ahead.
-    let ahead: Vec<&String> = (folders.iter().skip(1))
-        .filter(|f| listed.is_none_or(|l| f.as_str() > l))
+    Sampled::Folders(folders)
+}
+
+/// Where to cut the rest of a listing that has `listed` keys up to `last`, in pages of
+/// `page` keys, by the subfolders `folders`: into as many ranges as the rest is pages, by
+/// its estimate (the keys listed per subfolder reached, times the subfolders ahead), at
+/// most `ranges`. No cut when the rest is a page or less: ranges that small would each list
+/// a page of keys past their end. `None`: no subfolder reached yet, nothing to estimate by.
+pub(crate) fn bounds(
+    folders: &[String],
+    (listed, page): (usize, usize),
+    last: &str,
+    ranges: usize,
+) -> Option<Vec<String>> {
+    let reached = folders.partition_point(|f| f.as_str() <= last);
+    let ahead = &folders[reached..];
+    if reached == 0 && !ahead.is_empty() {
+        return None;
+    }
+    let per_folder = listed / reached.max(1);
+    let rest = per_folder.saturating_mul(ahead.len());
+    let pieces = rest.div_ceil(page.max(1)).min(ranges).min(ahead.len() + 1);
+    // The listing goes on as the first piece, up to the first bound.
+    let mut out: Vec<String> = (1..pieces)
+        .map(|i| ahead[i * ahead.len() / pieces].clone())
         .collect();
-    let wanted = ranges.saturating_sub(1).min(ahead.len());
-    let mut bounds: Vec<String> = (0..wanted)
-        .map(|i| ahead[i * ahead.len() / wanted].clone())
-        .collect();
-    bounds.dedup();
-    Sampled::Bounds(bounds)
+    out.dedup();
+    Some(out)
 }
 
 /// The ranges `bounds` cut `(after, ∞)` into, in order.
@@ -93,48 +110,62 @@ mod tests {
         p
     }
 
-    fn bounds(s: Sampled) -> Vec<String> {
+    fn folders(s: Sampled) -> Vec<String> {
         match s {
-            Sampled::Bounds(b) => b,
+            Sampled::Folders(f) => f,
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
-    fn a_folder_without_subfolders_is_left_whole() {
-        assert!(bounds(split(&page(&["d/a", "d/b"], &[], false), 0, 16, None)).is_empty());
-        assert!(bounds(split(&page(&["d/a"], &[], true), 2, 16, None)).is_empty());
-    }
-
-    #[test]
-    fn one_subfolder_is_sampled_again_inside() {
+    fn a_sample_names_the_folders_or_goes_inside_the_only_one() {
+        assert!(folders(sampled(page(&["d/a", "d/b"], &[], false), 0)).is_empty());
         assert_eq!(
-            split(&page(&["d/readme"], &["d/2024/"], false), 0, 16, None),
+            sampled(page(&["d/readme"], &["d/2024/"], false), 0),
             Sampled::Descend {
                 prefix: "d/2024/".into(),
                 depth: 1
             }
         );
         // Not past the depth bound, and not on a truncated page (more may follow).
-        assert!(bounds(split(&page(&[], &["d/a/"], false), MAX_DEPTH, 16, None)).is_empty());
-        assert!(bounds(split(&page(&[], &["d/a/"], true), 0, 16, None)).is_empty());
+        assert_eq!(
+            folders(sampled(page(&[], &["d/a/"], false), MAX_DEPTH)),
+            ["d/a/"]
+        );
+        assert_eq!(folders(sampled(page(&[], &["d/a/"], true), 0)), ["d/a/"]);
+        assert_eq!(
+            folders(sampled(page(&["d/0"], &["d/a/", "d/b/"], false), 0)),
+            ["d/a/", "d/b/"]
+        );
     }
 
     #[test]
-    fn subfolders_bound_at_most_the_ranges_wanted_past_the_listing() {
-        let sample = page(&["d/0"], &["d/a/", "d/b/", "d/c/"], false);
-        assert_eq!(bounds(split(&sample, 0, 16, None)), ["d/b/", "d/c/"]);
-        assert_eq!(bounds(split(&sample, 0, 16, Some("d/b/x"))), ["d/c/"]);
-        assert!(bounds(split(&sample, 0, 16, Some("d/c/"))).is_empty());
-        let many: Vec<String> = (0..1000).map(|i| format!("d/{i:04}/")).collect();
-        let many: Vec<&str> = many.iter().map(String::as_str).collect();
-        let sample = page(&[], &many, true);
+    fn the_rest_is_cut_into_as_many_ranges_as_it_is_pages() {
+        let days: Vec<String> = (1..=28).map(|d| format!("m/{d:02}/")).collect();
+        let cut =
+            |listed, last, ranges| bounds(&days, (listed, 1000), last, ranges).expect("decided");
+        // 1,000 keys listed up to day 17: ~59 a day, ~650 to come, one page: no cut.
+        assert!(cut(1000, "m/17/x", 16).is_empty());
+        // 1,000 keys up to day 2: ~500 a day, ~13,000 to come: the listing and 12 ranges,
+        // cut past day 2.
+        let b = cut(1000, "m/02/x", 16);
+        assert_eq!(b.len(), 12, "{b:?}");
+        assert!(b.iter().all(|d| d.as_str() > "m/03/"), "{b:?}");
+        assert!(b.windows(2).all(|w| w[0] < w[1]));
+        // At most `ranges`, and never more than there are subfolders ahead.
+        assert_eq!(cut(1000, "m/02/x", 4).len(), 3);
+        assert_eq!(cut(100_000, "m/26/x", 16), ["m/27/", "m/28/"]);
+        // Nothing ahead, or one range wanted: no cut.
+        assert!(cut(1000, "m/28/x", 16).is_empty());
+        assert!(cut(1000, "m/02/x", 1).is_empty());
+        assert_eq!(bounds(&[], (1000, 1000), "x", 16), Some(vec![]));
+        // No subfolder reached (a page of the folder's own keys): undecided.
+        assert_eq!(bounds(&days, (1000, 1000), "m/00", 16), None);
+        // Pages of 10 keys: 5 listed up to day 1, ~135 to come, 14 pages: 14 ranges.
         assert_eq!(
-            bounds(split(&sample, 0, 4, None)),
-            ["d/0001/", "d/0334/", "d/0667/"]
+            bounds(&days, (5, 10), "m/01/x", 16).map(|b| b.len()),
+            Some(13)
         );
-        // One range wanted: the flat listing.
-        assert!(bounds(split(&sample, 0, 1, None)).is_empty());
     }
 
     #[test]

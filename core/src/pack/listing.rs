@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
-use super::list_split::{ranges_between, split, Range, Sampled};
+use super::list_split::{bounds, ranges_between, sampled, Range, Sampled};
 use crate::plan::{PackRequest, Source};
 use crate::store::{ETag, ListPage};
 
@@ -31,6 +31,8 @@ pub(crate) struct Listing {
     streams: Vec<Stream>,
     /// The samples' streams, one per folder (none when listing flat).
     samples: Vec<usize>,
+    /// Per folder: the subfolders its sample named, until the listing is cut by them.
+    advice: Vec<Option<Vec<String>>>,
     /// Ranges a folder is split into at most (1: listed flat, no sample).
     ranges: usize,
     /// The first stream not wholly added to `sources`: a folder, and a place in its order.
@@ -50,11 +52,28 @@ struct Stream {
     /// Listed while a stream before it was unfinished, a vector a page: one grown by
     /// doubling would hold up to twice its objects' room while other streams list.
     objects: Vec<Vec<Source>>,
-    /// The last key it listed.
+    /// The last key it listed, how many, and the most a page held.
     last: Option<String>,
+    listed: usize,
+    page_max: usize,
     /// Its first request was sent (cleared when a sample is taken again deeper).
     started: bool,
     done: bool,
+}
+
+impl Stream {
+    fn new(dir: usize, kind: Kind) -> Stream {
+        Stream {
+            dir,
+            kind,
+            objects: Vec::new(),
+            last: None,
+            listed: 0,
+            page_max: 0,
+            started: false,
+            done: false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -81,26 +100,19 @@ impl Listing {
                 .collect(),
             false => Vec::new(),
         };
-        let stream = |dir: usize, kind: Kind| Stream {
-            dir,
-            kind,
-            objects: Vec::new(),
-            last: None,
-            started: false,
-            done: false,
-        };
         let mut streams: Vec<Stream> = (0..names.len())
-            .map(|dir| stream(dir, Kind::Range(Range::default())))
+            .map(|dir| Stream::new(dir, Kind::Range(Range::default())))
             .collect();
         let mut samples = Vec::new();
         if ranges > 1 {
             for (dir, name) in names.iter().enumerate() {
                 samples.push(streams.len());
                 let prefix = name.to_string();
-                streams.push(stream(dir, Kind::Sample { prefix, depth: 0 }));
+                streams.push(Stream::new(dir, Kind::Sample { prefix, depth: 0 }));
             }
         }
         Listing {
+            advice: vec![None; names.len()],
             dirs: (names.into_iter().enumerate())
                 .map(|(dir, name)| (name, vec![dir]))
                 .collect(),
@@ -187,31 +199,22 @@ impl Listing {
         let stream = &mut self.streams[index];
         let more = match &stream.kind {
             Kind::Sample { depth, .. } => {
-                let (depth, dir) = (*depth, stream.dir);
-                // Boundaries past what the folder's last stream has listed, or starts after.
-                let tail = *self.dirs[dir].1.last().expect("a folder has a stream");
-                let listed = match &self.streams[tail].kind {
-                    Kind::Range(r) => self.streams[tail].last.clone().or(r.after.clone()),
-                    Kind::Sample { .. } => None,
-                };
-                let stream = &mut self.streams[index];
-                match split(&page, depth, self.ranges, listed.as_deref()) {
+                match sampled(page, *depth) {
                     Sampled::Descend { prefix, depth } => {
                         stream.kind = Kind::Sample { prefix, depth };
                         stream.started = false;
                     }
-                    Sampled::Bounds(bounds) => {
+                    Sampled::Folders(folders) => {
                         stream.done = true;
-                        if let Some((first, rest)) = bounds.split_first() {
-                            if !self.streams[tail].done {
-                                self.cut(dir, tail, first, rest);
-                            }
-                        }
+                        let dir = stream.dir;
+                        self.advice[dir] = Some(folders);
+                        self.advise(dir);
                     }
                 }
                 false
             }
             Kind::Range(range) => {
+                stream.page_max = stream.page_max.max(page.objects.len());
                 let past = page.objects.iter().position(|o| range.past(&o.key));
                 let mut objects = page.objects;
                 if let Some(at) = past {
@@ -223,12 +226,39 @@ impl Listing {
                 if let Some(o) = objects.last() {
                     stream.last = Some(o.key.clone());
                 }
+                stream.listed += objects.len();
                 stream.objects.push(to_sources(objects));
-                !stream.done
+                let (more, dir) = (!stream.done, stream.dir);
+                self.advise(dir);
+                more
             }
         };
         self.drain();
         more
+    }
+
+    /// Cuts folder `dir`'s listing by its sample's subfolders, once its last stream (the
+    /// flat listing) has listed enough to tell how many ranges the rest is worth.
+    fn advise(&mut self, dir: usize) {
+        let Some(folders) = self.advice[dir].as_deref() else {
+            return;
+        };
+        let tail = *self.dirs[dir].1.last().expect("a folder has a stream");
+        let t = &self.streams[tail];
+        if t.done {
+            self.advice[dir] = None;
+            return;
+        }
+        let Some(last) = t.last.as_deref() else {
+            return;
+        };
+        let Some(cut) = bounds(folders, (t.listed, t.page_max), last, self.ranges) else {
+            return;
+        };
+        self.advice[dir] = None;
+        if let Some((first, rest)) = cut.split_first() {
+            self.cut(dir, tail, first, rest);
+        }
     }
 
     /// Ends folder `dir`'s last stream, `tail`, at `first`, and lists the rest as ranges
@@ -239,14 +269,7 @@ impl Listing {
         }
         for range in ranges_between(Some(first.to_string()), rest) {
             self.dirs[dir].1.push(self.streams.len());
-            self.streams.push(Stream {
-                dir,
-                kind: Kind::Range(range),
-                objects: Vec::new(),
-                last: None,
-                started: false,
-                done: false,
-            });
+            self.streams.push(Stream::new(dir, Kind::Range(range)));
         }
     }
 
@@ -545,7 +568,11 @@ mod tests {
                             listing.sample_failed(s);
                             continue;
                         }
-                        let page = store_page(&keys, &listing.request(s), token.as_deref(), max);
+                        // A sample's page holds every subfolder, as 1,000 keys a page
+                        // do in a real folder; the flat pages are small.
+                        let request = listing.request(s);
+                        let max = if request.delimited { 1000 } else { max };
+                        let page = store_page(&keys, &request, token.as_deref(), max);
                         let next = page.next_continuation_token.clone();
                         if listing.add_page(s, page, next.is_none()) {
                             pending.push((s, next));

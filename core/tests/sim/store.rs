@@ -443,10 +443,16 @@ impl SimStore {
             },
         };
         let delimiter = delimiter.filter(|d| !d.is_empty());
+        // A delimited page holds every subfolder of these small folders, as 1,000 keys a
+        // page do in a real one; flat pages stay small, so a listing is worth cutting.
+        let page_size = match delimiter {
+            Some(_) => 1000,
+            None => self.page_size,
+        };
         // Each item: a key with its object, or a common prefix.
         let mut items: Vec<(String, Option<&Object>)> = Vec::new();
         for (k, o) in self.objects.range(prefix.to_string()..) {
-            if !k.starts_with(prefix) || items.len() > self.page_size {
+            if !k.starts_with(prefix) || items.len() > page_size {
                 break;
             }
             if after
@@ -469,8 +475,8 @@ impl SimStore {
                 None => items.push((k.clone(), Some(o))),
             }
         }
-        let truncated = items.len() > self.page_size;
-        let page = &items[..items.len().min(self.page_size)];
+        let truncated = items.len() > page_size;
+        let page = &items[..items.len().min(page_size)];
         let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
         x.push_str(match self.provider {
             Provider::S3 => "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
@@ -480,7 +486,7 @@ impl SimStore {
             "<Name>{}</Name><Prefix>{}</Prefix><MaxKeys>{}</MaxKeys><EncodingType>url</EncodingType><IsTruncated>{truncated}</IsTruncated><KeyCount>{}</KeyCount>",
             self.bucket,
             url_encode(prefix),
-            self.page_size,
+            page_size,
             page.len()
         ));
         if truncated {
