@@ -107,13 +107,12 @@ fn packs_with_function_compute_credentials_and_logs_the_request_id() {
 fn a_full_server_answers_503_with_retry_after() {
     let env = Env::new();
     env.put_files(&[("files/a.txt".into(), b"alpha".to_vec())]);
-    // The first pack's listing takes 3 s, holding the only slot (both its requests: the
-    // flat listing and the sample beside it).
+    // The first pack's listing takes 3 s, holding the only slot.
     env.proxy.add(Rule {
         method: "GET",
         contains: vec!["list-type=2".into()],
         fault: Fault::Delay(3000),
-        times: 2,
+        times: 1,
     });
     // With the pooling allocator: one slot, which the third pack must find free again.
     let c = Container::start(
@@ -150,12 +149,11 @@ fn a_full_server_answers_503_with_retry_after() {
 fn sigterm_lets_a_running_pack_finish_then_exits() {
     let env = Env::new();
     let paths = env.put_files(&[("files/a.txt".into(), b"alpha".to_vec())]);
-    // The listing (the flat one and the sample beside it) takes 2 s.
     env.proxy.add(Rule {
         method: "GET",
         contains: vec!["list-type=2".into()],
         fault: Fault::Delay(2000),
-        times: 2,
+        times: 1,
     });
     let mut c = Container::start(&env, &[]);
     let port = c.port;

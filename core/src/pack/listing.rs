@@ -124,16 +124,21 @@ impl Listing {
         }
     }
 
-    /// The next stream to start, if any waits: a sample of a folder not yet listed, else
-    /// the earliest range in the request's order.
+    /// The next stream to start, if any waits: a sample of a folder whose listing has
+    /// shown it is more than a page (a folder of one page is never sampled), else the
+    /// earliest range in the request's order.
     pub fn next_stream(&mut self) -> Option<usize> {
-        let (streams, front) = (&self.streams, self.front.0);
+        let (streams, dirs, front) = (&self.streams, &self.dirs, self.front.0);
         let waits = |s: &usize| !streams[*s].started && !streams[*s].done;
+        let more_than_a_page = |dir: usize| {
+            let tail = &streams[*dirs[dir].1.last().expect("a folder has a stream")];
+            tail.last.is_some() && !tail.done
+        };
         let sample = (self.samples.iter())
-            .filter(|&&s| streams[s].dir >= front)
+            .filter(|&&s| streams[s].dir >= front && more_than_a_page(streams[s].dir))
             .find(|s| waits(s));
         let next = *sample.or_else(|| {
-            (self.dirs.iter().skip(front))
+            (dirs.iter().skip(front))
                 .flat_map(|(_, order)| order.iter())
                 .find(|s| waits(s))
         })?;
