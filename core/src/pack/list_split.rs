@@ -2,18 +2,20 @@
 //!
 //! One prefix's pages come one after another (each needs the last one's continuation
 //! token), so a folder of a million keys is a thousand round trips in a row. A folder is
-//! listed flat from the start, and once its first page shows it is more than a page,
-//! beside it a *sample*: one page with `delimiter=/`, whose subfolders are boundaries. The keys under the prefix fall into ranges
-//! `(after, upto]` between them; the flat listing becomes the first range (cut at the
-//! first boundary past where it has got to), and the others are listed on their own
-//! (`start-after`, then their own tokens, each cut where it passes its end). The ranges one
-//! after the other are exactly the flat listing, whatever the boundaries. A sample naming
-//! one subfolder only is taken again inside it (`photos/2024/` → its months).
+//! listed flat from the start and, once its first page shows it is more than a page,
+//! beside it goes a *sample*: one page with `delimiter=/`, whose subfolders are
+//! boundaries. The keys under the prefix fall into ranges `(after, upto]` between them;
+//! the flat listing becomes the first range (cut at the first boundary past where it has
+//! got to), and the others are listed on their own (`start-after`, then their own tokens,
+//! each cut where it passes its end). The ranges one after the other are exactly the flat
+//! listing, whatever the boundaries. A sample naming one subfolder only is taken again
+//! inside it (`photos/2024/` → its months).
 //!
 //! The sample is advice: a folder of a page is never sampled, a small one is listed by
-//! the time its sample answers, which then changes nothing, so listing in ranges costs no
-//! round trip; a sample that fails is forgotten. Boundaries only balance the work, so a poor choice costs time, never
-//! correctness: a thousand tiny subfolders still make at most `ranges` ranges.
+//! the time its sample answers (which then changes nothing), so listing in ranges costs no
+//! round trip; a sample that fails is forgotten. Boundaries only balance the work, so a
+//! poor choice costs time, never correctness: a thousand tiny subfolders still make at
+//! most `ranges` ranges.
 
 use crate::store::ListPage;
 
