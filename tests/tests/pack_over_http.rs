@@ -204,6 +204,42 @@ fn a_folder_of_subfolders_is_listed_in_ranges_in_key_order() {
     assert_eq!(entry_names(&zip_path), want);
 }
 
+/// A folder of files only, named so they count up, splits by its names once three pages
+/// are in: the rest is guessed into ranges four pages long (`IMG_06` on), listed
+/// from their `start-after`, and the archive is exactly the flat listing, in its order.
+#[test]
+fn a_folder_of_numbered_files_is_listed_in_ranges_guessed_by_name() {
+    let env = Env::new();
+    let keys: Vec<String> = (0..8000).map(|i| format!("n/IMG_{i:05}.jpg")).collect();
+    let files: Vec<(String, Vec<u8>)> = (keys.iter())
+        .enumerate()
+        .map(|(i, k)| (k.clone(), vec![b'a' + (i % 26) as u8; i % 4]))
+        .collect();
+    let paths = env.put_files(&files);
+    let answer = env.post(
+        r#"{"bucket":"bkt","source-dir":"n/","dest-file":"output/numbered.zip"}"#,
+        true,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let lists: Vec<String> = (env.proxy.log().into_iter())
+        .filter(|l| l.contains("list-type=2"))
+        .collect();
+    // One range (two if the sample answered after the third page: from `IMG_07` on).
+    let guessed = lists
+        .iter()
+        .filter(|l| l.contains("start-after=n%2FIMG_"))
+        .count();
+    assert!((1..=2).contains(&guessed), "{lists:#?}");
+    let zip = get(answer.json()["url"].as_str().unwrap());
+    let zip_path = save(env.dir.path(), "numbered.zip", &zip.body);
+    let manifest: Manifest = (keys.iter())
+        .map(|k| (k["n/".len()..].to_string(), Some(paths[k.as_str()].clone())))
+        .collect();
+    check_uploaded_archive(&zip_path, &manifest);
+    let want: Vec<&str> = keys.iter().map(|k| &k["n/".len()..]).collect();
+    assert_eq!(entry_names(&zip_path), want);
+}
+
 /// The archive's entry names in its central directory's order (the `zip` crate).
 fn entry_names(zip_path: &std::path::Path) -> Vec<String> {
     let archive = zip::ZipArchive::new(std::fs::File::open(zip_path).unwrap()).unwrap();

@@ -15,7 +15,9 @@
 //! the time its sample answers (which then changes nothing), so listing in ranges costs no
 //! round trip; a sample that fails is forgotten. Boundaries only balance the work, so a
 //! poor choice costs time, never correctness: a thousand tiny subfolders still make at
-//! most `ranges` ranges.
+//! most `ranges` ranges. Once the sample's advice is taken, a range still listing after
+//! the folder's third page splits further by its names
+//! ([`list_guess`](super::list_guess)): a folder of files only fans out too.
 
 use crate::store::ListPage;
 
@@ -85,8 +87,12 @@ pub(crate) fn bounds(
     Some(out)
 }
 
-/// The ranges `bounds` cut `(after, ∞)` into, in order.
-pub(crate) fn ranges_between(after: Option<String>, bounds: &[String]) -> Vec<Range> {
+/// The ranges `bounds` cut `(after, upto]` into, in order.
+pub(crate) fn ranges_between(
+    after: Option<String>,
+    bounds: &[String],
+    upto: Option<String>,
+) -> Vec<Range> {
     let mut out = Vec::with_capacity(bounds.len() + 1);
     let mut after = after;
     for b in bounds {
@@ -96,7 +102,7 @@ pub(crate) fn ranges_between(after: Option<String>, bounds: &[String]) -> Vec<Ra
         });
         after = Some(b.clone());
     }
-    out.push(Range { after, upto: None });
+    out.push(Range { after, upto });
     out
 }
 
@@ -173,7 +179,7 @@ mod tests {
     #[test]
     fn bounds_cut_the_rest_into_ranges() {
         let some = |s: &str| Some(s.to_string());
-        let r = ranges_between(some("d/a"), &["d/b/".into(), "d/c/".into()]);
+        let r = ranges_between(some("d/a"), &["d/b/".into(), "d/c/".into()], None);
         let r: Vec<(Option<String>, Option<String>)> =
             r.into_iter().map(|r| (r.after, r.upto)).collect();
         assert_eq!(

@@ -3,7 +3,8 @@
 //!
 //! A folder is listed as *streams*, each one request's pages in turn (as continuation
 //! tokens require): flat from the start, and split into key ranges listed at once as a
-//! sample beside it (one page with `delimiter=/`) advises ([`list_split`](super::list_split)).
+//! sample beside it (one page with `delimiter=/`) advises ([`list_split`](super::list_split)),
+//! then further where its names would go on ([`list_guess`](super::list_guess)).
 //! Several folders are listed at once too. Objects are kept in the request's order
 //! whatever order the pages come in: a stream's objects wait while a stream before it is
 //! unfinished, so the sources are exactly those of listing the folders flat one after the
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
+use super::list_guess::interpolated;
 use super::list_split::{bounds, ranges_between, sampled, Range, Sampled};
 use crate::plan::{PackRequest, Source};
 use crate::store::{ETag, ListPage};
@@ -33,6 +35,8 @@ pub(crate) struct Listing {
     samples: Vec<usize>,
     /// Per folder: the subfolders its sample named, until the listing is cut by them.
     advice: Vec<Option<Vec<String>>>,
+    /// Per folder: how far its ranges may split further by their names.
+    by_name: Vec<ByName>,
     /// Ranges a folder is split into at most (1: listed flat, no sample).
     ranges: usize,
     /// The first stream not wholly added to `sources`: a folder, and a place in its order.
@@ -43,6 +47,21 @@ pub(crate) struct Listing {
     heads_back: usize,
 }
 
+/// A folder's ranges split by their names ([`interpolated`]): once its sample's advice
+/// is taken (or the sample failed) and it has listed [`SPLIT_AFTER_PAGES`] pages, each
+/// range made paid for by a page listed, since a guessed range that finds nothing is a
+/// request for nothing: a folder of a few pages lists as before, and a large one fans out
+/// about as fast as it is found to be large.
+#[derive(Clone, Debug, Default)]
+struct ByName {
+    allowed: bool,
+    pages: usize,
+    made: usize,
+}
+
+/// Pages a folder lists before its ranges split by their names.
+const SPLIT_AFTER_PAGES: usize = 3;
+
 /// One request's pages, in turn.
 #[derive(Debug)]
 struct Stream {
@@ -52,7 +71,8 @@ struct Stream {
     /// Listed while a stream before it was unfinished, a vector a page: one grown by
     /// doubling would hold up to twice its objects' room while other streams list.
     objects: Vec<Vec<Source>>,
-    /// The last key it listed, how many, and the most a page held.
+    /// The first and last keys it listed, how many, and the most a page held.
+    first: Option<String>,
     last: Option<String>,
     listed: usize,
     page_max: usize,
@@ -67,6 +87,7 @@ impl Stream {
             dir,
             kind,
             objects: Vec::new(),
+            first: None,
             last: None,
             listed: 0,
             page_max: 0,
@@ -113,6 +134,7 @@ impl Listing {
         }
         Listing {
             advice: vec![None; names.len()],
+            by_name: vec![ByName::default(); names.len()],
             dirs: (names.into_iter().enumerate())
                 .map(|(dir, name)| (name, vec![dir]))
                 .collect(),
@@ -154,6 +176,7 @@ impl Listing {
     /// A sample that failed: the folder is listed without its advice.
     pub fn sample_failed(&mut self, index: usize) {
         self.streams[index].done = true;
+        self.by_name[self.streams[index].dir].allowed = true;
     }
 
     /// Streams started and not done.
@@ -214,6 +237,8 @@ impl Listing {
                         let dir = stream.dir;
                         self.advice[dir] = Some(folders);
                         self.advise(dir);
+                        let tail = *self.dirs[dir].1.last().expect("a folder has a stream");
+                        self.split_by_name(tail);
                     }
                 }
                 false
@@ -231,10 +256,15 @@ impl Listing {
                 if let Some(o) = objects.last() {
                     stream.last = Some(o.key.clone());
                 }
+                if let (None, Some(o)) = (&stream.first, objects.first()) {
+                    stream.first = Some(o.key.clone());
+                }
                 stream.listed += objects.len();
                 stream.objects.push(to_sources(objects));
                 let (more, dir) = (!stream.done, stream.dir);
+                self.by_name[dir].pages += 1;
                 self.advise(dir);
+                self.split_by_name(index);
                 more
             }
         };
@@ -261,21 +291,54 @@ impl Listing {
             return;
         };
         self.advice[dir] = None;
-        if let Some((first, rest)) = cut.split_first() {
-            self.cut(dir, tail, first, rest);
-        }
+        self.by_name[dir].allowed = true;
+        self.cut(tail, &cut);
     }
 
-    /// Ends folder `dir`'s last stream, `tail`, at `first`, and lists the rest as ranges
-    /// between `rest`.
-    fn cut(&mut self, dir: usize, tail: usize, first: &str, rest: &[String]) {
-        if let Kind::Range(range) = &mut self.streams[tail].kind {
-            range.upto = Some(first.to_string());
+    /// Splits stream `index`, unfinished after a page, where its names counting up would
+    /// go on, into as many ranges as its folder has room and pages for ([`ByName`]). Each
+    /// new range does the same once its own first page is in, so a folder of a million
+    /// files and no subfolder fans out as far as `ranges` allows, and one of large
+    /// subfolders splits inside them.
+    fn split_by_name(&mut self, index: usize) {
+        let s = &self.streams[index];
+        let (Kind::Range(range), Some(first), Some(last)) = (&s.kind, &s.first, &s.last) else {
+            return;
+        };
+        let by_name = &self.by_name[s.dir];
+        if s.done || !by_name.allowed || by_name.pages < SPLIT_AFTER_PAGES || first == last {
+            return;
         }
-        for range in ranges_between(Some(first.to_string()), rest) {
-            self.dirs[dir].1.push(self.streams.len());
-            self.streams.push(Stream::new(dir, Kind::Range(range)));
-        }
+        let (dir, order) = (s.dir, &self.dirs[s.dir].1);
+        let open = order.iter().filter(|&&i| !self.streams[i].done).count();
+        let earned = (by_name.pages + 1 - SPLIT_AFTER_PAGES).saturating_sub(by_name.made);
+        let room = (self.ranges.saturating_sub(open)).min(earned);
+        let prefix = self.dirs[dir].0.len();
+        let keys = (s.listed, s.page_max);
+        let cut = interpolated(prefix, (first, last), keys, range.upto.as_deref(), room);
+        self.by_name[dir].made += cut.len();
+        self.cut(index, &cut);
+    }
+
+    /// Ends stream `index` at the first of `bounds`, and lists the rest of its range as
+    /// ranges between them, right after it in its folder's order.
+    fn cut(&mut self, index: usize, bounds: &[String]) {
+        let Some(first) = bounds.first() else {
+            return;
+        };
+        let Kind::Range(range) = &mut self.streams[index].kind else {
+            return;
+        };
+        let upto = range.upto.replace(first.clone());
+        let dir = self.streams[index].dir;
+        let at = (self.dirs[dir].1.iter())
+            .position(|&i| i == index)
+            .expect("a stream is in its folder's order");
+        let ranges = ranges_between(Some(first.clone()), &bounds[1..], upto);
+        let new = self.streams.len()..self.streams.len() + ranges.len();
+        self.streams
+            .extend(ranges.into_iter().map(|r| Stream::new(dir, Kind::Range(r))));
+        self.dirs[dir].1.splice(at + 1..at + 1, new);
     }
 
     /// Adds the objects of the streams at the front, as far as they are finished.
@@ -529,9 +592,16 @@ mod tests {
         for i in 0..40 {
             keys.push(format!("d/m/{:02}/{i}", i % 7));
         }
+        // Names that count up, and hashes: folders split by their names.
+        for i in 0..300 {
+            keys.push(format!("f/IMG_{i:04}.jpg"));
+            keys.push(format!("f/z/{:03x}", (i * 7919) % 4096));
+        }
         keys.sort();
-        let req = PackRequest::from_json(br#"{"bucket":"b","source-dir":["d/b/","d/","d/one/"]}"#)
-            .unwrap();
+        keys.dedup();
+        let req =
+            PackRequest::from_json(br#"{"bucket":"b","source-dir":["d/b/","d/","d/one/","f/"]}"#)
+                .unwrap();
         let flat = |listing: Listing| -> Vec<String> {
             listing
                 .finish(&req)
@@ -540,7 +610,7 @@ mod tests {
                 .collect()
         };
         let mut want = Listing::new(&req, 1);
-        for (stream, dir) in [(0, "d/b/"), (1, "d/"), (2, "d/one/")] {
+        for (stream, dir) in [(0, "d/b/"), (1, "d/"), (2, "d/one/"), (3, "f/")] {
             assert_eq!(want.next_stream(), Some(stream));
             let all: Vec<&str> = keys
                 .iter()
@@ -583,11 +653,76 @@ mod tests {
                             pending.push((s, next));
                         }
                         requests += 1;
-                        assert!(requests < 1000, "no end");
+                        assert!(requests < 5000, "no end");
                     }
                     assert_eq!(flat(listing), want, "{max} a page, {ranges} ranges");
                 }
             }
+        }
+    }
+
+    /// Rounds of listing, every request in flight answered each round, of a folder of
+    /// `n` files named by `name` in pages of `max`: how many rounds, and how many requests.
+    fn rounds(
+        n: usize,
+        name: impl Fn(usize) -> String,
+        max: usize,
+        ranges: usize,
+    ) -> (usize, usize) {
+        let mut keys: Vec<String> = (0..n).map(name).collect();
+        keys.sort();
+        let req = PackRequest::from_json(br#"{"bucket":"b","source-dir":"p/"}"#).unwrap();
+        let mut listing = Listing::new(&req, ranges);
+        let mut pending: Vec<(usize, Option<String>)> = Vec::new();
+        let (mut rounds, mut requests) = (0, 0);
+        while !listing.prefixes_done() {
+            while let Some(s) = listing.next_stream() {
+                pending.push((s, None));
+            }
+            rounds += 1;
+            for (s, token) in std::mem::take(&mut pending) {
+                let request = listing.request(s);
+                let max = if request.delimited { 1000 } else { max };
+                let page = store_page(&keys, &request, token.as_deref(), max);
+                let next = page.next_continuation_token.clone();
+                requests += 1;
+                if listing.add_page(s, page, next.is_none()) {
+                    pending.push((s, next));
+                }
+            }
+            assert!(rounds < 1000, "no end");
+        }
+        let listed: Vec<String> = listing.finish(&req).into_iter().map(|s| s.key).collect();
+        assert_eq!(listed, keys);
+        (rounds, requests)
+    }
+
+    /// A folder of files only, named so they count up or as hashes, is split by its names:
+    /// its pages come in a few rounds instead of one after another, for a few more requests.
+    #[test]
+    fn a_folder_with_no_subfolders_splits_by_its_names() {
+        let numbered = |i: usize| format!("p/IMG_{i:05}.jpg");
+        let hashed = |i: usize| format!("p/{:08x}", (i as u32).wrapping_mul(2_654_435_761));
+        for (name, what) in [
+            (&numbered as &dyn Fn(usize) -> String, "numbered"),
+            (&hashed, "hashed"),
+        ] {
+            let (flat, flat_requests) = rounds(10_000, name, 100, 1);
+            let (split, requests) = rounds(10_000, name, 100, 16);
+            assert_eq!((flat, flat_requests), (100, 100), "{what}");
+            eprintln!("{what}: {split} rounds, {requests} requests");
+            assert!(split * 5 < flat, "{what}: {split} rounds against {flat}");
+            assert!(
+                requests * 10 < flat_requests * 13,
+                "{what}: {requests} requests"
+            );
+        }
+        // A folder of a few pages: its sample and at most one guessed range more.
+        for n in [150, 350, 450] {
+            let (flat, flat_requests) = rounds(n, numbered, 100, 1);
+            let (split, requests) = rounds(n, numbered, 100, 16);
+            assert!(split <= flat, "{n}: {split} rounds");
+            assert!(requests <= flat_requests + 2, "{n}: {requests} requests");
         }
     }
 }

@@ -16,6 +16,7 @@ mod engine;
 mod error;
 mod io;
 mod job;
+mod list_guess;
 mod list_split;
 mod listing;
 mod part_splitter;
