@@ -15,7 +15,7 @@
 //! the time its sample answers (which then changes nothing), so listing in ranges costs no
 //! round trip; a sample that fails is forgotten. Boundaries only balance the work, so a
 //! poor choice costs time, never correctness: a thousand tiny subfolders still make at
-//! most `ranges` ranges. Once the sample's advice is taken, a range still listing after
+//! most `ranges` ranges. Once the sample has answered, a range still listing after
 //! the folder's third page splits further by its names
 //! ([`list_guess`](super::list_guess)): a folder of files only fans out too.
 

@@ -35,7 +35,8 @@ pub(crate) struct Listing {
     samples: Vec<usize>,
     /// Per folder: the subfolders its sample named, until the listing is cut by them.
     advice: Vec<Option<Vec<String>>>,
-    /// Per folder: how far its ranges may split further by their names.
+    /// Per folder: how far its ranges may split further by their names (meanwhile, a
+    /// sample's subfolders still cut the last range once it reaches one).
     by_name: Vec<ByName>,
     /// Ranges a folder is split into at most (1: listed flat, no sample).
     ranges: usize,
@@ -47,8 +48,8 @@ pub(crate) struct Listing {
     heads_back: usize,
 }
 
-/// A folder's ranges split by their names ([`interpolated`]): once its sample's advice
-/// is taken (or the sample failed) and it has listed [`SPLIT_AFTER_PAGES`] pages, two
+/// A folder's ranges split by their names ([`interpolated`]): once its sample has
+/// answered (or failed) and it has listed [`SPLIT_AFTER_PAGES`] pages, two
 /// ranges made for each page listed from then on, since a guessed range that finds
 /// nothing is a request for nothing: a folder of a few pages lists as before (but for at
 /// most two empty pages), and a large one fans out about as fast as it is found large.
@@ -235,6 +236,8 @@ impl Listing {
                     Sampled::Folders(folders) => {
                         stream.done = true;
                         let dir = stream.dir;
+                        // Names may cut the files before the first subfolder meanwhile.
+                        self.by_name[dir].allowed = true;
                         self.advice[dir] = Some(folders);
                         self.advise(dir);
                         let tail = *self.dirs[dir].1.last().expect("a folder has a stream");
@@ -291,7 +294,6 @@ impl Listing {
             return;
         };
         self.advice[dir] = None;
-        self.by_name[dir].allowed = true;
         self.cut(tail, &cut);
     }
 
@@ -669,7 +671,10 @@ mod tests {
         max: usize,
         ranges: usize,
     ) -> (usize, usize) {
-        let mut keys: Vec<String> = (0..n).map(name).collect();
+        rounds_of((0..n).map(name).collect(), max, ranges)
+    }
+
+    fn rounds_of(mut keys: Vec<String>, max: usize, ranges: usize) -> (usize, usize) {
         keys.sort();
         let req = PackRequest::from_json(br#"{"bucket":"b","source-dir":"p/"}"#).unwrap();
         let mut listing = Listing::new(&req, ranges);
@@ -717,6 +722,16 @@ mod tests {
                 "{what}: {requests} requests"
             );
         }
+        // Files, then subfolders: the files split by name before the listing reaches the
+        // subfolders, which the sample's advice then cuts by.
+        let mut keys: Vec<String> = (0..500).map(numbered).collect();
+        for folder in ["x", "y", "z"] {
+            keys.extend((0..2000).map(|i| format!("p/{folder}/{i:04}")));
+        }
+        let (flat, _) = rounds_of(keys.clone(), 100, 1);
+        let (split, requests) = rounds_of(keys, 100, 16);
+        eprintln!("files then subfolders: {split} rounds, {requests} requests");
+        assert!(split * 4 < flat, "{split} rounds against {flat}");
         // A folder of a few pages: its sample and at most two guessed ranges more.
         for n in [150, 350, 450] {
             let (flat, flat_requests) = rounds(n, numbered, 100, 1);
