@@ -170,38 +170,16 @@ fn several_prefixes_pack_each_key_once_in_the_requests_order() {
 /// listing gives, in its order.
 #[test]
 fn a_folder_of_subfolders_is_listed_in_ranges_in_key_order() {
-    let env = Env::new();
     // Five folders of 1,100 keys: the sample is cut by whenever it answers in the first
     // three of the flat listing's six pages (after that, the rest is a page).
     let mut keys: Vec<String> = vec!["t/top.txt".into(), "t/b.txt".into(), "t/c/1".into()];
     for folder in ["a", "b", "d", "e", "f"] {
         keys.extend((0..1100).map(|i| format!("t/{folder}/{i:04}")));
     }
-    let files: Vec<(String, Vec<u8>)> = (keys.iter())
-        .enumerate()
-        .map(|(i, k)| (k.clone(), vec![b'0' + (i % 10) as u8; i % 5]))
-        .collect();
-    let paths = env.put_files(&files);
-    let answer = env.post(
-        r#"{"bucket":"bkt","source-dir":"t/","dest-file":"output/tree.zip"}"#,
-        true,
-    );
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let lists: Vec<String> = (env.proxy.log().into_iter())
-        .filter(|l| l.contains("list-type=2"))
-        .collect();
+    let lists = pack_in_key_order(keys, "t/");
     let sampled = lists.iter().filter(|l| l.contains("delimiter=")).count();
     let ranged = lists.iter().filter(|l| l.contains("start-after=")).count();
     assert!(sampled == 1 && ranged >= 1, "{lists:#?}");
-    keys.sort();
-    let zip = get(answer.json()["url"].as_str().unwrap());
-    let zip_path = save(env.dir.path(), "tree.zip", &zip.body);
-    let manifest: Manifest = (keys.iter())
-        .map(|k| (k["t/".len()..].to_string(), Some(paths[k.as_str()].clone())))
-        .collect();
-    check_uploaded_archive(&zip_path, &manifest);
-    let want: Vec<&str> = keys.iter().map(|k| &k["t/".len()..]).collect();
-    assert_eq!(entry_names(&zip_path), want);
 }
 
 /// A folder of files only, named so they count up, splits by its names once three pages
@@ -209,21 +187,8 @@ fn a_folder_of_subfolders_is_listed_in_ranges_in_key_order() {
 /// `start-after`, and the archive is exactly the flat listing, in its order.
 #[test]
 fn a_folder_of_numbered_files_is_listed_in_ranges_guessed_by_name() {
-    let env = Env::new();
     let keys: Vec<String> = (0..8000).map(|i| format!("n/IMG_{i:05}.jpg")).collect();
-    let files: Vec<(String, Vec<u8>)> = (keys.iter())
-        .enumerate()
-        .map(|(i, k)| (k.clone(), vec![b'a' + (i % 26) as u8; i % 4]))
-        .collect();
-    let paths = env.put_files(&files);
-    let answer = env.post(
-        r#"{"bucket":"bkt","source-dir":"n/","dest-file":"output/numbered.zip"}"#,
-        true,
-    );
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let lists: Vec<String> = (env.proxy.log().into_iter())
-        .filter(|l| l.contains("list-type=2"))
-        .collect();
+    let lists = pack_in_key_order(keys, "n/");
     // Ranges guessed (`IMG_04`, `IMG_06`, then inside the last as its page comes), each
     // paid for by a page: at most twice the flat listing's eight, and its sample.
     let guessed = lists
@@ -231,14 +196,40 @@ fn a_folder_of_numbered_files_is_listed_in_ranges_guessed_by_name() {
         .filter(|l| l.contains("start-after=n%2FIMG_"))
         .count();
     assert!(guessed >= 1 && lists.len() <= 2 * 8 + 1, "{lists:#?}");
+}
+
+/// Packs `keys` (a few bytes each) listed under `folder`, checks the archive holds every
+/// one in key order (the `zip` crate, and the readers), and returns the listing requests
+/// the pack sent, as the proxy logged them.
+fn pack_in_key_order(mut keys: Vec<String>, folder: &str) -> Vec<String> {
+    let env = Env::new();
+    let files: Vec<(String, Vec<u8>)> = (keys.iter())
+        .enumerate()
+        .map(|(i, k)| (k.clone(), vec![b'0' + (i % 10) as u8; i % 5]))
+        .collect();
+    let paths = env.put_files(&files);
+    let request =
+        format!(r#"{{"bucket":"bkt","source-dir":"{folder}","dest-file":"output/listed.zip"}}"#);
+    let answer = env.post(&request, true);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let lists: Vec<String> = (env.proxy.log().into_iter())
+        .filter(|l| l.contains("list-type=2"))
+        .collect();
+    keys.sort();
     let zip = get(answer.json()["url"].as_str().unwrap());
-    let zip_path = save(env.dir.path(), "numbered.zip", &zip.body);
+    let zip_path = save(env.dir.path(), "listed.zip", &zip.body);
     let manifest: Manifest = (keys.iter())
-        .map(|k| (k["n/".len()..].to_string(), Some(paths[k.as_str()].clone())))
+        .map(|k| {
+            (
+                k[folder.len()..].to_string(),
+                Some(paths[k.as_str()].clone()),
+            )
+        })
         .collect();
     check_uploaded_archive(&zip_path, &manifest);
-    let want: Vec<&str> = keys.iter().map(|k| &k["n/".len()..]).collect();
+    let want: Vec<&str> = keys.iter().map(|k| &k[folder.len()..]).collect();
     assert_eq!(entry_names(&zip_path), want);
+    lists
 }
 
 /// The archive's entry names in its central directory's order (the `zip` crate).
