@@ -9,11 +9,11 @@
 
 /// Where to cut a range with no subfolder to go by: it has listed `listed` keys from
 /// `first` to `last`, of those `<= upto`, in pages of `page`. Its names are read as
-/// counting up like numbers (`IMG_00299` → `IMG_003`, `IMG_004`, …): the places from
-/// where `first` and `last` part back to the last separator (or the folder's name,
-/// `prefix` bytes) are a number in digits or letters, the listing so far says how many
-/// keys one step of it holds, and the bounds go on from `last` in steps of
-/// [`GUESS_PAGES`] pages. At most `room` bounds, in order.
+/// counting up like numbers (in pages of 100, `IMG_00299` → `IMG_004`, `IMG_006`, …):
+/// the places from where `first` and `last` part back to the last separator (or the
+/// folder's name, `prefix` bytes) are a number in digits or letters, the listing so far
+/// says how many keys one step of it holds, and the bounds go on from `last` in steps of
+/// [`GUESS_PAGES`] pages. At most `room` bounds, in order; none when `first == last`.
 ///
 /// A guess: a bound past the folder's last key costs one empty page, and the range that
 /// holds the rest splits again once its own first page is in.
@@ -57,7 +57,7 @@ pub(crate) fn interpolated(
     let low = f.get(parted).and_then(|&c| class.index(c)).unwrap_or(0);
     let covered = (number[number.len() - 1] + 1).saturating_sub(low).max(1);
     let per_step = (listed / covered).max(1);
-    let step = (GUESS_PAGES * page.max(1)).div_ceil(per_step).max(1);
+    let step = (GUESS_PAGES * page.max(1)).div_ceil(per_step);
     let mut out = Vec::new();
     while out.len() < room {
         if !add(&mut number, &places, step) {

@@ -308,7 +308,7 @@ impl Listing {
             return;
         };
         let by_name = &self.by_name[s.dir];
-        if s.done || !by_name.allowed || by_name.pages < SPLIT_AFTER_PAGES || first == last {
+        if s.done || !by_name.allowed || by_name.pages < SPLIT_AFTER_PAGES {
             return;
         }
         let (dir, order) = (s.dir, &self.dirs[s.dir].1);
