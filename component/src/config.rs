@@ -319,6 +319,7 @@ fn settings(
             checksums,
             resume_lease_secs: resume_lease.unwrap_or(Tuning::default().resume_lease_secs),
             copy,
+            hash_to_copy: crate::store_http::host_hashes(),
             ..Tuning::default()
         },
         records,

@@ -127,18 +127,24 @@ pub async fn send(
             })
             .collect();
         drop(fields);
-        // Framed only if asked, and said so by the host (which takes the mark off answers
+        // Framed only if asked, and said so by the host (which takes the marks off answers
         // from the store).
-        let marked = headers
-            .iter()
-            .position(|(n, _)| n == host_hashes::MARK)
-            .map(|i| headers.remove(i).1);
-        let deframer = asked
-            .filter(|a| {
-                let token = host_token().unwrap_or_default();
-                marked.and_then(|m| host_hashes::marked(&m, token)) == Some(*a)
-            })
-            .map(Deframer::new);
+        let mut mark = |name: &str| {
+            let i = headers.iter().position(|(n, _)| n == name)?;
+            let token = host_token().unwrap_or_default();
+            host_hashes::marked(&headers.remove(i).1, token)
+        };
+        let (marked, marked_only) = (mark(host_hashes::MARK), mark(host_hashes::MARK_ONLY));
+        let deframer = match asked {
+            Some((a, false)) if marked == Some(a) => Some(Deframer::new(a)),
+            _ => None,
+        };
+        // Heads asked for and the object's bytes sent instead: never taken for heads.
+        if let Some((a, true)) = asked {
+            if (200..300).contains(&status) && marked_only != Some(a) {
+                return Err(Failed::Other("the host sent no hashes where asked".into()));
+            }
+        }
         let body = response.consume().expect("consumed once");
         let stream = body.stream().expect("streamed once");
         Ok::<Answer, Failed>(Answer {
@@ -170,18 +176,27 @@ fn secs(wait: Duration) -> String {
     format!("{:.1} s (timed by the component)", wait.as_secs_f64())
 }
 
-/// Takes the engine's ask for hashed bodies off `request`, and puts it back only for a
-/// host that hashes (one that does not would send it on to the store). The CRC-64 asked.
-fn ask_for_hashes(request: &mut HttpRequest) -> Option<Algorithm> {
+/// Takes the engine's ask for hashed bodies (or their heads only) off `request`, and puts
+/// it back only for a host that hashes (one that does not would send it on to the store).
+/// The CRC-64 asked, and whether only the heads.
+fn ask_for_hashes(request: &mut HttpRequest) -> Option<(Algorithm, bool)> {
     let i = request
         .headers
         .iter()
-        .position(|(n, _)| n == host_hashes::ASK)?;
-    let asked = host_hashes::asked(&request.headers[i].1).filter(|_| host_token().is_some());
+        .position(|(n, _)| n == host_hashes::ASK || n == host_hashes::ASK_ONLY)?;
+    let (name, value) = &request.headers[i];
+    let asked = host_hashes::asked(value)
+        .filter(|_| host_token().is_some())
+        .map(|a| (a, name == host_hashes::ASK_ONLY));
     if asked.is_none() {
         request.headers.remove(i);
     }
     asked
+}
+
+/// Whether the host hashes answers' bodies (and sends their heads alone when asked).
+pub fn host_hashes() -> bool {
+    host_token().is_some()
 }
 
 /// The token of a host that hashes answers' bodies, from the environment, where it says

@@ -2,6 +2,8 @@
 //! have hashed comes to it as frames, each payload with its CRC-32 and CRC-64, computed
 //! here natively (carry-less multiply) instead of in wasm.
 //!
+//! Asked for heads only, the guest gets each frame's head and none of the bytes.
+//!
 //! The ask never reaches the store, and a mark the store itself sends never reaches the
 //! guest: only this host says a body is framed.
 
@@ -12,7 +14,7 @@ use hyper::body::Frame;
 use hyper::{Request, Response};
 use wasmtime_wasi_http::{Error, WasiBody};
 use zip_oss_core::store::checksum::Algorithm;
-use zip_oss_core::store::host_hashes::{self, ASK, MARK};
+use zip_oss_core::store::host_hashes::{self, ASK, ASK_ONLY, MARK, MARK_ONLY};
 
 /// This process's token, which its guests find in their environment and its marks bear:
 /// a mark from anywhere else (a store, when some other host was handed the variable) does
@@ -26,29 +28,56 @@ pub fn token() -> &'static str {
     })
 }
 
-/// Takes the guest's ask off `request`: the CRC-64 it wants, if any.
-pub fn take_ask<B>(request: &mut Request<B>) -> Option<Algorithm> {
-    let value = request.headers_mut().remove(ASK)?;
-    host_hashes::asked(value.to_str().ok()?)
+/// What the guest asked for: an answer's bytes in hashed frames, or only their heads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ask {
+    pub algorithm: Algorithm,
+    pub heads_only: bool,
 }
 
-/// The answer as the guest gets it: never with the store's own mark; framed and marked
-/// when hashes were `asked` and it succeeded (error bodies are the store's XML).
-pub fn answer(mut response: Response<WasiBody>, asked: Option<Algorithm>) -> Response<WasiBody> {
+/// Takes the guest's ask off `request`: the CRC-64 it wants, if any, and how.
+pub fn take_ask<B>(request: &mut Request<B>) -> Option<Ask> {
+    let headers = request.headers_mut();
+    let (full, only) = (headers.remove(ASK), headers.remove(ASK_ONLY));
+    let (value, heads_only) = match (full, only) {
+        (_, Some(v)) => (v, true),
+        (Some(v), None) => (v, false),
+        (None, None) => return None,
+    };
+    let algorithm = host_hashes::asked(value.to_str().ok()?)?;
+    Some(Ask {
+        algorithm,
+        heads_only,
+    })
+}
+
+/// The answer as the guest gets it: never with the store's own marks; framed (or only the
+/// frames' heads) and marked when hashes were `asked` and it succeeded (error bodies are
+/// the store's XML).
+pub fn answer(mut response: Response<WasiBody>, asked: Option<Ask>) -> Response<WasiBody> {
     response.headers_mut().remove(MARK);
-    let Some(algorithm) = asked.filter(|_| response.status().is_success()) else {
+    response.headers_mut().remove(MARK_ONLY);
+    let Some(Ask {
+        algorithm,
+        heads_only,
+    }) = asked.filter(|_| response.status().is_success())
+    else {
         return response;
     };
     response.headers_mut().insert(
-        MARK,
+        if heads_only { MARK_ONLY } else { MARK },
         host_hashes::mark(algorithm, token())
             .parse()
             .expect("a valid header value"),
     );
-    response.map(|inner| {
-        // Each data frame becomes its hashed frames; trailers and errors pass as they are.
+    response.map(move |inner| {
+        // Each data frame becomes its hashed frames (or their heads); trailers and errors
+        // pass as they are.
         let frames = BodyStream::new(inner).flat_map(move |frame| {
             let out: Vec<Result<Frame<Bytes>, Error>> = match frame.map(Frame::into_data) {
+                Ok(Ok(data)) if heads_only => {
+                    vec![Ok(Frame::data(host_hashes::heads(algorithm, &data)))]
+                }
                 Ok(Ok(data)) => host_hashes::frames(algorithm, data)
                     .into_iter()
                     .map(|b| Ok(Frame::data(b)))
@@ -99,7 +128,10 @@ mod tests {
             .headers_mut()
             .insert(ASK, "crc64ecma".parse().unwrap());
         let asked = take_ask(&mut request);
-        assert_eq!(asked, Some(Algorithm::Crc64Ecma));
+        assert_eq!(
+            asked.map(|a| (a.algorithm, a.heads_only)),
+            Some((Algorithm::Crc64Ecma, false))
+        );
         assert!(
             request.headers().get(ASK).is_none(),
             "the store never sees the ask"
@@ -124,8 +156,39 @@ mod tests {
         for (status, asked) in [(200, None), (404, asked)] {
             let r = answer(store_answer(status, b"<Error/>"), asked);
             assert!(r.headers().get(MARK).is_none());
+            assert!(r.headers().get(MARK_ONLY).is_none());
             let body = r.into_body().collect().await.unwrap().to_bytes();
             assert_eq!(body, Bytes::from_static(b"<Error/>"));
         }
+    }
+
+    #[tokio::test]
+    async fn asked_for_heads_only_the_guest_gets_the_crcs_and_none_of_the_bytes() {
+        let mut request = Request::new(());
+        request
+            .headers_mut()
+            .insert(ASK_ONLY, "crc64nvme".parse().unwrap());
+        let asked = take_ask(&mut request);
+        assert!(request.headers().get(ASK_ONLY).is_none());
+        let mut store = store_answer(200, b"hello world");
+        store
+            .headers_mut()
+            .insert(MARK_ONLY, "crc64nvme x".parse().unwrap());
+        let r = answer(store, asked);
+        assert!(r.headers().get(MARK).is_none());
+        let mark = r.headers()[MARK_ONLY].to_str().unwrap();
+        assert_eq!(
+            host_hashes::marked(mark, token()),
+            Some(Algorithm::Crc64Nvme)
+        );
+        let wire = r.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(wire.len(), host_hashes::HEAD, "one head, no payload");
+        let mut folded = host_hashes::Folded::new(Algorithm::Crc64Nvme);
+        folded.push(&wire).unwrap();
+        assert_eq!(folded.len, 11);
+        assert_eq!(
+            folded.end().unwrap(),
+            Hashed::of(Algorithm::Crc64Nvme, b"hello world")
+        );
     }
 }

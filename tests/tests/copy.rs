@@ -1,12 +1,13 @@
-//! Copy, don't carry (issue 12): a second pack of the same large objects has the store copy
-//! their middles into the archive (`UploadPartCopy`) instead of reading and uploading them,
-//! and the archive is byte for byte the one a pack without copy writes.
+//! Copy, don't carry (issue 12): packs of large objects have the store copy their middles
+//! into the archive (`UploadPartCopy`) instead of reading and uploading them, and the
+//! archive is byte for byte the one a pack without copy writes.
 //!
 //! Against the embedded S3 store (objects put through its API, so it keeps their
 //! CRC-64/NVME, as S3 does) and against the OSS protocol gateway over moto. The first pack
-//! reads everything and leaves records of the CRC-32s under `crc_records`; the second
-//! copies; a pack with `"copy": false` gives the reference. A changed object's record is
-//! ignored.
+//! has zip-oss's host hash each large object for its CRC-32 (its bytes never enter the
+//! component), copies, and leaves records of the CRC-32s under `crc_records`; the second
+//! copies by the records alone; a pack with `"copy": false` gives the reference. A changed
+//! object's record is ignored: it is hashed again.
 
 use zip_oss::settings::{ProviderKind, StoreSettings};
 use zip_oss_core::store::{Bucket, ListObjectsV2, Provider};
@@ -64,13 +65,9 @@ fn a_second_pack_copies_large_objects_on_s3_and_writes_the_same_archive() {
         .filter(|n| *n > 10 << 20)
         .sum();
 
+    // No record yet: the host hashes each large object (the store's CRC-64 of it
+    // agreeing), and the store copies it.
     let first = summary(&env.post(&body("output/first.zip", true), true));
-    assert_eq!(
-        n(&first, "copied_bytes"),
-        0,
-        "nothing recorded yet: {first}"
-    );
-    assert_eq!(n(&first, "verified_objects"), 4, "{first}");
     // The records are there now, one per large object, none of them packed.
     let bucket = Bucket::new(BUCKET).unwrap();
     let list = ListObjectsV2::new(&bucket, RECORDS).sign(&env.direct_config(), now());
@@ -80,22 +77,26 @@ fn a_second_pack_copies_large_objects_on_s3_and_writes_the_same_archive() {
     let second = summary(&env.post(&body("output/second.zip", true), true));
     let reference = summary(&env.post(&body("output/reference.zip", false), true));
     assert_eq!(n(&reference, "copied_bytes"), 0);
-    assert_eq!(n(&second, "copied_objects"), 3, "{second}");
-    // Only the first one's head (S3's 5 MiB minimum part) and the small file were
-    // carried: seams join a to b and b to c, copying each one's last 5 MiB with the next
-    // header into a scratch object the archive copies.
-    assert_eq!(
-        n(&second, "copied_bytes"),
-        large - 5 * MIB as u64,
-        "{second}"
-    );
-    assert_eq!(n(&second, "bytes_read"), 5 * MIB as u64 + 5, "{second}");
-    // The store's CRC-64 of each object covers the heads: all verified.
-    assert_eq!(n(&second, "verified_objects"), 4, "{second}");
-    assert_eq!(second["checksum"], reference["checksum"]);
+    assert_eq!(n(&reference, "bytes_read"), large + 5);
+    for pack in [&first, &second] {
+        assert_eq!(n(pack, "copied_objects"), 3, "{pack}");
+        // Only the first one's head (S3's 5 MiB minimum part) and the small file were
+        // carried: seams join a to b and b to c, copying each one's last 5 MiB with the
+        // next header into a scratch object the archive copies.
+        assert_eq!(n(pack, "copied_bytes"), large - 5 * MIB as u64, "{pack}");
+        assert_eq!(n(pack, "bytes_read"), 5 * MIB as u64 + 5, "{pack}");
+        // The store's CRC-64 of each object covers the heads: all verified.
+        assert_eq!(n(pack, "verified_objects"), 4, "{pack}");
+        assert_eq!(pack["checksum"], reference["checksum"]);
+    }
 
+    let reference_zip = fetch(&reference);
+    assert!(
+        fetch(&first) == reference_zip,
+        "the hashed, copied archive differs"
+    );
     let copied = fetch(&second);
-    assert!(copied == fetch(&reference), "the copied archive differs");
+    assert!(copied == reference_zip, "the copied archive differs");
     let path = save(env.dir.path(), "second.zip", &copied);
     check_uploaded_archive(&path, &manifest);
     // No scratch object or upload is left.
@@ -112,19 +113,25 @@ fn a_second_pack_copies_large_objects_on_s3_and_writes_the_same_archive() {
         ]
     );
 
-    // An object replaced since: its record no longer describes it, so it is read.
+    // An object replaced since: its record no longer describes it (its old CRC-32 in the
+    // archive would not match its bytes), so the host hashes it again, and its record is
+    // written anew.
+    let record_of_b = |env: &Env| {
+        let key = zip_oss_core::pack::record_key(RECORDS, "big/b.bin");
+        let key = zip_oss_core::store::ObjectKey::new(key).unwrap();
+        let get = zip_oss_core::store::GetObject::new(&bucket, &key);
+        env.store_request(get.sign(&env.direct_config(), now()))
+            .body
+    };
+    let before = record_of_b(&env);
     let changed = vec![("big/b.bin".to_string(), noise(20 * MIB + 7, 9))];
     let paths = env.put_objects(&changed);
     let mut manifest = manifest;
     manifest.extend(manifest_under(&paths, "big/"));
     let third = summary(&env.post(&body("output/third.zip", true), true));
-    assert_eq!(n(&third, "copied_objects"), 2, "{third}");
-    // a and c are no longer in a row: each has its head read.
-    assert_eq!(
-        n(&third, "bytes_read"),
-        (10 + 20) * MIB as u64 + 12,
-        "{third}"
-    );
+    assert_eq!(n(&third, "copied_objects"), 3, "{third}");
+    assert_eq!(n(&third, "bytes_read"), 5 * MIB as u64 + 5, "{third}");
+    assert_ne!(record_of_b(&env), before, "the record of b is written anew");
     let reference = summary(&env.post(&body("output/third-reference.zip", false), true));
     let copied = fetch(&third);
     assert!(copied == fetch(&reference), "the copied archive differs");
@@ -172,23 +179,31 @@ fn a_second_pack_copies_large_objects_on_oss() {
         zip_oss_tests::answer(req.send_string(&body))
     };
 
+    // Hashed by the host, then copied; then copied by the records the first pack left.
     let first = summary(&post(body("output/first.zip", true)));
-    assert_eq!(n(&first, "copied_bytes"), 0, "{first}");
     let second = summary(&post(body("output/second.zip", true)));
     let reference = summary(&post(body("output/reference.zip", false)));
-    assert_eq!(n(&second, "copied_objects"), 3, "{second}");
-    // OSS's minimum part is 100 KB: heads of 128 KiB.
-    let heads = 3 * (128 << 10);
-    assert_eq!(n(&second, "bytes_read"), heads + 5, "{second}");
     let total: u64 = files().iter().map(|(_, d)| d.len() as u64).sum();
+    assert_eq!(n(&reference, "bytes_read"), total, "{reference}");
+    for pack in [&first, &second] {
+        assert_eq!(n(pack, "copied_objects"), 3, "{pack}");
+        // OSS's minimum part is 100 KB: heads of 128 KiB.
+        let heads = 3 * (128 << 10);
+        assert_eq!(n(pack, "bytes_read"), heads + 5, "{pack}");
+        assert!(
+            n(pack, "bytes_read") * 100 <= total * 5,
+            "more than 5% carried: {pack}"
+        );
+        assert_eq!(n(pack, "verified_objects"), 4, "{pack}");
+        assert_eq!(pack["checksum"], reference["checksum"]);
+    }
+    let reference_zip = fetch(&reference);
     assert!(
-        n(&second, "bytes_read") * 100 <= total * 5,
-        "more than 5% carried: {second}"
+        fetch(&first) == reference_zip,
+        "the hashed, copied archive differs"
     );
-    assert_eq!(n(&second, "verified_objects"), 4, "{second}");
-    assert_eq!(second["checksum"], reference["checksum"]);
     let copied = fetch(&second);
-    assert!(copied == fetch(&reference), "the copied archive differs");
+    assert!(copied == reference_zip, "the copied archive differs");
     let path = save(dir.path(), "oss-second.zip", &copied);
     check_uploaded_archive(&path, &manifest);
     rt.block_on(server.shutdown());

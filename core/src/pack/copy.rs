@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 use super::job::{Job, Mode};
 use crate::plan::{Plan, PlannedEntry, MAX_PARTS};
 use crate::store::checksum::{self, Algorithm, Claimed};
+use crate::store::host_hashes::Folded;
 use crate::store::{ETag, Provider};
 use crate::zip::{EntryKind, Method};
 
@@ -142,6 +143,12 @@ pub(crate) struct Copies {
     pub claims: BTreeMap<usize, Claimed>,
     /// Entries whose record was read and is current (nothing to write afterwards).
     pub recorded: BTreeSet<usize>,
+    /// The host's hashing of an object for its CRC-32, as its heads come (`HashObject`)...
+    pub hashing: BTreeMap<usize, Folded>,
+    /// ...and the entries whose CRC-32 it gave, with the store's checksum agreeing (worth
+    /// a record); whether that second round of lookups was sent.
+    pub hashed: BTreeSet<usize>,
+    pub hash_round: bool,
     /// Copied entries, each with its CRC-32.
     pub chosen: BTreeMap<usize, u32>,
     /// Copied entries whose header is in a seam, after the copied entry before them (which
@@ -169,8 +176,9 @@ impl Copies {
             ..Copies::default()
         };
         let on = job.mode == Mode::Upload && job.tuning.copy && job.request.copy.unwrap_or(true);
-        // Without records, only S3's own CRC32 can tell a CRC-32.
-        if !on || !(records || job.store.provider == Provider::S3) {
+        // Without records, only S3's own CRC32 or the host's hashing can tell a CRC-32.
+        let told = records || job.store.provider == Provider::S3 || job.tuning.hash_to_copy;
+        if !on || !told {
             return copies;
         }
         copies.candidates = plan
@@ -245,6 +253,17 @@ impl Copies {
                 self.chosen.remove(&e);
             }
         }
+    }
+
+    /// The candidates the lookups told no CRC-32 of, that the host may hash: stored
+    /// entries (only a record or the bytes can settle what `auto`'s sniff decides).
+    pub fn to_hash(&self, plan: &Plan) -> Vec<usize> {
+        self.candidates
+            .iter()
+            .copied()
+            .filter(|e| !self.crc32.contains_key(e))
+            .filter(|&e| plan.entries[e].method == Method::Stored && !plan.entries[e].sniff)
+            .collect()
     }
 
     /// How much of entry `e` is read: the head of a copied entry (nothing after a seam),

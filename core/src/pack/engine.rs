@@ -358,14 +358,20 @@ impl Engine {
             }
         }
         self.copies.lookups_left = self.copies.queue.len();
+        // (OSS without records or seams: only the host's hashing may tell.)
+        if self.copies.lookups_left == 0 {
+            self.lookups_over();
+        }
     }
 
     /// Sends the copy lookups, several at once.
     fn probe(&mut self, now: Now) {
-        while self
-            .requests
-            .count(|op| matches!(op, Op::Probe { .. } | Op::GetRecord { .. }))
-            < self.tuning.heads_in_flight
+        while self.requests.count(|op| {
+            matches!(
+                op,
+                Op::Probe { .. } | Op::GetRecord { .. } | Op::HashObject { .. }
+            )
+        }) < self.tuning.heads_in_flight
         {
             let Some(op) = self.copies.queue.pop_front() else {
                 return;
@@ -377,8 +383,26 @@ impl Engine {
     /// One copy lookup is over, whatever it found.
     fn looked_up(&mut self) {
         self.copies.lookups_left -= 1;
-        if self.copies.lookups_left > 0 || self.phase != Phase::Probing {
+        if self.copies.lookups_left == 0 {
+            self.lookups_over();
+        }
+    }
+
+    /// A round of copy lookups is over: the next, or the choice.
+    fn lookups_over(&mut self) {
+        if self.phase != Phase::Probing {
             return;
+        }
+        // What no checksum or record told, the host may hash: a second round.
+        if self.tuning.hash_to_copy && !self.copies.hash_round {
+            self.copies.hash_round = true;
+            let entries = self.copies.to_hash(&self.plan);
+            if !entries.is_empty() {
+                self.copies.lookups_left = entries.len();
+                let queue = entries.into_iter().map(|entry| Op::HashObject { entry });
+                self.copies.queue.extend(queue);
+                return;
+            }
         }
         let part_size = self.part_size().max(1);
         let bound = self.predicted.unwrap_or_else(|| self.plan.archive_bound());
@@ -392,6 +416,46 @@ impl Engine {
             return self.fail(e);
         }
         self.reserve();
+    }
+
+    /// The host's hashing of a copy candidate is in: its CRC-32, if the whole object was
+    /// hashed and the store's checksum of it (on this answer, or the probe's) agrees.
+    /// Otherwise nothing is learned and the object is read, checked as every read is.
+    fn hashed(&mut self, entry: usize, f: &InFlight) {
+        let Some(folded) = self.copies.hashing.remove(&entry) else {
+            return;
+        };
+        let Ok(h) = folded.end() else {
+            return;
+        };
+        if folded.len != self.plan.entries[entry].size() {
+            return;
+        }
+        let claimed = match Claimed::from_headers(self.provider(), |n| f.header(n)) {
+            Claimed::Full(c) => Claimed::Full(c),
+            _ => self
+                .copies
+                .claims
+                .get(&entry)
+                .cloned()
+                .unwrap_or(Claimed::Nothing),
+        };
+        let agrees = match &claimed {
+            Claimed::Full(c) if c.algorithm == h.algorithm => Some(c.as_crc() == Some(h.crc)),
+            Claimed::Full(c) if c.algorithm == Algorithm::Crc32 => {
+                Some(c.as_crc() == Some(h.crc32.into()))
+            }
+            _ => None,
+        };
+        if agrees == Some(false) {
+            // Flipped on the way in, or the store's word is wrong: the read will tell.
+            return;
+        }
+        self.copies.crc32.insert(entry, h.crc32);
+        if agrees == Some(true) {
+            self.copies.hashed.insert(entry);
+        }
+        self.copies.claims.entry(entry).or_insert(claimed);
     }
 
     fn reserve(&mut self) {
@@ -830,6 +894,7 @@ impl Engine {
                     | Op::ListParts { .. }
                     | Op::Probe { .. }
                     | Op::GetRecord { .. }
+                    | Op::HashObject { .. }
                     | Op::PutRecord { .. }
                     | Op::CopyRead { .. }
             )
@@ -945,6 +1010,11 @@ impl Engine {
         if op == Op::Create {
             self.upload.create_attempt(now.unix);
         }
+        if let Op::HashObject { entry } = op {
+            // This attempt's heads, from the first.
+            let folded = host_hashes::Folded::new(self.archive_algorithm);
+            self.copies.hashing.insert(entry, folded);
+        }
         let unit = match op {
             Op::Read { unit } => Some(unit),
             _ => None,
@@ -1058,6 +1128,19 @@ impl Engine {
                     MAX_RECORD,
                 ))
             }
+            Op::HashObject { entry } => {
+                let e = &self.plan.entries[*entry];
+                let key = ObjectKey::new(e.key.as_str()).ok()?;
+                let etag = e.etag.as_ref()?.text();
+                let mut request = GetObject::new(bucket, &key).if_match(&etag).sign(cfg, t);
+                // Unsigned: only a host that hashes sees it, and takes it off.
+                request.headers.push((
+                    host_hashes::ASK_ONLY.into(),
+                    self.archive_algorithm.name().into(),
+                ));
+                // Heads only: 16 bytes for up to 64 KiB, added up as they come.
+                Some((request, Rope::new(), u64::MAX))
+            }
             Op::PutRecord { entry } => {
                 let key = self.record_key(*entry)?;
                 let e = &self.plan.entries[*entry];
@@ -1149,7 +1232,7 @@ impl Engine {
     }
 
     /// Once the archive is in place: leaves a record of each large object this pack read
-    /// and checked, which no current record describes, so a later pack can copy it.
+    /// and checked (or had the host hash), which no current record describes, so a later pack can copy it.
     /// `true` once nothing is left to do (records are best effort).
     fn write_records(&mut self, now: Now) -> bool {
         if self.records_due.is_none() {
@@ -1162,12 +1245,16 @@ impl Engine {
                         .iter()
                         .enumerate()
                         .filter(|(i, e)| {
+                            // Read and checked; or copied after the host hashed it,
+                            // the store's checksum agreeing.
+                            let checked = r.verify.matched.contains(i)
+                                && !self.copies.chosen.contains_key(i)
+                                || self.copies.hashed.contains(i);
                             e.size() >= worth
                                 && e.etag.is_some()
                                 && w.crc32s.contains_key(i)
-                                && r.verify.matched.contains(i)
+                                && checked
                                 && !self.copies.recorded.contains(i)
-                                && !self.copies.chosen.contains_key(i)
                         })
                         .map(|(i, _)| i)
                         .collect()
@@ -1306,6 +1393,9 @@ impl Engine {
                 "look up the checksum of `{}`",
                 self.plan.entries[*entry].key
             ),
+            Op::HashObject { entry } => {
+                format!("hash `{}` for its CRC-32", self.plan.entries[*entry].key)
+            }
             Op::GetRecord { entry } | Op::PutRecord { entry } => {
                 format!("the record of `{}`", self.plan.entries[*entry].key)
             }
@@ -1408,8 +1498,18 @@ impl Engine {
         let Some(f) = self.requests.in_flight.get_mut(&token) else {
             return;
         };
+        let ok = f.status.is_some_and(|s| (200..300).contains(&s));
+        if let (Op::HashObject { entry }, true) = (&f.op, ok) {
+            // A head that does not parse fails the hashing (at its end).
+            if let Some(folded) = self.copies.hashing.get_mut(entry) {
+                if folded.push(&bytes).is_err() {
+                    self.copies.hashing.remove(entry);
+                }
+            }
+            return;
+        }
         let reading = match f.op {
-            Op::Read { unit } if f.status.is_some_and(|s| (200..300).contains(&s)) => Some(unit),
+            Op::Read { unit } if ok => Some(unit),
             _ => None,
         };
         match reading {
@@ -1664,7 +1764,7 @@ impl Engine {
             // looked at now, so it stays (S3 checked it against ours on completion).
             Op::VerifyDest => self.completed(),
             // No copy for that object: it is read.
-            Op::Probe { .. } | Op::GetRecord { .. } => self.looked_up(),
+            Op::Probe { .. } | Op::GetRecord { .. } | Op::HashObject { .. } => self.looked_up(),
             Op::PutRecord { .. } => {}
             _ => self.fail(error),
         }
@@ -1748,14 +1848,17 @@ impl Engine {
                 self.fail(PackError::ObjectChanged { key })
             }
             Op::DeleteDest if not_found => self.upload.delete_done = true,
-            Op::Probe { .. } | Op::CopyPart { .. } | Op::CopyRead { .. }
+            Op::Probe { .. }
+            | Op::HashObject { .. }
+            | Op::CopyPart { .. }
+            | Op::CopyRead { .. }
                 if matches!(error.status, 404 | 412) && error.code != "NoSuchUpload" =>
             {
                 let entry = match op {
                     Op::CopyPart { number } | Op::CopyRead { number } => {
                         self.copy_source(number).map_or(0, |r| r.entry)
                     }
-                    Op::Probe { entry } => entry,
+                    Op::Probe { entry } | Op::HashObject { entry } => entry,
                     _ => unreachable!("matched above"),
                 };
                 let key = self.plan.entries[entry].key.clone();
@@ -2154,6 +2257,10 @@ impl Engine {
                         }
                     }
                 }
+                self.looked_up();
+            }
+            Op::HashObject { entry } => {
+                self.hashed(entry, &f);
                 self.looked_up();
             }
             Op::PutRecord { .. } => {}

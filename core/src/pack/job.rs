@@ -81,6 +81,11 @@ pub struct Tuning {
     /// Let the store copy the middle of large stored objects into the archive instead of
     /// reading and uploading them (`copy.rs`), when their CRC-32 is known.
     pub copy: bool,
+    /// The host hashes an answer's body without handing the guest its bytes
+    /// (`store::host_hashes`, heads only): a large stored object whose CRC-32 nothing else
+    /// tells is read by the host once for it, and then copied (`copy.rs`). Off where the
+    /// guest would hash it itself, which costs more than carrying the bytes.
+    pub hash_to_copy: bool,
     /// The store's smallest part (also the head of a copied entry); 0: the provider's.
     pub copy_min_part: u64,
     /// Two copied entries in a row are joined by a seam (`seams.rs`) instead of carrying
@@ -112,6 +117,7 @@ impl Default for Tuning {
             checksums: true,
             resume_lease_secs: 20,
             copy: true,
+            hash_to_copy: false,
             copy_min_part: 0,
             seam_min_head: 1 << 20,
         }

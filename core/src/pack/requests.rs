@@ -75,6 +75,12 @@ pub(crate) enum Op {
     GetRecord {
         entry: usize,
     },
+    /// An object that may be copied, read by the host for its CRCs alone when nothing
+    /// else tells its CRC-32 (`store::host_hashes`, heads only): its bytes never enter
+    /// the guest.
+    HashObject {
+        entry: usize,
+    },
     /// A part the store copies from an object.
     CopyPart {
         number: u32,

@@ -17,6 +17,12 @@
 //! The host hashes the bytes as they came from the store, before any copy into the guest,
 //! so a byte flipped on the way in still fails the object's check, and one flipped in the
 //! guest's own copying fails the store's check of the part.
+//!
+//! **Heads only.** A guest that wants an object's CRCs and not its bytes (to copy it,
+//! `pack/copy.rs`) asks with [`ASK_ONLY`] instead; the answer is marked [`MARK_ONLY`] and its
+//! body is the frames' heads alone ([`heads`]), 16 bytes for up to 64 KiB read, which
+//! [`Folded`] adds up. The bytes never enter the guest, so it costs the host a read and
+//! the guest next to nothing.
 
 use bytes::Bytes;
 
@@ -26,6 +32,10 @@ use super::checksum::{self, Algorithm};
 pub const ASK: &str = "zip-oss-hash";
 /// Answer header: the body is hashed frames, with the CRC-64 named.
 pub const MARK: &str = "zip-oss-hashed";
+/// Request header: "send me only the heads of this answer's hashed frames, with this CRC-64".
+pub const ASK_ONLY: &str = "zip-oss-hash-only";
+/// Answer header: the body is the heads of hashed frames, with the CRC-64 named.
+pub const MARK_ONLY: &str = "zip-oss-hashed-only";
 /// Set to the host's token in the guest's environment by a host that answers [`ASK`].
 pub const HOST_ENV: &str = "ZIP_OSS_HOST_HASHES";
 /// A frame's head: payload length, CRC-32, CRC-64.
@@ -116,6 +126,79 @@ pub fn frames(algorithm: Algorithm, mut chunk: Bytes) -> Vec<Bytes> {
         out.push(payload);
     }
     out
+}
+
+/// The host's side of [`ASK_ONLY`]: the heads [`frames`] would send for `chunk`, in one
+/// buffer, without the payloads.
+pub fn heads(algorithm: Algorithm, chunk: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(HEAD * chunk.len().div_ceil(FRAME_MAX));
+    for payload in chunk.chunks(FRAME_MAX) {
+        let h = Hashed::of(algorithm, payload);
+        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&h.crc32.to_le_bytes());
+        out.extend_from_slice(&h.crc.to_le_bytes());
+    }
+    out.into()
+}
+
+/// The guest's side of [`ASK_ONLY`]: the heads, in any cuts, added up into the whole
+/// body's length and CRCs.
+#[derive(Debug)]
+pub struct Folded {
+    algorithm: Algorithm,
+    /// A head cut short by the read it came in.
+    partial: Vec<u8>,
+    pub len: u64,
+    pub crc32: u32,
+    pub crc: u64,
+}
+
+impl Folded {
+    pub fn new(algorithm: Algorithm) -> Folded {
+        Folded {
+            algorithm,
+            partial: Vec::new(),
+            len: 0,
+            crc32: 0,
+            crc: 0,
+        }
+    }
+
+    /// Takes the next bytes of the heads.
+    pub fn push(&mut self, mut bytes: &[u8]) -> Result<(), String> {
+        while !bytes.is_empty() {
+            let take = (HEAD - self.partial.len()).min(bytes.len());
+            self.partial.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.partial.len() < HEAD {
+                return Ok(());
+            }
+            let h = std::mem::take(&mut self.partial);
+            let n = u32::from_le_bytes(h[..4].try_into().expect("4 bytes")) as u64;
+            if !(1..=FRAME_MAX as u64).contains(&n) {
+                return Err(format!("a hashed frame of {n} bytes"));
+            }
+            let crc32 = u32::from_le_bytes(h[4..8].try_into().expect("4 bytes"));
+            let crc = u64::from_le_bytes(h[8..].try_into().expect("8 bytes"));
+            let a = Algorithm::Crc32;
+            self.crc32 = checksum::combine(a, self.crc32.into(), crc32.into(), n) as u32;
+            self.crc = checksum::combine(self.algorithm, self.crc, crc, n);
+            self.len += n;
+        }
+        Ok(())
+    }
+
+    /// The body ended: its length and CRCs, if it ended between heads.
+    pub fn end(&self) -> Result<Hashed, String> {
+        match self.partial.is_empty() {
+            true => Ok(Hashed {
+                algorithm: self.algorithm,
+                crc: self.crc,
+                crc32: self.crc32,
+            }),
+            false => Err("the body ended inside a hashed frame's head".into()),
+        }
+    }
 }
 
 /// The guest's side: takes the bytes a hashed body is read as, in any cuts, and gives
@@ -225,6 +308,34 @@ mod tests {
             }
             d.end().unwrap();
             assert_eq!(out, body);
+        }
+    }
+
+    #[test]
+    fn heads_only_add_up_to_the_whole_bodys_crcs_in_any_cuts() {
+        for algorithm in [Algorithm::Crc64Nvme, Algorithm::Crc64Ecma] {
+            let body = data(3 * FRAME_MAX + 1234);
+            // The host hashes the body as it comes, in pieces of any size.
+            let wire: Vec<u8> = body
+                .chunks(FRAME_MAX / 3 + 5)
+                .flat_map(|c| heads(algorithm, c).to_vec())
+                .collect();
+            for cut in [1, 7, 16, 33, wire.len()] {
+                let mut f = Folded::new(algorithm);
+                for piece in wire.chunks(cut) {
+                    f.push(piece).unwrap();
+                }
+                assert_eq!(f.len, body.len() as u64);
+                assert_eq!(f.end().unwrap(), Hashed::of(algorithm, &body));
+            }
+            // An empty body: no heads, the CRCs of nothing.
+            let f = Folded::new(algorithm);
+            assert_eq!(f.end().unwrap(), Hashed::of(algorithm, b""));
+            // Cut inside a head, or a head of no bytes.
+            let mut f = Folded::new(algorithm);
+            f.push(&wire[..HEAD + 3]).unwrap();
+            assert!(f.end().is_err());
+            assert!(Folded::new(algorithm).push(&[0; HEAD]).is_err());
         }
     }
 

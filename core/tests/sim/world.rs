@@ -67,6 +67,8 @@ struct Delivery {
     answered: bool,
     /// The host hashes each chunk, in this CRC-64, as zip-oss's host does when asked.
     hashes: Option<Algorithm>,
+    /// And sends only the heads of its frames (asked with `ASK_ONLY`).
+    heads_only: bool,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -87,7 +89,7 @@ pub struct World {
     rng: Rng,
     faults: Faults,
     /// Whether the host hashes the answers it is asked to (`store::host_hashes`).
-    host_hashes: bool,
+    pub host_hashes: bool,
     now_ms: u64,
     unix0: u64,
     seq: u64,
@@ -107,6 +109,8 @@ pub struct World {
     pub garbled: u64,
     /// Requests on seams' scratch keys.
     pub seam_requests: u64,
+    /// Objects the host hashed for their heads alone (`ASK_ONLY`).
+    pub hashed_heads: u64,
     /// Bytes flipped in reads or parts, and parts rotted in the store.
     pub corrupted: u64,
     /// The last [`Engine::progress_so_far`] seen while the pack ran.
@@ -169,6 +173,7 @@ impl World {
             lost: BTreeMap::new(),
             garbled: 0,
             seam_requests: 0,
+            hashed_heads: 0,
             corrupted: 0,
             progress: Progress::default(),
             crash_at_parts: None,
@@ -484,10 +489,16 @@ impl World {
         if self.trace && request.url.contains("uploads=") && request.method == "GET" {
             eprintln!("    listed: {}", String::from_utf8_lossy(&answer.body));
         }
+        // The host's hashing for a copy is where a flip costs most (a wrong CRC-32 in the
+        // archive, its bytes right): flipped more often, to be sure it is caught.
+        let flip_read = match request.header(host_hashes::ASK_ONLY) {
+            Some(_) => self.faults.flip_read * 4,
+            None => self.faults.flip_read,
+        };
         if is_object_read
             && answer.status < 300
             && !answer.body.is_empty()
-            && self.chance(self.faults.flip_read)
+            && self.chance(flip_read)
         {
             self.corrupted += 1;
             let mut b = answer.body.to_vec();
@@ -522,10 +533,19 @@ impl World {
         };
         let cut_at = (!answer.body.is_empty() && self.chance(self.faults.cut))
             .then(|| self.rng.below(answer.body.len() as u64) as usize);
+        let heads_only = request.header(host_hashes::ASK_ONLY).is_some();
+        let ok = (200..300).contains(&answer.status);
+        if heads_only && ok && !self.host_hashes {
+            // A host that does not hash sends the object's bytes, which the component
+            // never takes for heads: the request fails.
+            return self.at(latency, Due::Fail(token));
+        }
         let hashes = request
             .header(host_hashes::ASK)
+            .or(request.header(host_hashes::ASK_ONLY))
             .and_then(host_hashes::asked)
-            .filter(|_| self.host_hashes && (200..300).contains(&answer.status));
+            .filter(|_| self.host_hashes && ok);
+        self.hashed_heads += u64::from(heads_only && hashes.is_some());
         self.deliveries.insert(
             token,
             Delivery {
@@ -536,6 +556,7 @@ impl World {
                 queued: false,
                 answered: false,
                 hashes,
+                heads_only,
             },
         );
         self.at(
@@ -557,6 +578,7 @@ impl World {
                 queued: false,
                 answered: false,
                 hashes: None,
+                heads_only: false,
             },
         );
         self.at(latency, Due::Respond(token, status, e.headers));
@@ -653,7 +675,13 @@ impl World {
                     let bytes = d.body.slice(d.sent..d.sent + n);
                     d.sent += n;
                     d.credit -= n as u64;
-                    let hashed = d.hashes.map(|a| Hashed::of(a, &bytes));
+                    let (bytes, hashed) = match (d.hashes, d.heads_only) {
+                        (Some(a), true) => (host_hashes::heads(a, &bytes), None),
+                        (a, _) => {
+                            let hashed = a.map(|a| Hashed::of(a, &bytes));
+                            (bytes, hashed)
+                        }
+                    };
                     self.engine.handle(
                         Event::Data {
                             token,
