@@ -11,6 +11,7 @@
 
 use zip_oss::settings::{ProviderKind, StoreSettings};
 use zip_oss_core::store::{Bucket, ListObjectsV2, Provider};
+use zip_oss_tests::fault_proxy::{Fault, Rule};
 use zip_oss_tests::moto::Moto;
 use zip_oss_tests::oss_gateway::OssGateway;
 use zip_oss_tests::readers::{check_uploaded_archive, manifest_under, Manifest};
@@ -137,6 +138,52 @@ fn a_second_pack_copies_large_objects_on_s3_and_writes_the_same_archive() {
     assert!(copied == fetch(&reference), "the copied archive differs");
     let path = save(env.dir.path(), "third.zip", &copied);
     check_uploaded_archive(&path, &manifest);
+}
+
+/// The host's hashing of an object is a read like any other: cut, it is sent again and the
+/// object still copied; a byte flipped on the way makes its CRC-64 contradict the store's,
+/// and the object is read and carried instead. Either way the archive is right.
+#[test]
+fn a_hashing_cut_is_sent_again_and_one_flipped_is_read_instead() {
+    let size = 12 * MIB;
+    for (fault, times) in [
+        (Fault::CutBodyAfter(5 * MIB), 2),
+        (Fault::FlipResponseByte, 1),
+    ] {
+        let flipped = matches!(fault, Fault::FlipResponseByte);
+        let env = Env::new();
+        let files = vec![("big/a.bin".to_string(), noise(size, 5))];
+        let paths = env.put_objects(&files);
+        env.proxy.add(Rule {
+            method: "GET",
+            contains: vec!["/bkt/big/a.bin".into()],
+            fault,
+            times,
+        });
+        let answer = env.post(&body("output/a.zip", true), true);
+        let packed = summary(&answer);
+        assert_eq!(env.proxy.faulted(), times, "{:#?}", env.proxy.log());
+        let gets = env
+            .proxy
+            .log()
+            .iter()
+            .filter(|l| l.starts_with("GET ") && l.contains("a.bin"))
+            .count();
+        if flipped {
+            // The hashing, contradicted; then the object read, checked (2 MiB ranges).
+            assert_eq!(gets, 1 + 6, "{:#?}", env.proxy.log());
+            assert_eq!(n(&packed, "copied_objects"), 0, "{packed}");
+            assert_eq!(n(&packed, "bytes_read"), size as u64, "{packed}");
+        } else {
+            // Two hashings cut, the third whole; then the head (2 MiB ranges).
+            assert_eq!(gets, 3 + 3, "{:#?}", env.proxy.log());
+            assert_eq!(n(&packed, "copied_objects"), 1, "{packed}");
+            assert_eq!(n(&packed, "bytes_read"), 5 * MIB as u64, "{packed}");
+        }
+        assert_eq!(n(&packed, "verified_objects"), 1, "{packed}");
+        let path = save(env.dir.path(), "a.zip", &fetch(&packed));
+        check_uploaded_archive(&path, &manifest_under(&paths, "big/"));
+    }
 }
 
 /// OSS keeps only a CRC-64 per object: the records are what make copying possible.

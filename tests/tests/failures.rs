@@ -238,7 +238,9 @@ fn a_broken_read_resumes_as_one_stream_too() {
         fault: Fault::CutBodyAfter(5 << 20),
         times: 2,
     });
-    let answer = env.post(r#"{"bucket":"bkt","source-dir":"d/"}"#, true);
+    // Carried: with copy, the host would hash the object first, and the cuts land there
+    // (`copy.rs` tests that).
+    let answer = env.post(r#"{"bucket":"bkt","source-dir":"d/","copy":false}"#, true);
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(env.proxy.faulted(), 2, "{:#?}", env.proxy.log());
     let reads = env

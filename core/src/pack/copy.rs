@@ -256,13 +256,20 @@ impl Copies {
     }
 
     /// The candidates the lookups told no CRC-32 of, that the host may hash: stored
-    /// entries (only a record or the bytes can settle what `auto`'s sniff decides).
-    pub fn to_hash(&self, plan: &Plan) -> Vec<usize> {
+    /// entries (only a record or the bytes can settle what `auto`'s sniff decides) of at
+    /// least two heads and a part. Below that a copy saves too little upload for its
+    /// requests: OSS's heads are 128 KiB, and a folder of 300 KiB files copied would be
+    /// three requests and two parts a file instead of a share of one part.
+    pub fn to_hash(&self, plan: &Plan, part_size: u64) -> Vec<usize> {
+        let smallest = (2 * self.head).max(part_size);
         self.candidates
             .iter()
             .copied()
             .filter(|e| !self.crc32.contains_key(e))
-            .filter(|&e| plan.entries[e].method == Method::Stored && !plan.entries[e].sniff)
+            .filter(|&e| {
+                let entry = &plan.entries[e];
+                entry.method == Method::Stored && !entry.sniff && entry.size() >= smallest
+            })
             .collect()
     }
 

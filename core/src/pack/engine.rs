@@ -396,7 +396,7 @@ impl Engine {
         // What no checksum or record told, the host may hash: a second round.
         if self.tuning.hash_to_copy && !self.copies.hash_round {
             self.copies.hash_round = true;
-            let entries = self.copies.to_hash(&self.plan);
+            let entries = self.copies.to_hash(&self.plan, self.part_size());
             if !entries.is_empty() {
                 self.copies.lookups_left = entries.len();
                 let queue = entries.into_iter().map(|entry| Op::HashObject { entry });

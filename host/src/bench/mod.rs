@@ -215,7 +215,8 @@ pub async fn run(dir: Option<&Path>, which: &str, split_cores: bool) -> anyhow::
             let capacity_cpu = own_cpu_secs() - cpu_before;
             let store_for_capacity = store_cpu() - store_before;
             let store_before_pack = store_cpu();
-            let packed = measure(&exe, &endpoint, s, &[])?;
+            // Every byte carried, as the capacity moves them: copy off.
+            let packed = measure(&exe, &endpoint, s, &["--copy", "false"])?;
             let store_for_pack = store_cpu() - store_before_pack;
             println!(
                 "| {}: store, listing alone | {} | | | | {listing:.2} | | | | | | | |",
@@ -224,6 +225,17 @@ pub async fn run(dir: Option<&Path>, which: &str, split_cores: bool) -> anyhow::
             );
             println!("{}", capacity_row(s, capacity, capacity_cpu));
             println!("{}", packed.row_against(capacity));
+            // As a first pack runs by default: what no checksum tells, the host hashes, and
+            // the store copies (`copy.rs`); only heads are carried.
+            if s.sizes.iter().any(|&n| n >= 10 << 20) {
+                let dest = format!("out/{}-copied.zip", s.prefix.trim_end_matches('/'));
+                let copied = measure_into(&exe, &endpoint, s, &dest, &[])?;
+                let name = format!("{}, hashed by the host and copied", s.name);
+                let row = copied.row.replacen(&s.name, &name, 1);
+                let copied = Packed { row, ..copied };
+                println!("{}", copied.row_against(capacity));
+                println!("<!-- copied by the store: {:.0} MiB -->", copied.mib_copied);
+            }
             // The store is a process of its own; sharing CPUs, its work is the packer's
             // competition (the pack's includes its listing, which capacity does not do).
             println!(
@@ -324,7 +336,13 @@ async fn ceiling_stored() -> anyhow::Result<()> {
         };
         println!(
             "{}",
-            pack(&exe, &endpoint, &s, &["--compression", "stored"])?
+            // The null store copies nothing: every byte is carried.
+            pack(
+                &exe,
+                &endpoint,
+                &s,
+                &["--compression", "stored", "--copy", "false"]
+            )?
         );
     }
     store.handle.shutdown().await;
@@ -401,7 +419,8 @@ async fn ceiling() -> anyhow::Result<()> {
                 ..scenarios("big")?.remove(0)
             };
             let before = store.uploaded.load(std::sync::atomic::Ordering::Relaxed);
-            let row = pack(&exe, &endpoint, &s, args)?;
+            let args: Vec<&str> = args.iter().copied().chain(["--copy", "false"]).collect();
+            let row = pack(&exe, &endpoint, &s, &args)?;
             let sent = store.uploaded.load(std::sync::atomic::Ordering::Relaxed) - before;
             println!(
                 "{row} <!-- parts received: {:.0} MiB -->",
@@ -426,7 +445,12 @@ async fn ceiling() -> anyhow::Result<()> {
             name: format!("null store at 25 MB/s a connection, stored, read-ranges {ranges}"),
             ..scenarios("big")?.remove(0)
         };
-        let row = pack(&exe, &endpoint, &s, &["--read-ranges", ranges])?;
+        let row = pack(
+            &exe,
+            &endpoint,
+            &s,
+            &["--read-ranges", ranges, "--copy", "false"],
+        )?;
         println!("{row}");
     }
     store.handle.shutdown().await;
