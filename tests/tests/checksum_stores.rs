@@ -546,7 +546,7 @@ fn crc_header(a: &Answer) -> Option<u64> {
 
 #[test]
 fn oss_gateway_answers_crc64ecma_as_oss_does() {
-    let moto = Moto::start();
+    let moto = Moto::start_for_oss();
     moto.create_bucket(OSS_BUCKET);
     let data = noise(200_000, 3);
     moto.put(OSS_BUCKET, "seeded.bin", &data);

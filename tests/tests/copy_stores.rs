@@ -365,7 +365,7 @@ fn s3_copy_refuses_what_s3_refuses() {
 
 #[test]
 fn oss_copied_part_is_the_range_pinned_to_its_etag_with_its_crc() {
-    let moto = Moto::start();
+    let moto = Moto::start_for_oss();
     moto.create_bucket("oss-bkt");
     let source = noise(3 * MIB, 5);
     moto.put("oss-bkt", "文件/a b+c.bin", &source);

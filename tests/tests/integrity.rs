@@ -393,7 +393,7 @@ struct Oss {
 
 impl Oss {
     fn start() -> Oss {
-        let moto = Moto::start();
+        let moto = Moto::start_for_oss();
         moto.create_bucket(OSS_BUCKET);
         let gateway = OssGateway::start(&moto.endpoint(), "AK", "SK", None);
         let rt = tokio::runtime::Builder::new_multi_thread()

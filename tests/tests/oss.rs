@@ -49,7 +49,7 @@ impl Oss {
         files: Vec<(String, Vec<u8>)>,
         gateway_flags: &[&str],
     ) -> Oss {
-        let moto = Moto::start();
+        let moto = Moto::start_for_oss();
         moto.create_bucket(BUCKET);
         let dir = tempfile::tempdir().unwrap();
         let mut manifest = Manifest::new();

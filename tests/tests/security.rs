@@ -489,7 +489,7 @@ fn an_existing_destination_is_409_and_unchanged_s3() {
 #[test]
 fn an_existing_destination_is_409_and_unchanged_oss() {
     const BUCKET: &str = "oss-bucket";
-    let moto = Moto::start();
+    let moto = Moto::start_for_oss();
     moto.create_bucket(BUCKET);
     moto.put(BUCKET, "files/a.bin", &zip_oss_tests::noise(300 << 10, 9));
     moto.put(BUCKET, "output/taken.zip", b"precious");

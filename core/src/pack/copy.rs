@@ -149,6 +149,8 @@ pub(crate) struct Copies {
     /// a record); whether that second round of lookups was sent.
     pub hashed: BTreeSet<usize>,
     pub hash_round: bool,
+    /// Hashings the store's checksum contradicted: those objects are read again.
+    pub contradicted: u64,
     /// Copied entries, each with its CRC-32.
     pub chosen: BTreeMap<usize, u32>,
     /// Copied entries whose header is in a seam, after the copied entry before them (which

@@ -448,7 +448,9 @@ impl Engine {
             _ => None,
         };
         if agrees == Some(false) {
-            // Flipped on the way in, or the store's word is wrong: the read will tell.
+            // Flipped on the way in, or the store's word is wrong: the read will tell
+            // (a second read of the object, as a flipped read's).
+            self.copies.contradicted += 1;
             return;
         }
         self.copies.crc32.insert(entry, h.crc32);
@@ -862,7 +864,8 @@ impl Engine {
                 + self.copies.verified,
             unverified_objects: self.reads.as_ref().map_or(0, |r| r.verify.unverified)
                 + self.copies.unverified,
-            rereads: self.reads.as_ref().map_or(0, |r| r.verify.rereads()),
+            rereads: self.reads.as_ref().map_or(0, |r| r.verify.rereads())
+                + self.copies.contradicted,
             checksum: self.archive_checksum().map(Into::into),
         };
         self.phase = Phase::Over;

@@ -32,7 +32,8 @@ pub struct Summary {
     /// Objects the store keeps no usable checksum of (none, or S3's composite `…-N`):
     /// packed unchecked.
     pub unverified_objects: u64,
-    /// Objects read a second time after their bytes did not match.
+    /// Objects read a second time after their bytes (or the host's hashing of them, for
+    /// a copy) did not match.
     pub rereads: u64,
     /// The archive's checksum as the store shows it (none for a streamed archive).
     #[serde(skip_serializing_if = "Option::is_none")]
