@@ -332,6 +332,14 @@ impl FaultProxy {
     }
 
     /// Every request seen, as `METHOD path?query`.
+    /// How many requests of `method` whose path and query contain `part` were seen.
+    pub fn count(&self, method: &str, part: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        let seen = state.log.iter();
+        seen.filter(|s| s.method == method && s.path_and_query.contains(part))
+            .count()
+    }
+
     pub fn log(&self) -> Vec<String> {
         self.state
             .lock()

@@ -54,6 +54,23 @@ fn fetch(summary: &serde_json::Value) -> Vec<u8> {
     zip.body
 }
 
+/// The first (hashed) and second (by records) packs' archives, each the reference's byte
+/// for byte; the second's.
+fn both_as_the_reference(
+    first: &serde_json::Value,
+    second: &serde_json::Value,
+    reference: &serde_json::Value,
+) -> Vec<u8> {
+    let reference = fetch(reference);
+    assert!(
+        fetch(first) == reference,
+        "the hashed, copied archive differs"
+    );
+    let copied = fetch(second);
+    assert!(copied == reference, "the copied archive differs");
+    copied
+}
+
 #[test]
 fn a_second_pack_copies_large_objects_on_s3_and_writes_the_same_archive() {
     let env = Env::with_settings(|s| s.crc_records = Some(RECORDS.into()));
@@ -91,13 +108,7 @@ fn a_second_pack_copies_large_objects_on_s3_and_writes_the_same_archive() {
         assert_eq!(pack["checksum"], reference["checksum"]);
     }
 
-    let reference_zip = fetch(&reference);
-    assert!(
-        fetch(&first) == reference_zip,
-        "the hashed, copied archive differs"
-    );
-    let copied = fetch(&second);
-    assert!(copied == reference_zip, "the copied archive differs");
+    let copied = both_as_the_reference(&first, &second, &reference);
     let path = save(env.dir.path(), "second.zip", &copied);
     check_uploaded_archive(&path, &manifest);
     // No scratch object or upload is left.
@@ -163,12 +174,7 @@ fn a_hashing_cut_is_sent_again_and_one_flipped_is_read_instead() {
         let answer = env.post(&body("output/a.zip", true), true);
         let packed = summary(&answer);
         assert_eq!(env.proxy.faulted(), times, "{:#?}", env.proxy.log());
-        let gets = env
-            .proxy
-            .log()
-            .iter()
-            .filter(|l| l.starts_with("GET ") && l.contains("a.bin"))
-            .count();
+        let gets = env.proxy.count("GET", "a.bin");
         if flipped {
             // The hashing, contradicted; then the object read, checked (2 MiB ranges).
             assert_eq!(gets, 1 + 6, "{:#?}", env.proxy.log());
@@ -244,13 +250,7 @@ fn a_second_pack_copies_large_objects_on_oss() {
         assert_eq!(n(pack, "verified_objects"), 4, "{pack}");
         assert_eq!(pack["checksum"], reference["checksum"]);
     }
-    let reference_zip = fetch(&reference);
-    assert!(
-        fetch(&first) == reference_zip,
-        "the hashed, copied archive differs"
-    );
-    let copied = fetch(&second);
-    assert!(copied == reference_zip, "the copied archive differs");
+    let copied = both_as_the_reference(&first, &second, &reference);
     let path = save(dir.path(), "oss-second.zip", &copied);
     check_uploaded_archive(&path, &manifest);
     rt.block_on(server.shutdown());

@@ -243,12 +243,7 @@ fn a_broken_read_resumes_as_one_stream_too() {
     let answer = env.post(r#"{"bucket":"bkt","source-dir":"d/","copy":false}"#, true);
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(env.proxy.faulted(), 2, "{:#?}", env.proxy.log());
-    let reads = env
-        .proxy
-        .log()
-        .iter()
-        .filter(|l| l.starts_with("GET ") && l.contains("big.bin"))
-        .count();
+    let reads = env.proxy.count("GET", "big.bin");
     assert_eq!(reads, 3, "one GET and two resumes: {:#?}", env.proxy.log());
     let zip = get(answer.json()["url"].as_str().unwrap());
     let manifest = manifest_under(&paths, "d/");

@@ -322,12 +322,7 @@ fn a_complete_still_under_way_when_its_retry_finds_no_upload_still_succeeds() {
         "(outcome, uploads left open): {:#?}",
         env.proxy.log()
     );
-    let heads = env
-        .proxy
-        .log()
-        .iter()
-        .filter(|l| l.starts_with("HEAD") && l.contains("output/late.zip"))
-        .count();
+    let heads = env.proxy.count("HEAD", "output/late.zip");
     assert!(
         heads >= 2,
         "the archive was looked for once: {:#?}",

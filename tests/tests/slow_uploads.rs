@@ -193,12 +193,7 @@ fn read_once_faulty(fault: Fault) {
     let took = started.elapsed();
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert!(took < Duration::from_secs(20), "took {took:?}");
-    let reads = env
-        .proxy
-        .log()
-        .into_iter()
-        .filter(|l| l.starts_with("GET") && l.contains("slow.bin"))
-        .count();
+    let reads = env.proxy.count("GET", "slow.bin");
     assert_eq!(reads, 2, "{:#?}", env.proxy.log());
     let zip = get(answer.json()["url"].as_str().unwrap());
     let zip = save(env.dir.path(), "late.zip", &zip.body);

@@ -1235,8 +1235,8 @@ impl Engine {
     }
 
     /// Once the archive is in place: leaves a record of each large object this pack read
-    /// and checked (or had the host hash), which no current record describes, so a later pack can copy it.
-    /// `true` once nothing is left to do (records are best effort).
+    /// and checked (or had the host hash), which no current record describes, so a later
+    /// pack can copy it. `true` once nothing is left to do (records are best effort).
     fn write_records(&mut self, now: Now) -> bool {
         if self.records_due.is_none() {
             let due = match (&self.job.records, &self.writer, &self.reads) {
