@@ -93,6 +93,8 @@ fn scenario(seed: u64, focus: Focus) -> Scenario {
         // now and then where it does not, to see that fail safe. No draw: every other
         // choice of the seed stays as it was.
         hash_to_copy: seed.is_multiple_of(2) || seed % 14 == 1,
+        // Objects hashed in one range or several (the sim's are up to a few hundred KiB).
+        hash_range_bytes: [16 << 10, 64 << 10, 1 << 20][(seed % 3) as usize],
         copy_min_part: [16 << 10, 40 << 10][rng.below(2) as usize],
         seam_min_head: [0, u64::MAX][rng.below(2) as usize],
     };

@@ -192,6 +192,28 @@ fn a_hashing_cut_is_sent_again_and_one_flipped_is_read_instead() {
     }
 }
 
+/// An object past the host's hashing range (64 MiB) is hashed in ranges at once, their
+/// CRCs combined, and copied.
+#[test]
+fn a_large_object_is_hashed_in_ranges() {
+    let env = Env::new();
+    let size = 64 * MIB + 3;
+    let paths = env.put_objects(&[("big/a.bin".to_string(), noise(size, 6))]);
+    let packed = summary(&env.post(&body("output/a.zip", true), true));
+    assert_eq!(n(&packed, "copied_objects"), 1, "{packed}");
+    assert_eq!(n(&packed, "bytes_read"), 5 * MIB as u64, "{packed}");
+    assert_eq!(n(&packed, "verified_objects"), 1, "{packed}");
+    // Two ranges hashed, then the head in three 2 MiB ranges.
+    assert_eq!(
+        env.proxy.count("GET", "a.bin"),
+        2 + 3,
+        "{:#?}",
+        env.proxy.log()
+    );
+    let path = save(env.dir.path(), "a.zip", &fetch(&packed));
+    check_uploaded_archive(&path, &manifest_under(&paths, "big/"));
+}
+
 /// OSS keeps only a CRC-64 per object: the records are what make copying possible.
 #[test]
 fn a_second_pack_copies_large_objects_on_oss() {

@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use super::job::{Job, Mode};
 use crate::plan::{Plan, PlannedEntry, MAX_PARTS};
 use crate::store::checksum::{self, Algorithm, Claimed};
-use crate::store::host_hashes::Folded;
+use crate::store::host_hashes::{Folded, Hashed};
 use crate::store::{ETag, Provider};
 use crate::zip::{EntryKind, Method};
 
@@ -143,8 +143,11 @@ pub(crate) struct Copies {
     pub claims: BTreeMap<usize, Claimed>,
     /// Entries whose record was read and is current (nothing to write afterwards).
     pub recorded: BTreeSet<usize>,
-    /// The host's hashing of an object for its CRC-32, as its heads come (`HashObject`)...
-    pub hashing: BTreeMap<usize, Folded>,
+    /// The host's hashing of an object's ranges for its CRC-32, as their heads come
+    /// (`HashObject`), by entry and range...
+    pub hashing: BTreeMap<(usize, u32), Folded>,
+    /// ...each range's CRCs once it is whole, by entry (gone once one failed)...
+    pub hash_ranges: BTreeMap<usize, Vec<Option<Hashed>>>,
     /// ...and the entries whose CRC-32 it gave, with the store's checksum agreeing (worth
     /// a record); whether that second round of lookups was sent.
     pub hashed: BTreeSet<usize>,
@@ -273,6 +276,13 @@ impl Copies {
                 entry.method == Method::Stored && !entry.sniff && entry.size() >= smallest
             })
             .collect()
+    }
+
+    /// Bytes `start..end` of range `range` of an object of `size` hashed in ranges of
+    /// `range_bytes`.
+    pub fn hash_range(size: u64, range_bytes: u64, range: u32) -> (u64, u64) {
+        let start = u64::from(range) * range_bytes;
+        (start, (start + range_bytes).min(size))
     }
 
     /// How much of entry `e` is read: the head of a copied entry (nothing after a seam),

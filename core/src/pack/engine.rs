@@ -397,10 +397,17 @@ impl Engine {
         if self.tuning.hash_to_copy && !self.copies.hash_round {
             self.copies.hash_round = true;
             let entries = self.copies.to_hash(&self.plan, self.part_size());
-            if !entries.is_empty() {
-                self.copies.lookups_left = entries.len();
-                let queue = entries.into_iter().map(|entry| Op::HashObject { entry });
+            for entry in entries {
+                let size = self.plan.entries[entry].size();
+                let ranges = size.div_ceil(self.tuning.hash_range_bytes) as u32;
+                self.copies
+                    .hash_ranges
+                    .insert(entry, vec![None; ranges as usize]);
+                let queue = (0..ranges).map(|range| Op::HashObject { entry, range });
                 self.copies.queue.extend(queue);
+            }
+            if !self.copies.queue.is_empty() {
+                self.copies.lookups_left = self.copies.queue.len();
                 return;
             }
         }
@@ -418,28 +425,42 @@ impl Engine {
         self.reserve();
     }
 
-    /// The host's hashing of a copy candidate is in: its CRC-32, if the whole object was
-    /// hashed and the store's checksum of it (on this answer, or the probe's) agrees.
-    /// Otherwise nothing is learned and the object is read, checked as every read is.
-    fn hashed(&mut self, entry: usize, f: &InFlight) {
-        let Some(folded) = self.copies.hashing.remove(&entry) else {
+    /// A range of the host's hashing of a copy candidate is in. Once every range is, the
+    /// entry's CRC-32, if the store's checksum of the object (on these answers, or the
+    /// probe's) agrees. A range that failed, or came out short, and a contradiction,
+    /// teach nothing: the object is read, checked as every read is.
+    fn hashed(&mut self, entry: usize, range: u32, f: &InFlight) {
+        let folded = self.copies.hashing.remove(&(entry, range));
+        let size = self.plan.entries[entry].size();
+        let (start, end) = Copies::hash_range(size, self.tuning.hash_range_bytes, range);
+        let whole = folded.filter(|f| f.len == end - start).map(|f| f.end());
+        // OSS states the whole object's CRC-64 on every answer, ranged or not.
+        let claimed = Claimed::from_headers(self.provider(), |n| f.header(n));
+        let Some(ranges) = self.copies.hash_ranges.get_mut(&entry) else {
             return;
         };
-        let Ok(h) = folded.end() else {
-            return;
-        };
-        if folded.len != self.plan.entries[entry].size() {
+        match whole {
+            Some(Ok(h)) => ranges[range as usize] = Some(h),
+            _ => {
+                self.copies.hash_ranges.remove(&entry);
+                return;
+            }
+        }
+        let done = ranges.iter().all(Option::is_some);
+        if let Claimed::Full(c) = claimed {
+            self.copies.claims.insert(entry, Claimed::Full(c));
+        }
+        if !done {
             return;
         }
-        let claimed = match Claimed::from_headers(self.provider(), |n| f.header(n)) {
-            Claimed::Full(c) => Claimed::Full(c),
-            _ => self
-                .copies
-                .claims
-                .get(&entry)
-                .cloned()
-                .unwrap_or(Claimed::Nothing),
-        };
+        let ranges = self.copies.hash_ranges.remove(&entry).unwrap_or_default();
+        let range_bytes = self.tuning.hash_range_bytes;
+        let mut h = Hashed::of(self.archive_algorithm, b"");
+        for (i, r) in ranges.into_iter().flatten().enumerate() {
+            let (start, end) = Copies::hash_range(size, range_bytes, i as u32);
+            h = h.then(r, end - start);
+        }
+        let claimed = (self.copies.claims.get(&entry).cloned()).unwrap_or(Claimed::Nothing);
         let agrees = match &claimed {
             Claimed::Full(c) if c.algorithm == h.algorithm => Some(c.as_crc() == Some(h.crc)),
             Claimed::Full(c) if c.algorithm == Algorithm::Crc32 => {
@@ -1013,10 +1034,10 @@ impl Engine {
         if op == Op::Create {
             self.upload.create_attempt(now.unix);
         }
-        if let Op::HashObject { entry } = op {
+        if let Op::HashObject { entry, range } = op {
             // This attempt's heads, from the first.
             let folded = host_hashes::Folded::new(self.archive_algorithm);
-            self.copies.hashing.insert(entry, folded);
+            self.copies.hashing.insert((entry, range), folded);
         }
         let unit = match op {
             Op::Read { unit } => Some(unit),
@@ -1131,11 +1152,17 @@ impl Engine {
                     MAX_RECORD,
                 ))
             }
-            Op::HashObject { entry } => {
+            Op::HashObject { entry, range } => {
                 let e = &self.plan.entries[*entry];
                 let key = ObjectKey::new(e.key.as_str()).ok()?;
                 let etag = e.etag.as_ref()?.text();
-                let mut request = GetObject::new(bucket, &key).if_match(&etag).sign(cfg, t);
+                let mut get = GetObject::new(bucket, &key).if_match(&etag);
+                let range_bytes = self.tuning.hash_range_bytes;
+                if e.size() > range_bytes {
+                    let (start, end) = Copies::hash_range(e.size(), range_bytes, *range);
+                    get = get.range(start, end);
+                }
+                let mut request = get.sign(cfg, t);
                 // Unsigned: only a host that hashes sees it, and takes it off.
                 request.headers.push((
                     host_hashes::ASK_ONLY.into(),
@@ -1396,8 +1423,10 @@ impl Engine {
                 "look up the checksum of `{}`",
                 self.plan.entries[*entry].key
             ),
-            Op::HashObject { entry } => {
-                format!("hash `{}` for its CRC-32", self.plan.entries[*entry].key)
+            Op::HashObject { entry, range } => {
+                let e = &self.plan.entries[*entry];
+                let (a, b) = Copies::hash_range(e.size(), self.tuning.hash_range_bytes, *range);
+                format!("hash bytes {a}..{b} of `{}` for its CRC-32", e.key)
             }
             Op::GetRecord { entry } | Op::PutRecord { entry } => {
                 format!("the record of `{}`", self.plan.entries[*entry].key)
@@ -1502,11 +1531,11 @@ impl Engine {
             return;
         };
         let ok = f.status.is_some_and(|s| (200..300).contains(&s));
-        if let (Op::HashObject { entry }, true) = (&f.op, ok) {
+        if let (&Op::HashObject { entry, range }, true) = (&f.op, ok) {
             // A head that does not parse fails the hashing (at its end).
-            if let Some(folded) = self.copies.hashing.get_mut(entry) {
+            if let Some(folded) = self.copies.hashing.get_mut(&(entry, range)) {
                 if folded.push(&bytes).is_err() {
-                    self.copies.hashing.remove(entry);
+                    self.copies.hashing.remove(&(entry, range));
                 }
             }
             return;
@@ -1767,7 +1796,11 @@ impl Engine {
             // looked at now, so it stays (S3 checked it against ours on completion).
             Op::VerifyDest => self.completed(),
             // No copy for that object: it is read.
-            Op::Probe { .. } | Op::GetRecord { .. } | Op::HashObject { .. } => self.looked_up(),
+            Op::Probe { .. } | Op::GetRecord { .. } => self.looked_up(),
+            Op::HashObject { entry, .. } => {
+                self.copies.hash_ranges.remove(&entry);
+                self.looked_up();
+            }
             Op::PutRecord { .. } => {}
             _ => self.fail(error),
         }
@@ -1861,7 +1894,7 @@ impl Engine {
                     Op::CopyPart { number } | Op::CopyRead { number } => {
                         self.copy_source(number).map_or(0, |r| r.entry)
                     }
-                    Op::Probe { entry } | Op::HashObject { entry } => entry,
+                    Op::Probe { entry } | Op::HashObject { entry, .. } => entry,
                     _ => unreachable!("matched above"),
                 };
                 let key = self.plan.entries[entry].key.clone();
@@ -2262,8 +2295,8 @@ impl Engine {
                 }
                 self.looked_up();
             }
-            Op::HashObject { entry } => {
-                self.hashed(entry, &f);
+            Op::HashObject { entry, range } => {
+                self.hashed(entry, range, &f);
                 self.looked_up();
             }
             Op::PutRecord { .. } => {}

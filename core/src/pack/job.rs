@@ -86,6 +86,8 @@ pub struct Tuning {
     /// tells is read by the host once for it, and then copied (`copy.rs`). Off where the
     /// guest would hash it itself, which costs more than carrying the bytes.
     pub hash_to_copy: bool,
+    /// And hashes a large object in ranges of this size, at once (`heads_in_flight`).
+    pub hash_range_bytes: u64,
     /// The store's smallest part (also the head of a copied entry); 0: the provider's.
     pub copy_min_part: u64,
     /// Two copied entries in a row are joined by a seam (`seams.rs`) instead of carrying
@@ -118,6 +120,7 @@ impl Default for Tuning {
             resume_lease_secs: 20,
             copy: true,
             hash_to_copy: false,
+            hash_range_bytes: 64 << 20,
             copy_min_part: 0,
             seam_min_head: 1 << 20,
         }
@@ -135,6 +138,7 @@ impl Tuning {
         self.min_part_size = self.min_part_size.max(1);
         self.stream_pieces = self.stream_pieces.max(1);
         self.heads_in_flight = self.heads_in_flight.max(1);
+        self.hash_range_bytes = self.hash_range_bytes.max(1);
         self.list_ranges = self.list_ranges.max(1);
         self.backoff.max_attempts = self.backoff.max_attempts.max(1);
         self.cleanup_attempts = self.cleanup_attempts.max(self.backoff.max_attempts);

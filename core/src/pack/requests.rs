@@ -75,11 +75,13 @@ pub(crate) enum Op {
     GetRecord {
         entry: usize,
     },
-    /// An object that may be copied, read by the host for its CRCs alone when nothing
-    /// else tells its CRC-32 (`store::host_hashes`, heads only): its bytes never enter
-    /// the guest.
+    /// Range number `range` of an object that may be copied, read by the host for its
+    /// CRCs alone when nothing else tells its CRC-32 (`store::host_hashes`, heads only):
+    /// its bytes never enter the guest. Ranges, so a large object is hashed as fast as
+    /// it is read.
     HashObject {
         entry: usize,
+        range: u32,
     },
     /// A part the store copies from an object.
     CopyPart {

@@ -62,6 +62,16 @@ impl Hashed {
         }
     }
 
+    /// The CRCs of `self`'s bytes followed by `len` more whose CRCs are `next`.
+    pub fn then(self, next: Hashed, len: u64) -> Hashed {
+        let crc32 = checksum::combine(Algorithm::Crc32, self.crc32.into(), next.crc32.into(), len);
+        Hashed {
+            algorithm: self.algorithm,
+            crc: checksum::combine(self.algorithm, self.crc, next.crc, len),
+            crc32: crc32 as u32,
+        }
+    }
+
     /// The CRCs of `bytes[..at]` and `bytes[at..]`, where `self` is of all of `bytes`:
     /// the head is hashed, the tail's follow (CRC(a ‖ b) = CRC(a)·x^(8|b|) ⊕ CRC(b)).
     pub fn split(self, bytes: &[u8], at: usize) -> (Hashed, Hashed) {
@@ -145,22 +155,18 @@ pub fn heads(algorithm: Algorithm, chunk: &[u8]) -> Bytes {
 /// body's length and CRCs.
 #[derive(Debug)]
 pub struct Folded {
-    algorithm: Algorithm,
     /// A head cut short by the read it came in.
     partial: Vec<u8>,
     pub len: u64,
-    pub crc32: u32,
-    pub crc: u64,
+    sum: Hashed,
 }
 
 impl Folded {
     pub fn new(algorithm: Algorithm) -> Folded {
         Folded {
-            algorithm,
             partial: Vec::new(),
             len: 0,
-            crc32: 0,
-            crc: 0,
+            sum: Hashed::of(algorithm, b""),
         }
     }
 
@@ -178,11 +184,12 @@ impl Folded {
             if !(1..=FRAME_MAX as u64).contains(&n) {
                 return Err(format!("a hashed frame of {n} bytes"));
             }
-            let crc32 = u32::from_le_bytes(h[4..8].try_into().expect("4 bytes"));
-            let crc = u64::from_le_bytes(h[8..].try_into().expect("8 bytes"));
-            let a = Algorithm::Crc32;
-            self.crc32 = checksum::combine(a, self.crc32.into(), crc32.into(), n) as u32;
-            self.crc = checksum::combine(self.algorithm, self.crc, crc, n);
+            let next = Hashed {
+                algorithm: self.sum.algorithm,
+                crc32: u32::from_le_bytes(h[4..8].try_into().expect("4 bytes")),
+                crc: u64::from_le_bytes(h[8..].try_into().expect("8 bytes")),
+            };
+            self.sum = self.sum.then(next, n);
             self.len += n;
         }
         Ok(())
@@ -191,11 +198,7 @@ impl Folded {
     /// The body ended: its length and CRCs, if it ended between heads.
     pub fn end(&self) -> Result<Hashed, String> {
         match self.partial.is_empty() {
-            true => Ok(Hashed {
-                algorithm: self.algorithm,
-                crc: self.crc,
-                crc32: self.crc32,
-            }),
+            true => Ok(self.sum),
             false => Err("the body ended inside a hashed frame's head".into()),
         }
     }
