@@ -376,6 +376,13 @@ impl Engine {
             let Some(op) = self.copies.queue.pop_front() else {
                 return;
             };
+            // A range of an object whose hashing already failed is not read for nothing.
+            if let Op::HashObject { entry, .. } = op {
+                if !self.copies.hash_ranges.contains_key(&entry) {
+                    self.looked_up();
+                    continue;
+                }
+            }
             self.send(op, 0, now);
         }
     }
@@ -460,10 +467,9 @@ impl Engine {
             let (start, end) = Copies::hash_range(size, range_bytes, i as u32);
             h = h.then(r, end - start);
         }
-        let claimed = (self.copies.claims.get(&entry).cloned()).unwrap_or(Claimed::Nothing);
-        let agrees = match &claimed {
-            Claimed::Full(c) if c.algorithm == h.algorithm => Some(c.as_crc() == Some(h.crc)),
-            Claimed::Full(c) if c.algorithm == Algorithm::Crc32 => {
+        let agrees = match self.copies.claims.get(&entry) {
+            Some(Claimed::Full(c)) if c.algorithm == h.algorithm => Some(c.as_crc() == Some(h.crc)),
+            Some(Claimed::Full(c)) if c.algorithm == Algorithm::Crc32 => {
                 Some(c.as_crc() == Some(h.crc32.into()))
             }
             _ => None,
@@ -478,7 +484,6 @@ impl Engine {
         if agrees == Some(true) {
             self.copies.hashed.insert(entry);
         }
-        self.copies.claims.entry(entry).or_insert(claimed);
     }
 
     fn reserve(&mut self) {
@@ -1797,7 +1802,8 @@ impl Engine {
             Op::VerifyDest => self.completed(),
             // No copy for that object: it is read.
             Op::Probe { .. } | Op::GetRecord { .. } => self.looked_up(),
-            Op::HashObject { entry, .. } => {
+            Op::HashObject { entry, range } => {
+                self.copies.hashing.remove(&(entry, range));
                 self.copies.hash_ranges.remove(&entry);
                 self.looked_up();
             }
