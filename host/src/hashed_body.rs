@@ -121,20 +121,24 @@ mod tests {
         out
     }
 
+    /// The ask a request with `header: value` carries, taken off it.
+    fn take(header: &'static str, value: &'static str) -> Option<Ask> {
+        let mut request = Request::new(());
+        request.headers_mut().insert(header, value.parse().unwrap());
+        let asked = take_ask(&mut request);
+        assert!(
+            request.headers().get(header).is_none(),
+            "the store never sees the ask"
+        );
+        asked
+    }
+
     #[tokio::test]
     async fn an_asked_answer_is_framed_with_its_crcs_and_marked_by_us_only() {
-        let mut request = Request::new(());
-        request
-            .headers_mut()
-            .insert(ASK, "crc64ecma".parse().unwrap());
-        let asked = take_ask(&mut request);
+        let asked = take(ASK, "crc64ecma");
         assert_eq!(
             asked.map(|a| (a.algorithm, a.heads_only)),
             Some((Algorithm::Crc64Ecma, false))
-        );
-        assert!(
-            request.headers().get(ASK).is_none(),
-            "the store never sees the ask"
         );
 
         let r = answer(store_answer(206, b"hello world"), asked);
@@ -164,12 +168,7 @@ mod tests {
 
     #[tokio::test]
     async fn asked_for_heads_only_the_guest_gets_the_crcs_and_none_of_the_bytes() {
-        let mut request = Request::new(());
-        request
-            .headers_mut()
-            .insert(ASK_ONLY, "crc64nvme".parse().unwrap());
-        let asked = take_ask(&mut request);
-        assert!(request.headers().get(ASK_ONLY).is_none());
+        let asked = take(ASK_ONLY, "crc64nvme");
         let mut store = store_answer(200, b"hello world");
         store
             .headers_mut()
