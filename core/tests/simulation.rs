@@ -90,8 +90,9 @@ fn scenario(seed: u64, focus: Focus) -> Scenario {
         resume_lease_secs: [0, 5, 20, 20][rng.below(4) as usize],
         copy: rng.below(2) == 0,
         // As the component sets it: where the host hashes (the world's even seeds), and
-        // now and then where it does not, to see that fail safe. No draw: every other
-        // choice of the seed stays as it was.
+        // now and then where it does not, to see that fail cleanly (the pack fails: its
+        // parts are laid out for copies). No draw: every other choice of the seed stays
+        // as it was.
         hash_to_copy: seed.is_multiple_of(2) || seed % 14 == 1,
         // Objects hashed in one range or several (the sim's are up to a few hundred KiB).
         hash_range_bytes: [16 << 10, 64 << 10, 1 << 20][(seed % 3) as usize],
@@ -511,9 +512,9 @@ fn run_seed_counting(
         }
         // The same host runs the pack again: it hashes, or not, as before (the copies,
         // and so the parts, depend on it).
-        let host_hashes = world.host_hashes;
+        let (host_hashes, hashing_ms) = (world.host_hashes, world.hashing_ms_per_chunk);
         world = World::starting_at(job, store, faults, seed + 1, unix0);
-        world.host_hashes = host_hashes;
+        (world.host_hashes, world.hashing_ms_per_chunk) = (host_hashes, hashing_ms);
         seamed |= world.seam_requests > 0;
         world.trace = trace;
         let ran = world.run();
@@ -533,6 +534,7 @@ fn run_seed_counting(
     let copied = matches!(&world.outcome, Some(Outcome::Done(s)) if s.copied_objects > 0);
     *lost.entry("hashed, then copied").or_default() += u64::from(world.hashed_heads > 0 && copied);
     *lost.entry("parts at the bound").or_default() += u64::from(world.parts_at_bound);
+    *lost.entry("waited for hashing").or_default() += u64::from(world.waited_for_hashing && copied);
     *lost.entry("seams").or_default() += u64::from(seamed);
     *lost.entry("seams, failed").or_default() += u64::from(seamed && failed);
     *lost.entry("completes finished late").or_default() += world.late_finished;
@@ -817,7 +819,8 @@ fn seeds_keep_every_property() {
     lost.remove("seams, failed");
     let at_bound = lost.remove("parts at the bound").unwrap_or(0);
     let hashed = lost.remove("hashed, then copied").unwrap_or(0);
-    eprintln!("{seeds} seeds: {tally:?}; answers lost after the store acted: {lost:?}; runs with seams: {seamed}; runs with as many part buffers as reserved: {at_bound}; runs that copied objects the host hashed: {hashed}");
+    let waited = lost.remove("waited for hashing").unwrap_or(0);
+    eprintln!("{seeds} seeds: {tally:?}; answers lost after the store acted: {lost:?}; runs with seams: {seamed}; runs with as many part buffers as reserved: {at_bound}; runs that copied objects the host hashed: {hashed}, the writer waiting for it: {waited}");
     let done: u64 = tally
         .iter()
         .filter(|(how, _)| how.starts_with("done"))
@@ -844,6 +847,10 @@ fn seeds_keep_every_property() {
         assert!(
             hashed >= seeds / 50,
             "only {hashed} runs copied what the host hashed"
+        );
+        assert!(
+            waited >= seeds / 200,
+            "only {waited} runs copied with the writer waiting for the hashing"
         );
     }
 }

@@ -207,6 +207,8 @@ pub struct Seen {
     /// For [`Fault::LoseAnswer`]: the status of the store's answer that was lost (`None`
     /// while it is awaited, or when the store could not be reached).
     pub lost_status: Option<u16>,
+    /// It asked for a byte range (`Range`).
+    pub ranged: bool,
     /// For the flip faults: the byte changed, once it has been (`None` for an empty body,
     /// or while a response is still being relayed).
     pub flipped: Option<Flipped>,
@@ -221,7 +223,8 @@ impl Seen {
 
 #[derive(Default)]
 struct State {
-    rules: Vec<Rule>,
+    /// Each with whether it matches only requests for whole objects (no `Range`).
+    rules: Vec<(Rule, bool)>,
     random: Vec<RandomState>,
     /// Where [`Rule`]s' flips go (see [`FaultProxy::seed_flips`]).
     flip_rng: u64,
@@ -279,7 +282,12 @@ impl FaultProxy {
     }
 
     pub fn add(&self, rule: Rule) {
-        self.state.lock().unwrap().rules.push(rule);
+        self.state.lock().unwrap().rules.push((rule, false));
+    }
+
+    /// [`Self::add`], for requests that ask for no byte range only.
+    pub fn add_whole(&self, rule: Rule) {
+        self.state.lock().unwrap().rules.push((rule, true));
     }
 
     /// Adds a rule faulting matching requests at random (see [`RandomRule`]). Its flips'
@@ -331,15 +339,24 @@ impl FaultProxy {
             .count()
     }
 
-    /// Every request seen, as `METHOD path?query`.
     /// How many requests of `method` whose path and query contain `part` were seen.
     pub fn count(&self, method: &str, part: &str) -> usize {
+        self.count_where(method, part, |_| true)
+    }
+
+    /// [`Self::count`] of those asking for no byte range (whole objects).
+    pub fn count_whole(&self, method: &str, part: &str) -> usize {
+        self.count_where(method, part, |s| !s.ranged)
+    }
+
+    fn count_where(&self, method: &str, part: &str, keep: impl Fn(&Seen) -> bool) -> usize {
         let state = self.state.lock().unwrap();
         let seen = state.log.iter();
-        seen.filter(|s| s.method == method && s.path_and_query.contains(part))
+        seen.filter(|s| s.method == method && s.path_and_query.contains(part) && keep(s))
             .count()
     }
 
+    /// Every request seen, as `METHOD path?query`.
     pub fn log(&self) -> Vec<String> {
         self.state
             .lock()
@@ -381,13 +398,21 @@ async fn handle(
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
     let method = req.method().as_str().to_string();
+    let ranged = req.headers().contains_key(hyper::header::RANGE);
     let (fault, flip, index) = {
         let mut st = state.lock().unwrap();
         let st = &mut *st;
-        let hit = st.rules.iter_mut().find(|r| {
-            r.times > 0 && r.method == method && r.contains.iter().all(|c| pq.contains(c.as_str()))
-        });
-        let mut fault = hit.map(|r| {
+        let hit = st
+            .rules
+            .iter_mut()
+            .map(|(r, whole)| (r, *whole))
+            .find(|(r, whole)| {
+                r.times > 0
+                    && r.method == method
+                    && r.contains.iter().all(|c| pq.contains(c.as_str()))
+                    && !(*whole && ranged)
+            });
+        let mut fault = hit.map(|(r, _)| {
             r.times -= 1;
             r.fault.clone()
         });
@@ -414,6 +439,7 @@ async fn handle(
             path_and_query: pq.clone(),
             fault: fault.clone(),
             lost_status: None,
+            ranged,
             flipped: None,
         });
         (fault, flip, st.log.len() - 1)

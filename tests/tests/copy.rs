@@ -151,41 +151,49 @@ fn a_second_pack_copies_large_objects_on_s3_and_writes_the_same_archive() {
     check_uploaded_archive(&path, &manifest);
 }
 
-/// The host's hashing of an object is a read like any other: cut, it is sent again and the
-/// object still copied; a byte flipped on the way makes its CRC-64 contradict the store's,
-/// and the object is read and carried instead. Either way the archive is right.
+/// The host's hashing of an object is a read like any other: cut, it is sent again; a byte
+/// flipped on the way makes its CRC-64 contradict the store's, and it is hashed once more.
+/// Either way the object is copied and the archive right. Flipped twice, the pack fails as
+/// a read flipped twice does, and leaves nothing behind.
 #[test]
-fn a_hashing_cut_is_sent_again_and_one_flipped_is_read_instead() {
+fn a_hashing_cut_or_flipped_is_sent_again_and_flipped_twice_fails() {
     let size = 12 * MIB;
     for (fault, times) in [
         (Fault::CutBodyAfter(5 * MIB), 2),
         (Fault::FlipResponseByte, 1),
+        (Fault::FlipResponseByte, 2),
     ] {
         let flipped = matches!(fault, Fault::FlipResponseByte);
         let env = Env::new();
         let files = vec![("big/a.bin".to_string(), noise(size, 5))];
         let paths = env.put_objects(&files);
-        env.proxy.add(Rule {
+        // The hashings, not the head's reads, which now go on beside them.
+        env.proxy.add_whole(Rule {
             method: "GET",
             contains: vec!["/bkt/big/a.bin".into()],
             fault,
             times,
         });
         let answer = env.post(&body("output/a.zip", true), true);
-        let packed = summary(&answer);
         assert_eq!(env.proxy.faulted(), times, "{:#?}", env.proxy.log());
-        let gets = env.proxy.count("GET", "a.bin");
-        if flipped {
-            // The hashing, contradicted; then the object read, checked (2 MiB ranges).
-            assert_eq!(gets, 1 + 6, "{:#?}", env.proxy.log());
-            assert_eq!(n(&packed, "copied_objects"), 0, "{packed}");
-            assert_eq!(n(&packed, "bytes_read"), size as u64, "{packed}");
-        } else {
-            // Two hashings cut, the third whole; then the head (2 MiB ranges).
-            assert_eq!(gets, 3 + 3, "{:#?}", env.proxy.log());
-            assert_eq!(n(&packed, "copied_objects"), 1, "{packed}");
-            assert_eq!(n(&packed, "bytes_read"), 5 * MIB as u64, "{packed}");
+        // The object is under the hashing's range: hashed whole, its head read in ranges.
+        let hashings = env.proxy.count_whole("GET", "a.bin");
+        if flipped && times == 2 {
+            assert_eq!(answer.status, 502, "{}", answer.text());
+            let error: serde_json::Value = answer.json();
+            assert_eq!(error["error"]["code"], "ChecksumMismatch", "{error}");
+            // Hashed twice; nothing left.
+            assert_eq!(hashings, 2, "{:#?}", env.proxy.log());
+            assert!(!env.object_exists("output/a.zip"));
+            assert_eq!(env.open_uploads(), Vec::<String>::new());
+            continue;
         }
+        let packed = summary(&answer);
+        // Hashed again after the cuts or the flip; only the head read.
+        assert_eq!(hashings, times + 1, "{:#?}", env.proxy.log());
+        assert_eq!(n(&packed, "copied_objects"), 1, "{packed}");
+        assert_eq!(n(&packed, "bytes_read"), 5 * MIB as u64, "{packed}");
+        assert_eq!(n(&packed, "rereads"), u64::from(flipped), "{packed}");
         assert_eq!(n(&packed, "verified_objects"), 1, "{packed}");
         let path = save(env.dir.path(), "a.zip", &fetch(&packed));
         check_uploaded_archive(&path, &manifest_under(&paths, "big/"));

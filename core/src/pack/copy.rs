@@ -149,10 +149,19 @@ pub(crate) struct Copies {
     /// ...each range's CRCs once it is whole, by entry (gone once one failed)...
     pub hash_ranges: BTreeMap<usize, Vec<Option<Hashed>>>,
     /// ...and the entries whose CRC-32 it gave, with the store's checksum agreeing (worth
-    /// a record); whether that second round of lookups was sent.
+    /// a record).
     pub hashed: BTreeSet<usize>,
-    pub hash_round: bool,
-    /// Hashings the store's checksum contradicted: those objects are read again.
+    /// Copied entries whose CRC-32 the host's hashing is to tell, chosen before it does:
+    /// the hashing runs while the archive is written, and the writer waits at such an
+    /// entry until its CRC-32 is in. They stay chosen whatever the hashing meets (the
+    /// parts are laid out): a hashing that fails fails the pack, as a read would.
+    pub by_hash: BTreeSet<usize>,
+    /// ...those of them still being hashed (their `chosen` CRC-32 a placeholder)...
+    pub pending: BTreeSet<usize>,
+    /// ...and those hashed again, once, after the store's checksum contradicted the
+    /// first hashing (a second contradiction fails the pack, as a second flipped read).
+    pub rehashed: BTreeSet<usize>,
+    /// Hashings the store's checksum contradicted.
     pub contradicted: u64,
     /// Copied entries, each with its CRC-32.
     pub chosen: BTreeMap<usize, u32>,
@@ -197,16 +206,20 @@ impl Copies {
     }
 
     /// The lookups are in: picks the entries to copy, no more than the part count allows
-    /// for an archive of at most `bound` bytes. `auto` entries a record shows were stored
-    /// become stored in the plan (the same bytes a pack without copy writes: its sniff
-    /// decides the same).
+    /// for an archive of at most `bound` bytes: those whose CRC-32 is known, and those
+    /// `pending` the host's hashing (which is then sent for the chosen ones only). `auto`
+    /// entries a record shows were stored become stored in the plan (the same bytes a
+    /// pack without copy writes: its sniff decides the same).
     pub fn choose(&mut self, plan: &mut Plan, bound: u64, part_size: u64) {
         // Parts: the carried bytes cut at `part_size`, plus per copied entry the part its
         // copy cuts short and its copied parts.
         let (mut carried, mut extra) = (bound, 0u64);
         for &e in &self.candidates {
-            let Some(&crc32) = self.crc32.get(&e) else {
-                continue;
+            let crc32 = match self.crc32.get(&e) {
+                Some(&crc32) => crc32,
+                // Until the hashing tells; the writer waits for it.
+                None if self.pending.contains(&e) => 0,
+                None => continue,
             };
             let entry = &mut plan.entries[e];
             if entry.sniff {
@@ -260,6 +273,22 @@ impl Copies {
         }
     }
 
+    /// After the choice (and the seams): only chosen entries are hashed.
+    pub fn settle_pending(&mut self) {
+        let chosen = &self.chosen;
+        self.pending.retain(|e| chosen.contains_key(e));
+        self.by_hash = self.pending.clone();
+    }
+
+    /// The host's hashing told entry `e`'s CRC-32: the writer may go on past it.
+    pub fn hashed_crc32(&mut self, e: usize, crc32: u32) {
+        self.pending.remove(&e);
+        self.crc32.insert(e, crc32);
+        if let Some(c) = self.chosen.get_mut(&e) {
+            *c = crc32;
+        }
+    }
+
     /// The candidates the lookups told no CRC-32 of, that the host may hash: stored
     /// entries (only a record or the bytes can settle what `auto`'s sniff decides) of at
     /// least two heads and a part. Below that a copy saves too little upload for its
@@ -300,10 +329,12 @@ impl Copies {
         self.tails.get(&e).copied().unwrap_or(0)
     }
 
-    /// What decides the archive's parts, for the resume fingerprint.
+    /// What decides the archive's parts, for the resume fingerprint (taken before the
+    /// hashing tells its CRC-32s: those are left out, as a rerun hashes again).
     pub fn layout(&self) -> Vec<u8> {
         let mut out = self.head.to_be_bytes().to_vec();
         for (e, crc) in &self.chosen {
+            let crc = if self.by_hash.contains(e) { 0 } else { *crc };
             out.extend((*e as u64).to_be_bytes());
             out.extend(crc.to_be_bytes());
             out.push(u8::from(self.seamed.contains(e)));

@@ -216,6 +216,13 @@ impl Engine {
         self.tuning.parts_in_flight + 1
     }
 
+    /// Whether the writer waits at an entry whose CRC-32 the host's hashing has yet to
+    /// tell (`copy.rs`): the simulation makes sure it comes to that.
+    pub fn waits_for_hashing(&self) -> bool {
+        let at = self.writer.as_ref().and_then(Writer::between_at);
+        at.is_some_and(|e| self.copies.pending.contains(&e))
+    }
+
     /// What the pack asked the driver to set aside (0 before it did).
     pub fn reserved(&self) -> u64 {
         self.reserved
@@ -376,13 +383,6 @@ impl Engine {
             let Some(op) = self.copies.queue.pop_front() else {
                 return;
             };
-            // A range of an object whose hashing already failed is not read for nothing.
-            if let Op::HashObject { entry, .. } = op {
-                if !self.copies.hash_ranges.contains_key(&entry) {
-                    self.looked_up();
-                    continue;
-                }
-            }
             self.send(op, 0, now);
         }
     }
@@ -395,35 +395,34 @@ impl Engine {
         }
     }
 
-    /// A round of copy lookups is over: the next, or the choice.
+    /// The copy lookups are over: the choice. What they told no CRC-32 of, the host may
+    /// hash: those objects are chosen now and hashed while the archive is written, ahead
+    /// of the writer (which waits at each until its CRC-32 is in), so the archive's first
+    /// part never waits for a whole folder's hashing.
     fn lookups_over(&mut self) {
         if self.phase != Phase::Probing {
             return;
         }
-        // What no checksum or record told, the host may hash: a second round.
-        if self.tuning.hash_to_copy && !self.copies.hash_round {
-            self.copies.hash_round = true;
-            let entries = self.copies.to_hash(&self.plan, self.part_size());
-            for entry in entries {
-                let size = self.plan.entries[entry].size();
-                let ranges = size.div_ceil(self.tuning.hash_range_bytes) as u32;
-                self.copies
-                    .hash_ranges
-                    .insert(entry, vec![None; ranges as usize]);
-                let queue = (0..ranges).map(|range| Op::HashObject { entry, range });
-                self.copies.queue.extend(queue);
-            }
-            if !self.copies.queue.is_empty() {
-                self.copies.lookups_left = self.copies.queue.len();
-                return;
-            }
-        }
         let part_size = self.part_size().max(1);
+        if self.tuning.hash_to_copy {
+            let entries = self.copies.to_hash(&self.plan, part_size);
+            self.copies.pending.extend(entries);
+        }
         let bound = self.predicted.unwrap_or_else(|| self.plan.archive_bound());
         self.copies.choose(&mut self.plan, bound, part_size);
         if self.seams_possible() {
             self.copies
                 .join_seams(&self.plan, self.tuning.seam_min_head);
+        }
+        self.copies.settle_pending();
+        let range_bytes = self.tuning.hash_range_bytes;
+        for &entry in &self.copies.pending {
+            let ranges = self.plan.entries[entry].size().div_ceil(range_bytes) as u32;
+            self.copies
+                .hash_ranges
+                .insert(entry, vec![None; ranges as usize]);
+            let queue = (0..ranges).map(|range| Op::HashObject { entry, range });
+            self.copies.queue.extend(queue);
         }
         // `auto` entries a record settled are stored now: the size is known better.
         if let Err(e) = self.check_plan() {
@@ -432,11 +431,15 @@ impl Engine {
         self.reserve();
     }
 
-    /// A range of the host's hashing of a copy candidate is in. Once every range is, the
+    /// A range of the host's hashing of a chosen entry is in. Once every range is, the
     /// entry's CRC-32, if the store's checksum of the object (on these answers, or the
-    /// probe's) agrees. A range that failed, or came out short, and a contradiction,
-    /// teach nothing: the object is read, checked as every read is.
-    fn hashed(&mut self, entry: usize, range: u32, f: &InFlight) {
+    /// probe's) agrees. A range that came out short or garbled is sent again, as a cut
+    /// read is; a contradicted hashing is sent again once, then fails the pack, as a
+    /// flipped read does.
+    fn hashed(&mut self, f: &InFlight, now: Now) {
+        let Op::HashObject { entry, range } = f.op else {
+            return;
+        };
         let folded = self.copies.hashing.remove(&(entry, range));
         let size = self.plan.entries[entry].size();
         let (start, end) = Copies::hash_range(size, self.tuning.hash_range_bytes, range);
@@ -449,8 +452,11 @@ impl Engine {
         match whole {
             Some(Ok(h)) => ranges[range as usize] = Some(h),
             _ => {
-                self.copies.hash_ranges.remove(&entry);
-                return;
+                let e = PackError::StoreUnreachable {
+                    what: self.what(&f.op),
+                    detail: "the host's hashing came out short or garbled".into(),
+                };
+                return self.retry_or_give_up(f.op.clone(), f.attempt, e, now);
             }
         }
         let done = ranges.iter().all(Option::is_some);
@@ -460,11 +466,10 @@ impl Engine {
         if !done {
             return;
         }
-        let ranges = self.copies.hash_ranges.remove(&entry).unwrap_or_default();
-        let range_bytes = self.tuning.hash_range_bytes;
+        let ranges = std::mem::take(self.copies.hash_ranges.get_mut(&entry).expect("above"));
         let mut h = Hashed::of(self.archive_algorithm, b"");
         for (i, r) in ranges.into_iter().flatten().enumerate() {
-            let (start, end) = Copies::hash_range(size, range_bytes, i as u32);
+            let (start, end) = Copies::hash_range(size, self.tuning.hash_range_bytes, i as u32);
             h = h.then(r, end - start);
         }
         let agrees = match self.copies.claims.get(&entry) {
@@ -475,12 +480,28 @@ impl Engine {
             _ => None,
         };
         if agrees == Some(false) {
-            // Flipped on the way in, or the store's word is wrong: the read will tell
-            // (a second read of the object, as a flipped read's).
+            // Flipped on the way in, or the store's word is wrong: hashed once more.
             self.copies.contradicted += 1;
-            return;
+            if !self.copies.rehashed.insert(entry) {
+                self.copies.hash_ranges.remove(&entry);
+                return self.fail(PackError::ChecksumMismatch {
+                    what: format!("hash `{}`", self.plan.entries[entry].key),
+                    algorithm: h.algorithm.name(),
+                });
+            }
+            let n = size.div_ceil(self.tuning.hash_range_bytes) as u32;
+            self.copies
+                .hash_ranges
+                .insert(entry, vec![None; n as usize]);
+            for range in (0..n).rev() {
+                self.copies
+                    .queue
+                    .push_front(Op::HashObject { entry, range });
+            }
+            return self.probe(now);
         }
-        self.copies.crc32.insert(entry, h.crc32);
+        self.copies.hash_ranges.remove(&entry);
+        self.copies.hashed_crc32(entry, h.crc32);
         if agrees == Some(true) {
             self.copies.hashed.insert(entry);
         }
@@ -677,7 +698,12 @@ impl Engine {
         match self.phase {
             Phase::Listing => self.look_up(now),
             Phase::Probing => self.probe(now),
-            Phase::Writing => self.write(now),
+            // The hashing goes on from the choice, ahead of the writer.
+            Phase::Reserving => self.probe(now),
+            Phase::Writing => {
+                self.probe(now);
+                self.write(now)
+            }
             #[allow(clippy::collapsible_match)] // `sweep` moves the pack on: not a guard
             Phase::Finishing => {
                 if self.clean_seams(now)
@@ -1158,7 +1184,8 @@ impl Engine {
                 ))
             }
             Op::HashObject { entry, range } => {
-                let e = &self.plan.entries[*entry];
+                // (A retry due after the pack ended, its plan given up, is not sent.)
+                let e = self.plan.entries.get(*entry)?;
                 let key = ObjectKey::new(e.key.as_str()).ok()?;
                 let etag = e.etag.as_ref()?.text();
                 let mut get = GetObject::new(bucket, &key).if_match(&etag);
@@ -1802,10 +1829,11 @@ impl Engine {
             Op::VerifyDest => self.completed(),
             // No copy for that object: it is read.
             Op::Probe { .. } | Op::GetRecord { .. } => self.looked_up(),
+            // The entry is laid out as copied: without its CRC-32 the pack cannot go on,
+            // as without a read.
             Op::HashObject { entry, range } => {
                 self.copies.hashing.remove(&(entry, range));
-                self.copies.hash_ranges.remove(&entry);
-                self.looked_up();
+                self.fail(error)
             }
             Op::PutRecord { .. } => {}
             _ => self.fail(error),
@@ -2301,10 +2329,7 @@ impl Engine {
                 }
                 self.looked_up();
             }
-            Op::HashObject { entry, range } => {
-                self.hashed(entry, range, &f);
-                self.looked_up();
-            }
+            Op::HashObject { .. } => self.hashed(&f, now),
             Op::PutRecord { .. } => {}
             Op::CopyRead { number } => self.copy_read(number, f.body, now),
             Op::CopyPart { number } => {

@@ -65,6 +65,11 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// The entry whose header is next, if the writer is between entries.
+    pub fn between_at(&self) -> Option<usize> {
+        (!self.open && !self.finished).then_some(self.entry)
+    }
+
     /// Parts of `part_size`, each with its CRC in `crc` if given.
     pub fn parts(part_size: u64, crc: Option<Algorithm>) -> Writer {
         let mut w = Self::new(
@@ -185,6 +190,10 @@ impl Writer {
                 continue;
             };
             if !self.open {
+                // Copied, its CRC-32 still being hashed: the header waits for it.
+                if copies.pending.contains(&self.entry) {
+                    break;
+                }
                 let mut meta = entry.meta();
                 if entry.has_data() && entry.sniff {
                     let n = SNIFF_BYTES.min(entry.size());

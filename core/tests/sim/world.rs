@@ -90,6 +90,11 @@ pub struct World {
     faults: Faults,
     /// Whether the host hashes the answers it is asked to (`store::host_hashes`).
     pub host_hashes: bool,
+    /// Extra milliseconds per chunk of an object the host hashes for its heads alone: a
+    /// host that hashes slower than the writer writes, so the writer waits for it.
+    pub hashing_ms_per_chunk: u64,
+    /// Whether the writer ever waited for the host's hashing.
+    pub waited_for_hashing: bool,
     now_ms: u64,
     unix0: u64,
     seq: u64,
@@ -158,6 +163,9 @@ impl World {
             rng: Rng::new(seed ^ 0x5eed),
             faults,
             host_hashes: seed.is_multiple_of(2),
+            // (Of the seed, not drawn: every other choice stays as it was.)
+            hashing_ms_per_chunk: [0, 0, 30][(seed / 2 % 3) as usize],
+            waited_for_hashing: false,
             now_ms: 0,
             unix0,
             seq: 0,
@@ -324,6 +332,7 @@ impl World {
             ));
         }
         self.parts_at_bound |= parts == limit;
+        self.waited_for_hashing |= self.engine.waits_for_hashing();
         Ok(())
     }
 
@@ -537,7 +546,10 @@ impl World {
         let ok = (200..300).contains(&answer.status);
         if heads_only && ok && !self.host_hashes {
             // A host that does not hash sends the object's bytes, which the component
-            // never takes for heads: the request fails.
+            // never takes for heads: the request fails, every time, and so does the pack
+            // (its parts are laid out for a copy). A fault of the host's: ours says it
+            // hashes only when it does.
+            self.faults_hit += 1;
             return self.at(latency, Due::Fail(token));
         }
         let hashes = request
@@ -612,7 +624,12 @@ impl World {
             return;
         }
         d.queued = true;
-        let delay = self.rng.below(3);
+        let slow = if d.heads_only {
+            self.hashing_ms_per_chunk
+        } else {
+            0
+        };
+        let delay = self.rng.below(3) + slow;
         self.at(delay, Due::Chunk(token));
     }
 
