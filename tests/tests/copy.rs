@@ -200,12 +200,12 @@ fn a_hashing_cut_or_flipped_is_sent_again_and_flipped_twice_fails() {
     }
 }
 
-/// An object past the host's hashing range (64 MiB) is hashed in ranges at once, their
+/// An object past the host's hashing range (16 MiB) is hashed in ranges at once, their
 /// CRCs combined, and copied.
 #[test]
 fn a_large_object_is_hashed_in_ranges() {
     let env = Env::new();
-    let size = 64 * MIB + 3;
+    let size = 16 * MIB + 3;
     let paths = env.put_objects(&[("big/a.bin".to_string(), noise(size, 6))]);
     let packed = summary(&env.post(&body("output/a.zip", true), true));
     assert_eq!(n(&packed, "copied_objects"), 1, "{packed}");

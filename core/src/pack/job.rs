@@ -86,7 +86,9 @@ pub struct Tuning {
     /// tells is read by the host once for it, and then copied (`copy.rs`). Off where the
     /// guest would hash it itself, which costs more than carrying the bytes.
     pub hash_to_copy: bool,
-    /// And hashes a large object in ranges of this size, at once (`heads_in_flight`).
+    /// And hashes a large object in ranges of this size, at once (`heads_in_flight`): small
+    /// enough that the first objects' ranges are all in the first few at once, so the
+    /// writer, which waits for each object's CRC-32 in turn, waits little.
     pub hash_range_bytes: u64,
     /// The store's smallest part (also the head of a copied entry); 0: the provider's.
     pub copy_min_part: u64,
@@ -120,7 +122,7 @@ impl Default for Tuning {
             resume_lease_secs: 20,
             copy: true,
             hash_to_copy: false,
-            hash_range_bytes: 64 << 20,
+            hash_range_bytes: 16 << 20,
             copy_min_part: 0,
             seam_min_head: 1 << 20,
         }
