@@ -32,7 +32,7 @@ pub struct Source {
 }
 
 /// One entry of the archive and the object it comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PlannedEntry {
     /// The object's key; empty for a folder entry no object stands for.
     pub key: String,

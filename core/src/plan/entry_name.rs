@@ -3,7 +3,7 @@
 //! name twice.
 
 /// Where an entry's name is: [`EntryName::of`] its key.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum EntryName {
     /// The key from this byte on.
     KeyTail(u32),

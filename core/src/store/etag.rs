@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum ETag {
     /// `"` + the digest in hex + `"`.
     Md5 {

@@ -67,14 +67,14 @@ pub struct EntryEnd {
 }
 
 /// What an entry is; a file's size is known in advance from the listing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EntryKind {
     File { size: u64 },
     Directory,
 }
 
 /// How an entry's data is stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
     Stored,
     /// Raw deflate at a level from 0 (fastest) to 9 (smallest).

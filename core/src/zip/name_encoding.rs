@@ -9,7 +9,7 @@
 //! the code page its users asked for beats one that some readers refuse.
 
 /// The encoding asked for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum NameEncoding {
     #[default]
     Utf8,
