@@ -21,7 +21,7 @@ use super::job::Tuning;
 use super::read_window::ReadWindow;
 use super::verify::{PieceCrcs, Verdict, Verify};
 use crate::plan::Plan;
-use crate::store::checksum::Algorithm;
+use crate::store::checksum::{self, Algorithm};
 use crate::store::host_hashes::{self, Hashed};
 use crate::store::ETag;
 
@@ -404,6 +404,25 @@ impl Reads {
             }
         }
         Some(out)
+    }
+
+    /// The CRC-32 of entry `entry`'s object, once it is here whole, checked and untouched
+    /// as a small object is, and every piece's CRC-32 is known (the host's, or the check's):
+    /// its header can then carry it, so its part waits for no patch.
+    pub fn whole_crc32(&self, entry: usize, size: u64) -> Option<u32> {
+        let u = self.units.get(self.front).filter(|u| u.entry == entry)?;
+        let f = u.flight();
+        if !u.small || !f.checked || u.consumed != 0 || u.len() != size || f.buffered_bytes != size
+        {
+            return None;
+        }
+        let mut whole = 0u64;
+        for c in &f.chunks {
+            let piece = c.crcs.crc32.or(c.hashed.map(|h| h.crc32))?;
+            let len = c.bytes.len() as u64;
+            whole = checksum::combine(Algorithm::Crc32, whole, u64::from(piece), len);
+        }
+        Some(whole as u32)
     }
 
     /// Up to `max` of entry `entry`'s next bytes, in order; `None` until they arrive.

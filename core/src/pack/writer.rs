@@ -206,8 +206,16 @@ impl Writer {
                     }
                 }
                 let copied = copies.chosen.get(&self.entry).copied();
-                // A copied entry's CRC-32 is known: its header needs no patch.
-                let header = match copied {
+                // A copied entry's CRC-32 is known, and so is a small stored object's once
+                // it is here whole: its header needs no patch.
+                let known = match copied {
+                    Some(crc32) => Some(crc32),
+                    None if meta.method == Method::Stored && entry.has_data() => {
+                        reads.whole_crc32(self.entry, entry.size())
+                    }
+                    None => None,
+                };
+                let header = match known {
                     Some(crc32) => encoder.start_entry_with_crc(meta, crc32),
                     None => encoder.start_entry(meta),
                 }

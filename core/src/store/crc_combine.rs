@@ -45,6 +45,11 @@ impl Combiner {
 
     /// The CRC of `a ‖ b`.
     pub fn combine(&self, crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
+        // (0 times anything is 0: an empty `a`, as the first of pieces added up, costs
+        // no power of x.)
+        if crc_a == 0 {
+            return crc_b;
+        }
         multmodp(self.x8n(len_b), crc_a, self.poly, self.one) ^ crc_b
     }
 

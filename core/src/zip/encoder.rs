@@ -308,8 +308,8 @@ impl ZipEncoder {
     }
 
     /// [`Self::start_entry`] for a stored file whose CRC-32 is known before its data (a
-    /// copied object's, `copy.rs`): the local header carries it at once, so no part
-    /// waits for a patch.
+    /// copied object's, `copy.rs`, or a small one read whole): the local header carries
+    /// it at once, so no part waits for a patch, and the data is not hashed for it.
     pub fn start_entry_with_crc(
         &mut self,
         meta: EntryMeta,
@@ -355,14 +355,16 @@ impl ZipEncoder {
         if actual > declared {
             return Err(EncodeError::SizeMismatch { declared, actual });
         }
-        open.crc = match crc32 {
-            Some(piece) => checksum::combine(
+        open.crc = match (open.known_crc, crc32) {
+            // Known already (copied, or the whole object came hashed): not worked out again.
+            (Some(_), _) => 0,
+            (None, Some(piece)) => checksum::combine(
                 Algorithm::Crc32,
                 u64::from(open.crc),
                 u64::from(piece),
                 data.len() as u64,
             ) as u32,
-            None => {
+            (None, None) => {
                 let mut h = crc32fast::Hasher::new_with_initial(open.crc);
                 h.update(data);
                 h.finalize()
