@@ -200,6 +200,40 @@ fn a_hashing_cut_or_flipped_is_sent_again_and_flipped_twice_fails() {
     }
 }
 
+/// `auto`, first pack: each large object's first 64 KiB are read and sniffed before the
+/// choice, as the writer would. The incompressible one is stored, so hashed and copied;
+/// the compressible one is deflated and carried; the archive is the one without copy,
+/// and the next pack copies by the records (which say what the sniff chose).
+#[test]
+fn an_auto_pack_copies_what_its_sniff_stores() {
+    let env = Env::with_settings(|s| s.crc_records = Some(RECORDS.into()));
+    let text: Vec<u8> = (0..12 * MIB).map(|i| b"abcdefgh\n"[i % 9]).collect();
+    let files = vec![
+        ("big/noise.bin".to_string(), noise(12 * MIB, 7)),
+        ("big/text.log".to_string(), text),
+    ];
+    let paths = env.put_objects(&files);
+    let auto = |dest: &str, copy: bool| {
+        format!(
+            r#"{{"bucket":"{BUCKET}","source-dir":"big/","dest-file":"{dest}","compression":"auto","copy":{copy}}}"#
+        )
+    };
+    let first = summary(&env.post(&auto("output/first.zip", true), true));
+    assert_eq!(n(&first, "copied_objects"), 1, "{first}");
+    // The noise's head (S3's 5 MiB) and the whole text, read.
+    assert_eq!(
+        n(&first, "bytes_read"),
+        (5 * MIB + 12 * MIB) as u64,
+        "{first}"
+    );
+    let second = summary(&env.post(&auto("output/second.zip", true), true));
+    assert_eq!(n(&second, "copied_objects"), 1, "{second}");
+    let reference = summary(&env.post(&auto("output/reference.zip", false), true));
+    let copied = both_as_the_reference(&first, &second, &reference);
+    let path = save(env.dir.path(), "second.zip", &copied);
+    check_uploaded_archive(&path, &manifest_under(&paths, "big/"));
+}
+
 /// An object past the host's hashing range (16 MiB) is hashed in ranges at once, their
 /// CRCs combined, and copied.
 #[test]

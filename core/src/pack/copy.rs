@@ -163,6 +163,8 @@ pub(crate) struct Copies {
     pub rehashed: BTreeSet<usize>,
     /// Hashings the store's checksum contradicted.
     pub contradicted: u64,
+    /// Whether the `auto` candidates the lookups left unsettled were sniffed (`Sniff`).
+    pub sniff_round: bool,
     /// Copied entries, each with its CRC-32.
     pub chosen: BTreeMap<usize, u32>,
     /// Copied entries whose header is in a seam, after the copied entry before them (which
@@ -195,14 +197,30 @@ impl Copies {
         if !on || !told {
             return copies;
         }
+        // What `auto`'s sniff decides, a record tells, or the object's first bytes (sniffed
+        // before the choice where the host hashes: only then can such an entry be copied
+        // without a record).
+        let sniffable = records || job.tuning.hash_to_copy;
         copies.candidates = plan
             .entries
             .iter()
             .enumerate()
-            .filter(|(_, e)| worth_copying(e, smallest(head, seams), records))
+            .filter(|(_, e)| worth_copying(e, smallest(head, seams), sniffable))
             .map(|(i, _)| i)
             .collect();
         copies
+    }
+
+    /// The `auto` candidates no record settled, worth the host's hashing if their sniff
+    /// chooses stored: their first bytes are read for it before the choice.
+    pub fn to_sniff(&self, plan: &Plan, part_size: u64) -> Vec<usize> {
+        let smallest = (2 * self.head).max(part_size);
+        self.candidates
+            .iter()
+            .copied()
+            .filter(|e| !self.recorded.contains(e) && !self.sniffed_stored.contains(e))
+            .filter(|&e| plan.entries[e].sniff && plan.entries[e].size() >= smallest)
+            .collect()
     }
 
     /// The lookups are in: picks the entries to copy, no more than the part count allows
@@ -290,10 +308,10 @@ impl Copies {
     }
 
     /// The candidates the lookups told no CRC-32 of, that the host may hash: stored
-    /// entries (only a record or the bytes can settle what `auto`'s sniff decides) of at
-    /// least two heads and a part. Below that a copy saves too little upload for its
-    /// requests: OSS's heads are 128 KiB, and a folder of 300 KiB files copied would be
-    /// three requests and two parts a file instead of a share of one part.
+    /// entries (`auto` ones once a record or their sniff chose stored) of at least two
+    /// heads and a part. Below that a copy saves too little upload for its requests:
+    /// OSS's heads are 128 KiB, and a folder of 300 KiB files copied would be three
+    /// requests and two parts a file instead of a share of one part.
     pub fn to_hash(&self, plan: &Plan, part_size: u64) -> Vec<usize> {
         let smallest = (2 * self.head).max(part_size);
         self.candidates
@@ -302,7 +320,11 @@ impl Copies {
             .filter(|e| !self.crc32.contains_key(e))
             .filter(|&e| {
                 let entry = &plan.entries[e];
-                entry.method == Method::Stored && !entry.sniff && entry.size() >= smallest
+                let stored = match entry.sniff {
+                    true => self.sniffed_stored.contains(&e),
+                    false => entry.method == Method::Stored,
+                };
+                stored && entry.size() >= smallest
             })
             .collect()
     }
@@ -371,11 +393,11 @@ pub fn smallest(head: u64, seams: bool) -> u64 {
     }
 }
 
-/// Only a record can say what `auto`'s sniff decides, so without records those are not.
-fn worth_copying(e: &PlannedEntry, smallest: u64, records: bool) -> bool {
+/// `auto` entries only where their sniff can be settled before the choice (`sniffable`).
+fn worth_copying(e: &PlannedEntry, smallest: u64, sniffable: bool) -> bool {
     matches!(e.kind, EntryKind::File { .. })
         && e.etag.is_some()
-        && (e.method == Method::Stored || e.sniff && records)
+        && (e.method == Method::Stored || e.sniff && sniffable)
         && e.size() >= smallest
 }
 

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use super::copy::{self, Copies, Record};
 use super::error::PackError;
 use super::io::{Action, Event, NetError, Now, Token};
-use super::job::{Job, Mode, Tuning};
+use super::job::{Job, Mode, Tuning, SNIFF_BYTES};
 use super::listing::Listing;
 use super::progress::Progress;
 use super::reads::Reads;
@@ -36,7 +36,7 @@ use super::summary::Summary;
 use super::upload::{Sweep, Upload};
 use super::verify::Verdict;
 use super::writer::{Output, Writer};
-use crate::plan::{part_size_at_least, Plan, PlanOptions};
+use crate::plan::{compressed_by_content, incompressible, part_size_at_least, Plan, PlanOptions};
 use crate::store::checksum::{Algorithm, Checksum, Claimed};
 use crate::store::host_hashes::{self, Hashed};
 use crate::store::{
@@ -376,7 +376,7 @@ impl Engine {
         while self.requests.count(|op| {
             matches!(
                 op,
-                Op::Probe { .. } | Op::GetRecord { .. } | Op::HashObject { .. }
+                Op::Probe { .. } | Op::GetRecord { .. } | Op::Sniff { .. } | Op::HashObject { .. }
             )
         }) < self.tuning.heads_in_flight
         {
@@ -404,6 +404,18 @@ impl Engine {
             return;
         }
         let part_size = self.part_size().max(1);
+        // `auto` objects no record settled: their first bytes, sniffed as the writer would,
+        // say whether they are stored, so hashed and copied (a round of small reads).
+        if self.tuning.hash_to_copy && !self.copies.sniff_round {
+            self.copies.sniff_round = true;
+            let entries = self.copies.to_sniff(&self.plan, part_size);
+            if !entries.is_empty() {
+                self.copies.lookups_left = entries.len();
+                let sniffs = entries.into_iter().map(|entry| Op::Sniff { entry });
+                self.copies.queue.extend(sniffs);
+                return;
+            }
+        }
         if self.tuning.hash_to_copy {
             let entries = self.copies.to_hash(&self.plan, part_size);
             self.copies.pending.extend(entries);
@@ -949,6 +961,7 @@ impl Engine {
                     | Op::ListParts { .. }
                     | Op::Probe { .. }
                     | Op::GetRecord { .. }
+                    | Op::Sniff { .. }
                     | Op::HashObject { .. }
                     | Op::PutRecord { .. }
                     | Op::CopyRead { .. }
@@ -1183,6 +1196,15 @@ impl Engine {
                     MAX_RECORD,
                 ))
             }
+            Op::Sniff { entry } => {
+                let e = &self.plan.entries[*entry];
+                let key = ObjectKey::new(e.key.as_str()).ok()?;
+                let etag = e.etag.as_ref()?.text();
+                let get = GetObject::new(bucket, &key)
+                    .if_match(&etag)
+                    .range(0, SNIFF_BYTES.min(e.size()));
+                Some((get.sign(cfg, t), Rope::new(), SNIFF_BYTES))
+            }
             Op::HashObject { entry, range } => {
                 // (A retry due after the pack ended, its plan given up, is not sent.)
                 let e = self.plan.entries.get(*entry)?;
@@ -1212,7 +1234,9 @@ impl Engine {
                     &e.etag.as_ref()?.text(),
                     e.size(),
                     *writer.crc32s.get(entry)?,
-                    writer.sniffed_stored.contains(entry),
+                    // Sniffed by the writer, or before the choice (`Op::Sniff`).
+                    writer.sniffed_stored.contains(entry)
+                        || self.copies.sniffed_stored.contains(entry),
                 )
                 .to_json();
                 let put = PutObject::new(bucket, &key, record.len() as u64)
@@ -1455,6 +1479,12 @@ impl Engine {
                 "look up the checksum of `{}`",
                 self.plan.entries[*entry].key
             ),
+            Op::Sniff { entry } => {
+                format!(
+                    "read the first bytes of `{}`",
+                    self.plan.entries[*entry].key
+                )
+            }
             Op::HashObject { entry, range } => {
                 let e = &self.plan.entries[*entry];
                 let (a, b) = Copies::hash_range(e.size(), self.tuning.hash_range_bytes, *range);
@@ -1828,7 +1858,7 @@ impl Engine {
             // looked at now, so it stays (S3 checked it against ours on completion).
             Op::VerifyDest => self.completed(),
             // No copy for that object: it is read.
-            Op::Probe { .. } | Op::GetRecord { .. } => self.looked_up(),
+            Op::Probe { .. } | Op::GetRecord { .. } | Op::Sniff { .. } => self.looked_up(),
             // The entry is laid out as copied: without its CRC-32 the pack cannot go on,
             // as without a read.
             Op::HashObject { entry, range } => {
@@ -1919,6 +1949,7 @@ impl Engine {
             }
             Op::DeleteDest if not_found => self.upload.delete_done = true,
             Op::Probe { .. }
+            | Op::Sniff { .. }
             | Op::HashObject { .. }
             | Op::CopyPart { .. }
             | Op::CopyRead { .. }
@@ -1928,7 +1959,9 @@ impl Engine {
                     Op::CopyPart { number } | Op::CopyRead { number } => {
                         self.copy_source(number).map_or(0, |r| r.entry)
                     }
-                    Op::Probe { entry } | Op::HashObject { entry, .. } => entry,
+                    Op::Probe { entry } | Op::Sniff { entry } | Op::HashObject { entry, .. } => {
+                        entry
+                    }
                     _ => unreachable!("matched above"),
                 };
                 let key = self.plan.entries[entry].key.clone();
@@ -2326,6 +2359,18 @@ impl Engine {
                             self.copies.sniffed_stored.insert(entry);
                         }
                     }
+                }
+                self.looked_up();
+            }
+            Op::Sniff { entry } => {
+                // As the writer's sniff (`Writer::pump`) will decide on the same bytes. A
+                // short answer (the object is pinned by its ETag) settles nothing.
+                let e = &self.plan.entries[entry];
+                let head = f.body.as_slice();
+                if head.len() as u64 == SNIFF_BYTES.min(e.size())
+                    && (compressed_by_content(head) || incompressible(head))
+                {
+                    self.copies.sniffed_stored.insert(entry);
                 }
                 self.looked_up();
             }

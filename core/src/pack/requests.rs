@@ -75,6 +75,11 @@ pub(crate) enum Op {
     GetRecord {
         entry: usize,
     },
+    /// The first bytes of an `auto` object that may be copied, for the sniff that decides
+    /// whether it is stored (and so copied), before the choice (`copy.rs`).
+    Sniff {
+        entry: usize,
+    },
     /// Range number `range` of an object that may be copied, read by the host for its
     /// CRCs alone when nothing else tells its CRC-32 (`store::host_hashes`, heads only):
     /// its bytes never enter the guest. Ranges, so a large object is hashed as fast as
