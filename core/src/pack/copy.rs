@@ -214,7 +214,7 @@ impl Copies {
     /// The `auto` candidates no record settled, worth the host's hashing if their sniff
     /// chooses stored: their first bytes are read for it before the choice.
     pub fn to_sniff(&self, plan: &Plan, part_size: u64) -> Vec<usize> {
-        let smallest = (2 * self.head).max(part_size);
+        let smallest = self.smallest_hashed(part_size);
         self.candidates
             .iter()
             .copied()
@@ -301,7 +301,6 @@ impl Copies {
     /// The host's hashing told entry `e`'s CRC-32: the writer may go on past it.
     pub fn hashed_crc32(&mut self, e: usize, crc32: u32) {
         self.pending.remove(&e);
-        self.crc32.insert(e, crc32);
         if let Some(c) = self.chosen.get_mut(&e) {
             *c = crc32;
         }
@@ -313,7 +312,7 @@ impl Copies {
     /// OSS's heads are 128 KiB, and a folder of 300 KiB files copied would be three
     /// requests and two parts a file instead of a share of one part.
     pub fn to_hash(&self, plan: &Plan, part_size: u64) -> Vec<usize> {
-        let smallest = (2 * self.head).max(part_size);
+        let smallest = self.smallest_hashed(part_size);
         self.candidates
             .iter()
             .copied()
@@ -327,6 +326,11 @@ impl Copies {
                 stored && entry.size() >= smallest
             })
             .collect()
+    }
+
+    /// The smallest object worth the host's hashing (and so a sniff): two heads and a part.
+    fn smallest_hashed(&self, part_size: u64) -> u64 {
+        (2 * self.head).max(part_size)
     }
 
     /// Bytes `start..end` of range `range` of an object of `size` hashed in ranges of

@@ -36,7 +36,7 @@ use super::summary::Summary;
 use super::upload::{Sweep, Upload};
 use super::verify::Verdict;
 use super::writer::{Output, Writer};
-use crate::plan::{compressed_by_content, incompressible, part_size_at_least, Plan, PlanOptions};
+use crate::plan::{part_size_at_least, sniffs_stored, Plan, PlanOptions};
 use crate::store::checksum::{Algorithm, Checksum, Claimed};
 use crate::store::host_hashes::{self, Hashed};
 use crate::store::{
@@ -478,7 +478,7 @@ impl Engine {
         if !done {
             return;
         }
-        let ranges = std::mem::take(self.copies.hash_ranges.get_mut(&entry).expect("above"));
+        let ranges = self.copies.hash_ranges.remove(&entry).unwrap_or_default();
         let mut h = Hashed::of(self.archive_algorithm, b"");
         for (i, r) in ranges.into_iter().flatten().enumerate() {
             let (start, end) = Copies::hash_range(size, self.tuning.hash_range_bytes, i as u32);
@@ -495,7 +495,6 @@ impl Engine {
             // Flipped on the way in, or the store's word is wrong: hashed once more.
             self.copies.contradicted += 1;
             if !self.copies.rehashed.insert(entry) {
-                self.copies.hash_ranges.remove(&entry);
                 return self.fail(PackError::ChecksumMismatch {
                     what: format!("hash `{}`", self.plan.entries[entry].key),
                     algorithm: h.algorithm.name(),
@@ -512,7 +511,6 @@ impl Engine {
             }
             return self.probe(now);
         }
-        self.copies.hash_ranges.remove(&entry);
         self.copies.hashed_crc32(entry, h.crc32);
         if agrees == Some(true) {
             self.copies.hashed.insert(entry);
@@ -2367,9 +2365,7 @@ impl Engine {
                 // short answer (the object is pinned by its ETag) settles nothing.
                 let e = &self.plan.entries[entry];
                 let head = f.body.as_slice();
-                if head.len() as u64 == SNIFF_BYTES.min(e.size())
-                    && (compressed_by_content(head) || incompressible(head))
-                {
+                if head.len() as u64 == SNIFF_BYTES.min(e.size()) && sniffs_stored(head) {
                     self.copies.sniffed_stored.insert(entry);
                 }
                 self.looked_up();

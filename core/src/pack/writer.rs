@@ -16,7 +16,7 @@ use super::job::SNIFF_BYTES;
 use super::part_splitter::{CopyRange, Part, PartSplitter, TooManyParts};
 use super::reads::{Reads, Taken};
 use super::verify::PieceCrcs;
-use crate::plan::{compressed_by_content, incompressible, Plan};
+use crate::plan::{sniffs_stored, Plan};
 use crate::store::checksum::{self, Algorithm};
 use crate::zip::{EncodeError, Layout, Method, ZipEncoder};
 
@@ -200,7 +200,7 @@ impl Writer {
                     let Some(head) = reads.peek(self.entry, n) else {
                         break;
                     };
-                    if compressed_by_content(&head) || incompressible(&head) {
+                    if sniffs_stored(&head) {
                         meta = meta.with_method(Method::Stored);
                         self.sniffed_stored.insert(self.entry);
                     }

@@ -53,6 +53,13 @@ pub fn compressed_by_content(head: &[u8]) -> bool {
         || (head.len() >= 8 && &head[4..8] == b"ftyp")
 }
 
+/// `auto`'s sniff of an object's first bytes: stored (compressed by its magic number, or
+/// incompressible) rather than deflated. One rule for the writer and for the sniff before
+/// a copy is chosen, which must decide alike on the same bytes.
+pub fn sniffs_stored(head: &[u8]) -> bool {
+    compressed_by_content(head) || incompressible(head)
+}
+
 /// How much of an object's start the trial compression looks at.
 const TRIAL_BYTES: usize = 64 << 10;
 /// Samples shorter than this are not judged: deflating them costs nothing anyway.

@@ -9,7 +9,9 @@ mod part_size;
 mod request;
 mod taken_names;
 
-pub use compressibility::{compressed_by_content, compressed_by_extension, incompressible};
+pub use compressibility::{
+    compressed_by_content, compressed_by_extension, incompressible, sniffs_stored,
+};
 pub use entries::{Plan, PlanOptions, PlannedEntry, Source};
 pub use naming::{entry_name, unique_name};
 pub use part_size::{part_size, part_size_at_least, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
