@@ -102,6 +102,7 @@ impl Runtime {
 
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        crate::stream_write::add_to_linker(&mut linker)?;
         crate::request_options::add_http_to_linker(&mut linker)?;
         bindings::wasi::config::store::add_to_linker::<HostState, HasSelf<HostState>>(
             &mut linker,

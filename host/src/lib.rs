@@ -57,6 +57,7 @@ mod request_options;
 pub mod serve;
 pub mod settings;
 pub mod state;
+mod stream_write;
 pub mod ui;
 mod unsent_limit;
 

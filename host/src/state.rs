@@ -23,6 +23,11 @@ impl HostState {
         self.hooks.client.options().plain
     }
 
+    /// The instance's resources, for the imports this host defines itself.
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
     pub fn new(hooks: PooledHooks, config: Arc<ConfigValues>, limiter: MemoryLimiter) -> Self {
         let mut wasi = WasiCtx::builder();
         // Guest stdout goes to our stderr: our stdout carries `pack`'s JSON summary.
