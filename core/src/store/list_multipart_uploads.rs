@@ -106,7 +106,7 @@ impl<'a> ListMultipartUploads<'a> {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let next_key_marker = match root.child("NextKeyMarker").map(|m| m.text.as_str()) {
+        let next_key_marker = match root.child("NextKeyMarker").map(|m| &*m.text) {
             Some(m) if !m.is_empty() => Some(decode(m)?),
             _ => None,
         };

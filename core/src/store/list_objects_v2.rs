@@ -114,7 +114,7 @@ impl<'a> ListObjectsV2<'a> {
         let objects =
             root.children("Contents")
                 .map(|c| {
-                    let raw_key = c.child("Key").map(|k| k.text.as_str()).ok_or_else(|| {
+                    let raw_key = c.child("Key").map(|k| &*k.text).ok_or_else(|| {
                         StoreError::invalid_response("listing entry without <Key>")
                     })?;
                     let key = if encoded {

@@ -71,7 +71,7 @@ fn parse_timestamp(s: &str) -> Option<i64> {
 
 /// Parses a response document, turning an `<Error>` root (S3 sends some
 /// failures with status 200) into the error and checking the root name.
-fn parse_root(body: &[u8], expected: &str) -> Result<xml::Element, StoreError> {
+fn parse_root<'a>(body: &'a [u8], expected: &str) -> Result<xml::Element<'a>, StoreError> {
     let root = xml::parse(body).map_err(StoreError::invalid_response)?;
     if root.name == "Error" {
         return Err(StoreError::from_element(200, &root));
