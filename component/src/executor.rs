@@ -1,9 +1,10 @@
-//! Carries out what the pack engine asks, over `wasi:http`: each request is a task on
-//! wstd's reactor (so the host runs them in parallel), its answer flows back as events,
-//! its body only as far as the engine granted credit. It decides nothing.
+//! Carries out what the pack engine asks, over `wasi:http`: each request is a future in
+//! flight beside the others (`exchanges.rs`; the host runs them in parallel), its answer
+//! flows back as events, its body only as far as the engine granted credit. It decides
+//! nothing.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,11 +13,11 @@ use futures_channel::mpsc;
 use futures_lite::StreamExt;
 use wstd::http::body::{Body, Bytes};
 use wstd::http::{Client, Method, Request};
-use wstd::runtime::{spawn, Task};
 use zip_oss_core::pack::{Action, Engine, Event, NetError, Now, PackError, Rope, Summary, Token};
 use zip_oss_core::store::host_hashes::{self, Hashed};
 use zip_oss_core::store::HttpRequest;
 
+use crate::exchanges::Exchanges;
 use crate::progress::Reporter;
 use crate::store_http;
 
@@ -38,9 +39,13 @@ struct Credit {
 pub struct Executor {
     engine: Engine,
     timeout: Duration,
-    tasks: HashMap<Token, (Task<()>, Rc<RefCell<Credit>>)>,
+    exchanges: Exchanges,
+    credits: HashMap<Token, Rc<RefCell<Credit>>>,
+    /// What the requests in flight have to tell, in the order they told it.
+    answers: Rc<RefCell<VecDeque<Event>>>,
     /// The timer of the next deadline (monotonic ms since `started`), while it stands.
     wake: Option<(u64, wstd::time::Timer)>,
+    /// Events from other tasks (a streamed body's pieces taken).
     events: mpsc::UnboundedSender<Event>,
     incoming: mpsc::UnboundedReceiver<Event>,
     started: Instant,
@@ -63,7 +68,9 @@ impl Executor {
             engine,
             timeout,
             progress: Reporter::from_config(Rc::new(http)).into_iter().collect(),
-            tasks: HashMap::new(),
+            exchanges: Exchanges::default(),
+            credits: HashMap::new(),
+            answers: Rc::default(),
             wake: None,
             events,
             incoming,
@@ -114,6 +121,11 @@ impl Executor {
     }
 
     pub async fn run(&mut self) -> Stop {
+        let runner = self.exchanges.runner();
+        runner.run(self.rounds()).await
+    }
+
+    async fn rounds(&mut self) -> Stop {
         loop {
             // Each reading of a clock is a host call, and a small object makes several
             // actions and events. The wall clock (whole seconds: signing, leases) is read
@@ -145,29 +157,43 @@ impl Executor {
                     (due, wstd::time::Timer::after(wait))
                 });
             }
+            // The requests woken are polled first, and what they tell comes first.
+            let (exchanges, answers, incoming) =
+                (&mut self.exchanges, &self.answers, &mut self.incoming);
+            let next = std::future::poll_fn(|cx| {
+                exchanges.poll_woken();
+                match answers.borrow_mut().pop_front() {
+                    Some(event) => Poll::Ready(Some(event)),
+                    None => incoming.poll_next(cx),
+                }
+            });
             let event = match &self.wake {
                 Some((_, timer)) => {
                     let woken = async {
                         timer.wait().await;
                         None
                     };
-                    futures_lite::future::or(self.incoming.next(), woken).await
+                    futures_lite::future::or(next, woken).await
                 }
-                None => self.incoming.next().await,
+                None => next.await,
             };
             let Some(event) = event else { continue };
             let unix = now_unix();
             self.take(event, self.now_with(unix));
             // Everything that arrived meanwhile, before the engine acts again.
-            while let Ok(event) = self.incoming.try_recv() {
-                self.take(event, self.now_with(unix));
+            loop {
+                let next = self.answers.borrow_mut().pop_front();
+                match next.or_else(|| self.incoming.try_recv().ok()) {
+                    Some(event) => self.take(event, self.now_with(unix)),
+                    None => break,
+                }
             }
         }
     }
 
     fn take(&mut self, event: Event, now: Now) {
         if let Event::End { token } | Event::Failed { token, .. } = &event {
-            self.tasks.remove(token);
+            self.credits.remove(token);
         }
         self.engine.handle(event, now);
     }
@@ -191,17 +217,18 @@ impl Executor {
                     bytes: credit,
                     waker: None,
                 }));
-                let task = spawn(exchange(
+                let exchange = exchange(
                     token,
                     (request, body),
                     self.timeout,
                     credit.clone(),
-                    self.events.clone(),
-                ));
-                self.tasks.insert(token, (task, credit));
+                    self.answers.clone(),
+                );
+                self.exchanges.start(token, exchange);
+                self.credits.insert(token, credit);
             }
             Action::Credit { token, bytes } => {
-                if let Some((_, credit)) = self.tasks.get(&token) {
+                if let Some(credit) = self.credits.get(&token) {
                     let mut c = credit.borrow_mut();
                     c.bytes += bytes;
                     if let Some(w) = c.waker.take() {
@@ -209,8 +236,11 @@ impl Executor {
                     }
                 }
             }
-            // Dropping the task drops its request.
-            Action::Cancel { token } => drop(self.tasks.remove(&token)),
+            // Dropping the exchange drops its request.
+            Action::Cancel { token } => {
+                self.exchanges.cancel(token);
+                self.credits.remove(&token);
+            }
             Action::Reserve { bytes } => {
                 let ok = reserve(bytes);
                 let now = self.now();
@@ -249,11 +279,9 @@ async fn exchange(
     (request, body): (HttpRequest, Rope),
     timeout: Duration,
     credit: Rc<RefCell<Credit>>,
-    events: mpsc::UnboundedSender<Event>,
+    answers: Rc<RefCell<VecDeque<Event>>>,
 ) {
-    let send = |e: Event| {
-        let _ = events.unbounded_send(e);
-    };
+    let send = |e: Event| answers.borrow_mut().push_back(e);
     let answer = match store_http::send(request, body, timeout).await {
         Ok(answer) => answer,
         Err(failed) => {

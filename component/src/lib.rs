@@ -20,6 +20,7 @@
 
 mod browse;
 mod config;
+mod exchanges;
 mod executor;
 mod http_api;
 mod notify;

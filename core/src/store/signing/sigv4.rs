@@ -149,7 +149,7 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
 
 /// Step 4: the signature, lower-case hex.
 pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
-    super::hex_lower(&hmac(signing_key, string_to_sign.as_bytes()))
+    super::hex_lower(&super::keyed_hmac(signing_key, string_to_sign.as_bytes()))
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
