@@ -11,8 +11,8 @@ use super::request::{Compression, Folders, PackRequest};
 use super::taken_names::TakenNames;
 use crate::store::ETag;
 use crate::zip::{
-    archive_size_in, entry_overhead, EncodeError, EntryKind, EntryMeta, Layout, Method,
-    NameEncoding,
+    archive_size_in, entry_overhead, EncodeError, EncodedName, EntryKind, EntryMeta, Layout,
+    Method, NameEncoding,
 };
 
 /// One object as the listing (or a lookup) describes it.
@@ -71,9 +71,8 @@ impl PlannedEntry {
     }
 
     pub fn meta(&self) -> EntryMeta {
-        EntryMeta::new(self.name(), self.kind, self.mtime_unix)
-            .with_name_encoding(self.name(), self.name_encoding)
-            .with_method(self.method)
+        let name = EncodedName::new(self.name(), self.name_encoding);
+        EntryMeta::named(name, self.kind, self.mtime_unix).with_method(self.method)
     }
 
     pub fn size(&self) -> u64 {
@@ -288,7 +287,8 @@ impl Plan {
     pub fn utf8_fallbacks(&self) -> Vec<String> {
         self.entries
             .iter()
-            .filter(|e| e.meta().name.fell_back_to_utf8)
+            .filter(|e| e.name_encoding == NameEncoding::Gbk)
+            .filter(|e| EncodedName::new(e.name(), e.name_encoding).fell_back_to_utf8)
             .map(|e| e.name().to_string())
             .collect()
     }

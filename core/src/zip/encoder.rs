@@ -108,8 +108,13 @@ pub struct EntryMeta {
 impl EntryMeta {
     /// A stored file or folder with a UTF-8 name.
     pub fn new(name: &str, kind: EntryKind, mtime_unix: Option<i64>) -> Self {
+        Self::named(EncodedName::new(name, NameEncoding::Utf8), kind, mtime_unix)
+    }
+
+    /// A stored file or folder with its name already encoded.
+    pub fn named(name: EncodedName, kind: EntryKind, mtime_unix: Option<i64>) -> Self {
         EntryMeta {
-            name: EncodedName::new(name, NameEncoding::Utf8),
+            name,
             kind,
             method: Method::Stored,
             mtime: mtime_unix.map_or(DosDateTime::EPOCH, DosDateTime::from_unix),

@@ -96,9 +96,12 @@ pub fn canonical_headers(authority: &str, headers: &[(String, String)]) -> (Stri
 fn collapsed(value: &str) -> Cow<'_, str> {
     let trimmed = value.trim();
     let mut after_space = false;
-    let plain = trimmed.chars().all(|c| {
-        let ok = !c.is_whitespace() || (c == ' ' && !after_space);
-        after_space = c.is_whitespace();
+    // By bytes: a value of ASCII other than whitespace runs is what every request has.
+    // Any other byte (non-ASCII may be Unicode whitespace) takes the general way.
+    let plain = trimmed.bytes().all(|b| {
+        let space = b == b' ';
+        let ok = b.is_ascii() && !(b as char).is_whitespace() || (space && !after_space);
+        after_space = space;
         ok
     });
     match plain {
@@ -325,6 +328,21 @@ e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         let (c, s) = canonical_headers("h:9000", &h);
         assert_eq!(c, "host:h:9000\nx-amz-meta-a:a b c,d\n");
         assert_eq!(s, "host;x-amz-meta-a");
+    }
+
+    #[test]
+    fn values_collapse_by_unicode_whitespace() {
+        for (value, signed) in [
+            ("a b", "a b"),
+            ("a  b", "a b"),
+            (" a\x0Bb ", "a b"),
+            ("中 文", "中 文"),
+            ("中\u{00A0}\u{3000}文", "中 文"),
+            ("", ""),
+        ] {
+            assert_eq!(collapsed(value), signed, "{value:?}");
+        }
+        assert!(matches!(collapsed(" a b "), Cow::Borrowed("a b")));
     }
 
     #[test]
