@@ -236,12 +236,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_wake_while_running_marks_and_one_while_waiting_wakes_the_task() {
+    type Done = Rc<RefCell<Vec<u64>>>;
+
+    /// The executor's task (counting its wake-ups), its requests, and those finished.
+    fn fixture() -> (Arc<Count>, Waker, Rc<RefCell<Exchanges>>, Done) {
         let count = Arc::new(Count(Mutex::new(0)));
         let task = Waker::from(count.clone());
-        let ex = Rc::new(RefCell::new(Exchanges::default()));
-        let done = Rc::new(RefCell::new(Vec::new()));
+        (count, task, Rc::default(), Rc::default())
+    }
+
+    #[test]
+    fn a_wake_while_running_marks_and_one_while_waiting_wakes_the_task() {
+        let (count, task, ex, done) = fixture();
         let (a, b) = (
             Rc::new(RefCell::new(Gate::default())),
             Rc::new(RefCell::new(Gate::default())),
@@ -279,10 +285,7 @@ mod tests {
 
     #[test]
     fn a_wake_after_the_last_poll_of_a_run_runs_it_again() {
-        let count = Arc::new(Count(Mutex::new(0)));
-        let task = Waker::from(count.clone());
-        let ex = Rc::new(RefCell::new(Exchanges::default()));
-        let done = Rc::new(RefCell::new(Vec::new()));
+        let (count, task, ex, done) = fixture();
         let a = Rc::new(RefCell::new(Gate::default()));
         ex.borrow_mut()
             .start(Token(1), gated(a.clone(), done.clone(), 1));
