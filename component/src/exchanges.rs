@@ -5,13 +5,14 @@
 //! waiting, which of all pending pollables are ready: with a task per request, each answer
 //! that came in cost one such `poll` over every request in flight. That was ~4,200 `poll`
 //! calls in a pack of 2,000 small objects, a tenth of all its instructions (callgrind).
-//! Here the requests are one task's: the host's wake-ups mark which requests to poll, the
-//! executor polls those, and wstd only ever runs that one task, so it waits on the host
-//! once per round of answers.
+//! Here the requests are one task's: the host's wake-ups mark which requests to poll, and
+//! the executor polls those. While that task is the only one ready, wstd waits on the
+//! host once per round of answers; other tasks (a progress report, a status write, a
+//! streamed body's writer) still cost wstd's check when they run.
 //!
-//! A request woken while the executor runs (its credit grown, or another request's
-//! answer read) is only marked, not its task woken: the executor polls marked requests
-//! before it waits again, so a wake-up from within cannot cost a `poll` either.
+//! A request woken while the executor runs (its credit grown) is only marked, not the task
+//! woken: the executor polls marked requests before it waits again. A request marked after
+//! that last poll wakes the task again ([`Running`]), which costs wstd's check once.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -26,8 +27,14 @@ type Exchange = Pin<Box<dyn Future<Output = ()>>>;
 
 /// The requests in flight, by token.
 pub struct Exchanges {
-    running: HashMap<Token, (Exchange, Waker)>,
+    in_flight: HashMap<Token, InFlight>,
     marks: Arc<Marks>,
+}
+
+struct InFlight {
+    exchange: Exchange,
+    mark: Arc<Mark>,
+    waker: Waker,
 }
 
 /// Which requests were woken, and the task to wake when that happens while it waits.
@@ -39,9 +46,11 @@ struct Marks {
     running: AtomicBool,
 }
 
-/// One request's waker: marks it.
+/// One request's waker: marks it, once until it is polled (two of its waits ready at once
+/// would otherwise poll it twice, each poll asking the host about its waits again).
 struct Mark {
     token: Token,
+    marked: AtomicBool,
     marks: Arc<Marks>,
 }
 
@@ -51,11 +60,15 @@ impl Wake for Mark {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        if self.marked.swap(true, Ordering::Relaxed) {
+            return;
+        }
         let marks = &self.marks;
         marks.woken.lock().unwrap().push(self.token);
         if !marks.running.load(Ordering::Relaxed) {
-            if let Some(task) = marks.task.lock().unwrap().as_ref() {
-                task.wake_by_ref();
+            let task = marks.task.lock().unwrap().clone();
+            if let Some(task) = task {
+                task.wake();
             }
         }
     }
@@ -64,7 +77,7 @@ impl Wake for Mark {
 impl Default for Exchanges {
     fn default() -> Self {
         Exchanges {
-            running: HashMap::new(),
+            in_flight: HashMap::new(),
             marks: Arc::new(Marks::default()),
         }
     }
@@ -73,17 +86,27 @@ impl Default for Exchanges {
 impl Exchanges {
     /// Starts `exchange`: it is first polled with the others that are due.
     pub fn start(&mut self, token: Token, exchange: impl Future<Output = ()> + 'static) {
-        let waker = Waker::from(Arc::new(Mark {
+        let mark = Arc::new(Mark {
             token,
+            marked: AtomicBool::new(true),
             marks: self.marks.clone(),
-        }));
-        self.running.insert(token, (Box::pin(exchange), waker));
+        });
+        let waker = Waker::from(mark.clone());
+        let exchange = Box::pin(exchange);
+        self.in_flight.insert(
+            token,
+            InFlight {
+                exchange,
+                mark,
+                waker,
+            },
+        );
         self.marks.woken.lock().unwrap().push(token);
     }
 
     /// Drops a request (and so its wasi:http resources).
     pub fn cancel(&mut self, token: Token) {
-        self.running.remove(&token);
+        self.in_flight.remove(&token);
     }
 
     /// Polls each request woken since the last call, once. One woken meanwhile waits for
@@ -93,16 +116,14 @@ impl Exchanges {
     pub fn poll_woken(&mut self) {
         let woken = std::mem::take(&mut *self.marks.woken.lock().unwrap());
         for token in woken {
-            // Gone (finished, cancelled) or marked twice and finished since.
-            let Some((exchange, waker)) = self.running.get_mut(&token) else {
+            // Gone: finished or cancelled.
+            let Some(request) = self.in_flight.get_mut(&token) else {
                 continue;
             };
-            if exchange
-                .as_mut()
-                .poll(&mut Context::from_waker(waker))
-                .is_ready()
-            {
-                self.running.remove(&token);
+            request.mark.marked.store(false, Ordering::Relaxed);
+            let mut cx = Context::from_waker(&request.waker);
+            if request.exchange.as_mut().poll(&mut cx).is_ready() {
+                self.in_flight.remove(&token);
             }
         }
     }
@@ -125,7 +146,9 @@ impl Runner {
     }
 }
 
-/// The executor's run, telling the requests' wakers when it is running.
+/// The executor's run, telling the requests' wakers when it is running. Marks left when
+/// the run ends (a streamed archive's head: `Executor::run` is called again) are polled
+/// by the next run; until then a wake-up goes to this run's task, for nothing.
 pub struct Running<F> {
     task: Pin<Box<F>>,
     marks: Arc<Marks>,
@@ -136,7 +159,12 @@ impl<F: Future> Future for Running<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let marks = self.marks.clone();
-        *marks.task.lock().unwrap() = Some(cx.waker().clone());
+        {
+            let mut task = marks.task.lock().unwrap();
+            if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                *task = Some(cx.waker().clone());
+            }
+        }
         marks.running.store(true, Ordering::Relaxed);
         let polled = self.task.as_mut().poll(cx);
         marks.running.store(false, Ordering::Relaxed);
@@ -205,9 +233,49 @@ mod tests {
         ex.poll_woken();
         assert_eq!(*done.borrow(), [1]);
         assert_eq!([gates[0].borrow().polls, gates[2].borrow().polls], [1, 1]);
-        assert_eq!(ex.running.len(), 2);
-        ex.cancel(Token(0));
-        assert_eq!(ex.running.len(), 1);
+        assert_eq!(ex.in_flight.len(), 2);
+    }
+
+    /// Set when the future holding it is dropped.
+    struct Dropped(Rc<RefCell<bool>>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            *self.0.borrow_mut() = true;
+        }
+    }
+
+    #[test]
+    fn a_request_woken_twice_is_polled_once_and_a_cancelled_one_is_dropped() {
+        let mut ex = Exchanges::default();
+        let polls = Rc::new(RefCell::new(0));
+        let its_waker: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let dropped = Rc::new(RefCell::new(false));
+        let request = {
+            let (polls, its_waker) = (polls.clone(), its_waker.clone());
+            let guard = Dropped(dropped.clone());
+            std::future::poll_fn(move |cx| {
+                let _held = &guard;
+                *polls.borrow_mut() += 1;
+                *its_waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::<()>::Pending
+            })
+        };
+        ex.start(Token(3), request);
+        ex.poll_woken();
+        let waker = its_waker.borrow().clone().expect("polled");
+        // Two of its waits ready at once.
+        waker.wake_by_ref();
+        waker.wake_by_ref();
+        ex.poll_woken();
+        ex.poll_woken();
+        assert_eq!(*polls.borrow(), 2);
+        assert!(!*dropped.borrow());
+        ex.cancel(Token(3));
+        assert!(*dropped.borrow(), "cancelling drops the request");
+        // A wake-up for a request gone is nothing.
+        waker.wake_by_ref();
+        ex.poll_woken();
+        assert_eq!(*polls.borrow(), 2);
     }
 
     #[test]
@@ -305,5 +373,38 @@ mod tests {
             .poll(&mut Context::from_waker(&task))
             .is_pending());
         assert_eq!(*count.0.lock().unwrap(), 1, "run again for the mark left");
+    }
+
+    #[test]
+    fn marks_left_when_a_run_ends_are_polled_by_the_next_run() {
+        let (count, task, ex, done) = fixture();
+        let a = Rc::new(RefCell::new(Gate::default()));
+        ex.borrow_mut()
+            .start(Token(1), gated(a.clone(), done.clone(), 1));
+        ex.borrow_mut().poll_woken();
+        // The first run ends (a streamed archive's head), then the request is woken: the
+        // first run's task is woken, for nothing.
+        let mut first = ex.borrow().runner().run(async {});
+        assert!(Pin::new(&mut first)
+            .poll(&mut Context::from_waker(&task))
+            .is_ready());
+        drop(first);
+        open(&a);
+        assert_eq!(*count.0.lock().unwrap(), 1);
+        // The next run, on another task, polls it.
+        let (count2, task2, _, _) = fixture();
+        let run = {
+            let ex = ex.clone();
+            std::future::poll_fn(move |_| {
+                ex.borrow_mut().poll_woken();
+                Poll::<()>::Pending
+            })
+        };
+        let mut second = ex.borrow().runner().run(run);
+        assert!(Pin::new(&mut second)
+            .poll(&mut Context::from_waker(&task2))
+            .is_pending());
+        assert_eq!(*done.borrow(), [1]);
+        assert_eq!(*count2.0.lock().unwrap(), 0);
     }
 }

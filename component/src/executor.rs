@@ -162,7 +162,8 @@ impl Executor {
                 (&mut self.exchanges, &self.answers, &mut self.incoming);
             let next = std::future::poll_fn(|cx| {
                 exchanges.poll_woken();
-                match answers.borrow_mut().pop_front() {
+                let answer = answers.borrow_mut().pop_front();
+                match answer {
                     Some(event) => Poll::Ready(Some(event)),
                     None => incoming.poll_next(cx),
                 }
