@@ -306,6 +306,15 @@ mod tests {
 
     type Done = Rc<RefCell<Vec<u64>>>;
 
+    /// A gated request started as token 1 and polled once.
+    fn started_gate(ex: &Rc<RefCell<Exchanges>>, done: &Done) -> Rc<RefCell<Gate>> {
+        let gate = Rc::new(RefCell::new(Gate::default()));
+        ex.borrow_mut()
+            .start(Token(1), gated(gate.clone(), done.clone(), 1));
+        ex.borrow_mut().poll_woken();
+        gate
+    }
+
     /// The executor's task (counting its wake-ups), its requests, and those finished.
     fn fixture() -> (Arc<Count>, Waker, Rc<RefCell<Exchanges>>, Done) {
         let count = Arc::new(Count(Mutex::new(0)));
@@ -354,10 +363,7 @@ mod tests {
     #[test]
     fn a_wake_after_the_last_poll_of_a_run_runs_it_again() {
         let (count, task, ex, done) = fixture();
-        let a = Rc::new(RefCell::new(Gate::default()));
-        ex.borrow_mut()
-            .start(Token(1), gated(a.clone(), done.clone(), 1));
-        ex.borrow_mut().poll_woken();
+        let a = started_gate(&ex, &done);
         // The run opens `a` after its last poll of the requests, then waits.
         let run = {
             let a = a.clone();
@@ -378,10 +384,7 @@ mod tests {
     #[test]
     fn marks_left_when_a_run_ends_are_polled_by_the_next_run() {
         let (count, task, ex, done) = fixture();
-        let a = Rc::new(RefCell::new(Gate::default()));
-        ex.borrow_mut()
-            .start(Token(1), gated(a.clone(), done.clone(), 1));
-        ex.borrow_mut().poll_woken();
+        let a = started_gate(&ex, &done);
         // The first run ends (a streamed archive's head), then the request is woken: the
         // first run's task is woken, for nothing.
         let mut first = ex.borrow().runner().run(async {});
