@@ -15,17 +15,33 @@ thread_local! {
     static LAST_MAC: RefCell<Option<([u8; 32], Hmac<Sha256>)>> = const { RefCell::new(None) };
 }
 
-/// The signature's HMAC-SHA256 of `data` under `signing_key`, both schemes' last step. The
-/// MAC keyed by the last call's key is kept and cloned: keying hashes two blocks of the six
-/// a GET's string to sign takes, and a pack signs every request with one key.
+/// HMAC-SHA256 of `data` under `key` (any length), as both schemes derive their keys.
+fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = keyed(key);
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+fn keyed(key: &[u8]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length")
+}
+
+/// Both schemes' step 4, the signature: the string to sign's HMAC-SHA256 under the
+/// signing key, lower-case hex.
+pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
+    hex_lower(&keyed_hmac(signing_key, string_to_sign.as_bytes()))
+}
+
+/// [`hmac`] under a signing key, with the MAC keyed by the last call's key kept and cloned:
+/// keying hashes two blocks of the six a GET's string to sign takes, and a pack signs every
+/// request with one key.
 fn keyed_hmac(signing_key: &[u8; 32], data: &[u8]) -> [u8; 32] {
     LAST_MAC.with(|last| {
         let mut last = last.borrow_mut();
         let mut mac = match last.as_ref() {
             Some((key, mac)) if key == signing_key => mac.clone(),
             _ => {
-                let mac = <Hmac<Sha256> as Mac>::new_from_slice(signing_key)
-                    .expect("HMAC accepts any key length");
+                let mac = keyed(signing_key);
                 *last = Some((*signing_key, mac.clone()));
                 mac
             }
@@ -114,15 +130,9 @@ mod tests {
 
     #[test]
     fn a_kept_mac_is_only_reused_for_the_same_key() {
-        use hmac::{Hmac, Mac};
-        let plain = |key: &[u8; 32], data: &[u8]| -> [u8; 32] {
-            let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap();
-            mac.update(data);
-            mac.finalize().into_bytes().into()
-        };
         let (a, b) = ([1u8; 32], [2u8; 32]);
         for (key, data) in [(&a, &b"x"[..]), (&a, b"y"), (&b, b"y"), (&a, b"y")] {
-            assert_eq!(super::keyed_hmac(key, data), plain(key, data));
+            assert_eq!(super::keyed_hmac(key, data), super::hmac(key, data));
         }
     }
 

@@ -18,11 +18,10 @@
 
 use std::borrow::Cow;
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use super::lower_trimmed;
 use super::sigv4::Timestamp;
+use super::{hmac, lower_trimmed};
 use crate::store::credentials::Credentials;
 use crate::store::uri::encode_path;
 
@@ -187,17 +186,8 @@ pub fn signing_key(secret: &str, date: &str, region: &str, product: &str) -> [u8
     })
 }
 
-/// Step 4: the signature, lower-case hex.
-pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
-    super::hex_lower(&super::keyed_hmac(signing_key, string_to_sign.as_bytes()))
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
+/// Step 4: the signature, lower-case hex (the same in both schemes).
+pub use super::signature;
 
 /// Signs with an `Authorization` header. Returns every header to send: the
 /// request's own (less any `x-oss-date`, `x-oss-content-sha256`,

@@ -5,10 +5,10 @@
 
 use std::borrow::Cow;
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use super::hmac;
 use crate::store::credentials::Credentials;
 use crate::store::uri::canonical_query;
 
@@ -100,7 +100,7 @@ fn collapsed(value: &str) -> Cow<'_, str> {
     // Any other byte (non-ASCII may be Unicode whitespace) takes the general way.
     let plain = trimmed.bytes().all(|b| {
         let space = b == b' ';
-        let ok = b.is_ascii() && !(b as char).is_whitespace() || (space && !after_space);
+        let ok = (b.is_ascii() && !(b as char).is_whitespace()) || (space && !after_space);
         after_space = space;
         ok
     });
@@ -150,17 +150,8 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
     })
 }
 
-/// Step 4: the signature, lower-case hex.
-pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
-    super::hex_lower(&super::keyed_hmac(signing_key, string_to_sign.as_bytes()))
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
+/// Step 4: the signature, lower-case hex (the same in both schemes).
+pub use super::signature;
 
 /// Signs with an `Authorization` header. Returns every header to send (the
 /// request's own, then `x-amz-content-sha256`, `x-amz-date`, the token if any,
