@@ -60,3 +60,26 @@ fn handle(
         Err(e) => Ok((Err(http.convert_error_code(e)?),)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As for `stream_write`: `handle` must replace the function wasmtime-wasi-http links
+    /// under [`INTERFACE`], or every request's options would stay in the instance's table
+    /// again (until a long pack's table is full and it traps).
+    #[test]
+    fn the_handle_replaced_is_the_one_wasmtime_wasi_http_links() {
+        let engine = wasmtime::Engine::new(&wasmtime::Config::new()).unwrap();
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
+        let again = linker
+            .instance(INTERFACE)
+            .unwrap()
+            .func_wrap("handle", handle);
+        assert!(
+            again.is_err(),
+            "wasmtime-wasi-http no longer links `handle` under {INTERFACE}"
+        );
+    }
+}
