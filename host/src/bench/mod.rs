@@ -322,7 +322,8 @@ fn capacity_row(s: &Scenario, secs: f64, cpu: f64) -> String {
 
 /// Only the ceiling's stored row, three times: the packer's CPU per GiB it carries, quick
 /// enough to run once per component compared (`ZIP_OSS_COMPONENT=<other.wasm>` runs
-/// another build's component).
+/// another build's component). After each pack, native clients move the same bytes
+/// through the same store ([`native_clients`]): the part of the figure any client pays.
 async fn ceiling_stored() -> anyhow::Result<()> {
     let big = scenarios("big")?.remove(0);
     let exe = std::env::current_exe()?;
@@ -345,9 +346,51 @@ async fn ceiling_stored() -> anyhow::Result<()> {
                 &["--compression", "stored", "--copy", "false"]
             )?
         );
+        let (secs, cpu) = native_clients(&endpoint)?;
+        let mib = big.sizes.iter().sum::<usize>() as f64 / (1 << 20) as f64;
+        println!(
+            "| round {round}: null store, native clients doing the same I/O | {} | {mib:.0} | | | {secs:.2} | {:.0} | | | | | {cpu:.2} | — |",
+            big.sizes.len(),
+            mib * (1 << 20) as f64 / 1e6 / secs,
+        );
     }
     store.handle.shutdown().await;
     Ok(())
+}
+
+/// What native clients pay to move the ceiling's bytes through the same null store: the
+/// capacity's reads and upload ([`capacity::measure`]) on a thread of their own, whose CPU
+/// time (`getrusage(RUSAGE_THREAD)`, user and system) is theirs alone while the store
+/// runs on the bench's other threads. The floor under the packer's figure: the socket
+/// work and HTTP of the same bytes, nothing packed. Seconds taken, and CPU seconds.
+fn native_clients(endpoint: &str) -> anyhow::Result<(f64, f64)> {
+    let endpoint = endpoint.to_string();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let s = scenarios("big")?.remove(0);
+        let (started, cpu_before) = (Instant::now(), thread_cpu_secs());
+        runtime.block_on(capacity::measure(&endpoint, &s))?;
+        let secs = started.elapsed().as_secs_f64();
+        // The runtime's connections are closed first: their teardown is the clients' too.
+        drop(runtime);
+        Ok((secs, thread_cpu_secs() - cpu_before))
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the native clients' thread panicked"))?
+}
+
+/// The calling thread's CPU time so far, user and system.
+fn thread_cpu_secs() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 /// What a pack holds per object: folders of 10,000 and 100,000 objects of 1 KiB against
