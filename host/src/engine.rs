@@ -340,3 +340,39 @@ fn start_epoch_ticker(engine: &Engine) {
         tracing::warn!("no epoch ticker ({err}); a guest that never pauses cannot be stopped");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use wasmtime::component::Linker;
+
+    use crate::state::HostState;
+
+    /// Each function the host defines again (`stream_write.rs`, `request_options.rs`) is
+    /// only used if it stands in for one wasmtime-wasi links under the same interface name:
+    /// defining it without shadowing must then fail. A wasmtime upgrade that links the
+    /// interface under another version would leave the replacement uncalled, silently (the
+    /// byte-by-byte copy, or every request's options kept, back); this fails instead.
+    #[test]
+    fn each_replaced_function_is_one_wasmtime_wasi_links() {
+        let engine = wasmtime::Engine::new(&wasmtime::Config::new()).unwrap();
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
+        for (interface, name) in [
+            (
+                crate::stream_write::INTERFACE,
+                "[method]output-stream.write",
+            ),
+            (crate::request_options::INTERFACE, "handle"),
+        ] {
+            let again = linker
+                .instance(interface)
+                .unwrap()
+                .func_wrap(name, |_, (): ()| Ok(()));
+            assert!(
+                again.is_err(),
+                "wasmtime-wasi no longer links `{name}` under {interface}"
+            );
+        }
+    }
+}
