@@ -158,13 +158,9 @@ async fn write_as_one_upload(client: &Http, cfg: &StoreConfig, total: usize) -> 
 /// A GET's body length, its frames dropped as they come: a packer streams what it reads,
 /// and collecting an object into one buffer would charge the clients a copy no packer needs.
 async fn read_counting(client: &Http, req: HttpRequest) -> anyhow::Result<u64> {
-    let what = format!("GET {}", req.url.split('?').next().unwrap_or(""));
-    let mut builder = hyper::Request::builder().method(req.method).uri(&req.url);
-    for (k, v) in &req.headers {
-        builder = builder.header(k, v);
-    }
+    let what = what(&req);
     let resp = client
-        .request(builder.body(Full::new(Bytes::new()))?)
+        .request(hyper_request(&req, Bytes::new())?)
         .await
         .with_context(|| what.clone())?;
     if !resp.status().is_success() {
@@ -190,13 +186,9 @@ async fn send_for_etag(
     req: HttpRequest,
     body: Bytes,
 ) -> anyhow::Result<(Bytes, String)> {
-    let mut builder = hyper::Request::builder().method(req.method).uri(&req.url);
-    for (k, v) in &req.headers {
-        builder = builder.header(k, v);
-    }
-    let what = format!("{} {}", req.method, req.url.split('?').next().unwrap_or(""));
+    let what = what(&req);
     let resp = client
-        .request(builder.body(Full::new(body))?)
+        .request(hyper_request(&req, body)?)
         .await
         .with_context(|| what.clone())?;
     let status = resp.status();
@@ -211,4 +203,19 @@ async fn send_for_etag(
         bail!("{what}: {status} {}", String::from_utf8_lossy(&body));
     }
     Ok((body, etag))
+}
+
+/// A signed request as hyper sends it.
+fn hyper_request(req: &HttpRequest, body: Bytes) -> anyhow::Result<hyper::Request<Full<Bytes>>> {
+    let mut builder = hyper::Request::builder().method(req.method).uri(&req.url);
+    for (k, v) in &req.headers {
+        builder = builder.header(k, v);
+    }
+    Ok(builder.body(Full::new(body))?)
+}
+
+/// A request as its errors name it: method and URL without the query (which may hold a
+/// signature).
+fn what(req: &HttpRequest) -> String {
+    format!("{} {}", req.method, req.url.split('?').next().unwrap_or(""))
 }
