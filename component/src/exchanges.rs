@@ -33,8 +33,8 @@ pub struct Exchanges {
 
 struct InFlight {
     exchange: Exchange,
+    /// Its waker, as the flag [`poll_woken`](Exchanges::poll_woken) clears.
     mark: Arc<Mark>,
-    waker: Waker,
 }
 
 /// Which requests were woken, and the task to wake when that happens while it waits.
@@ -91,16 +91,8 @@ impl Exchanges {
             marked: AtomicBool::new(true),
             marks: self.marks.clone(),
         });
-        let waker = Waker::from(mark.clone());
         let exchange = Box::pin(exchange);
-        self.in_flight.insert(
-            token,
-            InFlight {
-                exchange,
-                mark,
-                waker,
-            },
-        );
+        self.in_flight.insert(token, InFlight { exchange, mark });
         self.marks.woken.lock().unwrap().push(token);
     }
 
@@ -121,7 +113,8 @@ impl Exchanges {
                 continue;
             };
             request.mark.marked.store(false, Ordering::Relaxed);
-            let mut cx = Context::from_waker(&request.waker);
+            let waker = Waker::from(request.mark.clone());
+            let mut cx = Context::from_waker(&waker);
             if request.exchange.as_mut().poll(&mut cx).is_ready() {
                 self.in_flight.remove(&token);
             }
