@@ -56,6 +56,7 @@ pub fn summary(s: Summary) -> zip_pack::PackSummary {
         bytes_read: s.bytes_read,
         copied_bytes: s.copied_bytes,
         copied_objects: s.copied_objects,
+        hashed_bytes: s.hashed_bytes,
         archive_bytes: s.archive_bytes,
         parts: s.parts,
         resumed_parts: s.resumed_parts,

@@ -680,6 +680,18 @@ fn run_seed_counting(
             if summary.bytes_read + summary.copied_bytes != plan.source_bytes() {
                 return Err("bytes read and copied do not add up".into());
             }
+            // Hashed bytes are those the host hashed whole: all it was asked, when nothing
+            // was cut or lost; never more.
+            let hashed_ok = match world.faults_hit + faults_before {
+                0 => summary.hashed_bytes == world.hashed_bytes,
+                _ => summary.hashed_bytes <= world.hashed_bytes,
+            };
+            if !hashed_ok {
+                return Err(format!(
+                    "{} bytes hashed by the summary, {} answered for hashing",
+                    summary.hashed_bytes, world.hashed_bytes
+                ));
+            }
             let (ok, unchecked) = (summary.verified_objects, summary.unverified_objects);
             let all_checked = checks
                 && (world.store.provider == Provider::Oss

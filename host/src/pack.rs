@@ -113,6 +113,7 @@ pub fn summary_json(summary: &PackSummary) -> String {
         "bytes_read": summary.bytes_read,
         "copied_bytes": summary.copied_bytes,
         "copied_objects": summary.copied_objects,
+        "hashed_bytes": summary.hashed_bytes,
         "archive_bytes": summary.archive_bytes,
         "parts": summary.parts,
         "resumed_parts": summary.resumed_parts,

@@ -96,6 +96,11 @@ fn a_second_pack_copies_large_objects_on_s3_and_writes_the_same_archive() {
     let reference = summary(&env.post(&body("output/reference.zip", false), true));
     assert_eq!(n(&reference, "copied_bytes"), 0);
     assert_eq!(n(&reference, "bytes_read"), large + 5);
+    // The first pack's host read each large object whole to hash it; the records spared
+    // the second that traffic, and a pack without copy hashes nothing.
+    assert_eq!(n(&first, "hashed_bytes"), large, "{first}");
+    assert_eq!(n(&second, "hashed_bytes"), 0, "{second}");
+    assert_eq!(n(&reference, "hashed_bytes"), 0, "{reference}");
     for pack in [&first, &second] {
         assert_eq!(n(pack, "copied_objects"), 3, "{pack}");
         // Only the first one's head (S3's 5 MiB minimum part) and the small file were
@@ -143,6 +148,8 @@ fn a_second_pack_copies_large_objects_on_s3_and_writes_the_same_archive() {
     let third = summary(&env.post(&body("output/third.zip", true), true));
     assert_eq!(n(&third, "copied_objects"), 3, "{third}");
     assert_eq!(n(&third, "bytes_read"), 5 * MIB as u64 + 5, "{third}");
+    // Only the replaced object is hashed again.
+    assert_eq!(n(&third, "hashed_bytes"), 20 * MIB as u64 + 7, "{third}");
     assert_ne!(record_of_b(&env), before, "the record of b is written anew");
     let reference = summary(&env.post(&body("output/third-reference.zip", false), true));
     let copied = fetch(&third);
@@ -194,6 +201,9 @@ fn a_hashing_cut_or_flipped_is_sent_again_and_flipped_twice_fails() {
         assert_eq!(n(&packed, "copied_objects"), 1, "{packed}");
         assert_eq!(n(&packed, "bytes_read"), 5 * MIB as u64, "{packed}");
         assert_eq!(n(&packed, "rereads"), u64::from(flipped), "{packed}");
+        // Counted when hashed whole: twice where flipped, once where the cuts came first.
+        let whole = 1 + u64::from(flipped);
+        assert_eq!(n(&packed, "hashed_bytes"), whole * size as u64, "{packed}");
         assert_eq!(n(&packed, "verified_objects"), 1, "{packed}");
         let path = save(env.dir.path(), "a.zip", &fetch(&packed));
         check_uploaded_archive(&path, &manifest_under(&paths, "big/"));
@@ -245,6 +255,7 @@ fn a_large_object_is_hashed_in_ranges() {
     assert_eq!(n(&packed, "copied_objects"), 1, "{packed}");
     assert_eq!(n(&packed, "bytes_read"), 5 * MIB as u64, "{packed}");
     assert_eq!(n(&packed, "verified_objects"), 1, "{packed}");
+    assert_eq!(n(&packed, "hashed_bytes"), size as u64, "{packed}");
     // Two ranges hashed, then the head in three 2 MiB ranges.
     assert_eq!(
         env.proxy.count("GET", "a.bin"),
@@ -302,6 +313,10 @@ fn a_second_pack_copies_large_objects_on_oss() {
     let reference = summary(&post(body("output/reference.zip", false)));
     let total: u64 = files().iter().map(|(_, d)| d.len() as u64).sum();
     assert_eq!(n(&reference, "bytes_read"), total, "{reference}");
+    // The three large objects hashed whole by the first pack's host; none by the others.
+    assert_eq!(n(&first, "hashed_bytes"), total - 5, "{first}");
+    assert_eq!(n(&second, "hashed_bytes"), 0, "{second}");
+    assert_eq!(n(&reference, "hashed_bytes"), 0, "{reference}");
     for pack in [&first, &second] {
         assert_eq!(n(pack, "copied_objects"), 3, "{pack}");
         // OSS's minimum part is 100 KB: heads of 128 KiB.

@@ -225,6 +225,7 @@ mod tests {
             bytes_read: 10,
             copied_bytes: 0,
             copied_objects: 0,
+            hashed_bytes: 0,
             archive_bytes: 400,
             parts: 1,
             resumed_parts: 0,

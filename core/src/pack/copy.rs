@@ -177,6 +177,8 @@ pub(crate) struct Copies {
     pub copied_bytes: u64,
     /// ...and those of them read and uploaded after all, the store refusing to copy.
     pub read_instead: u64,
+    /// Object bytes the host hashed whole (`Summary::hashed_bytes`).
+    pub hashed_bytes: u64,
     /// Copied entries whose head is covered by the archive's checksum, and those not.
     pub verified: u64,
     pub unverified: u64,

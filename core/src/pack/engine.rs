@@ -462,7 +462,10 @@ impl Engine {
             return;
         };
         match whole {
-            Some(Ok(h)) => ranges[range as usize] = Some(h),
+            Some(Ok(h)) => {
+                ranges[range as usize] = Some(h);
+                self.copies.hashed_bytes += end - start;
+            }
             _ => {
                 let e = PackError::StoreUnreachable {
                     what: self.what(&f.op),
@@ -915,6 +918,7 @@ impl Engine {
             bytes_read: plan.source_bytes() - self.copies.copied_bytes + self.copies.read_instead,
             copied_bytes: self.copies.copied_bytes - self.copies.read_instead,
             copied_objects: self.copies.chosen.len() as u64,
+            hashed_bytes: self.copies.hashed_bytes,
             archive_bytes: self.writer.as_ref().map_or(0, |w| w.bytes_out),
             parts: self.upload.etags.len() as u32,
             resumed_parts: self.resume.kept,

@@ -9,10 +9,15 @@ pub struct Summary {
     pub entries: u64,
     /// Object bytes that passed through the packer (read, and uploaded or streamed).
     pub bytes_read: u64,
-    /// Object bytes the store copied into the archive itself (`UploadPartCopy`), never read.
+    /// Object bytes the store copied into the archive itself (`UploadPartCopy`), never
+    /// passed through the packer (but read by the host to hash them: `hashed_bytes`).
     pub copied_bytes: u64,
     /// Objects whose middle the store copied (their heads were read, and not checked).
     pub copied_objects: u64,
+    /// Object bytes the host read only to hash them, so that the store could copy them
+    /// (no record or store checksum told their CRC-32): read, never uploaded. A hashing
+    /// done again after the store's checksum contradicted it counts again.
+    pub hashed_bytes: u64,
     pub archive_bytes: u64,
     pub parts: u32,
     /// Parts an earlier run of the same request had uploaded before it died, kept.

@@ -116,6 +116,8 @@ pub struct World {
     pub seam_requests: u64,
     /// Objects the host hashed for their heads alone (`ASK_ONLY`).
     pub hashed_heads: u64,
+    /// The bytes of those answers, as the host was to hash them.
+    pub hashed_bytes: u64,
     /// Bytes flipped in reads or parts, and parts rotted in the store.
     pub corrupted: u64,
     /// The last [`Engine::progress_so_far`] seen while the pack ran.
@@ -182,6 +184,7 @@ impl World {
             garbled: 0,
             seam_requests: 0,
             hashed_heads: 0,
+            hashed_bytes: 0,
             corrupted: 0,
             progress: Progress::default(),
             crash_at_parts: None,
@@ -557,7 +560,10 @@ impl World {
             .or(request.header(host_hashes::ASK_ONLY))
             .and_then(host_hashes::asked)
             .filter(|_| self.host_hashes && ok);
-        self.hashed_heads += u64::from(heads_only && hashes.is_some());
+        if heads_only && hashes.is_some() {
+            self.hashed_heads += 1;
+            self.hashed_bytes += answer.body.len() as u64;
+        }
         self.deliveries.insert(
             token,
             Delivery {
