@@ -53,7 +53,8 @@ pub fn run(exe: &Path, endpoint: &str, dir: &Path, s: &Scenario) -> anyhow::Resu
     println!(
         "{}: the second pack carried {:.0} MiB ({:.1}%) and had the store copy {:.0} MiB; \
          {:.2} s and {:.2} CPU-s against {:.2} s and {:.2} CPU-s with copy off; the first \
-         (hashed) {:.0} MiB carried, {:.2} s and {:.2} CPU-s; the archives are identical. \
+         {:.0} MiB carried and {:.0} MiB read by the host only to hash (the second: {:.0}), \
+         {:.2} s and {:.2} CPU-s; the archives are identical. \
          The first part was in the store {} s after the first pack started, {} s after the \
          one with copy off did.",
         s.name,
@@ -65,6 +66,8 @@ pub fn run(exe: &Path, endpoint: &str, dir: &Path, s: &Scenario) -> anyhow::Resu
         off.secs,
         off.cpu_s,
         first.mib_read,
+        first.mib_hashed,
+        second.mib_hashed,
         first.secs,
         first.cpu_s,
         seconds(first_part),

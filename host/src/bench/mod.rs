@@ -235,7 +235,10 @@ pub async fn run(dir: Option<&Path>, which: &str, split_cores: bool) -> anyhow::
                 let row = copied.row.replacen(&s.name, &name, 1);
                 let copied = Packed { row, ..copied };
                 println!("{}", copied.row_against(capacity));
-                println!("<!-- copied by the store: {:.0} MiB -->", copied.mib_copied);
+                println!(
+                    "<!-- copied by the store: {:.0} MiB, read by the host only to hash: {:.0} MiB -->",
+                    copied.mib_copied, copied.mib_hashed
+                );
             }
             // The store is a process of its own; sharing CPUs, its work is the packer's
             // competition (the pack's includes its listing, which capacity does not do).
@@ -612,8 +615,10 @@ struct Packed {
     rss_mib: f64,
     anon_mib: f64,
     mib_read: f64,
-    /// Object MiB the store copied into the archive (never read).
+    /// Object MiB the store copied into the archive (never passed through the packer).
     mib_copied: f64,
+    /// Object MiB the host read only to hash them for a copy.
+    mib_hashed: f64,
     /// The pack's own duration (its summary's `duration_ms`).
     secs: f64,
     parts: u64,
@@ -729,6 +734,7 @@ fn measure_into(
         anon_mib,
         mib_read: read / MIB,
         mib_copied: summary["copied_bytes"].as_f64().unwrap_or(0.0) / MIB,
+        mib_hashed: summary["hashed_bytes"].as_f64().unwrap_or(0.0) / MIB,
         secs,
         parts: summary["parts"].as_u64().unwrap_or(0),
         resumed_parts: summary["resumed_parts"].as_u64().unwrap_or(0),
