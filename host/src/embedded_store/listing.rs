@@ -5,15 +5,18 @@
 //! page, ~7 s for their ten pages, so listing alone outweighed the rest of a 10,000-object
 //! pack (BENCHMARKS.md). Same answer — the keys under the prefix, sorted, after the
 //! continuation token or `start-after`, `max-keys` of them with their ETags, the last one as
-//! the next token — from one `spawn_blocking` walk of the folders in key order that stops
-//! once the page is full (`Walk`). With a delimiter, as S3 answers: the "folders" past the
-//! prefix are common prefixes counted against `max-keys` with the keys, and a page ending
-//! on one continues past every key under it (a token naming a folder: it ends with the
-//! delimiter, past the prefix, which no key a delimited page lists can).
+//! the next token — from one `spawn_blocking` walk of the folders in key order that starts
+//! where the last page ended and stops once the page is full (`Walk`), each folder's sorted
+//! entries kept while it is unchanged (`folders.rs`). With a delimiter, as S3 answers: the
+//! "folders" past the prefix are common prefixes counted against `max-keys` with the keys,
+//! and a page ending on one continues past every key under it (a token naming a folder: it
+//! ends with the delimiter, past the prefix, which no key a delimited page lists can).
 
 use std::path::Path;
 
 use md5::Digest as _;
+
+use super::folders;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
@@ -141,18 +144,9 @@ impl Walk {
 
     /// The folder at `dir`, whose keys start with `at` (`""` or ending in `/`).
     fn visit(&self, dir: &Path, at: &str, items: &mut Vec<Item>) -> std::io::Result<()> {
-        let mut entries = Vec::new();
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-                continue;
-            };
-            let is_dir = entry.file_type()?.is_dir();
-            let key = format!("{at}{name}{}", if is_dir { "/" } else { "" });
-            entries.push((key, is_dir, entry));
-        }
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        for (key, is_dir, entry) in entries {
+        let entries = folders::sorted(dir)?;
+        for entry in &entries[self.first_not_listed(at, &entries)..] {
+            let (key, is_dir) = (format!("{at}{}", entry.name), entry.is_dir);
             if items.len() >= self.want {
                 return Ok(());
             }
@@ -184,18 +178,35 @@ impl Walk {
             match (folded, is_dir) {
                 (Some(common), _) => {
                     let known = matches!(items.last(), Some(Item::Folder(p)) if *p == common);
-                    if !known && (!is_dir || holds_a_file(&entry.path())?) {
+                    if !known && (!is_dir || holds_a_file(&dir.join(&entry.name))?) {
                         items.push(Item::Folder(common));
                     }
                 }
-                (None, true) => self.visit(&entry.path(), &key, items)?,
+                (None, true) => self.visit(&dir.join(&entry.name), &key, items)?,
                 (None, false) => {
-                    let meta = entry.metadata()?;
+                    let meta = std::fs::symlink_metadata(dir.join(&entry.name))?;
                     items.push(Item::Key(key, meta.len(), meta.modified()?));
                 }
             }
         }
         Ok(())
+    }
+}
+
+impl Walk {
+    /// Where in a folder's entries (keys starting with `at`) the page may start: past
+    /// those wholly before `after` (found by halving, so a page deep into a large folder
+    /// does not step over every entry before it), or the first.
+    fn first_not_listed(&self, at: &str, entries: &[folders::Entry]) -> usize {
+        let Some(rest) = self.after.as_deref().and_then(|a| a.strip_prefix(at)) else {
+            return 0;
+        };
+        let start = entries.partition_point(|e| e.name.as_str() < rest);
+        // A folder `after` is inside sorts before it and is not yet wholly listed.
+        match start.checked_sub(1).map(|i| &entries[i]) {
+            Some(e) if e.is_dir && rest.starts_with(&e.name) => start - 1,
+            _ => start,
+        }
     }
 }
 
@@ -324,5 +335,60 @@ mod tests {
             }
         }
         assert_eq!(checked, 6 * 2 * 6 * 4);
+    }
+
+    /// A folder large enough to be kept, paged through as a client would (each page after
+    /// the last key of the one before), lists every key once, in order, folders' keys
+    /// among files' where they sort; the same after a file is added between two pages.
+    #[test]
+    fn a_large_folder_pages_as_s3_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut keys: Vec<String> = (0..1_500).map(|i| format!("big/f{i:04}")).collect();
+        keys.extend(
+            [
+                "big/f0500d/x",
+                "big/f0500d/y/z",
+                "big/f0500d.txt",
+                "big/f0500.txt",
+            ]
+            .map(String::from),
+        );
+        for k in &keys {
+            let path = dir.path().join(k);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, k).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut listed = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            if listed.len() == 1_000 {
+                // A new key past the kept copy's end, and one before where the page is.
+                for k in ["big/g", "big/a"] {
+                    std::fs::write(dir.path().join(k), k).unwrap();
+                    keys.push(k.to_string());
+                }
+            }
+            let w = Walk {
+                prefix: "big/".into(),
+                after: after.clone(),
+                past_folder: None,
+                delimiter: None,
+                want: 100,
+            };
+            let page: Vec<String> = (w.run(dir.path()).unwrap().into_iter())
+                .map(|i| match i {
+                    Item::Key(k, ..) | Item::Folder(k) => k,
+                })
+                .collect();
+            let Some(last) = page.last().cloned() else {
+                break;
+            };
+            listed.extend(page);
+            after = Some(last);
+        }
+        keys.sort();
+        keys.retain(|k| k != "big/a");
+        assert_eq!(listed, keys);
     }
 }

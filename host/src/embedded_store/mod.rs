@@ -9,6 +9,7 @@
 //! have none, as objects uploaded to S3 before 2025.
 
 mod checksums;
+mod folders;
 mod listing;
 mod part_copy;
 mod s3_fixes;
