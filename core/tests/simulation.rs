@@ -304,6 +304,7 @@ fn scenario(seed: u64, focus: Focus) -> Scenario {
             rot: p(60),
             garble: p(150),
             late_complete: p(500),
+            unreadable: p(100),
         }
     };
     // Nothing can catch a flipped read of an object the store keeps no checksum of (it is
@@ -747,6 +748,8 @@ fn run_seed_counting(
                 "done after a reread"
             } else if world.garbled > 0 {
                 "done though an answer's checksum was garbled"
+            } else if world.unreadable > 0 {
+                "done though a 2xx answer was unreadable"
             } else if world.seam_requests > 0 && !refused {
                 if summary.copied_objects == 0 {
                     return Err("seams without copies".into());
@@ -845,6 +848,7 @@ fn seeds_keep_every_property() {
             "done after a reread",
             "failed: ChecksumMismatch",
             "done though an answer's checksum was garbled",
+            "done though a 2xx answer was unreadable",
             "done after a resume",
             "done with copies",
             "done reading refused copies",

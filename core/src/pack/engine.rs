@@ -1875,11 +1875,16 @@ impl Engine {
     /// The store answered with an error.
     fn refused(&mut self, op: Op, attempt: u32, error: StoreError, now: Now) {
         let kind = error.kind();
-        if kind == ErrorKind::Transient {
-            // A 5xx may come after the store acted.
+        // A 5xx may come after the store acted; a 2xx we could not read (a proxy's page,
+        // XML broken off) did come after it: both as after a lost answer.
+        let unreadable = error.code == StoreError::INVALID_RESPONSE;
+        if kind == ErrorKind::Transient || unreadable {
             self.seam_create_unsure(&op);
             match op {
-                Op::Create => self.upload.create_ambiguous = true,
+                Op::Create => {
+                    self.upload.create_ambiguous = true;
+                    self.upload.create_attempt_ended(now.unix);
+                }
                 Op::Complete => self.upload.complete_ambiguous = true,
                 Op::PutCheckpoint { renew: false } => self.resume.unsure = true,
                 _ => {}
@@ -1950,6 +1955,17 @@ impl Engine {
                 self.fail(PackError::ObjectChanged { key })
             }
             Op::DeleteDest if not_found => self.upload.delete_done = true,
+            // Said complete, yet not there: the answer was not the store's, or the archive
+            // was removed at once. The pack fails; its upload is aborted, and an abort
+            // finding nothing has the destination looked at once more.
+            Op::VerifyDest if not_found => {
+                self.upload.completed = false;
+                self.upload.complete_ambiguous = true;
+                self.fail(PackError::StoreUnreachable {
+                    what: "complete the upload".into(),
+                    detail: "the store said the archive was complete, but it is not there".into(),
+                })
+            }
             Op::Probe { .. }
             | Op::Sniff { .. }
             | Op::HashObject { .. }

@@ -132,11 +132,16 @@ impl<'a> CompleteMultipartUpload<'a> {
     /// Parses the response of any status, catching a 200 that carries `<Error>`.
     pub fn parse(status: u16, body: &[u8]) -> Result<CompletedUpload, StoreError> {
         StoreError::check(status, body)?;
-        // Any root but `<Error>` is success: S3 says `<CompleteMultipartUploadResult>`,
-        // moto `<CompleteMultipartUploadResponse>`.
+        // S3 and OSS say `<CompleteMultipartUploadResult>`, moto
+        // `<CompleteMultipartUploadResponse>`. Any other root is no answer of the store's
+        // (a proxy's page): whether it completed is unknown, not success.
         let root = crate::store::xml::parse(body).map_err(StoreError::invalid_response)?;
         if root.name == "Error" {
             return Err(StoreError::from_element(status, &root));
+        }
+        if !root.name.starts_with("CompleteMultipartUpload") {
+            let root = format!("a 2xx answer with <{}> for its root", root.name);
+            return Err(StoreError::invalid_response(root));
         }
         let text = |n: &str| {
             root.child_text(n)
@@ -279,6 +284,9 @@ mod tests {
             done.etag.as_deref(),
             Some("\"3858f62230ac3c915f300c664312c11f-9\"")
         );
+        let page = b"<html><body><h1>502 Bad Gateway</h1></body></html>";
+        let e = CompleteMultipartUpload::parse(200, page).unwrap_err();
+        assert_eq!(e.code, StoreError::INVALID_RESPONSE);
         let moto = br#"<CompleteMultipartUploadResponse><ETag>"e"</ETag></CompleteMultipartUploadResponse>"#;
         assert_eq!(
             CompleteMultipartUpload::parse(200, moto)

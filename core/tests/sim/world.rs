@@ -1,5 +1,6 @@
 //! One simulated pack: the engine, the simulated store, a virtual clock and a network that
-//! misbehaves as the seed says — answers late, cut, lost after the store acted, 5xx,
+//! misbehaves as the seed says — answers late, cut, lost after the store acted, 5xx, 2xx
+//! but unreadable,
 //! connections reset before it did, an object replaced between listing and read, a byte
 //! flipped on the way in or out, a part the store keeps with a byte flipped, a Complete
 //! the store finishes minutes after its answer was lost.
@@ -47,6 +48,10 @@ pub struct Faults {
     /// later (S3 takes minutes over a large archive, and goes on after the client gave
     /// up); meanwhile a repeated Complete is refused with a 500, and an abort races it.
     pub late_complete: u64,
+    /// A 2xx answer to a request answered in XML (create, complete, listings) arrives
+    /// whole but unreadable: a proxy's page in its place, or the XML broken off where a
+    /// connection was cut and the proxy ended the body cleanly. The store acted.
+    pub unreadable: u64,
 }
 
 #[derive(Debug)]
@@ -112,6 +117,8 @@ pub struct World {
     pub lost: BTreeMap<&'static str, u64>,
     /// Answers whose stated checksum was garbled.
     pub garbled: u64,
+    /// 2xx answers made unreadable.
+    pub unreadable: u64,
     /// Requests on seams' scratch keys.
     pub seam_requests: u64,
     /// Objects the host hashed for their heads alone (`ASK_ONLY`).
@@ -182,6 +189,7 @@ impl World {
             faults_hit: 0,
             lost: BTreeMap::new(),
             garbled: 0,
+            unreadable: 0,
             seam_requests: 0,
             hashed_heads: 0,
             hashed_bytes: 0,
@@ -521,6 +529,21 @@ impl World {
         let is_complete = request.method == "POST" && !request.url.contains("uploads");
         if (any_part || is_complete) && answer.status < 300 && self.chance(self.faults.garble) {
             self.garbled += u64::from(garble_checksum(&mut answer));
+        }
+        let xml = request.method == "POST" || (request.method == "GET" && !is_object_read);
+        if xml
+            && answer.status < 300
+            && !answer.body.is_empty()
+            && self.chance(self.faults.unreadable)
+        {
+            self.unreadable += 1;
+            answer.body = match self.rng.below(2) {
+                0 => Bytes::from_static(b"<html><body><h1>502 Bad Gateway</h1></body></html>"),
+                _ => answer
+                    .body
+                    .slice(..self.rng.below(answer.body.len() as u64) as usize),
+            };
+            answer.headers.retain(|(n, _)| n != "content-length");
         }
         let lost = if is_read {
             self.faults.lost_after / 5
