@@ -1,9 +1,8 @@
 //! One simulated pack: the engine, the simulated store, a virtual clock and a network that
 //! misbehaves as the seed says — answers late, cut, lost after the store acted, 5xx, 2xx
-//! but unreadable,
-//! connections reset before it did, an object replaced between listing and read, a byte
-//! flipped on the way in or out, a part the store keeps with a byte flipped, a Complete
-//! the store finishes minutes after its answer was lost.
+//! but unreadable, connections reset before it did, an object replaced between listing
+//! and read, a byte flipped on the way in or out, a part the store keeps with a byte
+//! flipped, a Complete the store finishes minutes after its answer was lost.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
