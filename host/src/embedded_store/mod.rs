@@ -12,6 +12,7 @@ mod checksums;
 mod folders;
 mod listing;
 mod part_copy;
+mod plain_keys;
 mod s3_fixes;
 
 use anyhow::Context as _;
@@ -52,6 +53,7 @@ pub async fn start_delayed(
         .map_err(|e| anyhow::anyhow!("opening store root {}: {e:?}", root.display()))?;
     let mut builder = S3ServiceBuilder::new(s3_fixes::FixedFs::new(fs, root));
     builder.set_auth(SimpleAuth::from_single(access_key_id, secret));
+    builder.set_access(plain_keys::PlainKeys);
     let service = Delayed {
         inner: builder.build(),
         delay,
