@@ -426,6 +426,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 max_concurrent: args.max_concurrent,
                 shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
                 ui: args.ui,
+                local_only: args.access.open_on_loopback(),
             };
             crate::serve::run(Runtime::new(options)?, listen, serve).await
         }

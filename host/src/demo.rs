@@ -170,6 +170,7 @@ async fn serve_page(
         .with(crate::settings::AccessSettings::default().config_values(listen)?);
     let serve = crate::serve::ServeOptions {
         ui: true,
+        local_only: true,
         ..Default::default()
     };
     let (addr, server) = crate::serve::start_with(Runtime::new(options)?, listen, serve).await?;

@@ -49,6 +49,7 @@ pub mod engine;
 pub mod hashed_body;
 pub mod limits;
 pub mod listener;
+mod local_only;
 pub mod metrics;
 pub mod outgoing;
 pub mod pack;

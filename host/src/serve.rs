@@ -27,6 +27,9 @@ pub struct ServeOptions {
     pub shutdown_grace: std::time::Duration,
     /// Serve the page (`GET /`) and its download form (`POST /ui/zip`): `crate::ui`.
     pub ui: bool,
+    /// Open to anyone only because it listens on loopback: answer only requests that are
+    /// this machine's own (`crate::local_only`).
+    pub local_only: bool,
 }
 
 impl Default for ServeOptions {
@@ -35,6 +38,7 @@ impl Default for ServeOptions {
             max_concurrent: 16,
             shutdown_grace: std::time::Duration::from_secs(30),
             ui: false,
+            local_only: false,
         }
     }
 }
@@ -54,7 +58,7 @@ pub async fn start_with(
     options: ServeOptions,
 ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(options.max_concurrent.max(1)));
-    start_with_slots(runtime, addr, slots, options.ui).await
+    start_with_slots(runtime, addr, slots, options).await
 }
 
 /// As [`start_with`], counting requests in flight with `slots`.
@@ -62,11 +66,11 @@ async fn start_with_slots(
     runtime: Runtime,
     addr: SocketAddr,
     slots: std::sync::Arc<tokio::sync::Semaphore>,
-    ui: bool,
+    options: ServeOptions,
 ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
     runtime.proxy_pre()?; // fail now, not at the first request
     let service =
-        hyper::service::service_fn(move |req| handle(runtime.clone(), slots.clone(), ui, req));
+        hyper::service::service_fn(move |req| handle(runtime.clone(), slots.clone(), options, req));
     let handle = crate::listener::serve(addr, service).await?;
     Ok((handle.addr(), handle))
 }
@@ -77,7 +81,7 @@ async fn start_with_slots(
 pub async fn run(runtime: Runtime, addr: SocketAddr, options: ServeOptions) -> anyhow::Result<()> {
     let slots_total = options.max_concurrent.max(1);
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(slots_total));
-    let (addr, server) = start_with_slots(runtime.clone(), addr, slots.clone(), options.ui).await?;
+    let (addr, server) = start_with_slots(runtime.clone(), addr, slots.clone(), options).await?;
     tracing::info!("zip-oss listening on http://{addr}");
     if options.ui {
         tracing::info!("the page: http://{addr}/");
@@ -148,9 +152,10 @@ pub async fn shutdown_signal() {
 async fn handle(
     runtime: Runtime,
     slots: std::sync::Arc<tokio::sync::Semaphore>,
-    ui: bool,
+    options: ServeOptions,
     req: Request<Incoming>,
 ) -> Result<Response<HyperOutgoingBody>, std::convert::Infallible> {
+    let ui = options.ui;
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string(); // no query: it may carry signatures
@@ -160,7 +165,14 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let response = if method == hyper::Method::GET && path == "/healthz" {
+    let response = if options.local_only && !crate::local_only::addressed_here(&req) {
+        error_response(
+            StatusCode::FORBIDDEN,
+            "NotLocal",
+            "this server is open without keys or tokens only to this machine: a request must \
+             name it as localhost, 127.0.0.1 or [::1], and come from no other site's page",
+        )
+    } else if method == hyper::Method::GET && path == "/healthz" {
         text_response(StatusCode::OK, "ok\n")
     } else if method == hyper::Method::GET && path == "/metrics" {
         metrics_response(&runtime, &req)

@@ -334,6 +334,15 @@ impl Default for AccessSettings {
 }
 
 impl AccessSettings {
+    /// Neither keys, tokens nor `--anonymous`: open only because it listens on loopback
+    /// ([`AccessSettings::config_values`] refuses anywhere else).
+    pub fn open_on_loopback(&self) -> bool {
+        use zip_oss_core::auth::{SigningKeys, Tokens};
+        let keys = SigningKeys::parse(self.signing_keys.as_deref().unwrap_or_default());
+        let tokens = Tokens::parse(self.tokens.as_deref().unwrap_or_default());
+        keys.is_ok_and(|k| k.is_empty()) && tokens.is_ok_and(|t| t.is_empty()) && !self.anonymous
+    }
+
     /// The `wasi:config/store` entries for a server listening on `listen`, after checking
     /// every value. With neither keys nor tokens, the server is open only on loopback
     /// (`anonymous` is then handed to the component); elsewhere it refuses to start unless

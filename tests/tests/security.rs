@@ -810,3 +810,51 @@ fn no_key_token_or_signature_in_any_log_line() {
         assert!(!log.contains(secret), "`{secret}` was logged:\n{log}");
     }
 }
+
+/// Open only because it listens on loopback, the server answers only this machine's own
+/// requests: a page re-pointed at 127.0.0.1 (DNS rebinding: its own name in `Host`) or
+/// posting from another site (`Origin`, `Sec-Fetch-Site`) is refused, before any store
+/// request; `curl`-like requests to 127.0.0.1 or localhost pack as before.
+#[test]
+fn open_on_loopback_answers_only_this_machine() {
+    let env = Env::new();
+    env.put_files(&[("d/a.txt".into(), b"a".to_vec())]);
+    let server = serve(&env, "127.0.0.1", &[], &[])
+        .unwrap_or_else(|(_, log)| panic!("zip-oss serve exited:\n{log}"));
+    let port = server
+        .url()
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let json = r#"{"bucket":"bkt","source-dir":"d/"}"#;
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let post = |headers: &[(&str, &str)]| {
+        let mut req = agent.post(&server.url());
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        answer(req.send_string(json))
+    };
+    let rebound = format!("rebind.attacker.example:{port}");
+    for headers in [
+        vec![("host", rebound.as_str())],
+        vec![("origin", "https://attacker.example")],
+        vec![("sec-fetch-site", "cross-site")],
+    ] {
+        let refused = post(&headers);
+        let body = String::from_utf8_lossy(&refused.body);
+        assert_eq!(refused.status, 403, "{headers:?}: {body}");
+        assert!(body.contains("NotLocal"), "{body}");
+    }
+    let listing = format!("{}list?bucket=bkt&prefix=d/", server.url());
+    assert_eq!(fetch(&listing, &[("host", rebound.as_str())]).status, 403);
+    assert_eq!(fetch(&listing, &[]).status, 200);
+    let local = format!("localhost:{port}");
+    assert_eq!(post(&[]).status, 302);
+    assert_eq!(post(&[("host", local.as_str())]).status, 302);
+    let same_page = format!("http://127.0.0.1:{port}");
+    assert_eq!(post(&[("origin", same_page.as_str())]).status, 302);
+    server.stop();
+}
