@@ -38,8 +38,14 @@ const SCRUBBED_ENV: &[&str] = &[
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let workspace = manifest_dir.parent().unwrap().to_path_buf();
-    for dir in ["component", "core", "wit"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
+    // Every file the component is built from, and every folder (a file added): cargo
+    // watches a folder named here by its own time alone, so a changed `core/src/…` left
+    // the component as it was, and the binary embedded a stale one.
+    for path in ["component/Cargo.toml", "core/Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(path).display());
+    }
+    for dir in ["component/src", "core/src", "wit"] {
+        watch(&workspace.join(dir));
     }
     println!(
         "cargo:rerun-if-changed={}",
@@ -120,5 +126,21 @@ fn component_target_dir() -> PathBuf {
     {
         Some(target) => target.join("component"),
         None => out_dir.join("component-target"),
+    }
+}
+
+/// Names `dir`, its files and its folders, at any depth, for cargo to watch.
+fn watch(dir: &Path) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            watch(&path);
+        } else {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
 }
