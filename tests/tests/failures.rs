@@ -219,12 +219,31 @@ fn limits_refuse_with_413_before_any_upload() {
         "an upload was started: {:?}",
         env.proxy.log()
     );
-    // Within the limits, the same service packs.
-    let ok = env.post(
-        r#"{"bucket":"bkt","source-files":["d/a.txt","d/b.txt"]}"#,
-        true,
+    // Files past the limit are refused before any is looked up.
+    let before = env.proxy.log().len();
+    assert_eq!(
+        Answer::error_code(
+            &env.post(
+                r#"{"bucket":"bkt","source-files":["d/a.txt","d/b.txt","d/c.txt"]}"#,
+                false
+            ),
+            413
+        ),
+        "TooManyEntries"
     );
+    assert_eq!(env.proxy.log().len(), before, "{:?}", env.proxy.log());
+    // Within the limits, the same service packs; a file named over and over is looked
+    // up once.
+    let mut files = vec!["d/a.txt"; 500];
+    files.push("d/b.txt");
+    let json = serde_json::json!({"bucket": "bkt", "source-files": files}).to_string();
+    let before = env.proxy.log().len();
+    let ok = env.post(&json, true);
     assert_eq!(ok.status, 200, "{}", ok.text());
+    let looked_up = (env.proxy.log()[before..].iter())
+        .filter(|l| l.starts_with("HEAD") && l.contains("d/a.txt"))
+        .count();
+    assert_eq!(looked_up, 1, "{:?}", env.proxy.log());
 }
 
 #[test]

@@ -293,9 +293,17 @@ impl Engine {
     fn start_listing(&mut self) {
         let req = &self.job.request;
         if req.source_files.is_empty() && req.source_dir.is_empty() {
-            self.fail(PackError::invalid(
+            return self.fail(PackError::invalid(
                 "`source-dir` or `source-files` is required",
             ));
+        }
+        // Each file is a lookup: more than the entries allowed is refused before any.
+        let files = Listing::distinct_files(req) as u64;
+        if let Some(max) = self.job.limits.max_entries.filter(|max| files > *max) {
+            self.fail(PackError::TooManyEntries {
+                entries: files,
+                max,
+            });
         }
     }
 

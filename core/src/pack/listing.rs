@@ -44,7 +44,12 @@ pub(crate) struct Listing {
     front: (usize, usize),
     /// `source-files` lookups, by index; the next to start; how many are back.
     heads: Vec<Option<Source>>,
+    /// Per `source-files` index, the first index of the same key: each key is looked up
+    /// once, however often the request names it.
+    first_of: Vec<usize>,
     next_head: usize,
+    /// Lookups sent, and back.
+    heads_out: usize,
     heads_back: usize,
 }
 
@@ -143,8 +148,18 @@ impl Listing {
             samples,
             ranges: ranges.max(1),
             heads: vec![None; req.source_files.len()],
+            first_of: first_of(req),
             ..Listing::default()
         }
+    }
+
+    /// Keys the request's `source-files` name, each counted once.
+    pub fn distinct_files(req: &PackRequest) -> usize {
+        first_of(req)
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| i == *f)
+            .count()
     }
 
     /// The next stream to start, if any waits: a sample of a folder whose listing has
@@ -376,23 +391,34 @@ impl Listing {
 
     /// The next `source-files` index to look up, if any is left.
     pub fn next_head(&mut self) -> Option<usize> {
-        (self.next_head < self.heads.len()).then(|| {
+        while self.next_head < self.heads.len() {
             self.next_head += 1;
-            self.next_head - 1
-        })
+            let index = self.next_head - 1;
+            if self.first_of[index] == index {
+                self.heads_out += 1;
+                return Some(index);
+            }
+        }
+        None
     }
 
+    /// The lookup of `index` is back: its source, for every index naming the same key.
     pub fn head_back(&mut self, index: usize, source: Source) {
-        self.heads[index] = Some(source);
+        for (i, first) in self.first_of.iter().enumerate().skip(index) {
+            if *first == index {
+                self.heads[i] = Some(source.clone());
+            }
+        }
         self.heads_back += 1;
     }
 
     pub fn heads_in_flight(&self) -> usize {
-        self.next_head - self.heads_back
+        self.heads_out - self.heads_back
     }
 
     pub fn heads_done(&self) -> bool {
-        self.heads_back == self.heads.len()
+        let distinct = (self.first_of.iter().enumerate()).filter(|(i, f)| i == *f);
+        self.heads_back == distinct.count()
     }
 
     /// Every source, in listing order (lookups in the request's order).
@@ -411,6 +437,14 @@ impl Listing {
         }
         self.sources
     }
+}
+
+/// Per `source-files` index, the first index naming the same key.
+fn first_of(req: &PackRequest) -> Vec<usize> {
+    let mut first = std::collections::HashMap::new();
+    (req.source_files.iter().enumerate())
+        .map(|(i, f)| *first.entry(f.key()).or_insert(i))
+        .collect()
 }
 
 #[cfg(test)]
@@ -739,5 +773,38 @@ mod tests {
             assert!(split <= flat, "{n}: {split} rounds");
             assert!(requests <= flat_requests + 3, "{n}: {requests} requests");
         }
+    }
+
+    /// A key the request names several times is looked up once (a request naming one key
+    /// 20,000 times made 20,000 lookups), and the lookups end however the names repeat.
+    #[test]
+    fn each_file_is_looked_up_once() {
+        let req: PackRequest =
+            serde_json::from_str(r#"{"bucket":"b","source-files":["a","b","a","c","a","a"]}"#)
+                .unwrap();
+        assert_eq!(Listing::distinct_files(&req), 3);
+        let mut listing = Listing::new(&req, 1);
+        let sent: Vec<usize> = std::iter::from_fn(|| listing.next_head()).collect();
+        assert_eq!(sent, [0, 1, 3]);
+        assert_eq!(listing.heads_in_flight(), 3);
+        for (n, index) in sent.into_iter().enumerate() {
+            assert!(!listing.heads_done());
+            let key = req.source_files[index].key().to_string();
+            listing.head_back(
+                index,
+                Source {
+                    key,
+                    size: n as u64 + 1,
+                    ..Default::default()
+                },
+            );
+        }
+        assert!(listing.heads_done());
+        let keys: Vec<(String, u64)> = (listing.finish(&req).into_iter())
+            .map(|s| (s.key, s.size))
+            .collect();
+        // Kept once, as a key listed twice is.
+        let want = [("a", 1), ("b", 2), ("c", 3)];
+        assert_eq!(keys, want.map(|(k, n)| (k.to_string(), n)));
     }
 }
