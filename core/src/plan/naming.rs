@@ -5,8 +5,10 @@
 //! 2. backslashes become `/` (Windows readers treat both as separators);
 //! 3. the name is split on `/` and empty, `.` and `..` segments are dropped, so no
 //!    name is absolute or climbs out of the extraction folder;
-//! 4. control characters (U+0000–U+001F, U+007F) become `_`, and a drive-letter
-//!    first segment such as `C:` becomes `C_`;
+//! 4. control characters (U+0000–U+001F, U+007F–U+009F) and the marks that reorder
+//!    text (U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069: `invoice\u{202e}fdp.exe`
+//!    shows as `invoiceexe.pdf`) become `_`, and a drive-letter first segment such as
+//!    `C:` becomes `C_`;
 //! 5. folders (keys ending in `/`) keep a trailing `/`.
 //!
 //! A key whose name comes out empty is skipped and reported.
@@ -33,8 +35,16 @@ fn already_a_name(rel: &str) -> bool {
     }
     // Segments as `/` ends them; a trailing `/` (a folder) ends the last one.
     rel.strip_suffix('/').unwrap_or(rel).split('/').all(|seg| {
-        !matches!(seg, "" | "." | "..") && seg.bytes().all(|b| b >= 0x20 && b != 0x7f && b != b'\\')
+        !matches!(seg, "" | "." | "..")
+            && seg.bytes().all(|b| b >= 0x20 && b != 0x7f && b != b'\\')
+            && (seg.is_ascii() || !seg.chars().any(replaced))
     })
+}
+
+/// A character step 4 replaces.
+fn replaced(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The rule applied step by step.
@@ -48,13 +58,7 @@ fn cleaned(rel: &str) -> Option<String> {
         }
         let mut clean: String = seg
             .chars()
-            .map(|c| {
-                if c.is_control() && (c as u32) < 0x80 {
-                    '_'
-                } else {
-                    c
-                }
-            })
+            .map(|c| if replaced(c) { '_' } else { c })
             .collect();
         if segments.is_empty() && is_drive_letter(&clean) {
             clean.replace_range(1..2, "_");
@@ -105,7 +109,10 @@ mod tests {
     /// over the ones the rule treats specially, and two hundred thousand longer ones.
     #[test]
     fn a_name_left_as_it_is_is_what_the_rule_gives() {
-        const CHARS: [char; 10] = ['a', 'C', '/', '.', '\\', ':', '\u{1}', '\u{7f}', '中', ' '];
+        const CHARS: [char; 13] = [
+            'a', 'C', '/', '.', '\\', ':', '\u{1}', '\u{7f}', '中', ' ', '\u{9b}', '\u{202e}',
+            '\u{2069}',
+        ];
         let check = |key: &str| {
             if already_a_name(key) {
                 assert_eq!(cleaned(key).as_deref(), Some(key), "{key:?}");
@@ -169,6 +176,13 @@ mod tests {
         assert_eq!(entry_name("C:\\x.txt", None).as_deref(), Some("C_/x.txt"));
         assert_eq!(entry_name("a\u{0}b\n", None).as_deref(), Some("a_b_"));
         assert_eq!(entry_name("./../", None), None);
+        // Names that would show as something else.
+        assert_eq!(
+            entry_name("invoice\u{202e}fdp.exe", None).as_deref(),
+            Some("invoice_fdp.exe")
+        );
+        assert_eq!(entry_name("a\u{9b}31m", None).as_deref(), Some("a_31m"));
+        assert_eq!(entry_name("שלום.txt", None).as_deref(), Some("שלום.txt"));
     }
 
     #[test]
