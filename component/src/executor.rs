@@ -231,7 +231,8 @@ impl Executor {
             Action::Credit { token, bytes } => {
                 if let Some(credit) = self.credits.get(&token) {
                     let mut c = credit.borrow_mut();
-                    c.bytes += bytes;
+                    // Saturating: a request sent with unbounded credit stays unbounded.
+                    c.bytes = c.bytes.saturating_add(bytes);
                     if let Some(w) = c.waker.take() {
                         w.wake();
                     }

@@ -305,6 +305,7 @@ fn scenario(seed: u64, focus: Focus) -> Scenario {
             garble: p(150),
             late_complete: p(500),
             unreadable: p(100),
+            sloppy: p(100),
         }
     };
     // Nothing can catch a flipped read of an object the store keeps no checksum of (it is
@@ -750,6 +751,8 @@ fn run_seed_counting(
                 "done though an answer's checksum was garbled"
             } else if world.unreadable > 0 {
                 "done though a 2xx answer was unreadable"
+            } else if world.sloppy > 0 {
+                "done though an answer was larger than asked for"
             } else if world.seam_requests > 0 && !refused {
                 if summary.copied_objects == 0 {
                     return Err("seams without copies".into());
@@ -849,6 +852,7 @@ fn seeds_keep_every_property() {
             "failed: ChecksumMismatch",
             "done though an answer's checksum was garbled",
             "done though a 2xx answer was unreadable",
+            "done though an answer was larger than asked for",
             "done after a resume",
             "done with copies",
             "done reading refused copies",

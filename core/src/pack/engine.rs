@@ -273,7 +273,7 @@ impl Engine {
                 token,
                 bytes,
                 hashed,
-            } => self.data(token, bytes, hashed),
+            } => self.data(token, bytes, hashed, now),
             Event::End { token } => {
                 if let Some(f) = self.requests.in_flight.remove(&token) {
                     self.ended(f, now);
@@ -1097,13 +1097,17 @@ impl Engine {
             Op::Read { unit } => Some(unit),
             _ => None,
         };
+        let limit = Self::answer_limit(&op, None);
         let token = self.requests.register(op, attempt, now.unix);
         let credit = match unit {
             Some(unit) => {
                 let reads = self.reads.as_mut().expect("reading");
                 reads.attempt(unit, token, now.mono_ms)
             }
-            None => credit,
+            // One byte past the most the answer may hold: the byte that tells an answer
+            // too large (a store ignoring a range, a proxy's page) from one that fits,
+            // which would otherwise wait for credit it never gets.
+            None => limit.map_or(credit, |limit| limit + 1),
         };
         self.actions.push_back(Action::Send {
             token,
@@ -1535,6 +1539,17 @@ impl Engine {
         }
         f.status = Some(status);
         f.headers = headers;
+        // (A hashing's credit is unbounded already: its heads are added up as they come.)
+        let bounded = matches!(f.op, Op::Read { .. } | Op::CopyRead { .. });
+        if bounded && !(200..300).contains(&status) {
+            // The error's body is read like any answer's (its credit was for the bytes
+            // asked for), then judged when it ends.
+            self.actions.push_back(Action::Credit {
+                token,
+                bytes: MAX_ERROR_BODY + 1,
+            });
+            return;
+        }
         if let Op::CopyRead { number } = f.op {
             // A whole object where a range was asked for must not be read into memory.
             if status == 200 {
@@ -1546,14 +1561,6 @@ impl Engine {
             return;
         }
         let Op::Read { unit } = f.op else { return };
-        if !(200..300).contains(&status) {
-            // The error's body is read like any answer's, then judged when it ends.
-            self.actions.push_back(Action::Credit {
-                token,
-                bytes: MAX_ERROR_BODY,
-            });
-            return;
-        }
         if let Err(e) = self.check_read(unit, status, token) {
             return self.fail(e);
         }
@@ -1598,10 +1605,37 @@ impl Engine {
         Ok(())
     }
 
-    fn data(&mut self, token: Token, bytes: Bytes, hashed: Option<Hashed>) {
+    /// The most an answer of `op` (with `status`, once known) may hold, where the engine
+    /// keeps it whole: its XML, a record, a sniff's bytes, an error's body. `None` where the
+    /// bytes go on as they come (object reads, copies, hashing).
+    fn answer_limit(op: &Op, status: Option<u16>) -> Option<u64> {
+        let ok = status.is_none_or(|s| (200..300).contains(&s));
+        match op {
+            Op::Read { .. } | Op::CopyRead { .. } | Op::HashObject { .. } if ok => None,
+            Op::Read { .. } | Op::CopyRead { .. } | Op::HashObject { .. } => Some(MAX_ERROR_BODY),
+            Op::GetRecord { .. } => Some(MAX_RECORD),
+            Op::Sniff { .. } => Some(SNIFF_BYTES),
+            _ => Some(MAX_XML),
+        }
+    }
+
+    fn data(&mut self, token: Token, bytes: Bytes, hashed: Option<Hashed>, now: Now) {
         let Some(f) = self.requests.in_flight.get_mut(&token) else {
             return;
         };
+        let limit = Self::answer_limit(&f.op, f.status);
+        if limit.is_some_and(|limit| (f.body.len() + bytes.len()) as u64 > limit) {
+            // Past what it may hold: cut off. An error is judged by what came; a success
+            // that large is no answer of the store's to this request.
+            let f = self.requests.in_flight.remove(&token).expect("in flight");
+            self.actions.push_back(Action::Cancel { token });
+            if !f.status.is_some_and(|s| (200..300).contains(&s)) {
+                return self.ended(f, now);
+            }
+            let limit = limit.unwrap_or_default();
+            let e = StoreError::invalid_response(format!("an answer of more than {limit} bytes"));
+            return self.refused(f.op, f.attempt, e, now);
+        }
         let ok = f.status.is_some_and(|s| (200..300).contains(&s));
         if let (&Op::HashObject { entry, range }, true) = (&f.op, ok) {
             // A head that does not parse fails the hashing (at its end).
@@ -1628,17 +1662,9 @@ impl Engine {
                     self.fail(PackError::ObjectChanged { key });
                 }
             }
-            None => {
-                let limit = match f.op {
-                    Op::Read { .. } => MAX_ERROR_BODY,
-                    // Bounded by the credit it was sent with (the part's length).
-                    Op::CopyRead { .. } => u64::MAX,
-                    _ => MAX_XML,
-                };
-                if (f.body.len() + bytes.len()) as u64 <= limit {
-                    f.body.extend_from_slice(&bytes);
-                }
-            }
+            // Bounded by its limit (above), or a copy's read by the credit it was sent
+            // with (the part's length).
+            None => f.body.extend_from_slice(&bytes),
         }
     }
 

@@ -51,6 +51,9 @@ pub struct Faults {
     /// whole but unreadable: a proxy's page in its place, or the XML broken off where a
     /// connection was cut and the proxy ended the body cleanly. The store acted.
     pub unreadable: u64,
+    /// A ranged read answered whole (a store or proxy that ignores `Range`), or a 5xx
+    /// whose body is a 100 KiB page: answers larger than the engine takes them.
+    pub sloppy: u64,
 }
 
 #[derive(Debug)]
@@ -118,6 +121,8 @@ pub struct World {
     pub garbled: u64,
     /// 2xx answers made unreadable.
     pub unreadable: u64,
+    /// Answers larger than asked for.
+    pub sloppy: u64,
     /// Requests on seams' scratch keys.
     pub seam_requests: u64,
     /// Objects the host hashed for their heads alone (`ASK_ONLY`).
@@ -189,6 +194,7 @@ impl World {
             lost: BTreeMap::new(),
             garbled: 0,
             unreadable: 0,
+            sloppy: 0,
             seam_requests: 0,
             hashed_heads: 0,
             hashed_bytes: 0,
@@ -370,7 +376,8 @@ impl World {
             }
             Action::Credit { token, bytes } => {
                 if let Some(d) = self.deliveries.get_mut(&token) {
-                    d.credit += bytes;
+                    // As the component grants it: unbounded stays unbounded.
+                    d.credit = d.credit.saturating_add(bytes);
                 }
                 self.pump(token);
             }
@@ -501,7 +508,16 @@ impl World {
             self.corrupted += 1;
         }
         let t = self.store_time();
-        let mut answer = self.store.handle(request, body, t);
+        let whole = request.header("range").is_some() && self.chance(self.faults.sloppy);
+        let mut answer = match whole {
+            true => {
+                self.sloppy += 1;
+                let mut unranged = request.clone();
+                unranged.headers.retain(|(n, _)| n != "range");
+                self.store.handle(&unranged, body, t)
+            }
+            false => self.store.handle(request, body, t),
+        };
         // The rot was meant for this part: one the store refused (a flipped byte) takes it
         // no further, or it would rot a later part, even the next run's, uncounted there.
         self.store.rot_next_part = false;
@@ -607,7 +623,11 @@ impl World {
 
     /// Answers `token` with an error, the store having done nothing.
     fn refuse(&mut self, token: Token, credit: u64, latency: u64, status: u16, code: &str) {
-        let e = error(status, code);
+        let mut e = error(status, code);
+        if status >= 500 && self.chance(self.faults.sloppy) {
+            self.sloppy += 1;
+            e.body = Bytes::from(format!("<html>{}</html>", "busy ".repeat(20 << 10)));
+        }
         self.deliveries.insert(
             token,
             Delivery {
