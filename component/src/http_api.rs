@@ -74,11 +74,14 @@ pub async fn handle(request: Request<Body>) -> (Response<Body>, Option<After>) {
                 .iter()
                 .filter_map(|v| v.to_str().ok()),
         );
-    let request_id = pack::request_id(
-        header(&request, "x-fc-request-id")
-            .or(header(&request, "x-request-id"))
-            .as_deref(),
-    );
+    // The id names the default destination (its status, its checkpoint): Function
+    // Compute's, where the service takes its credentials from the gateway that also sets
+    // this, else random. A caller's own (`x-request-id`, or `x-fc-request-id` sent to a
+    // server not behind Function Compute) chose where an archive went, past a signed
+    // link that names no `dest-file`.
+    let behind_fc = config::Service::from_wasi_config().is_ok_and(|s| s.fc_credentials);
+    let given = behind_fc.then(|| header(&request, "x-fc-request-id"));
+    let request_id = pack::request_id(given.flatten().as_deref());
     let parsed = match parse(request, wants_zip || size_only, &request_id).await {
         Ok(parsed) => parsed,
         Err(e) => return (error_response(&e), None),

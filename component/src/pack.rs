@@ -11,7 +11,8 @@ use crate::config::Settings;
 use crate::executor::{now_unix, Executor, Stop};
 use crate::notify::StatusObject;
 
-/// The id naming the default destination: the caller's, or 16 random bytes in hex.
+/// The id naming the default destination: Function Compute's when trusted
+/// (`http_api.rs`), else 16 random bytes in hex.
 pub fn request_id(given: Option<&str>) -> String {
     match given.filter(|id| {
         !id.is_empty()

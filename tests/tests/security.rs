@@ -146,6 +146,16 @@ fn a_signed_link_packs_and_redirects_and_streams() {
 
     // A link is a GET; a GET that is no link is not a pack.
     assert_eq!(fetch(&env.url(), &[]).error_code(405), "MethodNotAllowed");
+
+    // Its holder cannot choose where the archive goes with a request id of its own: the
+    // default destination is named at random off Function Compute.
+    for header in ["x-request-id", "x-fc-request-id"] {
+        let a = fetch(&url, &[(header, "attacker-chosen")]);
+        assert_eq!(a.status, 302, "{}", a.text());
+        let location = &a.headers["location"];
+        assert!(location.contains("/bkt/output/"), "{location}");
+        assert!(!location.contains("attacker-chosen"), "{header}: {location}");
+    }
 }
 
 #[test]
