@@ -5,7 +5,8 @@
 //! signed links name one pack and do not list).
 //!
 //! The listing is one `ListObjectsV2` with `delimiter=/`; a failure is the answer (no
-//! retry: the page asks again).
+//! retry: the page asks again). A folder only on the way to the source prefixes is not
+//! listed at all: what it shows is told from the prefixes (`AccessPolicy::on_the_way`).
 
 use wstd::http::{Body, Client, Response, StatusCode};
 use zip_oss_core::auth::AccessPolicy;
@@ -63,6 +64,15 @@ pub async fn respond(
     }
     let bucket =
         Bucket::new(query.bucket.as_str()).map_err(|e| PackError::invalid(e.to_string()))?;
+    if let Some(folders) = policy.on_the_way(&query.prefix) {
+        let page = ListPage {
+            objects: Vec::new(),
+            next_continuation_token: None,
+            is_truncated: false,
+            common_prefixes: folders,
+        };
+        return json_response(listing_json(query, page));
+    }
     let request = ListObjectsV2::new(&bucket, &query.prefix)
         .delimiter("/")
         .continuation_token(query.continuation_token.as_deref())
@@ -89,7 +99,10 @@ pub async fn respond(
             what: what.clone(),
             detail: e.message,
         })?;
-    let json = listing_json(query, policy.browsable(page));
+    json_response(listing_json(query, policy.browsable(page)))
+}
+
+fn json_response(json: String) -> Result<Response<Body>, PackError> {
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/json")

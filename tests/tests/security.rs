@@ -154,7 +154,10 @@ fn a_signed_link_packs_and_redirects_and_streams() {
         assert_eq!(a.status, 302, "{}", a.text());
         let location = &a.headers["location"];
         assert!(location.contains("/bkt/output/"), "{location}");
-        assert!(!location.contains("attacker-chosen"), "{header}: {location}");
+        assert!(
+            !location.contains("attacker-chosen"),
+            "{header}: {location}"
+        );
     }
 }
 

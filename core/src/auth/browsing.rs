@@ -25,6 +25,26 @@ impl AccessPolicy {
         page
     }
 
+    /// What a folder on the way to the source prefixes, but under none, shows: the folders
+    /// one level down toward them. Told without listing the store, whose pages there hold
+    /// the keys the policy hides, and whose continuation token names one (S3-compatible
+    /// stores and OSS make it of the page's last key). `None` where a listing shows it all.
+    pub fn on_the_way(&self, prefix: &str) -> Option<Vec<String>> {
+        if self.sources.is_empty() || self.sources.holds_prefix(prefix) {
+            return None;
+        }
+        let mut folders: Vec<String> = (self.sources.iter())
+            .filter_map(|p| p.strip_prefix(prefix).filter(|rest| !rest.is_empty()))
+            .map(|rest| {
+                let end = rest.find('/').map_or(rest.len(), |at| at + 1);
+                format!("{prefix}{}", &rest[..end])
+            })
+            .collect();
+        folders.sort();
+        folders.dedup();
+        Some(folders)
+    }
+
     /// A folder under a source prefix, or on the way to one.
     fn shows_folder(&self, folder: &str) -> bool {
         self.sources.holds_prefix(folder) || self.sources.iter().any(|p| p.starts_with(folder))
@@ -56,6 +76,30 @@ mod tests {
         assert!(!p.may_list("a/../"));
         assert!(!p.may_list("/"));
         assert_eq!(p.browsable(page(&["x"], &["y/"])), page(&["x"], &["y/"]));
+    }
+
+    #[test]
+    fn the_way_down_is_told_without_a_listing() {
+        let p = policy(&["users/42/", "users/7/docs/", "public/"]);
+        assert_eq!(
+            p.on_the_way(""),
+            Some(vec!["public/".to_string(), "users/".to_string()])
+        );
+        assert_eq!(
+            p.on_the_way("users/"),
+            Some(vec!["users/42/".to_string(), "users/7/".to_string()])
+        );
+        assert_eq!(
+            p.on_the_way("users/7/"),
+            Some(vec!["users/7/docs/".to_string()])
+        );
+        assert_eq!(
+            p.on_the_way("users/42/"),
+            None,
+            "listed: all of it may show"
+        );
+        assert_eq!(p.on_the_way("public/x/"), None);
+        assert_eq!(policy(&[]).on_the_way(""), None);
     }
 
     #[test]
