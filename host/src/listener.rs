@@ -76,21 +76,9 @@ impl Default for Limits {
     }
 }
 
-/// Binds `addr` (port 0 picks one) and serves each connection with a clone of `service`.
-pub async fn serve<S, B>(addr: SocketAddr, service: S) -> anyhow::Result<ServerHandle>
-where
-    S: Service<Request<Incoming>, Response = hyper::Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    serve_within(addr, service, Limits::default()).await
-}
-
-/// [`serve`], within `limits`.
-pub async fn serve_within<S, B>(
+/// Binds `addr` (port 0 picks one) and serves each connection with a clone of `service`,
+/// within `limits`.
+pub async fn serve<S, B>(
     addr: SocketAddr,
     service: S,
     limits: Limits,
@@ -187,7 +175,7 @@ mod tests {
             connections: 1,
         };
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let server = serve_within(addr, hello(), limits).await.unwrap();
+        let server = serve(addr, hello(), limits).await.unwrap();
         let started = Instant::now();
         let mut slow = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
         slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")

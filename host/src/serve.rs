@@ -71,7 +71,7 @@ async fn start_with_slots(
     runtime.proxy_pre()?; // fail now, not at the first request
     let service =
         hyper::service::service_fn(move |req| handle(runtime.clone(), slots.clone(), options, req));
-    let handle = crate::listener::serve(addr, service).await?;
+    let handle = crate::listener::serve(addr, service, Default::default()).await?;
     Ok((handle.addr(), handle))
 }
 

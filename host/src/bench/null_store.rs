@@ -104,7 +104,7 @@ pub async fn start(
         async move { Ok::<_, Infallible>(answer(req, &objects, &counter).await) }
     });
     let addr: SocketAddr = "127.0.0.1:0".parse()?;
-    let handle = crate::listener::serve(addr, service).await?;
+    let handle = crate::listener::serve(addr, service, Default::default()).await?;
     Ok(NullStore { handle, uploaded })
 }
 

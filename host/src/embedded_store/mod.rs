@@ -59,7 +59,7 @@ pub async fn start_delayed(
         delay,
     };
 
-    let handle = crate::listener::serve(addr, service).await?;
+    let handle = crate::listener::serve(addr, service, Default::default()).await?;
     Ok((handle.addr(), handle))
 }
 
