@@ -298,7 +298,7 @@ impl Engine {
             ));
         }
         // Each file is a lookup: more than the entries allowed is refused before any.
-        let files = Listing::distinct_files(req) as u64;
+        let files = self.listing.as_ref().map_or(0, Listing::distinct_files) as u64;
         if let Some(max) = self.job.limits.max_entries.filter(|max| files > *max) {
             self.fail(PackError::TooManyEntries {
                 entries: files,

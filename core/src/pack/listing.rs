@@ -45,8 +45,10 @@ pub(crate) struct Listing {
     /// `source-files` lookups, by index; the next to start; how many are back.
     heads: Vec<Option<Source>>,
     /// Per `source-files` index, the first index of the same key: each key is looked up
-    /// once, however often the request names it.
+    /// once, however often the request names it (`finish` keeps a key once anyway).
     first_of: Vec<usize>,
+    /// Keys looked up: the indices that are their key's first.
+    distinct: usize,
     next_head: usize,
     /// Lookups sent, and back.
     heads_out: usize,
@@ -121,6 +123,7 @@ pub(crate) struct StreamRequest<'a> {
 impl Listing {
     /// `ranges`: how many ranges a folder's listing may be split into (1: flat).
     pub fn new(req: &PackRequest, ranges: usize) -> Listing {
+        let first = first_of(req);
         let names: Vec<Arc<str>> = match req.source_files.is_empty() {
             true => (req.source_dir.iter())
                 .map(|d| Arc::from(d.as_str()))
@@ -148,18 +151,15 @@ impl Listing {
             samples,
             ranges: ranges.max(1),
             heads: vec![None; req.source_files.len()],
-            first_of: first_of(req),
+            distinct: (first.iter().enumerate()).filter(|(i, f)| i == *f).count(),
+            first_of: first,
             ..Listing::default()
         }
     }
 
     /// Keys the request's `source-files` name, each counted once.
-    pub fn distinct_files(req: &PackRequest) -> usize {
-        first_of(req)
-            .iter()
-            .enumerate()
-            .filter(|(i, f)| i == *f)
-            .count()
+    pub fn distinct_files(&self) -> usize {
+        self.distinct
     }
 
     /// The next stream to start, if any waits: a sample of a folder whose listing has
@@ -402,13 +402,8 @@ impl Listing {
         None
     }
 
-    /// The lookup of `index` is back: its source, for every index naming the same key.
     pub fn head_back(&mut self, index: usize, source: Source) {
-        for (i, first) in self.first_of.iter().enumerate().skip(index) {
-            if *first == index {
-                self.heads[i] = Some(source.clone());
-            }
-        }
+        self.heads[index] = Some(source);
         self.heads_back += 1;
     }
 
@@ -417,8 +412,7 @@ impl Listing {
     }
 
     pub fn heads_done(&self) -> bool {
-        let distinct = (self.first_of.iter().enumerate()).filter(|(i, f)| i == *f);
-        self.heads_back == distinct.count()
+        self.heads_back == self.distinct
     }
 
     /// Every source, in listing order (lookups in the request's order).
@@ -782,8 +776,8 @@ mod tests {
         let req: PackRequest =
             serde_json::from_str(r#"{"bucket":"b","source-files":["a","b","a","c","a","a"]}"#)
                 .unwrap();
-        assert_eq!(Listing::distinct_files(&req), 3);
         let mut listing = Listing::new(&req, 1);
+        assert_eq!(listing.distinct_files(), 3);
         let sent: Vec<usize> = std::iter::from_fn(|| listing.next_head()).collect();
         assert_eq!(sent, [0, 1, 3]);
         assert_eq!(listing.heads_in_flight(), 3);
