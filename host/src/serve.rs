@@ -166,6 +166,9 @@ async fn handle(
         .unwrap_or("")
         .to_string();
     let response = if options.local_only && !crate::local_only::addressed_here(&req) {
+        // Read the body even so: a body left unread closes the connection under a client
+        // that may already be sending its next request on it.
+        drain_body(req.into_body());
         error_response(
             StatusCode::FORBIDDEN,
             "NotLocal",

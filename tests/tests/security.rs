@@ -869,5 +869,56 @@ fn open_on_loopback_answers_only_this_machine() {
     assert_eq!(post(&[("host", local.as_str())]).status, 302);
     let same_page = format!("http://127.0.0.1:{port}");
     assert_eq!(post(&[("origin", same_page.as_str())]).status, 302);
+    refused_body_sent_late_keeps_the_connection(&port);
     server.stop();
+}
+
+/// A refused request whose body arrives after the answer leaves the connection usable:
+/// a client reusing it for its next request (as `ureq` and browsers do) gets an answer,
+/// not an EOF.
+fn refused_body_sent_late_keeps_the_connection(port: &str) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let body = r#"{"bucket":"bkt","source-dir":"d/"}"#;
+    let head = format!(
+        "POST / HTTP/1.1\r\nhost: rebind.attacker.example:{port}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    let first = read_answer(&mut conn);
+    assert!(first.starts_with("HTTP/1.1 403"), "{first}");
+    conn.write_all(body.as_bytes()).unwrap();
+    let next = format!("GET /healthz HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n");
+    conn.write_all(next.as_bytes()).unwrap();
+    let second = read_answer(&mut conn);
+    assert!(
+        second.starts_with("HTTP/1.1 200"),
+        "second answer on the connection: {second:?}"
+    );
+
+    /// One answer with a `content-length`, read off the connection.
+    fn read_answer(conn: &mut std::net::TcpStream) -> String {
+        let mut got = Vec::new();
+        let mut byte = [0u8; 1];
+        while !got.ends_with(b"\r\n\r\n") {
+            match conn.read(&mut byte) {
+                Ok(1) => got.push(byte[0]),
+                _ => return String::from_utf8_lossy(&got).into_owned(),
+            }
+        }
+        let head = String::from_utf8_lossy(&got).into_owned();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let mut rest = vec![0u8; length];
+        conn.read_exact(&mut rest).unwrap();
+        head + &String::from_utf8_lossy(&rest)
+    }
 }
