@@ -47,6 +47,11 @@ impl ReadWindow {
         self.window
     }
 
+    /// The most it will ever say: what memory allows.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
     /// A small read sent at `sent_ms` was answered at `now_ms` (monotonic milliseconds).
     pub fn answered(&mut self, sent_ms: u64, now_ms: u64) {
         self.least = self.least.min(now_ms.saturating_sub(sent_ms));

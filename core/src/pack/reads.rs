@@ -166,6 +166,11 @@ pub(crate) struct Reads {
     front: usize,
     next_small: usize,
     next_large: usize,
+    /// Small units started and not yet whole and checked: the reads the window counts.
+    /// One answer slow to arrive at the encoder's front must not stop the reads behind it,
+    /// so those whole and waiting their turn are not counted (only `active_small`
+    /// bounds them: at the window's cap, which memory sets).
+    reading_small: usize,
     active_small: usize,
     active_large: usize,
     /// ETags learned from a first answer, for entries the plan has none of (every read
@@ -242,6 +247,7 @@ impl Reads {
             front: 0,
             next_small: 0,
             next_large: 0,
+            reading_small: 0,
             active_small: 0,
             active_large: 0,
             learned_etags: BTreeMap::new(),
@@ -322,8 +328,9 @@ impl Reads {
     /// The next unit to start, if a window has room; marks it started. Each window starts
     /// its own units in plan order (small ones are read ahead past large ones).
     pub fn next_to_start(&mut self) -> Option<usize> {
-        if self.active_small < self.window.get() {
+        if self.reading_small < self.window.get() && self.active_small < self.window.cap() {
             if let Some(i) = next_of(&mut self.units, &mut self.next_small, true) {
+                self.reading_small += 1;
                 self.active_small += 1;
                 return Some(i);
             }
@@ -508,6 +515,9 @@ impl Reads {
         let (verdict, crcs) = self.verify.check_whole(u.entry, chunks, self.shared);
         if !matches!(verdict, Verdict::Mismatch(_)) {
             let f = self.units[i].flight_mut();
+            if !f.checked {
+                self.reading_small -= 1;
+            }
             f.checked = true;
             for (chunk, crcs) in f.chunks.iter_mut().zip(crcs) {
                 chunk.crcs = crcs;
@@ -555,6 +565,50 @@ mod tests {
     use super::*;
     use crate::plan::PlannedEntry;
     use crate::store::checksum::Claimed;
+
+    #[test]
+    fn a_slow_read_at_the_front_stops_only_what_memory_does() {
+        let plan = Plan {
+            entries: (0..1_000)
+                .map(|i| PlannedEntry::stored_file(&format!("k{i}"), 4 << 10))
+                .collect(),
+            ..Plan::default()
+        };
+        let tuning = Tuning {
+            read_ahead: 4,
+            ..Tuning::default()
+        };
+        let mut reads = Reads::new(&plan, tuning, None, &Copies::default());
+        let cap = reads.window.cap();
+        assert!(cap > 4 && cap < 1_000, "{cap}");
+        for entry in 0..1_000 {
+            reads.verify.claim(entry, Claimed::Nothing);
+        }
+        // Unit 0 never answers; every other read does, whole, at once.
+        let mut started = Vec::new();
+        while let Some(i) = reads.next_to_start() {
+            started.push(i);
+            reads.attempt(i, Token(i as u64 + 1), 0);
+            if i != 0 {
+                assert!(reads.arrived(i, Bytes::from(vec![1u8; 4 << 10]), None));
+                assert!(!matches!(reads.check_small(i), Verdict::Mismatch(_)));
+            }
+            assert!(reads.reading_small <= 4);
+        }
+        assert_eq!(
+            started.len(),
+            cap,
+            "reads went on behind the slow one up to the cap"
+        );
+        assert_eq!(
+            reads.reading_small, 1,
+            "only the slow read is still reading"
+        );
+        assert!(
+            reads.take(0, usize::MAX).is_none(),
+            "the encoder still waits for it"
+        );
+    }
 
     #[test]
     fn a_range_taken_whole_holds_no_room() {
