@@ -244,6 +244,10 @@ fn scenario(seed: u64, focus: Focus) -> Scenario {
         // The destination is taken already.
         store.put(DEST, Bytes::from_static(b"an older archive"), 1_600_000_000);
     }
+    if !cfg.forbid_overwrite && mode == Mode::Upload && rng.below(4) == 0 {
+        // An older archive of the same size appears just before the Complete.
+        store.twin_of = Some(DEST.into());
+    }
     let mut job = Job::new(cfg, request, DEST.into(), mode);
     job.tuning = tuning;
     job.seed = seed;
@@ -590,6 +594,9 @@ fn run_seed_counting(
     if trace {
         eprintln!("outcome: {outcome:?}");
     }
+    *lost.entry("older twin looked at").or_default() += world.store.twin_heads;
+    // An older archive put just before the Complete is what a failure must leave.
+    let before = world.store.twin.clone().or(before);
     match outcome {
         Outcome::Done(summary) => {
             let plan = world.plan.as_ref().ok_or("done without a plan")?;
@@ -777,8 +784,10 @@ fn run_seed_counting(
             let now = world.store.objects.get(DEST).map(|o| o.data.clone());
             // An allowed overwrite replaced the old object before the store's checksum of
             // the archive proved it corrupt; then it was deleted: nothing is left.
-            let replaced_then_deleted =
-                !forbid && now.is_none() && matches!(error, PackError::ChecksumMismatch { .. });
+            let replaced_then_deleted = !forbid
+                && now.is_none()
+                && matches!(error, PackError::ChecksumMismatch { .. })
+                && world.store.completed_keys.contains(DEST);
             if mode == Mode::Upload && now != before && !replaced_then_deleted {
                 return Err(format!("failed ({error}) but the destination changed"));
             }
@@ -838,7 +847,8 @@ fn seeds_keep_every_property() {
     let at_bound = lost.remove("parts at the bound").unwrap_or(0);
     let hashed = lost.remove("hashed, then copied").unwrap_or(0);
     let waited = lost.remove("waited for hashing").unwrap_or(0);
-    eprintln!("{seeds} seeds: {tally:?}; answers lost after the store acted: {lost:?}; runs with seams: {seamed}; runs with as many part buffers as reserved: {at_bound}; runs that copied objects the host hashed: {hashed}, the writer waiting for it: {waited}");
+    let twins = lost.remove("older twin looked at").unwrap_or(0);
+    eprintln!("{seeds} seeds: {tally:?}; answers lost after the store acted: {lost:?}; runs with seams: {seamed}; runs with as many part buffers as reserved: {at_bound}; runs that copied objects the host hashed: {hashed}, the writer waiting for it: {waited}; HEADs that found an older archive of the same size: {twins}");
     let done: u64 = tally
         .iter()
         .filter(|(how, _)| how.starts_with("done"))
@@ -871,6 +881,10 @@ fn seeds_keep_every_property() {
         assert!(
             waited >= seeds / 200,
             "only {waited} runs copied with the writer waiting for the hashing"
+        );
+        assert!(
+            twins >= seeds / 200,
+            "an older archive of the same size was looked at only {twins} times"
         );
     }
 }

@@ -493,3 +493,75 @@ fn oss_copied_part_is_the_range_pinned_to_its_etag_with_its_crc() {
     );
     assert!(oss.parts(&dest, &id).is_empty());
 }
+
+/// An archive carries its upload's marker (`CreateMultipartUpload::marker`) as user
+/// metadata, on each store: it is how a pack whose Complete answer was lost tells its own
+/// archive from an older one of the same size.
+#[test]
+fn an_uploads_marker_comes_back_on_the_archive() {
+    let embedded = Embedded::start();
+    let moto = Moto::start();
+    moto.create_bucket("mbkt");
+    let oss_moto = Moto::start_for_oss();
+    oss_moto.create_bucket("oss-bkt");
+    let gateway = OssGateway::start(&oss_moto.endpoint(), "AK", "SK", None);
+    let mut oss_cfg = StoreConfig::new(
+        Endpoint::parse(&gateway.endpoint()).unwrap(),
+        "cn-shanghai",
+        Credentials::new("AK", "SK"),
+    );
+    oss_cfg.provider = Provider::Oss;
+    oss_cfg.path_style = true;
+    let stores = [
+        ("embedded", embedded.store(), "x-amz-meta-zip-oss-upload"),
+        (
+            "moto",
+            Store {
+                cfg: moto.config(),
+                bucket: Bucket::new("mbkt").unwrap(),
+            },
+            "x-amz-meta-zip-oss-upload",
+        ),
+        (
+            "oss",
+            Store {
+                cfg: oss_cfg,
+                bucket: Bucket::new("oss-bkt").unwrap(),
+            },
+            "x-oss-meta-zip-oss-upload",
+        ),
+    ];
+    for (name, store, header) in stores {
+        let key = Store::key("out/marked.zip");
+        let marker = "0123456789abcdef0123456789abcdef";
+        let mut create = CreateMultipartUpload::new(&store.bucket, &key).marker(marker);
+        if store.cfg.provider == Provider::S3 {
+            create = create.full_object_checksum(Algorithm::Crc64Nvme);
+        }
+        let a = send(create.sign(&store.cfg, now()), b"");
+        assert_eq!(a.status, 200, "{name}: {}", a.text());
+        let id = CreateMultipartUpload::parse(&a.body).unwrap();
+        let body = noise(1000, 9);
+        let part = store.upload(&key, &id, 1, &body);
+        let done = store.complete(&key, &id, &[part], &body);
+        assert_eq!(done.status, 200, "{name}: {}", done.text());
+        let head = send(
+            HeadObject::new(&store.bucket, &key).sign(&store.cfg, now()),
+            b"",
+        );
+        assert_eq!(head.status, 200, "{name}");
+        assert_eq!(
+            head.headers.get(header).map(String::as_str),
+            Some(marker),
+            "{name}: {:?}",
+            head.headers
+        );
+        let parsed = HeadObject::parse(store.cfg.provider, |n| {
+            head.headers
+                .get(&n.to_ascii_lowercase())
+                .map(String::as_str)
+        })
+        .unwrap();
+        assert_eq!(parsed.upload_marker.as_deref(), Some(marker), "{name}");
+    }
+}

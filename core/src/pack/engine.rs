@@ -127,8 +127,13 @@ impl Engine {
             lease_secs: checkpoint.as_ref().map_or(0, |_| tuning.resume_lease_secs),
             ..Resume::default()
         };
+        let mut rng = Rng::new(job.seed);
+        let upload = Upload {
+            marker: Some(format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64())),
+            ..Upload::default()
+        };
         let mut engine = Engine {
-            rng: Rng::new(job.seed),
+            rng,
             listing: Some(Listing::new(&job.request, tuning.list_ranges)),
             job,
             tuning,
@@ -143,7 +148,7 @@ impl Engine {
             reserved: 0,
             reads: None,
             writer: None,
-            upload: Upload::default(),
+            upload,
             resume,
             checkpoint,
             archive_algorithm,
@@ -1149,7 +1154,10 @@ impl Engine {
                 if *renew && !matches!(self.phase, Phase::Writing | Phase::Completing) {
                     return None;
                 }
-                let body = Checkpoint::new(&self.resume.fingerprint, upload_id).to_json();
+                let marker = self.upload.marker.as_deref().unwrap_or("");
+                let body = Checkpoint::new(&self.resume.fingerprint, upload_id)
+                    .with_marker(marker)
+                    .to_json();
                 let put = PutObject::new(bucket, self.checkpoint.as_ref()?, body.len() as u64)
                     .content_type("application/json")
                     .forbid_overwrite(self.resume.claim_free_key && !renew);
@@ -1165,9 +1173,12 @@ impl Engine {
                 xml(DeleteObject::new(bucket, self.checkpoint.as_ref()?).sign(cfg, t))
             }
             Op::Create => {
-                let create = CreateMultipartUpload::new(bucket, dest)
+                let mut create = CreateMultipartUpload::new(bucket, dest)
                     .content_type("application/zip")
                     .forbid_overwrite(cfg.forbid_overwrite);
+                if let Some(marker) = &self.upload.marker {
+                    create = create.marker(marker);
+                }
                 xml(match self.tuning.checksums {
                     true => create.full_object_checksum(self.archive_algorithm),
                     false => create,
@@ -2105,9 +2116,12 @@ impl Engine {
                     .map_or("", |k| k.as_str())
                     .to_string(),
             }),
-            Found::Same { upload_id } => {
+            Found::Same { upload_id, marker } => {
                 self.sweep_scratch_of(&upload_id);
                 self.upload.id = Some(upload_id);
+                // The upload is an earlier pack's, marked as it was (or, begun by a version
+                // before markers, not at all).
+                self.upload.marker = marker;
                 self.send(Op::ListParts { marker: None }, 0, now);
             }
             Found::Stale { upload_id } => {
@@ -2319,12 +2333,20 @@ impl Engine {
                 let parts = self.upload.etags.len();
                 let ours = head.as_ref().is_some_and(|h| {
                     let size = self.writer.as_ref().map_or(0, |w| w.bytes_out);
-                    let etag_parts = h
-                        .etag
-                        .as_deref()
-                        .and_then(|e| e.trim_matches('"').rsplit_once('-'))
-                        .and_then(|(_, n)| n.parse::<usize>().ok());
-                    h.size == size && etag_parts.is_none_or(|n| n == parts)
+                    match &self.upload.marker {
+                        // Only our upload's archive carries its marker: an older archive of
+                        // the same size (a folder packed again) is not taken for ours.
+                        Some(ours) => h.size == size && h.upload_marker.as_ref() == Some(ours),
+                        // An upload begun before markers: by size and part count.
+                        None => {
+                            let etag_parts = h
+                                .etag
+                                .as_deref()
+                                .and_then(|e| e.trim_matches('"').rsplit_once('-'))
+                                .and_then(|(_, n)| n.parse::<usize>().ok());
+                            h.size == size && etag_parts.is_none_or(|n| n == parts)
+                        }
+                    }
                 });
                 if ours {
                     if self.phase == Phase::Failing {

@@ -51,6 +51,10 @@ pub(crate) struct Checkpoint {
     /// it existed, which are taken as they are (a stale plan's, by their fingerprint).
     #[serde(default)]
     pub check: String,
+    /// The upload's marker (`Upload::marker`): a resumed upload's archive is told by it too.
+    /// Absent in checkpoints written before it existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub marker: String,
 }
 
 impl Checkpoint {
@@ -60,14 +64,27 @@ impl Checkpoint {
             fingerprint: fingerprint.into(),
             upload_id: upload_id.into(),
             check: String::new(),
+            marker: String::new(),
         };
         c.check = c.digest();
         c
     }
 
+    /// The same checkpoint naming the upload's marker.
+    pub fn with_marker(mut self, marker: &str) -> Checkpoint {
+        self.marker = marker.into();
+        self.check = self.digest();
+        self
+    }
+
     fn digest(&self) -> String {
         let mut h = Sha256::new();
-        for field in [&self.format, &self.fingerprint, &self.upload_id] {
+        // The marker only when there is one: checkpoints from before it keep their digest.
+        let marker = Some(&self.marker).filter(|m| !m.is_empty());
+        for field in [&self.format, &self.fingerprint, &self.upload_id]
+            .into_iter()
+            .chain(marker)
+        {
             h.update((field.len() as u64).to_be_bytes());
             h.update(field.as_bytes());
         }
@@ -93,8 +110,11 @@ impl Checkpoint {
 pub(crate) enum Found {
     /// Another pack renewed it within the lease: it is running. Retry after this many seconds.
     Live { retry_after: u64 },
-    /// The same plan's upload: continue it.
-    Same { upload_id: String },
+    /// The same plan's upload: continue it (its marker, if the checkpoint names one).
+    Same {
+        upload_id: String,
+        marker: Option<String>,
+    },
     /// Another plan's upload, abandoned: abort it.
     Stale { upload_id: String },
     /// Not a checkpoint: an object of the user's that merely has the name.
@@ -125,6 +145,7 @@ pub(crate) fn judge(
     if checkpoint.fingerprint == fingerprint {
         Found::Same {
             upload_id: checkpoint.upload_id,
+            marker: Some(checkpoint.marker).filter(|m| !m.is_empty()),
         }
     } else {
         Found::Stale {
@@ -307,6 +328,16 @@ mod tests {
         // fingerprint being another version's, aborted once its lease is over).
         let older = br#"{"format":"zip-oss-resume/1","fingerprint":"f","upload_id":"U1"}"#;
         assert_eq!(Checkpoint::parse(older).unwrap().upload_id, "U1");
+        // A marker is covered by the digest too; one without a marker keeps the old digest.
+        let marked = Checkpoint::new("f", "U1").with_marker("m1").to_json();
+        assert_eq!(Checkpoint::parse(&marked).unwrap().marker, "m1");
+        let changed = String::from_utf8(marked).unwrap().replace("m1", "m2");
+        assert!(Checkpoint::parse(changed.as_bytes()).is_none());
+        let unmarked = Checkpoint::new("f", "U1");
+        assert_eq!(unmarked.clone().with_marker("").check, unmarked.check);
+        assert!(!String::from_utf8(unmarked.to_json())
+            .unwrap()
+            .contains("marker"));
     }
 
     #[test]
@@ -335,7 +366,16 @@ mod tests {
         assert_eq!(
             judge(&body(FP), Some(100), Some(121), 20, FP),
             Found::Same {
-                upload_id: "U1".into()
+                upload_id: "U1".into(),
+                marker: None,
+            }
+        );
+        let marked = Checkpoint::new(FP, "U1").with_marker("m1").to_json();
+        assert_eq!(
+            judge(&marked, Some(100), Some(121), 20, FP),
+            Found::Same {
+                upload_id: "U1".into(),
+                marker: Some("m1".into()),
             }
         );
         assert_eq!(

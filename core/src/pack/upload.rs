@@ -37,6 +37,10 @@ pub(crate) enum Sweep {
 #[derive(Debug, Default)]
 pub(crate) struct Upload {
     pub id: Option<String>,
+    /// Random, sent as the archive's metadata when the upload is created: how a lost
+    /// Complete's archive is told from an older object at the destination. `None` for an
+    /// upload resumed from a version that did not mark its uploads.
+    pub marker: Option<String>,
     /// An attempt failed without a clear answer: the store may hold an upload we never saw.
     pub create_ambiguous: bool,
     /// Our clock (unix) when the first create attempt left and when the last one ended.

@@ -23,7 +23,13 @@ pub struct CreateMultipartUpload<'a> {
     content_type: Option<&'a str>,
     forbid_overwrite: bool,
     checksum: Option<Algorithm>,
+    marker: Option<&'a str>,
 }
+
+/// The user metadata an archive carries its upload's marker in (`x-amz-meta-` on S3,
+/// `x-oss-meta-` on OSS): the one sign that an object at the destination is this pack's,
+/// when the answer to its Complete was lost.
+pub const UPLOAD_MARKER: &str = "zip-oss-upload";
 
 impl<'a> CreateMultipartUpload<'a> {
     pub fn new(bucket: &'a Bucket, key: &'a ObjectKey) -> Self {
@@ -33,7 +39,14 @@ impl<'a> CreateMultipartUpload<'a> {
             content_type: None,
             forbid_overwrite: false,
             checksum: None,
+            marker: None,
         }
+    }
+
+    /// Metadata [`UPLOAD_MARKER`] = `marker` on the finished object.
+    pub fn marker(mut self, marker: &'a str) -> Self {
+        self.marker = Some(marker);
+        self
     }
 
     /// S3: the upload is checked as a whole with a full-object checksum of `algorithm`
@@ -70,6 +83,9 @@ impl<'a> CreateMultipartUpload<'a> {
         if self.forbid_overwrite && cfg.provider == Provider::Oss {
             spec = spec.header("x-oss-forbid-overwrite", "true");
         }
+        if let Some(marker) = self.marker {
+            spec = spec.header(&marker_header(cfg.provider), marker);
+        }
         spec.sign(cfg, now_unix)
     }
 
@@ -80,6 +96,14 @@ impl<'a> CreateMultipartUpload<'a> {
             .filter(|id| !id.is_empty())
             .map(str::to_owned)
             .ok_or_else(|| StoreError::invalid_response("no <UploadId> in the response"))
+    }
+}
+
+/// The header [`UPLOAD_MARKER`] travels in.
+pub fn marker_header(provider: Provider) -> String {
+    match provider {
+        Provider::S3 => format!("x-amz-meta-{UPLOAD_MARKER}"),
+        Provider::Oss => format!("x-oss-meta-{UPLOAD_MARKER}"),
     }
 }
 
@@ -100,6 +124,14 @@ mod tests {
         assert_eq!(
             signed_headers(&req),
             "content-type;host;x-amz-content-sha256;x-amz-date"
+        );
+        let marked = CreateMultipartUpload::new(&b, &k)
+            .marker("m1")
+            .sign(&cfg(true), NOW);
+        assert_eq!(marked.header("x-amz-meta-zip-oss-upload"), Some("m1"));
+        assert_eq!(
+            signed_headers(&marked),
+            "host;x-amz-content-sha256;x-amz-date;x-amz-meta-zip-oss-upload"
         );
     }
 

@@ -22,6 +22,8 @@ pub struct ObjectHead {
     pub etag: Option<String>,
     /// What the store says the object's bytes are.
     pub checksum: Claimed,
+    /// The marker of the upload it was completed from (`create_multipart_upload::UPLOAD_MARKER`).
+    pub upload_marker: Option<String>,
 }
 
 impl<'a> HeadObject<'a> {
@@ -49,6 +51,8 @@ impl<'a> HeadObject<'a> {
             last_modified_unix: header("last-modified").and_then(parse_http_date),
             etag: header("etag").map(str::to_string),
             checksum: Claimed::from_headers(provider, header),
+            upload_marker: header(&super::create_multipart_upload::marker_header(provider))
+                .map(|m| m.trim().to_string()),
         })
     }
 }
@@ -87,6 +91,7 @@ mod tests {
             ("ETag", "\"abc\""),
             ("x-amz-checksum-crc64nvme", "rosUhgp5mIg="),
             ("x-amz-checksum-type", "FULL_OBJECT"),
+            ("X-Amz-Meta-Zip-Oss-Upload", "m1"),
         ];
         let get = |n: &str| {
             headers
@@ -105,11 +110,13 @@ mod tests {
                     crate::store::checksum::Algorithm::Crc64Nvme,
                     0xae8b14860a799888
                 )),
+                upload_marker: Some("m1".into()),
             }
         );
         // OSS shows its own header only.
         let oss = HeadObject::parse(Provider::Oss, get).unwrap();
         assert_eq!(oss.checksum, Claimed::Nothing);
+        assert_eq!(oss.upload_marker, None);
         assert_eq!(HeadObject::parse(Provider::S3, |_| None), None);
     }
 }

@@ -29,6 +29,8 @@ pub struct Object {
     pub mtime: i64,
     /// The checksum headers the store shows for it (S3 in checksum mode).
     pub checksum: Vec<(String, String)>,
+    /// User metadata (`x-amz-meta-*`, `x-oss-meta-*`), shown on HEAD and GET.
+    pub meta: Vec<(String, String)>,
 }
 
 /// What S3 keeps of an object written now (OSS always keeps its CRC-64).
@@ -48,6 +50,8 @@ pub struct SimUpload {
     /// Created with a checksum algorithm (S3 then lists each part's checksum).
     pub checksummed: bool,
     pub parts: BTreeMap<u32, (String, Bytes)>,
+    /// The metadata the object completed from it will carry.
+    pub meta: Vec<(String, String)>,
 }
 
 /// What the store answers.
@@ -79,6 +83,16 @@ pub struct SimStore {
     /// only the archive's key would: `create`, `part` (upload or copy into a scratch
     /// upload), `complete`, or `copy` (the archive's part copied from a scratch object).
     pub deny_scratch: Option<&'static str>,
+    /// Just before the first Complete of an upload of this key arrives, an older object of
+    /// the size it will make is put there (a folder packed before, unchanged in size):
+    /// an archive is this pack's only if it carries the pack's marker.
+    pub twin_of: Option<String>,
+    /// That older object's bytes, once put.
+    pub twin: Option<Bytes>,
+    /// HEADs answered with it in place.
+    pub twin_heads: u64,
+    /// Keys a Complete made (an object there came from an upload at some point).
+    pub completed_keys: std::collections::BTreeSet<String>,
     next_id: u64,
     versions: u64,
 }
@@ -107,6 +121,10 @@ impl SimStore {
             rot_next_part: false,
             refuse_copies: false,
             deny_scratch: None,
+            twin_of: None,
+            twin: None,
+            twin_heads: 0,
+            completed_keys: Default::default(),
             next_id: 0,
             versions: 0,
         }
@@ -154,6 +172,7 @@ impl SimStore {
                 etag,
                 mtime,
                 checksum,
+                meta: vec![],
             },
         );
     }
@@ -191,6 +210,11 @@ impl SimStore {
                 return error(403, "AccessDenied");
             }
         }
+        if req.method == "HEAD" && self.twin_of.as_ref() == Some(&key) {
+            let twin = self.twin.as_ref();
+            let there = self.objects.get(&key).map(|o| &o.data);
+            self.twin_heads += u64::from(twin.is_some() && there == twin);
+        }
         let mut answer = match (req.method, key.is_empty()) {
             ("GET", true) if q("uploads").is_some() => self.list_uploads(
                 q("prefix").unwrap_or(""),
@@ -213,6 +237,7 @@ impl SimStore {
                     ]
                     .into_iter()
                     .chain(self.shown(o, mode, true))
+                    .chain(o.meta.iter().cloned())
                     .collect(),
                     body: Bytes::new(),
                 },
@@ -254,6 +279,14 @@ impl SimStore {
                         initiated: now,
                         checksummed: req.header("x-amz-checksum-algorithm").is_some(),
                         parts: BTreeMap::new(),
+                        meta: req
+                            .headers
+                            .iter()
+                            .filter(|(n, _)| {
+                                n.starts_with("x-amz-meta-") || n.starts_with("x-oss-meta-")
+                            })
+                            .cloned()
+                            .collect(),
                     },
                 );
                 xml(200, &format!("<InitiateMultipartUploadResult><Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId></InitiateMultipartUploadResult>", self.bucket, esc(&key), esc(&id)))
@@ -651,9 +684,33 @@ impl SimStore {
             ]
             .into_iter()
             .chain(self.shown(o, mode, whole))
+            .chain(o.meta.iter().cloned())
             .collect(),
             body: o.data.slice(from as usize..to as usize),
         }
+    }
+
+    /// Puts the older object [`SimStore::twin_of`] asks for, before the first Complete
+    /// (`body`, sent to `url`) of an upload: as large as the parts it lists.
+    pub fn plant_twin(&mut self, url: &str, body: &[u8], now: i64) {
+        let Some(key) = self.twin_of.clone().filter(|_| self.twin.is_none()) else {
+            return;
+        };
+        let (_, query) = split_url(url);
+        let Some((_, id)) = query.iter().find(|(n, _)| n == "uploadId") else {
+            return;
+        };
+        let Some(u) = self.uploads.get(id).filter(|u| u.key == key) else {
+            return;
+        };
+        let listed = parse_parts(std::str::from_utf8(body).unwrap_or(""));
+        let size: usize = listed
+            .iter()
+            .filter_map(|(n, _)| u.parts.get(n).map(|(_, b)| b.len()))
+            .sum();
+        let data = Bytes::from(vec![0x5a; size]);
+        self.put(&key, data.clone(), now);
+        self.twin = Some(data);
     }
 
     fn complete(
@@ -710,7 +767,8 @@ impl SimStore {
             _ => S3Checksum::Composite,
         };
         let parts = listed.len();
-        self.uploads.remove(id);
+        let meta = self.uploads.remove(id).map(|u| u.meta).unwrap_or_default();
+        self.completed_keys.insert(key.to_string());
         self.versions += 1;
         let etag = format!("\"{:016x}{:016x}-{parts}\"", hash(&data), self.versions);
         let checksum = self.checksum_of(&data, s3);
@@ -739,6 +797,7 @@ impl SimStore {
                 etag,
                 mtime: now,
                 checksum,
+                meta,
             },
         );
         answer

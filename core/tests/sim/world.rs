@@ -415,6 +415,10 @@ impl World {
             latency += body.len() as u64 / rate.max(1);
         }
         let is_read = matches!(request.method, "GET" | "HEAD");
+        if request.method == "POST" && request.url.contains("uploadId=") {
+            let t = self.store_time();
+            self.store.plant_twin(&request.url, body, t);
+        }
         if request.url.contains(zip_oss_core::pack::SEAM_SUFFIX) {
             self.seam_requests += 1;
         }
