@@ -310,6 +310,7 @@ fn scenario(seed: u64, focus: Focus) -> Scenario {
             late_complete: p(500),
             unreadable: p(100),
             sloppy: p(100),
+            burst: p(5),
         }
     };
     // Nothing can catch a flipped read of an object the store keeps no checksum of (it is
@@ -760,6 +761,8 @@ fn run_seed_counting(
                 "done though a 2xx answer was unreadable"
             } else if world.sloppy > 0 {
                 "done though an answer was larger than asked for"
+            } else if world.bursts > 0 {
+                "done though the store throttled every request for seconds"
             } else if world.seam_requests > 0 && !refused {
                 if summary.copied_objects == 0 {
                     return Err("seams without copies".into());
@@ -863,6 +866,7 @@ fn seeds_keep_every_property() {
             "done though an answer's checksum was garbled",
             "done though a 2xx answer was unreadable",
             "done though an answer was larger than asked for",
+            "done though the store throttled every request for seconds",
             "done after a resume",
             "done with copies",
             "done reading refused copies",
@@ -1060,6 +1064,48 @@ fn an_outage_at_cleanup_is_waited_out_for_two_minutes() {
                     (115_000..130_000).contains(&tried_ms),
                     "seed {seed}: aborts tried for {tried_ms} ms"
                 );
+            }
+            runs += 1;
+        }
+    }
+    assert!(runs >= 40, "only {runs} runs");
+}
+
+/// The store fails every Complete for a while (each answered 500, none acted on): the
+/// Complete is sent again while the destination is looked at, and lands once the store
+/// is back within the three minutes the pack waits; past them the pack fails, its upload
+/// aborted.
+#[test]
+fn a_complete_refused_for_a_minute_is_sent_again_until_it_lands() {
+    let mut runs = 0;
+    for seed in 0..300 {
+        for outage_s in [60, 400] {
+            let Scenario {
+                mut job, mut store, ..
+            } = scenario(seed, Focus::All);
+            if job.mode != Mode::Upload || store.objects.contains_key(DEST) {
+                break;
+            }
+            store.twin_of = None;
+            job.tuning.resume_lease_secs = 0;
+            let mut world = World::new(job, store, Faults::default(), seed);
+            world.completes_refused_for_ms = Some(outage_s * 1000);
+            world.trace = std::env::var("SIM_TRACE_SEED").is_ok_and(|s| s == seed.to_string());
+            world.run().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            if world.completes_refused == 0 {
+                continue; // Failed before it had an archive to complete (no objects).
+            }
+            let open = (world.store.uploads.values())
+                .filter(|u| u.key == DEST)
+                .count();
+            assert_eq!(open, 0, "seed {seed}: an upload left open");
+            let done = matches!(world.outcome, Some(Outcome::Done(_)));
+            let there = world.store.objects.contains_key(DEST);
+            if outage_s == 60 {
+                assert!(done && there, "seed {seed}: {:?}", world.outcome);
+                assert!(world.completes_refused > 10, "seed {seed}");
+            } else {
+                assert!(!done && !there, "seed {seed}: {:?}", world.outcome);
             }
             runs += 1;
         }

@@ -29,6 +29,7 @@ use super::progress::Progress;
 use super::reads::Reads;
 use super::requests::{header, InFlight, Op, Requests};
 use super::resume::{self, Checkpoint, Found, Resume};
+use super::retry::Backoff;
 use super::rng::Rng;
 use super::rope::Rope;
 use super::seams::{Seams, SEAM_SUFFIX};
@@ -1775,16 +1776,28 @@ impl Engine {
     }
 
     fn retry_or_give_up(&mut self, op: Op, attempt: u32, error: PackError, now: Now) {
+        let throttled = matches!(&error, PackError::Store { error, .. } if error.is_throttling());
         let more = if op.is_cleanup() {
             self.cleanup_may_retry(attempt, now)
         } else {
-            attempt + 1 < self.tuning.backoff.max_attempts
+            let attempts = self.tuning.backoff.max_attempts;
+            attempt + 1 < if throttled { attempts * 2 } else { attempts }
         };
         // A stopped pack's host lets only its abort through, for a grace it keeps itself.
         let stopped = matches!(self.failure, Some(PackError::Stopped { .. }));
         let wanted = op.is_cleanup() || (self.phase != Phase::Failing && !stopped);
         if more && wanted {
-            self.retry_later(op, attempt + 1, attempt + 1, now);
+            let mut backoff = self.tuning.backoff;
+            if throttled {
+                // Twice the attempts, each waiting ten times as long (about a minute in
+                // all by default, against ~3 s): a throttling store asks for it, and a
+                // busy one refuses everything for a while. A pack is not worth failing
+                // over it.
+                backoff.base = backoff.base.saturating_mul(10);
+                backoff.cap = backoff.cap.saturating_mul(4);
+                backoff.max_attempts = backoff.max_attempts.saturating_mul(2);
+            }
+            self.retry_later_by(op, attempt + 1, attempt + 1, backoff, now);
         } else {
             self.give_up(op, error, now);
         }
@@ -1799,7 +1812,11 @@ impl Engine {
     }
 
     fn retry_later(&mut self, op: Op, attempt: u32, retry: u32, now: Now) {
-        let mut backoff = self.tuning.backoff;
+        self.retry_later_by(op, attempt, retry, self.tuning.backoff, now)
+    }
+
+    fn retry_later_by(&mut self, op: Op, attempt: u32, retry: u32, backoff: Backoff, now: Now) {
+        let mut backoff = backoff;
         if op.is_cleanup() {
             // Cleanup goes on past the others' attempts, its waits growing to the cap.
             backoff.max_attempts = u32::MAX;
@@ -1829,8 +1846,14 @@ impl Engine {
         let stopped = matches!(self.failure, Some(PackError::Stopped { .. }));
         if now.mono_ms.saturating_sub(since) < FOR_MS && !stopped {
             // A fresh request each time: a look that finds nothing is no failed attempt.
-            self.requests
-                .schedule(Op::HeadDest, 0, now.mono_ms + EVERY_MS);
+            // Until the store says the upload is gone, the Complete itself is sent again
+            // (its every attempt may have failed on a busy store); once gone, only the
+            // destination can tell.
+            let op = match self.upload.complete_gone {
+                true => Op::HeadDest,
+                false => Op::Complete,
+            };
+            self.requests.schedule(op, 0, now.mono_ms + EVERY_MS);
         } else {
             self.give_up(Op::HeadDest, error, now);
         }
@@ -1950,6 +1973,7 @@ impl Engine {
                 if self.upload.complete_ambiguous
                     && (not_found || CompleteMultipartUpload::destination_exists(&error.code)) =>
             {
+                self.upload.complete_gone = true;
                 self.send(Op::HeadDest, 0, now)
             }
             Op::Complete if CompleteMultipartUpload::destination_exists(&error.code) => {

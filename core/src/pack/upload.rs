@@ -71,6 +71,9 @@ pub(crate) struct Upload {
     pub delete_done: bool,
     pub complete_started: bool,
     pub complete_ambiguous: bool,
+    /// A repeated Complete found the upload gone (or the destination taken): completed
+    /// after all, or aborted; sending it again can tell nothing more.
+    pub complete_gone: bool,
     /// When the destination was first found without our archive after a lost Complete
     /// (monotonic ms): it is looked at again for a while (`engine.rs`, `look_again`).
     pub settle_since: Option<u64>,

@@ -103,6 +103,15 @@ impl StoreError {
         }
     }
 
+    /// The store asks its clients to slow down (S3's `503 SlowDown`, a `429`): retried
+    /// after longer waits than other transient errors, which a burst would outlast.
+    pub fn is_throttling(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "SlowDown" | "Throttling" | "ThrottlingException" | "TooManyRequests"
+        ) || self.status == 429
+    }
+
     /// The code decides when it is known (a 400 `RequestTimeout` is retryable);
     /// otherwise the status does.
     pub fn kind(&self) -> ErrorKind {
@@ -262,6 +271,17 @@ mod tests {
         assert_eq!(k(200, "InternalError"), ErrorKind::Transient);
         assert_eq!(k(400, "EntityTooSmall"), ErrorKind::BadRequest);
         assert_eq!(k(409, "BucketNotEmpty"), ErrorKind::Other);
+        let throttling = |status, code: &str| {
+            StoreError::from_response(
+                status,
+                format!("<Error><Code>{code}</Code></Error>").as_bytes(),
+            )
+            .is_throttling()
+        };
+        assert!(throttling(503, "SlowDown"));
+        assert!(throttling(429, "Whatever"));
+        assert!(!throttling(503, "ServiceUnavailable"));
+        assert!(!throttling(500, "InternalError"));
     }
 
     #[test]

@@ -54,6 +54,10 @@ pub struct Faults {
     /// A ranged read answered whole (a store or proxy that ignores `Range`), or a 5xx
     /// whose body is a 100 KiB page: answers larger than the engine takes them.
     pub sloppy: u64,
+    /// The store throttles: from this request on, every request is answered
+    /// `503 SlowDown` for 1–20 s (faults above strike each request on its own; a busy
+    /// store refuses everything for a while).
+    pub burst: u64,
 }
 
 #[derive(Debug)]
@@ -123,6 +127,9 @@ pub struct World {
     pub unreadable: u64,
     /// Answers larger than asked for.
     pub sloppy: u64,
+    /// Bursts of SlowDown, and until when the current one lasts (ms).
+    pub bursts: u64,
+    burst_until: u64,
     /// Requests on seams' scratch keys.
     pub seam_requests: u64,
     /// Objects the host hashed for their heads alone (`ASK_ONLY`).
@@ -154,6 +161,10 @@ pub struct World {
     pub first_abort_ms: Option<u64>,
     pub aborts_refused: u32,
     pub last_abort_ms: u64,
+    /// Every `CompleteMultipartUpload` is answered 500 until this long after the first.
+    pub completes_refused_for_ms: Option<u64>,
+    first_complete_ms: Option<u64>,
+    pub completes_refused: u32,
 }
 
 impl World {
@@ -195,6 +206,8 @@ impl World {
             garbled: 0,
             unreadable: 0,
             sloppy: 0,
+            bursts: 0,
+            burst_until: 0,
             seam_requests: 0,
             hashed_heads: 0,
             hashed_bytes: 0,
@@ -211,6 +224,9 @@ impl World {
             first_abort_ms: None,
             aborts_refused: 0,
             last_abort_ms: 0,
+            completes_refused_for_ms: None,
+            first_complete_ms: None,
+            completes_refused: 0,
         }
     }
 
@@ -430,6 +446,13 @@ impl World {
         if own_upload && request.method == "PUT" && self.deny_parts {
             return self.refuse(token, credit, latency, 403, "AccessDenied");
         }
+        if own_upload && request.method == "POST" {
+            let first = *self.first_complete_ms.get_or_insert(self.now_ms);
+            if (self.completes_refused_for_ms).is_some_and(|d| self.now_ms < first + d) {
+                self.completes_refused += 1;
+                return self.refuse(token, credit, latency, 500, "InternalError");
+            }
+        }
         if own_upload && request.method == "DELETE" {
             self.last_abort_ms = self.now_ms;
             let first = *self.first_abort_ms.get_or_insert(self.now_ms);
@@ -437,6 +460,13 @@ impl World {
                 self.aborts_refused += 1;
                 return self.refuse(token, credit, latency, 503, "ServiceUnavailable");
             }
+        }
+        if self.now_ms >= self.burst_until && self.chance(self.faults.burst) {
+            self.bursts += 1;
+            self.burst_until = self.now_ms + 1_000 + self.rng.below(19_000);
+        }
+        if self.now_ms < self.burst_until {
+            return self.refuse(token, credit, latency, 503, "SlowDown");
         }
         if self.chance(self.faults.transient) {
             let (status, code) = if self.rng.below(2) == 0 {
