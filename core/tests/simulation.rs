@@ -1113,6 +1113,46 @@ fn a_complete_refused_for_a_minute_is_sent_again_until_it_lands() {
     assert!(runs >= 40, "only {runs} runs");
 }
 
+/// Another pack's archive replaces ours right after our Complete, whose answer states no
+/// checksum: the engine looks at the destination, finds another pack's marker, and fails
+/// without deleting what is there (it is not ours, whatever its size or checksum).
+#[test]
+fn another_packs_archive_in_our_place_is_left_alone() {
+    let mut runs = 0;
+    for seed in 0..200 {
+        let Scenario {
+            mut job, mut store, ..
+        } = scenario(seed, Focus::All);
+        if job.mode != Mode::Upload || store.objects.contains_key(DEST) || !job.tuning.checksums {
+            continue;
+        }
+        job.tuning.resume_lease_secs = 0;
+        store.twin_of = None;
+        store.overwritten_after_complete = Some(DEST.into());
+        let mut world = World::new(job, store, Faults::default(), seed);
+        world.run().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        if !world.store.completed_keys.contains(DEST) {
+            continue; // Failed before it had an archive to complete (no objects).
+        }
+        assert!(
+            matches!(
+                world.outcome,
+                Some(Outcome::Failed(PackError::ObjectChanged { .. }))
+            ),
+            "seed {seed}: {:?}",
+            world.outcome
+        );
+        let there = world.store.objects.get(DEST).map(|o| o.data.clone());
+        assert_eq!(
+            there.as_deref(),
+            Some(&b"another pack's archive"[..]),
+            "seed {seed}"
+        );
+        runs += 1;
+    }
+    assert!(runs >= 20, "only {runs} runs");
+}
+
 /// Where the seam-focused seeds start (apart from the others, so they are other folders).
 const SEAM_SEEDS: u64 = 1 << 32;
 /// Where the part-focused seeds start.

@@ -2324,7 +2324,18 @@ impl Engine {
             },
             Op::VerifyDest => {
                 let head = HeadObject::parse(self.provider(), |n| f.header(n));
+                let marker = self.upload.marker.as_ref();
                 match head {
+                    // Another pack's archive (its marker, not ours) replaced ours since the
+                    // Complete: it is not ours to judge, nor to delete.
+                    Some(h)
+                        if marker.is_some()
+                            && h.upload_marker.as_ref().is_some_and(|m| Some(m) != marker) =>
+                    {
+                        self.fail(PackError::ObjectChanged {
+                            key: self.dest.as_str().to_string(),
+                        })
+                    }
                     Some(h) if h.size == self.writer.as_ref().map_or(0, |w| w.bytes_out) => {
                         self.judge_archive(&h.checksum)
                     }

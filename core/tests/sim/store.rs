@@ -91,6 +91,9 @@ pub struct SimStore {
     pub twin: Option<Bytes>,
     /// HEADs answered with it in place.
     pub twin_heads: u64,
+    /// Right after a Complete of this key, another pack's archive (another marker) replaces
+    /// it, and the Complete's answer states no checksum, so the engine looks at the object.
+    pub overwritten_after_complete: Option<String>,
     /// Keys a Complete made (an object there came from an upload at some point).
     pub completed_keys: std::collections::BTreeSet<String>,
     next_id: u64,
@@ -124,6 +127,7 @@ impl SimStore {
             twin_of: None,
             twin: None,
             twin_heads: 0,
+            overwritten_after_complete: None,
             completed_keys: Default::default(),
             next_id: 0,
             versions: 0,
@@ -800,6 +804,23 @@ impl SimStore {
                 meta,
             },
         );
+        if self.overwritten_after_complete.as_deref() == Some(key) {
+            let marker = match self.provider {
+                Provider::S3 => "x-amz-meta-zip-oss-upload",
+                Provider::Oss => "x-oss-meta-zip-oss-upload",
+            };
+            self.put(key, Bytes::from_static(b"another pack's archive"), now);
+            let o = self.objects.get_mut(key).expect("just put");
+            o.meta = vec![(marker.into(), "another-pack".into())];
+            answer = xml(
+                200,
+                &format!(
+                    "<CompleteMultipartUploadResult><Key>{}</Key><ETag>{}</ETag></CompleteMultipartUploadResult>",
+                    esc(key),
+                    esc(&o.etag)
+                ),
+            );
+        }
         answer
     }
 }
