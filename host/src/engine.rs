@@ -143,6 +143,11 @@ impl Runtime {
         &self.inner.client
     }
 
+    /// The `wasi:config/store` values every instance sees.
+    pub fn config(&self) -> &ConfigValues {
+        &self.inner.config
+    }
+
     pub fn limits(&self) -> &InstanceLimits {
         &self.inner.limits
     }

@@ -2,10 +2,12 @@
 //! store), and the handle that stops it.
 //!
 //! Open to strangers, so bounded against them: a request head must arrive within
-//! [`Limits::head_within`] (and an idle keep-alive connection closes after as long), at
-//! most [`Limits::connections`] are served at once (more wait in the kernel's backlog),
-//! and a failed accept (out of file descriptors) waits a moment and is logged once a
-//! second, not in a loop as fast as the CPU goes.
+//! [`Limits::head_within`] (and an idle keep-alive connection closes after as long), an
+//! answer's bytes must be taken within [`Limits::write_within`] (a client that stops
+//! reading a streamed archive would otherwise hold its pack, and a slot, for as long as
+//! the request may run), at most [`Limits::connections`] are served at once (more wait in
+//! the kernel's backlog), and a failed accept (out of file descriptors) waits a moment
+//! and is logged once a second, not in a loop as fast as the CPU goes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +64,9 @@ impl Drop for ServerHandle {
 pub struct Limits {
     /// For a request's head to arrive, and for an idle connection's next.
     pub head_within: Duration,
+    /// For the client to take the answer's next bytes once the socket's buffer is full;
+    /// past it the connection is closed, and what was writing the answer stops.
+    pub write_within: Duration,
     /// Connections served at once.
     pub connections: usize,
 }
@@ -70,6 +75,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             head_within: Duration::from_secs(30),
+            write_within: Duration::from_secs(120),
             // Below the usual 1,024 file descriptors a process may open by default.
             connections: 768,
         }
@@ -120,11 +126,13 @@ where
             // Small answers must not wait out delayed ACKs (40 ms each).
             let _ = socket.set_nodelay(true);
             let service = service.clone();
+            let mut socket = tokio_io_timeout::TimeoutStream::new(socket);
+            socket.set_write_timeout(Some(limits.write_within));
             let conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.head_within)
-                .serve_connection(TokioIo::new(socket), service);
+                .serve_connection(TokioIo::new(Box::pin(socket)), service);
             let conn = graceful.watch(conn);
             tokio::spawn(async move {
                 let _permit = permit;
@@ -173,6 +181,7 @@ mod tests {
         let limits = Limits {
             head_within: Duration::from_millis(300),
             connections: 1,
+            ..Limits::default()
         };
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let server = serve(addr, hello(), limits).await.unwrap();

@@ -69,10 +69,25 @@ async fn start_with_slots(
     options: ServeOptions,
 ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
     runtime.proxy_pre()?; // fail now, not at the first request
+    let limits = crate::listener::Limits {
+        write_within: write_within(&runtime),
+        ..Default::default()
+    };
     let service =
         hyper::service::service_fn(move |req| handle(runtime.clone(), slots.clone(), options, req));
-    let handle = crate::listener::serve(addr, service, Default::default()).await?;
+    let handle = crate::listener::serve(addr, service, limits).await?;
     Ok((handle.addr(), handle))
+}
+
+/// How long a client may take no bytes of an answer: twice what the store gets to take
+/// the next bytes of an upload (`store_timeout`, 60 s by default), which no client that
+/// reads comes near.
+fn write_within(runtime: &Runtime) -> std::time::Duration {
+    let store_timeout = (runtime.config().get(crate::settings::keys::STORE_TIMEOUT))
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(60);
+    std::time::Duration::from_secs(store_timeout * 2)
 }
 
 /// Serves until Ctrl-C or SIGTERM (how containers, Function Compute included, are stopped),

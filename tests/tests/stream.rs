@@ -201,3 +201,59 @@ fn a_stream_stopped_by_the_time_limit_never_ends_cleanly() {
         "the stopped stream ended cleanly"
     );
 }
+
+#[test]
+fn a_client_that_stops_reading_frees_its_pack() {
+    // A client that takes no bytes for twice the store timeout (here 2 s) is given up on:
+    // the server closes the connection, and the pack ends and frees its slot, rather than
+    // holding it until the request's time runs out (an hour by default).
+    let env = Env::with_settings(|s| s.store_timeout = Some(2));
+    env.put_files(&[("files/big.bin".into(), noise(40 << 20, 6))]);
+    let in_flight = || {
+        let text = env.runtime.metrics().prometheus_text();
+        text.lines()
+            .find(|l| l.starts_with("zip_oss_packs_in_flight "))
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+    };
+    let mut s = TcpStream::connect(env.server_addr).unwrap();
+    let body = r#"{"bucket":"bkt","source-dir":"files/"}"#;
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nhost: zip\r\naccept: application/zip\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut first = [0u8; 1024];
+    let n = s.read(&mut first).unwrap();
+    let head = String::from_utf8_lossy(&first[..n]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .expect("a stored archive's length")
+        .trim()
+        .parse()
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(in_flight().as_deref(), Some("1"));
+    while in_flight().as_deref() != Some("0") {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the pack still runs for a client that reads nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3));
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let body_bytes = n - (head.find("\r\n\r\n").unwrap() + 4) + rest.len();
+    assert!(
+        body_bytes < length,
+        "{body_bytes} of {length} bytes: the archive ended"
+    );
+    let text = env.runtime.metrics().prometheus_text();
+    assert!(
+        text.contains(r#"zip_oss_packs_total{outcome="error",code="ClientClosed"} 1"#),
+        "{text}"
+    );
+}
