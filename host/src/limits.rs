@@ -2,8 +2,8 @@
 //! lets it clean up.
 //!
 //! Stopping is cooperative first: the instance's [`CancellationToken`] makes the outgoing
-//! client refuse every new store request except `AbortMultipartUpload` (and cut off the ones
-//! in flight), so the component's own failure path runs and aborts its upload. Only if it has
+//! client refuse every new store request but cleanup's (and cut off the ones in flight), so
+//! the component's own failure path runs and aborts its upload. Only if it has
 //! not finished `abort_grace` later is the instance dropped. Epoch interruption makes a guest
 //! that computes without pause yield to the executor, so dropping it always takes effect.
 
@@ -178,13 +178,24 @@ pub async fn run_bounded<T>(
     tokio::time::timeout(limits.abort_grace, run).await.ok()
 }
 
-/// Whether a store request may go out after its instance was cancelled: only an
-/// `AbortMultipartUpload` (`DELETE ...?uploadId=...`), which cleans up.
+/// Whether a store request may go out after its instance was cancelled: cleanup's, which
+/// are deletes and the reads that decide them. `DELETE` (the upload's abort, a stray
+/// upload's, a checkpoint, an archive the store corrupted), `HEAD` (is the archive of a
+/// Complete whose answer was lost in place?), `ListMultipartUploads` (the uploads of
+/// creates whose answers were lost, to abort) and the checkpoint's `GET` (is it still
+/// ours to delete?). Nothing that reads a source or writes.
 pub fn allowed_after_cancel(method: &hyper::Method, uri: &hyper::Uri) -> bool {
-    method == hyper::Method::DELETE
-        && uri
-            .query()
-            .is_some_and(|q| q.split('&').any(|p| p.starts_with("uploadId=")))
+    let query_has = |name: &str| {
+        uri.query()
+            .is_some_and(|q| q.split('&').any(|p| p.split('=').next() == Some(name)))
+    };
+    match *method {
+        hyper::Method::DELETE | hyper::Method::HEAD => true,
+        hyper::Method::GET => {
+            query_has("uploads") || uri.path().ends_with(zip_oss_core::pack::CHECKPOINT_SUFFIX)
+        }
+        _ => false,
+    }
 }
 
 /// Whether a request tells of a pack's end, which a stopped pack still sends (its outcome
@@ -227,16 +238,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_aborts_pass_after_cancel() {
+    fn only_cleanup_passes_after_cancel() {
         let abort: hyper::Uri = "http://s/b/k.zip?uploadId=abc".parse().unwrap();
         let part: hyper::Uri = "http://s/b/k.zip?partNumber=1&uploadId=abc"
             .parse()
             .unwrap();
         let delete: hyper::Uri = "http://s/b/k.zip".parse().unwrap();
+        let uploads: hyper::Uri = "http://s/b?prefix=k.zip&uploads=".parse().unwrap();
+        let checkpoint: hyper::Uri = "http://s/b/k.zip.zip-oss-resume".parse().unwrap();
+        let list: hyper::Uri = "http://s/b?list-type=2&prefix=src%2F".parse().unwrap();
+        let source: hyper::Uri = "http://s/b/src/uploads.txt?x=uploads".parse().unwrap();
         assert!(allowed_after_cancel(&hyper::Method::DELETE, &abort));
+        assert!(allowed_after_cancel(&hyper::Method::DELETE, &delete));
+        assert!(allowed_after_cancel(&hyper::Method::HEAD, &delete));
+        assert!(allowed_after_cancel(&hyper::Method::GET, &uploads));
+        assert!(allowed_after_cancel(&hyper::Method::GET, &checkpoint));
         assert!(!allowed_after_cancel(&hyper::Method::PUT, &part));
-        assert!(!allowed_after_cancel(&hyper::Method::DELETE, &delete));
-        assert!(!allowed_after_cancel(&hyper::Method::GET, &abort));
+        assert!(!allowed_after_cancel(&hyper::Method::GET, &abort)); // ListParts
+        assert!(!allowed_after_cancel(&hyper::Method::GET, &list));
+        assert!(!allowed_after_cancel(&hyper::Method::GET, &source));
+        assert!(!allowed_after_cancel(&hyper::Method::GET, &delete));
+        assert!(!allowed_after_cancel(&hyper::Method::POST, &abort)); // Complete
 
         let none = hyper::HeaderMap::new();
         let status: hyper::Uri = "http://s/b/output/a.zip.status.json".parse().unwrap();

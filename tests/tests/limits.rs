@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use zip_oss::limits::InstanceLimits;
-use zip_oss_tests::fault_proxy::{Fault, Rule};
+use zip_oss_tests::fault_proxy::{Fault, Match, Rule};
 use zip_oss_tests::{noise, Env};
 
 /// Two objects: the first fills a part (so an upload is under way), the second is slow.
@@ -149,4 +149,34 @@ fn an_instance_refused_memory_is_answered_503_and_the_server_survives() {
         zip_oss_tests::get(&format!("{}healthz", env.url())).status,
         200
     );
+}
+
+/// A stopped pack still sweeps: the upload of a create whose answer was lost is found
+/// (`ListMultipartUploads`, which the host lets through after a stop with the other
+/// cleanup requests) and aborted within the grace, as a pack that failed on its own does.
+#[test]
+fn a_stopped_pack_sweeps_the_upload_of_a_lost_create_answer() {
+    let env = a_pack_past_its_time();
+    let create = Match::create_upload();
+    env.proxy.add(Rule {
+        method: create.method,
+        contains: create.contains,
+        fault: Fault::LoseAnswer,
+        times: 1,
+    });
+    let answer = env.post(
+        r#"{"bucket":"bkt","source-dir":"files/","dest-file":"output/late.zip"}"#,
+        true,
+    );
+    assert_eq!(answer.error_code(504), "Timeout", "{}", answer.text());
+    let log = env.proxy.log();
+    assert!(
+        log.iter()
+            .filter(|l| l.starts_with("POST ") && l.contains("?uploads"))
+            .count()
+            >= 2,
+        "the lost create was retried: {log:#?}"
+    );
+    assert_eq!(env.open_uploads(), Vec::<String>::new(), "{log:#?}");
+    assert!(!env.object_exists("output/late.zip"));
 }

@@ -1783,7 +1783,8 @@ impl Engine {
             let attempts = self.tuning.backoff.max_attempts;
             attempt + 1 < if throttled { attempts * 2 } else { attempts }
         };
-        // A stopped pack's host lets only its abort through, for a grace it keeps itself.
+        // A stopped pack's host lets only cleanup through (deletes, and the reads that
+        // decide them), for a grace it keeps itself.
         let stopped = matches!(self.failure, Some(PackError::Stopped { .. }));
         let wanted = op.is_cleanup() || (self.phase != Phase::Failing && !stopped);
         if more && wanted {
@@ -1878,12 +1879,10 @@ impl Engine {
     /// the pack succeeded, rather than report a failure with the archive in place.
     fn abort_found_nothing(&mut self, now: Now) {
         self.upload.abort_done = true;
-        let stopped = matches!(self.failure, Some(PackError::Stopped { .. }));
+        // (A stopped pack looks too: its host lets a HEAD through.)
         if self.upload.complete_ambiguous && !self.upload.completed && !self.upload.rechecked {
             self.upload.rechecked = true;
-            if !stopped {
-                self.send(Op::HeadDest, 0, now);
-            }
+            self.send(Op::HeadDest, 0, now);
         }
     }
 
