@@ -1088,7 +1088,7 @@ impl Engine {
 
     /// Sends attempt `attempt` of `op`, signed now.
     fn send(&mut self, op: Op, attempt: u32, now: Now) {
-        let Some((request, body, credit)) = self.build(&op, now) else {
+        let Some((request, body)) = self.build(&op, now) else {
             return;
         };
         if op == Op::Create {
@@ -1104,16 +1104,26 @@ impl Engine {
             _ => None,
         };
         let limit = Self::answer_limit(&op, None);
+        // Answers kept whole are granted their limit; streamed ones other than reads,
+        // what they bring: a copy read its range, a hashing its heads (unbounded).
+        let op_credit = match &op {
+            Op::CopyRead { number } => self.copy_source(*number).map(|r| r.end - r.start),
+            Op::HashObject { .. } => Some(u64::MAX),
+            _ => None,
+        };
         let token = self.requests.register(op, attempt, now.unix);
         let credit = match unit {
             Some(unit) => {
                 let reads = self.reads.as_mut().expect("reading");
                 reads.attempt(unit, token, now.mono_ms)
             }
-            // One byte past the most the answer may hold: the byte that tells an answer
-            // too large (a store ignoring a range, a proxy's page) from one that fits,
-            // which would otherwise wait for credit it never gets.
-            None => limit.map_or(credit, |limit| limit + 1),
+            None => match (&op_credit, limit) {
+                (Some(credit), None) => *credit,
+                // One byte past the most the answer may hold: the byte that tells an
+                // answer too large (a store ignoring a range, a proxy's page) from one
+                // that fits, which would otherwise wait for credit it never gets.
+                (_, limit) => limit.map_or(u64::MAX, |limit| limit + 1),
+            },
         };
         self.actions.push_back(Action::Send {
             token,
@@ -1123,11 +1133,11 @@ impl Engine {
         });
     }
 
-    fn build(&self, op: &Op, now: Now) -> Option<(HttpRequest, Rope, u64)> {
+    fn build(&self, op: &Op, now: Now) -> Option<(HttpRequest, Rope)> {
         let cfg = &self.job.store;
         let (bucket, dest, t) = (&self.bucket, &self.dest, now.unix);
         let upload_id = self.upload.id.as_deref().unwrap_or_default();
-        let xml = |request| Some((request, Rope::new(), MAX_XML));
+        let xml = |request| Some((request, Rope::new()));
         match op {
             Op::List { stream, token } => {
                 let s = self.listing.as_ref()?.request(*stream);
@@ -1162,7 +1172,7 @@ impl Engine {
                 let put = PutObject::new(bucket, self.checkpoint.as_ref()?, body.len() as u64)
                     .content_type("application/json")
                     .forbid_overwrite(self.resume.claim_free_key && !renew);
-                Some((put.sign(cfg, t), Rope::from(body), MAX_XML))
+                Some((put.sign(cfg, t), Rope::from(body)))
             }
             Op::ListParts { marker } => xml(ListParts::new(bucket, dest, upload_id)
                 .after(*marker)
@@ -1194,7 +1204,7 @@ impl Engine {
                     part = part.checksum(crc);
                 }
                 let request = part.sign(cfg, t);
-                Some((request, data, MAX_XML))
+                Some((request, data))
             }
             Op::Complete => {
                 let parts = self.completed_parts();
@@ -1204,7 +1214,7 @@ impl Engine {
                 if let Some(whole) = &whole {
                     complete = complete.checksum(whole);
                 }
-                Some((complete.sign(cfg, t), Rope::from(complete.body()), MAX_XML))
+                Some((complete.sign(cfg, t), Rope::from(complete.body())))
             }
             Op::Checksum { entry } => {
                 let key = ObjectKey::new(self.plan.entries[*entry].key.as_str()).ok()?;
@@ -1216,11 +1226,7 @@ impl Engine {
             }
             Op::GetRecord { entry } => {
                 let key = self.record_key(*entry)?;
-                Some((
-                    GetObject::new(bucket, &key).sign(cfg, t),
-                    Rope::new(),
-                    MAX_RECORD,
-                ))
+                Some((GetObject::new(bucket, &key).sign(cfg, t), Rope::new()))
             }
             Op::Sniff { entry } => {
                 let e = &self.plan.entries[*entry];
@@ -1229,7 +1235,7 @@ impl Engine {
                 let get = GetObject::new(bucket, &key)
                     .if_match(&etag)
                     .range(0, SNIFF_BYTES.min(e.size()));
-                Some((get.sign(cfg, t), Rope::new(), SNIFF_BYTES))
+                Some((get.sign(cfg, t), Rope::new()))
             }
             Op::HashObject { entry, range } => {
                 // (A retry due after the pack ended, its plan given up, is not sent.)
@@ -1249,7 +1255,7 @@ impl Engine {
                     self.archive_algorithm.name().into(),
                 ));
                 // Heads only: 16 bytes for up to 64 KiB, added up as they come.
-                Some((request, Rope::new(), u64::MAX))
+                Some((request, Rope::new()))
             }
             Op::PutRecord { entry } => {
                 let key = self.record_key(*entry)?;
@@ -1267,7 +1273,7 @@ impl Engine {
                 .to_json();
                 let put = PutObject::new(bucket, &key, record.len() as u64)
                     .content_type("application/json");
-                Some((put.sign(cfg, t), Rope::from(record), MAX_XML))
+                Some((put.sign(cfg, t), Rope::from(record)))
             }
             Op::CopyRead { number } => {
                 let range = self.copy_source(*number)?;
@@ -1278,7 +1284,7 @@ impl Engine {
                 if let Some(etag) = etag.as_deref() {
                     get = get.if_match(etag);
                 }
-                Some((get.sign(cfg, t), Rope::new(), range.end - range.start))
+                Some((get.sign(cfg, t), Rope::new()))
             }
             Op::CopyPart { number } => {
                 let range = self.upload.copying.get(number)?;
@@ -1333,7 +1339,7 @@ impl Engine {
                     host_hashes::ASK.into(),
                     self.archive_algorithm.name().into(),
                 ));
-                Some((request, Rope::new(), 0))
+                Some((request, Rope::new()))
             }
         }
     }

@@ -5,7 +5,7 @@
 
 use crate::pack::rope::Rope;
 
-use super::{Engine, Phase, MAX_XML};
+use super::{Engine, Phase};
 use crate::pack::copy;
 use crate::pack::error::PackError;
 use crate::pack::io::Now;
@@ -97,10 +97,10 @@ impl Engine {
             .or_else(|| self.seams.open.get(&number).map(|s| &s.tail))
     }
 
-    pub(super) fn build_seam(&self, op: &Op, now: Now) -> Option<(HttpRequest, Rope, u64)> {
+    pub(super) fn build_seam(&self, op: &Op, now: Now) -> Option<(HttpRequest, Rope)> {
         let (cfg, bucket, t) = (&self.job.store, &self.bucket, now.unix);
         let a = self.archive_algorithm;
-        let xml = |request| Some((request, Rope::new(), MAX_XML));
+        let xml = |request| Some((request, Rope::new()));
         let Op::Seam(step) = op else { return None };
         if let SeamOp::ListScratch { token } = step {
             let prefix = format!("{}.", self.dest.as_str());
@@ -147,7 +147,7 @@ impl Engine {
                 if let Some(crc) = &crc {
                     part = part.checksum(crc);
                 }
-                Some((part.sign(cfg, t), s.bytes.clone(), MAX_XML))
+                Some((part.sign(cfg, t), s.bytes.clone()))
             }
             SeamOp::Complete { .. } => {
                 let (tail_etag, tail_crc) = s.tail_done.clone()?;
@@ -168,7 +168,7 @@ impl Engine {
                 if let Some(whole) = &whole {
                     complete = complete.checksum(whole);
                 }
-                Some((complete.sign(cfg, t), Rope::from(complete.body()), MAX_XML))
+                Some((complete.sign(cfg, t), Rope::from(complete.body())))
             }
             SeamOp::Copy { .. } => {
                 let upload_id = self.upload.id.as_deref()?;
