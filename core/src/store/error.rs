@@ -85,7 +85,9 @@ impl StoreError {
         let code = text("Code").unwrap_or_else(|| status_code(status));
         Self {
             status,
-            message: truncate(text("Message").unwrap_or_else(|| code.clone())),
+            message: truncate(without_principals(
+                text("Message").unwrap_or_else(|| code.clone()),
+            )),
             code,
             request_id: text("RequestId"),
             ec: text("EC"),
@@ -165,6 +167,26 @@ fn status_code(status: u16) -> String {
         _ => return format!("Http{status}"),
     };
     known.to_string()
+}
+
+/// A store's `AccessDenied` message may name the caller (`User: arn:aws:iam::123456789012:
+/// user/packer is not authorized…`, OSS's `acs:ram::…`), its account id with it. The
+/// message reaches whoever asked for the pack, a stranger perhaps: such names become
+/// `<arn>`. The code and request id stay, and tell the operator which request it was.
+fn without_principals(s: String) -> String {
+    if !s.contains("arn:") && !s.contains("acs:") {
+        return s;
+    }
+    s.split(' ')
+        .map(|word| {
+            let bare = word.trim_start_matches(['"', '\'', '(', '[']);
+            match bare.starts_with("arn:") || bare.starts_with("acs:") {
+                true => "<arn>",
+                false => word,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn truncate(mut s: String) -> String {
@@ -294,6 +316,30 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "AccessDenied (HTTP 403): HTTP 403 without an XML error body (request id RID)"
+        );
+    }
+
+    #[test]
+    fn principals_are_not_told() {
+        let body = br#"<Error><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/packer is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::bkt/a.txt"</Message><RequestId>R1</RequestId></Error>"#;
+        let e = StoreError::from_response(403, body);
+        assert_eq!(
+            e.message,
+            "User: <arn> is not authorized to perform: s3:GetObject on resource: <arn>"
+        );
+        assert!(!e.to_string().contains("123456789012"), "{e}");
+        assert_eq!(
+            (e.code.as_str(), e.request_id.as_deref()),
+            ("AccessDenied", Some("R1"))
+        );
+        let oss = br#"<Error><Code>AccessDenied</Code><Message>You are forbidden, principal acs:ram::1234567890:role/x</Message></Error>"#;
+        assert!(!StoreError::from_response(403, oss)
+            .message
+            .contains("1234567890"));
+        let plain = br#"<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>"#;
+        assert_eq!(
+            StoreError::from_response(404, plain).message,
+            "The specified key does not exist."
         );
     }
 
