@@ -61,6 +61,21 @@ impl Store {
         ObjectKey::new(name).unwrap()
     }
 
+    /// `bucket` through the OSS gateway, as OSS (path-style, signed V4 with `AK`/`SK`).
+    fn oss(gateway: &OssGateway, bucket: &str) -> Store {
+        let mut cfg = StoreConfig::new(
+            Endpoint::parse(&gateway.endpoint()).unwrap(),
+            "cn-shanghai",
+            Credentials::new("AK", "SK"),
+        );
+        cfg.provider = Provider::Oss;
+        cfg.path_style = true;
+        Store {
+            cfg,
+            bucket: Bucket::new(bucket).unwrap(),
+        }
+    }
+
     fn create(&self, key: &ObjectKey) -> String {
         let mut create = CreateMultipartUpload::new(&self.bucket, key);
         if self.cfg.provider == Provider::S3 {
@@ -370,17 +385,7 @@ fn oss_copied_part_is_the_range_pinned_to_its_etag_with_its_crc() {
     let source = noise(3 * MIB, 5);
     moto.put("oss-bkt", "文件/a b+c.bin", &source);
     let gateway = OssGateway::start(&moto.endpoint(), "AK", "SK", None);
-    let mut cfg = StoreConfig::new(
-        Endpoint::parse(&gateway.endpoint()).unwrap(),
-        "cn-shanghai",
-        Credentials::new("AK", "SK"),
-    );
-    cfg.provider = Provider::Oss;
-    cfg.path_style = true;
-    let oss = Store {
-        cfg,
-        bucket: Bucket::new("oss-bkt").unwrap(),
-    };
+    let oss = Store::oss(&gateway, "oss-bkt");
     let (src, dest) = (Store::key("文件/a b+c.bin"), Store::key("out/a.zip"));
     let etag = oss.etag(&src);
     assert_eq!(etag, etag.to_uppercase(), "OSS's ETags are upper-case hex");
@@ -505,13 +510,6 @@ fn an_uploads_marker_comes_back_on_the_archive() {
     let oss_moto = Moto::start_for_oss();
     oss_moto.create_bucket("oss-bkt");
     let gateway = OssGateway::start(&oss_moto.endpoint(), "AK", "SK", None);
-    let mut oss_cfg = StoreConfig::new(
-        Endpoint::parse(&gateway.endpoint()).unwrap(),
-        "cn-shanghai",
-        Credentials::new("AK", "SK"),
-    );
-    oss_cfg.provider = Provider::Oss;
-    oss_cfg.path_style = true;
     let stores = [
         ("embedded", embedded.store(), "x-amz-meta-zip-oss-upload"),
         (
@@ -524,10 +522,7 @@ fn an_uploads_marker_comes_back_on_the_archive() {
         ),
         (
             "oss",
-            Store {
-                cfg: oss_cfg,
-                bucket: Bucket::new("oss-bkt").unwrap(),
-            },
+            Store::oss(&gateway, "oss-bkt"),
             "x-oss-meta-zip-oss-upload",
         ),
     ];

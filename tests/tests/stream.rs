@@ -98,7 +98,8 @@ fn errors_before_the_head_are_json() {
 
 /// A raw HTTP/1.1 exchange read to the end of the connection: the head's fields and the
 /// body bytes that arrived, and whether a chunked body was properly terminated.
-fn raw_post(env: &Env, body: &str) -> (String, Vec<u8>) {
+/// A pack request for a streamed archive, sent on a connection of its own.
+fn post_raw(env: &Env, body: &str) -> TcpStream {
     let mut s = TcpStream::connect(env.server_addr).unwrap();
     write!(
         s,
@@ -106,6 +107,23 @@ fn raw_post(env: &Env, body: &str) -> (String, Vec<u8>) {
         body.len()
     )
     .unwrap();
+    s
+}
+
+/// As [`post_raw`], with the answer's first bytes read (a `200` head): the connection,
+/// and those bytes.
+fn stream_started(env: &Env, body: &str) -> (TcpStream, Vec<u8>) {
+    let mut s = post_raw(env, body);
+    let mut first = vec![0u8; 1024];
+    let n = s.read(&mut first).unwrap();
+    first.truncate(n);
+    let head = String::from_utf8_lossy(&first);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    (s, first)
+}
+
+fn raw_post(env: &Env, body: &str) -> (String, Vec<u8>) {
+    let mut s = post_raw(env, body);
     let mut all = Vec::new();
     // A reset connection is one way the cut shows; what arrived before it is what counts.
     let _ = s.read_to_end(&mut all);
@@ -178,21 +196,8 @@ fn a_stream_stopped_by_the_time_limit_never_ends_cleanly() {
         ..Default::default()
     });
     env.put_files(&[("files/big.bin".into(), noise(40 << 20, 5))]);
-    let mut s = TcpStream::connect(env.server_addr).unwrap();
     let body = r#"{"bucket":"bkt","source-dir":"files/","compression":"deflate"}"#;
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nhost: zip\r\naccept: application/zip\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut first = [0u8; 1024];
-    let n = s.read(&mut first).unwrap();
-    assert!(
-        String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&first[..n])
-    );
+    let (mut s, _) = stream_started(&env, body);
     std::thread::sleep(std::time::Duration::from_secs(5));
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
@@ -215,18 +220,9 @@ fn a_client_that_stops_reading_frees_its_pack() {
             .find(|l| l.starts_with("zip_oss_packs_in_flight "))
             .map(|l| l.rsplit(' ').next().unwrap().to_string())
     };
-    let mut s = TcpStream::connect(env.server_addr).unwrap();
-    let body = r#"{"bucket":"bkt","source-dir":"files/"}"#;
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nhost: zip\r\naccept: application/zip\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut first = [0u8; 1024];
-    let n = s.read(&mut first).unwrap();
-    let head = String::from_utf8_lossy(&first[..n]).to_lowercase();
-    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let (mut s, first) = stream_started(&env, r#"{"bucket":"bkt","source-dir":"files/"}"#);
+    let head_end = first.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&first[..head_end]).to_lowercase();
     let length: usize = head
         .lines()
         .find_map(|l| l.strip_prefix("content-length: "))
@@ -246,7 +242,7 @@ fn a_client_that_stops_reading_frees_its_pack() {
     assert!(started.elapsed() >= std::time::Duration::from_secs(3));
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
-    let body_bytes = n - (head.find("\r\n\r\n").unwrap() + 4) + rest.len();
+    let body_bytes = first.len() - head_end + rest.len();
     assert!(
         body_bytes < length,
         "{body_bytes} of {length} bytes: the archive ended"
