@@ -82,6 +82,19 @@ impl OssGateway {
         format!("http://{}", self.addr)
     }
 
+    /// A client's configuration for it: OSS, path-style, keys `ak`/`sk`.
+    pub fn config(&self, ak: &str, sk: &str) -> zip_oss_core::store::StoreConfig {
+        use zip_oss_core::store::{Credentials, Endpoint, Provider, StoreConfig};
+        let mut cfg = StoreConfig::new(
+            Endpoint::parse(&self.endpoint()).unwrap(),
+            "cn-shanghai",
+            Credentials::new(ak, sk),
+        );
+        cfg.provider = Provider::Oss;
+        cfg.path_style = true;
+        cfg
+    }
+
     /// The ListObjectsV2 requests answered so far, one `ListObjectsV2 <status>
     /// <first|continued>` line each (the gateway prints a line once its answer is sent).
     pub fn list_requests(&self) -> Vec<String> {

@@ -20,8 +20,8 @@ use zip_oss::embedded_store::{self, StoreHandle};
 use zip_oss_core::store::signing::{oss_v4, sigv4};
 use zip_oss_core::store::{
     encode_component, encode_path, Bucket, CompleteMultipartUpload, CompletedPart,
-    CreateMultipartUpload, Credentials, Endpoint, GetObject, HeadObject, HttpRequest, ObjectKey,
-    Provider, PutObject, StoreConfig, UploadPart,
+    CreateMultipartUpload, Credentials, GetObject, HeadObject, HttpRequest, ObjectKey, PutObject,
+    StoreConfig, UploadPart,
 };
 use zip_oss_tests::crc::{b64, crc64nvme, crc64xz};
 use zip_oss_tests::fault_proxy::{Fault, FaultProxy, Match, RandomRule};
@@ -516,14 +516,7 @@ fn the_proxys_flips_follow_the_seed() {
 const OSS_BUCKET: &str = "oss-bkt";
 
 fn oss_config(gateway: &OssGateway) -> StoreConfig {
-    let mut cfg = StoreConfig::new(
-        Endpoint::parse(&gateway.endpoint()).unwrap(),
-        "cn-shanghai",
-        Credentials::new("AK", "SK"),
-    );
-    cfg.provider = Provider::Oss;
-    cfg.path_style = true;
-    cfg
+    gateway.config("AK", "SK")
 }
 
 fn send_oss(req: HttpRequest, body: &[u8]) -> Answer {

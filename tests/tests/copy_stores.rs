@@ -14,9 +14,9 @@
 
 use zip_oss_core::store::checksum::{Algorithm, Checksum};
 use zip_oss_core::store::{
-    Bucket, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload, Credentials, Endpoint,
-    GetObject, HeadObject, HttpRequest, ListMultipartUploads, ListParts, ListedPart, ObjectKey,
-    Provider, PutObject, StoreConfig, UploadPart, UploadPartCopy,
+    Bucket, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload, GetObject, HeadObject,
+    HttpRequest, ListMultipartUploads, ListParts, ListedPart, ObjectKey, Provider, PutObject,
+    StoreConfig, UploadPart, UploadPartCopy,
 };
 use zip_oss_tests::crc::{b64, crc64nvme, crc64xz};
 use zip_oss_tests::moto::Moto;
@@ -63,15 +63,8 @@ impl Store {
 
     /// `bucket` through the OSS gateway, as OSS (path-style, signed V4 with `AK`/`SK`).
     fn oss(gateway: &OssGateway, bucket: &str) -> Store {
-        let mut cfg = StoreConfig::new(
-            Endpoint::parse(&gateway.endpoint()).unwrap(),
-            "cn-shanghai",
-            Credentials::new("AK", "SK"),
-        );
-        cfg.provider = Provider::Oss;
-        cfg.path_style = true;
         Store {
-            cfg,
+            cfg: gateway.config("AK", "SK"),
             bucket: Bucket::new(bucket).unwrap(),
         }
     }
