@@ -1117,13 +1117,10 @@ impl Engine {
                 let reads = self.reads.as_mut().expect("reading");
                 reads.attempt(unit, token, now.mono_ms)
             }
-            None => match (&op_credit, limit) {
-                (Some(credit), None) => *credit,
-                // One byte past the most the answer may hold: the byte that tells an
-                // answer too large (a store ignoring a range, a proxy's page) from one
-                // that fits, which would otherwise wait for credit it never gets.
-                (_, limit) => limit.map_or(u64::MAX, |limit| limit + 1),
-            },
+            // One byte past the most the answer may hold: the byte that tells an answer
+            // too large (a store ignoring a range, a proxy's page) from one that fits,
+            // which would otherwise wait for credit it never gets.
+            None => limit.map_or(op_credit.unwrap_or(u64::MAX), |limit| limit + 1),
         };
         self.actions.push_back(Action::Send {
             token,
@@ -1822,8 +1819,7 @@ impl Engine {
         self.retry_later_by(op, attempt, retry, self.tuning.backoff, now)
     }
 
-    fn retry_later_by(&mut self, op: Op, attempt: u32, retry: u32, backoff: Backoff, now: Now) {
-        let mut backoff = backoff;
+    fn retry_later_by(&mut self, op: Op, attempt: u32, retry: u32, mut backoff: Backoff, now: Now) {
         if op.is_cleanup() {
             // Cleanup goes on past the others' attempts, its waits growing to the cap.
             backoff.max_attempts = u32::MAX;

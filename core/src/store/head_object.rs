@@ -51,8 +51,7 @@ impl<'a> HeadObject<'a> {
             last_modified_unix: header("last-modified").and_then(parse_http_date),
             etag: header("etag").map(str::to_string),
             checksum: Claimed::from_headers(provider, header),
-            upload_marker: header(&super::create_multipart_upload::marker_header(provider))
-                .map(|m| m.trim().to_string()),
+            upload_marker: header(&super::marker_header(provider)).map(|m| m.trim().to_string()),
         })
     }
 }

@@ -47,7 +47,7 @@ pub use uri::{decode_form, encode_component, encode_path};
 
 pub use abort_multipart_upload::AbortMultipartUpload;
 pub use complete_multipart_upload::{CompleteMultipartUpload, CompletedPart, CompletedUpload};
-pub use create_multipart_upload::CreateMultipartUpload;
+pub use create_multipart_upload::{marker_header, CreateMultipartUpload};
 pub use delete_object::DeleteObject;
 pub use get_object::GetObject;
 pub(crate) use head_object::parse_http_date;

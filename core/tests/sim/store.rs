@@ -20,7 +20,7 @@ use bytes::Bytes;
 use md5::Digest as _;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use zip_oss_core::store::checksum::{crc, Algorithm, Checksum, Hasher};
-use zip_oss_core::store::{HttpRequest, Provider};
+use zip_oss_core::store::{marker_header, HttpRequest, Provider};
 
 #[derive(Clone, Debug)]
 pub struct Object {
@@ -805,13 +805,10 @@ impl SimStore {
             },
         );
         if self.overwritten_after_complete.as_deref() == Some(key) {
-            let marker = match self.provider {
-                Provider::S3 => "x-amz-meta-zip-oss-upload",
-                Provider::Oss => "x-oss-meta-zip-oss-upload",
-            };
+            let marker = marker_header(self.provider);
             self.put(key, Bytes::from_static(b"another pack's archive"), now);
             let o = self.objects.get_mut(key).expect("just put");
-            o.meta = vec![(marker.into(), "another-pack".into())];
+            o.meta = vec![(marker, "another-pack".into())];
             answer = xml(
                 200,
                 &format!(
