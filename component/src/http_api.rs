@@ -64,9 +64,12 @@ pub async fn handle(request: Request<Body>) -> (Response<Body>, Option<After>) {
     let wants_json = accept.contains("application/json");
     let wants_zip = accept.contains("application/zip");
     // A streamed archive is its own answer: the preference is ignored (RFC 7240 lets a
-    // server do so; no `Preference-Applied` then).
+    // server do so; no `Preference-Applied` then). So it is on a signed link: the
+    // signature covers the pack, not this header, and a link's holder could otherwise
+    // start pack after pack while holding no connection.
     let respond_async = !wants_zip
         && !size_only
+        && !is_link
         && prefers_respond_async(
             request
                 .headers()

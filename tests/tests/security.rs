@@ -144,6 +144,16 @@ fn a_signed_link_packs_and_redirects_and_streams() {
         &manifest_under(&under(&paths, "users/42/"), "users/42/"),
     );
 
+    // Its holder cannot turn it into an asynchronous pack: the signature does not cover
+    // `Prefer`, so the link packs synchronously, as it was signed to.
+    let held = fetch(&url, &[("prefer", "respond-async")]);
+    check_redirect(&env, &held, &paths, "users/42/");
+    assert!(
+        !held.headers.contains_key("preference-applied"),
+        "{:?}",
+        held.headers
+    );
+
     // A link is a GET; a GET that is no link is not a pack.
     assert_eq!(fetch(&env.url(), &[]).error_code(405), "MethodNotAllowed");
 
