@@ -204,7 +204,8 @@ impl Executor {
         if over && self.engine.upload_may_be_left_open() {
             eprintln!(
                 "zip-oss: cleanup gave up after repeated store failures; a multipart upload \
-                 may be left open (a lifecycle rule removes it)"
+                 may be left open (its checkpoint, if one was written, is kept: the same request \
+                 made again takes the upload over; a lifecycle rule removes it otherwise)"
             );
         }
         match action {

@@ -1077,6 +1077,68 @@ fn an_outage_at_cleanup_is_waited_out_for_two_minutes() {
     assert!(runs >= 40, "only {runs} runs");
 }
 
+/// A cleanup outage that outlasts the two minutes leaves the upload open, and so its
+/// checkpoint, the one pointer to it: the same request made again once the store is back
+/// takes the upload over, and nothing is left open. (Deleting the checkpoint, as the
+/// engine did, orphaned the upload.)
+#[test]
+fn an_upload_left_open_is_taken_over_by_the_same_request_again() {
+    let mut runs = 0;
+    let checkpoint = zip_oss_core::pack::checkpoint_key(DEST);
+    for seed in 0..300 {
+        let Scenario {
+            mut job, mut store, ..
+        } = scenario(seed, Focus::All);
+        if job.mode != Mode::Upload || job.tuning.copy || store.objects.contains_key(DEST) {
+            continue;
+        }
+        store.twin_of = None;
+        job.tuning.resume_lease_secs = 20;
+        let mut world = World::new(job.clone(), store, Faults::default(), seed);
+        world.deny_parts = true;
+        world.aborts_refused_for_ms = Some(600_000);
+        world.run().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        if world.first_abort_ms.is_none() {
+            continue; // Failed before its upload existed.
+        }
+        assert!(world.engine.upload_may_be_left_open(), "seed {seed}");
+        let open: Vec<String> = (world.store.uploads.iter())
+            .filter(|(_, u)| u.key == DEST)
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert_eq!(open.len(), 1, "seed {seed}");
+        let left = (world.store.objects.get(&checkpoint))
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.data).ok());
+        assert_eq!(
+            left.as_ref().and_then(|c| c["upload_id"].as_str()),
+            Some(open[0].as_str()),
+            "seed {seed}: the checkpoint naming the open upload"
+        );
+        // The store is back; the same request, once the lease is over.
+        let unix0 = world.unix_now() + 22;
+        let store = std::mem::replace(&mut world.store, SimStore::new(Provider::S3, BUCKET, 1));
+        let mut again = World::starting_at(job, store, Faults::default(), seed + 1, unix0);
+        again
+            .run()
+            .unwrap_or_else(|e| panic!("seed {seed}, again: {e}"));
+        assert!(
+            matches!(again.outcome, Some(Outcome::Done(_))),
+            "seed {seed}: {:?}",
+            again.outcome
+        );
+        let open = (again.store.uploads.values())
+            .filter(|u| u.key == DEST)
+            .count();
+        assert_eq!(open, 0, "seed {seed}: an upload left open");
+        assert!(
+            !again.store.objects.contains_key(&checkpoint),
+            "seed {seed}: a checkpoint left"
+        );
+        runs += 1;
+    }
+    assert!(runs >= 40, "only {runs} runs");
+}
+
 /// The store fails every Complete for a while (each answered 500, none acted on): the
 /// Complete is sent again while the destination is looked at, and lands once the store
 /// is back within the three minutes the pack waits; past them the pack fails, its upload

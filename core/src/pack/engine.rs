@@ -696,7 +696,8 @@ impl Engine {
     }
 
     /// As the pack ends: removes our checkpoint once no write of it is on its way;
-    /// `true` once nothing is left to do.
+    /// `true` once nothing is left to do. Kept when our upload could not be aborted: it
+    /// is then the only pointer to that upload.
     fn drop_checkpoint(&mut self, now: Now) -> bool {
         self.requests
             .unschedule(|op| matches!(op, Op::PutCheckpoint { renew: true }));
@@ -705,6 +706,9 @@ impl Engine {
             .pending(|op| matches!(op, Op::PutCheckpoint { .. } | Op::VerifyCheckpoint))
         {
             return false;
+        }
+        if self.upload.abort_given_up {
+            return true;
         }
         if self.resume.unsure && !self.resume.ours {
             self.send(Op::VerifyCheckpoint, 0, now);
@@ -1900,6 +1904,7 @@ impl Engine {
             Op::Abort => {
                 self.upload.abort_done = true;
                 self.upload.leaked = true;
+                self.upload.abort_given_up = true;
             }
             Op::ListUploads { .. } => {
                 self.upload.leaked = true;

@@ -92,6 +92,9 @@ pub(crate) struct Upload {
     pub date_seen: Option<u64>,
     /// A cleanup request was given up on: an upload may be left open.
     pub leaked: bool,
+    /// Our own upload's abort was given up on: the checkpoint naming it stays, so the
+    /// same request made again takes the upload over (resumes or aborts it).
+    pub abort_given_up: bool,
 }
 
 impl Upload {
