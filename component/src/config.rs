@@ -3,7 +3,7 @@
 //! instead. The endpoint is never taken from a request: a request may only name a region
 //! and a bucket, and only those the allow-lists name.
 
-use zip_oss_core::auth::{AccessPolicy, Prefixes, SigningKeys, Tokens};
+use zip_oss_core::auth::{AccessPolicy, Gate, Prefixes, SigningKeys, Tokens};
 use zip_oss_core::notify::{CallbackHosts, CallbackKey, CallbackUrl};
 use zip_oss_core::store::{Credentials, Endpoint, Provider, StoreConfig};
 
@@ -337,9 +337,7 @@ fn settings(
 /// `Debug` shows no secret.
 #[derive(Clone, Debug)]
 pub struct Access {
-    pub signing_keys: SigningKeys,
-    pub tokens: Tokens,
-    pub anonymous: bool,
+    pub gate: Gate,
     pub policy: AccessPolicy,
     pub allow_overwrite: bool,
 }
@@ -359,9 +357,11 @@ impl Access {
         let sources = Prefixes::parse_list(&config_value("source_prefix")?.unwrap_or_default())
             .map_err(|e| bad("source_prefix", &e))?;
         Ok(Access {
-            signing_keys,
-            tokens,
-            anonymous: config_flag("anonymous")?,
+            gate: Gate {
+                signing_keys,
+                tokens,
+                anonymous: config_flag("anonymous")?,
+            },
             policy: AccessPolicy::new(dest, sources),
             allow_overwrite: config_flag("allow_overwrite")?,
         })

@@ -24,7 +24,7 @@
 //! archive the request would stream, nothing read (`stream::size`).
 
 use wstd::http::{Body, BodyExt, Method, Request, Response, StatusCode};
-use zip_oss_core::auth::{bearer_token, check_dest_key, SignedLink};
+use zip_oss_core::auth::{check_dest_key, Admitted, SignedLink};
 use zip_oss_core::notify::{check_dest_is_not_status, prefers_respond_async};
 use zip_oss_core::pack::PackError;
 use zip_oss_core::plan::PackRequest;
@@ -229,40 +229,25 @@ async fn list(request: Request<Body>) -> Result<Response<Body>, PackError> {
     browse::respond(&cfg, &access.policy, &query).await
 }
 
-/// Whether the caller may pack: `Ok(Some(json))` for a valid signed link (the request it
-/// carries), `Ok(None)` for a valid bearer token or an anonymous service, `401` otherwise.
-/// An `Authorization` of another scheme is not ours (Function Compute's own signature,
-/// say) and is ignored. Without `links`, a `GET` is not a pack link (a listing).
+/// Whether the caller may pack (`core::auth::Gate`): `Ok(Some(json))` for a valid signed
+/// link (the request it carries), `Ok(None)` for a valid bearer token or an anonymous
+/// service, `401` otherwise. Without `links`, a `GET` is not a pack link (a listing).
 fn authenticate(
     request: &Request<Body>,
     access: &Access,
     links: bool,
 ) -> Result<Option<Vec<u8>>, PackError> {
-    let unauthorized = PackError::Unauthorized;
-    if let Some(token) = header(request, "authorization")
-        .as_deref()
-        .and_then(bearer_token)
+    let authorization = header(request, "authorization");
+    let link = (links && request.method() == Method::GET)
+        .then(|| request.uri().query().unwrap_or_default());
+    match access
+        .gate
+        .admit(authorization.as_deref(), link, crate::executor::now_unix())
     {
-        return if access.tokens.accepts(token) {
-            Ok(None)
-        } else {
-            Err(unauthorized("the bearer token is not valid".into()))
-        };
+        Ok(Admitted::Link(json)) => Ok(Some(json)),
+        Ok(Admitted::Caller) => Ok(None),
+        Err(why) => Err(PackError::Unauthorized(why)),
     }
-    if links && request.method() == Method::GET {
-        let link = SignedLink::from_query(request.uri().query().unwrap_or_default())
-            .map_err(|e| unauthorized(e.to_string()))?
-            .ok_or_else(|| unauthorized("not a pack link".into()))?;
-        link.verify(&access.signing_keys, crate::executor::now_unix())
-            .map_err(|e| unauthorized(e.to_string()))?;
-        return Ok(Some(link.request));
-    }
-    if access.anonymous {
-        return Ok(None);
-    }
-    Err(unauthorized(
-        "this service packs only for signed pack links or an `Authorization: Bearer` token".into(),
-    ))
 }
 
 /// The request body, at most [`MAX_BODY`] bytes (`413` past that, whatever the

@@ -46,6 +46,7 @@ pub mod demo;
 pub mod download;
 pub mod embedded_store;
 pub mod engine;
+mod gate;
 pub mod hashed_body;
 pub mod limits;
 pub mod listener;

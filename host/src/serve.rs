@@ -73,8 +73,10 @@ async fn start_with_slots(
         write_within: write_within(&runtime),
         ..Default::default()
     };
-    let service =
-        hyper::service::service_fn(move |req| handle(runtime.clone(), slots.clone(), options, req));
+    let gate = std::sync::Arc::new(crate::gate::from_config(runtime.config()));
+    let service = hyper::service::service_fn(move |req| {
+        handle(runtime.clone(), slots.clone(), gate.clone(), options, req)
+    });
     let handle = crate::listener::serve(addr, service, limits).await?;
     Ok((handle.addr(), handle))
 }
@@ -167,6 +169,7 @@ pub async fn shutdown_signal() {
 async fn handle(
     runtime: Runtime,
     slots: std::sync::Arc<tokio::sync::Semaphore>,
+    gate: std::sync::Arc<Option<zip_oss_core::auth::Gate>>,
     options: ServeOptions,
     req: Request<Incoming>,
 ) -> Result<Response<HyperOutgoingBody>, std::convert::Infallible> {
@@ -202,7 +205,20 @@ async fn handle(
             || (method == hyper::Method::POST && path == "/size");
         let pack = (!browsing).then(|| runtime.metrics().pack_started());
         let download = ui && crate::ui::is_download(&req);
-        let response = match read_body(req).await {
+        // A caller the component would refuse is refused before its body (the page's
+        // download carries its token in the form: once that is read).
+        let gate = gate.as_ref().as_ref();
+        let early = gate
+            .filter(|_| !download)
+            .and_then(|g| crate::gate::refusal(g, &req, unix_now()));
+        let response = match early {
+            Some(refused) => {
+                drain_body(req.into_body());
+                Err(refused)
+            }
+            None => read_body(req).await,
+        };
+        let response = match response {
             Err(refused) => refused,
             Ok(req) => {
                 let req = if download {
@@ -210,27 +226,35 @@ async fn handle(
                 } else {
                     req
                 };
-                match slots.try_acquire_owned() {
-                    Err(_) => {
-                        let mut r = error_response(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "Busy",
-                            "the server is packing as many archives as it is configured to; retry shortly",
-                        );
-                        r.headers_mut()
-                            .insert("retry-after", hyper::header::HeaderValue::from_static("5"));
-                        r
-                    }
-                    Ok(slot) => match call_guest(runtime, req, slot).await {
-                        Ok(response) => response,
-                        Err(err) => {
-                            tracing::error!(%method, %path, request_id, "component failed: {err:#}");
-                            error_response(
-                                StatusCode::INTERNAL_SERVER_ERROR,
-                                "InternalError",
-                                "the component failed",
-                            )
+                let refused = gate
+                    .filter(|_| download)
+                    .and_then(|g| crate::gate::refusal(g, &req, unix_now()));
+                match refused {
+                    Some(refused) => refused,
+                    None => match slots.try_acquire_owned() {
+                        Err(_) => {
+                            let mut r = error_response(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "Busy",
+                                "the server is packing as many archives as it is configured to; retry shortly",
+                            );
+                            r.headers_mut().insert(
+                                "retry-after",
+                                hyper::header::HeaderValue::from_static("5"),
+                            );
+                            r
                         }
+                        Ok(slot) => match call_guest(runtime, req, slot).await {
+                            Ok(response) => response,
+                            Err(err) => {
+                                tracing::error!(%method, %path, request_id, "component failed: {err:#}");
+                                error_response(
+                                    StatusCode::INTERNAL_SERVER_ERROR,
+                                    "InternalError",
+                                    "the component failed",
+                                )
+                            }
+                        },
                     },
                 }
             }
@@ -636,4 +660,11 @@ impl hyper::body::Body for MeteredBody {
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.body.size_hint()
     }
+}
+
+/// Seconds since the epoch, by this machine's clock (the component's is the same).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -4,6 +4,7 @@
 //! through the gateway over moto), the README's signer, the logs, and the two hostile
 //! requests (a climbing `dest-file`, a 64 MiB body).
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -169,6 +170,41 @@ fn a_signed_link_packs_and_redirects_and_streams() {
             "{header}: {location}"
         );
     }
+}
+
+/// A caller without a token is refused before its body is read: the server does not wait
+/// for (or hold) a megabyte a stranger announces, and starts no instance for it.
+#[test]
+fn a_stranger_is_refused_before_its_body() {
+    let env = guarded_env(|_| {});
+    let addr = env.url();
+    let addr = addr.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        1 << 20
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    let started = Instant::now();
+    let answer = read_answer(&mut conn);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer:?}");
+    assert!(answer.contains("Unauthorized"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("www-authenticate"),
+        "{answer}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // A wrong token the same; the right one is let through to the component.
+    let wrong = post(
+        &env,
+        "{}",
+        &[("authorization", "Bearer not-the-token-0123456789")],
+    );
+    assert_unauthorized(&wrong, "a wrong token");
+    let right = post(&env, "{}", &[("authorization", &format!("Bearer {TOKEN}"))]);
+    assert_eq!(right.status, 400, "{}", right.text());
 }
 
 #[test]
@@ -887,7 +923,6 @@ fn open_on_loopback_answers_only_this_machine() {
 /// a client reusing it for its next request (as `ureq` and browsers do) gets an answer,
 /// not an EOF.
 fn refused_body_sent_late_keeps_the_connection(port: &str) {
-    use std::io::{Read, Write};
     let mut conn = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -907,28 +942,28 @@ fn refused_body_sent_late_keeps_the_connection(port: &str) {
         second.starts_with("HTTP/1.1 200"),
         "second answer on the connection: {second:?}"
     );
+}
 
-    /// One answer with a `content-length`, read off the connection.
-    fn read_answer(conn: &mut std::net::TcpStream) -> String {
-        let mut got = Vec::new();
-        let mut byte = [0u8; 1];
-        while !got.ends_with(b"\r\n\r\n") {
-            match conn.read(&mut byte) {
-                Ok(1) => got.push(byte[0]),
-                _ => return String::from_utf8_lossy(&got).into_owned(),
-            }
+/// One answer with a `content-length`, read off the connection.
+fn read_answer(conn: &mut std::net::TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte) {
+            Ok(1) => got.push(byte[0]),
+            _ => return String::from_utf8_lossy(&got).into_owned(),
         }
-        let head = String::from_utf8_lossy(&got).into_owned();
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        let mut rest = vec![0u8; length];
-        conn.read_exact(&mut rest).unwrap();
-        head + &String::from_utf8_lossy(&rest)
     }
+    let head = String::from_utf8_lossy(&got).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut rest = vec![0u8; length];
+    conn.read_exact(&mut rest).unwrap();
+    head + &String::from_utf8_lossy(&rest)
 }

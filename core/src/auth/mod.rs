@@ -3,6 +3,7 @@
 //! - [`signed_link`]: signed pack links (`GET /?pack=…&expires=…&key-id=…&signature=…`),
 //!   the signing keys they are checked against, and the canonical string they sign.
 //! - [`tokens`]: bearer tokens for server-to-server `POST`s.
+//! - [`gate`]: who may call at all (a link, a token, or anyone), by those two.
 //! - [`destinations`]: the destination key's shape, the prefixes archives may be written
 //!   under and the prefixes sources may be read from.
 //! - [`browsing`]: what a file browser (`GET /list`) may see under those source prefixes.
@@ -11,6 +12,7 @@
 
 pub mod browsing;
 pub mod destinations;
+pub mod gate;
 pub mod signed_link;
 pub mod tokens;
 
@@ -18,6 +20,7 @@ pub use destinations::{
     check_dest_key, AccessPolicy, DestKeyError, PolicyError, PrefixConfigError, Prefixes,
     DEFAULT_DEST_PREFIX,
 };
+pub use gate::{Admitted, Gate};
 pub use signed_link::{KeyConfigError, LinkError, SignedLink, SigningKey, SigningKeys};
 pub use tokens::{bearer_token, TokenConfigError, Tokens};
 
