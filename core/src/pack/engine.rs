@@ -2329,22 +2329,29 @@ impl Engine {
                 Err(e) => self.refused(f.op, f.attempt, e, now),
             },
             Op::VerifyDest => {
-                let head = HeadObject::parse(self.provider(), |n| f.header(n));
-                let marker = self.upload.marker.as_ref();
-                match head {
-                    // Another pack's archive (its marker, not ours) replaced ours since the
-                    // Complete: it is not ours to judge, nor to delete.
-                    Some(h)
-                        if marker.is_some()
-                            && h.upload_marker.as_ref().is_some_and(|m| Some(m) != marker) =>
-                    {
-                        self.fail(PackError::ObjectChanged {
-                            key: self.dest.as_str().to_string(),
-                        })
+                let Some(h) = HeadObject::parse(self.provider(), |n| f.header(n)) else {
+                    // Unreadable (no size): asked again, as any unreadable answer.
+                    let e = StoreError::invalid_response("HeadObject without Content-Length");
+                    return self.refused(f.op, f.attempt, e, now);
+                };
+                let written = self.writer.as_ref().map_or(0, |w| w.bytes_out);
+                match self.upload.marker.as_ref() {
+                    // Our upload carried a marker, the object does not carry it: another
+                    // writer's (a pack, the user's own PUT) since the Complete. Not ours to
+                    // judge, nor to delete; only our very bytes (size and checksum) are ours.
+                    Some(ours) if h.upload_marker.as_ref() != Some(ours) => {
+                        let same = h.size == written
+                            && matches!((&h.checksum, self.archive_checksum()),
+                                (Claimed::Full(c), Some(o)) if *c == o);
+                        if same {
+                            self.completed();
+                        } else {
+                            self.fail(PackError::ObjectChanged {
+                                key: self.dest.as_str().to_string(),
+                            })
+                        }
                     }
-                    Some(h) if h.size == self.writer.as_ref().map_or(0, |w| w.bytes_out) => {
-                        self.judge_archive(&h.checksum)
-                    }
+                    _ if h.size == written => self.judge_archive(&h.checksum),
                     _ => {
                         self.upload.wrong_archive = true;
                         self.fail(invalid(

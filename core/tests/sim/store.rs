@@ -91,9 +91,11 @@ pub struct SimStore {
     pub twin: Option<Bytes>,
     /// HEADs answered with it in place.
     pub twin_heads: u64,
-    /// Right after a Complete of this key, another pack's archive (another marker) replaces
-    /// it, and the Complete's answer states no checksum, so the engine looks at the object.
+    /// Right after a Complete of this key, another writer's object replaces it, and the
+    /// Complete's answer states no checksum, so the engine looks at the object.
     pub overwritten_after_complete: Option<String>,
+    /// That object carries another pack's marker; else none (the user's own `PUT`).
+    pub overwritten_with_marker: bool,
     /// Keys a Complete made (an object there came from an upload at some point).
     pub completed_keys: std::collections::BTreeSet<String>,
     next_id: u64,
@@ -128,6 +130,7 @@ impl SimStore {
             twin: None,
             twin_heads: 0,
             overwritten_after_complete: None,
+            overwritten_with_marker: true,
             completed_keys: Default::default(),
             next_id: 0,
             versions: 0,
@@ -808,7 +811,9 @@ impl SimStore {
             let marker = marker_header(self.provider);
             self.put(key, Bytes::from_static(b"another pack's archive"), now);
             let o = self.objects.get_mut(key).expect("just put");
-            o.meta = vec![(marker, "another-pack".into())];
+            if self.overwritten_with_marker {
+                o.meta = vec![(marker, "another-pack".into())];
+            }
             answer = xml(
                 200,
                 &format!(
