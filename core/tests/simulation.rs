@@ -1181,6 +1181,52 @@ fn a_complete_refused_for_a_minute_is_sent_again_until_it_lands() {
     assert!(runs >= 40, "only {runs} runs");
 }
 
+/// The host stops a pack while it waits for a refused Complete (each answered 500, none
+/// acted on): it sends no Complete from then on, so the pack looks at the destination
+/// once, fails with `Stopped` and aborts its upload at once, not after the three minutes
+/// a running pack waits.
+#[test]
+fn a_pack_stopped_while_completing_aborts_at_once() {
+    let mut runs = 0;
+    for seed in 0..200 {
+        let Scenario {
+            mut job, mut store, ..
+        } = scenario(seed, Focus::All);
+        if job.mode != Mode::Upload || store.objects.contains_key(DEST) {
+            continue;
+        }
+        store.twin_of = None;
+        job.tuning.resume_lease_secs = 0;
+        let mut world = World::new(job, store, Faults::default(), seed);
+        world.completes_refused_for_ms = Some(120_000);
+        world.stop_after_complete_ms = Some(20_000);
+        world.run().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let Some(first) = world.first_complete_ms else {
+            continue; // Failed before it had an archive to complete (no objects).
+        };
+        assert!(
+            matches!(
+                world.outcome,
+                Some(Outcome::Failed(PackError::Stopped { .. }))
+            ),
+            "seed {seed}: {:?}",
+            world.outcome
+        );
+        assert!(world.denied > 0, "seed {seed}");
+        let after_stop = world.now_ms() - (first + 20_000);
+        assert!(
+            after_stop < 15_000,
+            "seed {seed}: ended {after_stop} ms after the stop"
+        );
+        let open = (world.store.uploads.values())
+            .filter(|u| u.key == DEST)
+            .count();
+        assert_eq!(open, 0, "seed {seed}: an upload left open");
+        runs += 1;
+    }
+    assert!(runs >= 40, "only {runs} runs");
+}
+
 /// Another writer's object replaces our archive right after our Complete, whose answer
 /// states no checksum: the engine looks at the destination, finds another pack's marker
 /// (even seeds) or none (odd: the user's own `PUT`), and fails without deleting what is

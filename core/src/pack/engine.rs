@@ -104,6 +104,8 @@ pub struct Engine {
     /// Records to write once the archive is in place (`copy.rs`), and those on their way.
     records_due: Option<VecDeque<usize>>,
     failure: Option<PackError>,
+    /// The host refused a request: it is stopping this pack, and sends only cleanup.
+    stopped: bool,
     /// When the first cleanup request failed: cleanup is retried for a while from then.
     cleanup_failed_at: Option<u64>,
 }
@@ -157,6 +159,7 @@ impl Engine {
             seams: Seams::default(),
             records_due: None,
             failure: None,
+            stopped: false,
             cleanup_failed_at: None,
         };
         match checked {
@@ -1753,6 +1756,14 @@ impl Engine {
     }
 
     fn request_failed(&mut self, f: InFlight, error: NetError, now: Now) {
+        let what = self.what(&f.op);
+        if error.denied {
+            // The host is stopping this pack and never sent this request: it settles
+            // nothing (no answer lost), and only cleanup goes on from here.
+            self.stopped = true;
+            let stopped = PackError::Stopped { what };
+            return self.give_up(f.op, stopped, now);
+        }
         self.seam_create_unsure(&f.op);
         match f.op {
             Op::Create => {
@@ -1762,11 +1773,6 @@ impl Engine {
             Op::Complete => self.upload.complete_ambiguous = true,
             Op::PutCheckpoint { renew: false } => self.resume.unsure = true,
             _ => {}
-        }
-        let what = self.what(&f.op);
-        if error.denied {
-            let stopped = PackError::Stopped { what };
-            return self.give_up(f.op, stopped, now);
         }
         if let Op::Read { unit } = f.op {
             let reads = self.reads.as_mut().expect("reading");
@@ -1792,8 +1798,7 @@ impl Engine {
         };
         // A stopped pack's host lets only cleanup through (deletes, and the reads that
         // decide them), for a grace it keeps itself.
-        let stopped = matches!(self.failure, Some(PackError::Stopped { .. }));
-        let wanted = op.is_cleanup() || (self.phase != Phase::Failing && !stopped);
+        let wanted = op.is_cleanup() || (self.phase != Phase::Failing && !self.stopped);
         if more && wanted {
             let mut backoff = self.tuning.backoff;
             if throttled {
@@ -1850,8 +1855,12 @@ impl Engine {
         const FOR_MS: u64 = 180_000;
         const EVERY_MS: u64 = 3_000;
         let since = *self.upload.settle_since.get_or_insert(now.mono_ms);
-        let stopped = matches!(self.failure, Some(PackError::Stopped { .. }));
-        if now.mono_ms.saturating_sub(since) < FOR_MS && !stopped {
+        if self.stopped {
+            // A stopped pack's host sends no Complete: what the destination showed stands.
+            let what = self.what(&Op::Complete);
+            return self.give_up(Op::HeadDest, PackError::Stopped { what }, now);
+        }
+        if now.mono_ms.saturating_sub(since) < FOR_MS {
             // A fresh request each time: a look that finds nothing is no failed attempt.
             // Until the store says the upload is gone, the Complete itself is sent again
             // (its every attempt may have failed on a busy store); once gone, only the

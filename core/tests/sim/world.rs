@@ -86,6 +86,8 @@ struct Delivery {
 enum Due {
     Respond(Token, u16, Vec<(String, String)>),
     Fail(Token),
+    /// The host refused to send it: the pack has been stopped.
+    Denied(Token),
     /// The next chunk of a delivery (or its end).
     Chunk(Token),
     Reserved(bool),
@@ -163,7 +165,13 @@ pub struct World {
     pub last_abort_ms: u64,
     /// Every `CompleteMultipartUpload` is answered 500 until this long after the first.
     pub completes_refused_for_ms: Option<u64>,
-    first_complete_ms: Option<u64>,
+    /// The host stops the pack at this time: from then on it sends only cleanup.
+    pub stop_at_ms: Option<u64>,
+    /// The same, this long after the first Complete arrived.
+    pub stop_after_complete_ms: Option<u64>,
+    /// Requests the stopped host refused.
+    pub denied: u32,
+    pub first_complete_ms: Option<u64>,
     pub completes_refused: u32,
 }
 
@@ -227,7 +235,15 @@ impl World {
             completes_refused_for_ms: None,
             first_complete_ms: None,
             completes_refused: 0,
+            stop_at_ms: None,
+            stop_after_complete_ms: None,
+            denied: 0,
         }
+    }
+
+    /// The simulated time since the start (ms).
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
     }
 
     /// Our clock now (unix seconds).
@@ -425,6 +441,28 @@ impl World {
         body: &[u8],
         credit: u64,
     ) {
+        let stop_at = self.stop_at_ms.or_else(|| {
+            let d = self.stop_after_complete_ms?;
+            Some(self.first_complete_ms? + d)
+        });
+        if stop_at.is_some_and(|at| self.now_ms >= at) {
+            // As zip-oss's host does for a stopped pack (`host/src/limits.rs`,
+            // `allowed_after_cancel`): deletes and the reads that decide them go on.
+            let cleanup = match request.method {
+                "DELETE" | "HEAD" => true,
+                "GET" => {
+                    request.url.contains("uploads")
+                        || request.url.split('?').next().is_some_and(|path| {
+                            path.ends_with(zip_oss_core::pack::CHECKPOINT_SUFFIX)
+                        })
+                }
+                _ => false,
+            };
+            if !cleanup {
+                self.denied += 1;
+                return self.at(0, Due::Denied(token));
+            }
+        }
         let mut latency = 1 + self.rng.below(20);
         if let Some(rate) = self.upload_bytes_per_ms {
             // A body takes its time to go up: parts pile up behind slow uploads.
@@ -729,6 +767,15 @@ impl World {
                 Event::Failed {
                     token,
                     error: NetError::new("connection reset (simulated)"),
+                }
+            }
+            Due::Denied(token) => {
+                if self.trace {
+                    eprintln!("{:>8} ms denied {token:?}", self.now_ms);
+                }
+                Event::Failed {
+                    token,
+                    error: NetError::denied(),
                 }
             }
             Due::Respond(token, status, headers) => {
