@@ -29,7 +29,7 @@
 mod sim;
 
 use bytes::Bytes;
-use sim::store::{S3Checksum, SimStore};
+use sim::store::{S3Checksum, SimStore, SimUpload};
 use sim::world::{Faults, Outcome, World};
 use zip_oss_core::pack::{
     record_key, Backoff, Job, Mode, PackError, Record, Rng, Tuning, SEAM_SUFFIX, SNIFF_BYTES,
@@ -1073,6 +1073,65 @@ fn an_outage_at_cleanup_is_waited_out_for_two_minutes() {
             }
             runs += 1;
         }
+    }
+    assert!(runs >= 40, "only {runs} runs");
+}
+
+/// The two minutes of cleanup count from when the store stopped answering it, not from
+/// the pack's first cleanup failure: an older plan's upload whose abort failed once at the
+/// start does not cut short the wait for a 90 s outage when the pack fails minutes later.
+#[test]
+fn each_cleanup_outage_gets_its_own_two_minutes() {
+    let mut runs = 0;
+    let checkpoint = zip_oss_core::pack::checkpoint_key(DEST);
+    for seed in 0..300 {
+        let Scenario {
+            mut job, mut store, ..
+        } = scenario(seed, Focus::All);
+        if job.mode != Mode::Upload || job.tuning.copy || store.objects.contains_key(DEST) {
+            continue;
+        }
+        store.twin_of = None;
+        job.tuning.resume_lease_secs = 20;
+        // An older plan's upload and its checkpoint, long abandoned.
+        store.uploads.insert(
+            "stale-upload".into(),
+            SimUpload {
+                key: DEST.into(),
+                initiated: 1_600_000_000,
+                checksummed: false,
+                parts: Default::default(),
+                meta: Vec::new(),
+            },
+        );
+        let body = zip_oss_core::pack::checkpoint_body("an-older-plan", "stale-upload");
+        store.put(&checkpoint, Bytes::from(body), 1_600_000_000);
+        let mut world = World::new(job, store, Faults::default(), seed);
+        // Its abort refused for the first two seconds; every Complete refused, so the pack
+        // fails after its three minutes of looking; then aborts are refused for 90 s.
+        world.completes_refused_for_ms = Some(400_000);
+        world.aborts_refused_between = vec![(0, 2_000), (150_000, 260_000)];
+        world.trace = std::env::var("SIM_TRACE_SEED").is_ok_and(|s| s == seed.to_string());
+        world.run().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        if world.first_complete_ms.is_none() {
+            continue; // Failed before it had an archive to complete (no objects).
+        }
+        assert!(
+            matches!(world.outcome, Some(Outcome::Failed(_))),
+            "seed {seed}: {:?}",
+            world.outcome
+        );
+        assert!(
+            world.last_abort_ms > 260_000,
+            "seed {seed}: {}",
+            world.last_abort_ms
+        );
+        assert!(!world.engine.upload_may_be_left_open(), "seed {seed}");
+        let open = (world.store.uploads.values())
+            .filter(|u| u.key == DEST)
+            .count();
+        assert_eq!(open, 0, "seed {seed}: an upload left open");
+        runs += 1;
     }
     assert!(runs >= 40, "only {runs} runs");
 }

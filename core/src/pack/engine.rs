@@ -106,7 +106,8 @@ pub struct Engine {
     failure: Option<PackError>,
     /// The host refused a request: it is stopping this pack, and sends only cleanup.
     stopped: bool,
-    /// When the first cleanup request failed: cleanup is retried for a while from then.
+    /// When the cleanup requests began to fail (since the last one answered): cleanup is
+    /// retried for a while from then.
     cleanup_failed_at: Option<u64>,
 }
 
@@ -2207,6 +2208,10 @@ impl Engine {
 
     /// A 2xx answer with its whole body.
     fn succeeded(&mut self, f: InFlight, now: Now) {
+        if f.op.is_cleanup() {
+            // The store answers cleanup again: a later outage gets its own two minutes.
+            self.cleanup_failed_at = None;
+        }
         let what = self.what(&f.op);
         let invalid = |detail: String| PackError::InvalidResponse {
             what: what.clone(),

@@ -159,6 +159,8 @@ pub struct World {
     /// An outage at cleanup: every `AbortMultipartUpload` is answered 503 until this
     /// long after the first one arrived.
     pub aborts_refused_for_ms: Option<u64>,
+    /// Outages of aborts alone: every `AbortMultipartUpload` in these spans (ms) is 503.
+    pub aborts_refused_between: Vec<(u64, u64)>,
     /// When the first abort arrived, and the aborts refused and answered since.
     pub first_abort_ms: Option<u64>,
     pub aborts_refused: u32,
@@ -229,6 +231,7 @@ impl World {
             late_at_abort: 0,
             deny_parts: false,
             aborts_refused_for_ms: None,
+            aborts_refused_between: Vec::new(),
             first_abort_ms: None,
             aborts_refused: 0,
             last_abort_ms: 0,
@@ -494,7 +497,9 @@ impl World {
         if own_upload && request.method == "DELETE" {
             self.last_abort_ms = self.now_ms;
             let first = *self.first_abort_ms.get_or_insert(self.now_ms);
-            if (self.aborts_refused_for_ms).is_some_and(|d| self.now_ms < first + d) {
+            let outage = (self.aborts_refused_between.iter())
+                .any(|&(from, to)| (from..to).contains(&self.now_ms));
+            if outage || (self.aborts_refused_for_ms).is_some_and(|d| self.now_ms < first + d) {
                 self.aborts_refused += 1;
                 return self.refuse(token, credit, latency, 503, "ServiceUnavailable");
             }
