@@ -1015,7 +1015,7 @@ impl Engine {
         if self.requests.pending(|op| {
             matches!(
                 op,
-                // (The look after an abort found no upload: `abort_found_nothing`.)
+                // (The look after the abort: `aborted`.)
                 Op::HeadDest
                     | Op::CheckDest
                     | Op::Create
@@ -1850,7 +1850,7 @@ impl Engine {
     /// failing with `error`; not once the pack has been stopped.
     fn look_again(&mut self, error: PackError, now: Now) {
         if self.phase == Phase::Failing {
-            // The last look, after the abort (`abort_found_nothing`): the failure stands.
+            // The last look, after the abort (`aborted`): the failure stands.
             return;
         }
         const FOR_MS: u64 = 180_000;
@@ -1889,11 +1889,12 @@ impl Engine {
         true
     }
 
-    /// The upload was gone when we aborted it. After a Complete we gave up on, that may be
-    /// the Complete finishing after all, between our last look and the abort (the store
-    /// goes on after the client gives up): one more look at the destination says whether
-    /// the pack succeeded, rather than report a failure with the archive in place.
-    fn abort_found_nothing(&mut self, now: Now) {
+    /// The upload is aborted, or was gone. After a Complete we gave up on, that may be the
+    /// Complete finishing after all, between our last look and the abort (the store goes
+    /// on after the client gives up; S3 then answers the abort `204`, OSS `NoSuchUpload`):
+    /// one more look at the destination says whether the pack succeeded, rather than
+    /// report a failure with the archive in place.
+    fn aborted(&mut self, now: Now) {
         self.upload.abort_done = true;
         // (A stopped pack looks too: its host lets a HEAD through.)
         if self.upload.complete_ambiguous && !self.upload.completed && !self.upload.rechecked {
@@ -1981,7 +1982,7 @@ impl Engine {
         }
         let not_found = kind == ErrorKind::NotFound;
         match op {
-            Op::Abort if not_found => self.abort_found_nothing(now),
+            Op::Abort if not_found => self.aborted(now),
             Op::AbortStray { .. } if not_found => {}
             // A retry after a lost answer meets our own completed archive: gone, or (with
             // overwriting refused) already there. The destination settles which.
@@ -2430,7 +2431,8 @@ impl Engine {
                     self.look_again(e, now);
                 }
             }
-            Op::Abort => self.upload.abort_done = true,
+            // S3 answers the abort of an upload it completed meanwhile with a 204 too.
+            Op::Abort => self.aborted(now),
             Op::ListUploads { .. } => {
                 let page = match ListMultipartUploads::parse(&f.body) {
                     Ok(page) => page,

@@ -79,8 +79,8 @@ pub(crate) struct Upload {
     pub settle_since: Option<u64>,
     pub abort_started: bool,
     pub abort_done: bool,
-    /// The abort found no upload after a lost Complete, and the destination was looked
-    /// at once more (`engine.rs`, `abort_found_nothing`).
+    /// The upload was aborted (or gone) after a lost Complete, and the destination was
+    /// looked at once more (`engine.rs`, `aborted`).
     pub rechecked: bool,
     pub sweep: Sweep,
     /// Uploads to abort: `(key, upload id)`.

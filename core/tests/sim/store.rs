@@ -55,7 +55,7 @@ pub struct SimUpload {
 }
 
 /// What the store answers.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -98,6 +98,10 @@ pub struct SimStore {
     pub overwritten_with_marker: bool,
     /// Keys a Complete made (an object there came from an upload at some point).
     pub completed_keys: std::collections::BTreeSet<String>,
+    /// Completed uploads by id: their key and the answer their Complete got. S3 answers a
+    /// repeated Complete of one with that answer again, and its abort with `204`; OSS
+    /// answers both `NoSuchUpload`.
+    completed_uploads: BTreeMap<String, (String, Answer)>,
     next_id: u64,
     versions: u64,
 }
@@ -132,6 +136,7 @@ impl SimStore {
             overwritten_after_complete: None,
             overwritten_with_marker: true,
             completed_keys: Default::default(),
+            completed_uploads: BTreeMap::new(),
             next_id: 0,
             versions: 0,
         }
@@ -369,7 +374,17 @@ impl SimStore {
                 }
             }
             ("DELETE", false) if q("uploadId").is_some() => {
-                match self.uploads.get(q("uploadId").unwrap()) {
+                let id = q("uploadId").unwrap();
+                let completed = self
+                    .completed_uploads
+                    .get(id)
+                    .is_some_and(|(k, _)| *k == key);
+                match self.uploads.get(id) {
+                    _ if completed && self.provider == Provider::S3 => Answer {
+                        status: 204,
+                        headers: vec![],
+                        body: Bytes::new(),
+                    },
                     Some(u) if u.key == key => {
                         self.uploads.remove(q("uploadId").unwrap());
                         Answer {
@@ -729,8 +744,11 @@ impl SimStore {
         forbid: bool,
         full_crc64nvme: Option<String>,
     ) -> Answer {
-        match self.uploads.get(id) {
-            Some(u) if u.key == key => {}
+        match (self.uploads.get(id), self.completed_uploads.get(id)) {
+            (Some(u), _) if u.key == key => {}
+            (_, Some((k, answer))) if k == key && self.provider == Provider::S3 => {
+                return answer.clone();
+            }
             _ => return error(404, "NoSuchUpload"),
         }
         // Conditional completion: S3's `If-None-Match: *`, OSS's `x-oss-forbid-overwrite`.
@@ -807,6 +825,8 @@ impl SimStore {
                 meta,
             },
         );
+        self.completed_uploads
+            .insert(id.to_string(), (key.to_string(), answer.clone()));
         if self.overwritten_after_complete.as_deref() == Some(key) {
             let marker = marker_header(self.provider);
             self.put(key, Bytes::from_static(b"another pack's archive"), now);
