@@ -1240,6 +1240,41 @@ fn a_complete_refused_for_a_minute_is_sent_again_until_it_lands() {
     assert!(runs >= 40, "only {runs} runs");
 }
 
+/// The store refuses the checkpoint's renewals for half a minute (each attempt given up
+/// on): the pack goes on, and renews its lease again once the store takes it.
+#[test]
+fn a_lease_renewal_given_up_on_is_renewed_at_the_next_turn() {
+    let mut runs = 0;
+    for seed in 0..200 {
+        let Scenario {
+            mut job, mut store, ..
+        } = scenario(seed, Focus::All);
+        if job.mode != Mode::Upload || store.objects.contains_key(DEST) {
+            continue;
+        }
+        store.twin_of = None;
+        job.tuning.resume_lease_secs = 20;
+        let mut world = World::new(job, store, Faults::default(), seed);
+        // Every Complete refused for a minute: the pack runs on, renewing its lease.
+        world.completes_refused_for_ms = Some(60_000);
+        world.checkpoint_writes_refused_between = Some((5_000, 35_000));
+        world.run().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        match world.first_complete_ms {
+            Some(first) if first < 5_000 => {}
+            _ => continue, // No archive to complete, or completed too late to tell.
+        }
+        assert!(
+            matches!(world.outcome, Some(Outcome::Done(_))),
+            "seed {seed}: {:?}",
+            world.outcome
+        );
+        let renewed = world.checkpoint_writes.iter().any(|&t| t >= 35_000);
+        assert!(renewed, "seed {seed}: {:?}", world.checkpoint_writes);
+        runs += 1;
+    }
+    assert!(runs >= 40, "only {runs} runs");
+}
+
 /// The host stops a pack while it waits for a refused Complete (each answered 500, none
 /// acted on): it sends no Complete from then on, so the pack looks at the destination
 /// once, fails with `Stopped` and aborts its upload at once, not after the three minutes

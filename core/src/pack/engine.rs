@@ -1922,9 +1922,14 @@ impl Engine {
                 self.upload.sweep = Sweep::Aborting;
             }
             Op::AbortStray { .. } => self.upload.leaked = true,
-            // Not renewed: another pack may take over once the lease runs out, and build
-            // the same bytes; this one goes on.
-            Op::PutCheckpoint { renew: true } => {}
+            // Not renewed this time: another pack may take over once the lease runs out,
+            // and build the same bytes; this one goes on, and renews again at the next turn
+            // (one throttled minute must not end the lease for the rest of a long pack).
+            Op::PutCheckpoint { renew: true } => {
+                if matches!(self.phase, Phase::Writing | Phase::Completing) {
+                    self.renew_later(now);
+                }
+            }
             Op::DeleteCheckpoint => self.resume.delete_done = true,
             // It may be left: a later pack of this destination resumes or replaces it.
             Op::VerifyCheckpoint => {

@@ -167,6 +167,10 @@ pub struct World {
     pub last_abort_ms: u64,
     /// Every `CompleteMultipartUpload` is answered 500 until this long after the first.
     pub completes_refused_for_ms: Option<u64>,
+    /// Every write of the checkpoint in this span (ms) is answered 503.
+    pub checkpoint_writes_refused_between: Option<(u64, u64)>,
+    /// When each write of the checkpoint outside that span was taken.
+    pub checkpoint_writes: Vec<u64>,
     /// The host stops the pack at this time: from then on it sends only cleanup.
     pub stop_at_ms: Option<u64>,
     /// The same, this long after the first Complete arrived.
@@ -238,6 +242,8 @@ impl World {
             completes_refused_for_ms: None,
             first_complete_ms: None,
             completes_refused: 0,
+            checkpoint_writes_refused_between: None,
+            checkpoint_writes: Vec::new(),
             stop_at_ms: None,
             stop_after_complete_ms: None,
             denied: 0,
@@ -481,6 +487,16 @@ impl World {
         }
         if self.chance(self.faults.reset_before) {
             return self.at(latency, Due::Fail(token));
+        }
+        let checkpoint_write =
+            request.method == "PUT" && request.url.ends_with(zip_oss_core::pack::CHECKPOINT_SUFFIX);
+        if checkpoint_write {
+            let outage = (self.checkpoint_writes_refused_between)
+                .is_some_and(|(from, to)| (from..to).contains(&self.now_ms));
+            if outage {
+                return self.refuse(token, credit, latency, 503, "ServiceUnavailable");
+            }
+            self.checkpoint_writes.push(self.now_ms);
         }
         let own_upload = upload_id(&request.url).is_some()
             && !request.url.contains(zip_oss_core::pack::SEAM_SUFFIX);
