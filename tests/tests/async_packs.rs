@@ -35,6 +35,9 @@ impl Received {
     }
 }
 
+/// A status for [`Receiver::start`]: `200`, with a body that trickles for a minute.
+const TRICKLE: u16 = 0;
+
 /// A loopback HTTP receiver: answers the n-th request with `statuses[n]` (the last one
 /// after that) and records every request.
 struct Receiver {
@@ -122,10 +125,26 @@ fn serve_one(stream: TcpStream, status: u16) -> Option<Received> {
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
     let mut stream = stream;
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-    );
+    if status == TRICKLE {
+        // A 200 whose body never ends: a byte every half second, for a minute.
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 X\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+        std::thread::spawn(move || {
+            for _ in 0..120 {
+                if write!(stream, "1\r\nx\r\n").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+    } else {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
+    }
     Some(Received {
         timestamp,
         signature,
@@ -523,6 +542,19 @@ fn a_callback_that_never_succeeds_is_given_up_and_recorded() {
     let last = callback_recorded(&refusing, "output/refused.zip", Duration::from_secs(20));
     assert_eq!(last["callback"]["delivered"], false, "{last}");
     assert_eq!(last["callback"]["attempts"], 1, "{last}");
+}
+
+/// A receiver that answers `200` and then never ends its body is not waited for: the
+/// status is all that counts, and the pack ends.
+#[test]
+fn a_callback_receiver_that_never_ends_its_answer_does_not_hold_the_pack() {
+    let receiver = Receiver::start(&[TRICKLE]);
+    let started = Instant::now();
+    let last = callback_recorded(&receiver, "output/trickled.zip", Duration::from_secs(20));
+    assert_eq!(last["state"], "done", "{last}");
+    assert_eq!(last["callback"]["delivered"], true, "{last}");
+    assert_eq!(last["callback"]["attempts"], 1, "{last}");
+    assert!(started.elapsed() < Duration::from_secs(20));
 }
 
 #[test]
