@@ -7,6 +7,11 @@
 //! and archives of every bucket the store credentials reach. Both show in the request:
 //! rebinding names the attacker's host in `Host`, and a browser names a foreign page in
 //! `Origin` and says `Sec-Fetch-Site: cross-site`. `curl` and the server's own page pass.
+//!
+//! Nor does loopback keep the internet out once a reverse proxy on the same machine
+//! forwards to it (nginx's default sends `Host: 127.0.0.1:…`): a request a proxy says it
+//! forwarded (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`, `Via`) is not this machine's
+//! own. A server meant to be reached through a proxy is configured with keys or tokens.
 
 use hyper::header::{HOST, ORIGIN};
 use hyper::Request;
@@ -26,7 +31,10 @@ pub fn addressed_here<B>(req: &Request<B>) -> bool {
     });
     let site = hyper::header::HeaderName::from_static("sec-fetch-site");
     let site_ok = header(site) != Some("cross-site");
-    host_ok && origin_ok && site_ok
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip", "via"]
+        .iter()
+        .any(|name| req.headers().contains_key(*name));
+    host_ok && origin_ok && site_ok && !forwarded
 }
 
 /// `localhost` (or a name under it), or a loopback address, with or without a port.
@@ -90,7 +98,7 @@ mod tests {
 
     #[test]
     fn other_sites_and_rebound_names_do_not() {
-        let refused: [&[(&str, &str)]; 8] = [
+        let refused: [&[(&str, &str)]; 12] = [
             &[("host", "rebind.attacker.example:8080")],
             &[("host", "127.0.0.1.attacker.example")],
             &[("host", "localhost.attacker.example")],
@@ -102,6 +110,14 @@ mod tests {
             ],
             &[("host", "127.0.0.1:8080"), ("origin", "null")],
             &[("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")],
+            // What a reverse proxy on this machine says of a request it forwards.
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("x-forwarded-for", "203.0.113.7"),
+            ],
+            &[("host", "127.0.0.1:8080"), ("forwarded", "for=203.0.113.7")],
+            &[("host", "127.0.0.1:8080"), ("x-real-ip", "203.0.113.7")],
+            &[("host", "127.0.0.1:8080"), ("via", "1.1 proxy")],
         ];
         for headers in refused {
             assert!(!addressed_here(&request(headers)), "{headers:?}");

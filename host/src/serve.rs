@@ -191,7 +191,8 @@ async fn handle(
             StatusCode::FORBIDDEN,
             "NotLocal",
             "this server is open without keys or tokens only to this machine: a request must \
-             name it as localhost, 127.0.0.1 or [::1], and come from no other site's page",
+             name it as localhost, 127.0.0.1 or [::1], and come from no other site's page \
+             nor through a proxy",
         )
     } else if method == hyper::Method::GET && path == "/healthz" {
         text_response(StatusCode::OK, "ok\n")

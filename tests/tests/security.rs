@@ -901,6 +901,7 @@ fn open_on_loopback_answers_only_this_machine() {
         vec![("host", rebound.as_str())],
         vec![("origin", "https://attacker.example")],
         vec![("sec-fetch-site", "cross-site")],
+        vec![("x-forwarded-for", "203.0.113.7")],
     ] {
         let refused = post(&headers);
         let body = String::from_utf8_lossy(&refused.body);
