@@ -1240,6 +1240,49 @@ fn a_complete_refused_for_a_minute_is_sent_again_until_it_lands() {
     assert!(runs >= 40, "only {runs} runs");
 }
 
+/// The host stops packs at any moment (a time limit, a shutdown): from then on it sends
+/// only cleanup, and cuts off what else is on its way after the store acted, but a
+/// create or a complete. However far a pack had got, it leaves no upload open and no
+/// checkpoint (which would refuse the same request as
+/// `PackInProgress` until its lease ran out).
+#[test]
+fn a_pack_stopped_at_any_moment_leaves_nothing() {
+    let mut stopped = 0;
+    let checkpoint = zip_oss_core::pack::checkpoint_key(DEST);
+    for seed in 0..1_000 {
+        let Scenario {
+            mut job, mut store, ..
+        } = scenario(seed, Focus::All);
+        if job.mode != Mode::Upload || store.objects.contains_key(DEST) {
+            continue;
+        }
+        store.twin_of = None;
+        job.tuning.resume_lease_secs = 20;
+        let others: Vec<String> = store.uploads.keys().cloned().collect();
+        let mut world = World::new(job, store, Faults::default(), seed);
+        world.upload_bytes_per_ms = Some(4 << 10);
+        world.stop_at_ms = Some(seed * 7 % 1_500);
+        world.trace = std::env::var("SIM_TRACE_SEED").is_ok_and(|s| s == seed.to_string());
+        world.run().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        // (Some fail on their own first: an empty folder, a limit.)
+        if matches!(
+            world.outcome,
+            Some(Outcome::Failed(PackError::Stopped { .. }))
+        ) {
+            stopped += 1;
+        }
+        let open: Vec<&String> = (world.store.uploads.keys())
+            .filter(|id| !others.contains(id))
+            .collect();
+        assert!(open.is_empty(), "seed {seed}: uploads left open: {open:?}");
+        assert!(
+            !world.store.objects.contains_key(&checkpoint),
+            "seed {seed}: a checkpoint left"
+        );
+    }
+    assert!(stopped >= 100, "only {stopped} packs stopped");
+}
+
 /// The store refuses the checkpoint's renewals for half a minute (each attempt given up
 /// on): the pack goes on, and renews its lease again once the store takes it.
 #[test]

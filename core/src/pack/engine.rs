@@ -1757,16 +1757,13 @@ impl Engine {
     }
 
     fn request_failed(&mut self, f: InFlight, error: NetError, now: Now) {
-        let what = self.what(&f.op);
-        if error.denied {
-            // The host is stopping this pack and never sent this request: it settles
-            // nothing (no answer lost), and only cleanup goes on from here.
-            self.stopped = true;
-            let stopped = PackError::Stopped { what };
-            return self.give_up(f.op, stopped, now);
-        }
+        // The host lets a Create or a Complete it has sent finish (`finish_once_sent`), so
+        // one it denied was never sent and settles nothing; any other request it denies
+        // may have been on its way, and its answer counts as lost.
+        let unsent = error.denied && matches!(f.op, Op::Create | Op::Complete);
         self.seam_create_unsure(&f.op);
         match f.op {
+            _ if unsent => {}
             Op::Create => {
                 self.upload.create_ambiguous = true;
                 self.upload.create_attempt_ended(now.unix);
@@ -1774,6 +1771,12 @@ impl Engine {
             Op::Complete => self.upload.complete_ambiguous = true,
             Op::PutCheckpoint { renew: false } => self.resume.unsure = true,
             _ => {}
+        }
+        if error.denied {
+            // The host is stopping this pack: only cleanup goes on from here.
+            self.stopped = true;
+            let what = self.what(&f.op);
+            return self.give_up(f.op, PackError::Stopped { what }, now);
         }
         if let Op::Read { unit } = f.op {
             let reads = self.reads.as_mut().expect("reading");
@@ -1783,7 +1786,7 @@ impl Engine {
             }
         }
         let error = PackError::StoreUnreachable {
-            what,
+            what: self.what(&f.op),
             detail: error.message,
         };
         self.retry_or_give_up(f.op, f.attempt, error, now);

@@ -454,23 +454,10 @@ impl World {
             let d = self.stop_after_complete_ms?;
             Some(self.first_complete_ms? + d)
         });
-        if stop_at.is_some_and(|at| self.now_ms >= at) {
-            // As zip-oss's host does for a stopped pack (`host/src/limits.rs`,
-            // `allowed_after_cancel`): deletes and the reads that decide them go on.
-            let cleanup = match request.method {
-                "DELETE" | "HEAD" => true,
-                "GET" => {
-                    request.url.contains("uploads")
-                        || request.url.split('?').next().is_some_and(|path| {
-                            path.ends_with(zip_oss_core::pack::CHECKPOINT_SUFFIX)
-                        })
-                }
-                _ => false,
-            };
-            if !cleanup {
-                self.denied += 1;
-                return self.at(0, Due::Denied(token));
-            }
+        let let_through = allowed_after_stop(request);
+        if stop_at.is_some_and(|at| self.now_ms >= at) && !let_through {
+            self.denied += 1;
+            return self.at(0, Due::Denied(token));
         }
         let mut latency = 1 + self.rng.below(20);
         if let Some(rate) = self.upload_bytes_per_ms {
@@ -614,6 +601,17 @@ impl World {
         // The rot was meant for this part: one the store refused (a flipped byte) takes it
         // no further, or it would rot a later part, even the next run's, uncounted there.
         self.store.rot_next_part = false;
+        // A stop while it is on its way: the host cuts it off (the store has acted) unless
+        // it is one the host lets finish once sent (`finish_once_sent`: a create, a
+        // complete) or cleanup.
+        let finishes = request.method == "POST"
+            && (request.url.contains("?uploads") || request.url.contains("uploadId="));
+        if let Some(at) = stop_at.filter(|&at| at <= self.now_ms + latency) {
+            if !let_through && !finishes {
+                self.denied += 1;
+                return self.at(at.saturating_sub(self.now_ms), Due::Denied(token));
+            }
+        }
         if self.trace && request.url.contains("uploads=") && request.method == "GET" {
             eprintln!("    listed: {}", String::from_utf8_lossy(&answer.body));
         }
@@ -898,4 +896,20 @@ fn upload_id(url: &str) -> Option<String> {
     let at = url.find("uploadId=")? + "uploadId=".len();
     let id = url[at..].split('&').next()?;
     Some(id.to_string())
+}
+
+/// What zip-oss's host still sends for a stopped pack (`host/src/limits.rs`,
+/// `allowed_after_cancel`): deletes, and the reads that decide them.
+fn allowed_after_stop(request: &zip_oss_core::store::HttpRequest) -> bool {
+    let (path, query) = request.url.split_once('?').unwrap_or((&request.url, ""));
+    match request.method {
+        "DELETE" | "HEAD" => true,
+        "GET" => {
+            query
+                .split('&')
+                .any(|p| p.split('=').next() == Some("uploads"))
+                || path.ends_with(zip_oss_core::pack::CHECKPOINT_SUFFIX)
+        }
+        _ => false,
+    }
 }
