@@ -1971,6 +1971,10 @@ impl Engine {
         // A 5xx may come after the store acted; a 2xx we could not read (a proxy's page,
         // XML broken off) did come after it: both as after a lost answer.
         let unreadable = error.code == StoreError::INVALID_RESPONSE;
+        if op.is_cleanup() && kind != ErrorKind::Transient && !unreadable {
+            // An answer all the same (`NoSuchUpload`, `404`): the store is back.
+            self.cleanup_failed_at = None;
+        }
         if kind == ErrorKind::Transient || unreadable {
             self.seam_create_unsure(&op);
             match op {
@@ -2218,7 +2222,8 @@ impl Engine {
     /// A 2xx answer with its whole body.
     fn succeeded(&mut self, f: InFlight, now: Now) {
         if f.op.is_cleanup() {
-            // The store answers cleanup again: a later outage gets its own two minutes.
+            // The store answers cleanup again: a later outage gets its own two minutes
+            // (so does an answer that refuses: `refused`).
             self.cleanup_failed_at = None;
         }
         let what = self.what(&f.op);

@@ -825,8 +825,6 @@ impl SimStore {
                 meta,
             },
         );
-        self.completed_uploads
-            .insert(id.to_string(), (key.to_string(), answer.clone()));
         if self.overwritten_after_complete.as_deref() == Some(key) {
             let marker = marker_header(self.provider);
             self.put(key, Bytes::from_static(b"another pack's archive"), now);
@@ -843,6 +841,8 @@ impl SimStore {
                 ),
             );
         }
+        self.completed_uploads
+            .insert(id.to_string(), (key.to_string(), answer.clone()));
         answer
     }
 }
