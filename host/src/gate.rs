@@ -57,12 +57,17 @@ pub fn refusal<B>(
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let why = gate.admit(authorization, link, now_unix).err()?;
-    let body = Full::new(Bytes::from(PackError::Unauthorized(why).to_json()))
+    let json = PackError::Unauthorized(why).to_json();
+    let length = json.len();
+    let body = Full::new(Bytes::from(json))
         .map_err(|never| match never {})
         .boxed_unsync();
+    // With its length, as the component's: the server counts the answer by its code once
+    // its last byte is out (`serve.rs`, `metered`).
     let response = Response::builder()
         .status(StatusCode::UNAUTHORIZED)
         .header("content-type", "application/json")
+        .header("content-length", length)
         .header("www-authenticate", "Bearer realm=\"zip-oss\"")
         .body(body)
         .expect("static response parts are valid");

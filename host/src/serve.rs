@@ -214,7 +214,10 @@ async fn handle(
             .and_then(|g| crate::gate::refusal(g, &req, unix_now()));
         let response = match early {
             Some(refused) => {
-                drain_body(req.into_body());
+                // A client waiting for `100 Continue` sends nothing more: nothing to read.
+                if !req.headers().contains_key(hyper::header::EXPECT) {
+                    drain_body(req.into_body());
+                }
                 Err(refused)
             }
             None => read_body(req).await,
@@ -447,12 +450,16 @@ async fn call_guest(
 /// A JSON error as the HTTP API shapes them: `{"error": {"code", "message"}}`.
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response<HyperOutgoingBody> {
     let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
+    let length = body.len();
     let body = Full::new(Bytes::from(body))
         .map_err(|never| match never {})
         .boxed_unsync();
+    // With its length: an answer counted by its code once its last byte is out (`metered`)
+    // must say where that is.
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
+        .header("content-length", length)
         .body(body)
         .expect("static response parts are valid")
 }

@@ -285,6 +285,13 @@ fn metrics_move_by_what_a_pack_and_a_failed_pack_did() {
         ),
         2.0
     );
+
+    // The server's own refusals are counted by their code as well.
+    let too_large = env.post(&format!("{{\"pad\":\"{}\"}}", "x".repeat(2 << 20)), true);
+    assert_eq!(too_large.status, 413, "{}", too_large.text());
+    let refused = r#"zip_oss_packs_total{code="RequestTooLarge",outcome="error"}"#;
+    let after_refused = scrape_until(&env, refused, 1.0);
+    assert_eq!(value(&moved(&after_failed, &after_refused), refused), 1.0);
 }
 
 #[test]
