@@ -411,6 +411,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve(args) => {
             tracing::debug!(store = ?args.store, access = ?args.access, "serve settings");
+            if !args.access.source_prefix.is_empty() && args.store.allowed_buckets.is_none() {
+                tracing::warn!(
+                    "--source-prefix without --allowed-buckets: the prefixes hold in every \
+                     bucket the credentials reach, and a request may name any of them"
+                );
+            }
             let listen = args.listen.unwrap_or_else(default_listen);
             let mut options = cli.runtime_options(&args.outgoing);
             options.config = args

@@ -9,9 +9,10 @@
 //! `Origin` and says `Sec-Fetch-Site: cross-site`. `curl` and the server's own page pass.
 //!
 //! Nor does loopback keep the internet out once a reverse proxy on the same machine
-//! forwards to it (nginx's default sends `Host: 127.0.0.1:…`): a request a proxy says it
-//! forwarded (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`, `Via`) is not this machine's
-//! own. A server meant to be reached through a proxy is configured with keys or tokens.
+//! forwards to it: a request a proxy says it forwarded (`Forwarded`, `X-Forwarded-For`,
+//! `X-Real-IP`, `Via`; Caddy, Traefik and Apache add one by default) is not this
+//! machine's own. nginx adds none by default and sends `Host: 127.0.0.1:…`, so it cannot
+//! be told: a server reached through any proxy needs keys or tokens.
 
 use hyper::header::{HOST, ORIGIN};
 use hyper::Request;
