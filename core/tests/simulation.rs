@@ -1021,6 +1021,30 @@ fn a_long_destination_packs_without_seams() {
     assert!(done >= 50, "only {done} of 200 packs done");
 }
 
+/// Uploads of the archive's key still open in the store.
+fn open_at_dest(store: &SimStore) -> usize {
+    store.uploads.values().filter(|u| u.key == DEST).count()
+}
+
+/// The upload packs among `seeds` into a free destination, with no older archive planted
+/// and `lease_secs` of resume lease: where a targeted test sets its one fault.
+fn upload_scenarios(
+    seeds: std::ops::Range<u64>,
+    lease_secs: u64,
+) -> impl Iterator<Item = (u64, Job, SimStore)> {
+    seeds.filter_map(move |seed| {
+        let Scenario {
+            mut job, mut store, ..
+        } = scenario(seed, Focus::All);
+        if job.mode != Mode::Upload || store.objects.contains_key(DEST) {
+            return None;
+        }
+        store.twin_of = None;
+        job.tuning.resume_lease_secs = lease_secs;
+        Some((seed, job, store))
+    })
+}
+
 /// A store outage as a failed pack cleans up: its abort is retried past its ten
 /// attempts, for two minutes from the first failure, so an outage of 90 s leaves nothing
 /// open; one of ten minutes is given up after those two minutes, and said so.
@@ -1047,9 +1071,7 @@ fn an_outage_at_cleanup_is_waited_out_for_two_minutes() {
                 world.outcome
             );
             let given_up = world.engine.upload_may_be_left_open();
-            let open = (world.store.uploads.values())
-                .filter(|u| u.key == DEST)
-                .count();
+            let open = open_at_dest(&world.store);
             let tried_ms = world.last_abort_ms - first;
             if outage_s == 90 {
                 assert!(
@@ -1084,15 +1106,10 @@ fn an_outage_at_cleanup_is_waited_out_for_two_minutes() {
 fn each_cleanup_outage_gets_its_own_two_minutes() {
     let mut runs = 0;
     let checkpoint = zip_oss_core::pack::checkpoint_key(DEST);
-    for seed in 0..300 {
-        let Scenario {
-            mut job, mut store, ..
-        } = scenario(seed, Focus::All);
-        if job.mode != Mode::Upload || job.tuning.copy || store.objects.contains_key(DEST) {
+    for (seed, job, mut store) in upload_scenarios(0..300, 20) {
+        if job.tuning.copy {
             continue;
         }
-        store.twin_of = None;
-        job.tuning.resume_lease_secs = 20;
         // An older plan's upload and its checkpoint, long abandoned.
         store.uploads.insert(
             "stale-upload".into(),
@@ -1127,9 +1144,7 @@ fn each_cleanup_outage_gets_its_own_two_minutes() {
             world.last_abort_ms
         );
         assert!(!world.engine.upload_may_be_left_open(), "seed {seed}");
-        let open = (world.store.uploads.values())
-            .filter(|u| u.key == DEST)
-            .count();
+        let open = open_at_dest(&world.store);
         assert_eq!(open, 0, "seed {seed}: an upload left open");
         runs += 1;
     }
@@ -1144,15 +1159,10 @@ fn each_cleanup_outage_gets_its_own_two_minutes() {
 fn an_upload_left_open_is_taken_over_by_the_same_request_again() {
     let mut runs = 0;
     let checkpoint = zip_oss_core::pack::checkpoint_key(DEST);
-    for seed in 0..300 {
-        let Scenario {
-            mut job, mut store, ..
-        } = scenario(seed, Focus::All);
-        if job.mode != Mode::Upload || job.tuning.copy || store.objects.contains_key(DEST) {
+    for (seed, job, store) in upload_scenarios(0..300, 20) {
+        if job.tuning.copy {
             continue;
         }
-        store.twin_of = None;
-        job.tuning.resume_lease_secs = 20;
         let mut world = World::new(job.clone(), store, Faults::default(), seed);
         world.deny_parts = true;
         world.aborts_refused_for_ms = Some(600_000);
@@ -1185,9 +1195,7 @@ fn an_upload_left_open_is_taken_over_by_the_same_request_again() {
             "seed {seed}: {:?}",
             again.outcome
         );
-        let open = (again.store.uploads.values())
-            .filter(|u| u.key == DEST)
-            .count();
+        let open = open_at_dest(&again.store);
         assert_eq!(open, 0, "seed {seed}: an upload left open");
         assert!(
             !again.store.objects.contains_key(&checkpoint),
@@ -1222,9 +1230,7 @@ fn a_complete_refused_for_a_minute_is_sent_again_until_it_lands() {
             if world.completes_refused == 0 {
                 continue; // Failed before it had an archive to complete (no objects).
             }
-            let open = (world.store.uploads.values())
-                .filter(|u| u.key == DEST)
-                .count();
+            let open = open_at_dest(&world.store);
             assert_eq!(open, 0, "seed {seed}: an upload left open");
             let done = matches!(world.outcome, Some(Outcome::Done(_)));
             let there = world.store.objects.contains_key(DEST);
@@ -1249,15 +1255,7 @@ fn a_complete_refused_for_a_minute_is_sent_again_until_it_lands() {
 fn a_pack_stopped_at_any_moment_leaves_nothing() {
     let mut stopped = 0;
     let checkpoint = zip_oss_core::pack::checkpoint_key(DEST);
-    for seed in 0..1_000 {
-        let Scenario {
-            mut job, mut store, ..
-        } = scenario(seed, Focus::All);
-        if job.mode != Mode::Upload || store.objects.contains_key(DEST) {
-            continue;
-        }
-        store.twin_of = None;
-        job.tuning.resume_lease_secs = 20;
+    for (seed, job, store) in upload_scenarios(0..1_000, 20) {
         let others: Vec<String> = store.uploads.keys().cloned().collect();
         let mut world = World::new(job, store, Faults::default(), seed);
         world.upload_bytes_per_ms = Some(4 << 10);
@@ -1288,15 +1286,7 @@ fn a_pack_stopped_at_any_moment_leaves_nothing() {
 #[test]
 fn a_lease_renewal_given_up_on_is_renewed_at_the_next_turn() {
     let mut runs = 0;
-    for seed in 0..200 {
-        let Scenario {
-            mut job, mut store, ..
-        } = scenario(seed, Focus::All);
-        if job.mode != Mode::Upload || store.objects.contains_key(DEST) {
-            continue;
-        }
-        store.twin_of = None;
-        job.tuning.resume_lease_secs = 20;
+    for (seed, job, store) in upload_scenarios(0..200, 20) {
         let mut world = World::new(job, store, Faults::default(), seed);
         // Every Complete refused for a minute: the pack runs on, renewing its lease.
         world.completes_refused_for_ms = Some(60_000);
@@ -1325,15 +1315,7 @@ fn a_lease_renewal_given_up_on_is_renewed_at_the_next_turn() {
 #[test]
 fn a_pack_stopped_while_completing_aborts_at_once() {
     let mut runs = 0;
-    for seed in 0..200 {
-        let Scenario {
-            mut job, mut store, ..
-        } = scenario(seed, Focus::All);
-        if job.mode != Mode::Upload || store.objects.contains_key(DEST) {
-            continue;
-        }
-        store.twin_of = None;
-        job.tuning.resume_lease_secs = 0;
+    for (seed, job, store) in upload_scenarios(0..200, 0) {
         let mut world = World::new(job, store, Faults::default(), seed);
         world.completes_refused_for_ms = Some(120_000);
         world.stop_after_complete_ms = Some(20_000);
@@ -1355,9 +1337,7 @@ fn a_pack_stopped_while_completing_aborts_at_once() {
             after_stop < 15_000,
             "seed {seed}: ended {after_stop} ms after the stop"
         );
-        let open = (world.store.uploads.values())
-            .filter(|u| u.key == DEST)
-            .count();
+        let open = open_at_dest(&world.store);
         assert_eq!(open, 0, "seed {seed}: an upload left open");
         runs += 1;
     }
@@ -1371,15 +1351,10 @@ fn a_pack_stopped_while_completing_aborts_at_once() {
 #[test]
 fn another_writers_object_in_our_place_is_left_alone() {
     let mut runs = 0;
-    for seed in 0..200 {
-        let Scenario {
-            mut job, mut store, ..
-        } = scenario(seed, Focus::All);
-        if job.mode != Mode::Upload || store.objects.contains_key(DEST) || !job.tuning.checksums {
+    for (seed, job, mut store) in upload_scenarios(0..200, 0) {
+        if !job.tuning.checksums {
             continue;
         }
-        job.tuning.resume_lease_secs = 0;
-        store.twin_of = None;
         store.overwritten_after_complete = Some(DEST.into());
         store.overwritten_with_marker = seed % 2 == 0;
         let mut world = World::new(job, store, Faults::default(), seed);
