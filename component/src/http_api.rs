@@ -52,11 +52,8 @@ pub async fn handle(request: Request<Body>) -> (Response<Body>, Option<After>) {
             None,
         );
     }
-    let is_link = request.method() == Method::GET
-        && request
-            .uri()
-            .query()
-            .is_some_and(|q| SignedLink::from_query(q).map_or(true, |l| l.is_some()));
+    let is_link =
+        request.method() == Method::GET && request.uri().query().is_some_and(SignedLink::is_meant);
     if request.method() != Method::POST && !is_link {
         return (error_response(&PackError::MethodNotAllowed), None);
     }

@@ -45,8 +45,8 @@ pub fn refusal<B>(
     let link = if method == Method::POST || (method == Method::GET && req.uri().path() == "/list") {
         None
     } else if method == Method::GET
-        // As the component tells a link: its parameters present, well-formed or not.
-        && SignedLink::from_query(query).map_or(true, |l| l.is_some())
+        // As the component tells a link.
+        && SignedLink::is_meant(query)
     {
         Some(query)
     } else {

@@ -218,6 +218,12 @@ pub struct SignedLink {
 }
 
 impl SignedLink {
+    /// Whether a `GET` with this query is meant as a pack link: its parameters present,
+    /// well-formed or not (a malformed link is `401`, not a `GET` that is no pack).
+    pub fn is_meant(query: &str) -> bool {
+        SignedLink::from_query(query).map_or(true, |l| l.is_some())
+    }
+
     /// The link in a URL query (without `?`); `Ok(None)` when it has no `pack` parameter
     /// (not a pack link). Parameters are form-decoded; others are ignored; each of the four
     /// may appear once.
